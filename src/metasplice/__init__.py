@@ -1,0 +1,23 @@
+"""metasplice: a base-model-agnostic meta-layer for splice-site prediction.
+
+Layers (imports only point down): ``io`` -> ``base_models`` -> ``artifacts`` -> ``cli``.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load_base_model", "predict_tracks"]
+
+
+def __getattr__(name: str):
+    # Lazy so that ``import metasplice`` stays cheap (no torch import) for the CLI's --help.
+    if name == "load_base_model":
+        from metasplice.base_models import load_base_model
+
+        return load_base_model
+    if name == "predict_tracks":
+        from metasplice.artifacts import predict_tracks
+
+        return predict_tracks
+    raise AttributeError(f"module 'metasplice' has no attribute {name!r}")

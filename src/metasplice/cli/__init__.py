@@ -1,0 +1,1 @@
+"""The ``metasplice`` command line: thin wrappers over library functions."""

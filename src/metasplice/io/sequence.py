@@ -1,0 +1,58 @@
+"""DNA strings <-> one-hot arrays.
+
+One-hot arrays are channel-first, ``[4, L]`` (or ``[B, 4, L]``), channels A, C, G, T.
+N (and any other IUPAC code) encodes as an all-zero column, never as A.
+Input is case-insensitive: soft-masked (lowercase) bases encode like uppercase.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ALPHABET = "ACGT"
+
+# byte -> channel index; 4 means "no channel" (N, IUPAC ambiguity codes).
+_CODE = np.full(256, 4, dtype=np.uint8)
+for _i, _b in enumerate(ALPHABET):
+    _CODE[ord(_b)] = _i
+    _CODE[ord(_b.lower())] = _i
+
+_COMPLEMENT = bytes.maketrans(b"ACGTNacgtnRYKMSWBDHVrykmswbdhv", b"TGCANtgcanYRMKSWVHDByrmkswvhdb")
+_VALID = set(b"ACGTNRYKMSWBDHVacgtnrykmswbdhv")
+
+
+def sequence_to_codes(seq: str) -> np.ndarray:
+    """Integer codes ``[L]`` (uint8): 0..3 for A, C, G, T; 4 for N or any ambiguity code."""
+    return _CODE[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+
+
+def codes_to_one_hot(codes: np.ndarray, dtype: np.dtype = np.float32) -> np.ndarray:
+    """Codes ``[..., L]`` -> one-hot ``[..., 4, L]``; code 4 (N) becomes an all-zero column."""
+    codes = np.asarray(codes)
+    eye = np.concatenate([np.eye(4, dtype=dtype), np.zeros((1, 4), dtype=dtype)])
+    return np.moveaxis(eye[codes], -1, -2)
+
+
+def one_hot_encode(seq: str, dtype: np.dtype = np.float32) -> np.ndarray:
+    """DNA string -> one-hot ``[4, L]`` (A, C, G, T); N and lowercase handled as documented."""
+    return codes_to_one_hot(sequence_to_codes(seq), dtype=dtype)
+
+
+def one_hot_to_sequence(one_hot: np.ndarray) -> str:
+    """One-hot ``[4, L]`` -> DNA string; all-zero columns decode to N."""
+    one_hot = np.asarray(one_hot)
+    idx = np.where(one_hot.sum(axis=0) > 0, one_hot.argmax(axis=0), 4)
+    return np.frombuffer(b"ACGTN", dtype=np.uint8)[idx].tobytes().decode("ascii")
+
+
+def reverse_complement(seq: str) -> str:
+    """Reverse complement; case and IUPAC codes are preserved."""
+    return seq.translate(_COMPLEMENT)[::-1]
+
+
+def validate_sequence(seq: str, name: str = "sequence") -> None:
+    """Raise ValueError naming the first character that is not a nucleotide/IUPAC code."""
+    bad = set(seq.encode("ascii", errors="replace")) - _VALID
+    if bad:
+        ch = chr(sorted(bad)[0])
+        raise ValueError(f"{name}: invalid character {ch!r} at position {seq.find(ch)} (expected A/C/G/T/N)")

@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+
+from metasplice import load_base_model
+from metasplice.io.demo import load_demo_gene
+from metasplice.io.genes import GeneSequence
+from metasplice.io.sequence import reverse_complement
+
+
+@pytest.fixture(scope="module")
+def gene():
+    return load_demo_gene("1")  # PRUNE, 27 kb
+
+
+def test_minus_strand_is_reverse_complemented_and_flipped_back(osai80, gene):
+    seq = gene.sequence[:4000]
+    minus = osai80.predict_sequence(reverse_complement(seq), strand="-")
+    plus = osai80.predict_sequence(seq)
+    np.testing.assert_allclose(minus[::-1], plus, atol=1e-6)
+
+
+def test_flanks_follow_the_strand(osai80, gene):
+    seq, up, down = gene.sequence[100:600], gene.sequence[:100], gene.sequence[600:700]
+    plus = osai80.predict_sequence(seq, "+", up, down)
+    minus = osai80.predict_sequence(reverse_complement(seq), "-", reverse_complement(down), reverse_complement(up))
+    np.testing.assert_allclose(minus[::-1], plus, atol=1e-6)
+    whole = osai80.predict_sequence(gene.sequence[:700])
+    np.testing.assert_allclose(plus, whole[100:600], atol=1e-6)
+
+
+def test_lowercase_and_n_input(osai80, gene):
+    seq = gene.sequence[:3000]
+    np.testing.assert_array_equal(osai80.predict_sequence(seq.lower()), osai80.predict_sequence(seq))
+    masked = seq[:1000] + "N" * 200 + seq[1200:]
+    out = osai80.predict_sequence(masked)
+    assert out.shape == (3000, 3) and np.isfinite(out).all()
+    # outputs beyond the receptive field of the N run are untouched
+    np.testing.assert_allclose(out[:900], osai80.predict_sequence(seq)[:900], atol=1e-6)
+
+
+def test_blocking_does_not_change_outputs(gene):
+    from tests.conftest import shared_path
+
+    weights = shared_path("models", "openspliceai-mane", "80nt")
+    one_block = load_base_model("openspliceai", weights, block_size=100_000)
+    small = load_base_model("openspliceai", weights, block_size=777, batch_size=3)
+    np.testing.assert_allclose(
+        small.predict_sequence(gene.sequence), one_block.predict_sequence(gene.sequence), atol=1e-6
+    )
+
+
+def test_packing_genes_equals_one_at_a_time(osai80):
+    genes = [load_demo_gene(g) for g in ("1", "4", "5")]
+    genes[1] = GeneSequence(
+        "x", "", "", "+", genes[1].sequence[:2000], genes[1].labels[:2000], upstream="ACGT" * 30, downstream=""
+    )
+    packed = osai80.predict_genes(genes)
+    for g, p in zip(genes, packed):
+        np.testing.assert_allclose(p, osai80.predict_gene(g), atol=1e-6)
+
+
+def test_spliceai_scores_real_sites_of_a_whole_gene(spliceai, gene):
+    scores = spliceai.predict_gene(gene)
+    assert scores.shape == (len(gene.sequence), 3)
+    for cls in (1, 2):
+        sites = np.flatnonzero(gene.labels == cls)
+        assert np.median(scores[sites, cls]) > 0.9
+        assert np.median(scores[sites - 1, cls]) < 0.01  # aligned to the labelled nucleotide
+
+
+def test_openspliceai_positions_line_up_with_spliceai_labels(gene):
+    """Finding documented in README: OpenSpliceAI's scores need no shift."""
+    from tests.conftest import shared_path
+
+    model = load_base_model("openspliceai", shared_path("models", "openspliceai-mane", "10000nt"))
+    scores = model.predict_gene(gene)
+    for cls in (1, 2):
+        sites = np.flatnonzero(gene.labels == cls)
+        by_shift = {s: scores[sites + s, cls].mean() for s in (-1, 0, 1)}
+        assert max(by_shift, key=by_shift.get) == 0
+
+
+@pytest.mark.parametrize(
+    "name, weights, message",
+    [
+        ("openspliceai", "/no/such/dir", "OpenSpliceAI weights not found: /no/such/dir"),
+        ("pangolin", None, "Pangolin needs weights=PATH"),
+        ("spliceai", "/no/model.h5", "SpliceAI weights not found"),
+        ("nonsense", None, "unknown base model 'nonsense'"),
+    ],
+)
+def test_bad_weights_are_one_line_errors(name, weights, message):
+    with pytest.raises((FileNotFoundError, ValueError), match=message):
+        load_base_model(name, weights)
+
+
+def test_wrong_file_type_for_weights(tmp_path):
+    bogus = tmp_path / "model.pt"
+    bogus.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot load weights"):
+        load_base_model("openspliceai", bogus)
+
+
+def test_cuda_request_without_gpu_is_clear():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        load_base_model("spliceai", device="cuda")

@@ -1,0 +1,50 @@
+"""Shared fixtures: real weights from ../shared, real genes from the demo dataset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("METASPLICE_SHARED", REPO.parent / "shared"))
+FIXTURES = Path(__file__).parent / "fixtures"
+OSAI = SHARED / "models" / "openspliceai-mane"
+PANGOLIN = SHARED / "models" / "pangolin"
+
+
+def shared_path(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not found: set METASPLICE_SHARED to the shared data directory")
+    return path
+
+
+@pytest.fixture(scope="session")
+def osai80():
+    from metasplice import load_base_model
+
+    return load_base_model("openspliceai", shared_path("models", "openspliceai-mane", "80nt"))
+
+
+@pytest.fixture(scope="session")
+def spliceai():
+    from metasplice import load_base_model
+
+    return load_base_model("spliceai")
+
+
+@pytest.fixture(scope="session")
+def reference_outputs():
+    return np.load(FIXTURES / "reference_outputs.npz")
+
+
+def exons_from_labels(labels: np.ndarray) -> list[tuple[int, int]]:
+    """Transcript-orientation exons [start, end) implied by acceptor (1) / donor (2) labels."""
+    acceptors = np.flatnonzero(labels == 1)
+    donors = np.flatnonzero(labels == 2)
+    starts = np.r_[0, acceptors]
+    ends = np.r_[donors + 1, len(labels)]
+    return list(zip(starts.tolist(), ends.tolist()))
