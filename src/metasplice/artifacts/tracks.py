@@ -48,12 +48,12 @@ def track_frame(gene: GeneSequence, scores: np.ndarray, channels: Sequence[str])
         raise ValueError(f"gene {gene.gene_id}: scores {scores.shape} do not match {n} nt x {len(channels)} channels")
     columns = {
         "offset": pl.Series(np.arange(n, dtype=np.int32)),
-        "chrom": pl.Series([gene.chrom] * n, dtype=pl.Categorical),
+        "chrom": pl.repeat(gene.chrom, n, eager=True).cast(pl.Categorical),
         "position": pl.Series(gene.positions, dtype=pl.Int64)
         if gene.positions is not None
-        else pl.Series([None] * n, dtype=pl.Int64),
-        "strand": pl.Series([gene.strand] * n, dtype=pl.Categorical),
-        "base": pl.Series(list(gene.sequence), dtype=pl.Categorical),
+        else pl.repeat(None, n, dtype=pl.Int64, eager=True),
+        "strand": pl.repeat(gene.strand, n, eager=True).cast(pl.Categorical),
+        "base": pl.Series([gene.sequence]).str.split("").explode().cast(pl.Categorical),
         "label": pl.Series(np.asarray(gene.labels, dtype=np.int8)),
     }
     for i, name in enumerate(channels):
