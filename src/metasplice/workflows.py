@@ -1,14 +1,34 @@
-"""End-to-end jobs composed from the layers below (what ``metasplice demo`` runs)."""
+"""End-to-end jobs composed from the layers below: base tracks -> training -> evaluation."""
 
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from metasplice.artifacts import demo_genes, predict_tracks
+from metasplice.artifacts import common_gene_ids, demo_genes, load_gene_arrays, predict_tracks
 from metasplice.base_models import load_base_model
 from metasplice.evaluation import evaluate_tracks
-from metasplice.io.demo import demo_gene_ids, demo_gene_length
+from metasplice.io.atomic import write_json_atomic
+from metasplice.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
+from metasplice.training.config import RunConfig, load_run_config
+
+CANONICAL_DEFAULTS = {
+    "base_model": "spliceai",
+    "epochs": 30,
+    "sequence_encoder": "cnn",
+    "output_dir": None,
+    "dataset": "demo",
+    "train_genes": None,
+    "test_genes": None,
+    "base_weights": None,
+}
+
+
+def default_cache_dir() -> Path:
+    """Where base-model tracks are cached: ``$METASPLICE_CACHE`` or ``~/.cache/metasplice``."""
+    return Path(os.environ.get("METASPLICE_CACHE", Path.home() / ".cache" / "metasplice"))
 
 
 def default_demo_genes(n_genes: int) -> list[str]:
@@ -17,10 +37,269 @@ def default_demo_genes(n_genes: int) -> list[str]:
     return sorted(ids[:n_genes], key=int)
 
 
+def base_tracks(
+    name: str,
+    weights: str | None,
+    gene_ids: list[str],
+    cache: str | os.PathLike | None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> tuple[Path, dict]:
+    """Demo-gene tracks of one base model in the cache (keyed by model and weights checksum), resumable."""
+    model = load_base_model(name, weights=weights, device=device)
+    directory = Path(cache or default_cache_dir()) / "tracks" / f"{model.name}-{model.weights_checksum}"
+    manifest = predict_tracks(
+        model, demo_genes(gene_ids), directory, genome_build="hg19", source={"dataset": "demo"}, progress=progress
+    )
+    return directory, manifest
+
+
 def run_base_demo(out_dir: str | os.PathLike, n_genes: int = 40, device: str = "cpu") -> dict:
     """Predict SpliceAI tracks for demo genes (resumable) and evaluate them against the labels."""
-    out_dir = Path(out_dir)
     ids = default_demo_genes(n_genes)
-    model = load_base_model("spliceai", device=device)
-    predict_tracks(model, demo_genes(ids), out_dir / "tracks", genome_build="hg19", source={"dataset": "demo"})
-    return evaluate_tracks(out_dir / "tracks", ids)
+    directory, _ = base_tracks("spliceai", None, ids, Path(out_dir) / "cache", device)
+    return evaluate_tracks(directory, ids)
+
+
+@dataclass
+class CanonicalResult:
+    """What :func:`run_canonical_training` returns."""
+
+    canonical_test_metrics: dict
+    base_test_metrics: dict | None
+    checkpoint_path: Path
+    output_dir: Path
+    split: dict
+    history: list[dict]
+    thresholds: dict
+    timing: dict
+    channels: list[str]
+    variant_evaluation: object | None = None
+    reliability: dict = field(default_factory=dict)
+    pr_curves: dict = field(default_factory=dict)
+
+
+def resolve_canonical_config(config=None, overrides: dict | None = None, **arguments) -> RunConfig:
+    """Merge a config (path, dict or :class:`RunConfig`) with keyword arguments.
+
+    Arguments left at their defaults do not override the config. Extra keyword
+    ``overrides`` use ``section__key=value`` (or ``"section.key"`` in a dict).
+    """
+    if isinstance(config, RunConfig):
+        base = config.model_dump()
+    elif isinstance(config, dict):
+        base = dict(config)
+    else:
+        base = load_run_config(config).model_dump() if config is not None else {}
+    dotted = {}
+    for key, value in arguments.items():
+        if key in CANONICAL_DEFAULTS and value == CANONICAL_DEFAULTS[key] and config is not None:
+            continue
+        target = {"epochs": "training.epochs", "sequence_encoder": "model.sequence_encoder"}.get(key, key)
+        if value is not None or key in ("train_genes", "test_genes"):
+            dotted[target] = value
+    for key, value in (overrides or {}).items():
+        dotted[key.replace("__", ".")] = value
+    tree = {k: v for k, v in base.items()}
+    for key, value in dotted.items():
+        node = tree
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return load_run_config(None, {k: v for k, v in _flatten(tree).items()})
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and key in ("split", "model", "training"):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def run_canonical_training(
+    base_model: str | list[str] = "spliceai",
+    epochs: int = 30,
+    sequence_encoder: str = "cnn",
+    output_dir: str | os.PathLike | None = None,
+    dataset: str = "demo",
+    train_genes: list[str] | None = None,
+    test_genes: list[str] | None = None,
+    base_weights: str | list[str | None] | None = None,
+    config: str | os.PathLike | dict | RunConfig | None = None,
+    **overrides,
+) -> CanonicalResult:
+    """Train the meta-layer on demo genes and evaluate it against the base model on held-out genes.
+
+    Base-model tracks are cached (``tracks_cache``, keyed by model and weights
+    checksum) and reused by later runs. Genes are split by gene (seeded) or by
+    chromosome; ``train_genes``/``test_genes`` fix the split (validation genes
+    are then drawn from the training genes). Returns a :class:`CanonicalResult`.
+    """
+    from metasplice.evaluation.evaluator import evaluate_meta
+    from metasplice.models import build_meta_model
+    from metasplice.models.checkpoint import load_model, read_checkpoint_config, save_model
+    from metasplice.training import Trainer, TrainerConfig, split_genes
+    from metasplice.training.trainer import BEST, _distributed
+
+    cfg = resolve_canonical_config(
+        config, overrides, base_model=base_model, epochs=epochs, sequence_encoder=sequence_encoder,
+        output_dir=str(output_dir) if output_dir is not None else None, dataset=dataset,
+        train_genes=train_genes, test_genes=test_genes, base_weights=base_weights,
+    )  # fmt: skip
+    out = Path(cfg.output_dir)
+    rank, _ = _distributed()
+    ids = cfg.genes or (default_demo_genes(cfg.max_genes) if cfg.max_genes else demo_gene_ids())
+    ids = list(dict.fromkeys([*ids, *(cfg.train_genes or []), *(cfg.test_genes or [])]))
+    timing: dict[str, float] = {}
+    started = time.perf_counter()
+    dirs, described = [], []
+    for name, weights in cfg.base_models():
+        if rank == 0:
+            directory, manifest = base_tracks(name, weights, ids, cfg.tracks_cache, cfg.device, cfg.training.progress)
+        _barrier()
+        if rank != 0:
+            directory, manifest = base_tracks(name, weights, ids, cfg.tracks_cache, cfg.device, False)
+        dirs.append(directory)
+        described.append({"name": name, "weights": weights, "weights_checksum": manifest["weights_checksum"],
+                          "tracks": str(directory)})  # fmt: skip
+    timing["base_tracks_s"] = round(time.perf_counter() - started, 2)
+    available = set(common_gene_ids(dirs))
+    ids = [g for g in ids if g in available]
+    chromosomes = {g: demo_gene_info().get(g, {}).get("chrom") for g in ids}
+    split = split_genes(
+        ids, cfg.split.seed, cfg.split.validation, cfg.split.test, cfg.train_genes, cfg.test_genes,
+        chromosomes, cfg.split.test_chromosomes,
+    )  # fmt: skip
+    channels, arrays = load_gene_arrays(dirs, ids)
+    by_id = {g.gene_id: g for g in arrays}
+    train, val, test = ([by_id[g] for g in part] for part in (split.train, split.validation, split.test))
+
+    model = build_meta_model(cfg.model.model_copy(update={"channels": channels}))
+    trainer_config = TrainerConfig(**cfg.training.model_dump(), device=cfg.device)
+    started = time.perf_counter()
+    state = Trainer(trainer_config).fit(model, channels, train, val, out / "checkpoints")
+    timing["training_s"] = round(time.perf_counter() - started, 2)
+    checkpoint = out / "checkpoints" / BEST
+    if rank != 0:
+        return CanonicalResult({}, None, checkpoint, out, split.to_dict(), state.history, {}, timing, channels)
+    best, _ = load_model(checkpoint, cfg.device)
+    started = time.perf_counter()
+    evaluation = evaluate_meta(best, channels, test, val, cfg.device)
+    timing["evaluation_s"] = round(time.perf_counter() - started, 2)
+    thresholds = {k: {str(c): t for c, t in v.items()} for k, v in evaluation.thresholds.items()}
+    run_info = {
+        "base_models": described,
+        "channels": channels,
+        "split": split.to_dict(),
+        "thresholds": thresholds,
+        "config": cfg.model_dump(),
+    }
+    extra = {k: v for k, v in read_checkpoint_config(checkpoint).items() if k != "model"}
+    save_model(checkpoint, best, {**extra, "run": run_info})
+    result = CanonicalResult(
+        canonical_test_metrics=evaluation.meta,
+        base_test_metrics=evaluation.base,
+        checkpoint_path=checkpoint,
+        output_dir=out,
+        split=split.to_dict(),
+        history=state.history,
+        thresholds=thresholds,
+        timing=timing,
+        channels=channels,
+        reliability=evaluation.reliability,
+        pr_curves=evaluation.pr_curves,
+    )
+    write_json_atomic(
+        out / "metrics.json",
+        {
+            "meta": evaluation.meta,
+            "base": evaluation.base,
+            "thresholds": thresholds,
+            "timing": timing,
+            "history": state.history,
+            "split": split.to_dict(),
+            "reliability": evaluation.reliability,
+            "pr_curves": evaluation.pr_curves,
+            "base_models": described,
+        },
+    )
+    return result
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def builtin_config(name: str) -> Path:
+    """Path of a config shipped with the package (``default``, ``lightweight``, ``gpu``)."""
+    path = Path(__file__).parent / "configs" / f"{name}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"no built-in config {name!r} (default, lightweight, gpu)")
+    return path
+
+
+def demo_gene_subset(max_length: int = 40_000, every: int = 2) -> list[str]:
+    """The demo job's genes: every ``every``-th demo gene no longer than ``max_length`` nt (by id)."""
+    short = [g for g in demo_gene_ids() if demo_gene_length(g) <= max_length]
+    return short[::every]
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike, genes: list[str] | None = None, device: str = "cpu"
+) -> tuple[dict, dict | None]:
+    """(meta metrics, base metrics) on the run's held-out genes (or ``genes``), from cached tracks."""
+    from metasplice.evaluation.evaluator import evaluate_meta
+    from metasplice.models.checkpoint import load_model
+
+    model, config = load_model(checkpoint, device)
+    run = config.get("run")
+    if not run:
+        raise ValueError(f"{checkpoint}: no run information (was it written by `metasplice train`?)")
+    dirs = [Path(b["tracks"]) for b in run["base_models"]]
+    channels, test = load_gene_arrays(dirs, genes or run["split"]["test"])
+    _, val = load_gene_arrays(dirs, run["split"]["validation"])
+    evaluation = evaluate_meta(model, channels, test, val, device)
+    return evaluation.meta, evaluation.base
+
+
+def run_demo(out_dir: str | os.PathLike = "metasplice_demo", genes: list[str] | None = None, device: str = "cpu",
+             epochs: int | None = None, progress: bool = True) -> tuple[CanonicalResult, Path]:  # fmt: skip
+    """The main job on built-in data: SpliceAI tracks for demo genes (cached), train the lightweight
+    meta model, evaluate on held-out genes, write ``report.html``. Returns (result, report path)."""
+    from metasplice.evaluation.report import write_report
+    from metasplice.models.apply import recalibrate_arrays
+    from metasplice.models.checkpoint import load_model
+
+    out = Path(out_dir)
+    overrides = {"training.progress": progress}
+    if epochs is not None:
+        overrides["training.epochs"] = epochs
+    result = run_canonical_training(
+        config=builtin_config("lightweight"), output_dir=str(out / "run"), overrides=overrides,
+        genes=genes or demo_gene_subset(), tracks_cache=str(out / "cache"), device=device,
+    )  # fmt: skip
+    model, config = load_model(result.checkpoint_path, device)
+    dirs = [Path(b["tracks"]) for b in config["run"]["base_models"]]
+    _, test = load_gene_arrays(dirs, result.split["test"])
+    shown = max(test, key=lambda g: (int((g.labels > 0).sum()), -len(g)))
+    from metasplice.evaluation.evaluator import base_probabilities
+
+    gene = {"gene_id": shown.gene_id, "labels": shown.labels, "base": base_probabilities(shown.tracks, result.channels),
+            "meta": recalibrate_arrays(model, shown.codes, shown.tracks, device=device)}  # fmt: skip
+    import json
+
+    metrics = json.loads((result.output_dir / "metrics.json").read_text())
+    notes = [
+        f"base model: SpliceAI; {len(result.split['train'])} training, {len(result.split['validation'])} validation, "
+        f"{len(result.split['test'])} held-out test genes (split by gene, seed 0)",
+        f"timing: {result.timing}",
+    ]
+    report = write_report(out / "report.html", metrics, "metasplice demo", gene, notes)
+    return result, report

@@ -1,5 +1,6 @@
 """Score tracks on disk: base-model probabilities + labels + sequence per nucleotide."""
 
+from metasplice.artifacts.arrays import GeneArrays, common_gene_ids, load_gene_arrays, stacked_channels
 from metasplice.artifacts.sources import demo_genes, fasta_gtf_genes
 from metasplice.artifacts.tracks import (
     iter_tracks,
@@ -11,6 +12,10 @@ from metasplice.artifacts.tracks import (
 )
 
 __all__ = [
+    "GeneArrays",
+    "common_gene_ids",
+    "load_gene_arrays",
+    "stacked_channels",
     "demo_genes",
     "fasta_gtf_genes",
     "iter_tracks",

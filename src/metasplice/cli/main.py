@@ -113,41 +113,106 @@ def _metrics_table(columns: dict[str, dict], title: str) -> Table:
     return table
 
 
+def _comparison_table(meta: dict, base: dict | None, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("base", justify="right")
+    table.add_column("meta", justify="right")
+    for key in ("pr_auc_acceptor", "pr_auc_donor", "pr_auc_macro", "topk_acceptor", "topk_donor", "topk_mean",
+                "fp_at_0.5", "fn_at_0.5", "fp_at_f1opt", "fn_at_f1opt", "ece"):  # fmt: skip
+        cells = [(base or {}).get(key), meta.get(key)]
+        table.add_row(key, *("-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in cells))
+    return table
+
+
 @app.command()
 @_clean_errors
 def evaluate(
-    tracks: Annotated[Path, typer.Option(help="a directory written by `metasplice predict`")],
-    genes: Annotated[str | None, typer.Option(help="comma-separated gene ids (default: all)")] = None,
-    threshold: Annotated[float, typer.Option(help="score at or above which a site is called")] = 0.5,
+    tracks: Annotated[Path | None, typer.Option(help="base-model tracks written by `metasplice predict`")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="a trained meta model (run/checkpoints/best)")] = None,
+    genes: Annotated[
+        str | None, typer.Option(help="comma-separated gene ids (default: all / the run's test genes)")
+    ] = None,
+    threshold: Annotated[float, typer.Option(help="score at or above which a site is called (--tracks)")] = 0.5,
+    device: DeviceOpt = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
-    """Top-k accuracy, PR-AUC and FP/FN of base-model tracks against their labels."""
-    from metasplice.evaluation import evaluate_tracks
+    """Score tracks (--tracks) or a meta model against its base model on held-out genes (--checkpoint)."""
+    if (tracks is None) == (checkpoint is None):
+        raise ValueError("give either --tracks DIR or --checkpoint DIR")
+    if tracks is not None:
+        from metasplice.evaluation import evaluate_tracks
 
-    result = evaluate_tracks(tracks, _split(genes), threshold)
+        result = evaluate_tracks(tracks, _split(genes), threshold)
+        if as_json:
+            print(json.dumps(result, indent=2))
+        else:
+            Console().print(
+                _metrics_table({result["base_model"]: result}, f"{result['n_genes']} genes, {result['n_nt']:,} nt")
+            )
+        return
+    from metasplice.workflows import evaluate_checkpoint
+
+    meta, base = evaluate_checkpoint(checkpoint, _split(genes), device)
     if as_json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps({"meta": meta, "base": base}, indent=2))
     else:
-        Console().print(
-            _metrics_table({result["base_model"]: result}, f"{result['n_genes']} genes, {result['n_nt']:,} nt")
-        )
+        Console().print(_comparison_table(meta, base, "held-out genes, same positions"))
+
+
+@app.command()
+@_clean_errors
+def train(
+    config: Annotated[Path, typer.Option(help="YAML run config (see configs/)")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a key, e.g. training.epochs=5")] = None,
+) -> None:
+    """Train the meta-layer on demo genes and compare it with the base model on held-out genes."""
+    from metasplice.training.config import load_run_config
+    from metasplice.workflows import run_canonical_training
+
+    result = run_canonical_training(config=load_run_config(config, list(set_ or [])))
+    Console().print(_comparison_table(result.canonical_test_metrics, result.base_test_metrics, "held-out genes"))
+    console.print(f"checkpoint: {result.checkpoint_path}")
+
+
+@app.command()
+@_clean_errors
+def recalibrate(
+    checkpoint: Annotated[Path, typer.Option(help="a trained meta model (run/checkpoints/best)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output parquet file")],
+    dataset: Annotated[str | None, typer.Option(help="built-in dataset: demo")] = None,
+    genes: Annotated[str | None, typer.Option(help="comma-separated gene ids (demo, artifacts) or names (GTF)")] = None,
+    fasta: Annotated[Path | None, typer.Option("--fasta", "-R", help="reference FASTA")] = None,
+    gtf: Annotated[str | None, typer.Option("--gtf", "-A", help="GTF/GFF3 or annotation table")] = None,
+    artifacts: Annotated[list[Path] | None, typer.Option(help="tracks directories from `metasplice predict`")] = None,
+    bigwig: Annotated[str | None, typer.Option(help="also write PREFIX.{acceptor,donor}.{plus,minus}.bw")] = None,
+    device: DeviceOpt = "cpu",
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+) -> None:
+    """Recalibrated (neither, acceptor, donor) probabilities for every nucleotide of some genes."""
+    from metasplice.inference import recalibrate as run
+
+    path = run(checkpoint, out, dataset=dataset, genes=_split(genes), fasta=fasta, gtf=gtf, artifacts=artifacts,
+               bigwig_prefix=bigwig, device=device, progress=progress)  # fmt: skip
+    console.print(f"wrote {path}")
 
 
 @app.command()
 @_clean_errors
 def demo(
-    out: Annotated[
-        Path, typer.Option(help="working directory (reused: finished genes are not predicted again)")
-    ] = Path("metasplice_demo"),
-    genes: Annotated[int, typer.Option(help="how many of the demo genes to use (shortest first)")] = 40,
+    out: Annotated[Path, typer.Option(help="working directory (reused: cached tracks are not predicted again)")] = Path(
+        "metasplice_demo"
+    ),
     device: DeviceOpt = "cpu",
+    epochs: Annotated[int | None, typer.Option(help="override the lightweight config's epochs")] = None,
 ) -> None:
-    """The main job on built-in data: SpliceAI over real demo genes, scored against their labels."""
-    from metasplice.workflows import run_base_demo
+    """The main job on built-in data: SpliceAI on ~200 real genes, train the meta-layer, compare on held-out genes."""
+    from metasplice.workflows import run_demo
 
-    result = run_base_demo(out, n_genes=genes, device=device)
-    Console().print(_metrics_table({"spliceai": result}, f"demo: {result['n_genes']} genes, {result['n_nt']:,} nt"))
-    console.print(f"tracks in {out / 'tracks'}")
+    result, report = run_demo(out, device=device, epochs=epochs)
+    Console().print(_comparison_table(result.canonical_test_metrics, result.base_test_metrics,
+                                      f"demo: {len(result.split['test'])} held-out genes"))  # fmt: skip
+    console.print(f"report: {report}\ncheckpoint: {result.checkpoint_path}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

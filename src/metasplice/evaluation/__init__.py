@@ -2,10 +2,24 @@
 
 from metasplice.evaluation.metrics import (
     average_precision,
+    canonical_metrics,
     confusion_at,
+    expected_calibration_error,
+    f1_optimal_threshold,
+    reliability_curve,
     site_metrics,
     topk_accuracy,
 )
 from metasplice.evaluation.tracks import evaluate_tracks
 
-__all__ = ["average_precision", "confusion_at", "evaluate_tracks", "site_metrics", "topk_accuracy"]
+__all__ = [
+    "average_precision",
+    "canonical_metrics",
+    "confusion_at",
+    "evaluate_tracks",
+    "expected_calibration_error",
+    "f1_optimal_threshold",
+    "reliability_curve",
+    "site_metrics",
+    "topk_accuracy",
+]

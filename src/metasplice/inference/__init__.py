@@ -1,0 +1,5 @@
+"""Applying trained meta models to new data."""
+
+from metasplice.inference.recalibrate import recalibrate
+
+__all__ = ["recalibrate"]

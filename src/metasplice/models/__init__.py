@@ -1,0 +1,17 @@
+"""Neural networks of the meta-layer. Tensors are ``[batch, channels, length]`` throughout."""
+
+from metasplice.models.encoders import GatedDilatedCNN, HyenaEncoder, ScoreMLP
+from metasplice.models.fusion import ConcatFusion, CrossAttentionFusion
+from metasplice.models.meta import MetaModelConfig, MetaSpliceModel, MetaSpliceModelV2, build_meta_model
+
+__all__ = [
+    "ConcatFusion",
+    "CrossAttentionFusion",
+    "GatedDilatedCNN",
+    "HyenaEncoder",
+    "MetaModelConfig",
+    "MetaSpliceModel",
+    "MetaSpliceModelV2",
+    "ScoreMLP",
+    "build_meta_model",
+]

@@ -1,0 +1,48 @@
+"""Checkpoints: ``model.safetensors`` + ``config.json`` in a directory. No pickle anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from metasplice.io.atomic import atomic_path, write_json_atomic
+from metasplice.models.meta import MetaModelConfig, build_meta_model
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+def save_model(directory: str | os.PathLike, model: nn.Module, extra: dict | None = None) -> Path:
+    """Write weights and architecture (plus ``extra`` JSON, e.g. thresholds) atomically."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(directory / WEIGHTS) as tmp:
+        save_file(state, str(tmp))
+    write_json_atomic(directory / CONFIG, {"model": model.config.to_dict(), **(extra or {})})
+    return directory
+
+
+def read_checkpoint_config(directory: str | os.PathLike) -> dict:
+    path = Path(directory) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"not a metasplice checkpoint: {path} is missing")
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def load_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a model from a checkpoint directory; returns (model, the whole config.json)."""
+    directory = Path(directory)
+    config = read_checkpoint_config(directory)
+    if not (directory / WEIGHTS).is_file():
+        raise FileNotFoundError(f"not a metasplice checkpoint: {directory / WEIGHTS} is missing")
+    model_config = dict(config["model"])
+    model_config["hyena_weights"] = None  # the trained weights below already include them
+    model = build_meta_model(MetaModelConfig(**model_config))
+    model.load_state_dict(load_file(str(directory / WEIGHTS)))
+    return model.to(device).eval(), config
