@@ -48,3 +48,43 @@ def exons_from_labels(labels: np.ndarray) -> list[tuple[int, int]]:
     starts = np.r_[0, acceptors]
     ends = np.r_[donors + 1, len(labels)]
     return list(zip(starts.tolist(), ends.tolist()))
+
+
+SMALL_DEMO_GENES = ["148", "150", "239", "245", "480", "760", "4", "5", "6", "8"]
+
+
+@pytest.fixture(scope="session")
+def osai80_tracks(tmp_path_factory, osai80):
+    """OpenSpliceAI-80nt tracks of ten short real demo genes (a few seconds to predict)."""
+    from metasplice.artifacts import demo_genes, predict_tracks
+
+    directory = tmp_path_factory.mktemp("osai80_tracks")
+    predict_tracks(osai80, demo_genes(SMALL_DEMO_GENES), directory, progress=False)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def osai80_arrays(osai80_tracks):
+    from metasplice.artifacts import load_gene_arrays
+
+    return load_gene_arrays(osai80_tracks, SMALL_DEMO_GENES)
+
+
+TINY_MODEL = {
+    "width": 8,
+    "kernel": 5,
+    "sequence_dilations": [1, 2],
+    "score_dilations": [1, 4],
+    "trunk_dilations": [1],
+    "dropout": 0.0,
+}
+TINY_TRAINING = {
+    "epochs": 2,
+    "chunk": 500,
+    "chunks_per_epoch": 16,
+    "validation_chunks": 8,
+    "batch_size": 4,
+    "normalizer_chunks": 8,
+    "warmup_steps": 2,
+    "progress": False,
+}

@@ -137,7 +137,9 @@ def run_canonical_training(
     Base-model tracks are cached (``tracks_cache``, keyed by model and weights
     checksum) and reused by later runs. Genes are split by gene (seeded) or by
     chromosome; ``train_genes``/``test_genes`` fix the split (validation genes
-    are then drawn from the training genes). Returns a :class:`CanonicalResult`.
+    are then drawn from the training genes). Any config key can be overridden as
+    ``section__key=value`` (``training__lr=1e-3``), a top-level key (``max_genes=50``), or a dict
+    ``overrides={"training.lr": 1e-3}``. Returns a :class:`CanonicalResult`.
     """
     from metasplice.evaluation.evaluator import evaluate_meta
     from metasplice.models import build_meta_model
@@ -145,14 +147,20 @@ def run_canonical_training(
     from metasplice.training import Trainer, TrainerConfig, split_genes
     from metasplice.training.trainer import BEST, _distributed
 
+    nested = overrides.pop("overrides", None) or {}  # a dict of dotted keys, e.g. {"training.lr": 1e-3}
     cfg = resolve_canonical_config(
-        config, overrides, base_model=base_model, epochs=epochs, sequence_encoder=sequence_encoder,
+        config, {**overrides, **nested}, base_model=base_model, epochs=epochs, sequence_encoder=sequence_encoder,
         output_dir=str(output_dir) if output_dir is not None else None, dataset=dataset,
         train_genes=train_genes, test_genes=test_genes, base_weights=base_weights,
     )  # fmt: skip
     out = Path(cfg.output_dir)
     rank, _ = _distributed()
-    ids = cfg.genes or (default_demo_genes(cfg.max_genes) if cfg.max_genes else demo_gene_ids())
+    if cfg.genes:
+        ids = list(cfg.genes)
+    elif cfg.train_genes is not None and cfg.test_genes is not None:
+        ids = []  # exactly the genes named in the split
+    else:
+        ids = default_demo_genes(cfg.max_genes) if cfg.max_genes else demo_gene_ids()
     ids = list(dict.fromkeys([*ids, *(cfg.train_genes or []), *(cfg.test_genes or [])]))
     timing: dict[str, float] = {}
     started = time.perf_counter()

@@ -37,7 +37,7 @@ def split_genes(
     ids = list(dict.fromkeys(gene_ids))
     rng = np.random.default_rng(seed)
     if test_genes is not None or train_genes is not None:
-        unknown = sorted(set(test_genes or []) | set(train_genes or []) - set(ids))
+        unknown = sorted((set(test_genes or []) | set(train_genes or [])) - set(ids))
         if unknown:
             raise KeyError(f"genes not available: {', '.join(unknown[:5])}")
         test_set = list(test_genes) if test_genes is not None else [g for g in ids if g not in set(train_genes)]

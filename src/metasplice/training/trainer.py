@@ -212,9 +212,11 @@ class Trainer:
                     record = {"epoch": state.epoch, "train_loss": float(np.mean(losses)),
                               "seconds": round(time.perf_counter() - started, 2), **metrics}  # fmt: skip
                     state.history.append(record)
-                    improved = metrics["val_pr_auc_macro"] > state.best_metric
+                    score = metrics["val_pr_auc_macro"]
+                    score = -math.inf if math.isnan(score) else score  # no sites in the validation chunks
+                    improved = state.best_epoch < 0 or score > state.best_metric
                     if improved:
-                        state.best_metric, state.best_epoch = metrics["val_pr_auc_macro"], state.epoch
+                        state.best_metric, state.best_epoch = score, state.epoch
                         state.epochs_without_improvement = 0
                         save_model(out_dir / BEST, model, {"epoch": state.epoch, "validation": metrics})
                     else:

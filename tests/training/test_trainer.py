@@ -1,0 +1,107 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from metasplice.models import MetaModelConfig, build_meta_model
+from metasplice.training import Trainer, TrainerConfig
+from tests.conftest import TINY_MODEL, TINY_TRAINING
+
+
+def _fit(arrays, out, **changes):
+    channels, genes = arrays
+    torch.manual_seed(0)
+    model = build_meta_model(MetaModelConfig(channels=channels, **TINY_MODEL))
+    state = Trainer(TrainerConfig(**{**TINY_TRAINING, **changes})).fit(model, channels, genes[:7], genes[7:], out)
+    return model, state
+
+
+def _weights(directory):
+    return load_file(str(Path(directory) / "model.safetensors"))
+
+
+def test_training_is_deterministic_on_cpu(osai80_arrays, tmp_path):
+    _, s1 = _fit(osai80_arrays, tmp_path / "a")
+    _, s2 = _fit(osai80_arrays, tmp_path / "b")
+    assert s1.history[-1]["train_loss"] == s2.history[-1]["train_loss"]
+    wa, wb = _weights(tmp_path / "a" / "last"), _weights(tmp_path / "b" / "last")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert (tmp_path / "a" / "best" / "config.json").is_file()
+    # the normaliser was fitted (training genes only), and training moved the head off zero
+    assert not torch.equal(wa["normalizer.std"], torch.ones_like(wa["normalizer.std"]))
+    assert wa["head.weight"].abs().sum() > 0
+
+
+def test_resume_continues_where_it_stopped(osai80_arrays, tmp_path, monkeypatch):
+    _fit(osai80_arrays, tmp_path / "full", epochs=2)
+    validate = Trainer._validate
+    calls = []
+
+    def killed_in_epoch_2(self, *args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the job dies before epoch 2 is checkpointed
+        return validate(self, *args)
+
+    monkeypatch.setattr(Trainer, "_validate", killed_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(osai80_arrays, tmp_path / "split", epochs=2)
+    monkeypatch.setattr(Trainer, "_validate", validate)
+    _, state = _fit(osai80_arrays, tmp_path / "split", epochs=2)  # picks up epoch 1's checkpoint
+    assert [h["epoch"] for h in state.history] == [1, 2]
+    full, resumed = _weights(tmp_path / "full" / "last"), _weights(tmp_path / "split" / "last")
+    assert all(torch.allclose(full[k], resumed[k], atol=1e-6) for k in full)
+
+
+def test_early_stopping(osai80_arrays, tmp_path):
+    _, state = _fit(osai80_arrays, tmp_path, epochs=20, patience=1, lr=1e-9)
+    assert len(state.history) < 20 and state.epochs_without_improvement == 1
+
+
+DDP_SCRIPT = """
+import json, sys, torch
+from metasplice.artifacts import load_gene_arrays
+from metasplice.models import MetaModelConfig, build_meta_model
+from metasplice.training import Trainer, TrainerConfig
+from tests.conftest import TINY_MODEL, TINY_TRAINING, SMALL_DEMO_GENES
+channels, genes = load_gene_arrays(sys.argv[1], SMALL_DEMO_GENES)
+torch.manual_seed(0)
+model = build_meta_model(MetaModelConfig(channels=channels, **TINY_MODEL))
+Trainer(TrainerConfig(**TINY_TRAINING)).fit(model, channels, genes[:7], genes[7:], sys.argv[2])
+import torch.distributed as dist
+total = sum(p.double().sum() for p in model.parameters()).item()
+print("RESULT", json.dumps({"rank": dist.get_rank(), "world": dist.get_world_size(), "checksum": total}))
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_process_ddp_with_gloo(osai80_tracks, tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}"]
+    out = subprocess.run(
+        [*launcher, str(script), str(osai80_tracks), str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    reports = [json.loads(line[7:]) for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert sorted(r["rank"] for r in reports) == [0, 1] and {r["world"] for r in reports} == {2}
+    # gradients were averaged across ranks: both replicas hold the same weights
+    assert reports[0]["checksum"] == pytest.approx(reports[1]["checksum"], rel=1e-6)
+    assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
