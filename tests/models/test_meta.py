@@ -86,3 +86,42 @@ def test_bad_model_config_names_the_key():
         MetaModelConfig(channels=CHANNELS, fusion="sum")
     with pytest.raises(ValueError, match="widht"):
         MetaModelConfig(channels=CHANNELS, widht=3)
+
+
+def test_v1_over_a_gene_scores_candidates_from_their_windows():
+    torch.manual_seed(2)
+    model = _perturbed(build_meta_model(MetaModelConfig(channels=CHANNELS, version="v1", **TINY_MODEL)))
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 5, 2000).astype(np.uint8)
+    tracks = np.zeros((3, 2000), np.float32)
+    tracks[0] = 1
+    tracks[:, [500, 1500]] = [[0.2, 0.5], [0.7, 0.1], [0.1, 0.4]]
+    out = recalibrate_arrays(model, codes, tracks)
+    x = torch.from_numpy(codes_to_one_hot(codes[250:751])[None])
+    expected = model.predict_proba(x, torch.from_numpy(tracks[None, :, 250:751]))[0].numpy()
+    np.testing.assert_allclose(out[500], expected, atol=1e-6)
+    assert out.shape == (2000, 3) and np.allclose(out.sum(1), 1, atol=1e-5)
+
+
+def test_hyenadna_checkpoint_layout_loads(tmp_path):
+    """A checkpoint written in HyenaDNA's published key layout (``hyena.backbone.*``) loads into the
+    encoder; a checkpoint of another width is refused with a clear message."""
+    from safetensors.torch import save_file
+
+    from metasplice.models.encoders import HyenaEncoder, load_hyenadna
+
+    torch.manual_seed(3)
+    source = HyenaEncoder(width=16, depth=2, max_len=512)
+    published = {}
+    for key, value in source.state_dict().items():
+        key = key.replace("embeddings.", "embeddings.word_embeddings.", 1) if key.startswith("embeddings.") else key
+        published[f"hyena.backbone.{key}"] = value.clone()
+    published["hyena.head.weight"] = torch.zeros(3)  # heads of the published LM are ignored
+    save_file(published, str(tmp_path / "model.safetensors"))
+    target = load_hyenadna(HyenaEncoder(width=16, depth=2, max_len=512), str(tmp_path))
+    x, _ = _inputs(length=300)
+    torch.testing.assert_close(target(x), source(x))
+    with pytest.raises(ValueError, match="does not fit this encoder"):
+        load_hyenadna(HyenaEncoder(width=8, depth=2, max_len=512), str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no model.safetensors or pytorch_model.bin"):
+        load_hyenadna(HyenaEncoder(width=16), str(tmp_path / "missing"))

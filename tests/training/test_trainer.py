@@ -105,3 +105,11 @@ def test_two_process_ddp_with_gloo(osai80_tracks, tmp_path):
     # gradients were averaged across ranks: both replicas hold the same weights
     assert reports[0]["checksum"] == pytest.approx(reports[1]["checksum"], rel=1e-6)
     assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
+
+
+def test_v1_window_model_trains(osai80_arrays, tmp_path):
+    channels, genes = osai80_arrays
+    model = build_meta_model(MetaModelConfig(channels=channels, version="v1", window=101, **TINY_MODEL))
+    config = TrainerConfig(**{**TINY_TRAINING, "epochs": 1, "chunks_per_epoch": 64, "validation_chunks": 64})
+    state = Trainer(config).fit(model, channels, genes[:7], genes[7:], tmp_path)
+    assert state.epoch == 1 and (tmp_path / "best" / "model.safetensors").is_file()

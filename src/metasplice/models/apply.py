@@ -48,6 +48,8 @@ def recalibrate_arrays(
     zero scores past its ends), so the result does not depend on ``block``.
     """
     model.eval()
+    if model.config.version == "v1":
+        return _recalibrate_windows(model, codes, tracks, device)
     margin = model_margin(model)
     out = np.empty((len(codes), 3), dtype=np.float32)
     for start in range(0, len(codes), block):
@@ -56,4 +58,28 @@ def recalibrate_arrays(
         x = torch.from_numpy(codes_to_one_hot(c)[None]).to(device)
         probs = model.predict_proba(x, torch.from_numpy(t[None]).to(device))[0]
         out[start:end] = probs[:, margin : margin + end - start].T.float().cpu().numpy()
+    return out
+
+
+CANDIDATE_THRESHOLD = 0.01
+WINDOW_BATCH = 256
+
+
+@torch.inference_mode()
+def _recalibrate_windows(model: nn.Module, codes: np.ndarray, tracks: np.ndarray, device) -> np.ndarray:
+    """V1 over a gene: every candidate position (any non-``neither`` channel >= 0.01) is scored from
+    its own window; elsewhere the model's base term alone, softmaxed, stands in (its correction is
+    only trained near candidates)."""
+    half = model.config.window // 2
+    t_all = torch.from_numpy(tracks[None]).to(device)
+    base = model.base(t_all) / model.log_temperature.exp()[None, :, None]
+    out = torch.softmax(base.float(), dim=1)[0].T.cpu().numpy()
+    rows = [i for i, name in enumerate(model.config.channels) if not name.endswith("neither")]
+    candidates = np.flatnonzero(tracks[rows].max(axis=0) >= CANDIDATE_THRESHOLD)
+    for i in range(0, len(candidates), WINDOW_BATCH):
+        batch = candidates[i : i + WINDOW_BATCH]
+        windows = [window_arrays(codes, tracks, p - half, p + half + 1) for p in batch]
+        x = torch.from_numpy(codes_to_one_hot(np.stack([c for c, _ in windows]))).to(device)
+        t = torch.from_numpy(np.stack([w for _, w in windows])).to(device)
+        out[batch] = model.predict_proba(x, t).float().cpu().numpy()
     return out

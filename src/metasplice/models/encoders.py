@@ -246,7 +246,10 @@ def load_hyenadna(encoder: HyenaEncoder, directory: str) -> HyenaEncoder:
             continue
         key = key.removeprefix("backbone.").replace("embeddings.word_embeddings", "embeddings")
         mapped[key] = value
-    missing, unexpected = encoder.load_state_dict(mapped, strict=False)
+    try:
+        missing, unexpected = encoder.load_state_dict(mapped, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise ValueError(f"HyenaDNA checkpoint does not fit this encoder (width/depth?): {str(err)[:200]}") from None
     real_missing = [k for k in missing if not k.endswith(("pos_emb.t", "modulation.deltas"))]
     if real_missing or unexpected:
         raise ValueError(

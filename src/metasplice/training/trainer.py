@@ -113,9 +113,8 @@ class Trainer:
         model.eval()
         probs, labels = [], []
         for x, t, y in batches:
-            p = model.predict_proba(x.to(device), t.to(device))
-            m = self._margin
-            probs.append(p[..., m : m + y.shape[-1]].transpose(1, 2).reshape(-1, 3).cpu())
+            p = self._aligned(model.predict_proba(x.to(device), t.to(device)), y)
+            probs.append(p.transpose(1, 2).reshape(-1, 3).cpu())
             labels.append(y.reshape(-1))
         p, y = torch.cat(probs).numpy(), torch.cat(labels).numpy()
         keep = y != IGNORE
@@ -128,6 +127,28 @@ class Trainer:
             "val_pr_auc_macro": (ap_a + ap_d) / 2,
             "val_nll": nll,
         }
+
+    def _aligned(self, out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Model output cut to the labelled positions: ``[B, 3, chunk]`` (V1's ``[B, 3]`` gains a length axis)."""
+        if out.ndim == 2:
+            return out[..., None]
+        return out[..., self._margin : self._margin + labels.shape[-1]]
+
+    def _base_reference(self, channels: Sequence[str], batches: list) -> dict:
+        """The base model's PR-AUC on the same validation positions, for comparison in the history."""
+        from metasplice.features.scores import splice_groups
+
+        groups = splice_groups(channels)
+        if not groups:
+            return {}
+        _, a, d = groups[0]
+        m = self._margin
+        scores = torch.cat([t[:, [a, d], m : m + y.shape[-1]].transpose(1, 2).reshape(-1, 2) for _, t, y in batches])
+        labels = torch.cat([y.reshape(-1) for _, _, y in batches])
+        keep = labels != IGNORE
+        scores, labels = scores[keep].numpy(), labels[keep].numpy()
+        ap_a, ap_d = average_precision(scores[:, 0], labels == 1), average_precision(scores[:, 1], labels == 2)
+        return {"val_base_pr_auc_macro": (ap_a + ap_d) / 2}
 
     def fit(
         self,
@@ -150,12 +171,16 @@ class Trainer:
             device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if world > 1 else c.device)
         else:
             device = torch.device("cpu")
-        self._margin = model_margin(model)
-        sampler = ChunkSampler(train_genes, channels, c.chunk, self._margin, c.candidate_threshold, c.random_fraction)
+        # V1 window models learn from single-nucleotide "chunks" with half a window of context each side
+        windowed = model.config.version == "v1"
+        chunk = 1 if windowed else c.chunk
+        self._margin = model.config.window // 2 if windowed else model_margin(model)
+        sampler = ChunkSampler(train_genes, channels, chunk, self._margin, c.candidate_threshold, c.random_fraction)
         val_sampler = ChunkSampler(
-            validation_genes, channels, c.chunk, self._margin, c.candidate_threshold, c.random_fraction
+            validation_genes, channels, chunk, self._margin, c.candidate_threshold, c.random_fraction
         )
         val_batches = list(val_sampler.batches(c.validation_chunks, c.batch_size, np.random.default_rng([c.seed, 999])))
+        base_reference = self._base_reference(channels, val_batches)
 
         state = TrainState()
         last = out_dir / LAST
@@ -197,7 +222,7 @@ class Trainer:
                         group["lr"] = self._lr(state.step, total_steps)
                     x, t, y = x.to(device), t.to(device), y.to(device)
                     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
-                        logits = net(x, t)[..., self._margin : self._margin + y.shape[-1]]
+                        logits = self._aligned(net(x, t), y)
                     loss = F.cross_entropy(logits.float(), y, ignore_index=IGNORE)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -209,8 +234,10 @@ class Trainer:
                 state.epoch += 1
                 if rank == 0:
                     metrics = self._validate(model, val_batches, device)
-                    record = {"epoch": state.epoch, "train_loss": float(np.mean(losses)),
-                              "seconds": round(time.perf_counter() - started, 2), **metrics}  # fmt: skip
+                    seconds = round(time.perf_counter() - started, 2)
+                    record = {"epoch": state.epoch, "train_loss": float(np.mean(losses)), "seconds": seconds}
+                    record.update(metrics)
+                    record.update(base_reference)
                     state.history.append(record)
                     score = metrics["val_pr_auc_macro"]
                     score = -math.inf if math.isnan(score) else score  # no sites in the validation chunks
@@ -224,7 +251,10 @@ class Trainer:
                     save_model(last, model, {"epoch": state.epoch})
                     _save_optimizer(last / "optimizer", optimizer)
                     write_json_atomic(last / "trainer_state.json", asdict(state))
-                    bar.update(task, val=f"val PR-AUC {metrics['val_pr_auc_macro']:.4f}" + (" *" if improved else ""))
+                    shown = f"val PR-AUC {metrics['val_pr_auc_macro']:.4f}" + (" *" if improved else "")
+                    if base_reference:
+                        shown += f" (base {base_reference['val_base_pr_auc_macro']:.4f})"
+                    bar.update(task, val=shown)
                 if world > 1:
                     flags = torch.tensor([state.epochs_without_improvement], device=device)
                     dist.broadcast(flags, 0)
