@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from metasplice.base_models.network import BatchNormParams
+from metasplice.base_models.network import BatchNormParams, ResidualUnitParams
 
 TORCH_BN_EPSILON = 1e-5
 
@@ -48,3 +48,16 @@ def weight_files(weights: str | os.PathLike | None, pattern: str, what: str) -> 
     if path.is_file():
         return [path]
     raise FileNotFoundError(f"{what} weights not found: {path} (expected a directory of {pattern} files or one file)")
+
+
+def residual_unit(state: dict[str, torch.Tensor], prefix: str, bn1: str, bn2: str, dilation: int) -> ResidualUnitParams:
+    """``{prefix}.{bn1,conv1,bn2,conv2}`` of a state dict as one residual unit."""
+    return ResidualUnitParams(
+        batch_norm(state, f"{prefix}.{bn1}"),
+        state[f"{prefix}.conv1.weight"],
+        state[f"{prefix}.conv1.bias"],
+        batch_norm(state, f"{prefix}.{bn2}"),
+        state[f"{prefix}.conv2.weight"],
+        state[f"{prefix}.conv2.bias"],
+        dilation,
+    )

@@ -10,9 +10,9 @@ import os
 
 import torch
 
-from metasplice.base_models._torch_weights import batch_norm, load_state_dict, weight_files
+from metasplice.base_models._torch_weights import load_state_dict, residual_unit, weight_files
 from metasplice.base_models.base import DILATION_SCHEDULE, EnsembleMember, NeuralBaseModel
-from metasplice.base_models.network import NetworkParams, ResidualUnitParams
+from metasplice.base_models.network import NetworkParams
 
 CHANNELS = ("neither", "acceptor", "donor")
 LEAKY_SLOPE = 0.1
@@ -32,18 +32,7 @@ def read_openspliceai_network(path: str | os.PathLike) -> NetworkParams:
     for idx in indices:
         p = f"residual_units.{idx}"
         if f"{p}.conv1.weight" in state:
-            dilation = DILATION_SCHEDULE[len(units)]
-            units.append(
-                ResidualUnitParams(
-                    batch_norm(state, f"{p}.batchnorm1"),
-                    state[f"{p}.conv1.weight"],
-                    state[f"{p}.conv1.bias"],
-                    batch_norm(state, f"{p}.batchnorm2"),
-                    state[f"{p}.conv2.weight"],
-                    state[f"{p}.conv2.bias"],
-                    dilation,
-                )
-            )
+            units.append(residual_unit(state, p, "batchnorm1", "batchnorm2", DILATION_SCHEDULE[len(units)]))
         else:
             skip_w.append(state[f"{p}.conv.weight"][..., 0])
             skip_b.append(state[f"{p}.conv.bias"])

@@ -13,9 +13,9 @@ import re
 
 import torch
 
-from metasplice.base_models._torch_weights import batch_norm, load_state_dict, weight_files
+from metasplice.base_models._torch_weights import load_state_dict, residual_unit, weight_files
 from metasplice.base_models.base import DILATION_SCHEDULE, EnsembleMember, NeuralBaseModel
-from metasplice.base_models.network import NetworkParams, ResidualUnitParams
+from metasplice.base_models.network import NetworkParams
 
 CHANNELS = ("heart", "liver", "brain", "testis")
 _NAME = re.compile(r"^final\.(\d+)\.(\d+)\.3(\.v2)?$")
@@ -27,18 +27,7 @@ def read_pangolin_network(path: str | os.PathLike, tissue: int) -> NetworkParams
     if "conv1.weight" not in state or "resblocks.0.conv1.weight" not in state:
         raise ValueError(f"{path}: not a Pangolin state dict (no 'conv1'/'resblocks' keys)")
     n_units = len({k.split(".")[1] for k in state if k.startswith("resblocks.")})
-    units = [
-        ResidualUnitParams(
-            batch_norm(state, f"resblocks.{i}.bn1"),
-            state[f"resblocks.{i}.conv1.weight"],
-            state[f"resblocks.{i}.conv1.bias"],
-            batch_norm(state, f"resblocks.{i}.bn2"),
-            state[f"resblocks.{i}.conv2.weight"],
-            state[f"resblocks.{i}.conv2.bias"],
-            DILATION_SCHEDULE[i],
-        )
-        for i in range(n_units)
-    ]
+    units = [residual_unit(state, f"resblocks.{i}", "bn1", "bn2", DILATION_SCHEDULE[i]) for i in range(n_units)]
     head = f"conv_last{2 * tissue + 1}"
     return NetworkParams(
         state["conv1.weight"][..., 0],

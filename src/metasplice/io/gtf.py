@@ -95,8 +95,9 @@ def read_transcripts(path: str | os.PathLike) -> list[Transcript]:
                             exons[_strip_prefix(parent)].append((start0, end0))
             else:
                 tid = attrs.get("transcript_id")
-                if feature == "exon" and tid:
-                    exons[tid].append((start0, end0))
+                if feature in ("exon", "transcript") and tid:
+                    if feature == "exon":
+                        exons[tid].append((start0, end0))
                     entry = info.setdefault(
                         tid,
                         dict(
@@ -108,17 +109,6 @@ def read_transcripts(path: str | os.PathLike) -> list[Transcript]:
                         ),
                     )
                     entry["tags"] |= tags
-                elif feature == "transcript" and tid:
-                    info.setdefault(
-                        tid,
-                        dict(
-                            gene_id=attrs.get("gene_id", tid),
-                            gene_name=attrs.get("gene_name", attrs.get("gene_id", tid)),
-                            chrom=chrom,
-                            strand=strand,
-                            tags=set(),
-                        ),
-                    )["tags"] |= tags
     if gff3 is None:
         raise ValueError(f"{path}: no annotation records found")
     out = []
