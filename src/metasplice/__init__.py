@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_base_model", "predict_tracks"]
+__all__ = ["__version__", "load_base_model", "predict_tracks", "score_sequences", "score_vcf"]
 
 
 def __getattr__(name: str):
@@ -20,4 +20,8 @@ def __getattr__(name: str):
         from metasplice.artifacts import predict_tracks
 
         return predict_tracks
+    if name in ("score_vcf", "score_sequences"):
+        from metasplice.inference import variants
+
+        return getattr(variants, name)
     raise AttributeError(f"module 'metasplice' has no attribute {name!r}")

@@ -217,3 +217,8 @@ def demo(
 
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
+
+
+from metasplice.cli.variant_commands import register as _register_variants  # noqa: E402
+
+_register_variants(app)
