@@ -58,8 +58,8 @@ def test_resume_continues_where_it_stopped(osai80_arrays, tmp_path, monkeypatch)
     assert all(torch.allclose(full[k], resumed[k], atol=1e-6) for k in full)
 
 
-def test_early_stopping(osai80_arrays, tmp_path):
-    _, state = _fit(osai80_arrays, tmp_path, epochs=20, patience=1, lr=1e-9)
+def test_early_stopping_with_progress_bar(osai80_arrays, tmp_path):
+    _, state = _fit(osai80_arrays, tmp_path, epochs=20, patience=1, lr=1e-9, progress=True)
     assert len(state.history) < 20 and state.epochs_without_improvement == 1
 
 

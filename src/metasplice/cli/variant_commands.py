@@ -1,4 +1,4 @@
-"""``metasplice score-vcf`` and ``metasplice score-seqs``: variant effects from any base model.
+"""``metasplice score-vcf``, ``score-seqs`` and ``train-variants``: variant effects from any base model.
 
 Wire into the main app with ``register(app)``.
 """
@@ -38,7 +38,7 @@ def _warnings_to_stderr():
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``score-vcf`` and ``score-seqs`` to ``app``."""
+    """Add ``score-vcf``, ``score-seqs`` and ``train-variants`` to ``app``."""
     from metasplice.cli.main import _clean_errors, console
 
     @app.command("score-vcf")
@@ -90,20 +90,63 @@ def register(app: typer.Typer) -> None:
         ],
         out: Annotated[Path, typer.Option("--out", help="output table (.parquet, .tsv or .csv)")],
         base_model: Annotated[
-            str, typer.Option("--base-model", "-b", help="spliceai, openspliceai or pangolin")
-        ] = "spliceai",
+            str | None,
+            typer.Option(
+                "--base-model", "-b", help="spliceai, openspliceai or pangolin (default: spliceai, or the checkpoint's)"
+            ),
+        ] = None,
         weights: Annotated[str | None, typer.Option(help="weights file/directory (default: the model's)")] = None,
         window: Annotated[int, typer.Option(min=0, help="nt each side of the variant for the window maxima")] = 50,
         device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N")] = "cpu",
         cache: Annotated[Path | None, typer.Option(help="directory to cache base-model predictions in")] = None,
+        checkpoint: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--checkpoint",
+                help="train-variants checkpoint (repeatable: a delta predictor and/or a "
+                "classifier); adds predicted_delta_psi and p_splice_altering",
+            ),
+        ] = None,
     ) -> None:
-        """Base-model deltas at the exon's acceptor and donor and in a window, for ref/alt sequence pairs."""
+        """Base-model deltas at the exon's acceptor and donor and in a window, for ref/alt sequence pairs.
+
+        With --checkpoint, the variant models' columns too: predicted_delta_psi (percent) and
+        p_splice_altering (a classifier's probability, or, from a delta predictor alone, the
+        cross-validated fraction of splice-altering variants at that predicted |delta|).
+        """
         from metasplice.inference.variants import score_sequences, write_table
 
         if out.suffix not in (".parquet", ".tsv", ".csv", ".txt"):
             raise ValueError(f"--out {out.name}: use a .parquet, .tsv or .csv file name")
         with _warnings_to_stderr():
-            result = score_sequences(input, base_model=base_model, weights=weights, device=device, window=window,
-                                     cache=cache)  # fmt: skip
+            if checkpoint:
+                from metasplice.inference.variant_models import score_sequences_with_models
+
+                result = score_sequences_with_models(input, checkpoint, base_model=base_model, weights=weights,
+                                                     device=device, window=window, cache=cache)  # fmt: skip
+            else:
+                result = score_sequences(input, base_model=base_model or "spliceai", weights=weights, device=device,
+                                         window=window, cache=cache)  # fmt: skip
         write_table(result, out)
-        console.print(f"{result.height:,} rows scored with {base_model} -> {out}")
+        used = base_model or ("the checkpoint's base model" if checkpoint else "spliceai")
+        console.print(f"{result.height:,} rows scored with {used} -> {out}")
+
+    @app.command("train-variants")
+    @_clean_errors
+    def train_variants_command(
+        config: Annotated[Path, typer.Option(help="YAML config (see configs/variants.yaml)")],
+        set_: Annotated[
+            list[str] | None, typer.Option("--set", help="override a key, e.g. training.epochs=5 or folds=3")
+        ] = None,
+    ) -> None:
+        """Train a variant model on measured effects (exon-grouped CV vs raw base-model deltas) and save it."""
+        from rich.console import Console
+
+        from metasplice.training.variant_config import load_variant_config
+        from metasplice.workflows_variants import run_validated_delta_training
+
+        cfg = load_variant_config(config, list(set_ or []))
+        with _warnings_to_stderr():
+            result = run_validated_delta_training(config=cfg)
+        Console().print(result.summary(), highlight=False, markup=False)
+        console.print(f"metrics: {result.output_dir / 'metrics.json'}\ncheckpoint: {result.checkpoint_path}")

@@ -15,3 +15,29 @@ __all__ = [
     "ScoreMLP",
     "build_meta_model",
 ]
+
+from metasplice.models.variant import (  # noqa: E402
+    DeltaPredictor,
+    EffectTypeClassifier,
+    SimpleCNNDeltaPredictor,
+    SpliceInducingClassifier,
+    UnifiedSpliceClassifier,
+    ValidatedDeltaPredictor,
+    VariantModelConfig,
+    build_variant_model,
+    load_variant_model,
+    save_variant_model,
+)
+
+__all__ += [
+    "DeltaPredictor",
+    "EffectTypeClassifier",
+    "SimpleCNNDeltaPredictor",
+    "SpliceInducingClassifier",
+    "UnifiedSpliceClassifier",
+    "ValidatedDeltaPredictor",
+    "VariantModelConfig",
+    "build_variant_model",
+    "load_variant_model",
+    "save_variant_model",
+]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from metasplice.models.meta import MetaModelConfig
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -71,8 +73,8 @@ def _format_error(err: ValidationError) -> str:
     parts = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"])
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        parts.append(f"{key}: {msg}")
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
+        parts.append(f"{key}: {msg}" if key else msg)
     return "invalid config: " + "; ".join(parts)
 
 
@@ -86,8 +88,11 @@ def _set_dotted(tree: dict, dotted: str, value) -> None:
     node[keys[-1]] = value
 
 
-def load_run_config(path: str | os.PathLike | None = None, overrides: list[str] | dict | None = None) -> RunConfig:
-    """Read a YAML config and apply overrides (``["training.epochs=5", ...]`` or a dict of dotted keys)."""
+def load_yaml_config(
+    schema: type[_M], path: str | os.PathLike | None = None, overrides: list[str] | dict | None = None
+) -> _M:
+    """Read a YAML file, apply overrides (``["training.epochs=5", ...]`` or a dict of dotted keys)
+    and validate against ``schema``; any problem is one ``ValueError`` line naming the key."""
     tree: dict = {}
     if path is not None:
         path = Path(path)
@@ -99,15 +104,21 @@ def load_run_config(path: str | os.PathLike | None = None, overrides: list[str] 
             raise ValueError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
         if not isinstance(tree, dict):
             raise ValueError(f"{path}: top level must be a mapping of keys")
-    items = overrides.items() if isinstance(overrides, dict) else []
-    for item in overrides if isinstance(overrides, list) else []:
-        if "=" not in item:
-            raise ValueError(f"--set expects key=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        _set_dotted(tree, key.strip(), yaml.safe_load(raw))
-    for key, value in items:
-        _set_dotted(tree, key, value)
+    if isinstance(overrides, dict):
+        for key, value in overrides.items():
+            _set_dotted(tree, key, value)
+    else:
+        for item in overrides or []:
+            if "=" not in item:
+                raise ValueError(f"--set expects key=value, got {item!r}")
+            key, raw = item.split("=", 1)
+            _set_dotted(tree, key.strip(), yaml.safe_load(raw))
     try:
-        return RunConfig(**tree)
+        return schema(**tree)
     except ValidationError as err:
         raise ValueError(_format_error(err)) from None
+
+
+def load_run_config(path: str | os.PathLike | None = None, overrides: list[str] | dict | None = None) -> RunConfig:
+    """The canonical run's config (see :func:`load_yaml_config`)."""
+    return load_yaml_config(RunConfig, path, overrides)

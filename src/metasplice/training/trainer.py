@@ -210,12 +210,13 @@ class Trainer:
         columns = [TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("loss {task.fields[loss]:.4f}  {task.fields[val]}"), TimeElapsedColumn()]  # fmt: skip
         with Progress(*columns, disable=not c.progress or rank != 0) as bar:
-            task = bar.add_task("train", total=steps_per_epoch, epoch=state.epoch, loss=float("nan"), val="")
+            shown = ""  # the last validation result, kept on screen through the next epoch
+            task = bar.add_task("train", total=steps_per_epoch, epoch=state.epoch, loss=float("nan"), val=shown)
             while state.epoch < c.epochs and state.epochs_without_improvement < c.patience:
                 net.train()
                 torch.manual_seed(c.seed * 100_003 + state.epoch * 101 + rank)
                 rng = np.random.default_rng([c.seed, state.epoch, rank])
-                bar.reset(task, total=steps_per_epoch, epoch=state.epoch + 1)
+                bar.reset(task, total=steps_per_epoch, epoch=state.epoch + 1, loss=float("nan"), val=shown)
                 started, losses = time.perf_counter(), []
                 for x, t, y in sampler.batches(c.chunks_per_epoch, c.batch_size, rng):
                     for group in optimizer.param_groups:

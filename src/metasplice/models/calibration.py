@@ -1,0 +1,162 @@
+"""Calibration for the variant models, selectable by name (:data:`CALIBRATIONS`).
+
+``none``
+    raw outputs.
+``quantile``
+    not a post-hoc map but a head: delta predictors built with
+    ``calibration="quantile"`` predict several quantiles of the target (10/50/90 %
+    by default) and train with the pinball loss (:func:`pinball_loss`); the
+    reported delta is the median, the outer quantiles an 80 % interval.
+``isotonic``
+    a monotone map from predicted to measured values, fitted on validation
+    predictions (:class:`IsotonicCalibrator`, pool-adjacent-violators). Used for
+    delta predictors (prediction -> measured delta) and, with 0/1 targets, to turn
+    a score into a probability (``p_splice_altering``).
+``temperature``
+    one scalar ``T`` dividing a classifier's logits, fitted on validation logits
+    by minimising the negative log-likelihood (:class:`TemperatureScaler`).
+
+Fitted calibrators serialise to plain JSON (``to_dict`` / ``calibrator_from_dict``):
+arrays as lists, never pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+CALIBRATIONS = ("none", "quantile", "isotonic", "temperature")
+DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
+
+
+def pinball_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: Sequence[float]) -> torch.Tensor:
+    """Mean quantile (pinball) loss: ``pred [B, Q]`` vs ``target [B]`` for ``quantiles`` (Q values in (0, 1))."""
+    q = torch.as_tensor(list(quantiles), dtype=pred.dtype, device=pred.device)[None, :]
+    diff = target[:, None] - pred
+    return torch.maximum(q * diff, (q - 1) * diff).mean()
+
+
+class IsotonicCalibrator:
+    """Non-decreasing piecewise-linear map fitted by pool-adjacent-violators (PAVA).
+
+    ``fit(x, y)`` on validation predictions ``x`` and measured values ``y``;
+    ``__call__(x)`` interpolates between the fitted knots (constant beyond the
+    ends). ``increasing=False`` fits a non-increasing map.
+    """
+
+    name = "isotonic"
+
+    def __init__(self, x: Sequence[float] | None = None, y: Sequence[float] | None = None, increasing: bool = True):
+        self.x = np.asarray(x if x is not None else [], dtype=np.float64)
+        self.y = np.asarray(y if y is not None else [], dtype=np.float64)
+        self.increasing = increasing
+
+    def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> IsotonicCalibrator:
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        keep = np.isfinite(x) & np.isfinite(y)
+        x, y = x[keep], y[keep]
+        w = np.ones_like(x) if weights is None else np.asarray(weights, np.float64)[keep]
+        if len(x) == 0:
+            raise ValueError("isotonic calibration needs at least one finite (prediction, target) pair")
+        order = np.argsort(x, kind="stable")
+        x, y, w = x[order], y[order], w[order]
+        # merge tied x first (their mean), then pool adjacent violators
+        ux, start = np.unique(x, return_index=True)
+        sums_w = np.add.reduceat(w, start)
+        means = np.add.reduceat(w * y, start) / sums_w
+        sign = 1.0 if self.increasing else -1.0
+        values: list[float] = []
+        wts: list[float] = []
+        counts: list[int] = []
+        for m, ww in zip(sign * means, sums_w):
+            values.append(m)
+            wts.append(ww)
+            counts.append(1)
+            while len(values) > 1 and values[-2] > values[-1]:
+                m2, w2, c2 = values.pop(), wts.pop(), counts.pop()
+                merged = (values[-1] * wts[-1] + m2 * w2) / (wts[-1] + w2)
+                values[-1], wts[-1], counts[-1] = merged, wts[-1] + w2, counts[-1] + c2
+        fitted = np.repeat(sign * np.asarray(values), counts)
+        self.x, self.y = ux, fitted
+        return self
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if len(self.x) == 0:
+            raise ValueError("isotonic calibrator is not fitted")
+        return np.interp(np.asarray(x, np.float64), self.x, self.y)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "x": self.x.tolist(), "y": self.y.tolist(), "increasing": self.increasing}
+
+
+class TemperatureScaler:
+    """Divides logits by a scalar temperature ``T`` (> 0) fitted on validation data.
+
+    Binary logits ``[N]`` with 0/1 labels, or class logits ``[N, K]`` with integer labels.
+    """
+
+    name = "temperature"
+
+    def __init__(self, temperature: float = 1.0):
+        self.temperature = float(temperature)
+
+    def fit(self, logits: np.ndarray, labels: np.ndarray, steps: int = 200) -> TemperatureScaler:
+        z = torch.as_tensor(np.asarray(logits, np.float64))
+        y = torch.as_tensor(np.asarray(labels))
+        if z.ndim == 1:
+            keep = torch.isfinite(z) & torch.isfinite(y.double())
+            z, y = z[keep], y[keep].double()
+            if len(z) == 0 or y.min() == y.max():
+                return self  # nothing to calibrate against: keep T
+        else:
+            keep = y >= 0
+            z, y = z[keep], y[keep].long()
+            if len(z) == 0:
+                return self
+        log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=steps, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            scaled = z / log_t.exp()
+            if scaled.ndim == 1:
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(scaled, y)
+            else:
+                loss = torch.nn.functional.cross_entropy(scaled, y)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        t = float(log_t.detach().exp())
+        self.temperature = t if np.isfinite(t) and t > 0 else 1.0
+        return self
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        return np.asarray(logits, np.float64) / self.temperature
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "temperature": self.temperature}
+
+
+def build_calibrator(name: str) -> IsotonicCalibrator | TemperatureScaler | None:
+    """An unfitted post-hoc calibrator by name; ``none`` and ``quantile`` (a head, not a map) give None."""
+    if name not in CALIBRATIONS:
+        raise ValueError(f"unknown calibration {name!r} (choose from {', '.join(CALIBRATIONS)})")
+    if name == "isotonic":
+        return IsotonicCalibrator()
+    if name == "temperature":
+        return TemperatureScaler()
+    return None
+
+
+def calibrator_from_dict(data: dict | None) -> IsotonicCalibrator | TemperatureScaler | None:
+    """Rebuild a calibrator written by ``to_dict`` (None stays None)."""
+    if not data:
+        return None
+    if data.get("name") == "isotonic":
+        return IsotonicCalibrator(data["x"], data["y"], bool(data.get("increasing", True)))
+    if data.get("name") == "temperature":
+        return TemperatureScaler(float(data["temperature"]))
+    raise ValueError(f"unknown calibrator in checkpoint: {data.get('name')!r}")

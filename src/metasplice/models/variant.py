@@ -1,0 +1,651 @@
+"""Variant models: sequence **and** base-model tracks of REF and ALT -> splicing effect.
+
+Inputs (every model, same signature)
+------------------------------------
+``forward(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, kind=None)``
+
+``ref_seq``, ``alt_seq`` : float ``[B, 4, L]``
+    one-hot A, C, G, T (N all-zero) of a fixed window of ``L`` nt, both in **REF
+    coordinates**. Indels: ALT is aligned to REF as SpliceAI aligns an indel's ALT
+    track (:func:`metasplice.inference.variants.alt_on_ref`): positions outside the
+    changed segment map one to one; deleted REF positions are N (all-zero) in
+    ``alt_seq``; inserted bases are not shown in ``alt_seq`` (there is no column
+    for them) -- their effect reaches the model through ``alt_tracks``, where the
+    inserted positions' scores are collapsed (maximum) onto the REF position
+    before them, and through the ``variant`` mask channel.
+``ref_tracks``, ``alt_tracks`` : float ``[B, C, L]``
+    the base model's per-nucleotide probabilities (``C`` = its channels, e.g.
+    neither/acceptor/donor or Pangolin's four tissues) for REF and ALT, ALT on
+    REF coordinates as above; 0 where the window runs past the real sequence.
+``mask`` : float ``[B, 2, L]``
+    channel 0 ``exon``: 1 on the assayed exon; channel 1 ``variant``: 1 on the REF
+    positions the variant changes (for a pure insertion, the two positions either
+    side of it).
+``kind`` : long ``[B]``, optional
+    index into :data:`TARGET_KINDS` of the unit to predict in (each kind has its
+    own readout and scale); default ``delta_psi_percent``.
+
+Outputs
+-------
+* delta predictors (``DeltaPredictor``, ``SimpleCNNDeltaPredictor``,
+  ``ValidatedDeltaPredictor``): the predicted delta ``[B]`` in the units of the
+  training target of that kind (percent delta PSI, log2 ratio, ...);
+  ``quantiles()`` gives ``[B, Q]`` when built with quantile heads;
+* ``SpliceInducingClassifier``: logit ``[B]`` of "splice-altering";
+* ``EffectTypeClassifier``: logits ``[B, 7]`` over :data:`EFFECT_TYPES`;
+* ``UnifiedSpliceClassifier``: ``(logit [B], effect logits [B, 7])``.
+
+Build by name with :func:`build_variant_model`; checkpoints with
+:func:`save_variant_model` / :func:`load_variant_model` (safetensors + JSON).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+
+from metasplice.models.calibration import CALIBRATIONS, DEFAULT_QUANTILES
+from metasplice.models.encoders import GatedDilatedCNN
+
+EFFECT_TYPES = ("donor_gain", "donor_loss", "acceptor_gain", "acceptor_loss", "exon_skipping", "normal", "complex")
+TARGET_KINDS = ("delta_psi_percent", "log2_ratio", "splice_altering")
+MASK_CHANNELS = ("exon", "variant")
+TRACK_EPS = 1e-3
+VARIANT_MODELS = ("splice_inducing", "effect_type", "unified", "delta", "simple_cnn", "validated")
+DELTA_MODELS = ("delta", "simple_cnn", "validated")
+CLASSIFIERS = ("splice_inducing", "effect_type", "unified")
+
+
+class VariantModelConfig(BaseModel):
+    """Architecture of a variant model; stored in the checkpoint's ``config.json``. Unknown keys are errors.
+
+    ``channels`` (the base model's channel names) is filled in from the data.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    architecture: Literal["splice_inducing", "effect_type", "unified", "delta", "simple_cnn", "validated"] = "validated"
+    channels: list[str] = []
+    width: int = Field(32, gt=0)
+    kernel: int = Field(9, gt=0)
+    dilations: list[int] = [1, 2, 4, 8, 16, 32]
+    dropout: float = Field(0.1, ge=0, lt=1)
+    attention: bool = True  # attention pooling over positions (validated, splice_inducing, effect_type)
+    heads: int = Field(4, gt=0)
+    calibration: Literal["none", "quantile", "isotonic", "temperature"] = "none"
+    quantiles: list[float] | None = None  # with calibration=quantile; default 0.1, 0.5, 0.9
+    target_kinds: list[str] = []  # kinds the model was trained on (filled in by the trainer)
+
+    @model_validator(mode="after")
+    def _check(self) -> VariantModelConfig:
+        if self.kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd, got {self.kernel}")
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+        if self.calibration not in CALIBRATIONS:  # pragma: no cover - Literal already checks
+            raise ValueError(f"calibration must be one of {CALIBRATIONS}")
+        if self.calibration in ("quantile", "isotonic") and self.architecture not in DELTA_MODELS:
+            raise ValueError(f"calibration {self.calibration!r} applies to delta predictors, not {self.architecture}")
+        if self.calibration == "temperature" and self.architecture not in CLASSIFIERS:
+            raise ValueError(f"calibration 'temperature' applies to classifiers, not {self.architecture}")
+        if self.quantiles is not None:
+            if self.calibration != "quantile":
+                raise ValueError("quantiles are only used with calibration=quantile")
+            if not all(0 < q < 1 for q in self.quantiles) or sorted(self.quantiles) != self.quantiles:
+                raise ValueError(f"quantiles must be increasing values in (0, 1), got {self.quantiles}")
+        unknown = [k for k in self.target_kinds if k not in TARGET_KINDS]
+        if unknown:
+            raise ValueError(f"unknown target kind(s) {unknown} (known: {', '.join(TARGET_KINDS)})")
+        return self
+
+    @property
+    def output_quantiles(self) -> list[float]:
+        if self.calibration == "quantile":
+            return list(self.quantiles or DEFAULT_QUANTILES)
+        return [0.5]
+
+    def to_dict(self) -> dict:
+        return self.model_dump()
+
+
+# ---------------------------------------------------------------------------------------------
+# building blocks
+# ---------------------------------------------------------------------------------------------
+def track_features(ref_tracks: torch.Tensor, alt_tracks: torch.Tensor) -> torch.Tensor:
+    """``[B, C, L]`` x 2 -> ``[B, 4C, L]``: REF, ALT, ALT - REF and log((ALT + e) / (REF + e)), e = 1e-3."""
+    ref, alt = ref_tracks.float(), alt_tracks.float()
+    log_ratio = torch.log(alt.clamp_min(0) + TRACK_EPS) - torch.log(ref.clamp_min(0) + TRACK_EPS)
+    return torch.cat([ref, alt, alt - ref, log_ratio], dim=1)
+
+
+def allele_features(seq: torch.Tensor, tracks: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """One allele for the siamese encoder: ``[B, 4 + 2C + 2, L]`` (one-hot, p, log(p + e) / 7, mask)."""
+    t = tracks.float()
+    return torch.cat([seq.float(), t, torch.log(t.clamp_min(0) + TRACK_EPS) / 7.0, mask.float()], dim=1)
+
+
+def pair_features(
+    ref_seq: torch.Tensor, alt_seq: torch.Tensor, ref_tracks: torch.Tensor, alt_tracks: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:  # fmt: skip
+    """The single-pass input: ``[B, 4 + 4 + 4C + 2, L]``.
+
+    ALT one-hot; the REF bases at the variant positions only (zero elsewhere, so
+    the model knows what was replaced); :func:`track_features`; the mask.
+    """
+    variant = mask[:, 1:2].float()
+    return torch.cat([alt_seq.float(), ref_seq.float() * variant, track_features(ref_tracks, alt_tracks),
+                      mask.float()], dim=1)  # fmt: skip
+
+
+class AttentionPool(nn.Module):
+    """``[B, W, L] -> [B, W]``: softmax attention over positions; ``heads`` groups of W/heads channels,
+    each group with its own position weights. ``weights(h)`` returns ``[B, heads, L]``."""
+
+    def __init__(self, width: int, heads: int = 4):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"width {width} is not divisible by heads {heads}")
+        self.heads = heads
+        self.score = nn.Conv1d(width, heads, 1)
+
+    def weights(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.score(h), dim=-1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, w, length = h.shape
+        a = self.weights(h)
+        return (h.view(b, self.heads, w // self.heads, length) * a[:, :, None]).sum(-1).reshape(b, w)
+
+
+class MeanMaxPool(nn.Module):
+    """``[B, W, L] -> [B, 2W]``: mean and maximum over positions."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.cat([h.mean(-1), h.amax(-1)], dim=1)
+
+
+class SitePool(nn.Module):
+    """``[B, W, L]`` + mask ``[B, 2, L]`` -> ``[B, 3W]``: the encoding at the variant (mean over its positions),
+    at the exon's first and at its last nucleotide (the acceptor and donor); zeros where absent.
+
+    Reading out where the variant is and where the splice sites are spares the model
+    learning to find them, which few hundred training variants cannot teach.
+    """
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        exon, variant = mask[:, 0].float(), mask[:, 1].float()
+        before = torch.nn.functional.pad(exon, (1, 0))[:, :-1]
+        after = torch.nn.functional.pad(exon, (0, 1))[:, 1:]
+        first, last = exon * (1 - before), exon * (1 - after)
+        out = []
+        for w in (variant, first, last):
+            w = w / w.sum(-1, keepdim=True).clamp_min(1.0)
+            out.append(torch.einsum("bwl,bl->bw", h, w))
+        return torch.cat(out, dim=1)
+
+
+def base_sites(
+    ref_tracks: torch.Tensor, alt_tracks: torch.Tensor, mask: torch.Tensor, deltas_only: bool = False
+) -> torch.Tensor:
+    """``[B, 12C]``: :func:`track_features` (REF, ALT, ALT - REF, log ratio) at the variant, the acceptor and
+    the donor -- the raw base-model deltas published tools score with, handed straight to the readout.
+    ``deltas_only``: only ALT - REF and the log ratio, ``[B, 6C]`` (all 0 for identical alleles)."""
+    feats = track_features(ref_tracks, alt_tracks)
+    if deltas_only:
+        feats = feats[:, 2 * ref_tracks.shape[1] :]
+    return SitePool()(feats, mask)
+
+
+class KindReadout(nn.Module):
+    """``[B, F] -> [B, outputs]``: a hidden layer, then one linear output per target kind (selected by ``kind``).
+
+    The output layer starts at zero, so an untrained delta predictor predicts 0.
+    """
+
+    def __init__(self, in_features: int, width: int, outputs: int, dropout: float, kinds: int = len(TARGET_KINDS)):
+        super().__init__()
+        self.kinds, self.outputs = kinds, outputs
+        self.hidden = nn.Sequential(nn.Linear(in_features, width), nn.GELU(), nn.Dropout(dropout))
+        self.out = nn.Linear(width, kinds * outputs)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor, kind: torch.Tensor) -> torch.Tensor:
+        y = self.out(self.hidden(x)).view(x.shape[0], self.kinds, self.outputs)
+        return y[torch.arange(x.shape[0], device=x.device), kind]
+
+
+def kind_index(kind: str) -> int:
+    if kind not in TARGET_KINDS:
+        raise ValueError(f"unknown target kind {kind!r} (known: {', '.join(TARGET_KINDS)})")
+    return TARGET_KINDS.index(kind)
+
+
+class VariantModel(nn.Module):
+    """Common base: config, target scales per kind, default ``kind``."""
+
+    task: str = "regression"  # regression | binary | multiclass | unified
+
+    def __init__(self, config: VariantModelConfig):
+        super().__init__()
+        if not config.channels:
+            raise ValueError("variant model config has no base-model channels")
+        self.config = config
+        self.n_tracks = len(config.channels)
+        # per kind: the training targets' scale; outputs are (standardised prediction) x scale
+        self.register_buffer("target_scale", torch.ones(len(TARGET_KINDS)))
+
+    def set_target_scales(self, scales: dict[str, float]) -> None:
+        with torch.no_grad():
+            for kind, value in scales.items():
+                self.target_scale[kind_index(kind)] = float(value)
+
+    def _kind(self, kind: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor:
+        if kind is None:
+            return torch.full((batch,), TARGET_KINDS.index("delta_psi_percent"), dtype=torch.long, device=device)
+        return kind.to(device=device, dtype=torch.long)
+
+
+# ---------------------------------------------------------------------------------------------
+# delta predictors
+# ---------------------------------------------------------------------------------------------
+class _DeltaModel(VariantModel):
+    """Delta predictors: ``standardized()`` gives ``[B, Q]`` in units of the target's scale."""
+
+    task = "regression"
+
+    def __init__(self, config: VariantModelConfig):
+        super().__init__(config)
+        self.quantile_levels = config.output_quantiles
+        self.median_index = min(range(len(self.quantile_levels)), key=lambda i: abs(self.quantile_levels[i] - 0.5))
+
+    def standardized(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+        kind: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def quantiles(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+        kind: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``[B, Q]`` predicted quantiles of the target (Q = 1 without quantile heads), in target units."""
+        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
+        z = self.standardized(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, k)
+        return z * self.target_scale[k][:, None]
+
+    def forward(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+        kind: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Predicted delta ``[B]`` (the median quantile), in the units of the training target of ``kind``."""
+        return self.quantiles(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, kind)[:, self.median_index]
+
+
+class ValidatedDeltaPredictor(_DeltaModel):
+    """One pass of a gated dilated CNN over the ALT window, with REF and ALT base tracks as extra channels.
+
+    Input :func:`pair_features` ``[B, 10 + 4C, L]`` -> :class:`GatedDilatedCNN` ->
+    [attention pooling over positions (``attention=True``) or mean/max pooling,
+    :class:`SitePool` (variant, acceptor, donor) of the encoding, and the raw base-model
+    values there (:func:`base_sites`)] -> per-kind readout -> delta ``[B]``.
+    """
+
+    def __init__(self, config: VariantModelConfig):
+        super().__init__(config)
+        c, w = self.n_tracks, config.width
+        self.encoder = GatedDilatedCNN(10 + 4 * c, w, config.kernel, config.dilations, config.dropout)
+        self.pool: nn.Module = AttentionPool(w, config.heads) if config.attention else MeanMaxPool()
+        self.sites = SitePool()
+        pooled = (w if config.attention else 2 * w) + 3 * w + 3 * 4 * c
+        self.readout = KindReadout(pooled, w, len(self.quantile_levels), config.dropout)
+
+    def standardized(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+        kind: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
+        h = self.encoder(pair_features(ref_seq, alt_seq, ref_tracks, alt_tracks, mask))
+        pooled = [self.pool(h), self.sites(h, mask), base_sites(ref_tracks, alt_tracks, mask)]
+        return self.readout(torch.cat(pooled, dim=1), k)
+
+
+class SimpleCNNDeltaPredictor(_DeltaModel):
+    """Gated dilated CNN giving a delta per position: ``head(h(ALT)) - head(h(REF))``, summed over the window.
+
+    One :class:`GatedDilatedCNN` encodes each allele (:func:`allele_features`,
+    ``[B, 4 + 2C + 2, L]``: its one-hot, its base tracks, the mask); a 1x1 conv gives
+    every position a score per kind and quantile; ``per_position()`` ``[B, L]`` is ALT's
+    score minus REF's -- exactly 0 wherever neither the sequence nor the tracks within
+    the encoder's reach changed -- and the predicted delta ``[B]`` is their sum, so each
+    position's value is its contribution to it.
+    """
+
+    def __init__(self, config: VariantModelConfig):
+        super().__init__(config)
+        c, w = self.n_tracks, config.width
+        self.encoder = GatedDilatedCNN(4 + 2 * c + 2, w, config.kernel, config.dilations, config.dropout)
+        self.n_out = len(self.quantile_levels)
+        self.head = nn.Conv1d(w, len(TARGET_KINDS) * self.n_out, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def _positions(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+        kind: torch.Tensor,
+    ) -> torch.Tensor:
+        """Standardised per-position deltas ``[B, Q, L]``."""
+        b, _, length = ref_seq.shape
+        both = torch.cat([allele_features(ref_seq, ref_tracks, mask), allele_features(alt_seq, alt_tracks, mask)])
+        y = self.head(self.encoder(both)).view(2 * b, len(TARGET_KINDS), self.n_out, length)
+        y_ref, y_alt = y.chunk(2)
+        rows = torch.arange(b, device=y.device)
+        return y_alt[rows, kind] - y_ref[rows, kind]
+
+    def standardized(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+        kind: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
+        return self._positions(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, k).sum(-1)
+
+    def per_position(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+        kind: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``[B, L]``: each position's delta (median quantile), in target units; they sum to ``forward()``."""
+        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
+        z = self._positions(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, k)[:, self.median_index]
+        return z * self.target_scale[k][:, None]
+
+
+class DeltaPredictor(_DeltaModel):
+    """Siamese: one shared :class:`GatedDilatedCNN` encodes REF and ALT separately
+    (each ``[B, 4 + 2C + 2, L]``, :func:`allele_features`); the head reads the
+    difference ``h(ALT) - h(REF)`` ``[B, W, L]`` through attention pooling, mean/max
+    pooling and :class:`SitePool`, plus the raw base-model deltas at the sites
+    (:func:`base_sites`, deltas only) -> per-kind readout -> delta ``[B]``. Identical alleles give a constant
+    (the readout's bias), whatever the sequence.
+    """
+
+    def __init__(self, config: VariantModelConfig):
+        super().__init__(config)
+        c, w = self.n_tracks, config.width
+        self.encoder = GatedDilatedCNN(4 + 2 * c + 2, w, config.kernel, config.dilations, config.dropout)
+        self.attention = AttentionPool(w, config.heads)
+        self.meanmax = MeanMaxPool()
+        self.sites = SitePool()
+        self.readout = KindReadout(6 * w + 3 * 2 * c, w, len(self.quantile_levels), config.dropout)
+
+    def standardized(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+        kind: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
+        both = torch.cat([allele_features(ref_seq, ref_tracks, mask), allele_features(alt_seq, alt_tracks, mask)])
+        h_ref, h_alt = self.encoder(both).chunk(2)
+        diff = h_alt - h_ref
+        pooled = torch.cat([self.attention(diff), self.meanmax(diff), self.sites(diff, mask),
+                            base_sites(ref_tracks, alt_tracks, mask, deltas_only=True)], dim=1)  # fmt: skip
+        return self.readout(pooled, k)
+
+
+# ---------------------------------------------------------------------------------------------
+# classifiers
+# ---------------------------------------------------------------------------------------------
+class _PairClassifier(VariantModel):
+    """Encoder over :func:`pair_features` ``[B, 10 + 4C, L]`` -> pooled ``[B, F]``
+    (attention or mean/max pooling, :class:`SitePool`, :func:`base_sites`)."""
+
+    def __init__(self, config: VariantModelConfig, attention: bool):
+        super().__init__(config)
+        c, w = self.n_tracks, config.width
+        self.encoder = GatedDilatedCNN(10 + 4 * c, w, config.kernel, config.dilations, config.dropout)
+        self.pool: nn.Module = AttentionPool(w, config.heads) if attention else MeanMaxPool()
+        self.sites = SitePool()
+        self.pooled_features = (w if attention else 2 * w) + 3 * w + 3 * 4 * c
+
+    def pooled(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
+        h = self.encoder(pair_features(ref_seq, alt_seq, ref_tracks, alt_tracks, mask))
+        return torch.cat([self.pool(h), self.sites(h, mask), base_sites(ref_tracks, alt_tracks, mask)], dim=1)
+
+
+class SpliceInducingClassifier(_PairClassifier):
+    """Is the variant splice-altering? -> logit ``[B]`` (per-kind readout: "altering" is defined per assay)."""
+
+    task = "binary"
+
+    def __init__(self, config: VariantModelConfig):
+        super().__init__(config, config.attention)
+        self.readout = KindReadout(self.pooled_features, config.width, 1, config.dropout)
+
+    def forward(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+        kind: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
+        return self.readout(self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask), k)[:, 0]
+
+
+class EffectTypeClassifier(_PairClassifier):
+    """Effect type -> logits ``[B, 7]`` over :data:`EFFECT_TYPES` (softmax not applied)."""
+
+    task = "multiclass"
+
+    def __init__(self, config: VariantModelConfig):
+        super().__init__(config, config.attention)
+        self.head = nn.Sequential(
+            nn.Linear(self.pooled_features, config.width), nn.GELU(), nn.Dropout(config.dropout),
+            nn.Linear(config.width, len(EFFECT_TYPES)),
+        )  # fmt: skip
+
+    def forward(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+        kind: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.head(self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask))
+
+
+class UnifiedSpliceClassifier(_PairClassifier):
+    """Both questions from one encoder with attention pooling over positions.
+
+    -> ``(logit [B] splice-altering, logits [B, 7] effect type)``; ``attention_weights()``
+    gives the pooling weights ``[B, heads, L]`` (where the model looked).
+    """
+
+    task = "unified"
+
+    def __init__(self, config: VariantModelConfig):
+        super().__init__(config, attention=True)
+        w = config.width
+        self.binary = KindReadout(self.pooled_features, w, 1, config.dropout)
+        self.effect = nn.Sequential(nn.Linear(self.pooled_features, w), nn.GELU(), nn.Dropout(config.dropout),
+                                    nn.Linear(w, len(EFFECT_TYPES)))  # fmt: skip
+
+    def forward(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+        kind: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
+        pooled = self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask)
+        return self.binary(pooled, k)[:, 0], self.effect(pooled)
+
+    @torch.no_grad()
+    def attention_weights(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
+        return self.pool.weights(self.encoder(pair_features(ref_seq, alt_seq, ref_tracks, alt_tracks, mask)))
+
+
+# ---------------------------------------------------------------------------------------------
+# registry and checkpoints
+# ---------------------------------------------------------------------------------------------
+_REGISTRY: dict[str, type[VariantModel]] = {
+    "splice_inducing": SpliceInducingClassifier,
+    "effect_type": EffectTypeClassifier,
+    "unified": UnifiedSpliceClassifier,
+    "delta": DeltaPredictor,
+    "simple_cnn": SimpleCNNDeltaPredictor,
+    "validated": ValidatedDeltaPredictor,
+}
+
+
+def build_variant_model(name: str | None, config: VariantModelConfig | dict | None = None) -> VariantModel:
+    """A variant model by registry name (:data:`VARIANT_MODELS`); ``config`` needs ``channels``.
+
+    ``name`` overrides ``config.architecture`` (None keeps it).
+    """
+    if isinstance(config, VariantModelConfig):
+        config = config.model_dump()
+    config = dict(config or {})
+    if name is not None:
+        if name not in _REGISTRY:
+            raise ValueError(f"unknown variant model {name!r} (choose from {', '.join(VARIANT_MODELS)})")
+        config["architecture"] = name
+    cfg = VariantModelConfig(**config)
+    return _REGISTRY[cfg.architecture](cfg)
+
+
+def save_variant_model(directory: str | os.PathLike, model: VariantModel, extra: dict | None = None) -> Path:
+    """``model.safetensors`` + ``config.json`` (architecture under ``model``, plus ``extra``), atomically."""
+    from metasplice.models.checkpoint import save_model
+
+    return save_model(directory, model, {"kind": "variant_model", **(extra or {})})
+
+
+def load_variant_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[VariantModel, dict]:
+    """Rebuild a variant model from its checkpoint directory; returns (model in eval mode, config.json)."""
+    from safetensors.torch import load_file
+
+    from metasplice.models.checkpoint import WEIGHTS, read_checkpoint_config
+
+    directory = Path(directory)
+    config = read_checkpoint_config(directory)
+    if config.get("kind") != "variant_model":
+        raise ValueError(f"{directory} is not a variant-model checkpoint (written by train-variants)")
+    if not (directory / WEIGHTS).is_file():
+        raise FileNotFoundError(f"not a metasplice checkpoint: {directory / WEIGHTS} is missing")
+    model = build_variant_model(None, config["model"])
+    model.load_state_dict(load_file(str(directory / WEIGHTS)))
+    return model.to(device).eval(), config
+
+
+def model_outputs(model: VariantModel, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Run ``model`` on a batch dict (keys as :meth:`VariantDataset.batch`) -> named outputs.
+
+    ``delta`` ``[B]`` and ``quantiles`` ``[B, Q]`` (delta predictors), ``logit`` ``[B]``
+    (splice-altering), ``effect_logits`` ``[B, 7]``.
+    """
+    args = (batch["ref_seq"], batch["alt_seq"], batch["ref_tracks"], batch["alt_tracks"], batch["mask"])
+    kind = batch.get("kind")
+    if model.task == "regression":
+        q = model.quantiles(*args, kind)
+        return {"quantiles": q, "delta": q[:, model.median_index]}
+    if model.task == "binary":
+        return {"logit": model(*args, kind)}
+    if model.task == "multiclass":
+        return {"effect_logits": model(*args, kind)}
+    logit, effect = model(*args, kind)
+    return {"logit": logit, "effect_logits": effect}
+
+
+__all__ = [
+    "CLASSIFIERS",
+    "DELTA_MODELS",
+    "EFFECT_TYPES",
+    "MASK_CHANNELS",
+    "TARGET_KINDS",
+    "VARIANT_MODELS",
+    "AttentionPool",
+    "DeltaPredictor",
+    "EffectTypeClassifier",
+    "KindReadout",
+    "MeanMaxPool",
+    "SimpleCNNDeltaPredictor",
+    "SitePool",
+    "SpliceInducingClassifier",
+    "UnifiedSpliceClassifier",
+    "ValidatedDeltaPredictor",
+    "VariantModel",
+    "VariantModelConfig",
+    "base_sites",
+    "build_variant_model",
+    "load_variant_model",
+    "model_outputs",
+    "pair_features",
+    "save_variant_model",
+    "track_features",
+]

@@ -1,0 +1,159 @@
+"""run_validated_delta_training end to end on small real subsets (Vex-seq, MaPSy, WT1) with OpenSpliceAI-80nt."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from metasplice.cli.main import app
+from metasplice.training.variant_config import load_variant_config
+from metasplice.workflows import builtin_config
+from metasplice.workflows_variants import resolve_variant_config, run_validated_delta_training
+from tests.variant_helpers import TINY_ARCHITECTURE, TINY_TRAINING, mapsy_path, osai80_weights, vexseq_path
+
+runner = CliRunner()
+
+
+def data_specs(vexseq_rows: int = 40, mapsy_rows: int = 24) -> list[dict]:
+    return [{"loader": "vexseq", "path": vexseq_path(), "max_rows": vexseq_rows},
+            {"loader": "mapsy", "path": mapsy_path(), "max_rows": mapsy_rows}]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("variants")
+    result = run_validated_delta_training(
+        base_model="openspliceai", weights=osai80_weights(), train=data_specs(), model="validated",
+        output_dir=out / "run", folds=2, evaluate=[{"loader": "wt1_saturation", "max_rows": 12}],
+        cache=str(out / "cache"), **TINY_ARCHITECTURE, **TINY_TRAINING,
+    )  # fmt: skip
+    return result
+
+
+def test_cross_validation_metrics_and_files(run):
+    assert set(run.cv_metrics) == {"vexseq", "mapsy"} and set(run.base_metrics) == {"vexseq", "mapsy"}
+    for source, threshold in (("vexseq", 20.0), ("mapsy", 1.0)):
+        m = run.cv_metrics[source]
+        assert {"pearson", "spearman", "auroc", "auprc", "n", "n_positive"} <= set(m) and m["threshold"] == threshold
+        base = run.base_metrics[source]
+        assert base["best"] in base and base[base["best"]]["n"] == m["n"]
+    assert run.cv_metrics["vexseq"]["n"] == 40 and run.cv_metrics["mapsy"]["n"] <= 24  # MaPSy rows without target
+    assert set(run.evaluation_metrics) == {"wt1_saturation"}
+    assert run.evaluation_metrics["wt1_saturation"]["model"]["n"] == 12
+    metrics = json.loads((run.output_dir / "metrics.json").read_text())  # strict JSON (NaN written as null)
+    assert set(metrics) >= {"cv", "base", "evaluation", "folds", "final_model", "timing", "config"}
+    table = run.summary()
+    assert "exon-grouped CV" in table and "openspliceai raw" in table and "wt1_saturation" in table
+    # every row predicted once, out of fold; no exon in two folds
+    pred = run.predictions
+    assert (pred["fold"] >= 0).all() and pred["predicted_delta"].is_not_null().all()
+    assert pred.group_by("group").agg(pl.col("fold").n_unique())["fold"].max() == 1
+    assert pl.read_parquet(run.output_dir / "cv_predictions.parquet").height == pred.height
+
+
+def test_checkpoint_scores_new_sequences(run):
+    from metasplice.inference.variant_models import load_variant_predictor, score_sequences_with_models
+
+    predictor = load_variant_predictor(run.checkpoint_path)
+    assert predictor.model.config.target_kinds == ["delta_psi_percent", "log2_ratio"]
+    assert set(predictor.p_map) == {"delta_psi_percent", "log2_ratio"}
+    assert sorted(p.name for p in run.checkpoint_path.iterdir()) == ["config.json", "model.safetensors"]
+    from metasplice.data import load_vexseq
+
+    table = load_vexseq(vexseq_path()).head(6).select("id", "ref_seq", "alt_seq", "exon_start", "exon_end")
+    scored = score_sequences_with_models(table, [run.checkpoint_path])  # base model from the checkpoint
+    assert {"delta_acceptor", "predicted_delta_psi", "predicted_log2_ratio", "p_splice_altering"} <= set(scored.columns)
+    p = scored["p_splice_altering"].to_numpy()
+    assert np.all((p >= 0) & (p <= 1))
+    other = str(osai80_weights()).replace("80nt", "400nt")  # another model: its tracks are not what it learned
+    with pytest.raises(ValueError, match="trained on openspliceai tracks"):
+        score_sequences_with_models(table, [run.checkpoint_path], base_model="openspliceai", weights=other)
+    # the same row ids and order as the input
+    assert scored["id"].to_list() == table["id"].to_list()
+
+
+def test_classifier_run_and_cli(run, tmp_path):
+    config = {
+        "base_model": "openspliceai", "base_weights": osai80_weights(), "model": "unified",
+        "train": data_specs(32, 16), "output_dir": str(tmp_path / "clf"), "folds": 2, "cache": str(tmp_path / "c"),
+        "architecture": {**TINY_ARCHITECTURE, "calibration": "temperature"}, "training": TINY_TRAINING,
+    }  # fmt: skip
+    path = tmp_path / "v.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["train-variants", "--config", str(path), "--set", "training.epochs=1"])
+    assert result.exit_code == 0, result.output
+    assert "unified (exon-grouped CV)" in result.output and "checkpoint:" in result.output
+    saved = json.loads((tmp_path / "clf" / "checkpoint" / "config.json").read_text())
+    assert saved["calibration"]["temperature"]["temperature"] > 0
+    # score-seqs with a delta predictor and a classifier
+    from metasplice.data import load_vexseq
+
+    load_vexseq(vexseq_path()).head(4).select("id", "ref_seq", "alt_seq", "exon_start", "exon_end").write_csv(
+        tmp_path / "in.csv"
+    )
+    out = tmp_path / "out.tsv"
+    args = ["score-seqs", "--input", str(tmp_path / "in.csv"), "--out", str(out), "--checkpoint",
+            str(run.checkpoint_path), "--checkpoint", str(tmp_path / "clf" / "checkpoint")]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    scored = pl.read_csv(out, separator="\t")
+    assert {"predicted_delta_psi", "p_splice_altering", "effect_type", "p_effect_type"} <= set(scored.columns)
+    assert scored.height == 4
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["architecture.widht=3"], "architecture.widht: unknown key"),
+        (["trainig.epochs=3"], "trainig: unknown key"),
+        (["folds=1"], "folds"),
+        (["model=lstm"], "model"),
+        (["train=[{loader: vexseq}]"], "needs a path"),
+        (["thresholds={psi: 3}"], "psi"),
+        (["model=validated", "architecture.calibration=temperature"], "temperature"),
+        (["epochs"], "--set expects key=value"),
+    ],
+)
+def test_config_errors_name_the_key(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        load_variant_config(builtin_config("variants"), overrides)
+
+
+def test_shipped_config_and_cli_errors(tmp_path):
+    cfg = load_variant_config(builtin_config("variants"))
+    assert cfg.model == "validated" and [s.loader for s in cfg.train] == ["vexseq", "mapsy"]
+    assert resolve_variant_config(cfg, width=16, lr=0.01, folds=3).architecture.width == 16
+    with pytest.raises(ValueError, match="unknown option 'widht'"):
+        resolve_variant_config(cfg, widht=16)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: validated\nfoo: 1\n")
+    result = runner.invoke(app, ["train-variants", "--config", str(bad)])
+    assert result.exit_code == 2 and "foo: unknown key" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name, calibration", [("simple_cnn", "quantile"), ("delta", "isotonic")])
+def test_calibrated_delta_models(tmp_path, name, calibration):
+    from metasplice.data import load_vexseq
+    from metasplice.inference.variant_models import score_sequences_with_models
+
+    vexseq = load_vexseq(vexseq_path()).sample(n=30, seed=2)
+    result = run_validated_delta_training(
+        base_model="openspliceai", weights=osai80_weights(), train=[vexseq], model=name, output_dir=tmp_path,
+        folds=2, epochs=1, calibration=calibration, **{k: v for k, v in TINY_ARCHITECTURE.items()},
+    )  # fmt: skip
+    assert result.cv_metrics["vexseq"]["n"] == 30
+    saved = json.loads((result.checkpoint_path / "config.json").read_text())
+    scored = score_sequences_with_models(vexseq.head(3), [result.checkpoint_path])
+    if calibration == "quantile":
+        assert {"q10", "q50", "q90"} <= set(result.predictions.columns)
+        assert {"predicted_delta_psi_q10", "predicted_delta_psi_q90"} <= set(scored.columns)
+    else:
+        iso = saved["calibration"]["isotonic"]["delta_psi_percent"]
+        assert iso["name"] == "isotonic" and np.all(np.diff(iso["y"]) >= 0)
+    assert scored["predicted_delta_psi"].is_not_null().all()
