@@ -113,3 +113,25 @@ def test_cli_train_with_config_and_set(tmp_path):
     assert state["epoch"] == 1
     bad = CliRunner().invoke(app, ["train", "--config", str(config), "--set", "model.widht=3"])
     assert bad.exit_code == 2 and "model.widht: unknown key" in bad.output
+
+
+def test_stacked_base_models_train_and_evaluate(tmp_path):
+    """Two base models' tracks side by side as one input (here OpenSpliceAI 80 nt + 400 nt)."""
+    osai = shared_path("models", "openspliceai-mane")
+    overrides = {f"model.{k}": v for k, v in TINY_MODEL.items()} | {
+        f"training.{k}": v for k, v in TINY_TRAINING.items()
+    }
+    result = run_canonical_training(
+        base_model=["openspliceai", "openspliceai"],
+        base_weights=[str(osai / "80nt"), str(osai / "400nt")],
+        epochs=1,
+        output_dir=tmp_path / "run",
+        train_genes=SMALL_DEMO_GENES[:8],
+        test_genes=SMALL_DEMO_GENES[8:],
+        tracks_cache=str(tmp_path / "cache"),
+        overrides=overrides,
+    )
+    assert result.channels == [f"openspliceai{i}:{c}" for i in (0, 1) for c in ("neither", "acceptor", "donor")]
+    assert KEYS <= set(result.canonical_test_metrics) and result.base_test_metrics is not None
+    meta, _ = evaluate_checkpoint(result.checkpoint_path)
+    assert meta == pytest.approx(result.canonical_test_metrics)

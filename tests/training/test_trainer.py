@@ -97,7 +97,7 @@ def test_two_process_ddp_with_gloo(osai80_tracks, tmp_path):
         capture_output=True,
         text=True,
         env=env,
-        timeout=300,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     reports = [json.loads(line[7:]) for line in out.stdout.splitlines() if line.startswith("RESULT ")]
