@@ -32,3 +32,23 @@ def test_confusion_and_site_metrics():
     m = site_metrics(probs, labels)
     assert (m["fp_donor"], m["fn_donor"]) == (1, 1)
     assert m["topk_acceptor"] == 0.0 and m["pr_auc_acceptor"] == pytest.approx(0.5)
+
+
+def test_precision_recall_curve_follows_recall_not_threshold_count():
+    from sklearn.metrics import precision_recall_curve as sk_curve
+
+    from metasplice.evaluation.metrics import precision_recall_curve
+
+    rng = np.random.default_rng(0)
+    y = rng.random(200_000) < 0.002
+    s = rng.random(200_000) * 0.1 + y * rng.random(200_000)  # many distinct low scores, few sites
+    curve = precision_recall_curve(s, y, max_points=50)
+    assert len(curve["recall"]) <= 50
+    assert np.all(np.diff(curve["recall"]) >= 0) and curve["recall"][-1] == 1.0
+    # sampled points lie on scikit-learn's curve
+    sk_p, sk_r, _ = sk_curve(y, s)
+    mid = len(curve["recall"]) // 2
+    r, p = curve["recall"][mid], curve["precision"][mid]
+    assert np.isclose(sk_p[np.isclose(sk_r, r)], p).any()
+    # recall is spread over the range instead of piling up at the end
+    assert np.median(curve["recall"]) < 0.8

@@ -129,5 +129,7 @@ def precision_recall_curve(scores: np.ndarray, is_site: np.ndarray, max_points: 
     last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
     tp = np.cumsum(y)[last]
     precision, recall = tp / (last + 1), tp / max(int(is_site.sum()), 1)
-    keep = np.unique(np.linspace(0, len(last) - 1, min(max_points, len(last))).astype(int))
+    # evenly spaced in recall, where the curve changes; the long tail of near-zero scores is one point
+    levels = np.linspace(0, recall[-1], max_points)
+    keep = np.unique(np.minimum(np.searchsorted(recall, levels), len(recall) - 1))
     return {"precision": precision[keep].tolist(), "recall": recall[keep].tolist()}
