@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 
+from metasplice.artifacts import common_gene_ids
 from metasplice.evaluation import evaluate_tracks
 
 KEYS = ["n_genes", "n_nt", "topk_acceptor", "topk_donor", "pr_auc_acceptor", "pr_auc_donor",
@@ -18,10 +19,10 @@ KEYS = ["n_genes", "n_nt", "topk_acceptor", "topk_donor", "pr_auc_acceptor", "pr
 
 
 def main(pairs: list[str]) -> None:
-    rows = {}
-    for pair in pairs:
-        name, directory = pair.split("=", 1)
-        rows[name] = evaluate_tracks(directory)
+    named = dict(pair.split("=", 1) for pair in pairs)
+    # every model on exactly the same genes: those finished in every directory
+    genes = common_gene_ids(list(named.values()))
+    rows = {name: evaluate_tracks(directory, genes) for name, directory in named.items()}
     print("| model | " + " | ".join(KEYS) + " |")
     print("|---" * (len(KEYS) + 1) + "|")
     for name, r in rows.items():
