@@ -9,7 +9,6 @@ from pathlib import Path
 
 from metasplice.artifacts import common_gene_ids, demo_genes, load_gene_arrays, predict_tracks
 from metasplice.base_models import load_base_model
-from metasplice.evaluation import evaluate_tracks
 from metasplice.io.atomic import write_json_atomic
 from metasplice.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
 from metasplice.training.config import RunConfig, load_run_config
@@ -52,13 +51,6 @@ def base_tracks(
         model, demo_genes(gene_ids), directory, genome_build="hg19", source={"dataset": "demo"}, progress=progress
     )
     return directory, manifest
-
-
-def run_base_demo(out_dir: str | os.PathLike, n_genes: int = 40, device: str = "cpu") -> dict:
-    """Predict SpliceAI tracks for demo genes (resumable) and evaluate them against the labels."""
-    ids = default_demo_genes(n_genes)
-    directory, _ = base_tracks("spliceai", None, ids, Path(out_dir) / "cache", device)
-    return evaluate_tracks(directory, ids)
 
 
 @dataclass

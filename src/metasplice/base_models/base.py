@@ -197,7 +197,6 @@ class NeuralBaseModel(BaseModel):
         is the same as one gene at a time, at less padding cost.
         """
         c = self.context
-        spacer = np.full(c, _N_CODE, dtype=np.uint8)
         pieces: list[np.ndarray] = []
         offsets: list[int] = []
         pos = 0
@@ -205,9 +204,8 @@ class NeuralBaseModel(BaseModel):
         for g in genes:
             codes = self._padded_codes(g.sequence, g.upstream, g.downstream)
             up, core = codes[:c], codes[c : len(codes) - c]
-            if pieces and prev_down_all_n and (up == _N_CODE).all():
-                pass  # the previous gene's all-N downstream flank doubles as this one's upstream flank
-            else:
+            # the previous gene's all-N downstream flank doubles as this one's upstream flank
+            if not (pieces and prev_down_all_n and (up == _N_CODE).all()):
                 pieces.append(up)
                 pos += c
             offsets.append(pos - c)
@@ -216,5 +214,5 @@ class NeuralBaseModel(BaseModel):
             prev_down_all_n = bool((codes[len(codes) - c :] == _N_CODE).all())
         if not pieces:
             return []
-        scores = self.predict_codes(np.concatenate(pieces) if pieces else spacer)
+        scores = self.predict_codes(np.concatenate(pieces))
         return [scores[o : o + len(g.sequence)].copy() for o, g in zip(offsets, genes)]
