@@ -77,6 +77,70 @@ def test_checkpoint_scores_new_sequences(run):
     assert scored["id"].to_list() == table["id"].to_list()
 
 
+def test_vcf_variants_get_variant_model_outputs(run, tmp_path):
+    """score_vcf --checkpoint with a delta predictor: P_SA and DPSI near exons, '.' far from them."""
+    import shutil
+
+    from metasplice.inference.variants import score_vcf
+    from metasplice.inference.vcf_models import MAX_EXON_DISTANCE
+    from tests.inference.test_score_vcf import REF_DIR, info_of, write_input
+
+    for name in ("ref.fa", "annotation.txt"):
+        shutil.copy(REF_DIR / name, tmp_path / name)
+    ids = ["acceptor_snv", "exonic", "minus_donor", "minus_del_acceptor", "deep_intron"]
+    body = write_input(tmp_path / "in.vcf", ids, malformed=False)
+    out = tmp_path / "out.vcf"
+    score_vcf(tmp_path / "in.vcf", out, tmp_path / "ref.fa", tmp_path / "annotation.txt", base_model="openspliceai",
+              weights=osai80_weights(), progress=False, checkpoints=[run.checkpoint_path])  # fmt: skip
+    lines = [ln for ln in out.read_text().splitlines() if not ln.startswith("#")]
+    assert len(lines) == len(body)
+    fields = {}
+    for ln in lines:
+        cols = ln.split("\t")
+        info = info_of(cols)
+        if "SpliceAI" in info:
+            assert len(info["SpliceAI"].split(",")) == len(info["MetaSplice"].split(","))
+            fields[cols[2]] = [e.split("|") for e in info["MetaSplice"].split(",")]
+    for vid in ("acceptor_snv", "exonic", "minus_donor", "minus_del_acceptor"):
+        entry = fields[vid][0]
+        assert entry[2:10] == ["."] * 8  # no meta-layer checkpoint given
+        assert 0 <= float(entry[10]) <= 1 and entry[11] == "." and np.isfinite(float(entry[12]))
+    # deep_intron (chr1:6321) lies 127 nt past exon 6000-6194 and 126 nt before 6447-6654
+    assert MAX_EXON_DISTANCE >= 127 and float(fields["deep_intron"][0][10]) >= 0
+
+
+def test_exon_rows_read_the_gene_strand():
+    """The score-seqs row built for a VCF variant is the exon +- flank on the gene's strand, variant placed right."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from metasplice.inference.variants import GeneIndex, _Scorer, _Task, read_variant_annotation
+    from metasplice.inference.vcf_models import EXON_FLANK, _exon_row
+    from metasplice.io.fasta import Fasta
+    from metasplice.io.sequence import reverse_complement
+    from tests.inference.stub_models import StubModel
+    from tests.inference.test_score_vcf import REF_DIR
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("ref.fa", "annotation.txt"):
+            shutil.copy(REF_DIR / name, Path(tmp) / name)
+        genes = GeneIndex(read_variant_annotation(Path(tmp) / "annotation.txt"))
+        fasta = Fasta(Path(tmp) / "ref.fa")
+        scorer = _Scorer(StubModel(("neither", "acceptor", "donor"), context=7), fasta, genes, 50, False, None, None)
+        # minus strand C1orf35 (chr2), exon 6609-6743 (1-based), SNV C>T at 6609
+        gene = [i for i, g in enumerate(genes.genes) if g.name == "C1orf35"][0]
+        row = _exon_row(scorer, _Task(0, 0, gene, "2", 6609, 1, "T"), "x")
+        genomic = fasta.fetch("2", 6609 - 1 - EXON_FLANK, 6743 + EXON_FLANK)
+        assert row["ref_seq"] == reverse_complement(genomic)
+        exon = row["ref_seq"][row["exon_start"] : row["exon_end"]]
+        assert exon == reverse_complement(fasta.fetch("2", 6608, 6743))
+        diff = [i for i, (a, b) in enumerate(zip(row["ref_seq"], row["alt_seq"])) if a != b]
+        assert diff == [row["exon_end"] - 1] and row["alt_seq"][diff[0]] == "A"  # the exon's last nt, complemented
+        assert row["upstream"] == reverse_complement(fasta.fetch("2", 6743 + EXON_FLANK, 6743 + EXON_FLANK + 7))
+        fasta.close()
+
+
 def test_classifier_run_and_cli(run, tmp_path):
     config = {
         "base_model": "openspliceai", "base_weights": osai80_weights(), "model": "unified",

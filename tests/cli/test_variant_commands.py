@@ -72,3 +72,21 @@ def test_score_seqs_command(tmp_path):
     assert scored.height == 2 and "delta_acceptor" in scored.columns and "max_abs_delta" in scored.columns
     bad = runner.invoke(make_app(), ["score-seqs", "--input", str(tmp_path / "nope.csv"), "--out", str(out)])
     assert bad.exit_code == 2 and bad.output.strip().startswith("error:")
+
+
+def test_score_vcf_checkpoint_flag(tmp_path, osai80, spliceai):
+    from tests.inference.test_vcf_models import meta_checkpoint
+
+    weights = shared_path("models", "openspliceai-mane", "80nt")
+    shutil.copy(REF_DIR / "ref.fa", tmp_path / "ref.fa")
+    out = tmp_path / "out.vcf"
+    args = ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(out), "-R", str(tmp_path / "ref.fa"),
+            "-A", str(REF_DIR / "annotation.txt"), "--base-model", "openspliceai", "--weights", str(weights),
+            "--no-progress", "--checkpoint"]  # fmt: skip
+    result = runner.invoke(make_app(), args + [str(meta_checkpoint(tmp_path / "m", osai80))])
+    assert result.exit_code == 0, result.output
+    body = [ln for ln in out.read_text().splitlines() if not ln.startswith("#")]
+    assert len(body) == 29 and sum("MetaSplice=" in ln for ln in body) == sum("SpliceAI=" in ln for ln in body) > 0
+    result = runner.invoke(make_app(), args + [str(meta_checkpoint(tmp_path / "s", spliceai))])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "trained on spliceai tracks" in result.output

@@ -62,11 +62,21 @@ def register(app: typer.Typer) -> None:
         cache: Annotated[Path | None, typer.Option(help="directory to cache base-model predictions in")] = None,
         batch_size: Annotated[int | None, typer.Option(help="windows per forward pass")] = None,
         progress: Annotated[bool, typer.Option(help="show progress")] = True,
+        checkpoint: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--checkpoint",
+                help="`metasplice train` checkpoint (meta-layer deltas) and/or train-variants checkpoints "
+                "(repeatable); adds the MetaSplice= field",
+            ),
+        ] = None,
     ) -> None:
         """Annotate a VCF with SpliceAI-format delta scores (SpliceAI= INFO) from any base model.
 
         With --base-model spliceai the field equals the official spliceai tool's.
         Records that cannot be scored keep their line and get MetaSpliceSkip=REASON.
+        With --checkpoint, MetaSplice=ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL|P_SA|EFFECT|DPSI:
+        the recalibrated probabilities' deltas and the variant models' outputs.
         """
         from metasplice.inference.variants import score_vcf
 
@@ -74,6 +84,7 @@ def register(app: typer.Typer) -> None:
             summary = score_vcf(
                 input, output, reference, annotation, base_model=base_model, weights=weights, distance=distance,
                 mask=bool(mask), device=device, progress=progress, cache=cache, batch_size=batch_size,
+                checkpoints=checkpoint,
             )  # fmt: skip
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(summary["skipped"].items()))
         console.print(

@@ -140,7 +140,8 @@ class VariantGene:
     """A gene as SpliceAI's annotator sees it (1-based, inclusive coordinates).
 
     ``boundaries``: sorted union of exon starts (first exonic nt) and exon ends
-    (last exonic nt), the sites ``-M 1`` masking refers to.
+    (last exonic nt), the sites ``-M 1`` masking refers to. ``exons``: ``[n, 2]``
+    (first, last) exonic nt of each exon, sorted by start.
     """
 
     name: str
@@ -149,6 +150,14 @@ class VariantGene:
     tx_start: int
     tx_end: int
     boundaries: np.ndarray
+    exons: np.ndarray | None = None
+
+
+def _exon_array(starts: Sequence[int], ends: Sequence[int]) -> np.ndarray:
+    """``[n, 2]`` (first, last) exonic nt, sorted; an unpaired tail (ragged table row) is dropped."""
+    n = min(len(starts), len(ends))
+    exons = np.stack([np.asarray(starts[:n], np.int64), np.asarray(ends[:n], np.int64)], axis=1).reshape(-1, 2)
+    return exons[np.argsort(exons[:, 0], kind="stable")]
 
 
 def _read_spliceai_table(path: Path) -> list[VariantGene]:
@@ -180,6 +189,7 @@ def _read_spliceai_table(path: Path) -> list[VariantGene]:
                     tx_start,
                     tx_end,
                     np.union1d(np.asarray(starts, np.int64), np.asarray(ends, np.int64)),
+                    _exon_array(starts, ends),
                 )
             )
     return genes
@@ -210,7 +220,15 @@ def read_variant_annotation(annotation: str | os.PathLike) -> list[VariantGene]:
         starts = np.array([s + 1 for s, _ in t.exons], np.int64)
         ends = np.array([e for _, e in t.exons], np.int64)
         genes.append(
-            VariantGene(t.gene_name or t.gene_id, t.chrom, t.strand, t.start + 1, t.end, np.union1d(starts, ends))
+            VariantGene(
+                t.gene_name or t.gene_id,
+                t.chrom,
+                t.strand,
+                t.start + 1,
+                t.end,
+                np.union1d(starts, ends),
+                _exon_array(starts, ends),
+            )  # fmt: skip
         )
     return genes
 
@@ -715,6 +733,7 @@ def score_vcf(
     chunk_size: int = 20_000,
     batched: bool = True,
     incremental: bool = True,
+    checkpoints: Sequence[str | os.PathLike] | None = None,
 ) -> dict:
     """Annotate a VCF with ``SpliceAI=`` delta scores from any base model (see the module docstring).
 
@@ -731,6 +750,9 @@ def score_vcf(
     batched : False runs the one-variant-at-a-time definition (for tests and benchmarks).
     incremental : predict ALT tracks from the shared reference activations (True) or as
         whole ALT windows (False); both equal the one-at-a-time definition.
+    checkpoints : a ``metasplice train`` checkpoint (trained on this base model alone) and/or
+        ``train-variants`` checkpoints: adds the ``MetaSplice=`` field, one entry per
+        ``SpliceAI`` entry (:mod:`metasplice.inference.vcf_models`).
 
     Every input line is written out, in order; the output file appears only
     when complete. Returns counts: ``records``, ``scored`` (records with at
@@ -745,9 +767,16 @@ def score_vcf(
     genes = GeneIndex(read_variant_annotation(annotation))
     fasta = Fasta(reference_fasta)
     scorer = _Scorer(model, fasta, genes, distance, mask, as_cache(cache), batch_size, incremental)
+    extra = None
+    if checkpoints:
+        from metasplice.inference.vcf_models import META_INFO, VcfCheckpoints
+
+        extra = VcfCheckpoints.load(checkpoints, model, device)
     counts = Counter()
     with VcfReader(input) as reader:
         header: VcfHeader = _output_header(reader.header, model, distance, mask)
+        if extra is not None:
+            header = header.with_info([META_INFO])
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -772,6 +801,7 @@ def score_vcf(
                     counts["records"] += 1
                     triaged.append(scorer.triage(i, record, tasks))
                 scored = scorer.entries(tasks, batched)
+                meta_scored = extra.entries(scorer, tasks) if extra is not None else []
                 for record, result in zip(chunk, triaged):
                     if result is None:
                         writer.write(record)
@@ -783,9 +813,13 @@ def score_vcf(
                         info["SpliceAI"] = ",".join(values)
                         counts["scored"] += 1
                         counts["entries"] += len(values)
+                        if extra is not None:  # unscored allele x gene entries are all '.' already
+                            info["MetaSplice"] = ",".join(meta_scored[e] if isinstance(e, int) else f"{e}|.|.|."
+                                                          for e in entries)  # fmt: skip
                     if reason is not None:
                         info["MetaSpliceSkip"] = reason
-                    writer.write(record, info, remove=("MetaSpliceSkip",))  # a stale flag from an earlier run
+                    # drop stale fields from an earlier run
+                    writer.write(record, info, remove=("MetaSpliceSkip", "MetaSplice"))
                 bar.update(job, n=f"{counts['records']:,} records, {counts['entries']:,} entries")
     fasta.close()
     for reason, n in scorer.warned.items():
