@@ -57,8 +57,11 @@ def test_recalibrate_matches_what_evaluation_saw(run, tmp_path):
     from metasplice.artifacts import load_gene_arrays
     from metasplice.models.apply import recalibrate_arrays
     from metasplice.models.checkpoint import load_model
+    from metasplice.models.structure import structure_from_config
 
     model, config = load_model(run.checkpoint_path)
+    structure = structure_from_config(config)
+    assert structure is not None  # fitted on the validation genes by default
     tracks_dir = config["run"]["base_models"][0]["tracks"]
     out = tmp_path / "recal.parquet"
     result = CliRunner().invoke(
@@ -71,7 +74,7 @@ def test_recalibrate_matches_what_evaluation_saw(run, tmp_path):
     assert len(table) == sum(len(g) for g in genes)
     for g in genes:
         rows = table.filter(pl.col("gene_id") == g.gene_id)
-        expected = recalibrate_arrays(model, g.codes, g.tracks)
+        expected = recalibrate_arrays(model, g.codes, g.tracks, structure=structure)
         np.testing.assert_array_equal(rows.select("meta_neither", "meta_acceptor", "meta_donor").to_numpy(), expected)
         np.testing.assert_array_equal(rows["label"].to_numpy(), g.labels)
 

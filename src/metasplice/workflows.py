@@ -133,10 +133,11 @@ def run_canonical_training(
     ``section__key=value`` (``training__lr=1e-3``), a top-level key (``max_genes=50``), or a dict
     ``overrides={"training.lr": 1e-3}``. Returns a :class:`CanonicalResult`.
     """
-    from metasplice.evaluation.evaluator import evaluate_meta
+    from metasplice.evaluation.evaluator import evaluate_meta, meta_probabilities
     from metasplice.models import build_meta_model
     from metasplice.models.checkpoint import load_model, read_checkpoint_config, save_model
     from metasplice.training import Trainer, TrainerConfig, split_genes
+    from metasplice.training.structure import fit_structure_decoder
     from metasplice.training.trainer import BEST, _distributed
 
     nested = overrides.pop("overrides", None) or {}  # a dict of dotted keys, e.g. {"training.lr": 1e-3}
@@ -188,7 +189,13 @@ def run_canonical_training(
         return CanonicalResult({}, None, checkpoint, out, split.to_dict(), state.history, {}, timing, channels)
     best, _ = load_model(checkpoint, cfg.device)
     started = time.perf_counter()
-    evaluation = evaluate_meta(best, channels, test, val, cfg.device)
+    per_nt = meta_probabilities(best, val, cfg.device), meta_probabilities(best, test, cfg.device)
+    structure = None
+    if cfg.structure:
+        t = time.perf_counter()
+        structure, _ = fit_structure_decoder(per_nt[0], [g.labels for g in val])
+        timing["structure_fit_s"] = round(time.perf_counter() - t, 2)
+    evaluation = evaluate_meta(best, channels, test, val, cfg.device, structure, per_nt)
     timing["evaluation_s"] = round(time.perf_counter() - started, 2)
     thresholds = {k: {str(c): t for c, t in v.items()} for k, v in evaluation.thresholds.items()}
     run_info = {
@@ -198,7 +205,9 @@ def run_canonical_training(
         "thresholds": thresholds,
         "config": cfg.model_dump(),
     }
-    extra = {k: v for k, v in read_checkpoint_config(checkpoint).items() if k != "model"}
+    extra = {k: v for k, v in read_checkpoint_config(checkpoint).items() if k not in ("model", "structure")}
+    if structure is not None:
+        extra["structure"] = structure.to_dict()
     save_model(checkpoint, best, {**extra, "run": run_info})
     result = CanonicalResult(
         canonical_test_metrics=evaluation.meta,
@@ -218,6 +227,8 @@ def run_canonical_training(
         {
             "meta": evaluation.meta,
             "base": evaluation.base,
+            **evaluation.extra,
+            "structure": structure.to_dict() if structure is not None else None,
             "thresholds": thresholds,
             "timing": timing,
             "history": state.history,
@@ -257,6 +268,7 @@ def evaluate_checkpoint(
     """(meta metrics, base metrics) on the run's held-out genes (or ``genes``), from cached tracks."""
     from metasplice.evaluation.evaluator import evaluate_meta
     from metasplice.models.checkpoint import load_model
+    from metasplice.models.structure import structure_from_config
 
     model, config = load_model(checkpoint, device)
     run = config.get("run")
@@ -265,7 +277,7 @@ def evaluate_checkpoint(
     dirs = [Path(b["tracks"]) for b in run["base_models"]]
     channels, test = load_gene_arrays(dirs, genes or run["split"]["test"])
     _, val = load_gene_arrays(dirs, run["split"]["validation"])
-    evaluation = evaluate_meta(model, channels, test, val, device)
+    evaluation = evaluate_meta(model, channels, test, val, device, structure_from_config(config))
     return evaluation.meta, evaluation.base
 
 
@@ -276,6 +288,7 @@ def run_demo(out_dir: str | os.PathLike = "metasplice_demo", genes: list[str] | 
     from metasplice.evaluation.report import write_report
     from metasplice.models.apply import recalibrate_arrays
     from metasplice.models.checkpoint import load_model
+    from metasplice.models.structure import structure_from_config
 
     out = Path(out_dir)
     overrides = {"training.progress": progress}
@@ -292,7 +305,8 @@ def run_demo(out_dir: str | os.PathLike = "metasplice_demo", genes: list[str] | 
     from metasplice.evaluation.evaluator import base_probabilities
 
     gene = {"gene_id": shown.gene_id, "labels": shown.labels, "base": base_probabilities(shown.tracks, result.channels),
-            "meta": recalibrate_arrays(model, shown.codes, shown.tracks, device=device)}  # fmt: skip
+            "meta": recalibrate_arrays(model, shown.codes, shown.tracks, device=device,
+                                       structure=structure_from_config(config))}  # fmt: skip
     import json
 
     metrics = json.loads((result.output_dir / "metrics.json").read_text())

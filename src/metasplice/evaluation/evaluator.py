@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from torch import nn
@@ -17,6 +17,7 @@ from metasplice.evaluation.metrics import (
 )
 from metasplice.features.scores import splice_groups
 from metasplice.models.apply import recalibrate_arrays
+from metasplice.models.structure import GeneStructureDecoder
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Evaluation:
     reliability: dict[str, dict]
     gene_ids: list[str]
     pr_curves: dict[str, dict[str, dict]]
+    extra: dict[str, dict] = field(default_factory=dict)  # metrics of further variants (name -> metrics)
 
 
 def base_probabilities(tracks: np.ndarray, channels: Sequence[str]) -> np.ndarray | None:
@@ -38,6 +40,7 @@ def base_probabilities(tracks: np.ndarray, channels: Sequence[str]) -> np.ndarra
 
 
 def meta_probabilities(model: nn.Module, genes: Sequence[GeneArrays], device: str = "cpu") -> list[np.ndarray]:
+    """Per gene ``[L, 3]``: the meta model alone (no gene-structure decoding)."""
     return [recalibrate_arrays(model, g.codes, g.tracks, device=device) for g in genes]
 
 
@@ -47,21 +50,36 @@ def evaluate_meta(
     test_genes: Sequence[GeneArrays],
     validation_genes: Sequence[GeneArrays],
     device: str = "cpu",
+    structure: GeneStructureDecoder | None = None,
+    per_nucleotide: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
 ) -> Evaluation:
     """Metrics of the meta model and of the base model on every position of ``test_genes``.
 
     F1-optimal thresholds are chosen on ``validation_genes`` for each model separately.
+    With ``structure`` the meta model's output is decoded gene by gene (what
+    ``recalibrate`` writes for such a checkpoint), and the undecoded meta model is
+    reported too, as ``extra["meta_per_nucleotide"]``. ``per_nucleotide``: the meta
+    model's (validation, test) probabilities if already computed.
     """
-    labels_val = np.concatenate([g.labels for g in validation_genes])
-    labels_test = np.concatenate([g.labels for g in test_genes])
-    sources = {"meta": (np.concatenate(meta_probabilities(model, validation_genes, device)),
-                        np.concatenate(meta_probabilities(model, test_genes, device)))}  # fmt: skip
+    if per_nucleotide is None:
+        per_nucleotide = (meta_probabilities(model, validation_genes, device),
+                          meta_probabilities(model, test_genes, device))  # fmt: skip
+    val_meta, test_meta = per_nucleotide
+    sources = {}
+    if structure is not None:
+        sources["meta"] = (np.concatenate([structure(p) for p in val_meta]),
+                           np.concatenate([structure(p) for p in test_meta]))  # fmt: skip
+        sources["meta_per_nucleotide"] = (np.concatenate(val_meta), np.concatenate(test_meta))
+    else:
+        sources["meta"] = (np.concatenate(val_meta), np.concatenate(test_meta))
     base_val = [base_probabilities(g.tracks, channels) for g in validation_genes]
     if base_val and base_val[0] is not None:
         sources["base"] = (
             np.concatenate(base_val),
             np.concatenate([base_probabilities(g.tracks, channels) for g in test_genes]),
         )
+    labels_val = np.concatenate([g.labels for g in validation_genes])
+    labels_test = np.concatenate([g.labels for g in test_genes])
     results, thresholds, curves, pr = {}, {}, {}, {}
     for name, (val, test) in sources.items():
         thr = {cls: f1_optimal_threshold(val[:, cls], labels_val == cls) for cls in (1, 2)}
@@ -73,4 +91,6 @@ def evaluate_meta(
             kind: precision_recall_curve(test[:, cls], labels_test == cls)
             for cls, kind in ((1, "acceptor"), (2, "donor"))
         }
-    return Evaluation(results["meta"], results.get("base"), thresholds, curves, [g.gene_id for g in test_genes], pr)
+    extra = {k: v for k, v in results.items() if k not in ("meta", "base")}
+    return Evaluation(results["meta"], results.get("base"), thresholds, curves, [g.gene_id for g in test_genes], pr,
+                      extra)  # fmt: skip

@@ -22,6 +22,7 @@ from metasplice.base_models import load_base_model
 from metasplice.io.atomic import atomic_path
 from metasplice.models.apply import recalibrate_arrays
 from metasplice.models.checkpoint import load_model
+from metasplice.models.structure import structure_from_config
 
 META_COLUMNS = ("meta_neither", "meta_acceptor", "meta_donor")
 
@@ -84,6 +85,7 @@ def recalibrate(
     import pyarrow.parquet as pq
 
     model, config = load_model(checkpoint, device)
+    structure = structure_from_config(config)  # genes here are whole transcripts
     out = Path(out)
     if artifacts:
         dirs = [Path(a) for a in artifacts]
@@ -110,7 +112,7 @@ def recalibrate(
         try:
             for gene_id in gene_ids:
                 _, (arrays,) = load_gene_arrays(dirs, [gene_id])
-                probs = recalibrate_arrays(model, arrays.codes, arrays.tracks, device=device)
+                probs = recalibrate_arrays(model, arrays.codes, arrays.tracks, device=device, structure=structure)
                 frame = _gene_frame(dirs, gene_id, probs)
                 table = frame.to_arrow()
                 if writer is None:

@@ -3,11 +3,13 @@
 from metasplice.models.encoders import GatedDilatedCNN, HyenaEncoder, ScoreMLP
 from metasplice.models.fusion import ConcatFusion, CrossAttentionFusion
 from metasplice.models.meta import MetaModelConfig, MetaSpliceModel, MetaSpliceModelV2, build_meta_model
+from metasplice.models.structure import GeneStructureDecoder
 
 __all__ = [
     "ConcatFusion",
     "CrossAttentionFusion",
     "GatedDilatedCNN",
+    "GeneStructureDecoder",
     "HyenaEncoder",
     "MetaModelConfig",
     "MetaSpliceModel",

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from metasplice.io.sequence import codes_to_one_hot
+from metasplice.models.structure import GeneStructureDecoder
 
 N_CODE = 4
 MAX_MARGIN = 4096  # Hyena's receptive field is its whole input; cap the context actually fed
@@ -40,14 +41,19 @@ def recalibrate_arrays(
     tracks: np.ndarray,
     block: int = 20_000,
     device: str | torch.device = "cpu",
+    structure: GeneStructureDecoder | None = None,
 ) -> np.ndarray:
     """Meta-model probabilities ``[L, 3]`` (neither, acceptor, donor) for one gene.
 
     ``codes [L]`` (0-3 ACGT, 4 N), ``tracks [C, L]`` base-model probabilities.
     Each block gets ``model_margin(model)`` nt of context from the gene (N and
     zero scores past its ends), so the result does not depend on ``block``.
+    ``structure``: the checkpoint's gene-structure decoder, applied last; only
+    for whole transcripts (:mod:`metasplice.models.structure`).
     """
     model.eval()
+    if structure is not None:
+        return structure(recalibrate_arrays(model, codes, tracks, block, device))
     if model.config.version == "v1":
         return _recalibrate_windows(model, codes, tracks, device)
     margin = model_margin(model)

@@ -59,6 +59,8 @@ class RunConfig(_Strict):
     device: str = "cpu"
     split: SplitSection = SplitSection()
     model: MetaModelConfig = MetaModelConfig()
+    # fit a gene-structure decoder on the validation genes and apply it to whole genes
+    structure: bool = True
     training: TrainingSection = TrainingSection()
 
     def base_models(self) -> list[tuple[str, str | None]]:

@@ -1,0 +1,23 @@
+"""Fitting the gene-structure decoder on (validation) genes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from metasplice.evaluation.metrics import average_precision
+from metasplice.training.structure import DEFAULT_GRID, fit_structure_decoder
+
+
+def test_fit_picks_from_the_grid_and_reports_its_score(osai80_arrays):
+    _, genes = osai80_arrays
+    probs = [g.tracks.T.copy() for g in genes]
+    labels = [g.labels for g in genes]
+    dec, score = fit_structure_decoder(probs, labels, grid={"scale": (0.5, 1.0), "bias": (0.0,)})
+    assert dec.scale_acceptor in (0.5, 1.0) and dec.bias_donor == 0.0 and dec.min_exon == DEFAULT_GRID["min_exon"][0]
+    decoded = [dec(p) for p in probs]
+    again = np.mean([average_precision(np.concatenate([d[:, c] for d in decoded]),
+                                       np.concatenate([lab == c for lab in labels])) for c in (1, 2)])  # fmt: skip
+    assert score == pytest.approx(again)
+    with pytest.raises(ValueError, match="unknown structure grid key"):
+        fit_structure_decoder(probs, labels, grid={"scales": (1.0,)})
