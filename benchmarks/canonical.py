@@ -5,7 +5,11 @@ Runs, with base-model tracks cached in ``--cache`` (predicted on first use):
 1. SpliceAI base, default config, all demo genes, split by gene (seed 0);
 2. OpenSpliceAI 80 nt (a weak base model), same split;
 3. SpliceAI + Pangolin tracks stacked as one input, on a subset of genes
-   (Pangolin's 12 networks cost ~3x SpliceAI per nucleotide).
+   (Pangolin's 12 networks cost ~3x SpliceAI per nucleotide);
+4. (``--only stacked_osai``) SpliceAI + OpenSpliceAI 10000 nt stacked, all genes.
+
+A run whose output directory already holds a finished training resumes: it is
+only evaluated again (with the current evaluation code).
 
 For each it prints base vs meta metrics on the same positions, training time,
 and the bar: macro PR-AUC and mean top-k above the base model, FP+FN at the
@@ -43,29 +47,36 @@ def verdict(name: str, meta: dict, base: dict, weak: bool) -> list[str]:
     return lines
 
 
-def table(rows: dict[str, tuple[dict, dict]]) -> str:
+def table(rows: dict[str, tuple[dict, ...]]) -> str:
+    """Columns per run: base, meta model alone (if reported), meta model + gene-structure decoder."""
     keys = ["pr_auc_acceptor", "pr_auc_donor", "pr_auc_macro", "topk_acceptor", "topk_donor", "topk_mean",
             "fp_at_0.5", "fn_at_0.5", "fp_at_f1opt", "fn_at_f1opt", "ece"]  # fmt: skip
-    head = "| metric | " + " | ".join(f"{n} base | {n} meta" for n in rows) + " |"
-    sep = "|---" * (1 + 2 * len(rows)) + "|"
+    names = []
+    for n, (_, _, per_nt) in rows.items():
+        names += [f"{n} base"] + ([f"{n} meta per-nt"] if per_nt else []) + [f"{n} meta"]
+    head = "| metric | " + " | ".join(names) + " |"
+    sep = "|---" * (1 + len(names)) + "|"
     body = []
     for k in keys:
         cells = []
-        for meta, base in rows.values():
-            cells += [base[k], meta[k]]
+        for meta, base, per_nt in rows.values():
+            cells += [base[k]] + ([per_nt[k]] if per_nt else []) + [meta[k]]
         body.append(f"| {k} | " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in cells) + " |")
     return "\n".join([head, sep, *body])
 
 
 def overhead(result, device: str) -> float:
-    """Meta-layer seconds per nt / SpliceAI seconds per nt, on the run's held-out genes."""
+    """Meta-layer seconds per nt (model + gene-structure decoder) / SpliceAI seconds per nt, on the run's
+    held-out genes."""
     from metasplice.artifacts import load_gene_arrays
     from metasplice.base_models import load_base_model
     from metasplice.io.demo import load_demo_gene
     from metasplice.models.apply import recalibrate_arrays
     from metasplice.models.checkpoint import load_model
+    from metasplice.models.structure import structure_from_config
 
     model, config = load_model(result.checkpoint_path, device)
+    structure = structure_from_config(config)
     dirs = [Path(b["tracks"]) for b in config["run"]["base_models"]]
     ids = result.split["test"][:20]
     _, genes = load_gene_arrays(dirs, ids)
@@ -77,7 +88,7 @@ def overhead(result, device: str) -> float:
     t_base = time.perf_counter() - t
     t = time.perf_counter()
     for g in genes:
-        recalibrate_arrays(model, g.codes, g.tracks, device=device)
+        recalibrate_arrays(model, g.codes, g.tracks, device=device, structure=structure)
     t_meta = time.perf_counter() - t
     return t_meta / t_base
 
@@ -100,6 +111,9 @@ def main() -> None:
         "osai80": dict(base_model="openspliceai", base_weights=str(args.shared / "models/openspliceai-mane/80nt")),
         "stacked": dict(base_model=["spliceai", "pangolin"], base_weights=[None, str(args.shared / "models/pangolin")],
                         max_genes=args.stack_genes),
+        # all genes: both models' tracks are cheap to reuse from the baselines' cache
+        "stacked_osai": dict(base_model=["spliceai", "openspliceai"],
+                             base_weights=[None, str(args.shared / "models/openspliceai-mane/10000nt")]),
     }  # fmt: skip
     rows, lines, timing = {}, [], {}
     for name in args.only:
@@ -108,7 +122,8 @@ def main() -> None:
                                         **runs[name], **common)  # fmt: skip
         timing[name] = {**result.timing, "total_s": round(time.perf_counter() - t, 1),
                         "genes": {k: len(v) for k, v in result.split.items()}}  # fmt: skip
-        rows[name] = (result.canonical_test_metrics, result.base_test_metrics)
+        rows[name] = (result.canonical_test_metrics, result.base_test_metrics,
+                      result.extra_test_metrics.get("meta_per_nucleotide"))  # fmt: skip
         lines += verdict(name, result.canonical_test_metrics, result.base_test_metrics, weak=name == "osai80")
         if name == "spliceai":
             timing[name]["recalibration_overhead"] = round(overhead(result, args.device), 4)

@@ -138,3 +138,23 @@ def test_stacked_base_models_train_and_evaluate(tmp_path):
     assert KEYS <= set(result.canonical_test_metrics) and result.base_test_metrics is not None
     meta, _ = evaluate_checkpoint(result.checkpoint_path)
     assert meta == pytest.approx(result.canonical_test_metrics)
+
+
+def test_finish_run_with_and_without_the_decoder(run, tmp_path):
+    """Re-finishing a copy of the run: without the decoder, the metrics are the run's per-nucleotide ones."""
+    import json
+    import shutil
+
+    from metasplice.workflows import finish_canonical_run
+
+    assert set(run.extra_test_metrics) == {"meta_per_nucleotide"}
+    copy = tmp_path / "run"
+    shutil.copytree(run.output_dir / "checkpoints", copy / "checkpoints")
+    plain = finish_canonical_run(copy / "checkpoints" / "best", structure=False)
+    assert plain.canonical_test_metrics == pytest.approx(run.extra_test_metrics["meta_per_nucleotide"])
+    assert plain.base_test_metrics == pytest.approx(run.base_test_metrics)
+    assert "structure" not in json.loads((copy / "checkpoints" / "best" / "config.json").read_text())
+    assert plain.history == run.history  # read back from the trainer state
+    again = finish_canonical_run(copy / "checkpoints" / "best")
+    assert again.canonical_test_metrics == pytest.approx(run.canonical_test_metrics)
+    assert json.loads((copy / "metrics.json").read_text())["structure"] is not None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from metasplice.artifacts import common_gene_ids, demo_genes, load_gene_arrays, predict_tracks
+from metasplice.artifacts import GeneArrays, common_gene_ids, demo_genes, load_gene_arrays, predict_tracks
 from metasplice.base_models import load_base_model
 from metasplice.io.atomic import write_json_atomic
 from metasplice.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
@@ -69,6 +70,8 @@ class CanonicalResult:
     variant_evaluation: object | None = None
     reliability: dict = field(default_factory=dict)
     pr_curves: dict = field(default_factory=dict)
+    # test metrics of further variants, e.g. "meta_per_nucleotide" (the meta model without the decoder)
+    extra_test_metrics: dict = field(default_factory=dict)
 
 
 def resolve_canonical_config(config=None, overrides: dict | None = None, **arguments) -> RunConfig:
@@ -133,11 +136,9 @@ def run_canonical_training(
     ``section__key=value`` (``training__lr=1e-3``), a top-level key (``max_genes=50``), or a dict
     ``overrides={"training.lr": 1e-3}``. Returns a :class:`CanonicalResult`.
     """
-    from metasplice.evaluation.evaluator import evaluate_meta, meta_probabilities
     from metasplice.models import build_meta_model
-    from metasplice.models.checkpoint import load_model, read_checkpoint_config, save_model
+    from metasplice.models.checkpoint import update_checkpoint_config
     from metasplice.training import Trainer, TrainerConfig, split_genes
-    from metasplice.training.structure import fit_structure_decoder
     from metasplice.training.trainer import BEST, _distributed
 
     nested = overrides.pop("overrides", None) or {}  # a dict of dotted keys, e.g. {"training.lr": 1e-3}
@@ -187,40 +188,68 @@ def run_canonical_training(
     checkpoint = out / "checkpoints" / BEST
     if rank != 0:
         return CanonicalResult({}, None, checkpoint, out, split.to_dict(), state.history, {}, timing, channels)
-    best, _ = load_model(checkpoint, cfg.device)
+    run_info = {"base_models": described, "channels": channels, "split": split.to_dict(), "config": cfg.model_dump()}
+    update_checkpoint_config(checkpoint, {"run": run_info}, drop=("structure",))
+    return finish_canonical_run(checkpoint, cfg.structure, cfg.device, state.history, timing, (val, test))
+
+
+def finish_canonical_run(
+    checkpoint: str | os.PathLike,
+    structure: bool = True,
+    device: str = "cpu",
+    history: list[dict] | None = None,
+    timing: dict | None = None,
+    genes: tuple[list[GeneArrays], list[GeneArrays]] | None = None,
+) -> CanonicalResult:
+    """Fit the gene-structure decoder on the run's validation genes (``structure``), evaluate on its
+    test genes, store decoder and thresholds in the checkpoint and write ``metrics.json`` beside
+    ``checkpoints/``. ``run_canonical_training`` ends with it; it also upgrades a checkpoint trained
+    without a decoder. ``genes``: the run's (validation, test) arrays if already loaded.
+    """
+    from metasplice.evaluation.evaluator import evaluate_meta, meta_probabilities
+    from metasplice.models.checkpoint import load_model, update_checkpoint_config
+    from metasplice.training.structure import fit_structure_decoder
+
+    checkpoint = Path(checkpoint)
+    out = checkpoint.parent.parent
+    best, config = load_model(checkpoint, device)
+    run = config.get("run")
+    if not run:
+        raise ValueError(f"{checkpoint}: no run information (was it written by `metasplice train`?)")
+    channels = run["channels"]
+    if genes is None:
+        dirs = [Path(b["tracks"]) for b in run["base_models"]]
+        genes = load_gene_arrays(dirs, run["split"]["validation"])[1], load_gene_arrays(dirs, run["split"]["test"])[1]
+    val, test = genes
+    timing = dict(timing or {})
     started = time.perf_counter()
-    per_nt = meta_probabilities(best, val, cfg.device), meta_probabilities(best, test, cfg.device)
-    structure = None
-    if cfg.structure:
+    per_nt = meta_probabilities(best, val, device), meta_probabilities(best, test, device)
+    decoder = None
+    if structure:
         t = time.perf_counter()
-        structure, _ = fit_structure_decoder(per_nt[0], [g.labels for g in val])
+        decoder, _ = fit_structure_decoder(per_nt[0], [g.labels for g in val])
         timing["structure_fit_s"] = round(time.perf_counter() - t, 2)
-    evaluation = evaluate_meta(best, channels, test, val, cfg.device, structure, per_nt)
+    evaluation = evaluate_meta(best, channels, test, val, device, decoder, per_nt)
     timing["evaluation_s"] = round(time.perf_counter() - started, 2)
     thresholds = {k: {str(c): t for c, t in v.items()} for k, v in evaluation.thresholds.items()}
-    run_info = {
-        "base_models": described,
-        "channels": channels,
-        "split": split.to_dict(),
-        "thresholds": thresholds,
-        "config": cfg.model_dump(),
-    }
-    extra = {k: v for k, v in read_checkpoint_config(checkpoint).items() if k not in ("model", "structure")}
-    if structure is not None:
-        extra["structure"] = structure.to_dict()
-    save_model(checkpoint, best, {**extra, "run": run_info})
+    entries = {"run": {**run, "thresholds": thresholds}}
+    if decoder is not None:
+        entries["structure"] = decoder.to_dict()
+    update_checkpoint_config(checkpoint, entries, drop=("structure",))
+    history = history if history is not None else _saved_history(checkpoint)
     result = CanonicalResult(
         canonical_test_metrics=evaluation.meta,
         base_test_metrics=evaluation.base,
         checkpoint_path=checkpoint,
         output_dir=out,
-        split=split.to_dict(),
-        history=state.history,
+        split=run["split"],
+        history=history,
         thresholds=thresholds,
         timing=timing,
         channels=channels,
         reliability=evaluation.reliability,
         pr_curves=evaluation.pr_curves,
+        extra_test_metrics=evaluation.extra,
     )
     write_json_atomic(
         out / "metrics.json",
@@ -228,17 +257,22 @@ def run_canonical_training(
             "meta": evaluation.meta,
             "base": evaluation.base,
             **evaluation.extra,
-            "structure": structure.to_dict() if structure is not None else None,
+            "structure": decoder.to_dict() if decoder is not None else None,
             "thresholds": thresholds,
             "timing": timing,
-            "history": state.history,
-            "split": split.to_dict(),
+            "history": history,
+            "split": run["split"],
             "reliability": evaluation.reliability,
             "pr_curves": evaluation.pr_curves,
-            "base_models": described,
+            "base_models": run["base_models"],
         },
     )
     return result
+
+
+def _saved_history(checkpoint: Path) -> list[dict]:
+    state = checkpoint.parent / "last" / "trainer_state.json"
+    return json.loads(state.read_text()).get("history", []) if state.is_file() else []
 
 
 def _barrier() -> None:
@@ -307,7 +341,6 @@ def run_demo(out_dir: str | os.PathLike = "metasplice_demo", genes: list[str] | 
     gene = {"gene_id": shown.gene_id, "labels": shown.labels, "base": base_probabilities(shown.tracks, result.channels),
             "meta": recalibrate_arrays(model, shown.codes, shown.tracks, device=device,
                                        structure=structure_from_config(config))}  # fmt: skip
-    import json
 
     metrics = json.loads((result.output_dir / "metrics.json").read_text())
     notes = [

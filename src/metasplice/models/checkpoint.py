@@ -35,6 +35,14 @@ def read_checkpoint_config(directory: str | os.PathLike) -> dict:
         return json.load(fh)
 
 
+def update_checkpoint_config(directory: str | os.PathLike, entries: dict, drop: tuple[str, ...] = ()) -> None:
+    """Add/replace top-level ``config.json`` entries (``drop``: remove keys); the weights stay as they are."""
+    config = {k: v for k, v in read_checkpoint_config(directory).items() if k not in drop}
+    if "model" in entries:
+        raise ValueError("the architecture of a saved model cannot be changed")
+    write_json_atomic(Path(directory) / CONFIG, {**config, **entries})
+
+
 def load_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild a model from a checkpoint directory; returns (model, the whole config.json)."""
     directory = Path(directory)
