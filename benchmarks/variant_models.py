@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--max-rows", type=int, default=None, help="per data set, a seeded sample (quick checks)")
+    ap.add_argument("--mapsy-rows", type=int, default=None, help="MaPSy rows (a seeded sample; default: --max-rows)")
     ap.add_argument("--wt1-rows", type=int, default=None, help="WT1 rows scored (default: all, or --max-rows)")
     ap.add_argument("--cache", default=None, help="base-model prediction cache (default: OUT/cache, reused by reruns)")
     ap.add_argument("--out", type=Path, default=Path("runs/variant_bench"))
@@ -111,8 +112,9 @@ def main() -> None:
         key, _, raw = item.partition("=")
         overrides[key.strip().replace(".", "__")] = yaml.safe_load(raw)
     variants = a.shared / "data" / "variants"
+    mapsy_rows = a.mapsy_rows or a.max_rows
     train = [{"loader": "vexseq", "path": str(variants / "vexseq_hepg2_train.csv"), "max_rows": a.max_rows},
-             {"loader": "mapsy", "path": str(variants / "mapsy.csv"), "max_rows": a.max_rows}]  # fmt: skip
+             {"loader": "mapsy", "path": str(variants / "mapsy.csv"), "max_rows": mapsy_rows}]  # fmt: skip
     evaluate = [{"loader": "wt1_saturation", "max_rows": a.wt1_rows or a.max_rows}]
     models = [m.strip() for m in a.models.split(",") if m.strip()]
     cache = a.cache or str(a.out / "cache")  # base tracks once per base model, shared by all its runs
