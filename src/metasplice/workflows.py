@@ -139,7 +139,7 @@ def run_canonical_training(
     from metasplice.models import build_meta_model
     from metasplice.models.checkpoint import update_checkpoint_config
     from metasplice.training import Trainer, TrainerConfig, split_genes
-    from metasplice.training.trainer import BEST, _distributed
+    from metasplice.training.trainer import BEST, distributed_rank
 
     nested = overrides.pop("overrides", None) or {}  # a dict of dotted keys, e.g. {"training.lr": 1e-3}
     cfg = resolve_canonical_config(
@@ -148,7 +148,7 @@ def run_canonical_training(
         train_genes=train_genes, test_genes=test_genes, base_weights=base_weights,
     )  # fmt: skip
     out = Path(cfg.output_dir)
-    rank, _ = _distributed()
+    rank, _ = distributed_rank()
     if cfg.genes:
         ids = list(cfg.genes)
     elif cfg.train_genes is not None and cfg.test_genes is not None:

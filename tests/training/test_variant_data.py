@@ -150,7 +150,7 @@ def test_effect_labels_and_plain_tables(osai80):
 def test_realign_shifted_indels_on_vexseq():
     """Vex-seq keeps the exon at offset 100 in REF_SEQ and ALT_SEQ: some indels are flank shifts."""
     from metasplice.data import load_vexseq
-    from metasplice.inference.variants import _variant_span
+    from metasplice.inference.variants import variant_span
     from tests.variant_helpers import vexseq_path
 
     frame = load_vexseq(vexseq_path())
@@ -162,7 +162,7 @@ def test_realign_shifted_indels_on_vexseq():
         realigned += 1
         ref, alt, es, ee = out
         assert len(ref) - len(alt) == len(r["ref_allele"]) - len(r["alt_allele"])  # the allele's length change
-        p, s = _variant_span(ref, alt)
+        p, s = variant_span(ref, alt)
         assert len(ref) - s - p <= 5 and len(alt) - s - p <= 5  # a short indel now
         assert ref[es:ee] == r["ref_seq"][r["exon_start"] : r["exon_end"]]  # the same exon
     assert realigned == 31

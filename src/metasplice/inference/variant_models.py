@@ -163,7 +163,7 @@ def score_sequences_with_models(
     ``base_model`` (and ``weights``) default to the first checkpoint's; every checkpoint
     must have been trained on this base model's tracks (same weights checksum).
     """
-    from metasplice.inference.variants import _read_table, _resolve_model, score_sequences
+    from metasplice.inference.variants import read_table, resolve_base_model, score_sequences
     from metasplice.training.variant_data import MemoryCache, build_variant_dataset
 
     if not checkpoints:
@@ -172,10 +172,10 @@ def score_sequences_with_models(
     if base_model is None:
         base_model, ck_weights = checkpoint_base_model(checkpoints[0])
         weights = weights if weights is not None else ck_weights
-    model = _resolve_model(base_model, weights, device)
+    model = resolve_base_model(base_model, weights, device)
     for pred in predictors:
         pred.check_base_model(model)
-    frame = _read_table(table)
+    frame = read_table(table)
     memory = MemoryCache(as_cache(cache))
     result = score_sequences(frame, base_model=model, window=window, cache=memory)
     datasets = {}

@@ -262,7 +262,8 @@ class GeneIndex:
 # --------------------------------------------------------------------------------------------
 # Model plumbing: cached, batched predictions on exact inputs
 # --------------------------------------------------------------------------------------------
-def _resolve_model(base_model, weights, device):
+def resolve_base_model(base_model, weights: str | os.PathLike | None = None, device: str = "cpu"):
+    """A loaded base model that can predict new sequences, from a name (+ weights) or a model."""
     from metasplice.base_models import load_base_model
 
     model = load_base_model(base_model, weights=weights, device=device) if isinstance(base_model, str) else base_model
@@ -763,7 +764,7 @@ def score_vcf(
     if not 0 <= distance < 5000:
         raise ValueError(f"distance (-D) must be in 0..4999, got {distance}")
     started = time.perf_counter()
-    model = _resolve_model(base_model, weights, device)
+    model = resolve_base_model(base_model, weights, device)
     genes = GeneIndex(read_variant_annotation(annotation))
     fasta = Fasta(reference_fasta)
     scorer = _Scorer(model, fasta, genes, distance, mask, as_cache(cache), batch_size, incremental)
@@ -857,7 +858,8 @@ SEQUENCE_SCORE_COLUMNS = (
 )
 
 
-def _read_table(table) -> pl.DataFrame:
+def read_table(table) -> pl.DataFrame:
+    """A DataFrame as is, or a CSV / TSV / parquet file read into one (clear error if missing)."""
     if isinstance(table, pl.DataFrame):
         return table
     path = Path(table)
@@ -885,7 +887,7 @@ def write_table(frame: pl.DataFrame, path: str | os.PathLike) -> None:
             raise ValueError(f"{path.name}: output table must end in .parquet, .tsv or .csv")
 
 
-def _variant_span(ref: str, alt: str) -> tuple[int, int]:
+def variant_span(ref: str, alt: str) -> tuple[int, int]:
     """Common prefix length ``p`` and common suffix length ``s`` (``p + s <= min(len)``)."""
     n = min(len(ref), len(alt))
     p = 0
@@ -944,7 +946,7 @@ def _spliced_sequences(model, pairs: Sequence[tuple[tuple[str, str, str], str]],
         codes = _padded_codes(c + reach, ref, up, down)
         subs, firsts = [], []
         for alt in alts:
-            p, s = _variant_span(ref, alt)
+            p, s = variant_span(ref, alt)
             if len(alt) - s - p == 0:  # a pure deletion: let the block keep one base of context
                 p, s = (p - 1, s) if p > 0 else (p, s - 1)
             subs.append(Substitution(c + reach + p, sequence_to_codes(alt[p : len(alt) - s]), len(ref) - s - p))
@@ -959,7 +961,7 @@ def _spliced_sequences(model, pairs: Sequence[tuple[tuple[str, str, str], str]],
     return found
 
 
-def _predict_sequences(
+def predict_sequences(
     model, refs: Sequence[tuple[str, str, str]], alts: Sequence[tuple[str, str, str]], cache, batched: bool,
     incremental: bool = True, batch_size: int | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:  # fmt: skip
@@ -1058,11 +1060,11 @@ def score_sequences(
     predicts each row's ref and alt separately (the naive path). All paths give
     the same numbers up to float rounding.
     """
-    frame = _read_table(table)
+    frame = read_table(table)
     missing = [c for c in ("id", "ref_seq", "alt_seq", "exon_start", "exon_end") if c not in frame.columns]
     if missing:
         raise ValueError(f"sequence table lacks column(s) {', '.join(missing)}")
-    model = _resolve_model(base_model, weights, device)
+    model = resolve_base_model(base_model, weights, device)
     cache = as_cache(cache)
     refs = frame["ref_seq"].to_list()
     alts = frame["alt_seq"].to_list()
@@ -1072,7 +1074,7 @@ def score_sequences(
     for i, (r, a) in enumerate(zip(refs, alts)):
         if not r or not a:
             raise ValueError(f"row {i} ({frame['id'][i]}): empty ref_seq or alt_seq")
-    ref_scores, alt_scores = _predict_sequences(
+    ref_scores, alt_scores = predict_sequences(
         model, list(zip(refs, ups, downs)), list(zip(alts, ups, downs)), cache, batched, incremental, batch_size
     )
     channels = tuple(model.channels)
@@ -1088,7 +1090,7 @@ def score_sequences(
     for i in range(n):
         ref, alt = refs[i], alts[i]
         y_ref = ref_scores[i].astype(np.float64)
-        p, s = _variant_span(ref, alt)
+        p, s = variant_span(ref, alt)
         y_alt = alt_on_ref(alt_scores[i].astype(np.float64), len(ref), p, s)
         delta = y_alt - y_ref
         identical = ref == alt

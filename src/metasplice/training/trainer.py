@@ -63,7 +63,8 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
 
 
-def _distributed() -> tuple[int, int]:
+def distributed_rank() -> tuple[int, int]:
+    """(rank, world size), joining the ``torchrun`` process group on first use (``(0, 1)`` without one)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
@@ -164,7 +165,7 @@ class Trainer:
 
         c = self.config
         out_dir = Path(out_dir)
-        rank, world = _distributed()
+        rank, world = distributed_rank()
         if c.device.startswith("cuda"):
             if not torch.cuda.is_available():
                 raise RuntimeError("device cuda requested but torch sees no CUDA device")

@@ -59,9 +59,9 @@ class DataSpec(_Strict):
         elif self.loader == "splicevardb":
             frame = load_splicevardb(path, _expand(self.fasta), build=self.build, annotation=self.annotation)
         else:
-            from metasplice.inference.variants import _read_table
+            from metasplice.inference.variants import read_table
 
-            frame = _read_table(path)
+            frame = read_table(path)
         if self.max_rows is not None and frame.height > self.max_rows:
             frame = frame.with_row_index("_row").sample(n=self.max_rows, seed=self.seed).sort("_row").drop("_row")
         return frame

@@ -252,12 +252,12 @@ def realign_shifted_indel(
     the row is not such a shift. At least ``evidence`` shifted bases must match exactly,
     so a true multi-nucleotide substitution is left alone.
     """
-    from metasplice.inference.variants import _variant_span
+    from metasplice.inference.variants import variant_span
 
     n = len(ref)
     if len(alt) != n:
         return None
-    p, s = _variant_span(ref, alt)
+    p, s = variant_span(ref, alt)
     if n - s - p < evidence:
         return None
     for d in range(1, max_shift + 1):
@@ -327,11 +327,11 @@ def build_variant_dataset(
     Rows without a target are kept (target NaN): scoring needs them, training drops them.
     """
     from metasplice.inference.variants import (
-        _predict_sequences,
-        _resolve_model,
-        _variant_span,
         alt_on_ref,
+        predict_sequences,
+        resolve_base_model,
         score_sequences,
+        variant_span,
     )
 
     if window <= 0:
@@ -346,7 +346,7 @@ def build_variant_dataset(
     unknown = sorted(set(frame["target_kind"].unique().to_list()) - set(TARGET_KINDS))
     if unknown:
         raise ValueError(f"unknown target_kind {unknown} (known: {', '.join(TARGET_KINDS)})")
-    model = _resolve_model(base_model, weights, device)
+    model = resolve_base_model(base_model, weights, device)
     memory = MemoryCache(as_cache(cache))
     rows = frame.select("ref_seq", "alt_seq", "exon_start", "exon_end", "upstream", "downstream").rows()
     ext = {k: [] for k in ("ref_seq", "alt_seq", "exon_start", "exon_end", "upstream", "downstream")}
@@ -356,7 +356,7 @@ def build_variant_dataset(
             raise ValueError(f"row {i} ({frame['id'][i]}): empty ref_seq or alt_seq")
         if realign and not up and not down:
             ref, alt, es, ee = realign_shifted_indel(ref, alt, es, ee) or (ref, alt, es, ee)
-        p, s = _variant_span(ref, alt)
+        p, s = variant_span(ref, alt)
         w0 = _window_start(len(ref), (es, ee), (p, len(ref) - s), window)
         left = min(max(0, -w0), len(up))
         right = min(max(0, w0 + window - len(ref)), len(down))
@@ -377,7 +377,7 @@ def build_variant_dataset(
     scored = score_sequences(ext_frame, base_model=model, window=delta_window, cache=memory, batch_size=batch_size)
     items_ref = list(zip(ext["ref_seq"], ext["upstream"], ext["downstream"]))
     items_alt = list(zip(ext["alt_seq"], ext["upstream"], ext["downstream"]))
-    ref_scores, alt_scores = _predict_sequences(model, items_ref, items_alt, memory, True, batch_size=batch_size)
+    ref_scores, alt_scores = predict_sequences(model, items_ref, items_alt, memory, True, batch_size=batch_size)
 
     n, c = frame.height, len(model.channels)
     ref_codes = np.full((n, window), _N, dtype=np.uint8)
@@ -387,7 +387,7 @@ def build_variant_dataset(
     mask = np.zeros((n, 2, window), dtype=np.uint8)
     for i in range(n):
         ref, alt = ext["ref_seq"][i], ext["alt_seq"][i]
-        p, s = _variant_span(ref, alt)
+        p, s = variant_span(ref, alt)
         rc, ac = sequence_to_codes(ref), sequence_to_codes(alt)
         aligned = aligned_alt_codes(rc, ac, p, s)
         y_ref = ref_scores[i]
