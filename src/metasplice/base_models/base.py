@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from metasplice.base_models.network import DilatedResidualNetwork, NetworkParams
 from metasplice.io.genes import GeneSequence
@@ -124,6 +125,16 @@ class NeuralBaseModel(BaseModel):
         self.batch_size = batch_size or (16 if on_gpu else 1)
 
     # -- tensors -----------------------------------------------------------------------------
+    def ensemble_members(self) -> list[tuple[nn.Module, list[int], list[int]]]:
+        """``(network, take, slots)`` per member: ``network(x)[:, take]`` adds to channels ``slots``
+        of the ensemble sum (for code that runs the networks itself, e.g. incremental ALT scoring)."""
+        return [(net, take, slots) for net, (take, slots) in zip(self.networks, self._routing)]
+
+    @property
+    def member_counts(self) -> np.ndarray:
+        """``[C]`` members contributing to each channel (the ensemble sum's divisor)."""
+        return self._counts[0, :, 0].cpu().numpy()
+
     @torch.inference_mode()
     def predict(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         """One-hot ``[B, 4, L + 2*context]`` -> ensemble-mean probabilities ``[B, C, L]`` (numpy)."""
@@ -131,7 +142,7 @@ class NeuralBaseModel(BaseModel):
         if x.ndim != 3 or x.shape[1] != 4:
             raise ValueError(f"expected one-hot input [B, 4, L + {2 * self.context}], got {tuple(x.shape)}")
         out = torch.zeros(x.shape[0], len(self.channels), x.shape[-1] - 2 * self.context, device=self.device)
-        for net, (take, slots) in zip(self.networks, self._routing):
+        for net, take, slots in self.ensemble_members():
             out[:, slots] += net(x)[:, take]
         return (out / self._counts).cpu().numpy()
 

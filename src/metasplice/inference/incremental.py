@@ -173,13 +173,13 @@ def predict_reference_and_substitutions(
         if len(sub.codes) < 1 or sub.start - reach < c or sub.start + sub.k_ref - 1 + reach > c + n_out - 1:
             raise ValueError("substitution outputs fall outside the reference's output range (or empty ALT block)")
     x = torch.as_tensor(codes_to_one_hot(np.asarray(codes))[None]).to(model.device, model.dtype)
-    counts = model._counts[0, :, 0].cpu().numpy()
+    counts = model.member_counts
     ref_sum = np.zeros((len(model.channels), n_out), np.float32)
     alt_sums = [np.zeros((len(model.channels), len(s.codes) + 2 * reach), np.float32) for s in substitutions]
     by_len: dict[int, list[int]] = {}
     for i, s in enumerate(substitutions):
         by_len.setdefault(len(s.codes), []).append(i)
-    for net, (take, slots) in zip(model.networks, model._routing):
+    for net, take, slots in model.ensemble_members():
         probs, acts = _forward_keep(net, x)
         ref_sum[slots] += probs[take].cpu().numpy()
         for members in by_len.values():

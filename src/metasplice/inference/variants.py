@@ -599,7 +599,7 @@ class _Scorer:
         self.stats["alt_windows"] += len(tasks)
         alts: list[np.ndarray | None] = [None] * len(tasks)
         ref_scores: list[np.ndarray | None] = [None] * len(regions)
-        spliced = self.incremental and hasattr(model, "networks")
+        spliced = self.incremental and hasattr(model, "ensemble_members")
         alt_codes: dict[int, np.ndarray] = {}
         if cache is not None or not spliced:  # whole-window keys: cached results are shared by every path
             alt_codes = {i: self._codes(self._windows(t)[1], regions[where[i][0]].strand) for i, t in enumerate(tasks)}
@@ -985,7 +985,7 @@ def predict_sequences(
             missing.append(item)
         else:
             found[item] = hit
-    if incremental and hasattr(model, "networks"):
+    if incremental and hasattr(model, "ensemble_members"):
         todo = set(missing)
         pairs = [(r, a[0]) for r, a in zip(refs, alts) if (r[1], r[2]) == (a[1], a[2]) and (r in todo or a in todo)]
         if pairs:
