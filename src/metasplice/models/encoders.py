@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from metasplice.models.layers import ChannelLayerNorm, GatedResidualBlock
+from metasplice.models.layers import ChannelLayerNorm, GatedResidualBlock, channels_last_2d
 
 
 class GatedDilatedCNN(nn.Module):
@@ -35,10 +35,10 @@ class GatedDilatedCNN(nn.Module):
         self.receptive_field = stem_kernel // 2 + sum(b.reach for b in self.blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.stem(x)
+        h = channels_last_2d(self.stem(x))
         for block in self.blocks:
             h = block(h)
-        return self.norm(h)
+        return self.norm(h).squeeze(2)
 
 
 class ScoreMLP(nn.Module):
