@@ -94,7 +94,8 @@ def resolve_variant_config(
     sections given bare (``width=16``, ``lr=1e-3``, ``epochs=5``), or dotted / double-underscore
     keys (``training__lr=1e-3``). None leaves the config's value. Unknown keys are errors.
     """
-    from metasplice.training.variant_config import ArchitectureSection, VariantTrainingSection
+    from metasplice.models.variant import VariantArchitecture
+    from metasplice.training.variant_config import VariantTrainingSection
 
     if isinstance(config, VariantRunConfig):
         tree = config.model_dump()
@@ -110,7 +111,7 @@ def resolve_variant_config(
             dotted[key.replace("__", ".")] = value
         elif key in VariantRunConfig.model_fields:
             dotted[key] = value
-        elif key in ArchitectureSection.model_fields:
+        elif key in VariantArchitecture.model_fields:
             dotted[f"architecture.{key}"] = value
         elif key in VariantTrainingSection.model_fields:
             dotted[f"training.{key}"] = value

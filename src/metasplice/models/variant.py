@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -56,21 +56,18 @@ EFFECT_TYPES = ("donor_gain", "donor_loss", "acceptor_gain", "acceptor_loss", "e
 TARGET_KINDS = ("delta_psi_percent", "log2_ratio", "splice_altering")
 MASK_CHANNELS = ("exon", "variant")
 TRACK_EPS = 1e-3
-VARIANT_MODELS = ("splice_inducing", "effect_type", "unified", "delta", "simple_cnn", "validated")
+VariantModelName = Literal["splice_inducing", "effect_type", "unified", "delta", "simple_cnn", "validated"]
+VARIANT_MODELS: tuple[str, ...] = get_args(VariantModelName)
 DELTA_MODELS = ("delta", "simple_cnn", "validated")
 CLASSIFIERS = ("splice_inducing", "effect_type", "unified")
 
 
-class VariantModelConfig(BaseModel):
-    """Architecture of a variant model; stored in the checkpoint's ``config.json``. Unknown keys are errors.
-
-    ``channels`` (the base model's channel names) is filled in from the data.
-    """
+class VariantArchitecture(BaseModel):
+    """The settings of a variant model a user chooses (the ``architecture`` section of
+    ``configs/variants.yaml``). Unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    architecture: Literal["splice_inducing", "effect_type", "unified", "delta", "simple_cnn", "validated"] = "validated"
-    channels: list[str] = []
     width: int = Field(32, gt=0)
     kernel: int = Field(9, gt=0)
     dilations: list[int] = [1, 2, 4, 8, 16, 32]
@@ -79,7 +76,18 @@ class VariantModelConfig(BaseModel):
     heads: int = Field(4, gt=0)
     calibration: Literal["none", "quantile", "isotonic", "temperature"] = "none"
     quantiles: list[float] | None = None  # with calibration=quantile; default 0.1, 0.5, 0.9
-    target_kinds: list[str] = []  # kinds the model was trained on (filled in by the trainer)
+
+
+class VariantModelConfig(VariantArchitecture):
+    """Architecture of a variant model; stored in the checkpoint's ``config.json``. Unknown keys are errors.
+
+    :class:`VariantArchitecture` plus the model's name and what runs fill in: ``channels``
+    (the base model's channel names, from the data) and ``target_kinds`` (from the trainer).
+    """
+
+    architecture: VariantModelName = "validated"
+    channels: list[str] = []
+    target_kinds: list[str] = []  # kinds the model was trained on
 
     @model_validator(mode="after")
     def _check(self) -> VariantModelConfig:
@@ -252,6 +260,31 @@ class VariantModel(nn.Module):
         return kind.to(device=device, dtype=torch.long)
 
 
+class _PairEncoding:
+    """For :class:`VariantModel` subclasses: a :class:`GatedDilatedCNN` over :func:`pair_features`
+    ``[B, 10 + 4C, L]``, pooled to ``[B, F]`` by attention (or mean/max) pooling, :class:`SitePool`
+    and the raw base-model values at the sites (:func:`base_sites`)."""
+
+    def _build_pair_encoding(self, config: VariantModelConfig, attention: bool) -> int:
+        """Create ``encoder``, ``pool`` and ``sites``; returns F, the pooled width."""
+        c, w = self.n_tracks, config.width
+        self.encoder = GatedDilatedCNN(10 + 4 * c, w, config.kernel, config.dilations, config.dropout)
+        self.pool: nn.Module = AttentionPool(w, config.heads) if attention else MeanMaxPool()
+        self.sites = SitePool()
+        return (w if attention else 2 * w) + 3 * w + 3 * 4 * c
+
+    def pooled(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
+        h = self.encoder(pair_features(ref_seq, alt_seq, ref_tracks, alt_tracks, mask))
+        return torch.cat([self.pool(h), self.sites(h, mask), base_sites(ref_tracks, alt_tracks, mask)], dim=1)
+
+
 # ---------------------------------------------------------------------------------------------
 # delta predictors
 # ---------------------------------------------------------------------------------------------
@@ -303,7 +336,7 @@ class _DeltaModel(VariantModel):
         return self.quantiles(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, kind)[:, self.median_index]
 
 
-class ValidatedDeltaPredictor(_DeltaModel):
+class ValidatedDeltaPredictor(_PairEncoding, _DeltaModel):
     """One pass of a gated dilated CNN over the ALT window, with REF and ALT base tracks as extra channels.
 
     Input :func:`pair_features` ``[B, 10 + 4C, L]`` -> :class:`GatedDilatedCNN` ->
@@ -314,12 +347,8 @@ class ValidatedDeltaPredictor(_DeltaModel):
 
     def __init__(self, config: VariantModelConfig):
         super().__init__(config)
-        c, w = self.n_tracks, config.width
-        self.encoder = GatedDilatedCNN(10 + 4 * c, w, config.kernel, config.dilations, config.dropout)
-        self.pool: nn.Module = AttentionPool(w, config.heads) if config.attention else MeanMaxPool()
-        self.sites = SitePool()
-        pooled = (w if config.attention else 2 * w) + 3 * w + 3 * 4 * c
-        self.readout = KindReadout(pooled, w, len(self.quantile_levels), config.dropout)
+        pooled = self._build_pair_encoding(config, config.attention)
+        self.readout = KindReadout(pooled, config.width, len(self.quantile_levels), config.dropout)
 
     def standardized(
         self,
@@ -331,9 +360,7 @@ class ValidatedDeltaPredictor(_DeltaModel):
         kind: torch.Tensor | None = None,
     ) -> torch.Tensor:
         k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
-        h = self.encoder(pair_features(ref_seq, alt_seq, ref_tracks, alt_tracks, mask))
-        pooled = [self.pool(h), self.sites(h, mask), base_sites(ref_tracks, alt_tracks, mask)]
-        return self.readout(torch.cat(pooled, dim=1), k)
+        return self.readout(self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask), k)
 
 
 class SimpleCNNDeltaPredictor(_DeltaModel):
@@ -439,28 +466,12 @@ class DeltaPredictor(_DeltaModel):
 # ---------------------------------------------------------------------------------------------
 # classifiers
 # ---------------------------------------------------------------------------------------------
-class _PairClassifier(VariantModel):
-    """Encoder over :func:`pair_features` ``[B, 10 + 4C, L]`` -> pooled ``[B, F]``
-    (attention or mean/max pooling, :class:`SitePool`, :func:`base_sites`)."""
+class _PairClassifier(_PairEncoding, VariantModel):
+    """Classifiers over the pooled pair encoding (:class:`_PairEncoding`) ``[B, pooled_features]``."""
 
     def __init__(self, config: VariantModelConfig, attention: bool):
         super().__init__(config)
-        c, w = self.n_tracks, config.width
-        self.encoder = GatedDilatedCNN(10 + 4 * c, w, config.kernel, config.dilations, config.dropout)
-        self.pool: nn.Module = AttentionPool(w, config.heads) if attention else MeanMaxPool()
-        self.sites = SitePool()
-        self.pooled_features = (w if attention else 2 * w) + 3 * w + 3 * 4 * c
-
-    def pooled(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-    ) -> torch.Tensor:
-        h = self.encoder(pair_features(ref_seq, alt_seq, ref_tracks, alt_tracks, mask))
-        return torch.cat([self.pool(h), self.sites(h, mask), base_sites(ref_tracks, alt_tracks, mask)], dim=1)
+        self.pooled_features = self._build_pair_encoding(config, attention)
 
 
 class SpliceInducingClassifier(_PairClassifier):
@@ -639,8 +650,10 @@ __all__ = [
     "SpliceInducingClassifier",
     "UnifiedSpliceClassifier",
     "ValidatedDeltaPredictor",
+    "VariantArchitecture",
     "VariantModel",
     "VariantModelConfig",
+    "VariantModelName",
     "base_sites",
     "build_variant_model",
     "load_variant_model",

@@ -14,18 +14,20 @@ from metasplice.models.meta import MetaModelConfig
 _M = TypeVar("_M", bound=BaseModel)
 
 
-class _Strict(BaseModel):
+class StrictSection(BaseModel):
+    """A config section: unknown keys and bad values are errors, also on assignment."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class SplitSection(_Strict):
+class SplitSection(StrictSection):
     seed: int = 0
     validation: float = Field(0.1, ge=0, lt=1)
     test: float = Field(0.2, gt=0, lt=1)
     test_chromosomes: list[str] | None = None
 
 
-class TrainingSection(_Strict):
+class TrainingSection(StrictSection):
     epochs: int = Field(30, gt=0)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
@@ -44,7 +46,7 @@ class TrainingSection(_Strict):
     progress: bool = True
 
 
-class RunConfig(_Strict):
+class RunConfig(StrictSection):
     """Everything a canonical training run needs. Unknown keys are errors."""
 
     base_model: str | list[str] = "spliceai"

@@ -10,17 +10,13 @@ import os
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from metasplice.models.variant import TARGET_KINDS, VariantModelConfig
-from metasplice.training.config import load_yaml_config
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from metasplice.models.variant import TARGET_KINDS, VariantArchitecture, VariantModelConfig, VariantModelName
+from metasplice.training.config import StrictSection, load_yaml_config
 
 
-class DataSpec(_Strict):
+class DataSpec(StrictSection):
     """One input table: a loader of :mod:`metasplice.data` and its file.
 
     ``loader``: ``vexseq`` | ``mapsy`` | ``wt1_saturation`` (built in, no path) |
@@ -71,20 +67,7 @@ def _expand(path: str | None) -> str | None:
     return None if path is None else os.path.expandvars(os.path.expanduser(path))
 
 
-class ArchitectureSection(_Strict):
-    """Variant-model architecture: :class:`metasplice.models.variant.VariantModelConfig` less what runs fill in."""
-
-    width: int = Field(32, gt=0)
-    kernel: int = Field(9, gt=0)
-    dilations: list[int] = [1, 2, 4, 8, 16, 32]
-    dropout: float = Field(0.1, ge=0, lt=1)
-    attention: bool = True
-    heads: int = Field(4, gt=0)
-    calibration: Literal["none", "quantile", "isotonic", "temperature"] = "none"
-    quantiles: list[float] | None = None
-
-
-class VariantTrainingSection(_Strict):
+class VariantTrainingSection(StrictSection):
     epochs: int = Field(60, gt=0)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
@@ -98,12 +81,12 @@ class VariantTrainingSection(_Strict):
     progress: bool = False
 
 
-class VariantRunConfig(_Strict):
+class VariantRunConfig(StrictSection):
     """Everything ``train-variants`` needs. Unknown keys are errors."""
 
     base_model: str = "spliceai"
     base_weights: str | None = None
-    model: Literal["splice_inducing", "effect_type", "unified", "delta", "simple_cnn", "validated"] = "validated"
+    model: VariantModelName = "validated"
     train: list[DataSpec] = []
     evaluate: list[DataSpec] = []
     output_dir: str = "runs/variants"
@@ -115,7 +98,7 @@ class VariantRunConfig(_Strict):
     cache: str | None = None
     device: str = "cpu"
     seed: int = 0
-    architecture: ArchitectureSection = ArchitectureSection()
+    architecture: VariantArchitecture = VariantArchitecture()
     training: VariantTrainingSection = VariantTrainingSection()
 
     @field_validator("thresholds")

@@ -18,35 +18,26 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from metasplice.evaluation.variant_metrics import DEFAULT_THRESHOLDS
 from metasplice.models.calibration import pinball_loss
 from metasplice.models.variant import TARGET_KINDS, VariantModel, model_outputs
+from metasplice.training.variant_config import VariantTrainingSection
 from metasplice.training.variant_data import VariantDataset
 
 
-@dataclass
-class VariantTrainerConfig:
-    epochs: int = 60
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    batch_size: int = 32
-    patience: int = 8
-    grad_clip: float = 1.0
-    loss: str = "huber"  # huber | mse (delta predictors without quantile heads)
-    huber_delta: float = 1.0  # in units of the target's standard deviation
-    effect_weight: float = 1.0
-    thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    max_steps_per_epoch: int | None = None
+class VariantTrainerConfig(VariantTrainingSection):
+    """The ``training`` section of a ``train-variants`` config plus what a run fills in."""
+
+    thresholds: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     seed: int = 0
     device: str = "cpu"
-    progress: bool = False
 
 
 def target_scales(dataset: VariantDataset) -> dict[str, float]:
@@ -71,8 +62,6 @@ class VariantTrainer:
 
     def __init__(self, config: VariantTrainerConfig | None = None):
         self.config = config or VariantTrainerConfig()
-        if self.config.loss not in ("huber", "mse"):
-            raise ValueError(f"loss must be 'huber' or 'mse', got {self.config.loss!r}")
 
     def _device(self) -> torch.device:
         device = torch.device(self.config.device)
