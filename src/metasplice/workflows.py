@@ -80,12 +80,6 @@ def resolve_canonical_config(config=None, overrides: dict | None = None, **argum
     Arguments left at their defaults do not override the config. Extra keyword
     ``overrides`` use ``section__key=value`` (or ``"section.key"`` in a dict).
     """
-    if isinstance(config, RunConfig):
-        base = config.model_dump()
-    elif isinstance(config, dict):
-        base = dict(config)
-    else:
-        base = load_run_config(config).model_dump() if config is not None else {}
     dotted = {}
     for key, value in arguments.items():
         if key in CANONICAL_DEFAULTS and value == CANONICAL_DEFAULTS[key] and config is not None:
@@ -95,24 +89,7 @@ def resolve_canonical_config(config=None, overrides: dict | None = None, **argum
             dotted[target] = value
     for key, value in (overrides or {}).items():
         dotted[key.replace("__", ".")] = value
-    tree = {k: v for k, v in base.items()}
-    for key, value in dotted.items():
-        node = tree
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = value
-    return load_run_config(None, {k: v for k, v in _flatten(tree).items()})
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and key in ("split", "model", "training"):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+    return load_run_config(config, dotted)
 
 
 def run_canonical_training(

@@ -97,12 +97,6 @@ def resolve_variant_config(
     from metasplice.models.variant import VariantArchitecture
     from metasplice.training.variant_config import VariantTrainingSection
 
-    if isinstance(config, VariantRunConfig):
-        tree = config.model_dump()
-    elif isinstance(config, dict):
-        tree = dict(config)
-    else:
-        tree = load_variant_config(config).model_dump() if config is not None else {}
     dotted: dict = {}
     for key, value in options.items():
         if value is None:
@@ -117,17 +111,7 @@ def resolve_variant_config(
             dotted[f"training.{key}"] = value
         else:
             raise ValueError(f"unknown option {key!r} (not a key of the train-variants config)")
-    return load_variant_config(None, {**_flatten(tree), **dotted})
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and key in ("architecture", "training"):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+    return load_variant_config(config, dotted)
 
 
 def _groups_by_source(dataset: VariantDataset) -> dict[str, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -93,12 +94,21 @@ def _set_dotted(tree: dict, dotted: str, value) -> None:
 
 
 def load_yaml_config(
-    schema: type[_M], path: str | os.PathLike | None = None, overrides: list[str] | dict | None = None
+    schema: type[_M],
+    path: str | os.PathLike | dict | BaseModel | None = None,
+    overrides: list[str] | dict | None = None,
 ) -> _M:
     """Read a YAML file, apply overrides (``["training.epochs=5", ...]`` or a dict of dotted keys)
-    and validate against ``schema``; any problem is one ``ValueError`` line naming the key."""
+    and validate against ``schema``; any problem is one ``ValueError`` line naming the key.
+
+    Instead of a file, ``path`` may be a config tree (a dict, copied) or a config object.
+    """
     tree: dict = {}
-    if path is not None:
+    if isinstance(path, BaseModel):
+        tree = path.model_dump()
+    elif isinstance(path, dict):
+        tree = copy.deepcopy(path)
+    elif path is not None:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
@@ -123,6 +133,8 @@ def load_yaml_config(
         raise ValueError(_format_error(err)) from None
 
 
-def load_run_config(path: str | os.PathLike | None = None, overrides: list[str] | dict | None = None) -> RunConfig:
+def load_run_config(
+    path: str | os.PathLike | dict | RunConfig | None = None, overrides: list[str] | dict | None = None
+) -> RunConfig:
     """The canonical run's config (see :func:`load_yaml_config`)."""
     return load_yaml_config(RunConfig, path, overrides)

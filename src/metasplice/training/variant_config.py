@@ -123,7 +123,7 @@ class VariantRunConfig(StrictSection):
 
 
 def load_variant_config(
-    path: str | os.PathLike | None = None, overrides: list[str] | dict | None = None
+    path: str | os.PathLike | dict | VariantRunConfig | None = None, overrides: list[str] | dict | None = None
 ) -> VariantRunConfig:
     """Read a YAML config and apply overrides (``["training.epochs=5", ...]`` or a dict of dotted keys)."""
     return load_yaml_config(VariantRunConfig, path, overrides)
