@@ -43,14 +43,20 @@ def update_checkpoint_config(directory: str | os.PathLike, entries: dict, drop: 
     write_json_atomic(Path(directory) / CONFIG, {**config, **entries})
 
 
+def read_weights(directory: str | os.PathLike) -> dict:
+    """The state dict in ``model.safetensors`` (safetensors: tensors only, nothing unpickled)."""
+    path = Path(directory) / WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"not a metasplice checkpoint: {path} is missing")
+    return load_file(str(path))
+
+
 def load_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild a model from a checkpoint directory; returns (model, the whole config.json)."""
-    directory = Path(directory)
     config = read_checkpoint_config(directory)
-    if not (directory / WEIGHTS).is_file():
-        raise FileNotFoundError(f"not a metasplice checkpoint: {directory / WEIGHTS} is missing")
     model_config = dict(config["model"])
     model_config["hyena_weights"] = None  # the trained weights below already include them
+    weights = read_weights(directory)
     model = build_meta_model(MetaModelConfig(**model_config))
-    model.load_state_dict(load_file(str(directory / WEIGHTS)))
+    model.load_state_dict(weights)
     return model.to(device).eval(), config

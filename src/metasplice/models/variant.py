@@ -599,18 +599,14 @@ def save_variant_model(directory: str | os.PathLike, model: VariantModel, extra:
 
 def load_variant_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[VariantModel, dict]:
     """Rebuild a variant model from its checkpoint directory; returns (model in eval mode, config.json)."""
-    from safetensors.torch import load_file
+    from metasplice.models.checkpoint import read_checkpoint_config, read_weights
 
-    from metasplice.models.checkpoint import WEIGHTS, read_checkpoint_config
-
-    directory = Path(directory)
     config = read_checkpoint_config(directory)
     if config.get("kind") != "variant_model":
         raise ValueError(f"{directory} is not a variant-model checkpoint (written by train-variants)")
-    if not (directory / WEIGHTS).is_file():
-        raise FileNotFoundError(f"not a metasplice checkpoint: {directory / WEIGHTS} is missing")
+    weights = read_weights(directory)
     model = build_variant_model(None, config["model"])
-    model.load_state_dict(load_file(str(directory / WEIGHTS)))
+    model.load_state_dict(weights)
     return model.to(device).eval(), config
 
 
