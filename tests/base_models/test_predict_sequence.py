@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from metasplice import load_base_model
 from metasplice.io.demo import load_demo_gene
@@ -102,9 +103,23 @@ def test_wrong_file_type_for_weights(tmp_path):
 
 
 def test_cuda_request_without_gpu_is_clear():
-    import torch
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="no CUDA device"):
         load_base_model("spliceai", device="cuda")
+
+
+def test_base_model_convolutions_run_without_tf32_and_restore_the_setting():
+    # TF32 convolutions (PyTorch's GPU default) move SpliceAI scores by ~1e-3: enough to
+    # change a two-decimal DS; the setting must be off inside and untouched outside.
+    from metasplice.base_models.base import full_precision_convolutions
+
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        with full_precision_convolutions():
+            assert torch.backends.cudnn.allow_tf32 is False
+        assert torch.backends.cudnn.allow_tf32 is True
+    finally:
+        torch.backends.cudnn.allow_tf32 = before

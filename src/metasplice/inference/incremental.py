@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from metasplice.base_models.base import full_precision_convolutions
 from metasplice.io.sequence import codes_to_one_hot
 
 
@@ -179,18 +180,19 @@ def predict_reference_and_substitutions(
     by_len: dict[int, list[int]] = {}
     for i, s in enumerate(substitutions):
         by_len.setdefault(len(s.codes), []).append(i)
-    for net, take, slots in model.ensemble_members():
-        probs, acts = _forward_keep(net, x)
-        ref_sum[slots] += probs[take].cpu().numpy()
-        for members in by_len.values():
-            for b in range(0, len(members), batch_size):
-                chunk = [substitutions[i] for i in members[b : b + batch_size]]
-                v0 = torch.as_tensor([sub.start for sub in chunk], device=model.device)
-                shift = torch.as_tensor([len(sub.codes) - sub.k_ref for sub in chunk], device=model.device)
-                alt = torch.as_tensor(codes_to_one_hot(np.stack([sub.codes for sub in chunk])))
-                out = _spliced_alt(net, acts, v0, shift, alt.to(model.device, model.dtype), reach)
-                out = out[:, take].cpu().numpy()
-                for j, i in enumerate(members[b : b + batch_size]):
-                    alt_sums[i][slots] += out[j]
-        del acts
+    with full_precision_convolutions():
+        for net, take, slots in model.ensemble_members():
+            probs, acts = _forward_keep(net, x)
+            ref_sum[slots] += probs[take].cpu().numpy()
+            for members in by_len.values():
+                for b in range(0, len(members), batch_size):
+                    chunk = [substitutions[i] for i in members[b : b + batch_size]]
+                    v0 = torch.as_tensor([sub.start for sub in chunk], device=model.device)
+                    shift = torch.as_tensor([len(sub.codes) - sub.k_ref for sub in chunk], device=model.device)
+                    alt = torch.as_tensor(codes_to_one_hot(np.stack([sub.codes for sub in chunk])))
+                    out = _spliced_alt(net, acts, v0, shift, alt.to(model.device, model.dtype), reach)
+                    out = out[:, take].cpu().numpy()
+                    for j, i in enumerate(members[b : b + batch_size]):
+                        alt_sums[i][slots] += out[j]
+            del acts
     return (ref_sum / counts[:, None]).T.copy(), [(a / counts[:, None]).T.copy() for a in alt_sums]
