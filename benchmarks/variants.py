@@ -56,7 +56,11 @@ def build_genome(directory: Path, n_genes: int, n_variants: int, indel_fraction:
     """Demo genes on their own contigs (real flanks), an annotation table and a sorted VCF."""
     rng = np.random.default_rng(seed)
     ids = [g for g in sorted(demo_gene_ids(), key=int) if 8_000 <= demo_gene_length(g) <= 40_000][:n_genes]
-    filler = load_demo_gene(max(demo_gene_ids(), key=demo_gene_length)).sequence.replace("N", "A")
+    filler = ""  # real sequence for the contigs' flanks: the longest demo genes, as many as needed
+    for gene_id in sorted(demo_gene_ids(), key=demo_gene_length, reverse=True):
+        if len(filler) >= 2 * FLANK * n_genes:
+            break
+        filler += load_demo_gene(gene_id).sequence.replace("N", "A")
     contigs, rows, sites = {}, [], {}
     for k, gid in enumerate(ids):
         gene = load_demo_gene(gid)
