@@ -63,6 +63,7 @@ class _RecordingModel:
 def collect(a: argparse.Namespace) -> None:
     from metasplice.artifacts.cache import PredictionCache
     from metasplice.base_models import load_base_model
+    from metasplice.base_models.base import padded_codes
     from metasplice.training.variant_data import build_variant_dataset
     from metasplice.workflows_variants import resolve_variant_config
 
@@ -81,7 +82,7 @@ def collect(a: argparse.Namespace) -> None:
     if a.skip_cached:
         cache = PredictionCache(a.cache)
         model = load_base_model(a.skip_cached)
-        items = [i for i in items if cache.get(model, model._padded_codes(*i)) is None]
+        items = [i for i in items if cache.get(model, padded_codes(model.context, *i)) is None]
     flanks = list(dict.fromkeys([i[1] for i in items] + [i[2] for i in items]))
     index = {f: k for k, f in enumerate(flanks)}
     seqs = np.array([i[0] for i in items], dtype=bytes)
@@ -148,6 +149,7 @@ def predict(a: argparse.Namespace) -> None:
 def ingest(a: argparse.Namespace) -> None:
     from metasplice.artifacts.cache import PredictionCache
     from metasplice.base_models import load_base_model
+    from metasplice.base_models.base import padded_codes
 
     items = read_items(a.items)
     model = load_base_model(a.base_model, weights=a.weights)
@@ -164,7 +166,7 @@ def ingest(a: argparse.Namespace) -> None:
                 value = part[key]
                 if value.shape != (len(seq), len(model.channels)):
                     raise SystemExit(f"{path.name}:{key}: shape {value.shape} for a {len(seq)}-nt input")
-                cache.put(model, model._padded_codes(seq, up, down), value)
+                cache.put(model, padded_codes(model.context, seq, up, down), value)
                 done += 1
     if done != len(items):
         raise SystemExit(f"only {done} of {len(items)} inputs have scores")

@@ -37,8 +37,9 @@ import numpy as np
 import torch
 
 from metasplice import load_base_model
+from metasplice.artifacts.sequences import SEQUENCE_SCORE_COLUMNS, score_sequences
 from metasplice.data import load_vexseq
-from metasplice.inference.variants import SEQUENCE_SCORE_COLUMNS, score_sequences, score_vcf
+from metasplice.inference.variants import score_vcf
 from metasplice.io.demo import demo_gene_ids, demo_gene_length, load_demo_gene
 from metasplice.io.sequence import reverse_complement
 

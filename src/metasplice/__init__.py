@@ -20,8 +20,12 @@ def __getattr__(name: str):
         from metasplice.artifacts import predict_tracks
 
         return predict_tracks
-    if name in ("score_vcf", "score_sequences"):
-        from metasplice.inference import variants
+    if name == "score_vcf":
+        from metasplice.inference.variants import score_vcf
 
-        return getattr(variants, name)
+        return score_vcf
+    if name == "score_sequences":
+        from metasplice.artifacts.sequences import score_sequences
+
+        return score_sequences
     raise AttributeError(f"module 'metasplice' has no attribute {name!r}")

@@ -401,7 +401,7 @@ def run_validated_delta_training(
         }  # fmt: skip
     )
     out.mkdir(parents=True, exist_ok=True)
-    from metasplice.inference.variants import write_table
+    from metasplice.io.tables import write_table
 
     write_table(predictions, out / "cv_predictions.parquet")
     result = VariantTrainingResult(

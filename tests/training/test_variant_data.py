@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from metasplice.inference.variants import score_sequences
+from metasplice.artifacts.sequences import score_sequences
 from metasplice.models.variant import EFFECT_TYPES, TARGET_KINDS
 from metasplice.training.variant_data import (
     MemoryCache,
@@ -149,8 +149,8 @@ def test_effect_labels_and_plain_tables(osai80):
 
 def test_realign_shifted_indels_on_vexseq():
     """Vex-seq keeps the exon at offset 100 in REF_SEQ and ALT_SEQ: some indels are flank shifts."""
+    from metasplice.artifacts.sequences import variant_span
     from metasplice.data import load_vexseq
-    from metasplice.inference.variants import variant_span
     from tests.variant_helpers import vexseq_path
 
     frame = load_vexseq(vexseq_path())

@@ -66,3 +66,11 @@ def load_base_model(
 
 
 __all__ = ["BASE_MODELS", "BaseModel", "NeuralBaseModel", "load_base_model"]
+
+
+def resolve_base_model(base_model, weights: str | os.PathLike | None = None, device: str = "cpu"):
+    """A loaded base model that can predict new sequences, from a name (+ weights) or a model."""
+    model = load_base_model(base_model, weights=weights, device=device) if isinstance(base_model, str) else base_model
+    if not hasattr(model, "predict_codes"):
+        raise ValueError(f"base model {model.name!r} cannot predict new sequences (it only has precomputed scores)")
+    return model

@@ -30,6 +30,14 @@ def weights_checksum(paths: Iterable[str | os.PathLike]) -> str:
     return digest.hexdigest()[:16]
 
 
+def padded_codes(context: int, seq: str, upstream: str = "", downstream: str = "") -> np.ndarray:
+    """The network input for ``seq``: ``context`` nt each side, real flank where given, N past it
+    (integer codes ``[len(seq) + 2*context]``)."""
+    up = upstream[-context:] if context else ""
+    down = downstream[:context]
+    return sequence_to_codes("N" * (context - len(up)) + up + seq + down + "N" * (context - len(down)))
+
+
 def full_precision_convolutions():
     """Context in which cuDNN convolutions run in float32, not TF32 (PyTorch's default on
     Ampere and later), so a GPU reproduces the published models' CPU scores to ~1e-6
@@ -179,13 +187,6 @@ class NeuralBaseModel(BaseModel):
             result[s:] = probs[0].T
         return result
 
-    def _padded_codes(self, seq: str, upstream: str, downstream: str) -> np.ndarray:
-        c = self.context
-        up = upstream[-c:] if c else ""
-        down = downstream[:c]
-        padded = "N" * (c - len(up)) + up + seq + down + "N" * (c - len(down))
-        return sequence_to_codes(padded)
-
     def predict_sequence(self, seq: str, strand: str = "+", upstream: str = "", downstream: str = "") -> np.ndarray:
         """Any-length DNA (any case, N allowed) -> ``[len(seq), C]`` in ``seq``'s coordinates.
 
@@ -203,7 +204,7 @@ class NeuralBaseModel(BaseModel):
                 reverse_complement(downstream),
                 reverse_complement(upstream),
             )
-        scores = self.predict_codes(self._padded_codes(seq, upstream, downstream))
+        scores = self.predict_codes(padded_codes(self.context, seq, upstream, downstream))
         return scores[::-1].copy() if strand == "-" else scores
 
     def predict_gene(self, gene: GeneSequence) -> np.ndarray:
@@ -223,7 +224,7 @@ class NeuralBaseModel(BaseModel):
         pos = 0
         prev_down_all_n = False
         for g in genes:
-            codes = self._padded_codes(g.sequence, g.upstream, g.downstream)
+            codes = padded_codes(self.context, g.sequence, g.upstream, g.downstream)
             up, core = codes[:c], codes[c : len(codes) - c]
             # the previous gene's all-N downstream flank doubles as this one's upstream flank
             if not (pieces and prev_down_all_n and (up == _N_CODE).all()):

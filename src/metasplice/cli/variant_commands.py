@@ -125,7 +125,8 @@ def register(app: typer.Typer) -> None:
         p_splice_altering (a classifier's probability, or, from a delta predictor alone, the
         cross-validated fraction of splice-altering variants at that predicted |delta|).
         """
-        from metasplice.inference.variants import score_sequences, write_table
+        from metasplice.artifacts.sequences import score_sequences
+        from metasplice.io.tables import write_table
 
         if out.suffix not in (".parquet", ".tsv", ".csv", ".txt"):
             raise ValueError(f"--out {out.name}: use a .parquet, .tsv or .csv file name")

@@ -20,7 +20,7 @@ column            dtype    meaning
 
 followed by source-specific columns (documented per loader). The first seven
 columns plus ``upstream``/``downstream`` are what
-:func:`metasplice.inference.variants.score_sequences` reads.
+:func:`metasplice.artifacts.sequences.score_sequences` reads.
 """
 
 from __future__ import annotations

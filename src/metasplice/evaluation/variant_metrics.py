@@ -22,7 +22,7 @@ from metasplice.evaluation.metrics import average_precision
 
 DEFAULT_THRESHOLDS = {"delta_psi_percent": 20.0, "log2_ratio": 1.0, "splice_altering": 0.5}
 
-#: Base-model delta columns (of :func:`metasplice.inference.variants.score_sequences`) tried as raw predictors.
+#: Base-model delta columns (of :func:`metasplice.artifacts.sequences.score_sequences`) tried as raw predictors.
 BASE_CANDIDATES = ("delta_acceptor", "delta_donor", "delta_sites", "max_abs_delta", "signed_max_delta")
 
 

@@ -1,6 +1,6 @@
 """Applying trained variant models (``train-variants`` checkpoints) to ref/alt sequence tables.
 
-:func:`score_sequences_with_models` = :func:`metasplice.inference.variants.score_sequences`
+:func:`score_sequences_with_models` = :func:`metasplice.artifacts.sequences.score_sequences`
 plus, from one or more checkpoints:
 
 ``predicted_delta_psi``
@@ -163,7 +163,9 @@ def score_sequences_with_models(
     ``base_model`` (and ``weights``) default to the first checkpoint's; every checkpoint
     must have been trained on this base model's tracks (same weights checksum).
     """
-    from metasplice.inference.variants import read_table, resolve_base_model, score_sequences
+    from metasplice.artifacts.sequences import score_sequences
+    from metasplice.base_models import resolve_base_model
+    from metasplice.io.tables import read_table
     from metasplice.training.variant_data import MemoryCache, build_variant_dataset
 
     if not checkpoints:

@@ -1,5 +1,6 @@
-"""Variant effect scores from any base model: ``score_vcf`` (SpliceAI-compatible VCF
-annotation) and ``score_sequences`` (ref/alt sequence pairs from splicing assays).
+"""Variant effect scores in a genome from any base model: ``score_vcf`` (SpliceAI-compatible
+VCF annotation). Ref/alt sequence pairs without a genome (splicing assays) are scored by
+:func:`metasplice.artifacts.sequences.score_sequences`.
 
 ``score_vcf``: the SpliceAI definition
 --------------------------------------
@@ -53,13 +54,9 @@ the gene, not on the variant. ``score_vcf`` predicts each gene's masked
 reference once per region of nearby variants and slices it for every variant
 there. Each ALT track (SNV or indel) is computed from that region's reference
 activations, recomputing only the cone of positions the variant changes
-(:mod:`metasplice.inference.incremental`, about a quarter of a window's work).
+(:mod:`metasplice.base_models.incremental`, about a quarter of a window's work).
 The outputs equal the one-at-a-time definition (``batched=False`` runs that
 path) up to float rounding of the network.
-
-``score_sequences``
--------------------
-See its docstring for the columns it adds.
 """
 
 from __future__ import annotations
@@ -74,13 +71,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from metasplice.artifacts.cache import PredictionCache, as_cache
-from metasplice.inference.incremental import Substitution, predict_reference_and_substitutions
+from metasplice.base_models import resolve_base_model
+from metasplice.base_models.incremental import Substitution, predict_reference_and_substitutions
 from metasplice.io.contigs import strip_chr
 from metasplice.io.fasta import Fasta
-from metasplice.io.genes import GeneSequence
 from metasplice.io.sequence import codes_to_one_hot, reverse_complement, sequence_to_codes
 from metasplice.io.vcf import VcfHeader, VcfReader, VcfRecord, VcfWriter
 
@@ -262,16 +258,6 @@ class GeneIndex:
 # --------------------------------------------------------------------------------------------
 # Model plumbing: cached, batched predictions on exact inputs
 # --------------------------------------------------------------------------------------------
-def resolve_base_model(base_model, weights: str | os.PathLike | None = None, device: str = "cpu"):
-    """A loaded base model that can predict new sequences, from a name (+ weights) or a model."""
-    from metasplice.base_models import load_base_model
-
-    model = load_base_model(base_model, weights=weights, device=device) if isinstance(base_model, str) else base_model
-    if not hasattr(model, "predict_codes"):
-        raise ValueError(f"base model {model.name!r} cannot predict new sequences (it only has precomputed scores)")
-    return model
-
-
 def _default_batch(model) -> int:
     return 64 if getattr(getattr(model, "device", None), "type", "cpu") == "cuda" else 8
 
@@ -590,7 +576,7 @@ class _Scorer:
         """Reference (one prediction per region) and ALT tracks, in genomic order.
 
         With ``incremental``, every ALT track is computed from its region's reference
-        activations (see :mod:`metasplice.inference.incremental`); otherwise ALT windows
+        activations (see :mod:`metasplice.base_models.incremental`); otherwise ALT windows
         are predicted whole, deduplicated and batched.
         """
         regions, where = self._ref_regions(tasks)
@@ -836,293 +822,3 @@ def score_vcf(
         "ref_nt": scorer.stats["ref_nt"],
         "seconds": time.perf_counter() - started,
     }
-
-
-# --------------------------------------------------------------------------------------------
-# score_sequences
-# --------------------------------------------------------------------------------------------
-SEQUENCE_SCORE_COLUMNS = (
-    "variant_start",
-    "variant_end",
-    "ref_acceptor",
-    "alt_acceptor",
-    "delta_acceptor",
-    "ref_donor",
-    "alt_donor",
-    "delta_donor",
-    "delta_gain",
-    "delta_gain_pos",
-    "delta_loss",
-    "delta_loss_pos",
-    "max_abs_delta",
-)
-
-
-def read_table(table) -> pl.DataFrame:
-    """A DataFrame as is, or a CSV / TSV / parquet file read into one (clear error if missing)."""
-    if isinstance(table, pl.DataFrame):
-        return table
-    path = Path(table)
-    if not path.is_file():
-        raise FileNotFoundError(f"table not found: {path}")
-    if path.suffix == ".parquet":
-        return pl.read_parquet(path)
-    sep = "\t" if path.suffix in (".tsv", ".txt") or path.name.endswith(".tsv.gz") else ","
-    return pl.read_csv(path, separator=sep, infer_schema_length=10_000)
-
-
-def write_table(frame: pl.DataFrame, path: str | os.PathLike) -> None:
-    """Write a table atomically as parquet, TSV or CSV (by suffix)."""
-    from metasplice.io.atomic import atomic_path
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        if path.suffix == ".parquet":
-            frame.write_parquet(tmp)
-        elif path.suffix in (".tsv", ".txt"):
-            frame.write_csv(tmp, separator="\t")
-        elif path.suffix == ".csv":
-            frame.write_csv(tmp)
-        else:
-            raise ValueError(f"{path.name}: output table must end in .parquet, .tsv or .csv")
-
-
-def variant_span(ref: str, alt: str) -> tuple[int, int]:
-    """Common prefix length ``p`` and common suffix length ``s`` (``p + s <= min(len)``)."""
-    n = min(len(ref), len(alt))
-    p = 0
-    while p < n and ref[p] == alt[p]:
-        p += 1
-    s = 0
-    while s < n - p and ref[len(ref) - 1 - s] == alt[len(alt) - 1 - s]:
-        s += 1
-    return p, s
-
-
-def alt_on_ref(alt_scores: np.ndarray, ref_len: int, p: int, s: int) -> np.ndarray:
-    """ALT scores ``[La, C]`` placed on REF coordinates ``[ref_len, C]`` (SpliceAI's indel rule).
-
-    Outside the changed segment positions map one to one; deleted REF positions
-    get 0; inserted ALT positions collapse (maximum) onto the REF position before them.
-    """
-    la = alt_scores.shape[0]
-    out = np.zeros((ref_len, alt_scores.shape[1]), dtype=alt_scores.dtype)
-    out[:p] = alt_scores[:p]
-    if s:
-        out[ref_len - s :] = alt_scores[la - s :]
-    m_r, m_a = ref_len - s - p, la - s - p
-    k = min(m_r, m_a)
-    out[p : p + k] = alt_scores[p : p + k]
-    if m_a > m_r:
-        anchor = p + k - 1
-        if anchor >= 0:
-            out[anchor] = alt_scores[anchor : la - s].max(axis=0)
-        else:  # insertion before the first base: collapse onto it
-            out[0] = alt_scores[: la - s + 1].max(axis=0)
-    return out
-
-
-def _padded_codes(context: int, seq: str, upstream: str, downstream: str) -> np.ndarray:
-    up = upstream[-context:] if context else ""
-    down = downstream[:context]
-    return sequence_to_codes("N" * (context - len(up)) + up + seq + down + "N" * (context - len(down)))
-
-
-def _spliced_sequences(model, pairs: Sequence[tuple[tuple[str, str, str], str]], cache, batch_size: int | None):
-    """Scores for references and ALT sequences of them, from shared reference activations.
-
-    ``pairs``: ((ref, upstream, downstream), alt). Returns {(seq, upstream, downstream): ``[len, C]``}
-    for every reference and ALT. Each reference is run once with ``len(ref)`` extra N (or
-    real flank) each side, so that every ALT's reach covers its whole sequence.
-    """
-    found: dict[tuple[str, str, str], np.ndarray] = {}
-    by_ref: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for ref_item, alt in pairs:
-        by_ref[ref_item].append(alt)
-    c = model.context
-    for (ref, up, down), alts in by_ref.items():
-        alts = [a for a in dict.fromkeys(alts) if a != ref]
-        reach = len(ref) + 1
-        codes = _padded_codes(c + reach, ref, up, down)
-        subs, firsts = [], []
-        for alt in alts:
-            p, s = variant_span(ref, alt)
-            if len(alt) - s - p == 0:  # a pure deletion: let the block keep one base of context
-                p, s = (p - 1, s) if p > 0 else (p, s - 1)
-            subs.append(Substitution(c + reach + p, sequence_to_codes(alt[p : len(alt) - s]), len(ref) - s - p))
-            firsts.append(reach - p)  # the output row of ALT position 0
-        ref_scores, alt_scores = predict_reference_and_substitutions(model, codes, subs, reach, batch_size or 64)
-        found[(ref, up, down)] = ref_scores[reach : reach + len(ref)]
-        for alt, first, scores in zip(alts, firsts, alt_scores):
-            found[(alt, up, down)] = scores[first : first + len(alt)]
-    if cache is not None:
-        for item, scores in found.items():
-            cache.put(model, _padded_codes(c, *item), scores)
-    return found
-
-
-def predict_sequences(
-    model, refs: Sequence[tuple[str, str, str]], alts: Sequence[tuple[str, str, str]], cache, batched: bool,
-    incremental: bool = True, batch_size: int | None = None,
-) -> tuple[list[np.ndarray], list[np.ndarray]]:  # fmt: skip
-    """Scores ``[len(seq), C]`` for each reference and ALT (seq, upstream, downstream).
-
-    Batched: identical inputs once, cached ones not at all; ALTs from their reference's
-    activations (``incremental``), everything else packed into shared inputs.
-    """
-    if not batched:
-        return (
-            [model.predict_sequence(s, "+", u, d) for s, u, d in refs],
-            [model.predict_sequence(s, "+", u, d) for s, u, d in alts],
-        )
-    items = list(refs) + list(alts)
-    unique = list(dict.fromkeys(items))
-    found: dict[tuple[str, str, str], np.ndarray] = {}
-    missing = []
-    for item in unique:
-        hit = cache.get(model, _padded_codes(model.context, *item)) if cache is not None else None
-        if hit is None:
-            missing.append(item)
-        else:
-            found[item] = hit
-    if incremental and hasattr(model, "ensemble_members"):
-        todo = set(missing)
-        pairs = [(r, a[0]) for r, a in zip(refs, alts) if (r[1], r[2]) == (a[1], a[2]) and (r in todo or a in todo)]
-        if pairs:
-            found.update(_spliced_sequences(model, pairs, cache, batch_size))
-            missing = [m for m in missing if m not in found]
-    pack_nt = 400_000
-    start = 0
-    while start < len(missing):
-        stop, size = start, 0
-        while stop < len(missing) and (size == 0 or size < pack_nt):
-            size += len(missing[stop][0]) + model.context
-            stop += 1
-        group = missing[start:stop]
-        genes = [
-            GeneSequence(str(i), "", "", "+", s, np.zeros(len(s), np.int8), None, u, d)
-            for i, (s, u, d) in enumerate(group)
-        ]
-        for item, scores in zip(group, model.predict_genes(genes)):
-            found[item] = scores
-            if cache is not None:
-                cache.put(model, _padded_codes(model.context, *item), scores)
-        start = stop
-    return [found[i] for i in refs], [found[i] for i in alts]
-
-
-def score_sequences(
-    table,
-    base_model="spliceai",
-    weights: str | os.PathLike | None = None,
-    device: str = "cpu",
-    window: int = 50,
-    *,
-    cache: PredictionCache | str | os.PathLike | None = None,
-    batched: bool = True,
-    incremental: bool = True,
-    batch_size: int | None = None,
-) -> pl.DataFrame:
-    """Base-model deltas for ref/alt sequence pairs (assay data, no genome needed).
-
-    ``table``: a polars DataFrame or a CSV/TSV/parquet path with columns ``id,
-    ref_seq, alt_seq, exon_start, exon_end`` (0-based, half-open, in ``ref_seq``,
-    transcript orientation; exon bounds may be null) and optionally ``upstream``
-    / ``downstream``: real sequence flanking ``ref_seq`` and ``alt_seq`` alike
-    (transcript orientation) that the model sees as context; without them the
-    context is N. Returns the table with these columns added (Float64 scores, Int64
-    positions, all in ``ref_seq`` coordinates; ALT scores are mapped onto REF
-    coordinates as SpliceAI does for indels, see :func:`alt_on_ref`):
-
-    ``variant_start``, ``variant_end``
-        the REF segment that differs ``[start, end)`` (empty for an insertion;
-        null when ref == alt);
-    ``ref_acceptor``, ``alt_acceptor``, ``delta_acceptor``
-        acceptor probability at ``exon_start`` (the exon's first nt) and alt − ref;
-    ``ref_donor``, ``alt_donor``, ``delta_donor``
-        donor probability at ``exon_end - 1`` (the exon's last nt) and alt − ref;
-    ``delta_gain`` / ``delta_gain_pos``, ``delta_loss`` / ``delta_loss_pos``
-        the largest increase / decrease (as a positive number) of any splice
-        channel within ``window`` nt of the variant, and where;
-    ``max_abs_delta``
-        ``max(delta_gain, delta_loss)``.
-
-    For SpliceAI/OpenSpliceAI "splice channels" are acceptor and donor. For
-    Pangolin (tissue channels, no acceptor/donor split) they are the four
-    tissues, and the site columns take, at that site, the tissue whose
-    |alt − ref| is largest (``ref_*``/``alt_*`` are that tissue's values).
-
-    Identical sequences are predicted once; each ALT is computed from its
-    reference's activations (``incremental``, see
-    :mod:`metasplice.inference.incremental`); without it, sequences share forward
-    passes (packed with N spacers of the model's full context, so no output sees
-    a neighbour); ``cache`` keeps predictions across runs. ``batched=False``
-    predicts each row's ref and alt separately (the naive path). All paths give
-    the same numbers up to float rounding.
-    """
-    frame = read_table(table)
-    missing = [c for c in ("id", "ref_seq", "alt_seq", "exon_start", "exon_end") if c not in frame.columns]
-    if missing:
-        raise ValueError(f"sequence table lacks column(s) {', '.join(missing)}")
-    model = resolve_base_model(base_model, weights, device)
-    cache = as_cache(cache)
-    refs = frame["ref_seq"].to_list()
-    alts = frame["alt_seq"].to_list()
-    n = len(refs)
-    ups = frame["upstream"].fill_null("").to_list() if "upstream" in frame.columns else [""] * n
-    downs = frame["downstream"].fill_null("").to_list() if "downstream" in frame.columns else [""] * n
-    for i, (r, a) in enumerate(zip(refs, alts)):
-        if not r or not a:
-            raise ValueError(f"row {i} ({frame['id'][i]}): empty ref_seq or alt_seq")
-    ref_scores, alt_scores = predict_sequences(
-        model, list(zip(refs, ups, downs)), list(zip(alts, ups, downs)), cache, batched, incremental, batch_size
-    )
-    channels = tuple(model.channels)
-    if "acceptor" in channels and "donor" in channels:
-        site_channels = {"acceptor": [channels.index("acceptor")], "donor": [channels.index("donor")]}
-        splice = [channels.index("acceptor"), channels.index("donor")]
-    else:
-        site_channels = {"acceptor": list(range(len(channels))), "donor": list(range(len(channels)))}
-        splice = list(range(len(channels)))
-    exon_starts = frame["exon_start"].to_list()
-    exon_ends = frame["exon_end"].to_list()
-    cols: dict[str, list] = {c: [] for c in SEQUENCE_SCORE_COLUMNS}
-    for i in range(n):
-        ref, alt = refs[i], alts[i]
-        y_ref = ref_scores[i].astype(np.float64)
-        p, s = variant_span(ref, alt)
-        y_alt = alt_on_ref(alt_scores[i].astype(np.float64), len(ref), p, s)
-        delta = y_alt - y_ref
-        identical = ref == alt
-        v0, v1 = (None, None) if identical else (p, len(ref) - s)
-        cols["variant_start"].append(v0)
-        cols["variant_end"].append(v1)
-        for site, pos in (("acceptor", exon_starts[i]), ("donor", None if exon_ends[i] is None else exon_ends[i] - 1)):
-            if pos is None or not 0 <= pos < len(ref):
-                values = (None, None, None)
-            else:
-                chans = site_channels[site]
-                k = chans[int(np.argmax(np.abs(delta[pos, chans])))]
-                values = (float(y_ref[pos, k]), float(y_alt[pos, k]), float(delta[pos, k]))
-            for name, v in zip(("ref_", "alt_", "delta_"), values):
-                cols[f"{name}{site}"].append(v)
-        if identical:
-            lo, hi = 0, 0
-        else:
-            lo, hi = max(0, p - window), min(len(ref), max(len(ref) - s, p) + window)
-        if hi <= lo:
-            gain = loss = 0.0
-            gain_pos = loss_pos = None
-        else:
-            d = delta[lo:hi, splice]
-            gpos, lpos = int(d.max(axis=1).argmax()), int(d.min(axis=1).argmin())
-            gain, loss = float(d[gpos].max()), -float(d[lpos].min())
-            gain_pos, loss_pos = lo + gpos, lo + lpos
-        cols["delta_gain"].append(gain)
-        cols["delta_gain_pos"].append(gain_pos)
-        cols["delta_loss"].append(loss)
-        cols["delta_loss_pos"].append(loss_pos)
-        cols["max_abs_delta"].append(max(gain, loss))
-    ints = {"variant_start", "variant_end", "delta_gain_pos", "delta_loss_pos"}
-    added = pl.DataFrame({c: pl.Series(c, v, dtype=pl.Int64 if c in ints else pl.Float64) for c, v in cols.items()})
-    return pl.concat([frame.drop([c for c in SEQUENCE_SCORE_COLUMNS if c in frame.columns]), added], how="horizontal")

@@ -7,7 +7,7 @@ Inputs (every model, same signature)
 ``ref_seq``, ``alt_seq`` : float ``[B, 4, L]``
     one-hot A, C, G, T (N all-zero) of a fixed window of ``L`` nt, both in **REF
     coordinates**. Indels: ALT is aligned to REF as SpliceAI aligns an indel's ALT
-    track (:func:`metasplice.inference.variants.alt_on_ref`): positions outside the
+    track (:func:`metasplice.artifacts.sequences.alt_on_ref`): positions outside the
     changed segment map one to one; deleted REF positions are N (all-zero) in
     ``alt_seq``; inserted bases are not shown in ``alt_seq`` (there is no column
     for them) -- their effect reaches the model through ``alt_tracks``, where the

@@ -55,7 +55,7 @@ class DataSpec(StrictSection):
         elif self.loader == "splicevardb":
             frame = load_splicevardb(path, _expand(self.fasta), build=self.build, annotation=self.annotation)
         else:
-            from metasplice.inference.variants import read_table
+            from metasplice.io.tables import read_table
 
             frame = read_table(path)
         if self.max_rows is not None and frame.height > self.max_rows:

@@ -15,8 +15,8 @@ source, upstream, downstream``) into a :class:`VariantDataset`:
   rows are realigned first (:func:`realign_shifted_indel`), so that the indel is an
   indel and the window maxima do not compare shifted positions;
 * the base model's REF and ALT tracks over the same window, ALT mapped onto REF
-  coordinates by :func:`metasplice.inference.variants.alt_on_ref`. They come from
-  :func:`metasplice.inference.variants.score_sequences` (packing, incremental ALT
+  coordinates by :func:`metasplice.artifacts.sequences.alt_on_ref`. They come from
+  :func:`metasplice.artifacts.sequences.score_sequences` (packing, incremental ALT
   prediction, on-disk cache) run once on the rows extended to the window, whose
   predictions are kept in memory (:class:`MemoryCache`) and read back as tracks --
   nothing is predicted twice. Each sequence is predicted with its real flanks (or N)
@@ -252,7 +252,7 @@ def realign_shifted_indel(
     the row is not such a shift. At least ``evidence`` shifted bases must match exactly,
     so a true multi-nucleotide substitution is left alone.
     """
-    from metasplice.inference.variants import variant_span
+    from metasplice.artifacts.sequences import variant_span
 
     n = len(ref)
     if len(alt) != n:
@@ -326,13 +326,8 @@ def build_variant_dataset(
     without ``upstream`` / ``downstream`` flanks).
     Rows without a target are kept (target NaN): scoring needs them, training drops them.
     """
-    from metasplice.inference.variants import (
-        alt_on_ref,
-        predict_sequences,
-        resolve_base_model,
-        score_sequences,
-        variant_span,
-    )
+    from metasplice.artifacts.sequences import alt_on_ref, predict_sequences, score_sequences, variant_span
+    from metasplice.base_models import resolve_base_model
 
     if window <= 0:
         raise ValueError(f"window must be positive, got {window}")

@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from metasplice.inference.incremental import Substitution, predict_reference_and_substitutions
-from metasplice.inference.variants import SEQUENCE_SCORE_COLUMNS, score_sequences
+from metasplice.artifacts.sequences import SEQUENCE_SCORE_COLUMNS, score_sequences
+from metasplice.base_models.incremental import Substitution, predict_reference_and_substitutions
 from tests.conftest import shared_path
 
 
