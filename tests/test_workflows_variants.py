@@ -115,7 +115,7 @@ def test_exon_rows_read_the_gene_strand():
     import tempfile
     from pathlib import Path
 
-    from metasplice.inference.variants import GeneIndex, _Scorer, _Task, read_variant_annotation
+    from metasplice.inference.variants import GeneIndex, ScoringTask, VariantScorer, read_variant_annotation
     from metasplice.inference.vcf_models import EXON_FLANK, _exon_row
     from metasplice.io.fasta import Fasta
     from metasplice.io.sequence import reverse_complement
@@ -127,10 +127,12 @@ def test_exon_rows_read_the_gene_strand():
             shutil.copy(REF_DIR / name, Path(tmp) / name)
         genes = GeneIndex(read_variant_annotation(Path(tmp) / "annotation.txt"))
         fasta = Fasta(Path(tmp) / "ref.fa")
-        scorer = _Scorer(StubModel(("neither", "acceptor", "donor"), context=7), fasta, genes, 50, False, None, None)
+        scorer = VariantScorer(
+            StubModel(("neither", "acceptor", "donor"), context=7), fasta, genes, 50, False, None, None
+        )
         # minus strand C1orf35 (chr2), exon 6609-6743 (1-based), SNV C>T at 6609
         gene = [i for i, g in enumerate(genes.genes) if g.name == "C1orf35"][0]
-        row = _exon_row(scorer, _Task(0, 0, gene, "2", 6609, 1, "T"), "x")
+        row = _exon_row(scorer, ScoringTask(0, 0, gene, "2", 6609, 1, "T"), "x")
         genomic = fasta.fetch("2", 6609 - 1 - EXON_FLANK, 6743 + EXON_FLANK)
         assert row["ref_seq"] == reverse_complement(genomic)
         exon = row["ref_seq"][row["exon_start"] : row["exon_end"]]

@@ -419,7 +419,7 @@ def gain_loss_entry(
 # score_vcf
 # --------------------------------------------------------------------------------------------
 @dataclass
-class _Task:
+class ScoringTask:
     """One (record, ALT allele, gene) to score."""
 
     record: int
@@ -451,14 +451,14 @@ def _is_symbolic(alt: str) -> bool:
     return any(c in alt for c in ".-*<>[]")
 
 
-def _mask_outside(seq: str, start0: int, gene: VariantGene) -> str:
+def mask_outside_gene(seq: str, start0: int, gene: VariantGene) -> str:
     """``seq`` (genome from 0-based ``start0``) with every base outside the gene's span set to N."""
     lo = min(max(gene.tx_start - 1 - start0, 0), len(seq))
     hi = max(min(gene.tx_end - start0, len(seq)), lo)
     return "N" * lo + seq[lo:hi] + "N" * (len(seq) - hi)
 
 
-class _Scorer:
+class VariantScorer:
     """Scores chunks of VCF records (see the module docstring for the definition)."""
 
     def __init__(self, model, fasta: Fasta, genes: GeneIndex, distance: int, mask: bool, cache, batch_size,
@@ -491,7 +491,7 @@ class _Scorer:
             logger.warning(f"line {record.line_number}: {what} not scored ({reason}{': ' + detail if detail else ''})")
         return reason
 
-    def triage(self, index: int, record: VcfRecord, tasks: list[_Task]) -> tuple[list, str | None]:
+    def triage(self, index: int, record: VcfRecord, tasks: list[ScoringTask]) -> tuple[list, str | None]:
         """Entries (str or task slot) for one record, and its skip reason (or None)."""
         if record.error is not None:
             return [], self._skip(record, "malformed", record.error)
@@ -523,7 +523,7 @@ class _Scorer:
                     entries.append(f"{allele}|{self.genes.genes[g].name}|.|.|.|.|.|.|.|.")
                     continue
                 entries.append(len(tasks))
-                tasks.append(_Task(index, len(tasks), g, chrom, pos, len(ref), allele))
+                tasks.append(ScoringTask(index, len(tasks), g, chrom, pos, len(ref), allele))
         if symbolic:
             return entries, self._skip(record, "symbolic_allele")
         return entries, None
@@ -532,21 +532,21 @@ class _Scorer:
     def _codes(self, seq: str, strand: str) -> np.ndarray:
         return sequence_to_codes(reverse_complement(seq) if strand == "-" else seq)
 
-    def _windows(self, task: _Task) -> tuple[str, str]:
+    def _windows(self, task: ScoringTask) -> tuple[str, str]:
         gene = self.genes.genes[task.gene]
         w = self.half_window
         window = spliceai_normalize(self.fasta.fetch(task.chrom, task.pos - 1 - w, task.pos + w))
-        x_ref = _mask_outside(window, task.pos - 1 - w, gene)
+        x_ref = mask_outside_gene(window, task.pos - 1 - w, gene)
         x_alt = x_ref[:w] + spliceai_normalize(task.allele) + x_ref[w + task.ref_len :]
         return x_ref, x_alt
 
-    def _ref_regions(self, tasks: Sequence[_Task]) -> tuple[list[_Region], list[tuple[int, int]]]:
+    def _ref_regions(self, tasks: Sequence[ScoringTask]) -> tuple[list[_Region], list[tuple[int, int]]]:
         """Masked reference inputs, one per region of nearby variants of a gene.
 
         Returns the regions and, per task, (region index, row of POS-D in the region's prediction).
         """
         d, c = self.distance, self.model.context
-        by_gene: dict[int, list[_Task]] = defaultdict(list)
+        by_gene: dict[int, list[ScoringTask]] = defaultdict(list)
         for t in tasks:
             by_gene[t.gene].append(t)
         out: list[_Region] = []
@@ -564,7 +564,9 @@ class _Scorer:
                     groups.append([lo, hi, [t]])
             for first, last, rtasks in groups:
                 start0 = first - 1 - c
-                seq = _mask_outside(spliceai_normalize(self.fasta.fetch(gene.chrom, start0, last + c)), start0, gene)
+                seq = mask_outside_gene(
+                    spliceai_normalize(self.fasta.fetch(gene.chrom, start0, last + c)), start0, gene
+                )
                 self.stats["ref_nt"] += last - first + 1
                 for t in rtasks:
                     # on the minus strand the prediction runs 3'->5'; its row k is position last - k
@@ -572,7 +574,7 @@ class _Scorer:
                 out.append(_Region(self._codes(seq, gene.strand), start0, gene.strand))
         return out, [where[t.slot] for t in tasks]
 
-    def _batched(self, tasks: Sequence[_Task]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _batched(self, tasks: Sequence[ScoringTask]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Reference (one prediction per region) and ALT tracks, in genomic order.
 
         With ``incremental``, every ALT track is computed from its region's reference
@@ -637,7 +639,7 @@ class _Scorer:
         alts = [a[::-1] if regions[r].strand == "-" else a for a, (r, _) in zip(alts, where)]
         return refs, alts
 
-    def _naive_refs(self, tasks: Sequence[_Task]) -> list[np.ndarray]:
+    def _naive_refs(self, tasks: Sequence[ScoringTask]) -> list[np.ndarray]:
         out = []
         for t in tasks:
             strand = self.genes.genes[t.gene].strand
@@ -645,7 +647,7 @@ class _Scorer:
             out.append(p[::-1] if strand == "-" else p)
         return out
 
-    def _naive_alts(self, tasks: Sequence[_Task]) -> list[np.ndarray]:
+    def _naive_alts(self, tasks: Sequence[ScoringTask]) -> list[np.ndarray]:
         out = []
         for t in tasks:
             strand = self.genes.genes[t.gene].strand
@@ -653,7 +655,7 @@ class _Scorer:
             out.append(p[::-1] if strand == "-" else p)
         return out
 
-    def entries(self, tasks: Sequence[_Task], batched: bool) -> list[str]:
+    def entries(self, tasks: Sequence[ScoringTask], batched: bool) -> list[str]:
         if not tasks:
             return []
         refs, alts = self._batched(tasks) if batched else (self._naive_refs(tasks), self._naive_alts(tasks))
@@ -753,7 +755,7 @@ def score_vcf(
     model = resolve_base_model(base_model, weights, device)
     genes = GeneIndex(read_variant_annotation(annotation))
     fasta = Fasta(reference_fasta)
-    scorer = _Scorer(model, fasta, genes, distance, mask, as_cache(cache), batch_size, incremental)
+    scorer = VariantScorer(model, fasta, genes, distance, mask, as_cache(cache), batch_size, incremental)
     extra = None
     if checkpoints:
         from metasplice.inference.vcf_models import META_INFO, VcfCheckpoints
@@ -779,7 +781,7 @@ def score_vcf(
         ):
             job = bar.add_task(f"score-vcf ({model.name})", total=None, n="")
             for chunk in _chunks(reader, chunk_size):
-                tasks: list[_Task] = []
+                tasks: list[ScoringTask] = []
                 triaged = []
                 for i, record in enumerate(chunk):
                     if not record.is_record:

@@ -32,9 +32,9 @@ import numpy as np
 import polars as pl
 
 from metasplice.inference.variants import (
-    _mask_outside,
-    _Scorer,
-    _Task,
+    ScoringTask,
+    VariantScorer,
+    mask_outside_gene,
     predict_windows,
     spliceai_entry,
     spliceai_normalize,
@@ -92,7 +92,7 @@ class VcfCheckpoints:
             meta, _ = load_model(path, device)
         return cls(meta, predictors, device)
 
-    def entries(self, scorer: _Scorer, tasks: Sequence[_Task]) -> list[str]:
+    def entries(self, scorer: VariantScorer, tasks: Sequence[ScoringTask]) -> list[str]:
         """One ``MetaSplice`` entry per task (same order as the ``SpliceAI`` entries)."""
         if not tasks:
             return []
@@ -105,7 +105,7 @@ class VcfCheckpoints:
         return out
 
     # -- meta-layer deltas ------------------------------------------------------------------
-    def _meta_deltas(self, scorer: _Scorer, tasks: Sequence[_Task]) -> list[str]:
+    def _meta_deltas(self, scorer: VariantScorer, tasks: Sequence[ScoringTask]) -> list[str]:
         from metasplice.models.apply import model_margin, recalibrate_arrays
 
         base, d = scorer.model, scorer.distance
@@ -116,7 +116,7 @@ class VcfCheckpoints:
             gene = scorer.genes.genes[t.gene]
             start0 = t.pos - 1 - w
             window = _fetch_padded(scorer.fasta, t.chrom, start0, t.pos + w)
-            x_ref = _mask_outside(spliceai_normalize(window), start0, gene)
+            x_ref = mask_outside_gene(spliceai_normalize(window), start0, gene)
             x_alt = x_ref[:w] + spliceai_normalize(t.allele) + x_ref[w + t.ref_len :]
             inputs += [scorer._codes(x_ref, gene.strand), scorer._codes(x_alt, gene.strand)]
         tracks = predict_windows(base, inputs, scorer.cache, scorer.batch_size)
@@ -135,7 +135,7 @@ class VcfCheckpoints:
         return out
 
     # -- variant models ---------------------------------------------------------------------
-    def _model_fields(self, scorer: _Scorer, tasks: Sequence[_Task]) -> list[str]:
+    def _model_fields(self, scorer: VariantScorer, tasks: Sequence[ScoringTask]) -> list[str]:
         from metasplice.inference.variant_models import predict_table_columns
         from metasplice.training.variant_data import MemoryCache, build_variant_dataset
 
@@ -179,7 +179,7 @@ def _fetch_padded(fasta, chrom: str, start0: int, end0: int) -> str:
     return "N" * (lo - start0) + seq + "N" * (end0 - max(hi, lo))
 
 
-def _exon_row(scorer: _Scorer, t: _Task, row_id: str) -> dict | None:
+def _exon_row(scorer: VariantScorer, t: ScoringTask, row_id: str) -> dict | None:
     """A ``score-seqs`` row for the exon a variant belongs to (module docstring), or None."""
     from metasplice.io.sequence import reverse_complement
 
@@ -197,7 +197,7 @@ def _exon_row(scorer: _Scorer, t: _Task, row_id: str) -> dict | None:
     hi = max(e1 + EXON_FLANK, v_hi + 1)
     c = scorer.model.context
     span0 = lo - 1 - c
-    seq = _mask_outside(spliceai_normalize(_fetch_padded(scorer.fasta, t.chrom, span0, hi + c)), span0, gene)
+    seq = mask_outside_gene(spliceai_normalize(_fetch_padded(scorer.fasta, t.chrom, span0, hi + c)), span0, gene)
     up, ref, down = seq[:c], seq[c : len(seq) - c], seq[len(seq) - c :]
     v = t.pos - lo
     alt = ref[:v] + spliceai_normalize(t.allele) + ref[v + t.ref_len :]
