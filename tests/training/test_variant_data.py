@@ -82,7 +82,8 @@ def test_dataset_layout_on_real_vexseq(vexseq_dataset, osai80):
         acc, don = exon[0], exon[-1]
         assert ds.ref_tracks[i, 1, acc] == pytest.approx(scored["ref_acceptor"][i], abs=1e-6)
         assert ds.alt_tracks[i, 2, don] - ds.ref_tracks[i, 2, don] == pytest.approx(scored["delta_donor"][i], abs=1e-6)
-        assert ds.base_deltas["delta_acceptor"][i] == pytest.approx(scored["delta_acceptor"][i], abs=1e-9)
+        # the dataset predicts the rows extended to its window: other packing, other float32 rounding (~1e-8)
+        assert ds.base_deltas["delta_acceptor"][i] == pytest.approx(scored["delta_acceptor"][i], abs=1e-6)
         # the variant mask covers exactly the REF positions that differ
         if len(row["ref_seq"]) == len(row["alt_seq"]):
             differ = np.flatnonzero(ds.ref_codes[i] != ds.alt_codes[i])
