@@ -211,36 +211,3 @@ def test_temperature_scaler_recovers_a_temperature():
     assert build_calibrator("none") is None and build_calibrator("quantile") is None
     with pytest.raises(ValueError, match="unknown calibration"):
         build_calibrator("platt")
-
-
-def test_raw_deltas_are_site_values_and_window_extremes():
-    from metasplice.models.variant import raw_deltas
-
-    ref = torch.zeros(1, 2, 10)
-    alt = ref.clone()
-    alt[0, 0, 3] = 0.5  # a gain at the variant
-    alt[0, 1, 5] = -0.2  # a loss at the exon's first base (its acceptor)
-    alt[0, 0, 7] = 0.1  # the exon's last base (its donor)
-    mask = torch.zeros(1, 2, 10)
-    mask[0, 0, 5:8] = 1
-    mask[0, 1, 3] = 1
-    got = raw_deltas(ref, alt, mask)[0]
-    #                 variant     acceptor     donor      max gain    max loss
-    want = torch.tensor([0.5, 0.0, 0.0, -0.2, 0.1, 0.0, 0.5, 0.0, 0.0, 0.2])
-    assert torch.allclose(got, want)
-
-
-def test_delta_predictor_starts_as_a_regression_on_raw_deltas():
-    # Only the linear raw-delta term set: the prediction is exactly that regression, in target units.
-    from metasplice.models.variant import raw_deltas
-
-    model = build_variant_model("validated", TINY).eval()
-    ref, alt, ref_tracks, alt_tracks, mask = inputs()
-    assert torch.equal(model(ref, alt, ref_tracks, alt_tracks, mask), torch.zeros(B))
-    model.set_target_scales({"delta_psi_percent": 20.0})
-    k = TARGET_KINDS.index("delta_psi_percent")
-    with torch.no_grad():
-        model.readout.linear.weight[k, 3 + 1] = 1.0  # acceptor site, acceptor channel
-    want = 20.0 * raw_deltas(ref_tracks, alt_tracks, mask)[:, 3 + 1]
-    assert torch.allclose(model(ref, alt, ref_tracks, alt_tracks, mask), want)
-    assert want.abs().min() > 0

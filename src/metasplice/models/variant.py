@@ -210,44 +210,22 @@ def base_sites(
     return SitePool()(feats, mask)
 
 
-def raw_deltas(ref_tracks: torch.Tensor, alt_tracks: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``[B, 5C]``: ALT - REF at the variant, the acceptor and the donor, and its largest gain and loss in
-    the window -- the deltas published tools score with (SpliceAI's DS, Pangolin's gain / loss)."""
-    delta = alt_tracks.float() - ref_tracks.float()
-    return torch.cat([SitePool()(delta, mask), delta.amax(-1), (-delta).amax(-1)], dim=1)
-
-
 class KindReadout(nn.Module):
-    """``[B, F]`` (+ raw deltas ``[B, R]``) ``-> [B, outputs]``, one output set per target kind (``kind``).
+    """``[B, F] -> [B, outputs]``: a hidden layer, then one linear output per target kind (selected by ``kind``).
 
-    A hidden layer over the features, plus a linear term in the raw base-model deltas
-    (:func:`raw_deltas`, when ``raw_features > 0``): the network learns a correction to a
-    regression on the deltas published tools use, which a few hundred exons can fit, instead
-    of having to rediscover them through its hidden layer. Both output layers start at zero,
-    so an untrained delta predictor predicts 0.
+    The output layer starts at zero, so an untrained delta predictor predicts 0.
     """
 
-    def __init__(
-        self, in_features: int, width: int, outputs: int, dropout: float, kinds: int = len(TARGET_KINDS),
-        raw_features: int = 0,
-    ):  # fmt: skip
+    def __init__(self, in_features: int, width: int, outputs: int, dropout: float, kinds: int = len(TARGET_KINDS)):
         super().__init__()
         self.kinds, self.outputs = kinds, outputs
         self.hidden = nn.Sequential(nn.Linear(in_features, width), nn.GELU(), nn.Dropout(dropout))
         self.out = nn.Linear(width, kinds * outputs)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
-        self.linear = nn.Linear(raw_features, kinds * outputs, bias=False) if raw_features else None
-        if self.linear is not None:
-            nn.init.zeros_(self.linear.weight)
 
-    def forward(self, x: torch.Tensor, kind: torch.Tensor, raw: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.out(self.hidden(x))
-        if self.linear is not None:
-            if raw is None:
-                raise ValueError("this readout has a raw-delta term: pass raw=raw_deltas(...)")
-            y = y + self.linear(raw)
-        y = y.view(x.shape[0], self.kinds, self.outputs)
+    def forward(self, x: torch.Tensor, kind: torch.Tensor) -> torch.Tensor:
+        y = self.out(self.hidden(x)).view(x.shape[0], self.kinds, self.outputs)
         return y[torch.arange(x.shape[0], device=x.device), kind]
 
 
@@ -370,8 +348,7 @@ class ValidatedDeltaPredictor(_PairEncoding, _DeltaModel):
     def __init__(self, config: VariantModelConfig):
         super().__init__(config)
         pooled = self._build_pair_encoding(config, config.attention)
-        self.readout = KindReadout(pooled, config.width, len(self.quantile_levels), config.dropout,
-                                   raw_features=5 * self.n_tracks)  # fmt: skip
+        self.readout = KindReadout(pooled, config.width, len(self.quantile_levels), config.dropout)
 
     def standardized(
         self,
@@ -383,8 +360,7 @@ class ValidatedDeltaPredictor(_PairEncoding, _DeltaModel):
         kind: torch.Tensor | None = None,
     ) -> torch.Tensor:
         k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
-        pooled = self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask)
-        return self.readout(pooled, k, raw_deltas(ref_tracks, alt_tracks, mask))
+        return self.readout(self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask), k)
 
 
 class SimpleCNNDeltaPredictor(_DeltaModel):
@@ -467,8 +443,7 @@ class DeltaPredictor(_DeltaModel):
         self.attention = AttentionPool(w, config.heads)
         self.meanmax = MeanMaxPool()
         self.sites = SitePool()
-        self.readout = KindReadout(6 * w + 3 * 2 * c, w, len(self.quantile_levels), config.dropout,
-                                   raw_features=5 * c)  # fmt: skip
+        self.readout = KindReadout(6 * w + 3 * 2 * c, w, len(self.quantile_levels), config.dropout)
 
     def standardized(
         self,
@@ -485,7 +460,7 @@ class DeltaPredictor(_DeltaModel):
         diff = h_alt - h_ref
         pooled = torch.cat([self.attention(diff), self.meanmax(diff), self.sites(diff, mask),
                             base_sites(ref_tracks, alt_tracks, mask, deltas_only=True)], dim=1)  # fmt: skip
-        return self.readout(pooled, k, raw_deltas(ref_tracks, alt_tracks, mask))
+        return self.readout(pooled, k)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -506,8 +481,7 @@ class SpliceInducingClassifier(_PairClassifier):
 
     def __init__(self, config: VariantModelConfig):
         super().__init__(config, config.attention)
-        self.readout = KindReadout(self.pooled_features, config.width, 1, config.dropout,
-                                   raw_features=5 * self.n_tracks)  # fmt: skip
+        self.readout = KindReadout(self.pooled_features, config.width, 1, config.dropout)
 
     def forward(
         self,
@@ -519,8 +493,7 @@ class SpliceInducingClassifier(_PairClassifier):
         kind: torch.Tensor | None = None,
     ) -> torch.Tensor:
         k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
-        pooled = self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask)
-        return self.readout(pooled, k, raw_deltas(ref_tracks, alt_tracks, mask))[:, 0]
+        return self.readout(self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask), k)[:, 0]
 
 
 class EffectTypeClassifier(_PairClassifier):
@@ -559,7 +532,7 @@ class UnifiedSpliceClassifier(_PairClassifier):
     def __init__(self, config: VariantModelConfig):
         super().__init__(config, attention=True)
         w = config.width
-        self.binary = KindReadout(self.pooled_features, w, 1, config.dropout, raw_features=5 * self.n_tracks)
+        self.binary = KindReadout(self.pooled_features, w, 1, config.dropout)
         self.effect = nn.Sequential(nn.Linear(self.pooled_features, w), nn.GELU(), nn.Dropout(config.dropout),
                                     nn.Linear(w, len(EFFECT_TYPES)))  # fmt: skip
 
@@ -574,7 +547,7 @@ class UnifiedSpliceClassifier(_PairClassifier):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
         pooled = self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask)
-        return self.binary(pooled, k, raw_deltas(ref_tracks, alt_tracks, mask))[:, 0], self.effect(pooled)
+        return self.binary(pooled, k)[:, 0], self.effect(pooled)
 
     @torch.no_grad()
     def attention_weights(
