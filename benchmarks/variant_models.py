@@ -107,7 +107,7 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     import yaml
 
-    overrides = {}
+    overrides = {"training__progress": True}  # per-epoch and per-fold lines: a run cut short still tells something
     for item in a.overrides:
         key, _, raw = item.partition("=")
         overrides[key.strip().replace(".", "__")] = yaml.safe_load(raw)

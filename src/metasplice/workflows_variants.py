@@ -340,6 +340,9 @@ def run_validated_delta_training(
         fold_of[test_rows] = f
         info.update(fold=f, test_rows=len(test_rows), test_groups=int(len(np.unique(test.groups.astype(str)))))
         fold_info.append(info)
+        if cfg.training.progress:
+            print(f"fold {f + 1}/{len(splits)}: {len(train_rows)} training rows, best epoch {info.get('best_epoch')}, "
+                  f"{time.perf_counter() - started:.0f} s so far", flush=True)  # fmt: skip
     timing["cross_validation_s"] = round(time.perf_counter() - started, 2)
 
     cv_metrics, base_metrics = {}, {}
