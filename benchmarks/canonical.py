@@ -102,8 +102,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--stack-genes", type=int, default=150, help="genes for the stacked SpliceAI+Pangolin run")
     parser.add_argument("--only", nargs="*", default=["spliceai", "osai80", "stacked"])
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="any config key, e.g. --set model.sequence_dilations=[1,2,4,8,16,32,64,128]")  # fmt: skip
     args = parser.parse_args()
+    import yaml
+
     common = {"tracks_cache": args.cache, "device": args.device, "overrides": {"training.progress": True}}
+    for item in args.overrides:
+        key, _, raw = item.partition("=")
+        common["overrides"][key.strip()] = yaml.safe_load(raw)
     if args.epochs:
         common["overrides"]["training.epochs"] = args.epochs
     runs = {
