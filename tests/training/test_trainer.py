@@ -75,7 +75,9 @@ model = build_meta_model(MetaModelConfig(channels=channels, **TINY_MODEL))
 Trainer(TrainerConfig(**TINY_TRAINING)).fit(model, channels, genes[:7], genes[7:], sys.argv[2])
 import torch.distributed as dist
 total = sum(p.double().sum() for p in model.parameters()).item()
-print("RESULT", json.dumps({"rank": dist.get_rank(), "world": dist.get_world_size(), "checksum": total}))
+# one file per rank: the two processes' prints can interleave on the shared stdout
+report = {"rank": dist.get_rank(), "world": dist.get_world_size(), "checksum": total}
+open(f"{sys.argv[2]}/result{dist.get_rank()}.json", "w").write(json.dumps(report))
 """
 
 
@@ -100,7 +102,7 @@ def test_two_process_ddp_with_gloo(osai80_tracks, tmp_path):
         timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    reports = [json.loads(line[7:]) for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    reports = [json.loads(f.read_text()) for f in sorted((tmp_path / "run").glob("result*.json"))]
     assert sorted(r["rank"] for r in reports) == [0, 1] and {r["world"] for r in reports} == {2}
     # gradients were averaged across ranks: both replicas hold the same weights
     assert reports[0]["checksum"] == pytest.approx(reports[1]["checksum"], rel=1e-6)
