@@ -65,7 +65,7 @@ def load_base_model(
     raise ValueError(f"unknown base model {name!r} (choose from {', '.join(BASE_MODELS)})")
 
 
-__all__ = ["BASE_MODELS", "BaseModel", "NeuralBaseModel", "load_base_model"]
+__all__ = ["BASE_MODELS", "BaseModel", "NeuralBaseModel", "load_base_model", "resolve_base_model"]
 
 
 def resolve_base_model(base_model, weights: str | os.PathLike | None = None, device: str = "cpu"):

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from metasplice.base_models.base import full_precision_convolutions
+from metasplice.base_models.network import center_crop
 from metasplice.io.sequence import codes_to_one_hot
 
 
@@ -60,15 +61,10 @@ def _forward_keep(net, x: torch.Tensor) -> tuple[torch.Tensor, _Activations]:
         acts.h.append(h)
         acts.h_start.append(consumed)
         if (i + 1) % 4 == 0:
-            skip = _center_crop(skip, h.shape[-1]) + net.skips[i // 4](h)
+            skip = center_crop(skip, h.shape[-1]) + net.skips[i // 4](h)
     out_len = x.shape[-1] - 2 * net.context
-    logits = net.out_conv(_center_crop(skip, out_len))
+    logits = net.out_conv(center_crop(skip, out_len))
     return torch.softmax(logits.float(), dim=1).squeeze(2)[0], acts
-
-
-def _center_crop(x: torch.Tensor, length: int) -> torch.Tensor:
-    trim = (x.shape[-1] - length) // 2
-    return x[..., trim : trim + length] if trim else x
 
 
 def _rows(t: torch.Tensor) -> torch.Tensor:

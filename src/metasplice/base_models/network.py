@@ -149,12 +149,13 @@ class DilatedResidualNetwork(nn.Module):
             r = conv2(self._act(conv1(r)))
             h = h[..., crop:-crop] + r if crop else h + r
             if (i + 1) % 4 == 0:
-                skip = _center_crop(skip, h.shape[-1]) + self.skips[i // 4](h)
-        logits = self.out_conv(_center_crop(skip, out_len))
+                skip = center_crop(skip, h.shape[-1]) + self.skips[i // 4](h)
+        logits = self.out_conv(center_crop(skip, out_len))
         return torch.softmax(logits.float(), dim=1).squeeze(2)
 
 
-def _center_crop(x: torch.Tensor, length: int) -> torch.Tensor:
+def center_crop(x: torch.Tensor, length: int) -> torch.Tensor:
+    """The middle ``length`` columns of ``x`` (last axis)."""
     trim = (x.shape[-1] - length) // 2
     return x[..., trim : trim + length] if trim else x
 
