@@ -28,6 +28,7 @@ import json
 import time
 from pathlib import Path
 
+from metasplice.training.config import parse_overrides
 from metasplice.workflows import builtin_config, run_canonical_training
 
 
@@ -105,12 +106,8 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="any config key, e.g. --set model.sequence_dilations=[1,2,4,8,16,32,64,128]")  # fmt: skip
     args = parser.parse_args()
-    import yaml
-
-    common = {"tracks_cache": args.cache, "device": args.device, "overrides": {"training.progress": True}}
-    for item in args.overrides:
-        key, _, raw = item.partition("=")
-        common["overrides"][key.strip()] = yaml.safe_load(raw)
+    overrides = {"training.progress": True, **parse_overrides(args.overrides)}
+    common = {"tracks_cache": args.cache, "device": args.device, "overrides": overrides}
     if args.epochs:
         common["overrides"]["training.epochs"] = args.epochs
     runs = {

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import torch
 
+from metasplice.training.config import parse_overrides
 from metasplice.workflows_variants import json_safe, run_validated_delta_training
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,12 +106,9 @@ def main() -> None:
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    import yaml
-
-    overrides = {"training__progress": True}  # per-epoch and per-fold lines: a run cut short still tells something
-    for item in a.overrides:
-        key, _, raw = item.partition("=")
-        overrides[key.strip().replace(".", "__")] = yaml.safe_load(raw)
+    # per-epoch and per-fold lines: a run cut short still tells something
+    overrides = {"training__progress": True}
+    overrides |= {key.replace(".", "__"): value for key, value in parse_overrides(a.overrides).items()}
     variants = a.shared / "data" / "variants"
     mapsy_rows = a.mapsy_rows or a.max_rows
     train = [{"loader": "vexseq", "path": str(variants / "vexseq_hepg2_train.csv"), "max_rows": a.max_rows},

@@ -93,6 +93,17 @@ def _set_dotted(tree: dict, dotted: str, value) -> None:
     node[keys[-1]] = value
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """``["training.epochs=5", "model.dilations=[1,2]"]`` (``--set`` arguments) -> ``{dotted key: YAML value}``."""
+    parsed = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        parsed[key.strip()] = yaml.safe_load(raw)
+    return parsed
+
+
 def load_yaml_config(
     schema: type[_M],
     path: str | os.PathLike | dict | BaseModel | None = None,
@@ -118,15 +129,10 @@ def load_yaml_config(
             raise ValueError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
         if not isinstance(tree, dict):
             raise ValueError(f"{path}: top level must be a mapping of keys")
-    if isinstance(overrides, dict):
-        for key, value in overrides.items():
-            _set_dotted(tree, key, value)
-    else:
-        for item in overrides or []:
-            if "=" not in item:
-                raise ValueError(f"--set expects key=value, got {item!r}")
-            key, raw = item.split("=", 1)
-            _set_dotted(tree, key.strip(), yaml.safe_load(raw))
+    if not isinstance(overrides, dict):
+        overrides = parse_overrides(overrides or [])
+    for key, value in overrides.items():
+        _set_dotted(tree, key, value)
     try:
         return schema(**tree)
     except ValidationError as err:
