@@ -192,7 +192,7 @@ def test_config_errors_name_the_key(overrides, message):
 
 def test_shipped_config_and_cli_errors(tmp_path):
     cfg = load_variant_config(builtin_config("variants"))
-    assert cfg.model == "validated" and [s.loader for s in cfg.train] == ["vexseq", "mapsy"]
+    assert cfg.model == "site_logit" and [s.loader for s in cfg.train] == ["vexseq", "mapsy"]
     assert resolve_variant_config(cfg, width=16, lr=0.01, folds=3).architecture.width == 16
     with pytest.raises(ValueError, match="unknown option 'widht'"):
         resolve_variant_config(cfg, widht=16)
@@ -223,3 +223,30 @@ def test_calibrated_delta_models(tmp_path, name, calibration):
         iso = saved["calibration"]["isotonic"]["delta_psi_percent"]
         assert iso["name"] == "isotonic" and np.all(np.diff(iso["y"]) >= 0)
     assert scored["predicted_delta_psi"].is_not_null().all()
+
+
+def test_site_logit_end_to_end_reads_the_reference_psi(tmp_path):
+    from metasplice.data import load_vexseq
+    from metasplice.inference.variant_models import score_sequences_with_models
+
+    vexseq = load_vexseq(vexseq_path()).sample(n=30, seed=2)
+    result = run_validated_delta_training(
+        base_model="openspliceai", weights=osai80_weights(), train=[vexseq], model="site_logit", output_dir=tmp_path,
+        folds=2, epochs=2,
+    )  # fmt: skip
+    assert result.cv_metrics["vexseq"]["n"] == 30
+    model = json.loads((result.checkpoint_path / "config.json").read_text())["model"]
+    assert model["link"] == "logit_psi"
+    # the median of the final model's training rows (validation exons held out), not the default 50
+    assert model["reference_psi"] in set(vexseq["ref_psi"].to_list()) or (
+        vexseq["ref_psi"].min() < model["reference_psi"] < vexseq["ref_psi"].max() and model["reference_psi"] != 50
+    )
+    table = vexseq.head(8)
+    ref = table["ref_psi"].to_numpy()
+    with_ref = score_sequences_with_models(table, [result.checkpoint_path])["predicted_delta_psi"].to_numpy()
+    without = score_sequences_with_models(table.drop("ref_psi"), [result.checkpoint_path])["predicted_delta_psi"]
+    assert ((with_ref >= -ref - 1e-3) & (with_ref <= 100 - ref + 1e-3)).all()  # bounded by the exon's own PSI
+    median = model["reference_psi"]
+    assert ((without >= -median - 1e-3) & (without <= 100 - median + 1e-3)).all()
+    moved = np.abs(with_ref) > 1e-3
+    assert moved.any() and not np.allclose(with_ref[moved], without.to_numpy()[moved])

@@ -262,7 +262,7 @@ def run_validated_delta_training(
     base_model : ``spliceai`` (default), ``openspliceai``, ``pangolin``; ``weights`` its weights.
     train : loader tables (:mod:`metasplice.data`) and/or config entries
         (``{"loader": "vexseq", "path": ...}``); rows without a measured target are dropped.
-    model : a name of :data:`metasplice.models.variant.VARIANT_MODELS`; default ``validated``.
+    model : a name of :data:`metasplice.models.variant.VARIANT_MODELS`; default ``site_logit``.
     output_dir : default ``runs/variants``; gets ``metrics.json``, ``cv_predictions.parquet``
         and ``checkpoint/`` (``model.safetensors`` + ``config.json``).
     folds : exon-grouped folds (default 5): every exon (``group``) is entirely in train or test.

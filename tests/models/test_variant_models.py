@@ -24,7 +24,9 @@ from metasplice.models.variant import (
     build_variant_model,
     load_variant_model,
     model_outputs,
+    psi_link,
     save_variant_model,
+    site_logit_features,
 )
 
 B, L = 3, 64
@@ -88,6 +90,66 @@ def test_delta_predictors_start_at_zero_and_scale_per_kind():
         z = model.standardized(*x, psi)[:, 0]
         torch.testing.assert_close(model(*x, psi), 10.0 * z)
         assert not torch.equal(model(*x), model(*inputs(seed=5)))
+
+
+def logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def sigmoid(x: float) -> float:
+    return float(1 / (1 + np.exp(-x)))
+
+
+def test_site_logit_untrained_is_the_base_models_own_change_in_inclusion():
+    """Untrained: delta log-odds at the acceptor + at the donor, through the reference PSI."""
+    ref_seq, alt_seq, _, _, mask = inputs()
+    ref_tracks = torch.full((B, 3, L), 1e-6)
+    ref_tracks[:, 1, 21] = 0.9  # acceptor peak 1 nt inside the exon (20:40): the +-2 nt maximum finds it
+    ref_tracks[:, 2, 39] = 0.6  # donor at the exon's last nt
+    alt_tracks = ref_tracks.clone()
+    alt_tracks[:, 1, 21] = 0.3
+    alt_tracks[:, 1, 60] = 0.99  # far from both ends: not read
+    model = build_variant_model("site_logit", TINY).eval()
+    assert model.config.link == "logit_psi"
+    ref_psi = torch.tensor([80.0, float("nan"), 0.0])
+    psi = torch.zeros(B, dtype=torch.long)
+    got = model(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, psi, ref_psi)
+    y = logit(0.3) - logit(0.9)
+    expected = [100 * (sigmoid(logit(r) + y) - r) for r in (0.8, 0.5, 1e-3)]  # NaN: reference_psi (50)
+    torch.testing.assert_close(got, torch.tensor(expected), atol=1e-4, rtol=1e-4)
+    # other kinds: the log-odds change in units of the target's scale; sequence not read
+    model.set_target_scales({"log2_ratio": 2.0})
+    log2 = torch.full((B,), TARGET_KINDS.index("log2_ratio"))
+    torch.testing.assert_close(model(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, log2),
+                               torch.full((B,), 2.0 * y), atol=1e-5, rtol=1e-5)  # fmt: skip
+    assert torch.equal(model(*inputs(seed=4)[:2], ref_tracks, alt_tracks, mask, psi, ref_psi), got)
+    # identical alleles: no change, whatever the reference PSI
+    assert torch.equal(model(ref_seq, ref_seq, ref_tracks, ref_tracks, mask, psi, ref_psi), torch.zeros(B))
+
+
+def test_psi_link_is_bounded_by_the_reference():
+    ref = torch.tensor([0.0, 30.0, 95.0, 100.0])
+    for y, bound in ((-50.0, -ref), (50.0, 100 - ref)):
+        out = psi_link(torch.full((4, 1), y), ref)[:, 0]
+        torch.testing.assert_close(out, bound, atol=0.2, rtol=0)
+    assert torch.equal(psi_link(torch.zeros(4, 2), ref), torch.zeros(4, 2))
+
+
+def test_site_logit_features_by_channel_names():
+    assert site_logit_features(["neither", "acceptor", "donor"]) == [(1, 0), (2, 1)]
+    assert site_logit_features(["heart", "liver"]) == [(0, 0), (1, 0), (0, 1), (1, 1)]
+
+
+def test_link_applies_to_delta_predictors_only():
+    assert build_variant_model("validated", TINY).config.link == "identity"
+    linked = build_variant_model("validated", {**TINY, "link": "logit_psi"}).eval()
+    x = inputs()
+    untrained = build_variant_model("site_logit", TINY).eval()
+    ref_psi = torch.tensor([10.0, 50.0, 90.0])
+    # the network's correction starts at zero: the linked model starts as site_logit
+    torch.testing.assert_close(linked(*x, None, ref_psi), untrained(*x, None, ref_psi))
+    with pytest.raises(ValueError, match="logit_psi"):
+        build_variant_model("unified", {**TINY, "link": "logit_psi"})
 
 
 def test_siamese_identical_alleles_give_the_same_output():

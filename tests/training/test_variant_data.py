@@ -69,6 +69,8 @@ def test_dataset_layout_on_real_vexseq(vexseq_dataset, osai80):
     )
     assert np.isfinite(ds.target).all() and ds.base_model["base_model"] == "openspliceai"
     frame = small_vexseq(40)
+    np.testing.assert_array_equal(ds.ref_psi, frame["ref_psi"].to_numpy())  # the logit_psi link reads it
+    assert ds.batch([0, 1])["ref_psi"].shape == (2,)
     scored = score_sequences(frame, base_model=osai80)
     for i, row in enumerate(frame.iter_rows(named=True)):
         exon = np.flatnonzero(ds.mask[i, 0])

@@ -48,6 +48,20 @@ def test_training_steps_reduce_the_loss(vexseq_dataset, name, extra):
         assert out["logit"].shape == (len(ds),)
 
 
+def test_site_logit_fits_and_takes_the_training_median_reference_psi(vexseq_dataset):
+    ds = vexseq_dataset
+    model = tiny("site_logit", ds)
+    trainer = VariantTrainer(VariantTrainerConfig(epochs=5, batch_size=8, lr=1e-2, patience=100))
+    model.set_target_scales(target_scales(ds))
+    before = trainer._evaluate_loss(model, ds, torch.device("cpu"))
+    trainer.fit(model, ds)
+    assert trainer._evaluate_loss(model, ds, torch.device("cpu")) < before
+    assert model.config.reference_psi == pytest.approx(np.median(ds.ref_psi))
+    out = predict_variants(model, ds)["delta"]
+    # a delta PSI never leaves [-ref, 100 - ref]
+    assert (out >= -ds.ref_psi - 1e-3).all() and (out <= 100 - ds.ref_psi + 1e-3).all()
+
+
 def test_early_stopping_keeps_the_best_epoch_and_is_deterministic(vexseq_dataset):
     ds = vexseq_dataset
     train, val = ds.subset(np.arange(0, 30)), ds.subset(np.arange(30, 40))

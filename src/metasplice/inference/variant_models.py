@@ -5,7 +5,9 @@ plus, from one or more checkpoints:
 
 ``predicted_delta_psi``
     the delta predictor's prediction in percent delta PSI (its ``delta_psi_percent``
-    readout, with the checkpoint's isotonic calibration if it has one). Null, with a
+    readout, with the checkpoint's isotonic calibration if it has one). Models with the
+    ``logit_psi`` link (``site_logit``) read the exon's reference PSI from an optional
+    ``ref_psi`` column (percent) and use the training rows' median where it is missing. Null, with a
     warning, when the model was not trained on any delta-PSI data; then
     ``predicted_<kind>`` (e.g. ``predicted_log2_ratio``) carries its prediction in the
     units it was trained on. Every other kind it was trained on gets such a column too.

@@ -25,10 +25,19 @@ Inputs (every model, same signature)
     index into :data:`TARGET_KINDS` of the unit to predict in (each kind has its
     own readout and scale); default ``delta_psi_percent``.
 
+Delta predictors also take ``ref_psi`` float ``[B]`` (keyword; percent, NaN where not
+measured): the exon's inclusion in the reference allele. With ``link="logit_psi"`` they
+predict a change in the exon's inclusion log-odds, ``y`` (a linear term in the base
+model's own log-odds changes at the exon's acceptor and donor, :func:`site_logit_deltas`,
+plus the network's correction), and report ``delta_psi_percent`` rows as
+``100 * (sigmoid(logit(ref_psi) + y) - ref_psi)``: a variant cannot remove more inclusion
+than the exon has, nor add more than it lacks (MMSplice's link). Rows without a
+reference PSI use the training rows' median (``reference_psi``).
+
 Outputs
 -------
 * delta predictors (``DeltaPredictor``, ``SimpleCNNDeltaPredictor``,
-  ``ValidatedDeltaPredictor``): the predicted delta ``[B]`` in the units of the
+  ``ValidatedDeltaPredictor``, ``SiteLogitDeltaPredictor``): the predicted delta ``[B]`` in the units of the
   training target of that kind (percent delta PSI, log2 ratio, ...);
   ``quantiles()`` gives ``[B, Q]`` when built with quantile heads;
 * ``SpliceInducingClassifier``: logit ``[B]`` of "splice-altering";
@@ -42,6 +51,7 @@ Build by name with :func:`build_variant_model`; checkpoints with
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -56,9 +66,12 @@ EFFECT_TYPES = ("donor_gain", "donor_loss", "acceptor_gain", "acceptor_loss", "e
 TARGET_KINDS = ("delta_psi_percent", "log2_ratio", "splice_altering")
 MASK_CHANNELS = ("exon", "variant")
 TRACK_EPS = 1e-3
-VariantModelName = Literal["splice_inducing", "effect_type", "unified", "delta", "simple_cnn", "validated"]
+LOGIT_EPS = 1e-4  # base probabilities are clipped to [e, 1 - e] before log-odds
+SITE_WINDOW = 2  # the base model's site probability: its maximum within +-2 nt of the exon end
+VariantModelName = Literal["splice_inducing", "effect_type", "unified", "delta", "simple_cnn", "validated",
+                           "site_logit"]  # fmt: skip
 VARIANT_MODELS: tuple[str, ...] = get_args(VariantModelName)
-DELTA_MODELS = ("delta", "simple_cnn", "validated")
+DELTA_MODELS = ("delta", "simple_cnn", "validated", "site_logit")
 CLASSIFIERS = ("splice_inducing", "effect_type", "unified")
 
 
@@ -76,6 +89,9 @@ class VariantArchitecture(BaseModel):
     heads: int = Field(4, gt=0)
     calibration: Literal["none", "quantile", "isotonic", "temperature"] = "none"
     quantiles: list[float] | None = None  # with calibration=quantile; default 0.1, 0.5, 0.9
+    # delta predictors: identity (each kind in its own units) or logit_psi (see the module docstring);
+    # None: logit_psi for site_logit, identity for the others
+    link: Literal["identity", "logit_psi"] | None = None
 
 
 class VariantModelConfig(VariantArchitecture):
@@ -88,6 +104,7 @@ class VariantModelConfig(VariantArchitecture):
     architecture: VariantModelName = "validated"
     channels: list[str] = []
     target_kinds: list[str] = []  # kinds the model was trained on
+    reference_psi: float = Field(50.0, ge=0, le=100)  # logit_psi: delta PSI rows without one (training median)
 
     @model_validator(mode="after")
     def _check(self) -> VariantModelConfig:
@@ -106,6 +123,10 @@ class VariantModelConfig(VariantArchitecture):
                 raise ValueError("quantiles are only used with calibration=quantile")
             if not all(0 < q < 1 for q in self.quantiles) or sorted(self.quantiles) != self.quantiles:
                 raise ValueError(f"quantiles must be increasing values in (0, 1), got {self.quantiles}")
+        if self.link is None:
+            self.link = "logit_psi" if self.architecture == "site_logit" else "identity"
+        if self.link == "logit_psi" and self.architecture not in DELTA_MODELS:
+            raise ValueError(f"link 'logit_psi' applies to delta predictors, not {self.architecture}")
         unknown = [k for k in self.target_kinds if k not in TARGET_KINDS]
         if unknown:
             raise ValueError(f"unknown target kind(s) {unknown} (known: {', '.join(TARGET_KINDS)})")
@@ -178,6 +199,51 @@ class MeanMaxPool(nn.Module):
         return torch.cat([h.mean(-1), h.amax(-1)], dim=1)
 
 
+def exon_ends(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mask`` ``[B, 2, L]`` -> one-hot ``[B, L]`` of the exon's first and of its last nucleotide (the acceptor
+    and the donor in transcript orientation; all zero without an exon)."""
+    exon = mask[:, 0].float()
+    before = torch.nn.functional.pad(exon, (1, 0))[:, :-1]
+    after = torch.nn.functional.pad(exon, (0, 1))[:, 1:]
+    return exon * (1 - before), exon * (1 - after)
+
+
+def site_logit_features(channels: Sequence[str]) -> list[tuple[int, int]]:
+    """The ``(channel, end)`` pairs :func:`site_logit_deltas` reads (end 0 = acceptor, 1 = donor): a base model
+    with ``acceptor`` and ``donor`` channels, each at its own end; otherwise (e.g. Pangolin's tissues) every
+    channel but ``neither`` at both ends."""
+    names = list(channels)
+    if "acceptor" in names and "donor" in names:
+        return [(names.index("acceptor"), 0), (names.index("donor"), 1)]
+    return [(c, end) for end in (0, 1) for c, name in enumerate(names) if name != "neither"]
+
+
+def site_logit_deltas(
+    ref_tracks: torch.Tensor, alt_tracks: torch.Tensor, mask: torch.Tensor, features: Sequence[tuple[int, int]]
+) -> torch.Tensor:
+    """``[B, F]``: ALT minus REF log-odds of the base model's splice probability at the exon's acceptor and
+    donor (maximum within +-``SITE_WINDOW`` nt, clipped to ``[LOGIT_EPS, 1 - LOGIT_EPS]``), for the
+    ``(channel, end)`` pairs of :func:`site_logit_features`. 0 without an exon or for identical alleles."""
+    ends = torch.stack(exon_ends(mask), dim=1)  # [B, 2, L]
+    k = 2 * SITE_WINDOW + 1
+
+    def at_ends(tracks: torch.Tensor) -> torch.Tensor:  # [B, C, 2]
+        peak = torch.nn.functional.max_pool1d(tracks.float(), k, stride=1, padding=SITE_WINDOW)
+        p = torch.einsum("bcl,bel->bce", peak, ends).clamp(LOGIT_EPS, 1 - LOGIT_EPS)
+        return torch.log(p) - torch.log1p(-p)
+
+    delta = at_ends(alt_tracks) - at_ends(ref_tracks)
+    return torch.stack([delta[:, c, end] for c, end in features], dim=1)
+
+
+def psi_link(logit_delta: torch.Tensor, ref_psi: torch.Tensor) -> torch.Tensor:
+    """Delta PSI in percent ``[B, Q]`` of a change ``logit_delta`` ``[B, Q]`` in inclusion log-odds, from the
+    reference PSI ``ref_psi`` ``[B]`` (percent): ``100 * (sigmoid(logit(r) + y) - r)``."""
+    r = (ref_psi.float() / 100).clamp(1e-3, 1 - 1e-3)[:, None]
+    start = torch.log(r) - torch.log1p(-r)
+    return 100 * (torch.sigmoid(start + logit_delta) - torch.sigmoid(start))  # exactly 0 for no change
+
+
 class SitePool(nn.Module):
     """``[B, W, L]`` + mask ``[B, 2, L]`` -> ``[B, 3W]``: the encoding at the variant (mean over its positions),
     at the exon's first and at its last nucleotide (the acceptor and donor); zeros where absent.
@@ -187,10 +253,8 @@ class SitePool(nn.Module):
     """
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        exon, variant = mask[:, 0].float(), mask[:, 1].float()
-        before = torch.nn.functional.pad(exon, (1, 0))[:, :-1]
-        after = torch.nn.functional.pad(exon, (0, 1))[:, 1:]
-        first, last = exon * (1 - before), exon * (1 - after)
+        variant = mask[:, 1].float()
+        first, last = exon_ends(mask)
         out = []
         for w in (variant, first, last):
             w = w / w.sum(-1, keepdim=True).clamp_min(1.0)
@@ -288,8 +352,31 @@ class _PairEncoding:
 # ---------------------------------------------------------------------------------------------
 # delta predictors
 # ---------------------------------------------------------------------------------------------
+class SiteLogitTerm(nn.Module):
+    """``[B, F]`` log-odds changes (:func:`site_logit_deltas`) -> ``[B, Q]``: one linear map per target kind.
+
+    Starts as the mean of each end's features summed over the two ends (SpliceAI: the
+    acceptor's change plus the donor's), so an untrained model already gives the base
+    model's own estimate of the change in inclusion log-odds.
+    """
+
+    def __init__(self, features: Sequence[tuple[int, int]], outputs: int, kinds: int = len(TARGET_KINDS)):
+        super().__init__()
+        self.features = [tuple(f) for f in features]
+        per_end = [sum(1 for _, e in self.features if e == end) for end in (0, 1)]
+        start = torch.tensor([1.0 / per_end[end] for _, end in self.features])
+        self.weight = nn.Parameter(start.repeat(kinds, outputs, 1))  # [kinds, Q, F]
+        self.bias = nn.Parameter(torch.zeros(kinds, outputs))
+
+    def forward(self, ref_tracks: torch.Tensor, alt_tracks: torch.Tensor, mask: torch.Tensor,
+                kind: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        x = site_logit_deltas(ref_tracks, alt_tracks, mask, self.features)
+        return torch.einsum("bqf,bf->bq", self.weight[kind], x) + self.bias[kind]
+
+
 class _DeltaModel(VariantModel):
-    """Delta predictors: ``standardized()`` gives ``[B, Q]`` in units of the target's scale."""
+    """Delta predictors: ``standardized()`` gives ``[B, Q]`` in units of the target's scale (with the
+    ``logit_psi`` link: a change in inclusion log-odds, to which :class:`SiteLogitTerm` is added)."""
 
     task = "regression"
 
@@ -297,6 +384,9 @@ class _DeltaModel(VariantModel):
         super().__init__(config)
         self.quantile_levels = config.output_quantiles
         self.median_index = min(range(len(self.quantile_levels)), key=lambda i: abs(self.quantile_levels[i] - 0.5))
+        self.site_term: SiteLogitTerm | None = None
+        if config.link == "logit_psi":
+            self.site_term = SiteLogitTerm(site_logit_features(config.channels), len(self.quantile_levels))
 
     def standardized(
         self,
@@ -317,11 +407,22 @@ class _DeltaModel(VariantModel):
         alt_tracks: torch.Tensor,
         mask: torch.Tensor,
         kind: torch.Tensor | None = None,
+        ref_psi: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``[B, Q]`` predicted quantiles of the target (Q = 1 without quantile heads), in target units."""
+        """``[B, Q]`` predicted quantiles of the target (Q = 1 without quantile heads), in target units.
+
+        ``ref_psi`` ``[B]`` (percent, NaN = unknown) is used by the ``logit_psi`` link only."""
         k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
         z = self.standardized(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, k)
-        return z * self.target_scale[k][:, None]
+        if self.site_term is None:
+            return z * self.target_scale[k][:, None]
+        y = z + self.site_term(ref_tracks, alt_tracks, mask, k)
+        r = torch.full(k.shape, self.config.reference_psi, device=k.device)
+        if ref_psi is not None:
+            ref_psi = ref_psi.to(device=r.device, dtype=torch.float32)
+            r = torch.where(torch.isfinite(ref_psi), ref_psi, r)
+        is_psi = (k == TARGET_KINDS.index("delta_psi_percent"))[:, None]
+        return torch.where(is_psi, psi_link(y, r), y * self.target_scale[k][:, None])
 
     def forward(
         self,
@@ -331,9 +432,30 @@ class _DeltaModel(VariantModel):
         alt_tracks: torch.Tensor,
         mask: torch.Tensor,
         kind: torch.Tensor | None = None,
+        ref_psi: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predicted delta ``[B]`` (the median quantile), in the units of the training target of ``kind``."""
-        return self.quantiles(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, kind)[:, self.median_index]
+        return self.quantiles(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, kind, ref_psi)[:, self.median_index]
+
+
+class SiteLogitDeltaPredictor(_DeltaModel):
+    """The base model's own read of the exon, no network: the change in the exon's inclusion log-odds is a
+    linear map (per target kind) of the ALT - REF log-odds of the base model's splice probability at the exon's
+    acceptor and donor (:class:`SiteLogitTerm`), turned into delta PSI through the reference PSI
+    (``link="logit_psi"``, the default for this model). ``2`` parameters + bias per kind for SpliceAI: what
+    a few dozen exons can fit without overfitting; the sequence arguments are accepted and not used.
+    """
+
+    def standardized(
+        self,
+        ref_seq: torch.Tensor,
+        alt_seq: torch.Tensor,
+        ref_tracks: torch.Tensor,
+        alt_tracks: torch.Tensor,
+        mask: torch.Tensor,
+        kind: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return ref_tracks.new_zeros(ref_tracks.shape[0], len(self.quantile_levels))
 
 
 class ValidatedDeltaPredictor(_PairEncoding, _DeltaModel):
@@ -571,6 +693,7 @@ _REGISTRY: dict[str, type[VariantModel]] = {
     "delta": DeltaPredictor,
     "simple_cnn": SimpleCNNDeltaPredictor,
     "validated": ValidatedDeltaPredictor,
+    "site_logit": SiteLogitDeltaPredictor,
 }
 
 
@@ -613,13 +736,13 @@ def load_variant_model(directory: str | os.PathLike, device: str = "cpu") -> tup
 def model_outputs(model: VariantModel, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Run ``model`` on a batch dict (keys as :meth:`VariantDataset.batch`) -> named outputs.
 
-    ``delta`` ``[B]`` and ``quantiles`` ``[B, Q]`` (delta predictors), ``logit`` ``[B]``
+    ``delta`` ``[B]`` and ``quantiles`` ``[B, Q]`` (delta predictors; ``ref_psi`` read if present), ``logit`` ``[B]``
     (splice-altering), ``effect_logits`` ``[B, 7]``.
     """
     args = (batch["ref_seq"], batch["alt_seq"], batch["ref_tracks"], batch["alt_tracks"], batch["mask"])
     kind = batch.get("kind")
     if model.task == "regression":
-        q = model.quantiles(*args, kind)
+        q = model.quantiles(*args, kind, batch.get("ref_psi"))
         return {"quantiles": q, "delta": q[:, model.median_index]}
     if model.task == "binary":
         return {"logit": model(*args, kind)}
@@ -642,6 +765,8 @@ __all__ = [
     "KindReadout",
     "MeanMaxPool",
     "SimpleCNNDeltaPredictor",
+    "SiteLogitDeltaPredictor",
+    "SiteLogitTerm",
     "SitePool",
     "SpliceInducingClassifier",
     "UnifiedSpliceClassifier",
@@ -652,9 +777,13 @@ __all__ = [
     "VariantModelName",
     "base_sites",
     "build_variant_model",
+    "exon_ends",
     "load_variant_model",
     "model_outputs",
     "pair_features",
+    "psi_link",
     "save_variant_model",
+    "site_logit_deltas",
+    "site_logit_features",
     "track_features",
 ]

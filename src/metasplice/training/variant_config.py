@@ -86,7 +86,7 @@ class VariantRunConfig(StrictSection):
 
     base_model: str = "spliceai"
     base_weights: str | None = None
-    model: VariantModelName = "validated"
+    model: VariantModelName = "site_logit"
     train: list[DataSpec] = []
     evaluate: list[DataSpec] = []
     output_dir: str = "runs/variants"

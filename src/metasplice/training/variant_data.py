@@ -83,8 +83,9 @@ class VariantDataset:
 
     ``ref_codes`` / ``alt_codes`` uint8 ``[N, L]`` (0-3 ACGT, 4 N); ``ref_tracks`` /
     ``alt_tracks`` float32 ``[N, C, L]``; ``mask`` uint8 ``[N, 2, L]`` (exon, variant);
-    ``target`` float64 ``[N]`` (NaN if not measured); ``kind`` int64 ``[N]`` (index into
-    :data:`TARGET_KINDS`); ``effect`` int64 ``[N]`` (index into :data:`EFFECT_TYPES`, -1
+    ``target`` float64 ``[N]`` (NaN if not measured); ``ref_psi`` float64 ``[N]`` (the exon's
+    reference PSI in percent, from a ``ref_psi`` table column; NaN if not known); ``kind``
+    int64 ``[N]`` (index into :data:`TARGET_KINDS`); ``effect`` int64 ``[N]`` (index into :data:`EFFECT_TYPES`, -1
     unknown); ``ids``, ``groups``, ``sources`` str ``[N]``; ``base_deltas`` name -> float64
     ``[N]``.
     """
@@ -96,6 +97,7 @@ class VariantDataset:
     alt_tracks: np.ndarray
     mask: np.ndarray
     target: np.ndarray
+    ref_psi: np.ndarray
     kind: np.ndarray
     effect: np.ndarray
     groups: np.ndarray
@@ -157,7 +159,7 @@ class VariantDataset:
 
     def batch(self, index: np.ndarray | Sequence[int], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
         """Tensors for rows ``index``: ``ref_seq``/``alt_seq`` one-hot ``[B, 4, L]``, ``ref_tracks``/``alt_tracks``
-        ``[B, C, L]``, ``mask`` ``[B, 2, L]``, ``kind`` ``[B]``, ``target`` ``[B]`` (float32)."""
+        ``[B, C, L]``, ``mask`` ``[B, 2, L]``, ``kind`` ``[B]``, ``target`` and ``ref_psi`` ``[B]`` (float32)."""
         idx = np.asarray(index)
 
         def one_hot(codes: np.ndarray) -> torch.Tensor:
@@ -172,6 +174,7 @@ class VariantDataset:
             "mask": torch.from_numpy(self.mask[idx].astype(np.float32)).to(device),
             "kind": torch.from_numpy(self.kind[idx]).to(device),
             "target": torch.from_numpy(self.target[idx].astype(np.float32)).to(device),
+            "ref_psi": torch.from_numpy(self.ref_psi[idx].astype(np.float32)).to(device),
         }
 
 
@@ -199,7 +202,7 @@ def prepare_table(frame: pl.DataFrame) -> pl.DataFrame:
         "downstream": pl.lit(""),
     }
     frame = frame.with_columns([v.alias(k) for k, v in defaults.items() if k not in frame.columns])
-    extra = ["effect_type"] if "effect_type" in frame.columns else []
+    extra = [c for c in ("effect_type", "ref_psi") if c in frame.columns]
     return frame.select(
         pl.col("id").cast(pl.Utf8),
         pl.col("ref_seq").cast(pl.Utf8).str.to_uppercase(),
@@ -408,6 +411,9 @@ def build_variant_dataset(
             if b > a:
                 mask[i, 1, a:b] = 1
     target = frame["target"].cast(pl.Float64).fill_null(float("nan")).to_numpy().astype(np.float64)
+    ref_psi = np.full(n, np.nan)
+    if "ref_psi" in frame.columns:
+        ref_psi = frame["ref_psi"].cast(pl.Float64).fill_null(float("nan")).to_numpy().astype(np.float64)
     deltas = {
         k: scored[k].cast(pl.Float64).fill_null(float("nan")).to_numpy().astype(np.float64) for k in BASE_DELTA_COLUMNS
     }
@@ -419,6 +425,7 @@ def build_variant_dataset(
         alt_tracks=alt_tracks,
         mask=mask,
         target=target,
+        ref_psi=ref_psi,
         kind=np.array([TARGET_KINDS.index(k) for k in frame["target_kind"].to_list()], dtype=np.int64),
         effect=effect_type_labels(frame, thresholds),
         groups=np.asarray([exon_group_key(g) for g in frame["group"].to_list()], dtype=object),

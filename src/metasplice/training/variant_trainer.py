@@ -2,8 +2,8 @@
 
 Losses by model task:
 
-* delta predictors (regression): Huber (default) or MSE between the standardised
-  prediction and ``target / scale[kind]``, where ``scale`` is the standard deviation of
+* delta predictors (regression): Huber (default) or MSE between the prediction and the
+  target, both divided by ``scale[kind]``, where ``scale`` is the standard deviation of
   the training targets of that kind (so delta PSI in percent and log2 ratios weigh
   alike); with quantile heads, the pinball loss over the quantiles;
 * ``splice_inducing``: binary cross-entropy on ``|target| >= threshold[kind]``;
@@ -76,8 +76,9 @@ class VariantTrainer:
         args = (batch["ref_seq"], batch["alt_seq"], batch["ref_tracks"], batch["alt_tracks"], batch["mask"])
         kind = batch["kind"]
         if model.task == "regression":
-            z = model.standardized(*args, kind)
-            t = batch["target"] / model.target_scale[kind]
+            scale = model.target_scale[kind]
+            z = model.quantiles(*args, kind, batch["ref_psi"]) / scale[:, None]
+            t = batch["target"] / scale
             if model.config.calibration == "quantile":
                 return pinball_loss(z, t, model.quantile_levels)
             if c.loss == "mse":
@@ -126,6 +127,9 @@ class VariantTrainer:
         if model.task == "regression":
             scales = target_scales(train.subset(rows))
             model.set_target_scales(scales)
+            psi = train.ref_psi[rows][train.kind[rows] == TARGET_KINDS.index("delta_psi_percent")]
+            if np.isfinite(psi).any():  # the logit_psi link's stand-in for rows without a reference PSI
+                model.config.reference_psi = float(np.nanmedian(psi))
         kinds = sorted({TARGET_KINDS[int(k)] for k in np.unique(train.kind[rows])}, key=TARGET_KINDS.index)
         model.config.target_kinds = kinds
         labels = train.labels(c.thresholds)
