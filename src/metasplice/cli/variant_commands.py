@@ -97,7 +97,8 @@ def register(app: typer.Typer) -> None:
     @_clean_errors
     def score_seqs_command(
         input: Annotated[
-            Path, typer.Option("--input", help="CSV/TSV/parquet: id, ref_seq, alt_seq, exon_start, exon_end [, ref_psi]")
+            Path,
+            typer.Option("--input", help="CSV/TSV/parquet: id, ref_seq, alt_seq, exon_start, exon_end [, ref_psi]"),
         ],
         out: Annotated[Path, typer.Option("--out", help="output table (.parquet, .tsv or .csv)")],
         base_model: Annotated[
