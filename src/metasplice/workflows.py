@@ -47,7 +47,7 @@ def base_tracks(
 ) -> tuple[Path, dict]:
     """Demo-gene tracks of one base model in the cache (keyed by model and weights checksum), resumable."""
     model = load_base_model(name, weights=weights, device=device)
-    directory = Path(cache or default_cache_dir()) / "tracks" / f"{model.name}-{model.weights_checksum}"
+    directory = Path(cache or default_cache_dir()).expanduser() / "tracks" / f"{model.name}-{model.weights_checksum}"
     manifest = predict_tracks(
         model, demo_genes(gene_ids), directory, genome_build="hg19", source={"dataset": "demo"}, progress=progress
     )

@@ -28,7 +28,7 @@ class PredictionCache:
     """
 
     def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
+        self.root = Path(root).expanduser()  # "~/..." from a config or --set
         self.root.mkdir(parents=True, exist_ok=True)
         self.hits = 0
         self.misses = 0
