@@ -21,6 +21,7 @@ from metasplice.models.variant import (
     VARIANT_MODELS,
     SimpleCNNDeltaPredictor,
     UnifiedSpliceClassifier,
+    VariantInputs,
     build_variant_model,
     load_variant_model,
     model_outputs,
@@ -34,7 +35,7 @@ CHANNELS = ["neither", "acceptor", "donor"]
 TINY = {"channels": CHANNELS, "width": 8, "kernel": 5, "dilations": [1, 2], "dropout": 0.0, "heads": 2}
 
 
-def inputs(c: int = 3, seed: int = 0) -> tuple[torch.Tensor, ...]:
+def inputs(c: int = 3, seed: int = 0) -> VariantInputs:
     g = torch.Generator().manual_seed(seed)
     codes = torch.randint(0, 4, (B, L), generator=g)
     ref = torch.nn.functional.one_hot(codes, 4).permute(0, 2, 1).float()
@@ -45,7 +46,7 @@ def inputs(c: int = 3, seed: int = 0) -> tuple[torch.Tensor, ...]:
     mask = torch.zeros(B, 2, L)
     mask[:, 0, 20:40] = 1
     mask[:, 1, L // 2] = 1
-    return ref, alt, ref_tracks, alt_tracks, mask
+    return VariantInputs(ref, alt, ref_tracks, alt_tracks, mask)
 
 
 def randomise(model: torch.nn.Module) -> None:
@@ -63,11 +64,11 @@ def test_shapes_of_every_model(name, attention):
     model = build_variant_model(name, {**TINY, "attention": attention}).eval()
     x = inputs()
     kind = torch.tensor([0, 1, 2])
-    out = model(*x, kind)
+    out = model(x, kind)
     if name == "unified":
         logit, effect = out
         assert logit.shape == (B,) and effect.shape == (B, len(EFFECT_TYPES))
-        assert model.attention_weights(*x).shape == (B, 2, L)
+        assert model.attention_weights(x).shape == (B, 2, L)
     elif name == "effect_type":
         assert out.shape == (B, len(EFFECT_TYPES))
     else:
@@ -75,7 +76,7 @@ def test_shapes_of_every_model(name, attention):
     assert torch.isfinite(out[0] if isinstance(out, tuple) else out).all()
     # Pangolin-like tracks (4 tissue channels)
     four = build_variant_model(name, {**TINY, "channels": ["heart", "liver", "brain", "testis"]}).eval()
-    out4 = four(*inputs(c=4))
+    out4 = four(inputs(c=4))
     assert (out4[0] if isinstance(out4, tuple) else out4).shape[0] == B
 
 
@@ -83,13 +84,13 @@ def test_delta_predictors_start_at_zero_and_scale_per_kind():
     x = inputs()
     for name in ("delta", "simple_cnn", "validated"):
         model = build_variant_model(name, TINY).eval()
-        assert torch.equal(model(*x), torch.zeros(B))
+        assert torch.equal(model(x), torch.zeros(B))
         randomise(model)
         model.set_target_scales({"delta_psi_percent": 10.0, "log2_ratio": 2.0})
         psi = torch.full((B,), TARGET_KINDS.index("delta_psi_percent"))
-        z = model.standardized(*x, psi)[:, 0]
-        torch.testing.assert_close(model(*x, psi), 10.0 * z)
-        assert not torch.equal(model(*x), model(*inputs(seed=5)))
+        z = model.standardized(x, psi)[:, 0]
+        torch.testing.assert_close(model(x, psi), 10.0 * z)
+        assert not torch.equal(model(x), model(inputs(seed=5)))
 
 
 def logit(p: float) -> float:
@@ -113,18 +114,19 @@ def test_site_logit_untrained_is_the_base_models_own_change_in_inclusion():
     assert model.config.link == "logit_psi"
     ref_psi = torch.tensor([80.0, float("nan"), 0.0])
     psi = torch.zeros(B, dtype=torch.long)
-    got = model(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, psi, ref_psi)
+    got = model(VariantInputs(ref_seq, alt_seq, ref_tracks, alt_tracks, mask), psi, ref_psi)
     y = logit(0.3) - logit(0.9)
     expected = [100 * (sigmoid(logit(r) + y) - r) for r in (0.8, 0.5, 1e-3)]  # NaN: reference_psi (50)
     torch.testing.assert_close(got, torch.tensor(expected), atol=1e-4, rtol=1e-4)
     # other kinds: the log-odds change in units of the target's scale; sequence not read
     model.set_target_scales({"log2_ratio": 2.0})
     log2 = torch.full((B,), TARGET_KINDS.index("log2_ratio"))
-    torch.testing.assert_close(model(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, log2),
+    torch.testing.assert_close(model(VariantInputs(ref_seq, alt_seq, ref_tracks, alt_tracks, mask), log2),
                                torch.full((B,), 2.0 * y), atol=1e-5, rtol=1e-5)  # fmt: skip
-    assert torch.equal(model(*inputs(seed=4)[:2], ref_tracks, alt_tracks, mask, psi, ref_psi), got)
+    assert torch.equal(model(VariantInputs(*inputs(seed=4)[:2], ref_tracks, alt_tracks, mask), psi, ref_psi), got)
     # identical alleles: no change, whatever the reference PSI
-    assert torch.equal(model(ref_seq, ref_seq, ref_tracks, ref_tracks, mask, psi, ref_psi), torch.zeros(B))
+    same = VariantInputs(ref_seq, ref_seq, ref_tracks, ref_tracks, mask)
+    assert torch.equal(model(same, psi, ref_psi), torch.zeros(B))
 
 
 def test_psi_link_is_bounded_by_the_reference():
@@ -147,7 +149,7 @@ def test_link_applies_to_delta_predictors_only():
     untrained = build_variant_model("site_logit", TINY).eval()
     ref_psi = torch.tensor([10.0, 50.0, 90.0])
     # the network's correction starts at zero: the linked model starts as site_logit
-    torch.testing.assert_close(linked(*x, None, ref_psi), untrained(*x, None, ref_psi))
+    torch.testing.assert_close(linked(x, None, ref_psi), untrained(x, None, ref_psi))
     with pytest.raises(ValueError, match="logit_psi"):
         build_variant_model("unified", {**TINY, "link": "logit_psi"})
 
@@ -157,10 +159,10 @@ def test_siamese_identical_alleles_give_the_same_output():
     randomise(model)
     ref, _, ref_tracks, _, mask = inputs()
     other, _, other_tracks, _, _ = inputs(seed=3)
-    a = model(ref, ref, ref_tracks, ref_tracks, mask)
-    b = model(other, other, other_tracks, other_tracks, mask)
+    a = model(VariantInputs(ref, ref, ref_tracks, ref_tracks, mask))
+    b = model(VariantInputs(other, other, other_tracks, other_tracks, mask))
     torch.testing.assert_close(a, b)
-    assert not torch.equal(a, model(ref, other, ref_tracks, other_tracks, mask))
+    assert not torch.equal(a, model(VariantInputs(ref, other, ref_tracks, other_tracks, mask)))
 
 
 def test_simple_cnn_per_position_sums_to_the_delta():
@@ -168,18 +170,18 @@ def test_simple_cnn_per_position_sums_to_the_delta():
     randomise(model)
     assert isinstance(model, SimpleCNNDeltaPredictor)
     x = inputs()
-    per = model.per_position(*x)
+    per = model.per_position(x)
     assert per.shape == (B, L)
-    torch.testing.assert_close(per.sum(-1), model(*x))
+    torch.testing.assert_close(per.sum(-1), model(x))
 
 
 def test_quantile_heads():
     model = build_variant_model("validated", {**TINY, "calibration": "quantile"}).eval()
     randomise(model)
     x = inputs()
-    q = model.quantiles(*x)
+    q = model.quantiles(x)
     assert q.shape == (B, 3) and model.quantile_levels == [0.1, 0.5, 0.9]
-    torch.testing.assert_close(model(*x), q[:, 1])
+    torch.testing.assert_close(model(x), q[:, 1])
     out = model_outputs(model, {"ref_seq": x[0], "alt_seq": x[1], "ref_tracks": x[2], "alt_tracks": x[3],
                                 "mask": x[4]})  # fmt: skip
     assert set(out) == {"quantiles", "delta"}
@@ -222,7 +224,7 @@ def test_checkpoint_round_trip(tmp_path):
         path = save_variant_model(tmp_path / name, model, {"note": "x"})
         loaded, config = load_variant_model(path)
         x = inputs()
-        a, b = model(*x), loaded(*x)
+        a, b = model(x), loaded(x)
         for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
             torch.testing.assert_close(u, v)
         assert config["note"] == "x" and config["model"]["architecture"] == name

@@ -2,7 +2,7 @@
 
 Inputs (every model, same signature)
 ------------------------------------
-``forward(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, kind=None)``
+``forward(x, kind=None)``, ``x`` a :class:`VariantInputs` of five tensors:
 
 ``ref_seq``, ``alt_seq`` : float ``[B, 4, L]``
     one-hot A, C, G, T (N all-zero) of a fixed window of ``L`` nt, both in **REF
@@ -53,7 +53,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -73,6 +73,21 @@ VariantModelName = Literal["splice_inducing", "effect_type", "unified", "delta",
 VARIANT_MODELS: tuple[str, ...] = get_args(VariantModelName)
 DELTA_MODELS = ("delta", "simple_cnn", "validated", "site_logit")
 CLASSIFIERS = ("splice_inducing", "effect_type", "unified")
+
+
+class VariantInputs(NamedTuple):
+    """One batch of variant-model inputs (shapes and meaning in the module docstring)."""
+
+    ref_seq: torch.Tensor  # [B, 4, L]
+    alt_seq: torch.Tensor  # [B, 4, L], on REF coordinates
+    ref_tracks: torch.Tensor  # [B, C, L]
+    alt_tracks: torch.Tensor  # [B, C, L], on REF coordinates
+    mask: torch.Tensor  # [B, 2, L]: exon, variant
+
+    @classmethod
+    def from_batch(cls, batch: dict[str, torch.Tensor]) -> VariantInputs:
+        """The inputs among :meth:`metasplice.training.variant_data.VariantDataset.batch`'s tensors."""
+        return cls(*(batch[name] for name in cls._fields))
 
 
 class VariantArchitecture(BaseModel):
@@ -318,9 +333,12 @@ class VariantModel(nn.Module):
             for kind, value in scales.items():
                 self.target_scale[kind_index(kind)] = float(value)
 
-    def _kind(self, kind: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor:
+    def _kind(self, kind: torch.Tensor | None, x: VariantInputs) -> torch.Tensor:
+        """``kind`` as long ``[B]`` on ``x``'s device; None: ``delta_psi_percent`` for every row."""
+        device = x.ref_seq.device
         if kind is None:
-            return torch.full((batch,), TARGET_KINDS.index("delta_psi_percent"), dtype=torch.long, device=device)
+            n = x.ref_seq.shape[0]
+            return torch.full((n,), TARGET_KINDS.index("delta_psi_percent"), dtype=torch.long, device=device)
         return kind.to(device=device, dtype=torch.long)
 
 
@@ -337,16 +355,9 @@ class _PairEncoding:
         self.sites = SitePool()
         return (w if attention else 2 * w) + 3 * w + 3 * 4 * c
 
-    def pooled(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-    ) -> torch.Tensor:
-        h = self.encoder(pair_features(ref_seq, alt_seq, ref_tracks, alt_tracks, mask))
-        return torch.cat([self.pool(h), self.sites(h, mask), base_sites(ref_tracks, alt_tracks, mask)], dim=1)
+    def pooled(self, x: VariantInputs) -> torch.Tensor:
+        h = self.encoder(pair_features(*x))
+        return torch.cat([self.pool(h), self.sites(h, x.mask), base_sites(x.ref_tracks, x.alt_tracks, x.mask)], dim=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,10 +379,9 @@ class SiteLogitTerm(nn.Module):
         self.weight = nn.Parameter(start.repeat(kinds, outputs, 1))  # [kinds, Q, F]
         self.bias = nn.Parameter(torch.zeros(kinds, outputs))
 
-    def forward(self, ref_tracks: torch.Tensor, alt_tracks: torch.Tensor, mask: torch.Tensor,
-                kind: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        x = site_logit_deltas(ref_tracks, alt_tracks, mask, self.features)
-        return torch.einsum("bqf,bf->bq", self.weight[kind], x) + self.bias[kind]
+    def forward(self, x: VariantInputs, kind: torch.Tensor) -> torch.Tensor:
+        deltas = site_logit_deltas(x.ref_tracks, x.alt_tracks, x.mask, self.features)
+        return torch.einsum("bqf,bf->bq", self.weight[kind], deltas) + self.bias[kind]
 
 
 class _DeltaModel(VariantModel):
@@ -388,35 +398,20 @@ class _DeltaModel(VariantModel):
         if config.link == "logit_psi":
             self.site_term = SiteLogitTerm(site_logit_features(config.channels), len(self.quantile_levels))
 
-    def standardized(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-        kind: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def standardized(self, x: VariantInputs, kind: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
     def quantiles(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-        kind: torch.Tensor | None = None,
-        ref_psi: torch.Tensor | None = None,
+        self, x: VariantInputs, kind: torch.Tensor | None = None, ref_psi: torch.Tensor | None = None
     ) -> torch.Tensor:
         """``[B, Q]`` predicted quantiles of the target (Q = 1 without quantile heads), in target units.
 
         ``ref_psi`` ``[B]`` (percent, NaN = unknown) is used by the ``logit_psi`` link only."""
-        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
-        z = self.standardized(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, k)
+        k = self._kind(kind, x)
+        z = self.standardized(x, k)
         if self.site_term is None:
             return z * self.target_scale[k][:, None]
-        y = z + self.site_term(ref_tracks, alt_tracks, mask, k)
+        y = z + self.site_term(x, k)
         r = torch.full(k.shape, self.config.reference_psi, device=k.device)
         if ref_psi is not None:
             ref_psi = ref_psi.to(device=r.device, dtype=torch.float32)
@@ -425,17 +420,10 @@ class _DeltaModel(VariantModel):
         return torch.where(is_psi, psi_link(y, r), y * self.target_scale[k][:, None])
 
     def forward(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-        kind: torch.Tensor | None = None,
-        ref_psi: torch.Tensor | None = None,
+        self, x: VariantInputs, kind: torch.Tensor | None = None, ref_psi: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Predicted delta ``[B]`` (the median quantile), in the units of the training target of ``kind``."""
-        return self.quantiles(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, kind, ref_psi)[:, self.median_index]
+        return self.quantiles(x, kind, ref_psi)[:, self.median_index]
 
 
 class SiteLogitDeltaPredictor(_DeltaModel):
@@ -446,16 +434,8 @@ class SiteLogitDeltaPredictor(_DeltaModel):
     a few dozen exons can fit without overfitting; the sequence arguments are accepted and not used.
     """
 
-    def standardized(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-        kind: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return ref_tracks.new_zeros(ref_tracks.shape[0], len(self.quantile_levels))
+    def standardized(self, x: VariantInputs, kind: torch.Tensor | None = None) -> torch.Tensor:
+        return x.ref_tracks.new_zeros(x.ref_tracks.shape[0], len(self.quantile_levels))
 
 
 class ValidatedDeltaPredictor(_PairEncoding, _DeltaModel):
@@ -472,17 +452,9 @@ class ValidatedDeltaPredictor(_PairEncoding, _DeltaModel):
         pooled = self._build_pair_encoding(config, config.attention)
         self.readout = KindReadout(pooled, config.width, len(self.quantile_levels), config.dropout)
 
-    def standardized(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-        kind: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
-        return self.readout(self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask), k)
+    def standardized(self, x: VariantInputs, kind: torch.Tensor | None = None) -> torch.Tensor:
+        k = self._kind(kind, x)
+        return self.readout(self.pooled(x), k)
 
 
 class SimpleCNNDeltaPredictor(_DeltaModel):
@@ -507,45 +479,27 @@ class SimpleCNNDeltaPredictor(_DeltaModel):
 
     def _positions(
         self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
+        x: VariantInputs,
         kind: torch.Tensor,
     ) -> torch.Tensor:
         """Standardised per-position deltas ``[B, Q, L]``."""
-        b, _, length = ref_seq.shape
-        both = torch.cat([allele_features(ref_seq, ref_tracks, mask), allele_features(alt_seq, alt_tracks, mask)])
+        b, _, length = x.ref_seq.shape
+        both = torch.cat(
+            [allele_features(x.ref_seq, x.ref_tracks, x.mask), allele_features(x.alt_seq, x.alt_tracks, x.mask)]
+        )
         y = self.head(self.encoder(both)).view(2 * b, len(TARGET_KINDS), self.n_out, length)
         y_ref, y_alt = y.chunk(2)
         rows = torch.arange(b, device=y.device)
         return y_alt[rows, kind] - y_ref[rows, kind]
 
-    def standardized(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-        kind: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
-        return self._positions(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, k).sum(-1)
+    def standardized(self, x: VariantInputs, kind: torch.Tensor | None = None) -> torch.Tensor:
+        k = self._kind(kind, x)
+        return self._positions(x, k).sum(-1)
 
-    def per_position(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-        kind: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def per_position(self, x: VariantInputs, kind: torch.Tensor | None = None) -> torch.Tensor:
         """``[B, L]``: each position's delta (median quantile), in target units; they sum to ``forward()``."""
-        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
-        z = self._positions(ref_seq, alt_seq, ref_tracks, alt_tracks, mask, k)[:, self.median_index]
+        k = self._kind(kind, x)
+        z = self._positions(x, k)[:, self.median_index]
         return z * self.target_scale[k][:, None]
 
 
@@ -567,21 +521,15 @@ class DeltaPredictor(_DeltaModel):
         self.sites = SitePool()
         self.readout = KindReadout(6 * w + 3 * 2 * c, w, len(self.quantile_levels), config.dropout)
 
-    def standardized(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-        kind: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
-        both = torch.cat([allele_features(ref_seq, ref_tracks, mask), allele_features(alt_seq, alt_tracks, mask)])
+    def standardized(self, x: VariantInputs, kind: torch.Tensor | None = None) -> torch.Tensor:
+        k = self._kind(kind, x)
+        both = torch.cat(
+            [allele_features(x.ref_seq, x.ref_tracks, x.mask), allele_features(x.alt_seq, x.alt_tracks, x.mask)]
+        )
         h_ref, h_alt = self.encoder(both).chunk(2)
         diff = h_alt - h_ref
-        pooled = torch.cat([self.attention(diff), self.meanmax(diff), self.sites(diff, mask),
-                            base_sites(ref_tracks, alt_tracks, mask, deltas_only=True)], dim=1)  # fmt: skip
+        pooled = torch.cat([self.attention(diff), self.meanmax(diff), self.sites(diff, x.mask),
+                            base_sites(x.ref_tracks, x.alt_tracks, x.mask, deltas_only=True)], dim=1)  # fmt: skip
         return self.readout(pooled, k)
 
 
@@ -605,17 +553,9 @@ class SpliceInducingClassifier(_PairClassifier):
         super().__init__(config, config.attention)
         self.readout = KindReadout(self.pooled_features, config.width, 1, config.dropout)
 
-    def forward(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-        kind: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
-        return self.readout(self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask), k)[:, 0]
+    def forward(self, x: VariantInputs, kind: torch.Tensor | None = None) -> torch.Tensor:
+        k = self._kind(kind, x)
+        return self.readout(self.pooled(x), k)[:, 0]
 
 
 class EffectTypeClassifier(_PairClassifier):
@@ -630,16 +570,8 @@ class EffectTypeClassifier(_PairClassifier):
             nn.Linear(config.width, len(EFFECT_TYPES)),
         )  # fmt: skip
 
-    def forward(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-        kind: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self.head(self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask))
+    def forward(self, x: VariantInputs, kind: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.pooled(x))
 
 
 class UnifiedSpliceClassifier(_PairClassifier):
@@ -658,29 +590,14 @@ class UnifiedSpliceClassifier(_PairClassifier):
         self.effect = nn.Sequential(nn.Linear(self.pooled_features, w), nn.GELU(), nn.Dropout(config.dropout),
                                     nn.Linear(w, len(EFFECT_TYPES)))  # fmt: skip
 
-    def forward(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-        kind: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        k = self._kind(kind, ref_seq.shape[0], ref_seq.device)
-        pooled = self.pooled(ref_seq, alt_seq, ref_tracks, alt_tracks, mask)
+    def forward(self, x: VariantInputs, kind: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        k = self._kind(kind, x)
+        pooled = self.pooled(x)
         return self.binary(pooled, k)[:, 0], self.effect(pooled)
 
     @torch.no_grad()
-    def attention_weights(
-        self,
-        ref_seq: torch.Tensor,
-        alt_seq: torch.Tensor,
-        ref_tracks: torch.Tensor,
-        alt_tracks: torch.Tensor,
-        mask: torch.Tensor,
-    ) -> torch.Tensor:
-        return self.pool.weights(self.encoder(pair_features(ref_seq, alt_seq, ref_tracks, alt_tracks, mask)))
+    def attention_weights(self, x: VariantInputs) -> torch.Tensor:
+        return self.pool.weights(self.encoder(pair_features(*x)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -739,16 +656,16 @@ def model_outputs(model: VariantModel, batch: dict[str, torch.Tensor]) -> dict[s
     ``delta`` ``[B]`` and ``quantiles`` ``[B, Q]`` (delta predictors; ``ref_psi`` read if present), ``logit`` ``[B]``
     (splice-altering), ``effect_logits`` ``[B, 7]``.
     """
-    args = (batch["ref_seq"], batch["alt_seq"], batch["ref_tracks"], batch["alt_tracks"], batch["mask"])
+    x = VariantInputs.from_batch(batch)
     kind = batch.get("kind")
     if model.task == "regression":
-        q = model.quantiles(*args, kind, batch.get("ref_psi"))
+        q = model.quantiles(x, kind, batch.get("ref_psi"))
         return {"quantiles": q, "delta": q[:, model.median_index]}
     if model.task == "binary":
-        return {"logit": model(*args, kind)}
+        return {"logit": model(x, kind)}
     if model.task == "multiclass":
-        return {"effect_logits": model(*args, kind)}
-    logit, effect = model(*args, kind)
+        return {"effect_logits": model(x, kind)}
+    logit, effect = model(x, kind)
     return {"logit": logit, "effect_logits": effect}
 
 
@@ -772,6 +689,7 @@ __all__ = [
     "UnifiedSpliceClassifier",
     "ValidatedDeltaPredictor",
     "VariantArchitecture",
+    "VariantInputs",
     "VariantModel",
     "VariantModelConfig",
     "VariantModelName",

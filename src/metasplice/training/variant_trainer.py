@@ -27,7 +27,7 @@ from torch import nn
 
 from metasplice.evaluation.variant_metrics import DEFAULT_THRESHOLDS
 from metasplice.models.calibration import pinball_loss
-from metasplice.models.variant import TARGET_KINDS, VariantModel, model_outputs
+from metasplice.models.variant import TARGET_KINDS, VariantInputs, VariantModel, model_outputs
 from metasplice.training.variant_config import VariantTrainingSection
 from metasplice.training.variant_data import VariantDataset
 
@@ -73,11 +73,10 @@ class VariantTrainer:
              effects: torch.Tensor) -> torch.Tensor:  # fmt: skip
         """The training loss of one batch (see the module docstring)."""
         c = self.config
-        args = (batch["ref_seq"], batch["alt_seq"], batch["ref_tracks"], batch["alt_tracks"], batch["mask"])
         kind = batch["kind"]
         if model.task == "regression":
             scale = model.target_scale[kind]
-            z = model.quantiles(*args, kind, batch["ref_psi"]) / scale[:, None]
+            z = model.quantiles(VariantInputs.from_batch(batch), kind, batch["ref_psi"]) / scale[:, None]
             t = batch["target"] / scale
             if model.config.calibration == "quantile":
                 return pinball_loss(z, t, model.quantile_levels)
