@@ -23,6 +23,7 @@ from metasplice.models.variant import (
     UnifiedSpliceClassifier,
     VariantInputs,
     build_variant_model,
+    exon_ends,
     load_variant_model,
     model_outputs,
     psi_link,
@@ -127,6 +128,16 @@ def test_site_logit_untrained_is_the_base_models_own_change_in_inclusion():
     # identical alleles: no change, whatever the reference PSI
     same = VariantInputs(ref_seq, ref_seq, ref_tracks, ref_tracks, mask)
     assert torch.equal(model(same, psi, ref_psi), torch.zeros(B))
+
+
+def test_exon_ends_are_not_the_window_edges():
+    mask = torch.zeros(3, 2, 10)
+    mask[0, 0, 2:5] = 1  # inside
+    mask[1, 0, :4] = 1  # runs past the left edge: only its donor is in the window
+    mask[2, 0, 6:] = 1  # past the right edge: only its acceptor
+    first, last = exon_ends(mask)
+    assert first.nonzero().tolist() == [[0, 2], [2, 6]]
+    assert last.nonzero().tolist() == [[0, 4], [1, 3]]
 
 
 def test_psi_link_is_bounded_by_the_reference():

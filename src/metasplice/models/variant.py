@@ -216,10 +216,11 @@ class MeanMaxPool(nn.Module):
 
 def exon_ends(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``mask`` ``[B, 2, L]`` -> one-hot ``[B, L]`` of the exon's first and of its last nucleotide (the acceptor
-    and the donor in transcript orientation; all zero without an exon)."""
+    and the donor in transcript orientation; all zero without an exon). An exon that runs past the window's
+    edge has no end on that side: the edge is not its splice site."""
     exon = mask[:, 0].float()
-    before = torch.nn.functional.pad(exon, (1, 0))[:, :-1]
-    after = torch.nn.functional.pad(exon, (0, 1))[:, 1:]
+    before = torch.nn.functional.pad(exon, (1, 0), value=1.0)[:, :-1]
+    after = torch.nn.functional.pad(exon, (0, 1), value=1.0)[:, 1:]
     return exon * (1 - before), exon * (1 - after)
 
 
