@@ -94,17 +94,16 @@ def untrained_site_logit(registry: str, weights: str | None, cache: str, run_dir
     """Metrics per data set of an untrained ``site_logit`` on the rows of ``run_dir``'s out-of-fold predictions."""
     import polars as pl
 
-    from metasplice.data import load_mapsy, load_vexseq
     from metasplice.evaluation.variant_metrics import DEFAULT_THRESHOLDS, regression_metrics
     from metasplice.models.variant import build_variant_model
+    from metasplice.training.variant_config import DataSpec
     from metasplice.training.variant_data import build_variant_dataset
     from metasplice.training.variant_trainer import predict_variants
 
     cv = pl.read_parquet(run_dir / "cv_predictions.parquet")
-    loaders = {"vexseq": load_vexseq, "mapsy": load_mapsy}
     out = {}
     for spec in train:
-        table = loaders[spec["loader"]](spec["path"])
+        table = DataSpec(**spec).load()
         table = table.filter(pl.col("id").is_in(cv.filter(pl.col("source") == spec["loader"])["id"].implode()))
         table = table.filter(pl.col("target").is_not_null())
         ds = build_variant_dataset(table, registry, weights=weights, cache=cache)

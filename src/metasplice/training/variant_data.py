@@ -189,7 +189,7 @@ def exon_group_key(group: str) -> str:
 
 def prepare_table(frame: pl.DataFrame) -> pl.DataFrame:
     """The base columns of a loader table, filling what a plain ``id, ref_seq, alt_seq, exon_start, exon_end``
-    table lacks: no target, kind ``delta_psi_percent``, group = id, source ``table``, no flanks."""
+    table lacks: no target, kind ``delta_psi_percent``, group = id, source ``table``, no flanks, no reference PSI."""
     missing = [c for c in ("id", "ref_seq", "alt_seq", "exon_start", "exon_end") if c not in frame.columns]
     if missing:
         raise ValueError(f"variant table lacks column(s) {', '.join(missing)}")
@@ -200,9 +200,10 @@ def prepare_table(frame: pl.DataFrame) -> pl.DataFrame:
         "source": pl.lit("table"),
         "upstream": pl.lit(""),
         "downstream": pl.lit(""),
+        "ref_psi": pl.lit(None, dtype=pl.Float64),
     }
     frame = frame.with_columns([v.alias(k) for k, v in defaults.items() if k not in frame.columns])
-    extra = [c for c in ("effect_type", "ref_psi") if c in frame.columns]
+    extra = ["effect_type"] if "effect_type" in frame.columns else []
     return frame.select(
         pl.col("id").cast(pl.Utf8),
         pl.col("ref_seq").cast(pl.Utf8).str.to_uppercase(),
@@ -215,6 +216,7 @@ def prepare_table(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col("source").cast(pl.Utf8).fill_null("table"),
         pl.col("upstream").cast(pl.Utf8).fill_null(""),
         pl.col("downstream").cast(pl.Utf8).fill_null(""),
+        pl.col("ref_psi").cast(pl.Float64),
         *extra,
     )
 
@@ -411,9 +413,7 @@ def build_variant_dataset(
             if b > a:
                 mask[i, 1, a:b] = 1
     target = frame["target"].cast(pl.Float64).fill_null(float("nan")).to_numpy().astype(np.float64)
-    ref_psi = np.full(n, np.nan)
-    if "ref_psi" in frame.columns:
-        ref_psi = frame["ref_psi"].cast(pl.Float64).fill_null(float("nan")).to_numpy().astype(np.float64)
+    ref_psi = frame["ref_psi"].fill_null(float("nan")).to_numpy().astype(np.float64)
     deltas = {
         k: scored[k].cast(pl.Float64).fill_null(float("nan")).to_numpy().astype(np.float64) for k in BASE_DELTA_COLUMNS
     }
