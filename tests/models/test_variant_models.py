@@ -184,6 +184,9 @@ def test_simple_cnn_per_position_sums_to_the_delta():
     per = model.per_position(x)
     assert per.shape == (B, L)
     torch.testing.assert_close(per.sum(-1), model(x))
+    linked = build_variant_model("simple_cnn", {**TINY, "link": "logit_psi"}).eval()
+    with pytest.raises(ValueError, match="additive"):
+        linked.per_position(x)
 
 
 def test_quantile_heads():

@@ -498,7 +498,11 @@ class SimpleCNNDeltaPredictor(_DeltaModel):
         return self._positions(x, k).sum(-1)
 
     def per_position(self, x: VariantInputs, kind: torch.Tensor | None = None) -> torch.Tensor:
-        """``[B, L]``: each position's delta (median quantile), in target units; they sum to ``forward()``."""
+        """``[B, L]``: each position's delta (median quantile), in target units; they sum to ``forward()``.
+
+        Only with the identity link: through ``logit_psi`` the delta is not a sum over positions."""
+        if self.site_term is not None:
+            raise ValueError("per_position needs link 'identity': through 'logit_psi' the delta is not additive")
         k = self._kind(kind, x)
         z = self._positions(x, k)[:, self.median_index]
         return z * self.target_scale[k][:, None]
