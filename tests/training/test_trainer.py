@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 
 from metasplice.models import MetaModelConfig, build_meta_model
 from metasplice.training import Trainer, TrainerConfig
+from metasplice.training.trainer import epochs_within_budget
 from tests.conftest import TINY_MODEL, TINY_TRAINING
 
 
@@ -58,6 +59,20 @@ def test_resume_continues_where_it_stopped(osai80_arrays, tmp_path, monkeypatch)
     assert all(torch.allclose(full[k], resumed[k], atol=1e-6) for k in full)
 
 
+def test_epochs_within_budget():
+    # 2 epochs took 60 s of a 300 s budget: 8 more fit, but never more than the configured 30 allow
+    assert epochs_within_budget(2, 30, 2, 60.0, 300.0) == 10
+    assert epochs_within_budget(2, 5, 2, 60.0, 300.0) == 5
+    # over budget: stop at the epochs done; resumed (epoch 7, 1 timed here): the same arithmetic from epoch 7
+    assert epochs_within_budget(3, 30, 3, 400.0, 300.0) == 3
+    assert epochs_within_budget(7, 30, 1, 50.0, 300.0) == 12
+
+
+def test_max_minutes_stops_training(osai80_arrays, tmp_path):
+    _, state = _fit(osai80_arrays, tmp_path / "budget", epochs=6, patience=6, max_minutes=1e-6)
+    assert [h["epoch"] for h in state.history] == [1]  # the first epoch alone overran the budget
+
+
 def test_early_stopping_with_progress_bar(osai80_arrays, tmp_path):
     _, state = _fit(osai80_arrays, tmp_path, epochs=20, patience=1, lr=1e-9, progress=True)
     assert len(state.history) < 20 and state.epochs_without_improvement == 1
@@ -68,6 +83,7 @@ import json, sys, torch
 from metasplice.artifacts import load_gene_arrays
 from metasplice.models import MetaModelConfig, build_meta_model
 from metasplice.training import Trainer, TrainerConfig
+from metasplice.training.trainer import epochs_within_budget
 from tests.conftest import TINY_MODEL, TINY_TRAINING, SMALL_DEMO_GENES
 channels, genes = load_gene_arrays(sys.argv[1], SMALL_DEMO_GENES)
 torch.manual_seed(0)

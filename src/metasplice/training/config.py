@@ -40,6 +40,7 @@ class TrainingSection(StrictSection):
     random_fraction: float = Field(0.3, ge=0, le=1)
     candidate_threshold: float = Field(0.01, gt=0, lt=1)
     patience: int = Field(5, gt=0)
+    max_minutes: float | None = Field(None, gt=0)
     grad_clip: float = Field(1.0, gt=0)
     normalizer_chunks: int = Field(64, gt=0)
     seed: int = 0

@@ -45,6 +45,9 @@ class TrainerConfig:
     random_fraction: float = 0.3
     candidate_threshold: float = 0.01
     patience: int = 5
+    # wall-clock budget for the epochs of one fit() call; the epoch count (and with it the cosine schedule)
+    # shrinks to what fits once the first epochs are timed, so the schedule still ends decayed
+    max_minutes: float | None = None
     grad_clip: float = 1.0
     normalizer_chunks: int = 64
     seed: int = 0
@@ -61,6 +64,17 @@ class TrainState:
     best_epoch: int = -1
     epochs_without_improvement: int = 0
     history: list[dict] = field(default_factory=list)
+
+
+def epochs_within_budget(epoch: int, limit: int, epochs_timed: int, seconds: float, budget_seconds: float) -> int:
+    """The epoch count to stop at: ``limit``, lowered so the epochs left fit in what remains of the budget.
+
+    ``epochs_timed`` epochs took ``seconds`` (validation included); the next ones are assumed to take as
+    long each. Never below ``epoch`` (the epochs done) and never raised.
+    """
+    per_epoch = seconds / max(epochs_timed, 1)
+    left = max(budget_seconds - seconds, 0.0)
+    return max(epoch, min(limit, epoch + int(left // per_epoch) if per_epoch > 0 else limit))
 
 
 def distributed_rank() -> tuple[int, int]:
@@ -205,7 +219,9 @@ class Trainer:
             _load_optimizer(last / "optimizer", optimizer)
         net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
         steps_per_epoch = math.ceil(c.chunks_per_epoch / c.batch_size)
-        total_steps = c.epochs * steps_per_epoch
+        epoch_limit = c.epochs  # lowered by max_minutes; the budget is this call's, also when resuming
+        total_steps = epoch_limit * steps_per_epoch
+        fit_started, epochs_this_fit = time.perf_counter(), 0
         use_amp = c.amp and device.type == "cuda"
 
         columns = [TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
@@ -213,7 +229,7 @@ class Trainer:
         with Progress(*columns, disable=not c.progress or rank != 0) as bar:
             shown = ""  # the last validation result, kept on screen through the next epoch
             task = bar.add_task("train", total=steps_per_epoch, epoch=state.epoch, loss=float("nan"), val=shown)
-            while state.epoch < c.epochs and state.epochs_without_improvement < c.patience:
+            while state.epoch < epoch_limit and state.epochs_without_improvement < c.patience:
                 net.train()
                 torch.manual_seed(c.seed * 100_003 + state.epoch * 101 + rank)
                 rng = np.random.default_rng([c.seed, state.epoch, rank])
@@ -234,6 +250,7 @@ class Trainer:
                     losses.append(loss.item())
                     bar.update(task, advance=1, loss=float(np.mean(losses[-20:])))
                 state.epoch += 1
+                epochs_this_fit += 1
                 if rank == 0:
                     metrics = self._validate(model, val_batches, device)
                     seconds = round(time.perf_counter() - started, 2)
@@ -257,8 +274,14 @@ class Trainer:
                     if base_reference:
                         shown += f" (base {base_reference['val_base_pr_auc_macro']:.4f})"
                     bar.update(task, val=shown)
+                if c.max_minutes is not None:
+                    elapsed, budget = time.perf_counter() - fit_started, 60 * c.max_minutes
+                    epoch_limit = epochs_within_budget(state.epoch, epoch_limit, epochs_this_fit, elapsed, budget)
+                    total_steps = epoch_limit * steps_per_epoch
                 if world > 1:
-                    flags = torch.tensor([state.epochs_without_improvement], device=device)
+                    # rank 0's clock decides the budget for all, so every rank stops after the same epoch
+                    flags = torch.tensor([state.epochs_without_improvement, epoch_limit], device=device)
                     dist.broadcast(flags, 0)
-                    state.epochs_without_improvement = int(flags.item())
+                    state.epochs_without_improvement, epoch_limit = (int(v) for v in flags.tolist())
+                    total_steps = epoch_limit * steps_per_epoch
         return state
