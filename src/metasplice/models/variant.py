@@ -245,8 +245,7 @@ def site_logit_deltas(
 
     def at_ends(tracks: torch.Tensor) -> torch.Tensor:  # [B, C, 2]
         peak = torch.nn.functional.max_pool1d(tracks.float(), k, stride=1, padding=SITE_WINDOW)
-        p = torch.einsum("bcl,bel->bce", peak, ends).clamp(LOGIT_EPS, 1 - LOGIT_EPS)
-        return torch.log(p) - torch.log1p(-p)
+        return torch.logit(torch.einsum("bcl,bel->bce", peak, ends), eps=LOGIT_EPS)
 
     delta = at_ends(alt_tracks) - at_ends(ref_tracks)
     return torch.stack([delta[:, c, end] for c, end in features], dim=1)
@@ -255,8 +254,7 @@ def site_logit_deltas(
 def psi_link(logit_delta: torch.Tensor, ref_psi: torch.Tensor) -> torch.Tensor:
     """Delta PSI in percent ``[B, Q]`` of a change ``logit_delta`` ``[B, Q]`` in inclusion log-odds, from the
     reference PSI ``ref_psi`` ``[B]`` (percent): ``100 * (sigmoid(logit(r) + y) - r)``."""
-    r = (ref_psi.float() / 100).clamp(1e-3, 1 - 1e-3)[:, None]
-    start = torch.log(r) - torch.log1p(-r)
+    start = torch.logit(ref_psi.float()[:, None] / 100, eps=1e-3)
     return 100 * (torch.sigmoid(start + logit_delta) - torch.sigmoid(start))  # exactly 0 for no change
 
 

@@ -277,11 +277,10 @@ class Trainer:
                 if c.max_minutes is not None:
                     elapsed, budget = time.perf_counter() - fit_started, 60 * c.max_minutes
                     epoch_limit = epochs_within_budget(state.epoch, epoch_limit, epochs_this_fit, elapsed, budget)
-                    total_steps = epoch_limit * steps_per_epoch
                 if world > 1:
                     # rank 0's clock decides the budget for all, so every rank stops after the same epoch
                     flags = torch.tensor([state.epochs_without_improvement, epoch_limit], device=device)
                     dist.broadcast(flags, 0)
                     state.epochs_without_improvement, epoch_limit = (int(v) for v in flags.tolist())
-                    total_steps = epoch_limit * steps_per_epoch
+                total_steps = epoch_limit * steps_per_epoch
         return state
