@@ -49,7 +49,8 @@ def main() -> None:
     model_config = load_run_config(builtin_config(args.config)).model
     torch.manual_seed(0)
     model = build_meta_model(model_config.model_copy(update={"channels": list(base.channels)})).to(args.device)
-    decoder = GeneStructureDecoder()
+    # the decoder as fitted for SpliceAI (benchmarks/RESULTS.md), open reading frames included
+    decoder = GeneStructureDecoder(0.75, 0.5, 0.75, 0.5, 3, 30, 3e-3, coding_reward=0.02)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, device {args.device}, "
           f"{torch.get_num_threads()} threads; {len(genes)} genes, {n:,} nt")  # fmt: skip
     print(f"SpliceAI: {t_base:.2f} s ({n / t_base:,.0f} nt/s)")
@@ -61,8 +62,8 @@ def main() -> None:
         probs = [recalibrate_arrays(model, c, s.T, block=block, device=args.device) for c, s in zip(codes, tracks)]
         t_meta = time.perf_counter() - t
         t = time.perf_counter()
-        for p in probs:
-            decoder(p)
+        for p, c in zip(probs, codes):
+            decoder(p, c)
         t_decoder = time.perf_counter() - t
         print(f"| {block:,} | {t_meta:.2f} | {t_meta / t_base:.3f} | {(t_meta + t_decoder) / t_base:.3f} |")
         if reference is None:

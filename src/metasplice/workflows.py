@@ -204,7 +204,7 @@ def finish_canonical_run(
     decoder = None
     if structure:
         t = time.perf_counter()
-        decoder, _ = fit_structure_decoder(per_nt[0], [g.labels for g in val])
+        decoder, _ = fit_structure_decoder(per_nt[0], [g.labels for g in val], [g.codes for g in val])
         timing["structure_fit_s"] = round(time.perf_counter() - t, 2)
     evaluation = evaluate_meta(best, channels, test, val, device, decoder, per_nt)
     timing["evaluation_s"] = round(time.perf_counter() - started, 2)

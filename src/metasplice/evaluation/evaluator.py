@@ -67,8 +67,8 @@ def evaluate_meta(
     val_meta, test_meta = per_nucleotide
     sources = {}
     if structure is not None:
-        sources["meta"] = (np.concatenate([structure(p) for p in val_meta]),
-                           np.concatenate([structure(p) for p in test_meta]))  # fmt: skip
+        sources["meta"] = (np.concatenate([structure(p, g.codes) for p, g in zip(val_meta, validation_genes)]),
+                           np.concatenate([structure(p, g.codes) for p, g in zip(test_meta, test_genes)]))  # fmt: skip
         sources["meta_per_nucleotide"] = (np.concatenate(val_meta), np.concatenate(test_meta))
     else:
         sources["meta"] = (np.concatenate(val_meta), np.concatenate(test_meta))

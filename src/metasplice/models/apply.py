@@ -58,7 +58,7 @@ def recalibrate_arrays(
     """
     model.eval()
     if structure is not None:
-        return structure(recalibrate_arrays(model, codes, tracks, block, device))
+        return structure(recalibrate_arrays(model, codes, tracks, block, device), codes)
     if model.config.version == "v1":
         return _recalibrate_windows(model, codes, tracks, device)
     margin = model_margin(model)

@@ -18,6 +18,21 @@ probability of being in the chain (summed over all parses, a semi-Markov
 forward-backward over candidates: O(candidates log candidates) per gene).
 Positions below ``threshold`` keep their input probability.
 
+**Open reading frames** (``coding_reward > 0``; the decoder then reads the
+gene's sequence). A canonical protein-coding transcript carries one ORF across
+its exons, and skipping an internal exon whose length is not a multiple of 3
+shifts the frame of everything after it into stop codons. Each parse's weight
+is then summed over its coding annotations: no CDS (weight 1), or a CDS that
+starts at an ATG inside an exon (``exp(start_weight)``) and runs to the first
+in-frame stop, ``exp(coding_reward)`` per coding nucleotide; a parse must not end
+inside its CDS. Exons carry the coding state (5' UTR; CDS at codon position 0,
+1 or 2; 3' UTR) from one to the next, so this is the same forward-backward with
+5 states per candidate and an exon term per (acceptor, donor) pair no more than
+``max_exon`` nt apart. Stop codons that span a splice junction are not seen.
+On SpliceAI's tracks of held-out demo genes this removes about a third of the
+decoder's errors (benchmarks/RESULTS.md): most sites the plain chain missed
+were whole exons whose skipping would break the frame.
+
 It applies only to whole transcripts (a gene's sequence from its transcription
 start to its end, in transcript orientation, as every metasplice gene source
 provides); windows around a variant are not whole transcripts, so the VCF path
@@ -58,6 +73,9 @@ class GeneStructureDecoder:
     min_exon: int = 1  # nt, acceptor..donor inclusive
     min_intron: int = 1  # nt between a donor and the next acceptor
     threshold: float = 1e-3
+    coding_reward: float = 0.0  # log-weight per coding nt; > 0 reads the sequence (module docstring)
+    start_weight: float = -10.0  # log-weight of starting the CDS at a given ATG
+    max_exon: int = 10_000  # nt; longest internal exon, with coding_reward > 0 only
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,12 +104,24 @@ class GeneStructureDecoder:
         )
         return pos, kind, weight
 
-    def __call__(self, probs: np.ndarray) -> np.ndarray:
-        """``[L, 3]`` (neither, acceptor, donor) of one whole transcript -> ``[L, 3]`` decoded."""
+    @property
+    def reads_sequence(self) -> bool:
+        return self.coding_reward > 0
+
+    def __call__(self, probs: np.ndarray, codes: np.ndarray | None = None) -> np.ndarray:
+        """``[L, 3]`` (neither, acceptor, donor) of one whole transcript -> ``[L, 3]`` decoded.
+
+        ``codes [L]`` (0-3 ACGT, 4 N): the transcript's sequence, needed when ``coding_reward > 0``.
+        """
         if probs.ndim != 2 or probs.shape[1] != 3:
             raise ValueError(f"expected probabilities [L, 3], got {probs.shape}")
         pos, kind, weight = self.candidates(probs)
-        posterior = _chain_posteriors(pos.tolist(), kind.tolist(), weight.tolist(), self.min_exon, self.min_intron)
+        if self.reads_sequence:
+            if codes is None or len(codes) != len(probs):
+                raise ValueError("this gene-structure decoder scores open reading frames: pass the gene's codes [L]")
+            posterior = _coding_chain_posteriors(pos, kind, weight, _Codons(codes), self)
+        else:
+            posterior = _chain_posteriors(pos.tolist(), kind.tolist(), weight.tolist(), self.min_exon, self.min_intron)
         out = probs.astype(np.float32, copy=True)
         out[pos, kind] = posterior
         out[:, 0] = np.clip(1.0 - out[:, 1] - out[:, 2], 0.0, 1.0)
@@ -150,4 +180,134 @@ def _chain_posteriors(
             don_neg.append(-x)
             don_sum.append(_lse(don_sum[-1], weight[k] + bwd[k]) if don_sum else weight[k] + bwd[k])
     logp = np.asarray(fwd) + np.asarray(bwd) - log_z
+    return np.exp(np.minimum(logp, 0.0)).astype(np.float32)
+
+
+# Coding states of a transcript read 5'->3' (the state after each exon): before the start codon,
+# inside the CDS with the next coding nucleotide at codon position 0, 1 or 2, after the stop codon.
+U5, U3 = 0, 4
+N_STATES = 5
+# a transcript ends in its 3' UTR, or never started a CDS (non-coding)
+END = np.array([0.0, NEG_INF, NEG_INF, NEG_INF, 0.0])
+START = np.array([0.0, NEG_INF, NEG_INF, NEG_INF, NEG_INF])
+NO_STOP = np.iinfo(np.int64).max // 4
+
+
+def _logsumexp(x: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """log-sum-exp (``-inf`` where every term is ``-inf``)."""
+    return np.logaddexp.reduce(x, axis=axis)
+
+
+class _Codons:
+    """Start and stop codons of one transcript (codes 0-3 ACGT, 4 N; N is neither)."""
+
+    def __init__(self, codes: np.ndarray) -> None:
+        c = np.asarray(codes, dtype=np.int64)
+        self.length = len(c)
+        c0, c1, c2 = c[:-2], c[1:-1], c[2:]
+        is_stop = (c0 == 3) & (((c1 == 0) & ((c2 == 0) | (c2 == 2))) | ((c1 == 2) & (c2 == 0)))  # TAA TAG TGA
+        self.starts = np.flatnonzero((c0 == 0) & (c1 == 3) & (c2 == 2))  # ATG
+        stops = np.flatnonzero(is_stop)
+        # next_stop[i]: the first stop codon at j >= i with j = i (mod 3)
+        self.next_stop = np.full(self.length + 3, NO_STOP, dtype=np.int64)
+        for r in range(3):
+            in_frame = stops[stops % 3 == r]
+            idx = np.arange(r, self.length + 3, 3)
+            k = np.searchsorted(in_frame, idx)
+            self.next_stop[idx] = np.where(k < len(in_frame), in_frame[np.minimum(k, len(in_frame) - 1)], NO_STOP)
+        self.start_stop = self.next_stop[self.starts]
+
+    def exon(self, a: int, b: int, reward: float, start_weight: float) -> np.ndarray:
+        """``[5, 5]`` log-weights of exon ``[a, b]`` from the state before it to the state after it.
+
+        A CDS starts at an ATG inside the exon (``start_weight``) and ends at the first in-frame stop;
+        every coding nucleotide adds ``reward``. Stop codons that span a splice junction are not seen.
+        """
+        t = np.full((N_STATES, N_STATES), NEG_INF)
+        t[U5, U5] = t[U3, U3] = 0.0
+        lo, hi = np.searchsorted(self.starts, a), np.searchsorted(self.starts, b - 2, "right")
+        if hi > lo:
+            s, stop = self.starts[lo:hi], self.start_stop[lo:hi]
+            ends = stop + 2 <= b
+            if ends.any():
+                t[U5, U3] = start_weight + _logsumexp(reward * (stop[ends] + 3 - s[ends]).astype(np.float64))
+            open_ = s[~ends]
+            for k in range(3):
+                sel = open_[(b - open_ + 1) % 3 == k]
+                if len(sel):
+                    t[U5, 1 + k] = start_weight + _logsumexp(reward * (b - sel + 1.0))
+        for k in range(3):  # inside the CDS: codons start (3 - k) % 3 nt into the exon
+            stop = self.next_stop[min(a + (3 - k) % 3, self.length + 2)]
+            if stop + 2 <= b:
+                t[1 + k, U3] = reward * (stop + 3 - a)
+            else:
+                t[1 + k, 1 + (k + b - a + 1) % 3] = reward * (b - a + 1.0)
+        return t
+
+
+def _coding_chain_posteriors(
+    pos: np.ndarray, kind: np.ndarray, weight: np.ndarray, codons: _Codons, dec: GeneStructureDecoder
+) -> np.ndarray:
+    """Like :func:`_chain_posteriors`, with each parse's weight also summed over its coding annotations.
+
+    ``fa[k]`` / ``fd[k]`` (``[5]``): log-sum over chains from the transcript start through candidate k,
+    by the coding state after the exons so far (``fa`` includes acceptor k's weight, not its exon);
+    ``ba[k]`` / ``bd[k]``: over the completions after it, by the same state. Internal exons are at most
+    ``dec.max_exon`` nt.
+    """
+    n, last = len(pos), codons.length - 1
+    reward, start_weight = dec.coding_reward, dec.start_weight
+    fa = np.full((n, N_STATES), NEG_INF)
+    fd = np.full((n, N_STATES), NEG_INF)
+    exons: dict[int, list[tuple[int, np.ndarray]]] = {}  # acceptor -> [(donor, [5, 5])]
+    last_exon: dict[int, np.ndarray] = {}
+    acc_open: list[int] = []  # acceptors that can start an exon, ascending
+    don_pos: list[int] = []
+    don_cum: list[np.ndarray] = []
+    for k in range(n):
+        x = int(pos[k])
+        if kind[k] == 1:
+            i = bisect_right(don_pos, x - dec.min_intron - 1) - 1
+            if i < 0:
+                continue
+            fa[k] = weight[k] + don_cum[i]
+            acc_open.append(k)
+            exons[k] = []
+            last_exon[k] = codons.exon(x, last, reward, start_weight)
+        else:
+            terms = [_logsumexp(START[:, None] + codons.exon(0, x, reward, start_weight), axis=0)]
+            for j in reversed(acc_open):
+                if pos[j] < x - dec.max_exon:
+                    break
+                if pos[j] > x - dec.min_exon + 1:
+                    continue
+                t = codons.exon(int(pos[j]), x, reward, start_weight)
+                exons[j].append((k, t))
+                terms.append(_logsumexp(fa[j][:, None] + t, axis=0))
+            fd[k] = weight[k] + _logsumexp(np.stack(terms), axis=0)
+            don_pos.append(x)
+            don_cum.append(np.logaddexp(don_cum[-1], fd[k]) if don_cum else fd[k])
+    single = _logsumexp(START[:, None] + codons.exon(0, last, reward, start_weight) + END[None], axis=None)
+    ends = [single] + [_logsumexp(fa[j][:, None] + last_exon[j] + END[None], axis=None) for j in acc_open]
+    log_z = _logsumexp(np.array(ends))
+    ba = np.full((n, N_STATES), NEG_INF)
+    bd = np.full((n, N_STATES), NEG_INF)
+    acc_neg: list[int] = []  # acceptors after the current candidate, as -position (ascending)
+    acc_sum: list[np.ndarray] = []
+    for k in range(n - 1, -1, -1):
+        x = int(pos[k])
+        if kind[k] == 1:
+            if k not in exons:
+                continue
+            terms = [_logsumexp(last_exon[k] + END[None], axis=1)]
+            terms += [_logsumexp(t + (weight[d] + bd[d])[None], axis=1) for d, t in exons[k]]
+            ba[k] = _logsumexp(np.stack(terms), axis=0)
+            acc_neg.append(-x)
+            here = weight[k] + ba[k]
+            acc_sum.append(np.logaddexp(acc_sum[-1], here) if acc_sum else here)
+        else:
+            i = bisect_right(acc_neg, -(x + dec.min_intron + 1)) - 1
+            if i >= 0:
+                bd[k] = acc_sum[i]
+    logp = np.where(kind == 1, _logsumexp(fa + ba, axis=1), _logsumexp(fd + bd, axis=1)) - log_z
     return np.exp(np.minimum(logp, 0.0)).astype(np.float32)
