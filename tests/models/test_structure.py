@@ -208,3 +208,20 @@ def test_reading_frames_help_on_real_genes(osai80_arrays):
                                           np.concatenate([g.labels == c for g in genes])) for c in (1, 2)])  # fmt: skip
 
     assert macro_ap(coding, True) > macro_ap(plain, False)
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 50])
+def test_coding_edge_cases(length):
+    """Genes of 1-3 nt, no candidates, all N, or with no stop codon at all."""
+    empty = np.zeros((length, 3), np.float32)
+    empty[:, 0] = 1
+    coding = GeneStructureDecoder(coding_reward=0.02)
+    np.testing.assert_array_equal(coding(empty, np.zeros(length, np.uint8)), empty)
+    if length == 50:
+        probs = empty.copy()
+        probs[10] = (0.1, 0.0, 0.9)
+        probs[40] = (0.1, 0.9, 0.0)
+        # without ATG the only coding annotation is "no CDS": the plain chain's posteriors
+        plain = GeneStructureDecoder()(probs)
+        np.testing.assert_allclose(coding(probs, np.full(length, 4, np.uint8)), plain, atol=1e-6)
+        np.testing.assert_allclose(coding(probs, sequence_to_codes("C" * length)), plain, atol=1e-6)

@@ -211,10 +211,9 @@ class _Codons:
         # next_stop[i]: the first stop codon at j >= i with j = i (mod 3)
         self.next_stop = np.full(self.length + 3, NO_STOP, dtype=np.int64)
         for r in range(3):
-            in_frame = stops[stops % 3 == r]
+            in_frame = np.append(stops[stops % 3 == r], NO_STOP)  # the sentinel: no stop further on
             idx = np.arange(r, self.length + 3, 3)
-            k = np.searchsorted(in_frame, idx)
-            self.next_stop[idx] = np.where(k < len(in_frame), in_frame[np.minimum(k, len(in_frame) - 1)], NO_STOP)
+            self.next_stop[idx] = in_frame[np.searchsorted(in_frame, idx)]
         self.start_stop = self.next_stop[self.starts]
 
     def exon(self, a: int, b: int, reward: float, start_weight: float) -> np.ndarray:
