@@ -43,7 +43,7 @@ does not use it. Its parameters are fitted on validation genes
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -216,31 +216,37 @@ class _Codons:
             self.next_stop[idx] = in_frame[np.searchsorted(in_frame, idx)]
         self.start_stop = self.next_stop[self.starts]
 
-    def exon(self, a: int, b: int, reward: float, start_weight: float) -> np.ndarray:
-        """``[5, 5]`` log-weights of exon ``[a, b]`` from the state before it to the state after it.
+    def exons(self, a: np.ndarray, b: int, reward: float, start_weight: float) -> np.ndarray:
+        """``[m, 5, 5]`` log-weights of the exons ``[a_i, b]`` (one end, ``m`` starts) from the state
+        before each to the state after it.
 
         A CDS starts at an ATG inside the exon (``start_weight``) and ends at the first in-frame stop;
         every coding nucleotide adds ``reward``. Stop codons that span a splice junction are not seen.
         """
-        t = np.full((N_STATES, N_STATES), NEG_INF)
-        t[U5, U5] = t[U3, U3] = 0.0
-        lo, hi = np.searchsorted(self.starts, a), np.searchsorted(self.starts, b - 2, "right")
-        if hi > lo:
+        a = np.asarray(a, dtype=np.int64)
+        t = np.full((len(a), N_STATES, N_STATES), NEG_INF)
+        t[:, U5, U5] = t[:, U3, U3] = 0.0
+        if not len(a):
+            return t
+        lo, hi = np.searchsorted(self.starts, a.min()), np.searchsorted(self.starts, b - 2, "right")
+        if hi > lo:  # from the 5' UTR: sum over the ATGs in [a_i, b - 2], a suffix of those in [min a, b - 2]
             s, stop = self.starts[lo:hi], self.start_stop[lo:hi]
             ends = stop + 2 <= b
-            if ends.any():
-                t[U5, U3] = start_weight + _logsumexp(reward * (stop[ends] + 3 - s[ends]).astype(np.float64))
-            open_ = s[~ends]
+            terms = np.full((4, len(s) + 1), NEG_INF)  # to U3, C0, C1, C2; a last column for "no ATG"
+            terms[0, :-1][ends] = start_weight + reward * (stop[ends] + 3 - s[ends])
             for k in range(3):
-                sel = open_[(b - open_ + 1) % 3 == k]
-                if len(sel):
-                    t[U5, 1 + k] = start_weight + _logsumexp(reward * (b - sel + 1.0))
+                sel = ~ends & ((b - s + 1) % 3 == k)
+                terms[1 + k, :-1][sel] = start_weight + reward * (b - s[sel] + 1.0)
+            suffix = np.logaddexp.accumulate(terms[:, ::-1], axis=1)[:, ::-1]
+            first = np.searchsorted(s, a)
+            t[:, U5, U3] = suffix[0, first]
+            t[:, U5, 1:4] = suffix[1:4, first].T
         for k in range(3):  # inside the CDS: codons start (3 - k) % 3 nt into the exon
-            stop = self.next_stop[min(a + (3 - k) % 3, self.length + 2)]
-            if stop + 2 <= b:
-                t[1 + k, U3] = reward * (stop + 3 - a)
-            else:
-                t[1 + k, 1 + (k + b - a + 1) % 3] = reward * (b - a + 1.0)
+            stop = self.next_stop[np.minimum(a + (3 - k) % 3, self.length + 2)]
+            ends = stop + 2 <= b
+            t[ends, 1 + k, U3] = reward * (stop[ends] + 3 - a[ends])
+            rows = np.flatnonzero(~ends)
+            t[rows, 1 + k, 1 + (k + b - a[rows] + 1) % 3] = reward * (b - a[rows] + 1.0)
         return t
 
 
@@ -252,61 +258,61 @@ def _coding_chain_posteriors(
     ``fa[k]`` / ``fd[k]`` (``[5]``): log-sum over chains from the transcript start through candidate k,
     by the coding state after the exons so far (``fa`` includes acceptor k's weight, not its exon);
     ``ba[k]`` / ``bd[k]``: over the completions after it, by the same state. Internal exons are at most
-    ``dec.max_exon`` nt.
+    ``dec.max_exon`` nt; each donor's exons are scored as one batch.
     """
     n, last = len(pos), codons.length - 1
     reward, start_weight = dec.coding_reward, dec.start_weight
     fa = np.full((n, N_STATES), NEG_INF)
     fd = np.full((n, N_STATES), NEG_INF)
-    exons: dict[int, list[tuple[int, np.ndarray]]] = {}  # acceptor -> [(donor, [5, 5])]
-    last_exon: dict[int, np.ndarray] = {}
-    acc_open: list[int] = []  # acceptors that can start an exon, ascending
-    don_pos: list[int] = []
+    is_open = np.zeros(n, dtype=bool)  # acceptors with a donor before them: they can start an exon
+    acc_idx: list[int] = []
+    acc_x: list[int] = []
+    don_x: list[int] = []
     don_cum: list[np.ndarray] = []
+    pairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # donor -> (its acceptors, [m, 5, 5])
+    zero = np.zeros(1, dtype=np.int64)
     for k in range(n):
         x = int(pos[k])
         if kind[k] == 1:
-            i = bisect_right(don_pos, x - dec.min_intron - 1) - 1
-            if i < 0:
-                continue
-            fa[k] = weight[k] + don_cum[i]
-            acc_open.append(k)
-            exons[k] = []
-            last_exon[k] = codons.exon(x, last, reward, start_weight)
-        else:
-            terms = [_logsumexp(START[:, None] + codons.exon(0, x, reward, start_weight), axis=0)]
-            for j in reversed(acc_open):
-                if pos[j] < x - dec.max_exon:
-                    break
-                if pos[j] > x - dec.min_exon + 1:
-                    continue
-                t = codons.exon(int(pos[j]), x, reward, start_weight)
-                exons[j].append((k, t))
-                terms.append(_logsumexp(fa[j][:, None] + t, axis=0))
-            fd[k] = weight[k] + _logsumexp(np.stack(terms), axis=0)
-            don_pos.append(x)
-            don_cum.append(np.logaddexp(don_cum[-1], fd[k]) if don_cum else fd[k])
-    single = _logsumexp(START[:, None] + codons.exon(0, last, reward, start_weight) + END[None], axis=None)
-    ends = [single] + [_logsumexp(fa[j][:, None] + last_exon[j] + END[None], axis=None) for j in acc_open]
-    log_z = _logsumexp(np.array(ends))
+            i = bisect_right(don_x, x - dec.min_intron - 1) - 1
+            if i >= 0:
+                fa[k] = weight[k] + don_cum[i]
+                is_open[k] = True
+                acc_idx.append(k)
+                acc_x.append(x)
+            continue
+        total = _logsumexp(START[:, None] + codons.exons(zero, x, reward, start_weight)[0], axis=0)  # first exon
+        lo, hi = bisect_left(acc_x, x - dec.max_exon), bisect_right(acc_x, x - dec.min_exon + 1)
+        if hi > lo:
+            idx = np.asarray(acc_idx[lo:hi])
+            t = codons.exons(pos[idx], x, reward, start_weight)
+            pairs[k] = (idx, t)
+            total = np.logaddexp(total, _logsumexp((fa[idx][:, :, None] + t).reshape(-1, N_STATES), axis=0))
+        fd[k] = weight[k] + total
+        don_x.append(x)
+        don_cum.append(np.logaddexp(don_cum[-1], fd[k]) if don_cum else fd[k])
+    acc = np.asarray(acc_idx, dtype=np.int64)
+    last_exon = _logsumexp(codons.exons(pos[acc], last, reward, start_weight) + END[None, None], axis=2)  # [m, 5]
+    single = _logsumexp(START[:, None] + codons.exons(zero, last, reward, start_weight)[0] + END[None], axis=None)
+    log_z = _logsumexp(np.append(_logsumexp(fa[acc] + last_exon, axis=1), single))
     ba = np.full((n, N_STATES), NEG_INF)
     bd = np.full((n, N_STATES), NEG_INF)
+    ba[acc] = last_exon  # the last exon; internal exons are added by their donors below
     acc_neg: list[int] = []  # acceptors after the current candidate, as -position (ascending)
     acc_sum: list[np.ndarray] = []
     for k in range(n - 1, -1, -1):
         x = int(pos[k])
         if kind[k] == 1:
-            if k not in exons:
-                continue
-            terms = [_logsumexp(last_exon[k] + END[None], axis=1)]
-            terms += [_logsumexp(t + (weight[d] + bd[d])[None], axis=1) for d, t in exons[k]]
-            ba[k] = _logsumexp(np.stack(terms), axis=0)
-            acc_neg.append(-x)
-            here = weight[k] + ba[k]
-            acc_sum.append(np.logaddexp(acc_sum[-1], here) if acc_sum else here)
-        else:
-            i = bisect_right(acc_neg, -(x + dec.min_intron + 1)) - 1
-            if i >= 0:
-                bd[k] = acc_sum[i]
+            if is_open[k]:
+                acc_neg.append(-x)
+                here = weight[k] + ba[k]
+                acc_sum.append(np.logaddexp(acc_sum[-1], here) if acc_sum else here)
+            continue
+        i = bisect_right(acc_neg, -(x + dec.min_intron + 1)) - 1
+        if i >= 0:
+            bd[k] = acc_sum[i]
+        if k in pairs:
+            idx, t = pairs[k]
+            ba[idx] = np.logaddexp(ba[idx], _logsumexp(t + (weight[k] + bd[k])[None, None], axis=2))
     logp = np.where(kind == 1, _logsumexp(fa + ba, axis=1), _logsumexp(fd + bd, axis=1)) - log_z
     return np.exp(np.minimum(logp, 0.0)).astype(np.float32)
