@@ -16,22 +16,28 @@ from metasplice.models.structure import GeneStructureDecoder, structure_from_con
 from tests.conftest import TINY_MODEL
 
 
-def brute_force(pos, kind, weight, min_exon, min_intron):
-    """Posteriors by enumerating every subset of candidates that forms a valid chain D A D A ... A."""
-    n = len(pos)
+def brute_force(pos, kind, weight, dec, seq=None):
+    """Posteriors by enumerating every subset of candidates that forms a valid chain D A D A ... A;
+    with ``seq``, each chain's weight is also summed over its CDSs (:func:`coding_weight`)."""
+    n, max_exon = len(pos), dec.max_exon if seq is not None else math.inf
     z, marg = 0.0, np.zeros(n)
-    for r in range(n + 1):
+    for r in range(0, n + 1, 2):
         for subset in itertools.combinations(range(n), r):
-            kinds = [kind[i] for i in subset]
-            if kinds != [2, 1] * (r // 2) or r % 2:
+            if [kind[i] for i in subset] != [2, 1] * (r // 2):
                 continue
             ok = all(
-                (pos[b] - pos[a] - 1 >= min_intron) if kind[a] == 2 else (pos[b] - pos[a] + 1 >= min_exon)
+                (pos[b] - pos[a] - 1 >= dec.min_intron)
+                if kind[a] == 2
+                else (dec.min_exon <= pos[b] - pos[a] + 1 <= max_exon)
                 for a, b in zip(subset, subset[1:])
             )
             if not ok:
                 continue
             w = math.exp(sum(weight[i] for i in subset))
+            if seq is not None:
+                sites = [pos[i] for i in subset]
+                exons = list(zip([0] + sites[1::2], sites[0::2] + [len(seq) - 1]))
+                w *= coding_weight(exons, seq, dec.coding_reward, dec.start_weight)
             z += w
             for i in subset:
                 marg[i] += w
@@ -52,7 +58,7 @@ def test_posteriors_equal_enumeration(seed):
     )
     pos, kind, weight = dec.candidates(probs)
     assert len(pos) == 9
-    expected = brute_force(pos.tolist(), kind.tolist(), weight.tolist(), dec.min_exon, dec.min_intron)
+    expected = brute_force(pos.tolist(), kind.tolist(), weight.tolist(), dec)
     out = dec(probs)
     np.testing.assert_allclose(out[pos, kind], expected, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(out.sum(1), 1.0, atol=1e-6)
@@ -118,31 +124,6 @@ def coding_weight(exons, seq, reward, start_weight):
     return total
 
 
-def brute_force_coding(pos, kind, weight, seq, dec):
-    n, last = len(pos), len(seq) - 1
-    z, marg = 0.0, np.zeros(n)
-    for r in range(0, n + 1, 2):
-        for subset in itertools.combinations(range(n), r):
-            if [kind[i] for i in subset] != [2, 1] * (r // 2):
-                continue
-            ok = True
-            for a, b in zip(subset, subset[1:]):
-                if kind[a] == 2:
-                    ok &= pos[b] - pos[a] - 1 >= dec.min_intron
-                else:
-                    ok &= dec.min_exon <= pos[b] - pos[a] + 1 <= dec.max_exon + 1
-            if not ok:
-                continue
-            sites = [pos[i] for i in subset]
-            exons = list(zip([0] + sites[1::2], sites[0::2] + [last]))
-            cds = coding_weight(exons, seq, dec.coding_reward, dec.start_weight)
-            w = math.exp(sum(weight[i] for i in subset)) * cds
-            z += w
-            for i in subset:
-                marg[i] += w
-    return marg / z
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_coding_posteriors_equal_enumeration(seed):
     """With open reading frames: the same posteriors as enumerating every chain and every CDS in it."""
@@ -162,7 +143,7 @@ def test_coding_posteriors_equal_enumeration(seed):
         coding_reward=float(rng.choice([0.05, 0.2])), start_weight=-1.0, max_exon=int(rng.choice([40, 1000])),
     )  # fmt: skip
     pos, kind, weight = dec.candidates(probs)
-    expected = brute_force_coding(pos.tolist(), kind.tolist(), weight.tolist(), seq, dec)
+    expected = brute_force(pos.tolist(), kind.tolist(), weight.tolist(), dec, seq)
     out = dec(probs, sequence_to_codes(seq))
     np.testing.assert_allclose(out[pos, kind], expected, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(out.sum(1), 1.0, atol=1e-6)

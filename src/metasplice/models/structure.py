@@ -282,7 +282,7 @@ def _coding_chain_posteriors(
                 acc_x.append(x)
             continue
         total = _logsumexp(START[:, None] + codons.exons(zero, x, reward, start_weight)[0], axis=0)  # first exon
-        lo, hi = bisect_left(acc_x, x - dec.max_exon), bisect_right(acc_x, x - dec.min_exon + 1)
+        lo, hi = bisect_left(acc_x, x - dec.max_exon + 1), bisect_right(acc_x, x - dec.min_exon + 1)
         if hi > lo:
             idx = np.asarray(acc_idx[lo:hi])
             t = codons.exons(pos[idx], x, reward, start_weight)
