@@ -50,7 +50,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_meta_model(model_config.model_copy(update={"channels": list(base.channels)})).to(args.device)
     # the decoder as fitted for SpliceAI (benchmarks/RESULTS.md), open reading frames included
-    decoder = GeneStructureDecoder(0.75, 0.5, 0.75, 0.5, 3, 30, 3e-3, coding_reward=0.02)
+    decoder = GeneStructureDecoder(0.75, 1.0, 0.75, 1.0, 3, 30, 3e-3, coding_reward=0.02)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, device {args.device}, "
           f"{torch.get_num_threads()} threads; {len(genes)} genes, {n:,} nt")  # fmt: skip
     print(f"SpliceAI: {t_base:.2f} s ({n / t_base:,.0f} nt/s)")

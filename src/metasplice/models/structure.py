@@ -270,7 +270,6 @@ def _coding_chain_posteriors(
     don_x: list[int] = []
     don_cum: list[np.ndarray] = []
     pairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # donor -> (its acceptors, [m, 5, 5])
-    zero = np.zeros(1, dtype=np.int64)
     for k in range(n):
         x = int(pos[k])
         if kind[k] == 1:
@@ -281,20 +280,22 @@ def _coding_chain_posteriors(
                 acc_idx.append(k)
                 acc_x.append(x)
             continue
-        total = _logsumexp(START[:, None] + codons.exons(zero, x, reward, start_weight)[0], axis=0)  # first exon
         lo, hi = bisect_left(acc_x, x - dec.max_exon + 1), bisect_right(acc_x, x - dec.min_exon + 1)
-        if hi > lo:
-            idx = np.asarray(acc_idx[lo:hi])
-            t = codons.exons(pos[idx], x, reward, start_weight)
-            pairs[k] = (idx, t)
-            total = np.logaddexp(total, _logsumexp((fa[idx][:, :, None] + t).reshape(-1, N_STATES), axis=0))
-        fd[k] = weight[k] + total
+        idx = np.asarray(acc_idx[lo:hi], dtype=np.int64)
+        # the first exon [0, x] and the internal exons [a, x] in one batch: the transcript start acts as
+        # an acceptor whose chain so far is START
+        t = codons.exons(np.append(0, pos[idx]), x, reward, start_weight)
+        if len(idx):
+            pairs[k] = (idx, t[1:])
+        before = np.vstack([START, fa[idx]])
+        fd[k] = weight[k] + _logsumexp((before[:, :, None] + t).reshape(-1, N_STATES), axis=0)
         don_x.append(x)
         don_cum.append(np.logaddexp(don_cum[-1], fd[k]) if don_cum else fd[k])
     acc = np.asarray(acc_idx, dtype=np.int64)
-    last_exon = _logsumexp(codons.exons(pos[acc], last, reward, start_weight) + END[None, None], axis=2)  # [m, 5]
-    single = _logsumexp(START[:, None] + codons.exons(zero, last, reward, start_weight)[0] + END[None], axis=None)
-    log_z = _logsumexp(np.append(_logsumexp(fa[acc] + last_exon, axis=1), single))
+    # the single-exon transcript [0, last] and the last exons [a, last], in one batch
+    to_end = _logsumexp(codons.exons(np.append(0, pos[acc]), last, reward, start_weight) + END[None, None], axis=2)
+    last_exon = to_end[1:]  # [m, 5]
+    log_z = _logsumexp(_logsumexp(np.vstack([START, fa[acc]]) + to_end, axis=1))
     ba = np.full((n, N_STATES), NEG_INF)
     bd = np.full((n, N_STATES), NEG_INF)
     ba[acc] = last_exon  # the last exon; internal exons are added by their donors below
