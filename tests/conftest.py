@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("METASPLICE_SHARED", REPO.parent / "shared"))
+SHARED = Path(os.environ.get("METALAYER_SHARED", REPO.parent / "shared"))
 FIXTURES = Path(__file__).parent / "fixtures"
 OSAI = SHARED / "models" / "openspliceai-mane"
 PANGOLIN = SHARED / "models" / "pangolin"
@@ -18,20 +18,20 @@ PANGOLIN = SHARED / "models" / "pangolin"
 def shared_path(*parts: str) -> Path:
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} not found: set METASPLICE_SHARED to the shared data directory")
+        pytest.skip(f"{path} not found: set METALAYER_SHARED to the shared data directory")
     return path
 
 
 @pytest.fixture(scope="session")
 def osai80():
-    from metasplice import load_base_model
+    from meta_layer_cli import load_base_model
 
     return load_base_model("openspliceai", shared_path("models", "openspliceai-mane", "80nt"))
 
 
 @pytest.fixture(scope="session")
 def spliceai():
-    from metasplice import load_base_model
+    from meta_layer_cli import load_base_model
 
     return load_base_model("spliceai")
 
@@ -56,7 +56,7 @@ SMALL_DEMO_GENES = ["148", "150", "239", "245", "480", "760", "4", "5", "6", "8"
 @pytest.fixture(scope="session")
 def osai80_tracks(tmp_path_factory, osai80):
     """OpenSpliceAI-80nt tracks of ten short real demo genes (a few seconds to predict)."""
-    from metasplice.artifacts import demo_genes, predict_tracks
+    from meta_layer_cli.artifacts import demo_genes, predict_tracks
 
     directory = tmp_path_factory.mktemp("osai80_tracks")
     predict_tracks(osai80, demo_genes(SMALL_DEMO_GENES), directory, progress=False)
@@ -65,7 +65,7 @@ def osai80_tracks(tmp_path_factory, osai80):
 
 @pytest.fixture(scope="session")
 def osai80_arrays(osai80_tracks):
-    from metasplice.artifacts import load_gene_arrays
+    from meta_layer_cli.artifacts import load_gene_arrays
 
     return load_gene_arrays(osai80_tracks, SMALL_DEMO_GENES)
 

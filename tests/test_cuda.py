@@ -16,15 +16,15 @@ import polars as pl
 import pytest
 import torch
 
-from metasplice import load_base_model, score_sequences, score_vcf
-from metasplice.io.demo import load_demo_gene
+from meta_layer_cli import load_base_model, score_sequences, score_vcf
+from meta_layer_cli.io.demo import load_demo_gene
 from tests.conftest import SMALL_DEMO_GENES, TINY_MODEL, TINY_TRAINING, exons_from_labels, shared_path
 from tests.inference.test_score_vcf import check_against_official, genome, write_input  # noqa: F401 (fixture)
 from tests.variant_helpers import TINY_ARCHITECTURE, osai80_weights, small_vexseq
 from tests.variant_helpers import TINY_TRAINING as TINY_VARIANT_TRAINING
 
-# METASPLICE_GPU_TEST_DEVICE=cpu runs the same checks CPU against CPU: a dry run of the tests themselves
-DEVICE = os.environ.get("METASPLICE_GPU_TEST_DEVICE", "cuda")
+# METALAYER_GPU_TEST_DEVICE=cpu runs the same checks CPU against CPU: a dry run of the tests themselves
+DEVICE = os.environ.get("METALAYER_GPU_TEST_DEVICE", "cuda")
 pytestmark = pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(), reason="no CUDA device")
 
 
@@ -62,10 +62,10 @@ def test_score_sequences_on_cuda_equal_the_cpu():
 
 @pytest.mark.parametrize("encoder", ["cnn", "hyena"])
 def test_meta_layer_trains_on_cuda_and_recalibrates_like_the_cpu(tmp_path, encoder):
-    from metasplice.artifacts import load_gene_arrays
-    from metasplice.models.apply import recalibrate_arrays
-    from metasplice.models.checkpoint import load_model
-    from metasplice.workflows import run_canonical_training
+    from meta_layer_cli.artifacts import load_gene_arrays
+    from meta_layer_cli.models.apply import recalibrate_arrays
+    from meta_layer_cli.models.checkpoint import load_model
+    from meta_layer_cli.workflows import run_canonical_training
 
     overrides = {f"model.{k}": v for k, v in TINY_MODEL.items()} | {
         f"training.{k}": v for k, v in TINY_TRAINING.items()
@@ -88,8 +88,8 @@ def test_meta_layer_trains_on_cuda_and_recalibrates_like_the_cpu(tmp_path, encod
 
 
 def test_variant_model_trains_and_scores_on_cuda(tmp_path):
-    from metasplice.inference.variant_models import score_sequences_with_models
-    from metasplice.workflows_variants import run_validated_delta_training
+    from meta_layer_cli.inference.variant_models import score_sequences_with_models
+    from meta_layer_cli.workflows_variants import run_validated_delta_training
 
     table = small_vexseq(40)
     result = run_validated_delta_training(

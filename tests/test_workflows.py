@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from metasplice.cli.main import app
-from metasplice.workflows import evaluate_checkpoint, run_canonical_training
+from meta_layer_cli.commands.main import app
+from meta_layer_cli.workflows import evaluate_checkpoint, run_canonical_training
 from tests.conftest import SMALL_DEMO_GENES, TINY_MODEL, TINY_TRAINING, shared_path
 
 KEYS = {
@@ -54,10 +54,10 @@ def test_evaluate_checkpoint_reproduces_the_run(run):
 
 
 def test_recalibrate_matches_what_evaluation_saw(run, tmp_path):
-    from metasplice.artifacts import load_gene_arrays
-    from metasplice.models.apply import recalibrate_arrays
-    from metasplice.models.checkpoint import load_model
-    from metasplice.models.structure import structure_from_config
+    from meta_layer_cli.artifacts import load_gene_arrays
+    from meta_layer_cli.models.apply import recalibrate_arrays
+    from meta_layer_cli.models.checkpoint import load_model
+    from meta_layer_cli.models.structure import structure_from_config
 
     model, config = load_model(run.checkpoint_path)
     structure = structure_from_config(config)
@@ -92,7 +92,7 @@ def test_recalibrate_from_the_demo_dataset_predicts_base_tracks(run, tmp_path):
 
 
 def test_report_is_written(run, tmp_path):
-    from metasplice.evaluation.report import write_report
+    from meta_layer_cli.evaluation.report import write_report
 
     metrics = json.loads((run.output_dir / "metrics.json").read_text())
     path = write_report(tmp_path / "report.html", metrics, notes=["x"])
@@ -145,7 +145,7 @@ def test_finish_run_with_and_without_the_decoder(run, tmp_path):
     import json
     import shutil
 
-    from metasplice.workflows import finish_canonical_run
+    from meta_layer_cli.workflows import finish_canonical_run
 
     assert set(run.extra_test_metrics) == {"meta_per_nucleotide"}
     copy = tmp_path / "run"

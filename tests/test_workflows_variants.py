@@ -10,10 +10,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from metasplice.cli.main import app
-from metasplice.training.variant_config import load_variant_config
-from metasplice.workflows import builtin_config
-from metasplice.workflows_variants import resolve_variant_config, run_validated_delta_training
+from meta_layer_cli.commands.main import app
+from meta_layer_cli.training.variant_config import load_variant_config
+from meta_layer_cli.workflows import builtin_config
+from meta_layer_cli.workflows_variants import resolve_variant_config, run_validated_delta_training
 from tests.variant_helpers import TINY_ARCHITECTURE, TINY_TRAINING, mapsy_path, osai80_weights, vexseq_path
 
 runner = CliRunner()
@@ -57,13 +57,13 @@ def test_cross_validation_metrics_and_files(run):
 
 
 def test_checkpoint_scores_new_sequences(run):
-    from metasplice.inference.variant_models import load_variant_predictor, score_sequences_with_models
+    from meta_layer_cli.inference.variant_models import load_variant_predictor, score_sequences_with_models
 
     predictor = load_variant_predictor(run.checkpoint_path)
     assert predictor.model.config.target_kinds == ["delta_psi_percent", "log2_ratio"]
     assert set(predictor.p_map) == {"delta_psi_percent", "log2_ratio"}
     assert sorted(p.name for p in run.checkpoint_path.iterdir()) == ["config.json", "model.safetensors"]
-    from metasplice.data import load_vexseq
+    from meta_layer_cli.data import load_vexseq
 
     table = load_vexseq(vexseq_path()).head(6).select("id", "ref_seq", "alt_seq", "exon_start", "exon_end")
     scored = score_sequences_with_models(table, [run.checkpoint_path])  # base model from the checkpoint
@@ -81,8 +81,8 @@ def test_vcf_variants_get_variant_model_outputs(run, tmp_path):
     """score_vcf --checkpoint with a delta predictor: P_SA and DPSI near exons, '.' far from them."""
     import shutil
 
-    from metasplice.inference.variants import score_vcf
-    from metasplice.inference.vcf_models import MAX_EXON_DISTANCE
+    from meta_layer_cli.inference.variants import score_vcf
+    from meta_layer_cli.inference.vcf_models import MAX_EXON_DISTANCE
     from tests.inference.test_score_vcf import REF_DIR, info_of, write_input
 
     for name in ("ref.fa", "annotation.txt"):
@@ -99,8 +99,8 @@ def test_vcf_variants_get_variant_model_outputs(run, tmp_path):
         cols = ln.split("\t")
         info = info_of(cols)
         if "SpliceAI" in info:
-            assert len(info["SpliceAI"].split(",")) == len(info["MetaSplice"].split(","))
-            fields[cols[2]] = [e.split("|") for e in info["MetaSplice"].split(",")]
+            assert len(info["SpliceAI"].split(",")) == len(info["MetaLayer"].split(","))
+            fields[cols[2]] = [e.split("|") for e in info["MetaLayer"].split(",")]
     for vid in ("acceptor_snv", "exonic", "minus_donor", "minus_del_acceptor"):
         entry = fields[vid][0]
         assert entry[2:10] == ["."] * 8  # no meta-layer checkpoint given
@@ -115,10 +115,10 @@ def test_exon_rows_read_the_gene_strand():
     import tempfile
     from pathlib import Path
 
-    from metasplice.inference.variants import GeneIndex, ScoringTask, VariantScorer, read_variant_annotation
-    from metasplice.inference.vcf_models import EXON_FLANK, _exon_row
-    from metasplice.io.fasta import Fasta
-    from metasplice.io.sequence import reverse_complement
+    from meta_layer_cli.inference.variants import GeneIndex, ScoringTask, VariantScorer, read_variant_annotation
+    from meta_layer_cli.inference.vcf_models import EXON_FLANK, _exon_row
+    from meta_layer_cli.io.fasta import Fasta
+    from meta_layer_cli.io.sequence import reverse_complement
     from tests.inference.stub_models import StubModel
     from tests.inference.test_score_vcf import REF_DIR
 
@@ -157,7 +157,7 @@ def test_classifier_run_and_cli(run, tmp_path):
     saved = json.loads((tmp_path / "clf" / "checkpoint" / "config.json").read_text())
     assert saved["calibration"]["temperature"]["temperature"] > 0
     # score-seqs with a delta predictor and a classifier
-    from metasplice.data import load_vexseq
+    from meta_layer_cli.data import load_vexseq
 
     load_vexseq(vexseq_path()).head(4).select("id", "ref_seq", "alt_seq", "exon_start", "exon_end").write_csv(
         tmp_path / "in.csv"
@@ -205,8 +205,8 @@ def test_shipped_config_and_cli_errors(tmp_path):
 
 @pytest.mark.parametrize("name, calibration", [("simple_cnn", "quantile"), ("delta", "isotonic")])
 def test_calibrated_delta_models(tmp_path, name, calibration):
-    from metasplice.data import load_vexseq
-    from metasplice.inference.variant_models import score_sequences_with_models
+    from meta_layer_cli.data import load_vexseq
+    from meta_layer_cli.inference.variant_models import score_sequences_with_models
 
     vexseq = load_vexseq(vexseq_path()).sample(n=30, seed=2)
     result = run_validated_delta_training(
@@ -226,8 +226,8 @@ def test_calibrated_delta_models(tmp_path, name, calibration):
 
 
 def test_site_logit_end_to_end_reads_the_reference_psi(tmp_path):
-    from metasplice.data import load_vexseq
-    from metasplice.inference.variant_models import score_sequences_with_models
+    from meta_layer_cli.data import load_vexseq
+    from meta_layer_cli.inference.variant_models import score_sequences_with_models
 
     vexseq = load_vexseq(vexseq_path()).sample(n=30, seed=2)
     result = run_validated_delta_training(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from metasplice.artifacts.cache import PredictionCache, as_cache
-from metasplice.io.sequence import sequence_to_codes
+from meta_layer_cli.artifacts.cache import PredictionCache, as_cache
+from meta_layer_cli.io.sequence import sequence_to_codes
 from tests.inference.stub_models import StubModel
 
 

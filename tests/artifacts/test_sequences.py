@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from metasplice.artifacts.sequences import SEQUENCE_SCORE_COLUMNS, alt_on_ref, score_sequences
+from meta_layer_cli.artifacts.sequences import SEQUENCE_SCORE_COLUMNS, alt_on_ref, score_sequences
 from tests.inference.stub_models import StubModel
 
 REF = "CTTCTTATTCCTACAGCTTCTAAGACCACGAGAGAAAAAGTTGGGACTAGGTAAGTCGTGTAATCTCTAAAAAGG"

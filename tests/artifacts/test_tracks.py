@@ -6,15 +6,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from metasplice.artifacts import (
+from meta_layer_cli.artifacts import (
     demo_genes,
     fasta_gtf_genes,
     predict_tracks,
     read_gene_track,
     read_manifest,
 )
-from metasplice.io.demo import load_demo_gene
-from metasplice.io.sequence import reverse_complement
+from meta_layer_cli.io.demo import load_demo_gene
+from meta_layer_cli.io.sequence import reverse_complement
 from tests.conftest import exons_from_labels
 
 FLANK = 300  # genomic DNA either side of the gene in the toy genome
@@ -75,7 +75,7 @@ def test_demo_tracks_schema_and_manifest(osai80, tmp_path):
     manifest = predict_tracks(osai80, demo_genes(["4", "5"]), tmp_path, genome_build="hg19", progress=False)
     on_disk = json.loads((tmp_path / "manifest.json").read_text())
     assert on_disk["base_model"] == "openspliceai" and on_disk["weights_checksum"] == osai80.weights_checksum
-    assert on_disk["genome_build"] == "hg19" and on_disk["metasplice_version"]
+    assert on_disk["genome_build"] == "hg19" and on_disk["metalayer_version"]
     assert [g["gene_id"] for g in manifest["genes"]] == ["4", "5"]
     track = read_gene_track(tmp_path, "4")
     assert track.columns == ["offset", "chrom", "position", "strand", "base", "label", "neither", "acceptor", "donor"]
@@ -121,7 +121,7 @@ def test_other_model_into_same_directory_is_refused(osai80, spliceai, tmp_path):
 
 
 def test_precomputed_scores_plug_in(minus_genome, osai80, tmp_path):
-    from metasplice import load_base_model
+    from meta_layer_cli import load_base_model
 
     d = minus_genome[0]
     first = tmp_path / "first"

@@ -1,15 +1,15 @@
 """The fast networks against the official implementations' stored outputs
-(tests/fixtures/make_reference_outputs.py produced them with SpliceAI's Keras
+(scripts/make_reference_outputs.py produced them with SpliceAI's Keras
 models and OpenSpliceAI's own PyTorch code) and against the unfused reference."""
 
 import numpy as np
 import pytest
 import torch
 
-from metasplice import load_base_model
-from metasplice.base_models.network import reference_forward
-from metasplice.base_models.pangolin import read_pangolin_network
-from metasplice.io.sequence import codes_to_one_hot
+from meta_layer_cli import load_base_model
+from meta_layer_cli.base_models.network import reference_forward
+from meta_layer_cli.base_models.pangolin import read_pangolin_network
+from meta_layer_cli.io.sequence import codes_to_one_hot
 from tests.conftest import shared_path
 
 TOLERANCE = 1e-4
@@ -60,7 +60,7 @@ def test_pangolin_matches_unfused_reference(reference_outputs):
 
 def test_reference_forward_matches_keras(reference_outputs):
     """The unfused reference (used as the official-blocking baseline) is itself faithful."""
-    from metasplice.base_models.spliceai import default_weights, read_keras_network
+    from meta_layer_cli.base_models.spliceai import default_weights, read_keras_network
 
     x = torch.from_numpy(_windows(reference_outputs, 5000)[:1])
     mean = sum(reference_forward(read_keras_network(p), x) for p in default_weights()) / 5

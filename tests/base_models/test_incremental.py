@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from metasplice.artifacts.sequences import SEQUENCE_SCORE_COLUMNS, score_sequences
-from metasplice.base_models.incremental import Substitution, predict_reference_and_substitutions
+from meta_layer_cli.artifacts.sequences import SEQUENCE_SCORE_COLUMNS, score_sequences
+from meta_layer_cli.base_models.incremental import Substitution, predict_reference_and_substitutions
 from tests.conftest import shared_path
 
 
@@ -36,7 +36,7 @@ def test_openspliceai_80nt(osai80):
 
 
 def test_openspliceai_10000nt_deep_network():
-    from metasplice import load_base_model
+    from meta_layer_cli import load_base_model
 
     model = load_base_model(
         "openspliceai", shared_path("models", "openspliceai-mane", "10000nt", "model_10000nt_rs10.pt")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "long_gene_memory.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "long_gene_memory.py"
 
 
 @pytest.mark.slow

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from metasplice import load_base_model
-from metasplice.io.demo import load_demo_gene
-from metasplice.io.genes import GeneSequence
-from metasplice.io.sequence import reverse_complement
+from meta_layer_cli import load_base_model
+from meta_layer_cli.io.demo import load_demo_gene
+from meta_layer_cli.io.genes import GeneSequence
+from meta_layer_cli.io.sequence import reverse_complement
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_cuda_request_without_gpu_is_clear():
 def test_base_model_convolutions_run_without_tf32_and_restore_the_setting():
     # TF32 convolutions (PyTorch's GPU default) move SpliceAI scores by ~1e-3: enough to
     # change a two-decimal DS; the setting must be off inside and untouched outside.
-    from metasplice.base_models.base import full_precision_convolutions
+    from meta_layer_cli.base_models.base import full_precision_convolutions
 
     before = torch.backends.cudnn.allow_tf32
     torch.backends.cudnn.allow_tf32 = True

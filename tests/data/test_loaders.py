@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from metasplice.data import (
+from meta_layer_cli.data import (
     BASE_COLUMNS,
     load_mapsy,
     load_saturation_mutagenesis,
@@ -17,8 +17,8 @@ from metasplice.data import (
     load_vexseq,
     load_wt1_minigene,
 )
-from metasplice.data._files import read_numpy_pickle
-from metasplice.io.sequence import reverse_complement
+from meta_layer_cli.data._files import read_numpy_pickle
+from meta_layer_cli.io.sequence import reverse_complement
 from tests.conftest import FIXTURES, shared_path
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from metasplice.evaluation.metrics import (
+from meta_layer_cli.evaluation.metrics import (
     average_precision,
     confusion_at,
     site_metrics,
@@ -37,7 +37,7 @@ def test_confusion_and_site_metrics():
 def test_precision_recall_curve_follows_recall_not_threshold_count():
     from sklearn.metrics import precision_recall_curve as sk_curve
 
-    from metasplice.evaluation.metrics import precision_recall_curve
+    from meta_layer_cli.evaluation.metrics import precision_recall_curve
 
     rng = np.random.default_rng(0)
     y = rng.random(200_000) < 0.002

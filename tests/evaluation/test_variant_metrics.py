@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from metasplice.evaluation.variant_metrics import (
+from meta_layer_cli.evaluation.variant_metrics import (
     base_delta_metrics,
     classifier_metrics,
     pearson,

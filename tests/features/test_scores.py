@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from metasplice.features import FeatureNormalizer, feature_names, score_features
-from metasplice.features.scores import PER_CHANNEL, PER_GROUP, splice_groups
+from meta_layer_cli.features import FeatureNormalizer, feature_names, score_features
+from meta_layer_cli.features.scores import PER_CHANNEL, PER_GROUP, splice_groups
 
 CHANNELS = ["neither", "acceptor", "donor"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metasplice.io.sequence import codes_to_one_hot, reverse_complement, sequence_to_codes
+from meta_layer_cli.io.sequence import codes_to_one_hot, reverse_complement, sequence_to_codes
 
 
 class StubModel:

@@ -1,7 +1,7 @@
 """score_vcf: SpliceAI= fields equal the official spliceai 1.3.1 output, nothing is lost, batching is exact.
 
 The reference output (tests/fixtures/spliceai_vcf_reference/expected.json) was made once with the
-official code by tests/fixtures/make_spliceai_vcf_reference.py.
+official code by scripts/make_spliceai_vcf_reference.py.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from metasplice.inference.variants import (
+from meta_layer_cli.inference.variants import (
     GeneIndex,
     gain_loss_entry,
     read_variant_annotation,
     score_vcf,
     spliceai_normalize,
 )
-from metasplice.io.vcf import read_vcf
+from meta_layer_cli.io.vcf import read_vcf
 from tests.conftest import FIXTURES
 from tests.inference.stub_models import StubModel
 
@@ -75,7 +75,7 @@ def info_of(columns: list[str]) -> dict[str, str | None]:
 def check_against_official(out_path: Path, body: list[str], mask: int) -> None:
     header, records = read_vcf(out_path)
     assert any(m.startswith("##INFO=<ID=SpliceAI,") for m in header.meta)
-    assert any(m.startswith("##INFO=<ID=MetaSpliceSkip,") for m in header.meta)
+    assert any(m.startswith("##INFO=<ID=MetaLayerSkip,") for m in header.meta)
     assert len(records) == len(body), "every input record must appear in the output"
     for line, record in zip(body, records):
         original = line.split("\t")
@@ -85,11 +85,11 @@ def check_against_official(out_path: Path, body: list[str], mask: int) -> None:
         assert {k: info[k] for k in kept} == kept, "original INFO entries are kept"
         vid = original[2]
         if line == MALFORMED:
-            assert info.get("MetaSpliceSkip") == "malformed"
+            assert info.get("MetaLayerSkip") == "malformed"
             continue
         official = BY_ID[vid][f"spliceai_m{mask}"]
         assert info.get("SpliceAI") == official, f"{vid}: SpliceAI field differs from the official tool"
-        assert info.get("MetaSpliceSkip") == SKIP_REASON.get(vid), vid
+        assert info.get("MetaLayerSkip") == SKIP_REASON.get(vid), vid
 
 
 def test_spliceai_matches_official_on_a_handful(spliceai, genome, tmp_path, caplog):

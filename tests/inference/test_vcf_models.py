@@ -1,4 +1,4 @@
-"""score_vcf --checkpoint: the MetaSplice= field (meta-layer deltas and variant-model outputs)."""
+"""score_vcf --checkpoint: the MetaLayer= field (meta-layer deltas and variant-model outputs)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from metasplice.inference.variants import score_vcf
-from metasplice.io.vcf import read_vcf
-from metasplice.models.checkpoint import save_model
-from metasplice.models.meta import build_meta_model
+from meta_layer_cli.inference.variants import score_vcf
+from meta_layer_cli.io.vcf import read_vcf
+from meta_layer_cli.models.checkpoint import save_model
+from meta_layer_cli.models.meta import build_meta_model
 from tests.conftest import TINY_MODEL
 from tests.inference.test_score_vcf import genome, info_of, write_input  # noqa: F401 (fixture)
 
@@ -36,7 +36,7 @@ def entries(path, key):
 
 @pytest.mark.parametrize("mask", [False, True])
 def test_untrained_meta_layer_reproduces_the_base_deltas(osai80, genome, tmp_path, mask):  # noqa: F811
-    """A V2 model starts as its base model, so MetaSplice DS/DP must repeat SpliceAI= (both strands, indels)."""
+    """A V2 model starts as its base model, so MetaLayer DS/DP must repeat SpliceAI= (both strands, indels)."""
     body = write_input(tmp_path / "in.vcf", None)
     ck = meta_checkpoint(tmp_path / "meta", osai80)
     out = tmp_path / "out.vcf"
@@ -44,11 +44,11 @@ def test_untrained_meta_layer_reproduces_the_base_deltas(osai80, genome, tmp_pat
               mask=mask, progress=False, checkpoints=[ck])  # fmt: skip
     header, records = read_vcf(out)
     assert len(records) == len(body)
-    assert any(m.startswith("##INFO=<ID=MetaSplice,") for m in header.meta)
-    base, meta = entries(out, "SpliceAI"), entries(out, "MetaSplice")
+    assert any(m.startswith("##INFO=<ID=MetaLayer,") for m in header.meta)
+    base, meta = entries(out, "SpliceAI"), entries(out, "MetaLayer")
     compared = 0
     for b, m in zip(base, meta):
-        assert (b is None) == (m is None), "a MetaSplice entry exactly where there is a SpliceAI entry"
+        assert (b is None) == (m is None), "a MetaLayer entry exactly where there is a SpliceAI entry"
         if b is None:
             continue
         assert len(b) == len(m)
@@ -75,7 +75,7 @@ def test_a_trained_correction_changes_meta_deltas_only(osai80, genome, tmp_path)
         score_vcf(tmp_path / "in.vcf", outs[name], genome / "ref.fa", genome / "annotation.txt",
                   base_model=osai80, progress=False, checkpoints=[ck])  # fmt: skip
     assert entries(outs["plain"], "SpliceAI") == entries(outs["meta"], "SpliceAI")
-    assert entries(outs["plain"], "MetaSplice") != entries(outs["meta"], "MetaSplice")
+    assert entries(outs["plain"], "MetaLayer") != entries(outs["meta"], "MetaLayer")
 
 
 def test_checkpoint_of_another_base_model_is_refused(osai80, spliceai, genome, tmp_path):  # noqa: F811

@@ -1,4 +1,4 @@
-from metasplice.io.annotation import builtin_annotation_path, read_annotation_table
+from meta_layer_cli.io.annotation import builtin_annotation_path, read_annotation_table
 
 
 def test_builtin_grch37_table_reads_real_genes():

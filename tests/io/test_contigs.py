@@ -1,6 +1,6 @@
 import pytest
 
-from metasplice.io.contigs import ContigResolver, strip_chr
+from meta_layer_cli.io.contigs import ContigResolver, strip_chr
 
 
 def test_strip_chr():

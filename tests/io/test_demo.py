@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from metasplice.io.demo import demo_gene_ids, load_demo_gene
+from meta_layer_cli.io.demo import demo_gene_ids, load_demo_gene
 
 
 def test_demo_has_610_genes_with_gaps_in_ids():

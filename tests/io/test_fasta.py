@@ -3,7 +3,7 @@ import gzip
 import pysam
 import pytest
 
-from metasplice.io.fasta import Fasta
+from meta_layer_cli.io.fasta import Fasta
 
 
 @pytest.fixture()

@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pytest
 
-from metasplice.io.gtf import filter_genes, genes_from_transcripts, read_transcripts
+from meta_layer_cli.io.gtf import filter_genes, genes_from_transcripts, read_transcripts
 
 GTF = """\
 #!genome-build GRCh38

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from metasplice.io.sequence import (
+from meta_layer_cli.io.sequence import (
     one_hot_encode,
     one_hot_to_sequence,
     reverse_complement,

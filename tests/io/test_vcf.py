@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from metasplice.io.vcf import VcfReader, VcfWriter, read_vcf, write_vcf
+from meta_layer_cli.io.vcf import VcfReader, VcfWriter, read_vcf, write_vcf
 
 HEADER = [
     "##fileformat=VCFv4.2",

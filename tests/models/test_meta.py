@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from metasplice.io.sequence import codes_to_one_hot
-from metasplice.models import MetaModelConfig, build_meta_model
-from metasplice.models.apply import model_margin, recalibrate_arrays
-from metasplice.models.checkpoint import load_model, save_model
+from meta_layer_cli.io.sequence import codes_to_one_hot
+from meta_layer_cli.models import MetaModelConfig, build_meta_model
+from meta_layer_cli.models.apply import model_margin, recalibrate_arrays
+from meta_layer_cli.models.checkpoint import load_model, save_model
 from tests.conftest import TINY_MODEL
 
 CHANNELS = ["neither", "acceptor", "donor"]
@@ -108,7 +108,7 @@ def test_hyenadna_checkpoint_layout_loads(tmp_path):
     encoder; a checkpoint of another width is refused with a clear message."""
     from safetensors.torch import save_file
 
-    from metasplice.models.encoders import HyenaEncoder, load_hyenadna
+    from meta_layer_cli.models.encoders import HyenaEncoder, load_hyenadna
 
     torch.manual_seed(3)
     source = HyenaEncoder(width=16, depth=2, max_len=512)

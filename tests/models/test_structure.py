@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from metasplice.evaluation.metrics import average_precision
-from metasplice.io.sequence import sequence_to_codes
-from metasplice.models.apply import recalibrate_arrays
-from metasplice.models.meta import build_meta_model
-from metasplice.models.structure import GeneStructureDecoder, structure_from_config
+from meta_layer_cli.evaluation.metrics import average_precision
+from meta_layer_cli.io.sequence import sequence_to_codes
+from meta_layer_cli.models.apply import recalibrate_arrays
+from meta_layer_cli.models.meta import build_meta_model
+from meta_layer_cli.models.structure import GeneStructureDecoder, structure_from_config
 from tests.conftest import TINY_MODEL
 
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from metasplice.models.calibration import (
+from meta_layer_cli.models.calibration import (
     IsotonicCalibrator,
     TemperatureScaler,
     build_calibrator,
     calibrator_from_dict,
     pinball_loss,
 )
-from metasplice.models.variant import (
+from meta_layer_cli.models.variant import (
     EFFECT_TYPES,
     TARGET_KINDS,
     VARIANT_MODELS,
@@ -249,8 +249,8 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_loading_a_canonical_checkpoint_is_refused(tmp_path):
-    from metasplice.models import build_meta_model
-    from metasplice.models.checkpoint import save_model
+    from meta_layer_cli.models import build_meta_model
+    from meta_layer_cli.models.checkpoint import save_model
 
     save_model(tmp_path / "meta", build_meta_model({"channels": CHANNELS, "width": 8}))
     with pytest.raises(ValueError, match="not a variant-model checkpoint"):

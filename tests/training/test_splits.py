@@ -1,7 +1,7 @@
 import pytest
 
-from metasplice.io.demo import demo_gene_ids, demo_gene_info
-from metasplice.training import split_genes
+from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info
+from meta_layer_cli.training import split_genes
 
 
 def test_gene_split_is_disjoint_seeded_and_complete():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metasplice.evaluation.metrics import average_precision
-from metasplice.training.structure import DEFAULT_GRID, fit_structure_decoder
+from meta_layer_cli.evaluation.metrics import average_precision
+from meta_layer_cli.training.structure import DEFAULT_GRID, fit_structure_decoder
 
 
 def test_fit_picks_from_the_grid_and_reports_its_score(osai80_arrays):

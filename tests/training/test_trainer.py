@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from metasplice.models import MetaModelConfig, build_meta_model
-from metasplice.training import Trainer, TrainerConfig
-from metasplice.training.trainer import epochs_within_budget
+from meta_layer_cli.models import MetaModelConfig, build_meta_model
+from meta_layer_cli.training import Trainer, TrainerConfig
+from meta_layer_cli.training.trainer import epochs_within_budget
 from tests.conftest import TINY_MODEL, TINY_TRAINING
 
 
@@ -80,10 +80,10 @@ def test_early_stopping_with_progress_bar(osai80_arrays, tmp_path):
 
 DDP_SCRIPT = """
 import json, sys, torch
-from metasplice.artifacts import load_gene_arrays
-from metasplice.models import MetaModelConfig, build_meta_model
-from metasplice.training import Trainer, TrainerConfig
-from metasplice.training.trainer import epochs_within_budget
+from meta_layer_cli.artifacts import load_gene_arrays
+from meta_layer_cli.models import MetaModelConfig, build_meta_model
+from meta_layer_cli.training import Trainer, TrainerConfig
+from meta_layer_cli.training.trainer import epochs_within_budget
 from tests.conftest import TINY_MODEL, TINY_TRAINING, SMALL_DEMO_GENES
 channels, genes = load_gene_arrays(sys.argv[1], SMALL_DEMO_GENES)
 torch.manual_seed(0)

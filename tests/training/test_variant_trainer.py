@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from metasplice.models.variant import TARGET_KINDS, build_variant_model
-from metasplice.training.variant_trainer import (
+from meta_layer_cli.models.variant import TARGET_KINDS, build_variant_model
+from meta_layer_cli.training.variant_trainer import (
     VariantTrainer,
     VariantTrainerConfig,
     predict_variants,

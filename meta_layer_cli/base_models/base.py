@@ -1,0 +1,240 @@
+"""The one interface every base model sits behind."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from meta_layer_cli.base_models.network import DilatedResidualNetwork, NetworkParams
+from meta_layer_cli.io.genes import GeneSequence
+from meta_layer_cli.io.sequence import codes_to_one_hot, reverse_complement, sequence_to_codes
+
+# SpliceAI-10k dilation schedule; shallower models (OpenSpliceAI 80/400/2000 nt) use its prefix.
+DILATION_SCHEDULE = (1,) * 4 + (4,) * 4 + (10,) * 4 + (25,) * 4
+_N_CODE = 4
+
+
+def weights_checksum(paths: Iterable[str | os.PathLike]) -> str:
+    """SHA-256 over the weight files' bytes (in the given order), first 16 hex digits."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def padded_codes(context: int, seq: str, upstream: str = "", downstream: str = "") -> np.ndarray:
+    """The network input for ``seq``: ``context`` nt each side, real flank where given, N past it
+    (integer codes ``[len(seq) + 2*context]``)."""
+    up = upstream[-context:] if context else ""
+    down = downstream[:context]
+    return sequence_to_codes("N" * (context - len(up)) + up + seq + down + "N" * (context - len(down)))
+
+
+def full_precision_convolutions():
+    """Context in which cuDNN convolutions run in float32, not TF32 (PyTorch's default on
+    Ampere and later), so a GPU reproduces the published models' CPU scores to ~1e-6
+    instead of ~1e-3 -- enough to flip SpliceAI's two-decimal delta scores."""
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                       allow_tf32=False)  # fmt: skip
+
+
+@dataclass
+class EnsembleMember:
+    """One network of an ensemble: its head channels ``take`` are averaged into output ``slots``."""
+
+    params: NetworkParams
+    take: tuple[int, ...]
+    slots: tuple[int, ...]
+
+
+class BaseModel:
+    """A splice-site model: sequence in, per-nucleotide probabilities out.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``spliceai``, ``openspliceai``, ``pangolin``, ``precomputed``).
+    context : int
+        Flank in nt each output position needs on each side.
+    channels : tuple[str, ...]
+        Output channel names, in order.
+    weights_checksum : str
+        Identifies the weights; part of every cache key and manifest.
+    """
+
+    name: str
+    context: int
+    channels: tuple[str, ...]
+    weights_checksum: str
+    weights_paths: tuple[str, ...] = ()
+
+    def predict_gene(self, gene: GeneSequence) -> np.ndarray:
+        """Scores ``[len(gene.sequence), C]`` in the gene's transcript orientation."""
+        raise NotImplementedError
+
+    def predict_genes(self, genes: Sequence[GeneSequence]) -> list[np.ndarray]:
+        return [self.predict_gene(g) for g in genes]
+
+    def describe(self) -> dict:
+        return {
+            "base_model": self.name,
+            "context": self.context,
+            "channels": list(self.channels),
+            "weights_checksum": self.weights_checksum,
+            "weights": list(self.weights_paths),
+        }
+
+
+class NeuralBaseModel(BaseModel):
+    """An ensemble of :class:`DilatedResidualNetwork` members, run in long blocks.
+
+    Parameters
+    ----------
+    block_size : int
+        Output nt per forward pass. Long blocks pay the ``2 * context`` flank once
+        per block instead of once per 5 kb as the official tools do.
+    batch_size : int
+        Full-length blocks per forward pass.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        members: Sequence[EnsembleMember],
+        channels: Sequence[str],
+        weights_paths: Sequence[str | os.PathLike],
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        block_size: int | None = None,
+        batch_size: int | None = None,
+    ):
+        self.name = name
+        self.channels = tuple(channels)
+        self.weights_paths = tuple(str(p) for p in weights_paths)
+        self.weights_checksum = weights_checksum(self.weights_paths)
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("--device cuda requested but torch sees no CUDA device")
+        self.dtype = dtype or torch.float32
+        contexts = {m.params.context for m in members}
+        if len(contexts) != 1:
+            raise ValueError(f"ensemble members disagree on context: {sorted(contexts)}")
+        self.context = contexts.pop()
+        self.networks = [DilatedResidualNetwork(m.params).to(self.device, self.dtype).eval() for m in members]
+        self._routing = [(list(m.take), list(m.slots)) for m in members]
+        counts = np.zeros(len(self.channels))
+        for m in members:
+            counts[list(m.slots)] += 1
+        if (counts == 0).any():
+            raise ValueError(f"{name}: no ensemble member fills channel(s) {np.flatnonzero(counts == 0)}")
+        self._counts = torch.tensor(counts, dtype=torch.float32, device=self.device)[None, :, None]
+        on_gpu = self.device.type == "cuda"
+        self.block_size = block_size or (20_000 if on_gpu else 50_000)
+        self.batch_size = batch_size or (16 if on_gpu else 1)
+
+    # -- tensors -----------------------------------------------------------------------------
+    def ensemble_members(self) -> list[tuple[nn.Module, list[int], list[int]]]:
+        """``(network, take, slots)`` per member: ``network(x)[:, take]`` adds to channels ``slots``
+        of the ensemble sum (for code that runs the networks itself, e.g. incremental ALT scoring)."""
+        return [(net, take, slots) for net, (take, slots) in zip(self.networks, self._routing)]
+
+    @property
+    def member_counts(self) -> np.ndarray:
+        """``[C]`` members contributing to each channel (the ensemble sum's divisor)."""
+        return self._counts[0, :, 0].cpu().numpy()
+
+    @torch.inference_mode()
+    def predict(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """One-hot ``[B, 4, L + 2*context]`` -> ensemble-mean probabilities ``[B, C, L]`` (numpy)."""
+        x = torch.as_tensor(x).to(self.device, self.dtype)
+        if x.ndim != 3 or x.shape[1] != 4:
+            raise ValueError(f"expected one-hot input [B, 4, L + {2 * self.context}], got {tuple(x.shape)}")
+        out = torch.zeros(x.shape[0], len(self.channels), x.shape[-1] - 2 * self.context, device=self.device)
+        with full_precision_convolutions():
+            for net, take, slots in self.ensemble_members():
+                out[:, slots] += net(x)[:, take]
+        return (out / self._counts).cpu().numpy()
+
+    # -- sequences ---------------------------------------------------------------------------
+    def predict_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Integer codes ``[L + 2*context]`` (0-3 ACGT, 4 N) -> ``[L, C]`` in bounded memory."""
+        codes = np.asarray(codes, dtype=np.uint8)
+        out_len = len(codes) - 2 * self.context
+        if out_len <= 0:
+            return np.zeros((0, len(self.channels)), dtype=np.float32)
+        span = self.block_size + 2 * self.context
+        starts = list(range(0, out_len, self.block_size))
+        result = np.empty((out_len, len(self.channels)), dtype=np.float32)
+        full = [s for s in starts if s + self.block_size <= out_len]
+        for i in range(0, len(full), self.batch_size):
+            batch = full[i : i + self.batch_size]
+            x = codes_to_one_hot(np.stack([codes[s : s + span] for s in batch]))
+            probs = self.predict(x)
+            for s, p in zip(batch, probs):
+                result[s : s + self.block_size] = p.T
+        if len(full) < len(starts):
+            s = starts[-1]
+            probs = self.predict(codes_to_one_hot(codes[s:])[None])
+            result[s:] = probs[0].T
+        return result
+
+    def predict_sequence(self, seq: str, strand: str = "+", upstream: str = "", downstream: str = "") -> np.ndarray:
+        """Any-length DNA (any case, N allowed) -> ``[len(seq), C]`` in ``seq``'s coordinates.
+
+        ``upstream``/``downstream`` are real flanking sequence in the same
+        orientation as ``seq`` (the ends are N-padded to ``context``). With
+        ``strand="-"`` the model reads the reverse complement, as a minus-strand
+        transcript, and the output is flipped back so row ``i`` still scores
+        ``seq[i]``.
+        """
+        if strand not in ("+", "-"):
+            raise ValueError(f"strand must be '+' or '-', got {strand!r}")
+        if strand == "-":
+            seq, upstream, downstream = (
+                reverse_complement(seq),
+                reverse_complement(downstream),
+                reverse_complement(upstream),
+            )
+        scores = self.predict_codes(padded_codes(self.context, seq, upstream, downstream))
+        return scores[::-1].copy() if strand == "-" else scores
+
+    def predict_gene(self, gene: GeneSequence) -> np.ndarray:
+        return self.predict_sequence(gene.sequence, "+", gene.upstream, gene.downstream)
+
+    def predict_genes(self, genes: Sequence[GeneSequence]) -> list[np.ndarray]:
+        """Like :meth:`predict_gene` for each gene, packing them into shared blocks.
+
+        Genes are laid end to end, each with its own ``context`` of flank; where the
+        flanks of neighbours are all N a single N spacer of ``context`` serves both.
+        Every output still sees exactly its own ``context`` each side, so the result
+        is the same as one gene at a time, at less padding cost.
+        """
+        c = self.context
+        pieces: list[np.ndarray] = []
+        offsets: list[int] = []
+        pos = 0
+        prev_down_all_n = False
+        for g in genes:
+            codes = padded_codes(self.context, g.sequence, g.upstream, g.downstream)
+            up, core = codes[:c], codes[c : len(codes) - c]
+            # the previous gene's all-N downstream flank doubles as this one's upstream flank
+            if not (pieces and prev_down_all_n and (up == _N_CODE).all()):
+                pieces.append(up)
+                pos += c
+            offsets.append(pos - c)
+            pieces += [core, codes[len(codes) - c :]]
+            pos += len(core) + c
+            prev_down_all_n = bool((codes[len(codes) - c :] == _N_CODE).all())
+        if not pieces:
+            return []
+        scores = self.predict_codes(np.concatenate(pieces))
+        return [scores[o : o + len(g.sequence)].copy() for o, g in zip(offsets, genes)]

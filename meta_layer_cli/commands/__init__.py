@@ -1,0 +1,1 @@
+"""The ``metalayer`` command line: thin wrappers over library functions."""

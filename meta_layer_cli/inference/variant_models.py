@@ -1,0 +1,201 @@
+"""Applying trained variant models (``train-variants`` checkpoints) to ref/alt sequence tables.
+
+:func:`score_sequences_with_models` = :func:`meta_layer_cli.artifacts.sequences.score_sequences`
+plus, from one or more checkpoints:
+
+``predicted_delta_psi``
+    the delta predictor's prediction in percent delta PSI (its ``delta_psi_percent``
+    readout, with the checkpoint's isotonic calibration if it has one). Models with the
+    ``logit_psi`` link (``site_logit``) read the exon's reference PSI from an optional
+    ``ref_psi`` column (percent) and use the training rows' median where it is missing. Null, with a
+    warning, when the model was not trained on any delta-PSI data; then
+    ``predicted_<kind>`` (e.g. ``predicted_log2_ratio``) carries its prediction in the
+    units it was trained on. Every other kind it was trained on gets such a column too.
+``p_splice_altering``
+    with a classifier checkpoint (``splice_inducing`` / ``unified``): its probability
+    (temperature-scaled if the checkpoint was calibrated). Otherwise, from the delta
+    predictor, **an estimate, not a classifier output**: the fraction of variants with
+    ``|measured delta| >= threshold`` (20 % delta PSI by default) among the training
+    variants whose cross-validated (held-out) ``|predicted delta|`` was similar -- an
+    isotonic map fitted on the out-of-fold predictions of ``train-variants`` and
+    stored in the checkpoint. It is only as good as the assay it was fitted on and
+    says nothing about effects that assay could not measure.
+``predicted_delta_psi_q10`` / ``_q90`` (and so on)
+    with quantile heads (``calibration: quantile``): the predicted 10 % / 90 % quantiles.
+``effect_type``, ``p_effect_type``
+    with an ``effect_type`` / ``unified`` checkpoint: the most likely effect type and
+    its probability. (On exon-inclusion assays the effect labels are approximations,
+    see :func:`meta_layer_cli.training.variant_data.effect_type_labels`.)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from meta_layer_cli.artifacts.cache import PredictionCache, as_cache
+from meta_layer_cli.models.variant import EFFECT_TYPES, TARGET_KINDS, VariantModel
+
+logger = logging.getLogger(__name__)
+MODEL_COLUMNS = ("predicted_delta_psi", "p_splice_altering", "effect_type", "p_effect_type")
+
+
+@dataclass
+class VariantPredictor:
+    """A loaded checkpoint: model, calibration, ``p_splice_altering`` map and the run's settings."""
+
+    model: VariantModel
+    config: dict
+    calibration: dict
+    p_map: dict
+    path: str
+
+    @property
+    def run(self) -> dict:
+        return self.config.get("run", {})
+
+    @property
+    def window(self) -> int:
+        return int(self.run.get("window", 320))
+
+    @property
+    def kinds(self) -> list[str]:
+        return list(self.model.config.target_kinds) or ["delta_psi_percent"]
+
+    def check_base_model(self, base) -> None:
+        """Refuse a base model other than the one the checkpoint was trained with."""
+        want = self.run.get("base_model", {})
+        if want and (want.get("base_model") != base.name or want.get("weights_checksum") != base.weights_checksum):
+            raise ValueError(
+                f"{self.path} was trained on {want.get('base_model')} tracks (weights {want.get('weights_checksum')}), "
+                f"not {base.name} (weights {base.weights_checksum}): pass the same --base-model/--weights"
+            )
+
+    def readout_kind(self) -> str:
+        return "delta_psi_percent" if "delta_psi_percent" in self.kinds else self.kinds[0]
+
+
+def load_variant_predictor(checkpoint: str | os.PathLike, device: str = "cpu") -> VariantPredictor:
+    from meta_layer_cli.models.variant import load_variant_model
+    from meta_layer_cli.workflows_variants import calibration_from_json
+
+    model, config = load_variant_model(checkpoint, device)
+    return VariantPredictor(model, config, calibration_from_json(config.get("calibration")),
+                            config.get("p_splice_altering") or {}, str(checkpoint))  # fmt: skip
+
+
+def checkpoint_base_model(checkpoint: str | os.PathLike) -> tuple[str, str | None]:
+    """(base-model name, weights path or None) a checkpoint was trained with."""
+    from meta_layer_cli.models.checkpoint import read_checkpoint_config
+
+    base = read_checkpoint_config(checkpoint).get("run", {}).get("base_model", {})
+    return base.get("name") or base.get("base_model") or "spliceai", base.get("weights")
+
+
+def predict_table_columns(
+    predictors: Sequence[VariantPredictor], datasets: dict[int, object], device: str = "cpu"
+) -> dict[str, np.ndarray]:
+    """The model columns of the module docstring from datasets built per window size."""
+    from meta_layer_cli.training.variant_trainer import predict_variants
+    from meta_layer_cli.workflows_variants import _score
+
+    cols: dict[str, np.ndarray] = {}
+    p_classifier = p_delta = None
+    for pred in predictors:
+        ds = datasets[pred.window]
+        n = len(ds)
+        task = pred.model.task
+        if task == "regression":
+            if "predicted_delta_psi" in cols:
+                logger.warning(f"{pred.path}: a second delta predictor is ignored")
+                continue
+            for kind in pred.kinds:
+                out = predict_variants(pred.model, ds, device=device, kind=kind)
+                delta = out["delta"].copy()
+                iso = pred.calibration.get("isotonic", {}).get(kind)
+                if iso is not None:
+                    delta = iso(delta)
+                name = "predicted_delta_psi" if kind == "delta_psi_percent" else f"predicted_{kind}"
+                cols[name] = delta
+                if pred.model.config.calibration == "quantile":  # the interval of the quantile heads
+                    for j, q in enumerate(pred.model.quantile_levels):
+                        if j != pred.model.median_index:
+                            cols[f"{name}_q{round(q * 100):02d}"] = out["quantiles"][:, j]
+                if kind == pred.readout_kind() and kind in pred.p_map:
+                    from meta_layer_cli.models.calibration import calibrator_from_dict
+
+                    p_delta = calibrator_from_dict(pred.p_map[kind])(np.abs(delta))
+            if "predicted_delta_psi" not in cols:
+                logger.warning(f"{pred.path} was not trained on delta PSI data: predicted_delta_psi is null; "
+                               f"see predicted_{pred.kinds[0]}")  # fmt: skip
+                cols["predicted_delta_psi"] = np.full(n, np.nan)
+        else:
+            out = predict_variants(pred.model, ds, device=device, kind=pred.readout_kind())
+            scored = _score(pred.model, out, pred.calibration, ds)
+            if task in ("binary", "unified") and p_classifier is None:
+                p_classifier = scored["probability"]
+            if "effect_probs" in scored and "effect_type" not in cols:
+                probs = scored["effect_probs"]
+                cols["effect_type"] = np.asarray(EFFECT_TYPES, dtype=object)[probs.argmax(1)]
+                cols["p_effect_type"] = probs.max(1)
+                if p_classifier is None and task == "multiclass":
+                    p_classifier = scored["probability"]
+    p = p_classifier if p_classifier is not None else p_delta
+    if p is not None:
+        cols["p_splice_altering"] = p
+    return cols
+
+
+def score_sequences_with_models(
+    table,
+    checkpoints: Sequence[str | os.PathLike],
+    base_model=None,
+    weights: str | os.PathLike | None = None,
+    device: str = "cpu",
+    window: int = 50,
+    cache: PredictionCache | str | os.PathLike | None = None,
+) -> pl.DataFrame:
+    """``score_sequences`` columns plus the variant models' columns (module docstring).
+
+    ``base_model`` (and ``weights``) default to the first checkpoint's; every checkpoint
+    must have been trained on this base model's tracks (same weights checksum).
+    """
+    from meta_layer_cli.artifacts.sequences import score_sequences
+    from meta_layer_cli.base_models import resolve_base_model
+    from meta_layer_cli.io.tables import read_table
+    from meta_layer_cli.training.variant_data import MemoryCache, build_variant_dataset
+
+    if not checkpoints:
+        raise ValueError("no checkpoint given")
+    predictors = [load_variant_predictor(c, device) for c in checkpoints]
+    if base_model is None:
+        base_model, ck_weights = checkpoint_base_model(checkpoints[0])
+        weights = weights if weights is not None else ck_weights
+    model = resolve_base_model(base_model, weights, device)
+    for pred in predictors:
+        pred.check_base_model(model)
+    frame = read_table(table)
+    memory = MemoryCache(as_cache(cache))
+    result = score_sequences(frame, base_model=model, window=window, cache=memory)
+    datasets = {}
+    for w in sorted({p.window for p in predictors}):
+        datasets[w] = build_variant_dataset(frame, model, window=w, cache=memory,
+                                            delta_window=predictors[0].run.get("delta_window", 50))  # fmt: skip
+    cols = predict_table_columns(predictors, datasets, device)
+    added = []
+    for name, values in cols.items():
+        if values.dtype == object:
+            added.append(pl.Series(name, values.tolist(), dtype=pl.Utf8))
+        else:
+            added.append(pl.Series(name, np.where(np.isfinite(values), values, np.nan), dtype=pl.Float64)
+                         .fill_nan(None))  # fmt: skip
+    return result.drop([c for c in cols if c in result.columns]).with_columns(added)
+
+
+__all__ = ["MODEL_COLUMNS", "TARGET_KINDS", "VariantPredictor", "load_variant_predictor",
+           "score_sequences_with_models"]  # fmt: skip

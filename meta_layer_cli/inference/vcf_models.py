@@ -1,0 +1,210 @@
+"""``score_vcf(..., checkpoints=...)``: the ``MetaLayer=`` INFO field.
+
+One entry per SpliceAI entry (ALT allele x overlapping gene, same order)::
+
+    MetaLayer=ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL|P_SA|EFFECT|DPSI
+
+``DS_*`` / ``DP_*``
+    SpliceAI's delta definition (window of +-D, indel realignment, ``-M 1``
+    masking; :func:`~meta_layer_cli.inference.variants.spliceai_entry`) applied to
+    the meta-layer's recalibrated acceptor/donor probabilities, meta(alt) -
+    meta(ref), from a ``metalayer train`` checkpoint. The meta model sees the
+    base model's tracks over ``+-(D + its receptive field)`` around the variant,
+    predicted on the same gene-masked windows SpliceAI scores.
+``P_SA``, ``EFFECT``, ``DPSI``
+    the variant models' outputs (``train-variants`` checkpoints, see
+    :mod:`meta_layer_cli.inference.variant_models`): probability splice-altering,
+    most likely effect type, predicted delta PSI (percent). They read the exon
+    that contains the variant, or the nearest exon within
+    :data:`MAX_EXON_DISTANCE` nt, as ``score-seqs`` reads an assay row: the
+    exon plus :data:`EXON_FLANK` nt each side, on the gene's strand, with real
+    genomic context; farther variants get ``.``, as do fields no given
+    checkpoint provides.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from meta_layer_cli.inference.variants import (
+    ScoringTask,
+    VariantScorer,
+    mask_outside_gene,
+    predict_windows,
+    spliceai_entry,
+    spliceai_normalize,
+)
+
+META_INFO = (
+    '##INFO=<ID=MetaLayer,Number=.,Type=String,Description="metalayer meta-layer variant annotation: '
+    "SpliceAI-style delta scores and positions of the recalibrated probabilities, meta(alt) - meta(ref), "
+    "then the variant models' probability splice-altering, effect type and predicted delta PSI (percent); "
+    "'.' where not available. "
+    'Format: ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL|P_SA|EFFECT|DPSI">'
+)
+EXON_FLANK = 100  # intron nt each side of the exon, as in the Vex-seq / MaPSy constructs
+MAX_EXON_DISTANCE = 300  # variant models are trained on exons and their near flanks only
+_EMPTY_DELTAS = "|".join(["."] * 8)
+_EMPTY_MODELS = ".|.|."
+
+
+@dataclass
+class VcfCheckpoints:
+    """The checkpoints given to ``score_vcf``: at most one meta model and any variant models."""
+
+    meta: object | None  # a MetaLayerModel / MetaLayerWindowModel
+    predictors: list
+    device: str = "cpu"
+
+    @classmethod
+    def load(cls, paths: Sequence[str | os.PathLike], base_model, device: str = "cpu") -> VcfCheckpoints:
+        """Sort ``paths`` into a meta-layer checkpoint and variant-model checkpoints; check their base model."""
+        from meta_layer_cli.inference.variant_models import load_variant_predictor
+        from meta_layer_cli.models.checkpoint import load_model, read_checkpoint_config
+
+        meta, predictors = None, []
+        for path in paths:
+            config = read_checkpoint_config(path)
+            if config.get("kind") == "variant_model":
+                pred = load_variant_predictor(path, device)
+                pred.check_base_model(base_model)
+                predictors.append(pred)
+                continue
+            if meta is not None:
+                raise ValueError(f"{path}: a second meta-layer checkpoint (give one, plus any variant models)")
+            bases = config.get("run", {}).get("base_models", [])
+            if len(bases) != 1:
+                raise ValueError(
+                    f"{path} was trained on {len(bases)} stacked base models; score-vcf runs one base model, "
+                    "so its meta layer must have been trained on that model alone"
+                )
+            if (bases[0]["name"], bases[0]["weights_checksum"]) != (base_model.name, base_model.weights_checksum):
+                raise ValueError(
+                    f"{path} was trained on {bases[0]['name']} tracks (weights {bases[0]['weights_checksum']}), "
+                    f"not {base_model.name} (weights {base_model.weights_checksum}): "
+                    "pass the same --base-model/--weights"
+                )
+            meta, _ = load_model(path, device)
+        return cls(meta, predictors, device)
+
+    def entries(self, scorer: VariantScorer, tasks: Sequence[ScoringTask]) -> list[str]:
+        """One ``MetaLayer`` entry per task (same order as the ``SpliceAI`` entries)."""
+        if not tasks:
+            return []
+        deltas = self._meta_deltas(scorer, tasks) if self.meta is not None else [None] * len(tasks)
+        models = self._model_fields(scorer, tasks) if self.predictors else [_EMPTY_MODELS] * len(tasks)
+        out = []
+        for t, d, m in zip(tasks, deltas, models):
+            head = d if d is not None else f"{t.allele}|{scorer.genes.genes[t.gene].name}|{_EMPTY_DELTAS}"
+            out.append(f"{head}|{m}")
+        return out
+
+    # -- meta-layer deltas ------------------------------------------------------------------
+    def _meta_deltas(self, scorer: VariantScorer, tasks: Sequence[ScoringTask]) -> list[str]:
+        from meta_layer_cli.models.apply import model_margin, recalibrate_arrays
+
+        base, d = scorer.model, scorer.distance
+        m = model_margin(self.meta)
+        w = base.context + d + m
+        inputs = []
+        for t in tasks:
+            gene = scorer.genes.genes[t.gene]
+            start0 = t.pos - 1 - w
+            window = _fetch_padded(scorer.fasta, t.chrom, start0, t.pos + w)
+            x_ref = mask_outside_gene(spliceai_normalize(window), start0, gene)
+            x_alt = x_ref[:w] + spliceai_normalize(t.allele) + x_ref[w + t.ref_len :]
+            inputs += [scorer._codes(x_ref, gene.strand), scorer._codes(x_alt, gene.strand)]
+        tracks = predict_windows(base, inputs, scorer.cache, scorer.batch_size)
+        out = []
+        c = base.context
+        for i, t in enumerate(tasks):
+            gene = scorer.genes.genes[t.gene]
+            probs = []
+            for codes, track in ((inputs[2 * i], tracks[2 * i]), (inputs[2 * i + 1], tracks[2 * i + 1])):
+                p = recalibrate_arrays(self.meta, codes[c : len(codes) - c], track.T, device=self.device)
+                p = p[::-1] if gene.strand == "-" else p  # back to genomic order
+                probs.append(p[m : len(p) - m].astype(np.float64))
+            bounds = gene.boundaries - t.pos
+            nearest = bounds[np.argmin(np.abs(bounds))]
+            out.append(spliceai_entry(t.allele, gene.name, probs[0], probs[1], t.ref_len, nearest, scorer.mask))
+        return out
+
+    # -- variant models ---------------------------------------------------------------------
+    def _model_fields(self, scorer: VariantScorer, tasks: Sequence[ScoringTask]) -> list[str]:
+        from meta_layer_cli.inference.variant_models import predict_table_columns
+        from meta_layer_cli.training.variant_data import MemoryCache, build_variant_dataset
+
+        rows, where = [], []
+        for i, t in enumerate(tasks):
+            row = _exon_row(scorer, t, f"task{i}")
+            if row is not None:
+                rows.append(row)
+                where.append(i)
+        out = [_EMPTY_MODELS] * len(tasks)
+        if not rows:
+            return out
+        frame = pl.DataFrame(rows)
+        memory = MemoryCache(scorer.cache)
+        datasets = {
+            w: build_variant_dataset(frame, scorer.model, window=w, cache=memory,
+                                     delta_window=self.predictors[0].run.get("delta_window", 50))
+            for w in sorted({p.window for p in self.predictors})
+        }  # fmt: skip
+        cols = predict_table_columns(self.predictors, datasets, self.device)
+        n = len(rows)
+        p_sa = cols.get("p_splice_altering", np.full(n, np.nan))
+        effect = cols.get("effect_type", np.full(n, None, dtype=object))
+        dpsi = cols.get("predicted_delta_psi", np.full(n, np.nan))
+        for k, i in enumerate(where):
+            out[i] = "|".join(
+                [
+                    f"{p_sa[k]:.3f}" if np.isfinite(p_sa[k]) else ".",
+                    str(effect[k]) if effect[k] is not None else ".",
+                    f"{dpsi[k]:.1f}" if np.isfinite(dpsi[k]) else ".",
+                ]
+            )
+        return out
+
+
+def _fetch_padded(fasta, chrom: str, start0: int, end0: int) -> str:
+    """``fasta[chrom][start0:end0]`` with N where the range leaves the contig."""
+    length = fasta.length(chrom)
+    lo, hi = max(start0, 0), min(end0, length)
+    seq = fasta.fetch(chrom, lo, hi) if hi > lo else ""
+    return "N" * (lo - start0) + seq + "N" * (end0 - max(hi, lo))
+
+
+def _exon_row(scorer: VariantScorer, t: ScoringTask, row_id: str) -> dict | None:
+    """A ``score-seqs`` row for the exon a variant belongs to (module docstring), or None."""
+    from meta_layer_cli.io.sequence import reverse_complement
+
+    gene = scorer.genes.genes[t.gene]
+    if gene.exons is None or not len(gene.exons):
+        return None
+    first, last = gene.exons[:, 0], gene.exons[:, 1]
+    v_lo, v_hi = t.pos, t.pos + t.ref_len - 1
+    gap = np.maximum(np.maximum(first - v_hi, v_lo - last), 0)  # 0 when the variant touches the exon
+    k = int(np.argmin(gap))
+    if gap[k] > MAX_EXON_DISTANCE:
+        return None
+    e0, e1 = int(first[k]), int(last[k])
+    lo = min(e0 - EXON_FLANK, v_lo - 1)  # 1-based inclusive span of ref_seq
+    hi = max(e1 + EXON_FLANK, v_hi + 1)
+    c = scorer.model.context
+    span0 = lo - 1 - c
+    seq = mask_outside_gene(spliceai_normalize(_fetch_padded(scorer.fasta, t.chrom, span0, hi + c)), span0, gene)
+    up, ref, down = seq[:c], seq[c : len(seq) - c], seq[len(seq) - c :]
+    v = t.pos - lo
+    alt = ref[:v] + spliceai_normalize(t.allele) + ref[v + t.ref_len :]
+    exon_start, exon_end = e0 - lo, e1 - lo + 1
+    if gene.strand == "-":
+        up, down = reverse_complement(down), reverse_complement(up)
+        exon_start, exon_end = len(ref) - exon_end, len(ref) - exon_start
+        ref, alt = reverse_complement(ref), reverse_complement(alt)
+    return {"id": row_id, "ref_seq": ref, "alt_seq": alt, "exon_start": exon_start, "exon_end": exon_end,
+            "upstream": up, "downstream": down}  # fmt: skip

@@ -1,0 +1,62 @@
+"""Checkpoints: ``model.safetensors`` + ``config.json`` in a directory. No pickle anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from meta_layer_cli.io.atomic import atomic_path, write_json_atomic
+from meta_layer_cli.models.meta import MetaModelConfig, build_meta_model
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+def save_model(directory: str | os.PathLike, model: nn.Module, extra: dict | None = None) -> Path:
+    """Write weights and architecture (plus ``extra`` JSON, e.g. thresholds) atomically."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(directory / WEIGHTS) as tmp:
+        save_file(state, str(tmp))
+    write_json_atomic(directory / CONFIG, {"model": model.config.to_dict(), **(extra or {})})
+    return directory
+
+
+def read_checkpoint_config(directory: str | os.PathLike) -> dict:
+    path = Path(directory) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"not a metalayer checkpoint: {path} is missing")
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def update_checkpoint_config(directory: str | os.PathLike, entries: dict, drop: tuple[str, ...] = ()) -> None:
+    """Add/replace top-level ``config.json`` entries (``drop``: remove keys); the weights stay as they are."""
+    config = {k: v for k, v in read_checkpoint_config(directory).items() if k not in drop}
+    if "model" in entries:
+        raise ValueError("the architecture of a saved model cannot be changed")
+    write_json_atomic(Path(directory) / CONFIG, {**config, **entries})
+
+
+def read_weights(directory: str | os.PathLike) -> dict:
+    """The state dict in ``model.safetensors`` (safetensors: tensors only, nothing unpickled)."""
+    path = Path(directory) / WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"not a metalayer checkpoint: {path} is missing")
+    return load_file(str(path))
+
+
+def load_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a model from a checkpoint directory; returns (model, the whole config.json)."""
+    config = read_checkpoint_config(directory)
+    model_config = dict(config["model"])
+    model_config["hyena_weights"] = None  # the trained weights below already include them
+    weights = read_weights(directory)
+    model = build_meta_model(MetaModelConfig(**model_config))
+    model.load_state_dict(weights)
+    return model.to(device).eval(), config

@@ -1,0 +1,167 @@
+"""The meta-layer models: sequence + base-model tracks -> recalibrated ``[neither, acceptor, donor]``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from meta_layer_cli.features import FeatureNormalizer, ScoreFeatures
+from meta_layer_cli.models.encoders import GatedDilatedCNN, HyenaEncoder, ScoreMLP
+from meta_layer_cli.models.fusion import ConcatFusion, CrossAttentionFusion
+
+N_CLASSES = 3  # neither, acceptor, donor
+EPS = 1e-6
+
+
+class MetaModelConfig(BaseModel):
+    """Architecture of a meta model; stored as JSON beside the weights. Unknown keys are errors.
+
+    ``channels`` (the base-model channel names) is filled in from the tracks at build time.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    channels: list[str] = []
+    version: Literal["v1", "v2"] = "v2"  # sequence-to-sequence (default) or window -> centre
+    sequence_encoder: Literal["cnn", "hyena"] = "cnn"
+    score_encoder: Literal["conv", "mlp"] = "conv"  # dilated CNN over features, or position-wise MLP
+    fusion: Literal["concat", "cross_attention"] = "concat"
+    width: int = Field(32, gt=0)
+    kernel: int = Field(9, gt=0)
+    sequence_dilations: list[int] = [1, 2, 4, 8, 16, 32]
+    score_dilations: list[int] = [1, 2, 4, 8, 16, 32, 64]
+    trunk_dilations: list[int] = [1, 4, 16]
+    dropout: float = Field(0.1, ge=0, lt=1)
+    hyena_depth: int = Field(2, gt=0)
+    hyena_max_len: int = Field(32_768, gt=0)
+    hyena_weights: str | None = None
+    window: int = Field(501, gt=0)  # V1 only
+
+    def to_dict(self) -> dict:
+        return self.model_dump()
+
+
+class BaseLogits(nn.Module):
+    """The base model's opinion as logits: ``[B, C, L]`` probabilities -> ``[B, 3, L]``.
+
+    A 1x1 map of ``log(p)``, initialised to the identity on the first
+    ``neither, acceptor, donor`` triple, so an untrained meta model reproduces
+    that base model exactly. For channel sets without such a triple (Pangolin's
+    tissues) it starts at zero and is learned.
+    """
+
+    def __init__(self, channels: Sequence[str]):
+        super().__init__()
+        from meta_layer_cli.features.scores import splice_groups
+
+        self.proj = nn.Conv1d(len(channels), N_CLASSES, 1)
+        with torch.no_grad():
+            self.proj.weight.zero_()
+            self.proj.bias.zero_()
+            groups = splice_groups(channels)
+            if groups:
+                for cls, idx in enumerate(groups[0]):
+                    self.proj.weight[cls, idx, 0] = 1.0
+
+    def forward(self, tracks: torch.Tensor) -> torch.Tensor:
+        return self.proj(torch.log(tracks.float().clamp_min(0) + EPS))
+
+
+class MetaLayerModel(nn.Module):
+    """Sequence-to-sequence meta model (the default).
+
+    ``forward(one_hot [B, 4, L], tracks [B, C, L]) -> logits [B, 3, L]``: the
+    base model's log-probabilities plus a learned correction, divided by a
+    per-class temperature. ``predict_proba`` applies the one and only softmax.
+    """
+
+    def __init__(self, config: MetaModelConfig):
+        super().__init__()
+        self.config = config
+        self.features = ScoreFeatures(tuple(config.channels))
+        n_features = len(self.features.names)
+        self.normalizer = FeatureNormalizer(n_features)
+        w = config.width
+        if config.sequence_encoder == "cnn":
+            self.sequence_encoder: nn.Module = GatedDilatedCNN(
+                4, w, config.kernel, config.sequence_dilations, config.dropout, stem_kernel=11
+            )
+        elif config.sequence_encoder == "hyena":
+            self.sequence_encoder = HyenaEncoder(w, config.hyena_depth, config.hyena_max_len)
+            if config.hyena_weights:
+                from meta_layer_cli.models.encoders import load_hyenadna
+
+                load_hyenadna(self.sequence_encoder, config.hyena_weights)
+        else:
+            raise ValueError(f"sequence_encoder must be 'cnn' or 'hyena', got {config.sequence_encoder!r}")
+        if config.score_encoder == "conv":
+            self.score_encoder: nn.Module = GatedDilatedCNN(
+                n_features, w, config.kernel, config.score_dilations, config.dropout
+            )
+        elif config.score_encoder == "mlp":
+            self.score_encoder = ScoreMLP(n_features, w, dropout=config.dropout)
+        else:
+            raise ValueError(f"score_encoder must be 'conv' or 'mlp', got {config.score_encoder!r}")
+        if config.fusion == "concat":
+            self.fusion: nn.Module = ConcatFusion(w)
+        elif config.fusion == "cross_attention":
+            self.fusion = CrossAttentionFusion(w)
+        else:
+            raise ValueError(f"fusion must be 'concat' or 'cross_attention', got {config.fusion!r}")
+        self.trunk = GatedDilatedCNN(w, w, config.kernel, config.trunk_dilations, config.dropout)
+        self.head = nn.Conv1d(w, N_CLASSES, 1)
+        nn.init.zeros_(self.head.weight)  # start as the base model; learn only the correction
+        nn.init.zeros_(self.head.bias)
+        self.base = BaseLogits(config.channels)
+        self.log_temperature = nn.Parameter(torch.zeros(N_CLASSES))
+
+    @property
+    def receptive_field(self) -> int:
+        """nt of context each side that an output depends on (the feature windows add 50)."""
+        seq = self.sequence_encoder.receptive_field
+        scores = self.score_encoder.receptive_field + 50
+        return max(seq, scores) + self.fusion.receptive_field + self.trunk.receptive_field
+
+    def encode(self, one_hot: torch.Tensor, tracks: torch.Tensor) -> torch.Tensor:
+        """Fused representation ``[B, width, L]``."""
+        feats = self.normalizer(self.features(tracks))
+        fused = self.fusion(self.sequence_encoder(one_hot), self.score_encoder(feats))
+        return self.trunk(fused)
+
+    def forward(self, one_hot: torch.Tensor, tracks: torch.Tensor) -> torch.Tensor:
+        logits = self.base(tracks) + self.head(self.encode(one_hot, tracks))
+        return logits / self.log_temperature.exp()[None, :, None]
+
+    @torch.no_grad()
+    def predict_proba(self, one_hot: torch.Tensor, tracks: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self(one_hot, tracks).float(), dim=1)
+
+
+class MetaLayerWindowModel(MetaLayerModel):
+    """Window model (V1): a ``window``-nt input -> logits ``[B, 3]`` for the centre nucleotide.
+
+    Shares every module with V2; only the centre position of the fused
+    representation is read out.
+    """
+
+    def forward(self, one_hot: torch.Tensor, tracks: torch.Tensor) -> torch.Tensor:  # [B, 3]
+        centre = one_hot.shape[-1] // 2
+        fused = self.encode(one_hot, tracks)[..., centre]
+        logits = self.base(tracks[..., centre : centre + 1])[..., 0] + self.head(fused[..., None])[..., 0]
+        return logits / self.log_temperature.exp()[None, :]
+
+
+def build_meta_model(config: MetaModelConfig | dict) -> MetaLayerModel:
+    if isinstance(config, dict):
+        config = MetaModelConfig(**config)
+    if not config.channels:
+        raise ValueError("model config has no base-model channels")
+    if config.version == "v2":
+        return MetaLayerModel(config)
+    if config.version == "v1":
+        return MetaLayerWindowModel(config)
+    raise ValueError(f"model version must be 'v1' or 'v2', got {config.version!r}")

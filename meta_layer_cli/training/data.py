@@ -1,0 +1,88 @@
+"""Training chunks drawn from gene arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from meta_layer_cli.artifacts import GeneArrays
+from meta_layer_cli.io.sequence import codes_to_one_hot
+from meta_layer_cli.models.apply import window_arrays
+
+IGNORE = -100  # label of positions outside a gene (no loss)
+
+
+class ChunkSampler:
+    """Batches of ``chunk``-nt stretches of genes, each with ``margin`` nt of context.
+
+    Most chunks are centred near *candidates* — true sites and positions the
+    base model scores at least ``candidate_threshold`` — where the meta-layer
+    has work to do; ``random_fraction`` of them are placed uniformly, so the
+    background is seen at its natural rate too.
+
+    A batch is ``(one_hot [B, 4, chunk + 2m], tracks [B, C, chunk + 2m], labels [B, chunk])``.
+    """
+
+    def __init__(
+        self,
+        genes: Sequence[GeneArrays],
+        channels: Sequence[str],
+        chunk: int,
+        margin: int,
+        candidate_threshold: float = 0.01,
+        random_fraction: float = 0.3,
+    ):
+        if not genes:
+            raise ValueError("no genes to sample chunks from")
+        self.genes, self.chunk, self.margin = list(genes), chunk, margin
+        self.random_fraction = random_fraction
+        lengths = np.array([len(g) for g in self.genes], dtype=np.float64)
+        self._gene_p = lengths / lengths.sum()
+        # every channel but "neither" is evidence of a site (a Pangolin tissue, an acceptor...)
+        rows = [i for i, name in enumerate(channels) if not name.endswith("neither")]
+        cand_gene, cand_pos = [], []
+        for i, g in enumerate(self.genes):
+            site_like = (g.labels > 0) | (g.tracks[rows].max(axis=0) >= candidate_threshold)
+            pos = np.flatnonzero(site_like)
+            cand_gene.append(np.full(len(pos), i))
+            cand_pos.append(pos)
+        self._cand_gene = np.concatenate(cand_gene)
+        self._cand_pos = np.concatenate(cand_pos)
+
+    def _starts(self, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+        out = []
+        for _ in range(n):
+            if len(self._cand_pos) and rng.random() >= self.random_fraction:
+                k = rng.integers(len(self._cand_pos))
+                gi, centre = int(self._cand_gene[k]), int(self._cand_pos[k])
+                start = centre - int(rng.integers(self.chunk))
+            else:
+                gi = int(rng.choice(len(self.genes), p=self._gene_p))
+                start = int(rng.integers(-self.chunk // 2, max(len(self.genes[gi]) - self.chunk // 2, 1)))
+            out.append((gi, start))
+        return out
+
+    def batch(self, picks: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        codes, tracks, labels = [], [], []
+        for gi, start in picks:
+            g = self.genes[gi]
+            c, t = window_arrays(g.codes, g.tracks, start - self.margin, start + self.chunk + self.margin)
+            codes.append(c)
+            tracks.append(t)
+            lab = np.full(self.chunk, IGNORE, dtype=np.int64)
+            lo, hi = max(start, 0), min(start + self.chunk, len(g))
+            if hi > lo:
+                lab[lo - start : hi - start] = g.labels[lo:hi]
+            labels.append(lab)
+        return (
+            torch.from_numpy(codes_to_one_hot(np.stack(codes))),
+            torch.from_numpy(np.stack(tracks)),
+            torch.from_numpy(np.stack(labels)),
+        )
+
+    def batches(self, n_chunks: int, batch_size: int, rng: np.random.Generator) -> Iterator[tuple]:
+        picks = self._starts(n_chunks, rng)
+        for i in range(0, len(picks), batch_size):
+            yield self.batch(picks[i : i + batch_size])

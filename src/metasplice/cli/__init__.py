@@ -1,1 +1,0 @@
-"""The ``metasplice`` command line: thin wrappers over library functions."""

@@ -1,0 +1,92 @@
+"""score-vcf / score-seqs commands: flags as documented, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import polars as pl
+import typer
+from typer.testing import CliRunner
+
+from meta_layer_cli.commands.variant_commands import register
+from tests.conftest import FIXTURES, shared_path
+
+runner = CliRunner()
+REF_DIR = FIXTURES / "spliceai_vcf_reference"
+
+
+def make_app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_score_vcf_command(tmp_path):
+    weights = shared_path("models", "openspliceai-mane", "80nt")
+    shutil.copy(REF_DIR / "ref.fa", tmp_path / "ref.fa")
+    out = tmp_path / "out.vcf.gz"
+    args = ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(out), "-R", str(tmp_path / "ref.fa"),
+            "-A", str(REF_DIR / "annotation.txt"), "--base-model", "openspliceai", "--weights", str(weights),
+            "-D", "30", "-M", "1", "--device", "cpu", "--no-progress"]  # fmt: skip
+    result = runner.invoke(make_app(), args)
+    assert result.exit_code == 0, result.output
+    assert "29 records" in result.output and "warning: line" in result.output
+    with gzip.open(out, "rt") as fh:
+        body = [ln for ln in fh if not ln.startswith("#")]
+    assert len(body) == 29
+    # 20 as with SpliceAI, plus the record on the 4-kb contig: OpenSpliceAI-80nt's window fits there
+    assert sum("SpliceAI=" in ln for ln in body) == 21
+
+
+def test_score_vcf_errors_are_one_line(tmp_path):
+    args = ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(tmp_path / "o.vcf"), "-R",
+            str(tmp_path / "missing.fa"), "-A", str(REF_DIR / "annotation.txt"), "--no-progress"]  # fmt: skip
+    result = runner.invoke(make_app(), args)
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o.vcf").exists()
+    result = runner.invoke(make_app(), args[:-1] + ["-D", "6000", "--no-progress"])
+    assert result.exit_code == 2
+
+
+def test_score_seqs_command(tmp_path):
+    weights = shared_path("models", "openspliceai-mane", "80nt")
+    ref = "CTTCTTATTCCTACAGCTTCTAAGACCACGAGAGAAAAAGTTGGGACTAGGTAAGTCGTG"
+    table = pl.DataFrame(
+        {
+            "id": ["a", "b"],
+            "ref_seq": [ref, ref],
+            "alt_seq": [ref[:14] + "T" + ref[15:], ref[:51] + "C" + ref[52:]],
+            "exon_start": [16, 16],
+            "exon_end": [50, 50],
+        }  # fmt: skip
+    )
+    table.write_csv(tmp_path / "in.csv")
+    out = tmp_path / "out.parquet"
+    args = ["score-seqs", "--input", str(tmp_path / "in.csv"), "--out", str(out), "-b", "openspliceai",
+            "--weights", str(weights)]  # fmt: skip
+    result = runner.invoke(make_app(), args)
+    assert result.exit_code == 0, result.output
+    scored = pl.read_parquet(out)
+    assert scored.height == 2 and "delta_acceptor" in scored.columns and "max_abs_delta" in scored.columns
+    bad = runner.invoke(make_app(), ["score-seqs", "--input", str(tmp_path / "nope.csv"), "--out", str(out)])
+    assert bad.exit_code == 2 and bad.output.strip().startswith("error:")
+
+
+def test_score_vcf_checkpoint_flag(tmp_path, osai80, spliceai):
+    from tests.inference.test_vcf_models import meta_checkpoint
+
+    weights = shared_path("models", "openspliceai-mane", "80nt")
+    shutil.copy(REF_DIR / "ref.fa", tmp_path / "ref.fa")
+    out = tmp_path / "out.vcf"
+    args = ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(out), "-R", str(tmp_path / "ref.fa"),
+            "-A", str(REF_DIR / "annotation.txt"), "--base-model", "openspliceai", "--weights", str(weights),
+            "--no-progress", "--checkpoint"]  # fmt: skip
+    result = runner.invoke(make_app(), args + [str(meta_checkpoint(tmp_path / "m", osai80))])
+    assert result.exit_code == 0, result.output
+    body = [ln for ln in out.read_text().splitlines() if not ln.startswith("#")]
+    assert len(body) == 29 and sum("MetaLayer=" in ln for ln in body) == sum("SpliceAI=" in ln for ln in body) > 0
+    result = runner.invoke(make_app(), args + [str(meta_checkpoint(tmp_path / "s", spliceai))])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "trained on spliceai tracks" in result.output
