@@ -28,8 +28,8 @@ import json
 import time
 from pathlib import Path
 
+from meta_layer_cli.jobs.canonical import builtin_config, run_canonical_training
 from meta_layer_cli.training.config import parse_overrides
-from meta_layer_cli.workflows import builtin_config, run_canonical_training
 
 
 def verdict(name: str, meta: dict, base: dict, weak: bool) -> list[str]:

@@ -22,11 +22,11 @@ import torch
 from meta_layer_cli.base_models import load_base_model
 from meta_layer_cli.io.demo import demo_gene_ids, load_demo_gene
 from meta_layer_cli.io.sequence import sequence_to_codes
+from meta_layer_cli.jobs.canonical import builtin_config
 from meta_layer_cli.models import build_meta_model
 from meta_layer_cli.models.apply import recalibrate_arrays
 from meta_layer_cli.models.structure import GeneStructureDecoder
 from meta_layer_cli.training import load_run_config, split_genes
-from meta_layer_cli.workflows import builtin_config
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 For each base model (default: SpliceAI and Pangolin) and each variant model (default: the
 three delta predictors and two classifiers), runs
-:func:`meta_layer_cli.workflows_variants.run_validated_delta_training` on Vex-seq (CAGI5 train
+:func:`meta_layer_cli.jobs.variants.run_validated_delta_training` on Vex-seq (CAGI5 train
 file) + MaPSy with exon-grouped K-fold cross-validation, and scores the WT1 exon 5
 saturation mutagenesis with the final model (trained on Vex-seq + MaPSy only). Prints,
 per data set, Pearson and Spearman with the measured target and AUROC / AUPRC for
@@ -48,8 +48,8 @@ from pathlib import Path
 
 import torch
 
+from meta_layer_cli.jobs.variants import json_safe, run_validated_delta_training
 from meta_layer_cli.training.config import parse_overrides
-from meta_layer_cli.workflows_variants import json_safe, run_validated_delta_training
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("METALAYER_SHARED", REPO.parent / "shared"))

@@ -63,9 +63,9 @@ def test_score_sequences_on_cuda_equal_the_cpu():
 @pytest.mark.parametrize("encoder", ["cnn", "hyena"])
 def test_meta_layer_trains_on_cuda_and_recalibrates_like_the_cpu(tmp_path, encoder):
     from meta_layer_cli.artifacts import load_gene_arrays
+    from meta_layer_cli.jobs.canonical import run_canonical_training
     from meta_layer_cli.models.apply import recalibrate_arrays
     from meta_layer_cli.models.checkpoint import load_model
-    from meta_layer_cli.workflows import run_canonical_training
 
     overrides = {f"model.{k}": v for k, v in TINY_MODEL.items()} | {
         f"training.{k}": v for k, v in TINY_TRAINING.items()
@@ -89,7 +89,7 @@ def test_meta_layer_trains_on_cuda_and_recalibrates_like_the_cpu(tmp_path, encod
 
 def test_variant_model_trains_and_scores_on_cuda(tmp_path):
     from meta_layer_cli.inference.variant_models import score_sequences_with_models
-    from meta_layer_cli.workflows_variants import run_validated_delta_training
+    from meta_layer_cli.jobs.variants import run_validated_delta_training
 
     table = small_vexseq(40)
     result = run_validated_delta_training(

@@ -24,7 +24,7 @@ def mapsy_path() -> str:
 
 def small_vexseq(n: int = 40, seed: int = 0) -> pl.DataFrame:
     """``n`` real Vex-seq rows, a seeded sample (so they span many exons)."""
-    from meta_layer_cli.data import load_vexseq
+    from meta_layer_cli.io.assays import load_vexseq
 
     frame = load_vexseq(vexseq_path())
     sample = frame.with_row_index("_r").sample(n=n, seed=seed).sort("_r").drop("_r")

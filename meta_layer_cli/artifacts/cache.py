@@ -70,6 +70,33 @@ class PredictionCache:
             with open(tmp, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(value, dtype=np.float32), allow_pickle=False)
 
+class MemoryCache(PredictionCache):
+    """Base-model predictions kept in memory for one job, passed through to an on-disk cache if given."""
+
+    def __init__(self, inner: PredictionCache | None = None):  # no directory of its own
+        self.inner = inner
+        self.store: dict[str, np.ndarray] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, model, codes: np.ndarray) -> np.ndarray | None:
+        key = self.key(model, codes)
+        if key in self.store:
+            self.hits += 1
+            return self.store[key]
+        value = self.inner.get(model, codes) if self.inner is not None else None
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.store[key] = value
+        return value
+
+    def put(self, model, codes: np.ndarray, value: np.ndarray) -> None:
+        self.store[self.key(model, codes)] = np.ascontiguousarray(value, dtype=np.float32)
+        if self.inner is not None:
+            self.inner.put(model, codes, value)
+
 
 def as_cache(cache: PredictionCache | str | os.PathLike | None) -> PredictionCache | None:
     """Accept a cache object, a directory, or None (no caching)."""

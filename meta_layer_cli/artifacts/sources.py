@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from meta_layer_cli.io.annotation import builtin_annotation_path, read_annotation_table
+from meta_layer_cli.io.annotation import read_gene_annotation
 from meta_layer_cli.io.demo import demo_gene_ids, load_demo_gene
 from meta_layer_cli.io.fasta import Fasta
 from meta_layer_cli.io.genes import GeneSequence, gene_from_fasta
-from meta_layer_cli.io.gtf import filter_genes, genes_from_transcripts, read_transcripts
+from meta_layer_cli.io.gtf import filter_genes
 
 
 def demo_genes(gene_ids: Sequence[str] | None = None) -> list[GeneSequence]:
     """Demo genes by id (all 610 when None)."""
     return [load_demo_gene(g) for g in (gene_ids or demo_gene_ids())]
 
-
-def read_gene_annotation(annotation: str | os.PathLike, transcript_rule: str = "canonical"):
-    """One transcript per gene from a GTF/GFF3, a SpliceAI-style table, or ``grch37``/``grch38``."""
-    if str(annotation) in ("grch37", "grch38"):
-        return read_annotation_table(builtin_annotation_path(str(annotation)))
-    path = Path(annotation)
-    if path.suffix == ".txt" or path.name.endswith(".txt.gz"):
-        return read_annotation_table(path)
-    return genes_from_transcripts(read_transcripts(path), transcript_rule)
 
 
 def fasta_gtf_genes(

@@ -13,9 +13,9 @@ import re
 
 import torch
 
-from meta_layer_cli.base_models._torch_weights import load_state_dict, residual_unit, weight_files
 from meta_layer_cli.base_models.base import DILATION_SCHEDULE, EnsembleMember, NeuralBaseModel
 from meta_layer_cli.base_models.network import NetworkParams
+from meta_layer_cli.base_models.torch_weights import load_state_dict, residual_unit, weight_files
 
 CHANNELS = ("heart", "liver", "brain", "testis")
 _NAME = re.compile(r"^final\.(\d+)\.(\d+)\.3(\.v2)?$")

@@ -151,7 +151,7 @@ def evaluate(
                 _metrics_table({result["base_model"]: result}, f"{result['n_genes']} genes, {result['n_nt']:,} nt")
             )
         return
-    from meta_layer_cli.workflows import evaluate_checkpoint
+    from meta_layer_cli.jobs.canonical import evaluate_checkpoint
 
     meta, base = evaluate_checkpoint(checkpoint, _split(genes), device)
     if as_json:
@@ -167,8 +167,8 @@ def train(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a key, e.g. training.epochs=5")] = None,
 ) -> None:
     """Train the meta-layer on demo genes and compare it with the base model on held-out genes."""
+    from meta_layer_cli.jobs.canonical import run_canonical_training
     from meta_layer_cli.training.config import load_run_config
-    from meta_layer_cli.workflows import run_canonical_training
 
     result = run_canonical_training(config=load_run_config(config, list(set_ or [])))
     Console().print(_comparison_table(result.canonical_test_metrics, result.base_test_metrics, "held-out genes"))
@@ -207,7 +207,7 @@ def demo(
     epochs: Annotated[int | None, typer.Option(help="override the lightweight config's epochs")] = None,
 ) -> None:
     """The main job on built-in data: SpliceAI on ~200 real genes, train the meta-layer, compare on held-out genes."""
-    from meta_layer_cli.workflows import run_demo
+    from meta_layer_cli.jobs.demo import run_demo
 
     result, report = run_demo(out, device=device, epochs=epochs)
     Console().print(_comparison_table(result.canonical_test_metrics, result.base_test_metrics,

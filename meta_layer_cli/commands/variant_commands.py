@@ -155,8 +155,8 @@ def register(app: typer.Typer) -> None:
         """Train a variant model on measured effects (exon-grouped CV vs raw base-model deltas) and save it."""
         from rich.console import Console
 
+        from meta_layer_cli.jobs.variants import run_validated_delta_training
         from meta_layer_cli.training.variant_config import load_variant_config
-        from meta_layer_cli.workflows_variants import run_validated_delta_training
 
         cfg = load_variant_config(config, list(set_ or []))
         with _warnings_to_stderr():

@@ -81,8 +81,8 @@ class VariantPredictor:
 
 
 def load_variant_predictor(checkpoint: str | os.PathLike, device: str = "cpu") -> VariantPredictor:
+    from meta_layer_cli.jobs.variants import calibration_from_json
     from meta_layer_cli.models.variant import load_variant_model
-    from meta_layer_cli.workflows_variants import calibration_from_json
 
     model, config = load_variant_model(checkpoint, device)
     return VariantPredictor(model, config, calibration_from_json(config.get("calibration")),
@@ -101,8 +101,8 @@ def predict_table_columns(
     predictors: Sequence[VariantPredictor], datasets: dict[int, object], device: str = "cpu"
 ) -> dict[str, np.ndarray]:
     """The model columns of the module docstring from datasets built per window size."""
+    from meta_layer_cli.jobs.variants import _score
     from meta_layer_cli.training.variant_trainer import predict_variants
-    from meta_layer_cli.workflows_variants import _score
 
     cols: dict[str, np.ndarray] = {}
     p_classifier = p_delta = None
@@ -165,10 +165,11 @@ def score_sequences_with_models(
     ``base_model`` (and ``weights``) default to the first checkpoint's; every checkpoint
     must have been trained on this base model's tracks (same weights checksum).
     """
+    from meta_layer_cli.artifacts.cache import MemoryCache
     from meta_layer_cli.artifacts.sequences import score_sequences
     from meta_layer_cli.base_models import resolve_base_model
     from meta_layer_cli.io.tables import read_table
-    from meta_layer_cli.training.variant_data import MemoryCache, build_variant_dataset
+    from meta_layer_cli.training.variant_data import build_variant_dataset
 
     if not checkpoints:
         raise ValueError("no checkpoint given")

@@ -40,3 +40,14 @@ def read_annotation_table(path: str | os.PathLike) -> list[Transcript]:
                 raise ValueError(f"{path.name} line {lineno}: exon lists differ in length or bad strand")
             out.append(Transcript(name, name, name, chrom, strand, tuple(sorted(zip(s, e)))))
     return out
+
+def read_gene_annotation(annotation: str | os.PathLike, transcript_rule: str = "canonical"):
+    """One transcript per gene from a GTF/GFF3, a SpliceAI-style table, or ``grch37``/``grch38``."""
+    from meta_layer_cli.io.gtf import genes_from_transcripts, read_transcripts
+
+    if str(annotation) in ("grch37", "grch38"):
+        return read_annotation_table(builtin_annotation_path(str(annotation)))
+    path = Path(annotation)
+    if path.suffix == ".txt" or path.name.endswith(".txt.gz"):
+        return read_annotation_table(path)
+    return genes_from_transcripts(read_transcripts(path), transcript_rule)

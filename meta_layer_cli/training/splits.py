@@ -68,3 +68,51 @@ def split_genes(
 
 def _key(gene_id: str):
     return (0, int(gene_id), "") if gene_id.isdigit() else (1, 0, gene_id)
+
+def grouped_kfold(groups: Sequence[str] | np.ndarray, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K folds of whole groups (exons): ``[(train_index, test_index), ...]``, every row tested once.
+
+    Groups are shuffled (seeded), then, largest first, each goes to the fold with the
+    fewest rows so far, so folds are balanced in rows. Raises if there are fewer
+    groups than folds.
+    """
+    groups = np.asarray(groups, dtype=object)
+    if folds < 2:
+        raise ValueError(f"folds must be at least 2, got {folds}")
+    names, inverse, counts = np.unique(groups.astype(str), return_inverse=True, return_counts=True)
+    if len(names) < folds:
+        raise ValueError(f"{len(names)} exon group(s) cannot be split into {folds} folds")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(names))
+    order = order[np.argsort(-counts[order], kind="stable")]
+    fold_of = np.empty(len(names), dtype=np.int64)
+    sizes = np.zeros(folds, dtype=np.int64)
+    for g in order:
+        f = int(np.argmin(sizes))
+        fold_of[g] = f
+        sizes[f] += counts[g]
+    row_fold = fold_of[inverse]
+    return [(np.flatnonzero(row_fold != f), np.flatnonzero(row_fold == f)) for f in range(folds)]
+
+
+def grouped_holdout(
+    groups: Sequence[str] | np.ndarray, fraction: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whole groups held out: ``(keep_index, held_out_index)`` with about ``fraction`` of the rows held out
+    (at least one group, and at least one group kept)."""
+    groups = np.asarray(groups, dtype=object).astype(str)
+    names = np.unique(groups)
+    if len(names) < 2:
+        raise ValueError("a held-out part needs at least two exon groups")
+    rng = np.random.default_rng(seed)
+    order = names[rng.permutation(len(names))]
+    held: list[str] = []
+    n_held = 0
+    target = fraction * len(groups)
+    for name in order[:-1]:
+        if held and n_held >= target:
+            break
+        held.append(name)
+        n_held += int((groups == name).sum())
+    is_held = np.isin(groups, held)
+    return np.flatnonzero(~is_held), np.flatnonzero(is_held)

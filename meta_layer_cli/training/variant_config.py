@@ -17,7 +17,7 @@ from meta_layer_cli.training.config import StrictSection, load_yaml_config
 
 
 class DataSpec(StrictSection):
-    """One input table: a loader of :mod:`meta_layer_cli.data` and its file.
+    """One input table: a loader of :mod:`meta_layer_cli.io.assays` and its file.
 
     ``loader``: ``vexseq`` | ``mapsy`` | ``wt1_saturation`` (built in, no path) |
     ``splicevardb`` (needs ``fasta``; ``build``, ``annotation``) | ``table`` (a CSV/TSV/
@@ -43,7 +43,7 @@ class DataSpec(StrictSection):
 
     def load(self) -> pl.DataFrame:
         """The table, as the loader returns it (sampled to ``max_rows``)."""
-        from meta_layer_cli.data import load_mapsy, load_saturation_mutagenesis, load_splicevardb, load_vexseq
+        from meta_layer_cli.io.assays import load_mapsy, load_saturation_mutagenesis, load_splicevardb, load_vexseq
 
         path = _expand(self.path)
         if self.loader == "vexseq":

@@ -1,6 +1,6 @@
 """Tensors for the variant models, from a loader table and a base model, and exon-grouped splits.
 
-:func:`build_variant_dataset` turns tables of :mod:`meta_layer_cli.data` (one row per
+:func:`build_variant_dataset` turns tables of :mod:`meta_layer_cli.io.assays` (one row per
 variant: ``id, ref_seq, alt_seq, exon_start, exon_end, target, target_kind, group,
 source, upstream, downstream``) into a :class:`VariantDataset`:
 
@@ -39,7 +39,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from meta_layer_cli.artifacts.cache import PredictionCache, as_cache
+from meta_layer_cli.artifacts.cache import MemoryCache, PredictionCache, as_cache
 from meta_layer_cli.evaluation.variant_metrics import DEFAULT_THRESHOLDS
 from meta_layer_cli.io.sequence import sequence_to_codes
 from meta_layer_cli.models.variant import EFFECT_TYPES, TARGET_KINDS
@@ -48,33 +48,6 @@ DEFAULT_WINDOW = 320
 BASE_DELTA_COLUMNS = ("delta_acceptor", "delta_donor", "delta_gain", "delta_loss", "max_abs_delta")
 _N = 4
 
-
-class MemoryCache(PredictionCache):
-    """Base-model predictions kept in memory for one job, passed through to an on-disk cache if given."""
-
-    def __init__(self, inner: PredictionCache | None = None):  # no directory of its own
-        self.inner = inner
-        self.store: dict[str, np.ndarray] = {}
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, model, codes: np.ndarray) -> np.ndarray | None:
-        key = self.key(model, codes)
-        if key in self.store:
-            self.hits += 1
-            return self.store[key]
-        value = self.inner.get(model, codes) if self.inner is not None else None
-        if value is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self.store[key] = value
-        return value
-
-    def put(self, model, codes: np.ndarray, value: np.ndarray) -> None:
-        self.store[self.key(model, codes)] = np.ascontiguousarray(value, dtype=np.float32)
-        if self.inner is not None:
-            self.inner.put(model, codes, value)
 
 
 @dataclass
@@ -437,53 +410,3 @@ def build_variant_dataset(
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# exon-grouped splits
-# ---------------------------------------------------------------------------------------------
-def grouped_kfold(groups: Sequence[str] | np.ndarray, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """K folds of whole groups (exons): ``[(train_index, test_index), ...]``, every row tested once.
-
-    Groups are shuffled (seeded), then, largest first, each goes to the fold with the
-    fewest rows so far, so folds are balanced in rows. Raises if there are fewer
-    groups than folds.
-    """
-    groups = np.asarray(groups, dtype=object)
-    if folds < 2:
-        raise ValueError(f"folds must be at least 2, got {folds}")
-    names, inverse, counts = np.unique(groups.astype(str), return_inverse=True, return_counts=True)
-    if len(names) < folds:
-        raise ValueError(f"{len(names)} exon group(s) cannot be split into {folds} folds")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(names))
-    order = order[np.argsort(-counts[order], kind="stable")]
-    fold_of = np.empty(len(names), dtype=np.int64)
-    sizes = np.zeros(folds, dtype=np.int64)
-    for g in order:
-        f = int(np.argmin(sizes))
-        fold_of[g] = f
-        sizes[f] += counts[g]
-    row_fold = fold_of[inverse]
-    return [(np.flatnonzero(row_fold != f), np.flatnonzero(row_fold == f)) for f in range(folds)]
-
-
-def grouped_holdout(
-    groups: Sequence[str] | np.ndarray, fraction: float, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Whole groups held out: ``(keep_index, held_out_index)`` with about ``fraction`` of the rows held out
-    (at least one group, and at least one group kept)."""
-    groups = np.asarray(groups, dtype=object).astype(str)
-    names = np.unique(groups)
-    if len(names) < 2:
-        raise ValueError("a held-out part needs at least two exon groups")
-    rng = np.random.default_rng(seed)
-    order = names[rng.permutation(len(names))]
-    held: list[str] = []
-    n_held = 0
-    target = fraction * len(groups)
-    for name in order[:-1]:
-        if held and n_held >= target:
-            break
-        held.append(name)
-        n_held += int((groups == name).sum())
-    is_held = np.isin(groups, held)
-    return np.flatnonzero(~is_held), np.flatnonzero(is_held)

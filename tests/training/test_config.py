@@ -1,7 +1,7 @@
 import pytest
 
+from meta_layer_cli.jobs.canonical import builtin_config
 from meta_layer_cli.training import load_run_config
-from meta_layer_cli.workflows import builtin_config
 
 
 @pytest.mark.parametrize("name", ["default", "lightweight", "gpu"])

@@ -6,16 +6,15 @@ import numpy as np
 import polars as pl
 import pytest
 
+from meta_layer_cli.artifacts.cache import MemoryCache
 from meta_layer_cli.artifacts.sequences import score_sequences
 from meta_layer_cli.models.variant import EFFECT_TYPES, TARGET_KINDS
+from meta_layer_cli.training.splits import grouped_holdout, grouped_kfold
 from meta_layer_cli.training.variant_data import (
-    MemoryCache,
     VariantDataset,
     aligned_alt_codes,
     build_variant_dataset,
     effect_type_labels,
-    grouped_holdout,
-    grouped_kfold,
     realign_shifted_indel,
 )
 from tests.variant_helpers import small_vexseq
@@ -101,7 +100,7 @@ def test_dataset_layout_on_real_vexseq(vexseq_dataset, osai80):
 
 
 def test_indels_mapsy_and_wt1_flanks(osai80, tmp_path):
-    from meta_layer_cli.data import load_mapsy, load_saturation_mutagenesis, load_vexseq
+    from meta_layer_cli.io.assays import load_mapsy, load_saturation_mutagenesis, load_vexseq
     from tests.variant_helpers import mapsy_path, vexseq_path
 
     vex = load_vexseq(vexseq_path())
@@ -153,7 +152,7 @@ def test_effect_labels_and_plain_tables(osai80):
 def test_realign_shifted_indels_on_vexseq():
     """Vex-seq keeps the exon at offset 100 in REF_SEQ and ALT_SEQ: some indels are flank shifts."""
     from meta_layer_cli.artifacts.sequences import variant_span
-    from meta_layer_cli.data import load_vexseq
+    from meta_layer_cli.io.assays import load_vexseq
     from tests.variant_helpers import vexseq_path
 
     frame = load_vexseq(vexseq_path())

@@ -220,7 +220,7 @@ def _base_for(dataset: VariantDataset, rows: np.ndarray, threshold: float) -> di
 def _train_one(cfg: VariantRunConfig, dataset: VariantDataset, rows: np.ndarray, seed: int):
     """A model trained on ``rows`` (whole exons held out of them for early stopping), with its calibration."""
     from meta_layer_cli.models.variant import build_variant_model
-    from meta_layer_cli.training.variant_data import grouped_holdout
+    from meta_layer_cli.training.splits import grouped_holdout
     from meta_layer_cli.training.variant_trainer import VariantTrainer, VariantTrainerConfig, predict_variants
 
     thresholds = {**DEFAULT_THRESHOLDS, **cfg.thresholds}
@@ -260,7 +260,7 @@ def run_validated_delta_training(
     Parameters (None: the config's value, else the default shown)
     ----------
     base_model : ``spliceai`` (default), ``openspliceai``, ``pangolin``; ``weights`` its weights.
-    train : loader tables (:mod:`meta_layer_cli.data`) and/or config entries
+    train : loader tables (:mod:`meta_layer_cli.io.assays`) and/or config entries
         (``{"loader": "vexseq", "path": ...}``); rows without a measured target are dropped.
     model : a name of :data:`meta_layer_cli.models.variant.VARIANT_MODELS`; default ``site_logit``.
     output_dir : default ``runs/variants``; gets ``metrics.json``, ``cv_predictions.parquet``
@@ -286,7 +286,8 @@ def run_validated_delta_training(
 
     from meta_layer_cli.base_models import load_base_model
     from meta_layer_cli.models.variant import save_variant_model
-    from meta_layer_cli.training.variant_data import build_variant_dataset, grouped_kfold
+    from meta_layer_cli.training.splits import grouped_kfold
+    from meta_layer_cli.training.variant_data import build_variant_dataset
     from meta_layer_cli.training.variant_trainer import predict_variants
 
     frames_given = [t for t in (train or []) if isinstance(t, pl.DataFrame)]

@@ -9,7 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from meta_layer_cli.data import (
+from meta_layer_cli.io.archives import read_numpy_pickle
+from meta_layer_cli.io.assays import (
     BASE_COLUMNS,
     load_mapsy,
     load_saturation_mutagenesis,
@@ -17,7 +18,6 @@ from meta_layer_cli.data import (
     load_vexseq,
     load_wt1_minigene,
 )
-from meta_layer_cli.data._files import read_numpy_pickle
 from meta_layer_cli.io.sequence import reverse_complement
 from tests.conftest import FIXTURES, shared_path
 

@@ -233,10 +233,10 @@ def load_wt1_minigene() -> dict:
     Returns ``sequence`` (str, 17,706 nt, transcript orientation), ``labels``
     (int8 ``[L]``, 0/1/2 neither/acceptor/donor), ``exon_start`` (0-based first
     nt) and ``exon_end`` (0-based exclusive). Read from the package's ``.pkl``
-    with :func:`meta_layer_cli.data._files.read_numpy_pickle`, which interprets the
+    with :func:`meta_layer_cli.io.archives.read_numpy_pickle`, which interprets the
     file's opcodes for numpy arrays only and unpickles nothing.
     """
-    from meta_layer_cli.data._files import read_numpy_pickle
+    from meta_layer_cli.io.archives import read_numpy_pickle
 
     raw = read_numpy_pickle(package_file(_FAC, _WT1_MINIGENE))
     x, y = np.asarray(raw["x"]), np.asarray(raw["y"])
@@ -306,7 +306,7 @@ def load_saturation_mutagenesis(context: int = 5000) -> pl.DataFrame:
 
 
 def _read_wt1_rows() -> list[dict]:
-    from meta_layer_cli.data._files import read_xlsx_rows
+    from meta_layer_cli.io.archives import read_xlsx_rows
 
     table = read_xlsx_rows(package_file(_FAC, _WT1_TABLE))
     header = table[0]
@@ -365,7 +365,7 @@ def load_splicevardb(
     ``ref_matches`` (REF equals the FASTA; rows where it does not are kept, with a
     warning).
     """
-    from meta_layer_cli.artifacts.sources import read_gene_annotation
+    from meta_layer_cli.io.annotation import read_gene_annotation
     from meta_layer_cli.io.fasta import Fasta
 
     if build not in ("hg19", "hg38"):

@@ -11,9 +11,9 @@ import yaml
 from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
+from meta_layer_cli.jobs.canonical import builtin_config
+from meta_layer_cli.jobs.variants import resolve_variant_config, run_validated_delta_training
 from meta_layer_cli.training.variant_config import load_variant_config
-from meta_layer_cli.workflows import builtin_config
-from meta_layer_cli.workflows_variants import resolve_variant_config, run_validated_delta_training
 from tests.variant_helpers import TINY_ARCHITECTURE, TINY_TRAINING, mapsy_path, osai80_weights, vexseq_path
 
 runner = CliRunner()
@@ -63,7 +63,7 @@ def test_checkpoint_scores_new_sequences(run):
     assert predictor.model.config.target_kinds == ["delta_psi_percent", "log2_ratio"]
     assert set(predictor.p_map) == {"delta_psi_percent", "log2_ratio"}
     assert sorted(p.name for p in run.checkpoint_path.iterdir()) == ["config.json", "model.safetensors"]
-    from meta_layer_cli.data import load_vexseq
+    from meta_layer_cli.io.assays import load_vexseq
 
     table = load_vexseq(vexseq_path()).head(6).select("id", "ref_seq", "alt_seq", "exon_start", "exon_end")
     scored = score_sequences_with_models(table, [run.checkpoint_path])  # base model from the checkpoint
@@ -157,7 +157,7 @@ def test_classifier_run_and_cli(run, tmp_path):
     saved = json.loads((tmp_path / "clf" / "checkpoint" / "config.json").read_text())
     assert saved["calibration"]["temperature"]["temperature"] > 0
     # score-seqs with a delta predictor and a classifier
-    from meta_layer_cli.data import load_vexseq
+    from meta_layer_cli.io.assays import load_vexseq
 
     load_vexseq(vexseq_path()).head(4).select("id", "ref_seq", "alt_seq", "exon_start", "exon_end").write_csv(
         tmp_path / "in.csv"
@@ -205,8 +205,8 @@ def test_shipped_config_and_cli_errors(tmp_path):
 
 @pytest.mark.parametrize("name, calibration", [("simple_cnn", "quantile"), ("delta", "isotonic")])
 def test_calibrated_delta_models(tmp_path, name, calibration):
-    from meta_layer_cli.data import load_vexseq
     from meta_layer_cli.inference.variant_models import score_sequences_with_models
+    from meta_layer_cli.io.assays import load_vexseq
 
     vexseq = load_vexseq(vexseq_path()).sample(n=30, seed=2)
     result = run_validated_delta_training(
@@ -226,8 +226,8 @@ def test_calibrated_delta_models(tmp_path, name, calibration):
 
 
 def test_site_logit_end_to_end_reads_the_reference_psi(tmp_path):
-    from meta_layer_cli.data import load_vexseq
     from meta_layer_cli.inference.variant_models import score_sequences_with_models
+    from meta_layer_cli.io.assays import load_vexseq
 
     vexseq = load_vexseq(vexseq_path()).sample(n=30, seed=2)
     result = run_validated_delta_training(

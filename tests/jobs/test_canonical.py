@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
-from meta_layer_cli.workflows import evaluate_checkpoint, run_canonical_training
+from meta_layer_cli.jobs.canonical import evaluate_checkpoint, run_canonical_training
 from tests.conftest import SMALL_DEMO_GENES, TINY_MODEL, TINY_TRAINING, shared_path
 
 KEYS = {
@@ -145,7 +145,7 @@ def test_finish_run_with_and_without_the_decoder(run, tmp_path):
     import json
     import shutil
 
-    from meta_layer_cli.workflows import finish_canonical_run
+    from meta_layer_cli.jobs.canonical import finish_canonical_run
 
     assert set(run.extra_test_metrics) == {"meta_per_nucleotide"}
     copy = tmp_path / "run"

@@ -1,0 +1,1 @@
+"""Jobs: the library functions behind the commands, composed from the layers below."""
