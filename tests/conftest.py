@@ -15,6 +15,15 @@ OSAI = SHARED / "models" / "openspliceai-mane"
 PANGOLIN = SHARED / "models" / "pangolin"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_caches(tmp_path_factory):
+    """Caches (base-model tracks, parsed annotations) in a temporary folder, never the user's home."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("METALAYER_CACHE", str(tmp_path_factory.mktemp("metalayer_cache")))
+    yield
+    mp.undo()
+
+
 def shared_path(*parts: str) -> Path:
     path = SHARED.joinpath(*parts)
     if not path.exists():
@@ -56,10 +65,10 @@ SMALL_DEMO_GENES = ["148", "150", "239", "245", "480", "760", "4", "5", "6", "8"
 @pytest.fixture(scope="session")
 def osai80_tracks(tmp_path_factory, osai80):
     """OpenSpliceAI-80nt tracks of ten short real demo genes (a few seconds to predict)."""
-    from meta_layer_cli.artifacts import demo_genes, predict_tracks
+    from meta_layer_cli.artifacts import DemoSource, predict_tracks
 
     directory = tmp_path_factory.mktemp("osai80_tracks")
-    predict_tracks(osai80, demo_genes(SMALL_DEMO_GENES), directory, progress=False)
+    predict_tracks(osai80, DemoSource(SMALL_DEMO_GENES), directory, progress=False)
     return directory
 
 
@@ -83,8 +92,32 @@ TINY_TRAINING = {
     "chunk": 500,
     "chunks_per_epoch": 16,
     "validation_chunks": 8,
-    "batch_size": 4,
     "normalizer_chunks": 8,
     "warmup_steps": 2,
     "progress": False,
 }
+
+
+# A small real-sequence genome (chr1 + chr3) built from demo genes with known coordinates; chr3 is held out.
+GENOME_CHR1 = ["26", "60", "78", "85", "96", "142", "143", "148", "149", "150", "152", "153", "155", "157"]
+GENOME_CHR3 = ["713", "716", "720", "724", "731", "735", "742"]
+
+
+@pytest.fixture(scope="session")
+def small_genome(tmp_path_factory):
+    """(FASTA, GTF) of 21 real demo genes (both strands) laid on chr1 and chr3 with real intronic spacers."""
+    from meta_layer_cli.io.demo import write_demo_genome
+
+    return write_demo_genome(tmp_path_factory.mktemp("genome"), GENOME_CHR1 + GENOME_CHR3, spacer=3000)
+
+
+@pytest.fixture(scope="session")
+def small_genome_prepared(tmp_path_factory, small_genome):
+    """The small genome prepared with OpenSpliceAI-80nt (what `metalayer prepare` writes)."""
+    from meta_layer_cli.jobs.prepare import prepare
+
+    out = tmp_path_factory.mktemp("prepared") / "osai80"
+    fasta, gtf = small_genome
+    prepare(out, "openspliceai", shared_path("models", "openspliceai-mane", "80nt"), fasta=fasta, gtf=gtf,
+            device="cpu", progress=False)  # fmt: skip
+    return out

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from meta_layer_cli.artifacts.tracks import read_gene_track, read_manifest
+from meta_layer_cli.artifacts.sources import source_fingerprint
+from meta_layer_cli.artifacts.tracks import finished_gene_ids, read_gene_track, read_manifest
 from meta_layer_cli.io.sequence import sequence_to_codes
+from meta_layer_cli.runtime.errors import InputDataError
 
 
 @dataclass
@@ -35,17 +36,23 @@ def stacked_channels(manifests: Sequence[dict]) -> list[str]:
     """Channel names; prefixed ``model:channel`` when several base models are stacked."""
     if len(manifests) == 1:
         return list(manifests[0]["channels"])
-    names = [m["base_model"] for m in manifests]
+    names = [m["base_model"]["name"] for m in manifests]
     tags = [n if names.count(n) == 1 else f"{n}{i}" for i, n in enumerate(names)]
     return [f"{t}:{c}" for t, m in zip(tags, manifests) for c in m["channels"]]
 
 
+def check_stackable(dirs: Sequence[str | os.PathLike], manifests: Sequence[dict]) -> None:
+    """Tracks folders stacked side by side must describe the same genes (same source fingerprint)."""
+    first = source_fingerprint(manifests[0]["fingerprint"])
+    for d, m in zip(dirs[1:], manifests[1:]):
+        if source_fingerprint(m["fingerprint"]) != first:
+            raise InputDataError(f"{d} and {dirs[0]} were prepared from different genomes or annotations; "
+                                 "stacked base models must score the same genes")  # fmt: skip
+
+
 def common_gene_ids(tracks_dirs: Sequence[str | os.PathLike]) -> list[str]:
     """Genes finished in every directory, in the first manifest's order."""
-    sets = []
-    for d in tracks_dirs:
-        manifest = read_manifest(d)
-        sets.append([g["gene_id"] for g in manifest["genes"] if (Path(d) / g["file"]).is_file()])
+    sets = [finished_gene_ids(d) for d in tracks_dirs]
     common = set(sets[0]).intersection(*sets[1:])
     return [g for g in sets[0] if g in common]
 
@@ -59,6 +66,7 @@ def load_gene_arrays(
     """
     dirs = [tracks_dirs] if isinstance(tracks_dirs, (str, os.PathLike)) else list(tracks_dirs)
     manifests = [read_manifest(d) for d in dirs]
+    check_stackable(dirs, manifests)
     channels = stacked_channels(manifests)
     genes = []
     for gene_id in gene_ids:

@@ -12,10 +12,9 @@ import os
 import torch
 
 from meta_layer_cli.base_models.base import BaseModel, NeuralBaseModel
+from meta_layer_cli.runtime.errors import UsageError
 
 BASE_MODELS = ("spliceai", "openspliceai", "pangolin", "precomputed")
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def load_base_model(
@@ -24,6 +23,8 @@ def load_base_model(
     device: str = "cpu",
     dtype: torch.dtype | str | None = None,
     path: str | os.PathLike | None = None,
+    flank: int | None = None,
+    models_dir: str | os.PathLike | None = None,
     **kwargs,
 ) -> BaseModel:
     """Load a base model by name.
@@ -32,37 +33,45 @@ def load_base_model(
     ----------
     name : {"spliceai", "openspliceai", "pangolin", "precomputed"}
     weights : path, optional
-        SpliceAI: defaults to the Keras files inside the installed ``spliceai``
-        package. OpenSpliceAI: a directory of ``.pt`` files (one ensemble) or one
-        file. Pangolin: the directory holding ``final.{1,2,3}.{0,2,4,6}.3.v2``.
-    device : "cpu" or "cuda" (or "cuda:N").
+        Found by :func:`meta_layer_cli.base_models.weights.find_weights` when not given
+        (``models_dir`` / ``$METALAYER_MODELS``; SpliceAI: the Keras files inside the installed
+        ``spliceai`` package). OpenSpliceAI: a directory of ``.pt`` files (one ensemble), one file,
+        or a folder of flank sub-folders (``flank`` picks one, 10,000 nt by default). Pangolin: the
+        directory holding ``final.{1,2,3}.{0,2,4,6}.3.v2``.
+    device : auto, cpu, cuda, cuda:N or mps (:func:`meta_layer_cli.runtime.device.resolve_device`).
     dtype : torch dtype or its name; float32 by default (bfloat16 is for GPUs).
     path : for ``precomputed``, the parquet/TSV table of scores.
     """
-    if isinstance(dtype, str):
-        if dtype not in _DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r} (choose from {', '.join(_DTYPES)})")
-        dtype = _DTYPES[dtype]
+    if name not in BASE_MODELS:
+        raise UsageError(f"unknown base model {name!r} (choose from {', '.join(BASE_MODELS)})")
+    if name != "precomputed":
+        from meta_layer_cli.base_models.weights import find_weights
+
+        hint = str(weights) if weights is not None else None
+        weights = find_weights(name, weights, flank, models_dir)
+        kwargs["weights_hint"] = hint if hint is not None else (str(weights) if weights is not None else None)
     if name == "spliceai":
         from meta_layer_cli.base_models.spliceai import load_spliceai
 
-        return load_spliceai(weights, device=device, dtype=dtype, **kwargs)
-    if name == "openspliceai":
+        model = load_spliceai(weights, device=device, dtype=dtype, **kwargs)
+    elif name == "openspliceai":
         from meta_layer_cli.base_models.openspliceai import load_openspliceai
 
-        return load_openspliceai(weights, device=device, dtype=dtype, **kwargs)
-    if name == "pangolin":
+        model = load_openspliceai(weights, device=device, dtype=dtype, **kwargs)
+    elif name == "pangolin":
         from meta_layer_cli.base_models.pangolin import load_pangolin
 
-        return load_pangolin(weights, device=device, dtype=dtype, **kwargs)
-    if name == "precomputed":
-        from meta_layer_cli.base_models.precomputed import PrecomputedScores
+        model = load_pangolin(weights, device=device, dtype=dtype, **kwargs)
+    if name != "precomputed":
+        if flank is not None and name == "openspliceai" and 2 * model.context != flank:
+            raise UsageError(f"--flank {flank} but the weights at {weights} have a {2 * model.context}-nt flank")
+        return model
+    from meta_layer_cli.base_models.precomputed import PrecomputedScores
 
-        source = path if path is not None else weights
-        if source is None:
-            raise ValueError("precomputed base model needs path=TABLE (parquet or TSV with chrom, pos, strand)")
-        return PrecomputedScores(source, **kwargs)
-    raise ValueError(f"unknown base model {name!r} (choose from {', '.join(BASE_MODELS)})")
+    source = path if path is not None else weights
+    if source is None:
+        raise UsageError("precomputed base model needs path=TABLE (parquet or TSV with chrom, pos, strand)")
+    return PrecomputedScores(source, **kwargs)
 
 
 __all__ = ["BASE_MODELS", "BaseModel", "NeuralBaseModel", "load_base_model", "resolve_base_model"]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,20 +13,12 @@ from torch import nn
 from meta_layer_cli.base_models.network import DilatedResidualNetwork, NetworkParams
 from meta_layer_cli.io.genes import GeneSequence
 from meta_layer_cli.io.sequence import codes_to_one_hot, reverse_complement, sequence_to_codes
+from meta_layer_cli.runtime.device import default_sizes, resolve_device, resolve_dtype
+from meta_layer_cli.runtime.fingerprint import file_checksum
 
 # SpliceAI-10k dilation schedule; shallower models (OpenSpliceAI 80/400/2000 nt) use its prefix.
 DILATION_SCHEDULE = (1,) * 4 + (4,) * 4 + (10,) * 4 + (25,) * 4
 _N_CODE = 4
-
-
-def weights_checksum(paths: Iterable[str | os.PathLike]) -> str:
-    """SHA-256 over the weight files' bytes (in the given order), first 16 hex digits."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
 
 
 def padded_codes(context: int, seq: str, upstream: str = "", downstream: str = "") -> np.ndarray:
@@ -69,6 +60,8 @@ class BaseModel:
         Output channel names, in order.
     weights_checksum : str
         Identifies the weights; part of every cache key and manifest.
+    weights_hint : str or None
+        The weights path as given (None: the packaged default), recorded to find them again.
     """
 
     name: str
@@ -76,6 +69,7 @@ class BaseModel:
     channels: tuple[str, ...]
     weights_checksum: str
     weights_paths: tuple[str, ...] = ()
+    weights_hint: str | None = None
 
     def predict_gene(self, gene: GeneSequence) -> np.ndarray:
         """Scores ``[len(gene.sequence), C]`` in the gene's transcript orientation."""
@@ -85,13 +79,15 @@ class BaseModel:
         return [self.predict_gene(g) for g in genes]
 
     def describe(self) -> dict:
-        return {
-            "base_model": self.name,
-            "context": self.context,
-            "channels": list(self.channels),
-            "weights_checksum": self.weights_checksum,
-            "weights": list(self.weights_paths),
-        }
+        """Legacy flat description (variant datasets); new code stores :meth:`record`."""
+        return {"base_model": self.name, "context": self.context, "channels": list(self.channels),
+                "weights_checksum": self.weights_checksum, "weights": list(self.weights_paths)}  # fmt: skip
+
+    def record(self):
+        """This model's :class:`~meta_layer_cli.base_models.record.BaseModelRecord`."""
+        from meta_layer_cli.base_models.record import BaseModelRecord
+
+        return BaseModelRecord.of(self)
 
 
 class NeuralBaseModel(BaseModel):
@@ -113,18 +109,18 @@ class NeuralBaseModel(BaseModel):
         channels: Sequence[str],
         weights_paths: Sequence[str | os.PathLike],
         device: str | torch.device = "cpu",
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
         block_size: int | None = None,
         batch_size: int | None = None,
+        weights_hint: str | None = None,
     ):
         self.name = name
         self.channels = tuple(channels)
         self.weights_paths = tuple(str(p) for p in weights_paths)
-        self.weights_checksum = weights_checksum(self.weights_paths)
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("--device cuda requested but torch sees no CUDA device")
-        self.dtype = dtype or torch.float32
+        self.weights_checksum = file_checksum(self.weights_paths)
+        self.weights_hint = weights_hint
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype)
         contexts = {m.params.context for m in members}
         if len(contexts) != 1:
             raise ValueError(f"ensemble members disagree on context: {sorted(contexts)}")
@@ -137,9 +133,9 @@ class NeuralBaseModel(BaseModel):
         if (counts == 0).any():
             raise ValueError(f"{name}: no ensemble member fills channel(s) {np.flatnonzero(counts == 0)}")
         self._counts = torch.tensor(counts, dtype=torch.float32, device=self.device)[None, :, None]
-        on_gpu = self.device.type == "cuda"
-        self.block_size = block_size or (20_000 if on_gpu else 50_000)
-        self.batch_size = batch_size or (16 if on_gpu else 1)
+        sizes = default_sizes(self.device)
+        self.block_size = block_size or sizes["base_block"]
+        self.batch_size = batch_size or sizes["base_batch"]
 
     # -- tensors -----------------------------------------------------------------------------
     def ensemble_members(self) -> list[tuple[nn.Module, list[int], list[int]]]:

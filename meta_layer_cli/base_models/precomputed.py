@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from meta_layer_cli.base_models.base import BaseModel, weights_checksum
+from meta_layer_cli.base_models.base import BaseModel
 from meta_layer_cli.io.contigs import strip_chr
 from meta_layer_cli.io.genes import GeneSequence
+from meta_layer_cli.runtime.fingerprint import file_checksum
 
 _KEYS = ("chrom", "pos", "strand")
 
@@ -43,7 +44,7 @@ class PrecomputedScores(BaseModel):
         if not self.channels:
             raise ValueError(f"{path}: no score columns besides chrom, pos, strand")
         self.weights_paths = (str(path),)
-        self.weights_checksum = weights_checksum([path])
+        self.weights_checksum = file_checksum([path])
         table = table.with_columns(
             pl.col("chrom").cast(pl.Utf8).map_elements(strip_chr, return_dtype=pl.Utf8),
             pl.col("pos").cast(pl.Int64),

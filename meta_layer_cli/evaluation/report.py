@@ -101,3 +101,26 @@ img{{max-width:100%}}</style>
     with atomic_path(path) as tmp:
         tmp.write_text(document)
     return path
+
+
+def write_reliability_plot(path: str | os.PathLike, curves: dict[str, dict], title: str = "reliability") -> Path:
+    """A PNG reliability diagram of several curves (``{label: reliability_curve(...)}``), e.g. before/after."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
+    for (label, curve), marker in zip(curves.items(), "osd^v"):
+        count = np.asarray(curve["count"])
+        keep = count > 0
+        ax.plot(np.asarray(curve["mean_predicted"])[keep], np.asarray(curve["observed"])[keep], marker=marker,
+                label=label)  # fmt: skip
+    ax.set(title=title, xlabel="predicted probability", ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left", fontsize=8)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

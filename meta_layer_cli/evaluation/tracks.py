@@ -1,4 +1,4 @@
-"""Evaluate a tracks directory written by :func:`meta_layer_cli.artifacts.predict_tracks`."""
+"""Evaluate a tracks folder written by :func:`meta_layer_cli.artifacts.predict_tracks` (the base model alone)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,48 @@ from collections.abc import Sequence
 import numpy as np
 
 from meta_layer_cli.artifacts import iter_tracks, read_manifest
+from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record, missing_gene_ids
 from meta_layer_cli.evaluation.metrics import site_metrics
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
 
 
 def evaluate_tracks(
-    tracks_dir: str | os.PathLike, gene_ids: Sequence[str] | None = None, threshold: float = 0.5
-) -> dict:
+    tracks_dir: str | os.PathLike, gene_ids: Sequence[str] | None = None, threshold: float = 0.5,
+    allow_partial: bool = False,
+) -> dict:  # fmt: skip
     """Top-k accuracy, PR-AUC and FP/FN at ``threshold`` over all (or the given) genes.
 
-    Needs ``neither, acceptor, donor`` channels (SpliceAI, OpenSpliceAI).
+    Needs ``neither, acceptor, donor`` channels (SpliceAI, OpenSpliceAI). A folder with planned
+    genes still missing, or ``gene_ids`` it lacks, is refused unless ``allow_partial``.
     """
     manifest = read_manifest(tracks_dir)
     if not {"acceptor", "donor"} <= set(manifest["channels"]):
-        raise ValueError(f"{tracks_dir}: channels {manifest['channels']} have no acceptor/donor to evaluate")
+        raise InputDataError(f"{tracks_dir}: channels {manifest['channels']} have no acceptor/donor to evaluate")
+    finished = finished_gene_ids(tracks_dir, manifest)
+    if gene_ids is not None:
+        gene_ids = list(dict.fromkeys(gene_ids))
+        if not gene_ids:
+            raise UsageError("no genes named")
+        unknown = [g for g in gene_ids if g not in set(finished)]
+        if unknown:
+            raise InputDataError(f"gene(s) not in {tracks_dir}: {', '.join(unknown[:10])}")
+    else:
+        missing = missing_gene_ids(tracks_dir, manifest)
+        if missing and not allow_partial:
+            planned = len(manifest["genes"])
+            raise InputDataError(f"{tracks_dir} is incomplete ({len(missing)} of {planned} planned genes without "
+                                 f"tracks, e.g. {missing[0]}); finish it or pass --allow-partial")  # fmt: skip
+        gene_ids = finished
     probs, labels, n_genes = [], [], 0
     for _, frame in iter_tracks(tracks_dir, gene_ids):
         probs.append(frame.select("neither", "acceptor", "donor").to_numpy())
         labels.append(frame["label"].to_numpy())
         n_genes += 1
     if not n_genes:
-        raise ValueError(f"{tracks_dir}: no finished gene tracks to evaluate")
+        raise InputDataError(f"{tracks_dir}: no finished gene tracks to evaluate")
     result = site_metrics(np.concatenate(probs), np.concatenate(labels), threshold)
+    record = manifest_record(manifest)
     result["n_genes"] = n_genes
-    result["base_model"] = manifest["base_model"]
-    result["weights_checksum"] = manifest["weights_checksum"]
+    result["base_model"] = record.name
+    result["weights_checksum"] = record.weights_checksum
     return result

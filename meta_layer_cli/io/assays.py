@@ -443,3 +443,28 @@ def _same_chrom(a: str, b: str) -> bool:
     from meta_layer_cli.io.contigs import strip_chr
 
     return strip_chr(a) == strip_chr(b)
+
+
+ASSAY_LOADERS = ("vexseq", "mapsy", "wt1_saturation", "splicevardb", "table")
+
+
+def load_assay(loader: str, path: str | os.PathLike | None = None, **options) -> pl.DataFrame:
+    """A measured variant table by loader name (:data:`ASSAY_LOADERS`): ``vexseq``, ``mapsy`` and
+    ``table`` (a CSV/TSV/parquet with the loaders' columns) need ``path``; ``wt1_saturation`` is built
+    in; ``splicevardb`` needs ``path`` and ``fasta=`` (``build=``, ``annotation=``)."""
+    if loader not in ASSAY_LOADERS:
+        raise ValueError(f"unknown loader {loader!r} (choose from {', '.join(ASSAY_LOADERS)})")
+    if loader == "wt1_saturation":
+        return load_saturation_mutagenesis()
+    if path is None:
+        raise ValueError(f"loader {loader} needs a path")
+    path = os.path.expandvars(os.path.expanduser(str(path)))
+    if loader == "vexseq":
+        return load_vexseq(path)
+    if loader == "mapsy":
+        return load_mapsy(path)
+    if loader == "splicevardb":
+        return load_splicevardb(path, **options)
+    from meta_layer_cli.io.tables import read_table
+
+    return read_table(path)

@@ -9,7 +9,9 @@ strings (``x605`` -> ``"605"``).
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -61,3 +63,104 @@ def load_demo_gene(gene_id: str) -> GeneSequence:
 
 def demo_gene_length(gene_id: str) -> int:
     return int(_archive()[f"x{gene_id}"].shape[0])
+
+
+def _exons_from_labels(labels: np.ndarray) -> list[tuple[int, int]]:
+    """Transcript-orientation exons ``[start, end)`` implied by acceptor (1) / donor (2) labels."""
+    acceptors = np.flatnonzero(labels == 1)
+    donors = np.flatnonzero(labels == 2)
+    starts = np.r_[0, acceptors]
+    ends = np.r_[donors + 1, len(labels)]
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _spacer_pool(exclude: set[str], length: int, count: int) -> list[str]:
+    """``count`` stretches of ``length`` nt of real intronic sequence (the middle of long introns of
+    demo genes not in ``exclude``), for the space between genes of :func:`write_demo_genome`."""
+    out: list[str] = []
+    if length == 0:
+        return [""] * count
+    for gene_id in sorted(set(demo_gene_ids()) - exclude, key=lambda g: -demo_gene_length(g)):
+        gene = load_demo_gene(gene_id)
+        if "N" in gene.sequence:
+            continue
+        exons = _exons_from_labels(gene.labels)
+        for (_, e0), (s1, _) in zip(exons, exons[1:]):
+            intron = gene.sequence[e0:s1]
+            margin = 1000  # stay clear of the splice sites' sequence signals
+            usable = intron[margin : len(intron) - margin]
+            for k in range(len(usable) // length):
+                out.append(usable[k * length : (k + 1) * length])
+                if len(out) == count:
+                    return out
+    return out + ["N" * length] * (count - len(out))
+
+
+def write_demo_genome(
+    directory: str | os.PathLike,
+    gene_ids: list[str] | None = None,
+    spacer: int = 5000,
+    max_length: int | None = None,
+) -> tuple[Path, Path]:
+    """A small genome built from real demo genes: ``genome.fa`` + ``genes.gtf`` in ``directory``.
+
+    Each gene with known coordinates (chr1 or chr3) is laid on its chromosome in its hg19 order,
+    minus-strand genes reverse-complemented, with ``spacer`` nt of real intronic sequence (from
+    other demo genes) around every gene. The GTF holds one ``Ensembl_canonical`` protein-coding
+    transcript per gene whose exons are the demo labels' exons, gene ids are the demo ids, so a
+    prepared gene must reproduce the demo gene's sequence and labels exactly. Every fourth gene
+    with at least three exons also gets a non-canonical transcript that skips its second exon.
+    ``max_length`` keeps only genes up to that many nt. Returns (FASTA path, GTF path).
+    """
+    from meta_layer_cli.io.atomic import atomic_path
+    from meta_layer_cli.io.sequence import reverse_complement
+
+    info = demo_gene_info()
+    ids = [g for g in (gene_ids or demo_gene_ids()) if g in info]
+    if max_length is not None:
+        ids = [g for g in ids if demo_gene_length(g) <= max_length]
+    if not ids:
+        raise ValueError("no demo genes with coordinates selected")
+    ids.sort(key=lambda g: (info[g]["chrom"], info[g]["hg19_start"], int(g)))
+    spacers = iter(_spacer_pool(set(ids), spacer, len(ids) + 2 * len({info[g]["chrom"] for g in ids})))
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    contigs: dict[str, list[str]] = {}
+    gtf: list[str] = []
+    for n, gene_id in enumerate(ids):
+        meta = info[gene_id]
+        chrom, strand = meta["chrom"], meta["strand"]
+        gene = load_demo_gene(gene_id)
+        if chrom not in contigs:
+            contigs[chrom] = [next(spacers)]
+        pieces = contigs[chrom]
+        start0 = sum(len(p) for p in pieces)
+        pieces += [gene.sequence if strand == "+" else reverse_complement(gene.sequence), next(spacers)]
+        length = len(gene.sequence)
+
+        # transcript [a, b) -> 1-based inclusive genomic
+        exons = sorted(
+            (start0 + a + 1, start0 + b) if strand == "+" else (start0 + length - b + 1, start0 + length - a)
+            for a, b in _exons_from_labels(gene.labels)
+        )
+        name, tx = meta["gene"], meta["transcript"]
+        attrs = f'gene_id "{gene_id}"; gene_name "{name}"; gene_type "protein_coding";'
+        lo, hi = start0 + 1, start0 + length
+        gtf.append(f"{chrom}\tdemo\tgene\t{lo}\t{hi}\t.\t{strand}\t.\t{attrs}")
+        transcripts = [(tx, exons, ' tag "Ensembl_canonical"; tag "basic";')]
+        if n % 4 == 0 and len(exons) >= 3:
+            skipped = [e for i, e in enumerate(sorted(exons, reverse=strand == "-")) if i != 1]
+            transcripts.append((f"{tx}_alt", sorted(skipped), ""))
+        for tid, parts, tags in transcripts:
+            t_attrs = f'{attrs} transcript_id "{tid}";'
+            gtf.append(f"{chrom}\tdemo\ttranscript\t{parts[0][0]}\t{parts[-1][1]}\t.\t{strand}\t.\t{t_attrs}{tags}")
+            gtf += [f"{chrom}\tdemo\texon\t{a}\t{b}\t.\t{strand}\t.\t{t_attrs}" for a, b in parts]
+    fasta_path, gtf_path = directory / "genome.fa", directory / "genes.gtf"
+    with atomic_path(fasta_path) as tmp, open(tmp, "w") as fh:
+        for chrom in sorted(contigs):
+            seq = "".join(contigs[chrom])
+            fh.write(f">{chrom}\n")
+            fh.writelines(seq[i : i + 60] + "\n" for i in range(0, len(seq), 60))
+    with atomic_path(gtf_path) as tmp:
+        tmp.write_text("#!genome-build metalayer-demo (real demo gene sequences, hg19 order)\n" + "\n".join(gtf) + "\n")
+    return fasta_path, gtf_path

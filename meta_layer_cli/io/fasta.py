@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from meta_layer_cli.io.contigs import ContigResolver
+from meta_layer_cli.io.contigs import ContigResolver, strip_chr
+from meta_layer_cli.runtime.errors import InputDataError
+from meta_layer_cli.runtime.fingerprint import CHECKSUM_DIGITS
 
 
 class Fasta:
@@ -32,6 +34,14 @@ class Fasta:
             )
             raise ValueError(f"cannot read FASTA {self.path}: {err}{hint}") from None
         self.lengths = dict(zip(self._fa.references, self._fa.lengths))
+        by_core: dict[str, str] = {}
+        for name in self._fa.references:
+            other = by_core.setdefault(strip_chr(name), name)
+            if other != name:
+                raise InputDataError(
+                    f"FASTA {self.path.name} names both {other!r} and {name!r}: which one a {strip_chr(name)!r} in an "
+                    "annotation or VCF means is ambiguous; keep one of them"
+                )
         self.contigs = ContigResolver(self._fa.references)
 
     def __contains__(self, chrom: str) -> bool:
@@ -52,3 +62,78 @@ class Fasta:
 
     def close(self) -> None:
         self._fa.close()
+
+
+def _decompressed(chunks, compressed: bool):
+    """Yield the text of a plain or gzip/bgzip (multi-member) byte stream."""
+    import zlib
+
+    if not compressed:
+        yield from chunks
+        return
+    inflate = None
+    for chunk in chunks:
+        data = chunk
+        while data:
+            inflate = inflate or zlib.decompressobj(zlib.MAX_WBITS | 32)
+            yield inflate.decompress(data)
+            data = inflate.unused_data
+            if inflate.eof:
+                inflate = zlib.decompressobj(zlib.MAX_WBITS | 32) if data else None
+            else:
+                break
+
+
+def scan_fasta(path: str | os.PathLike, chunk_size: int = 1 << 22) -> tuple[str, list[str]]:
+    """(checksum of the file's bytes, record names in file order), reading the file once.
+
+    Refuses a FASTA that names one contig twice (htslib's index keeps the first and ignores the
+    rest without an error, so genes on the second copy would silently get the first's sequence).
+    """
+    import hashlib
+    import zlib
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"FASTA not found: {path}")
+    digest = hashlib.sha256()
+    names: list[str] = []
+
+    def raw_chunks():
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(chunk_size), b""):
+                digest.update(chunk)
+                yield chunk
+
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    carry = b""
+    try:
+        for text in _decompressed(raw_chunks(), compressed):
+            buffer = carry + text
+            last = buffer.rfind(b"\n")
+            if last < 0:
+                carry = buffer if buffer.startswith(b">") else buffer[:1]  # only a line's first byte matters
+                continue
+            complete, carry = buffer[: last + 1], buffer[last + 1 :]
+            if not carry.startswith(b">"):
+                carry = carry[:1]
+            hit = 0 if complete.startswith(b">") else complete.find(b"\n>") + 1
+            while hit > 0 or (hit == 0 and complete.startswith(b">")):
+                end = complete.find(b"\n", hit)
+                fields = complete[hit + 1 : end].split()
+                names.append(fields[0].decode("ascii", "replace") if fields else "")
+                hit = complete.find(b"\n>", end) + 1
+                if hit == 0:
+                    break
+        if carry.startswith(b">"):
+            fields = carry[1:].split()
+            names.append(fields[0].decode("ascii", "replace") if fields else "")
+    except zlib.error as err:
+        raise InputDataError(f"FASTA {path.name}: corrupt compressed data ({err})") from None
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputDataError(f"FASTA {path.name} has two records named {name!r}; contig names must be unique")
+        seen.add(name)
+    return digest.hexdigest()[:CHECKSUM_DIGITS], names

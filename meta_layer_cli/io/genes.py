@@ -27,6 +27,7 @@ class Transcript:
     strand: str
     exons: tuple[tuple[int, int], ...]
     tags: frozenset[str] = field(default_factory=frozenset)
+    biotype: str = ""  # gene_type / gene_biotype ("" when the annotation does not say)
 
     @property
     def start(self) -> int:

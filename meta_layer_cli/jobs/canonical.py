@@ -1,57 +1,73 @@
-"""End-to-end jobs composed from the layers below: base tracks -> training -> evaluation."""
+"""Canonical training and evaluation (``metalayer train-canonical``, ``metalayer evaluate --checkpoint``).
+
+Data come from prepared tracks folders (``metalayer prepare``: any genome and annotation, one
+folder per base model when several are stacked) or from the built-in demo genes, whose tracks are
+predicted once into a cache keyed by the base model's weights checksum. Genes are split by
+chromosome (SpliceAI's test chromosomes by default) when they come from a genome, by gene
+otherwise; validation genes always come from the training side. The run folder is guarded by
+:class:`~meta_layer_cli.jobs.run_folder.RunFolder` (lock, ``--resume``, ``--if-changed``).
+
+A checkpoint records what it needs to be used elsewhere and nothing machine-local: the base
+models' records (:class:`~meta_layer_cli.base_models.record.BaseModelRecord`), the fingerprint of
+the genes it was trained on, the split, thresholds and the gene-structure decoder.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meta_layer_cli.artifacts import GeneArrays, common_gene_ids, demo_genes, load_gene_arrays, predict_tracks
+from meta_layer_cli.artifacts import DemoSource, GeneArrays, load_gene_arrays, predict_tracks, read_manifest
+from meta_layer_cli.artifacts.sources import default_cache_dir, source_fingerprint
+from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record, missing_gene_ids
 from meta_layer_cli.base_models import load_base_model
+from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import write_json_atomic
+from meta_layer_cli.io.contigs import strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
+from meta_layer_cli.jobs.run_folder import RunFolder
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
+from meta_layer_cli.runtime.fingerprint import value_checksum
 from meta_layer_cli.training.config import RunConfig, load_run_config
 
+logger = logging.getLogger(__name__)
+
 CANONICAL_DEFAULTS = {
-    "base_model": "spliceai",
-    "epochs": 30,
-    "sequence_encoder": "cnn",
+    "base_model": None,
+    "epochs": None,
+    "sequence_encoder": None,
     "output_dir": None,
-    "dataset": "demo",
+    "dataset": None,
+    "data": None,
     "train_genes": None,
     "test_genes": None,
     "base_weights": None,
+    "flank": None,
+    "test_chroms": None,
+    "device": None,
 }
+_ALIASES = {"epochs": "training.epochs", "sequence_encoder": "model.sequence_encoder", "device": "hardware.device",
+            "test_chroms": "split.test_chromosomes"}  # fmt: skip
 
 
-def default_cache_dir() -> Path:
-    """Where base-model tracks are cached: ``$METALAYER_CACHE`` or ``~/.cache/metalayer``."""
-    return Path(os.environ.get("METALAYER_CACHE", Path.home() / ".cache" / "metalayer"))
+def builtin_config(name: str) -> Path:
+    """Path of a config shipped with the package (``default``, ``lightweight``, ``hyena``, ``variants``)."""
+    from importlib.resources import files
+
+    path = Path(str(files("meta_layer_cli.configs") / f"{name}.yaml"))
+    if not path.is_file():
+        raise UsageError(f"no built-in config {name!r} (default, lightweight, hyena, variants)")
+    return path
 
 
 def default_demo_genes(n_genes: int) -> list[str]:
     """The ``n_genes`` shortest demo genes (cheap to predict on 2 CPU cores), by id."""
     ids = sorted(demo_gene_ids(), key=lambda g: (demo_gene_length(g), int(g)))
     return sorted(ids[:n_genes], key=int)
-
-
-def base_tracks(
-    name: str,
-    weights: str | None,
-    gene_ids: list[str],
-    cache: str | os.PathLike | None,
-    device: str = "cpu",
-    progress: bool = True,
-) -> tuple[Path, dict]:
-    """Demo-gene tracks of one base model in the cache (keyed by model and weights checksum), resumable."""
-    model = load_base_model(name, weights=weights, device=device)
-    directory = Path(cache or default_cache_dir()).expanduser() / "tracks" / f"{model.name}-{model.weights_checksum}"
-    manifest = predict_tracks(
-        model, demo_genes(gene_ids), directory, genome_build="hg19", source={"dataset": "demo"}, progress=progress
-    )
-    return directory, manifest
 
 
 @dataclass
@@ -74,104 +90,267 @@ class CanonicalResult:
     extra_test_metrics: dict = field(default_factory=dict)
 
 
-def resolve_canonical_config(config=None, overrides: dict | None = None, **arguments) -> RunConfig:
-    """Merge a config (path, dict or :class:`RunConfig`) with keyword arguments.
+def resolve_canonical_config(config=None, overrides: dict | None = None, profile: str | None = None,
+                             **arguments) -> RunConfig:  # fmt: skip
+    """Merge a config (path, dict or :class:`RunConfig`), a hardware ``profile`` and keyword arguments.
 
-    Arguments left at their defaults do not override the config. Extra keyword
-    ``overrides`` use ``section__key=value`` (or ``"section.key"`` in a dict).
+    Arguments left at None do not override the config. ``overrides`` use ``"section.key"`` (or
+    ``section__key``) keys.
     """
     dotted = {}
     for key, value in arguments.items():
-        if key in CANONICAL_DEFAULTS and value == CANONICAL_DEFAULTS[key] and config is not None:
+        if value is None:
             continue
-        target = {"epochs": "training.epochs", "sequence_encoder": "model.sequence_encoder"}.get(key, key)
-        if value is not None or key in ("train_genes", "test_genes"):
-            dotted[target] = value
+        dotted[_ALIASES.get(key, key)] = str(value) if isinstance(value, os.PathLike) else value
+    if "data" in dotted:
+        dotted["data"] = [str(d) for d in ([dotted["data"]] if isinstance(dotted["data"], (str, os.PathLike))
+                                           else dotted["data"])]  # fmt: skip
     for key, value in (overrides or {}).items():
         dotted[key.replace("__", ".")] = value
-    return load_run_config(config, dotted)
+    return load_run_config(config, dotted, profile)
 
 
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class TrainingData:
+    """The tracks a run trains on: one folder per base model, the genes finished in all of them."""
+
+    dirs: list[Path]
+    records: list[BaseModelRecord]
+    gene_ids: list[str]
+    chromosomes: dict[str, str]
+    genomic: bool  # genes come from a genome (chromosome split possible)
+    source: dict  # fingerprint of the genes (shared by every folder)
+    dataset: str | None  # "demo" when the built-in genes were used
+
+    def describe(self) -> dict:
+        """What a checkpoint records about its data (no paths)."""
+        return {"dataset": self.dataset, "source": self.source, "genes": value_checksum(sorted(self.gene_ids))}
+
+
+def demo_tracks(model, gene_ids: list[str], cache: str | os.PathLike | None, progress: bool = True) -> Path:
+    """Demo-gene tracks of one base model in the cache (keyed by model and weights checksum), resumable."""
+    directory = Path(cache).expanduser() if cache else default_cache_dir()
+    directory = directory / "tracks" / f"{model.name}-{model.weights_checksum}"
+    predict_tracks(model, DemoSource(gene_ids), directory, genome_build="hg19", progress=progress)
+    return directory
+
+
+def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = False) -> TrainingData:
+    """The run's tracks: the config's prepared folders (checked against its base models), or demo-gene
+    tracks predicted into the cache."""
+    if cfg.data:
+        dirs = [Path(d).expanduser() for d in cfg.data]
+        manifests = [read_manifest(d) for d in dirs]
+        records = [manifest_record(m) for m in manifests]
+        if cfg.base_model is not None:
+            specs = cfg.base_models()
+            if len(specs) != len(dirs):
+                raise UsageError(f"{len(specs)} base model(s) for {len(dirs)} --data folder(s); give one folder each")
+            for (name, weights), record, d in zip(specs, records, dirs):
+                if name != record.name:
+                    raise InputDataError(f"{d} holds {record.name} tracks, not {name} (--base-model)")
+                if weights is not None:
+                    record.require(load_base_model(name, weights=weights, device="cpu", flank=cfg.flank,
+                                                   models_dir=cfg.models_dir), str(d))  # fmt: skip
+        for d, m in zip(dirs, manifests):
+            missing = missing_gene_ids(d, m)
+            if missing and not allow_partial:
+                raise InputDataError(f"{d} is incomplete: {len(missing)} of {len(m['genes'])} planned genes have no "
+                                     f"tracks yet (e.g. {missing[0]}); finish `metalayer prepare` first")  # fmt: skip
+        sources = [source_fingerprint(m["fingerprint"]) for m in manifests]
+        if any(s != sources[0] for s in sources[1:]):
+            raise InputDataError("the --data folders were prepared from different genomes or annotations")
+        common = set(finished_gene_ids(dirs[0], manifests[0])).intersection(
+            *(finished_gene_ids(d, m) for d, m in zip(dirs[1:], manifests[1:]))
+        )
+        ids = [g for g in finished_gene_ids(dirs[0], manifests[0]) if g in common]
+        entries = {g["gene_id"]: g for g in manifests[0]["genes"]}
+        chromosomes = {g: entries[g]["chrom"] for g in ids}
+        genomic = manifests[0]["source"].get("kind") == "fasta" or manifests[0]["source"].get("from") == "fasta"
+        data = TrainingData(dirs, records, ids, chromosomes, genomic, sources[0], None)
+    else:
+        if cfg.genes:
+            ids = list(cfg.genes)
+        elif cfg.train_genes is not None and cfg.test_genes is not None:
+            ids = []
+        else:
+            ids = default_demo_genes(cfg.max_genes) if cfg.max_genes else demo_gene_ids()
+        ids = list(dict.fromkeys([*ids, *(cfg.train_genes or []), *(cfg.test_genes or [])]))
+        dirs, records = [], []
+        for name, weights in cfg.base_models():
+            model = load_base_model(name, weights=weights, device=cfg.hardware.device, flank=cfg.flank,
+                                    models_dir=cfg.models_dir, dtype=cfg.hardware.dtype)  # fmt: skip
+            dirs.append(demo_tracks(model, ids, cfg.tracks_cache, progress))
+            records.append(BaseModelRecord.of(model))
+        info = demo_gene_info()
+        chromosomes = {g: info.get(g, {}).get("chrom", "") for g in ids}
+        data = TrainingData(dirs, records, ids, chromosomes, False, source_fingerprint(read_manifest(dirs[0])
+                                                                                        ["fingerprint"]), "demo")
+        return data
+    if cfg.genes or cfg.max_genes:
+        wanted = list(cfg.genes) if cfg.genes else data.gene_ids[: cfg.max_genes]
+        unknown = [g for g in wanted if g not in set(data.gene_ids)]
+        if unknown:
+            raise InputDataError(f"gene(s) not in the prepared data: {', '.join(unknown[:10])}")
+        data.gene_ids = wanted
+    return data
+
+
+def split_for(cfg: RunConfig, data: TrainingData):
+    """The gene split of a run (see :class:`~meta_layer_cli.training.config.SplitSection`)."""
+    from meta_layer_cli.training import split_genes
+
+    by_chromosome = cfg.split.method == "chromosome" or (cfg.split.method == "auto" and data.genomic)
+    explicit = cfg.train_genes is not None or cfg.test_genes is not None
+    test_chromosomes = None
+    if by_chromosome and not explicit:
+        wanted = {strip_chr(c) for c in cfg.split.test_chromosomes}
+        test_chromosomes = sorted({c for c in data.chromosomes.values() if strip_chr(c) in wanted})
+        if not test_chromosomes:
+            have = sorted({c for c in data.chromosomes.values()})
+            raise InputDataError(f"no genes on the test chromosomes {', '.join(cfg.split.test_chromosomes)} "
+                                 f"(the data has {', '.join(have[:10])}); pass --test-chroms")  # fmt: skip
+    return split_genes(data.gene_ids, cfg.split.seed, cfg.split.validation, cfg.split.test, cfg.train_genes,
+                       cfg.test_genes, data.chromosomes, test_chromosomes)  # fmt: skip
+
+
+def run_fingerprint(cfg: RunConfig, data: TrainingData) -> dict:
+    """What decides whether a finished run is still up to date: the data and every setting but hardware."""
+    settings = cfg.model_dump(exclude={"hardware", "output_dir", "tracks_cache", "data", "models_dir"})
+    settings["training"].pop("progress", None)
+    return {
+        "base models": [f"{r.name} {r.weights_checksum}" for r in data.records],
+        "genes": value_checksum([data.source, sorted(data.gene_ids)]),
+        "config": value_checksum(settings),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------------------------
 def run_canonical_training(
-    base_model: str | list[str] = "spliceai",
-    epochs: int = 30,
-    sequence_encoder: str = "cnn",
+    base_model: str | list[str] | None = None,
+    epochs: int | None = None,
+    sequence_encoder: str | None = None,
     output_dir: str | os.PathLike | None = None,
-    dataset: str = "demo",
+    dataset: str | None = None,
     train_genes: list[str] | None = None,
     test_genes: list[str] | None = None,
     base_weights: str | list[str | None] | None = None,
     config: str | os.PathLike | dict | RunConfig | None = None,
+    *,
+    data: str | os.PathLike | list | None = None,
+    flank: int | None = None,
+    test_chroms: list[str] | None = None,
+    device: str | None = None,
+    profile: str | os.PathLike | None = None,
+    variant_sets: list | None = None,
+    resume: bool = False,
+    overwrite: bool = True,
+    if_changed: bool = False,
     **overrides,
 ) -> CanonicalResult:
-    """Train the meta-layer on demo genes and evaluate it against the base model on held-out genes.
+    """Train the meta-layer and evaluate it against its base model on held-out genes.
 
-    Base-model tracks are cached (``tracks_cache``, keyed by model and weights
-    checksum) and reused by later runs. Genes are split by gene (seeded) or by
-    chromosome; ``train_genes``/``test_genes`` fix the split (validation genes
-    are then drawn from the training genes). Any config key can be overridden as
+    ``data``: prepared tracks folder(s) (``metalayer prepare``); without it the built-in demo genes
+    (tracks cached in ``tracks_cache``). The base model's weights are found as
+    :func:`~meta_layer_cli.base_models.weights.find_weights` documents (``base_weights``, then the
+    config's ``models_dir``, then ``$METALAYER_MODELS``). Genes are split by chromosome for genome data
+    (``test_chroms``, default SpliceAI's 1, 3, 5, 7, 9) and by gene for the demo set;
+    ``train_genes``/``test_genes`` fix the split. Any config key can be overridden as
     ``section__key=value`` (``training__lr=1e-3``), a top-level key (``max_genes=50``), or a dict
-    ``overrides={"training.lr": 1e-3}``. Returns a :class:`CanonicalResult`.
+    ``overrides={"training.lr": 1e-3}``. ``variant_sets``: measured variant tables (polars frames,
+    paths or ``{"loader": "vexseq", "path": ...}``) on which the trained model's meta(alt) − meta(ref)
+    is compared with the measured effect (``result.variant_evaluation``).
+
+    The output folder follows :class:`~meta_layer_cli.jobs.run_folder.RunFolder` (the library
+    default ``overwrite=True`` retrains into a finished folder; the command line refuses unless
+    told). Writes ``checkpoints/best`` (safetensors + JSON), ``metrics.json``, ``report.html``,
+    ``train.log``. Returns a :class:`CanonicalResult`.
     """
     from meta_layer_cli.models import build_meta_model
     from meta_layer_cli.models.checkpoint import update_checkpoint_config
-    from meta_layer_cli.training import Trainer, TrainerConfig, split_genes
+    from meta_layer_cli.training import Trainer, TrainerConfig
     from meta_layer_cli.training.trainer import BEST, distributed_rank
 
     nested = overrides.pop("overrides", None) or {}  # a dict of dotted keys, e.g. {"training.lr": 1e-3}
     cfg = resolve_canonical_config(
-        config, {**overrides, **nested}, base_model=base_model, epochs=epochs, sequence_encoder=sequence_encoder,
-        output_dir=str(output_dir) if output_dir is not None else None, dataset=dataset,
-        train_genes=train_genes, test_genes=test_genes, base_weights=base_weights,
+        config, {**overrides, **nested}, profile, base_model=base_model, epochs=epochs,
+        sequence_encoder=sequence_encoder, output_dir=output_dir, dataset=dataset, data=data, train_genes=train_genes,
+        test_genes=test_genes, base_weights=base_weights, flank=flank, test_chroms=test_chroms, device=device,
     )  # fmt: skip
+    _apply_threads(cfg)
     out = Path(cfg.output_dir)
-    rank, _ = distributed_rank()
-    if cfg.genes:
-        ids = list(cfg.genes)
-    elif cfg.train_genes is not None and cfg.test_genes is not None:
-        ids = []  # exactly the genes named in the split
-    else:
-        ids = default_demo_genes(cfg.max_genes) if cfg.max_genes else demo_gene_ids()
-    ids = list(dict.fromkeys([*ids, *(cfg.train_genes or []), *(cfg.test_genes or [])]))
+    rank, world = distributed_rank()
     timing: dict[str, float] = {}
     started = time.perf_counter()
-    dirs, described = [], []
-    for name, weights in cfg.base_models():
-        if rank == 0:
-            directory, manifest = base_tracks(name, weights, ids, cfg.tracks_cache, cfg.device, cfg.training.progress)
-        _barrier()
-        if rank != 0:
-            directory, manifest = base_tracks(name, weights, ids, cfg.tracks_cache, cfg.device, False)
-        dirs.append(directory)
-        described.append({"name": name, "weights": weights, "weights_checksum": manifest["weights_checksum"],
-                          "tracks": str(directory)})  # fmt: skip
-    timing["base_tracks_s"] = round(time.perf_counter() - started, 2)
-    available = set(common_gene_ids(dirs))
-    ids = [g for g in ids if g in available]
-    chromosomes = {g: demo_gene_info().get(g, {}).get("chrom") for g in ids}
-    split = split_genes(
-        ids, cfg.split.seed, cfg.split.validation, cfg.split.test, cfg.train_genes, cfg.test_genes,
-        chromosomes, cfg.split.test_chromosomes,
-    )  # fmt: skip
-    channels, arrays = load_gene_arrays(dirs, ids)
-    by_id = {g.gene_id: g for g in arrays}
-    train, val, test = ([by_id[g] for g in part] for part in (split.train, split.validation, split.test))
-
-    model = build_meta_model(cfg.model.model_copy(update={"channels": channels}))
-    trainer_config = TrainerConfig(**cfg.training.model_dump(), device=cfg.device)
-    started = time.perf_counter()
-    state = Trainer(trainer_config).fit(model, channels, train, val, out / "checkpoints")
-    timing["training_s"] = round(time.perf_counter() - started, 2)
-    checkpoint = out / "checkpoints" / BEST
+    if rank == 0:
+        tracks = training_data(cfg, cfg.training.progress)
+    _barrier()
     if rank != 0:
-        return CanonicalResult({}, None, checkpoint, out, split.to_dict(), state.history, {}, timing, channels)
-    run_info = {"base_models": described, "channels": channels, "split": split.to_dict(), "config": cfg.model_dump()}
-    update_checkpoint_config(checkpoint, {"run": run_info}, drop=("structure",))
-    return finish_canonical_run(checkpoint, cfg.structure, cfg.device, state.history, timing, (val, test))
+        tracks = training_data(cfg, False)
+    timing["base_tracks_s"] = round(time.perf_counter() - started, 2)
+    split = split_for(cfg, tracks)
+    fingerprint = run_fingerprint(cfg, tracks)
+    folder = RunFolder(out, fingerprint, "canonical", resume, overwrite, if_changed) if rank == 0 else None
+    if folder is not None:
+        folder.__enter__()
+    try:
+        _barrier()
+        logger.info(f"training on {len(split.train)} genes, validating on {len(split.validation)}, "
+                    f"holding out {len(split.test)} ({', '.join(r.describe() for r in tracks.records)})")  # fmt: skip
+        # each rank holds only its own share of the training genes' tracks
+        channels, train = load_gene_arrays(tracks.dirs, split.train[rank::world])
+        _, val = load_gene_arrays(tracks.dirs, split.validation)
+        model = build_meta_model(cfg.model.model_copy(update={"channels": channels}))
+        trainer_config = TrainerConfig(**cfg.training.model_dump(), device=cfg.hardware.device,
+                                       batch_size=cfg.hardware.batch_size, amp=cfg.hardware.amp)  # fmt: skip
+        started = time.perf_counter()
+        resuming = folder.resuming if folder is not None else True
+        state = Trainer(trainer_config).fit(model, channels, train, val, out / "checkpoints", resume=resuming)
+        timing["training_s"] = round(time.perf_counter() - started, 2)
+        checkpoint = out / "checkpoints" / BEST
+        if rank != 0:
+            return CanonicalResult({}, None, checkpoint, out, split.to_dict(), state.history, {}, timing, channels)
+        # the config without paths of this machine: a checkpoint is evaluated and used elsewhere
+        portable = cfg.model_dump(exclude={"tracks_cache", "output_dir", "data", "models_dir", "base_weights"})
+        run_info = {"base_models": [r.to_dict() for r in tracks.records], "channels": channels,
+                    "split": split.to_dict(), "data": tracks.describe(), "config": portable}  # fmt: skip
+        update_checkpoint_config(checkpoint, {"run": run_info}, drop=("structure",))
+        _, test = load_gene_arrays(tracks.dirs, split.test)
+        result = finish_canonical_run(checkpoint, tracks.dirs, cfg.structure, cfg.hardware.device, state.history,
+                                      timing, (val, test))  # fmt: skip
+        if variant_sets:
+            from meta_layer_cli.evaluation.variant_effects import evaluate_canonical_on_variants
+
+            result.variant_evaluation = evaluate_canonical_on_variants(
+                checkpoint, variant_sets, device=cfg.hardware.device, models_dir=cfg.models_dir
+            )
+            metrics = json.loads((out / "metrics.json").read_text())
+            metrics["variants"] = result.variant_evaluation.to_dict()
+            write_json_atomic(out / "metrics.json", metrics)
+        write_run_report(result, tracks.dirs, tracks.records)
+        folder.finish({"pr_auc_macro": result.canonical_test_metrics.get("pr_auc_macro"),
+                       "base_pr_auc_macro": (result.base_test_metrics or {}).get("pr_auc_macro")})  # fmt: skip
+        return result
+    finally:
+        if folder is not None:
+            folder.__exit__(None, None, None)
+
+
+def _apply_threads(cfg: RunConfig) -> None:
+    if cfg.hardware.threads:
+        import torch
+
+        torch.set_num_threads(cfg.hardware.threads)
 
 
 def finish_canonical_run(
     checkpoint: str | os.PathLike,
+    dirs: list[Path],
     structure: bool = True,
     device: str = "cpu",
     history: list[dict] | None = None,
@@ -181,7 +360,8 @@ def finish_canonical_run(
     """Fit the gene-structure decoder on the run's validation genes (``structure``), evaluate on its
     test genes, store decoder and thresholds in the checkpoint and write ``metrics.json`` beside
     ``checkpoints/``. ``run_canonical_training`` ends with it; it also upgrades a checkpoint trained
-    without a decoder. ``genes``: the run's (validation, test) arrays if already loaded.
+    without a decoder. ``dirs``: the run's tracks folders; ``genes``: its (validation, test) arrays
+    if already loaded.
     """
     from meta_layer_cli.evaluation.evaluator import evaluate_meta, meta_probabilities
     from meta_layer_cli.models.checkpoint import load_model, update_checkpoint_config
@@ -190,12 +370,9 @@ def finish_canonical_run(
     checkpoint = Path(checkpoint)
     out = checkpoint.parent.parent
     best, config = load_model(checkpoint, device)
-    run = config.get("run")
-    if not run:
-        raise ValueError(f"{checkpoint}: no run information (was it written by `metalayer train`?)")
+    run = _run_info(config, checkpoint)
     channels = run["channels"]
     if genes is None:
-        dirs = [Path(b["tracks"]) for b in run["base_models"]]
         genes = load_gene_arrays(dirs, run["split"]["validation"])[1], load_gene_arrays(dirs, run["split"]["test"])[1]
     val, test = genes
     timing = dict(timing or {})
@@ -247,6 +424,42 @@ def finish_canonical_run(
     return result
 
 
+def write_run_report(result: CanonicalResult, dirs: list[Path], records: list[BaseModelRecord],
+                     path: str | os.PathLike | None = None, title: str | None = None,
+                     notes: list[str] | None = None) -> Path:  # fmt: skip
+    """``report.html`` (default: beside ``checkpoints/``): metrics, PR curves, reliability diagram and one
+    held-out gene's base and meta tracks."""
+    from meta_layer_cli.evaluation.evaluator import base_probabilities
+    from meta_layer_cli.evaluation.report import write_report
+    from meta_layer_cli.models.apply import recalibrate_arrays
+    from meta_layer_cli.models.checkpoint import load_model
+    from meta_layer_cli.models.structure import structure_from_config
+
+    model, config = load_model(result.checkpoint_path, "cpu")
+    _, test = load_gene_arrays(dirs, result.split["test"])
+    shown = max(test, key=lambda g: (int((g.labels > 0).sum()), -len(g)))
+    meta = recalibrate_arrays(model, shown.codes, shown.tracks, structure=structure_from_config(config))
+    gene = {"gene_id": shown.gene_id, "labels": shown.labels, "meta": meta,
+            "base": base_probabilities(shown.tracks, result.channels)}  # fmt: skip
+    metrics = json.loads((result.output_dir / "metrics.json").read_text())
+    split = result.split
+    notes = (notes or []) + [
+        f"base model(s): {', '.join(r.describe() for r in records)}",
+        f"{len(split['train'])} training, {len(split['validation'])} validation, {len(split['test'])} held-out genes",
+        f"timing: {result.timing}",
+    ]
+    return write_report(path or result.output_dir / "report.html", metrics, title or "metalayer train-canonical", gene,
+                        notes)
+
+
+def _run_info(config: dict, checkpoint: Path) -> dict:
+    run = config.get("run")
+    if not run:
+        raise InputDataError(f"{checkpoint}: not a canonical checkpoint (no run information; written by "
+                             "`metalayer train-canonical`?)")  # fmt: skip
+    return run
+
+
 def _saved_history(checkpoint: Path) -> list[dict]:
     state = checkpoint.parent / "last" / "trainer_state.json"
     return json.loads(state.read_text()).get("history", []) if state.is_file() else []
@@ -259,32 +472,96 @@ def _barrier() -> None:
         dist.barrier()
 
 
-def builtin_config(name: str) -> Path:
-    """Path of a config shipped with the package (``default``, ``lightweight``, ``gpu``)."""
-    from importlib.resources import files
+# ---------------------------------------------------------------------------------------------
+# evaluation of a checkpoint
+# ---------------------------------------------------------------------------------------------
+def checkpoint_data(checkpoint: str | os.PathLike, data: list[str | os.PathLike] | str | os.PathLike | None = None,
+                    device: str = "cpu", cache: str | os.PathLike | None = None,
+                    models_dir: str | os.PathLike | None = None) -> tuple[list[Path], bool]:  # fmt: skip
+    """(tracks folders, whether they hold the genes the checkpoint was trained on) for evaluating a
+    checkpoint: ``data`` (checked against its base models), or, for a demo-trained checkpoint, the
+    demo tracks in the cache (predicted again if missing)."""
+    from meta_layer_cli.models.checkpoint import read_checkpoint_config
 
-    path = Path(str(files("meta_layer_cli.configs") / f"{name}.yaml"))
-    if not path.is_file():
-        raise FileNotFoundError(f"no built-in config {name!r} (default, lightweight, gpu)")
-    return path
-
-
+    run = _run_info(read_checkpoint_config(checkpoint), Path(checkpoint))
+    records = [BaseModelRecord.from_dict(r) for r in run["base_models"]]
+    trained_on = run.get("data", {})
+    if data is None:
+        if trained_on.get("dataset") != "demo":
+            raise UsageError(f"{checkpoint} was trained on prepared data: give --data (the prepared folder(s))")
+        ids = run["split"]["train"] + run["split"]["validation"] + run["split"]["test"]
+        dirs = [demo_tracks(r.load(device=device, models_dir=models_dir), ids, cache, progress=False)
+                for r in records]  # fmt: skip
+        return dirs, True
+    dirs = [Path(d) for d in ([data] if isinstance(data, (str, os.PathLike)) else data)]
+    if len(dirs) != len(records):
+        raise UsageError(f"{checkpoint} was trained on {len(records)} stacked base model(s); got {len(dirs)} --data")
+    for d, record in zip(dirs, records):
+        record.require(manifest_record(read_manifest(d)), f"the checkpoint {checkpoint}")
+    same = source_fingerprint(read_manifest(dirs[0])["fingerprint"]) == trained_on.get("source")
+    return dirs, same
 
 
 def evaluate_checkpoint(
-    checkpoint: str | os.PathLike, genes: list[str] | None = None, device: str = "cpu"
+    checkpoint: str | os.PathLike,
+    data: list[str | os.PathLike] | str | os.PathLike | None = None,
+    genes: list[str] | None = None,
+    device: str = "cpu",
+    allow_partial: bool = False,
+    models_dir: str | os.PathLike | None = None,
 ) -> tuple[dict, dict | None]:
-    """(meta metrics, base metrics) on the run's held-out genes (or ``genes``), from cached tracks."""
+    """(meta metrics, base metrics) of a canonical checkpoint on held-out genes, same positions.
+
+    On the data it was trained on: its test genes (or ``genes``). On other data (another genome,
+    annotation or gene set): every gene of it, all unseen. Thresholds are the checkpoint's own
+    (chosen on its validation genes). A folder with planned genes still missing, or ``genes`` it
+    lacks, is refused unless ``allow_partial``.
+    """
     from meta_layer_cli.evaluation.evaluator import evaluate_meta
     from meta_layer_cli.models.checkpoint import load_model
     from meta_layer_cli.models.structure import structure_from_config
 
     model, config = load_model(checkpoint, device)
-    run = config.get("run")
-    if not run:
-        raise ValueError(f"{checkpoint}: no run information (was it written by `metalayer train`?)")
-    dirs = [Path(b["tracks"]) for b in run["base_models"]]
-    channels, test = load_gene_arrays(dirs, genes or run["split"]["test"])
-    _, val = load_gene_arrays(dirs, run["split"]["validation"])
-    evaluation = evaluate_meta(model, channels, test, val, device, structure_from_config(config))
-    return evaluation.meta, evaluation.base
+    run = _run_info(config, Path(checkpoint))
+    dirs, same = checkpoint_data(checkpoint, data, device, models_dir=models_dir)
+    finished = set(finished_gene_ids(dirs[0])).intersection(*(finished_gene_ids(d) for d in dirs[1:]))
+    if not allow_partial:
+        for d in dirs:
+            missing = missing_gene_ids(d)
+            if missing:
+                raise InputDataError(f"{d} is incomplete ({len(missing)} planned genes without tracks, e.g. "
+                                     f"{missing[0]}); finish it or pass --allow-partial")  # fmt: skip
+    if genes is not None:
+        genes = [g for g in genes]
+        if not genes:
+            raise UsageError("--genes names no gene")
+        unknown = [g for g in genes if g not in finished]
+        if unknown:
+            raise InputDataError(f"gene(s) not in the data: {', '.join(unknown[:10])}")
+        if same:
+            seen = [g for g in genes if g in set(run["split"]["train"]) | set(run["split"]["validation"])]
+            if seen:
+                logger.warning(f"{len(seen)} of the --genes were used in training or validation (e.g. {seen[0]}): "
+                               "their metrics are not held-out metrics")  # fmt: skip
+        test_ids = genes
+    elif same:
+        test_ids = [g for g in run["split"]["test"] if g in finished]
+        if len(test_ids) < len(run["split"]["test"]) and not allow_partial:
+            raise InputDataError(f"{len(run['split']['test']) - len(test_ids)} of the checkpoint's test genes have "
+                                 "no tracks in the data; pass --allow-partial to evaluate the rest")  # fmt: skip
+    else:
+        test_ids = [g for g in finished_gene_ids(dirs[0]) if g in finished]
+    if not test_ids:
+        raise InputDataError("no genes to evaluate")
+    channels, test = load_gene_arrays(dirs, test_ids)
+    if channels != model.config.channels:
+        raise InputDataError(f"tracks have channels {channels}, the checkpoint expects {model.config.channels}")
+    thresholds = run.get("thresholds")
+    if thresholds is None:
+        raise InputDataError(f"{checkpoint} has no thresholds (an unfinished run?)")
+    from meta_layer_cli.models.site_calibration import calibration_from_config
+
+    evaluation = evaluate_meta(model, channels, test, [], device, structure_from_config(config),
+                               thresholds=thresholds, calibration=calibration_from_config(config))  # fmt: skip
+    meta = {**evaluation.meta, "n_genes": len(test_ids)}
+    return meta, evaluation.base

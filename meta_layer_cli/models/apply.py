@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
 
 from meta_layer_cli.io.sequence import codes_to_one_hot
-from meta_layer_cli.models.structure import GeneStructureDecoder
+from meta_layer_cli.models.site_calibration import SiteCalibration, calibration_from_config
+from meta_layer_cli.models.structure import GeneStructureDecoder, structure_from_config
+from meta_layer_cli.runtime.device import default_sizes, resolve_device
 
 N_CODE = 4
 MAX_MARGIN = 4096  # Hyena's receptive field is its whole input; cap the context actually fed
-# nt per forward pass over a gene: small blocks suit the CPU's caches (20 kb: 0.157 of SpliceAI's time
-# vs 0.175 at 200 kb); on a GPU each pass is launch-bound, and 200 kb (most genes in one pass) cut the
-# H100's overhead from 0.84 to 0.22 (scripts/recalibration_overhead.py)
-BLOCK = {"cpu": 20_000, "cuda": 200_000}
 
 
 def model_margin(model: nn.Module) -> int:
@@ -46,23 +47,30 @@ def recalibrate_arrays(
     block: int | None = None,
     device: str | torch.device = "cpu",
     structure: GeneStructureDecoder | None = None,
+    calibration: SiteCalibration | None = None,
 ) -> np.ndarray:
     """Meta-model probabilities ``[L, 3]`` (neither, acceptor, donor) for one gene.
 
     ``codes [L]`` (0-3 ACGT, 4 N), ``tracks [C, L]`` base-model probabilities.
     Each block gets ``model_margin(model)`` nt of context from the gene (N and
-    zero scores past its ends), so the result does not depend on ``block`` (default: by device,
-    :data:`BLOCK`).
-    ``structure``: the checkpoint's gene-structure decoder, applied last; only
-    for whole transcripts (:mod:`meta_layer_cli.models.structure`).
+    zero scores past its ends), so the result does not depend on ``block`` (default: by device: small
+    blocks suit a CPU's caches, 20 kb was 0.157 of SpliceAI's time vs 0.175 at 200 kb; a GPU is
+    launch-bound and 200 kb cut the H100's overhead from 0.84 to 0.22, see
+    ``scripts/recalibration_overhead.py``).
+    ``structure``: the checkpoint's gene-structure decoder, applied next; only for whole transcripts
+    (:mod:`meta_layer_cli.models.structure`). ``calibration``: the checkpoint's post-hoc calibration,
+    applied last.
     """
     model.eval()
+    if calibration is not None:
+        return calibration(recalibrate_arrays(model, codes, tracks, block, device, structure))
     if structure is not None:
         return structure(recalibrate_arrays(model, codes, tracks, block, device), codes)
+    device = resolve_device(device)
     if model.config.version == "v1":
         return _recalibrate_windows(model, codes, tracks, device)
     margin = model_margin(model)
-    block = block or BLOCK.get(torch.device(device).type, BLOCK["cpu"])
+    block = block or default_sizes(device)["meta_block"]
     out = np.empty((len(codes), 3), dtype=np.float32)
     for start in range(0, len(codes), block):
         end = min(start + block, len(codes))
@@ -95,3 +103,29 @@ def _recalibrate_windows(model: nn.Module, codes: np.ndarray, tracks: np.ndarray
         t = torch.from_numpy(np.stack([w for _, w in windows])).to(device)
         out[batch] = model.predict_proba(x, t).float().cpu().numpy()
     return out
+
+
+@dataclass
+class CanonicalPredictor:
+    """A canonical checkpoint ready to apply: the model, its gene-structure decoder and its calibration."""
+
+    model: nn.Module
+    structure: GeneStructureDecoder | None
+    calibration: SiteCalibration | None
+    config: dict
+    device: torch.device
+
+    @classmethod
+    def load(cls, checkpoint: str | os.PathLike, device: str = "cpu") -> CanonicalPredictor:
+        from meta_layer_cli.models.checkpoint import load_model
+
+        device = resolve_device(device)
+        model, config = load_model(checkpoint, device)
+        return cls(model, structure_from_config(config), calibration_from_config(config), config, device)
+
+    def __call__(self, codes: np.ndarray, tracks: np.ndarray, whole_gene: bool = True,
+                 block: int | None = None) -> np.ndarray:  # fmt: skip
+        """``[L, 3]`` for one gene (``whole_gene``: decoder and calibration apply) or a window (neither applies
+        the decoder, which reads whole transcripts; the calibration still does)."""
+        structure = self.structure if whole_gene else None
+        return recalibrate_arrays(self.model, codes, tracks, block, self.device, structure, self.calibration)

@@ -56,7 +56,21 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[nn.Mo
     config = read_checkpoint_config(directory)
     model_config = dict(config["model"])
     model_config["hyena_weights"] = None  # the trained weights below already include them
+    if not model_config.get("trust_remote_code"):
+        model_config["pretrained_model"] = None  # rebuilt from the stored pretrained_config instead
     weights = read_weights(directory)
-    model = build_meta_model(MetaModelConfig(**model_config))
+    from pydantic import ValidationError
+
+    from meta_layer_cli.runtime.config import format_validation_error
+    from meta_layer_cli.runtime.errors import InputDataError
+
+    try:
+        checked = MetaModelConfig(**model_config)
+    except ValidationError as err:  # sizes are checked here, before anything is allocated
+        message = format_validation_error(err).replace("invalid config: ", "")
+        raise InputDataError(f"{Path(directory) / CONFIG}: invalid model (model.{message})") from None
+    model = build_meta_model(checked)
     model.load_state_dict(weights)
-    return model.to(device).eval(), config
+    from meta_layer_cli.runtime.device import resolve_device
+
+    return model.to(resolve_device(device)).eval(), config

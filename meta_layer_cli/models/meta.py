@@ -6,40 +6,68 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from meta_layer_cli.features import FeatureNormalizer, ScoreFeatures
 from meta_layer_cli.models.encoders import GatedDilatedCNN, HyenaEncoder, ScoreMLP
 from meta_layer_cli.models.fusion import ConcatFusion, CrossAttentionFusion
+from meta_layer_cli.runtime.config import StrictSection
 
 N_CLASSES = 3  # neither, acceptor, donor
 EPS = 1e-6
 
 
-class MetaModelConfig(BaseModel):
-    """Architecture of a meta model; stored as JSON beside the weights. Unknown keys are errors.
+
+class MetaModelConfig(StrictSection):
+    """Architecture of a meta model; stored as JSON beside the weights. Unknown keys, wrong types and
+    out-of-range sizes are errors.
 
     ``channels`` (the base-model channel names) is filled in from the tracks at build time.
+    ``correction: false`` builds no encoders at all: the model is the base model's log-probabilities
+    divided by a per-class temperature (what ``metalayer calibrate`` fits for a base model alone).
+    ``sequence_encoder: transformers`` uses a Hugging Face model saved in the local folder
+    ``pretrained_model`` (see :mod:`meta_layer_cli.models.pretrained`); its architecture is copied
+    into ``pretrained_config`` so that a checkpoint rebuilds without the folder.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    channels: list[str] = []
+    channels: list[str] = Field(default_factory=list, max_length=256)
     version: Literal["v1", "v2"] = "v2"  # sequence-to-sequence (default) or window -> centre
-    sequence_encoder: Literal["cnn", "hyena"] = "cnn"
+    correction: bool = True
+    sequence_encoder: Literal["cnn", "hyena", "transformers"] = "cnn"
     score_encoder: Literal["conv", "mlp"] = "conv"  # dilated CNN over features, or position-wise MLP
     fusion: Literal["concat", "cross_attention"] = "concat"
-    width: int = Field(32, gt=0)
-    kernel: int = Field(9, gt=0)
-    sequence_dilations: list[int] = [1, 2, 4, 8, 16, 32]
-    score_dilations: list[int] = [1, 2, 4, 8, 16, 32, 64]
-    trunk_dilations: list[int] = [1, 4, 16]
+    width: int = Field(32, gt=0, le=4096)
+    kernel: int = Field(9, gt=0, le=101)
+    sequence_dilations: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32], min_length=1, max_length=64)
+    score_dilations: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64], min_length=1, max_length=64)
+    trunk_dilations: list[int] = Field(default_factory=lambda: [1, 4, 16], min_length=1, max_length=64)
     dropout: float = Field(0.1, ge=0, lt=1)
-    hyena_depth: int = Field(2, gt=0)
-    hyena_max_len: int = Field(32_768, gt=0)
+    hyena_depth: int = Field(2, gt=0, le=64)
+    hyena_max_len: int = Field(32_768, gt=0, le=1_048_576)
     hyena_weights: str | None = None
-    window: int = Field(501, gt=0)  # V1 only
+    pretrained_model: str | None = None  # a local Hugging Face model folder (sequence_encoder: transformers)
+    pretrained_config: dict | None = None  # filled from the folder at build time
+    pretrained_tokens: dict[str, int] | None = None  # token ids of A, C, G, T, N (filled from its vocabulary)
+    pretrained_tile: int | None = Field(None, gt=0, le=1_048_576)  # nt per encoder call (default: its max length)
+    trust_remote_code: bool = False  # never by default: a folder's custom code would run here
+    freeze_encoder: bool = False  # keep the pretrained encoder's weights fixed while training
+    window: int = Field(501, gt=0, le=100_001)  # V1 only
+
+    @field_validator("sequence_dilations", "score_dilations", "trunk_dilations")
+    @classmethod
+    def _dilations(cls, value: list[int]) -> list[int]:
+        if any(d <= 0 or d > 4096 for d in value):
+            raise ValueError("dilations must be between 1 and 4096")
+        return value
+
+    @model_validator(mode="after")
+    def _encoder(self) -> MetaModelConfig:
+        if self.sequence_encoder == "transformers" and not (self.pretrained_model or self.pretrained_config):
+            raise ValueError("sequence_encoder transformers needs pretrained_model: a local model folder")
+        if self.fusion == "cross_attention" and self.width % 4:
+            raise ValueError(f"cross_attention needs a width divisible by 4 (its heads), got {self.width}")
+        return self
 
     def to_dict(self) -> dict:
         return self.model_dump()
@@ -85,6 +113,12 @@ class MetaLayerModel(nn.Module):
         self.features = ScoreFeatures(tuple(config.channels))
         n_features = len(self.features.names)
         self.normalizer = FeatureNormalizer(n_features)
+        self.base = BaseLogits(config.channels)
+        self.log_temperature = nn.Parameter(torch.zeros(N_CLASSES))
+        if config.correction:
+            self._build_correction(config, n_features)
+
+    def _build_correction(self, config: MetaModelConfig, n_features: int) -> None:
         w = config.width
         if config.sequence_encoder == "cnn":
             self.sequence_encoder: nn.Module = GatedDilatedCNN(
@@ -96,8 +130,12 @@ class MetaLayerModel(nn.Module):
                 from meta_layer_cli.models.encoders import load_hyenadna
 
                 load_hyenadna(self.sequence_encoder, config.hyena_weights)
+        elif config.sequence_encoder == "transformers":
+            from meta_layer_cli.models.pretrained import PretrainedEncoder
+
+            self.sequence_encoder = PretrainedEncoder.from_config(config)
         else:
-            raise ValueError(f"sequence_encoder must be 'cnn' or 'hyena', got {config.sequence_encoder!r}")
+            raise ValueError(f"sequence_encoder must be cnn, hyena or transformers, got {config.sequence_encoder!r}")
         if config.score_encoder == "conv":
             self.score_encoder: nn.Module = GatedDilatedCNN(
                 n_features, w, config.kernel, config.score_dilations, config.dropout
@@ -116,12 +154,12 @@ class MetaLayerModel(nn.Module):
         self.head = nn.Conv1d(w, N_CLASSES, 1)
         nn.init.zeros_(self.head.weight)  # start as the base model; learn only the correction
         nn.init.zeros_(self.head.bias)
-        self.base = BaseLogits(config.channels)
-        self.log_temperature = nn.Parameter(torch.zeros(N_CLASSES))
 
     @property
     def receptive_field(self) -> int:
         """nt of context each side that an output depends on (the feature windows add 50)."""
+        if not self.config.correction:
+            return 0
         seq = self.sequence_encoder.receptive_field
         scores = self.score_encoder.receptive_field + 50
         return max(seq, scores) + self.fusion.receptive_field + self.trunk.receptive_field
@@ -133,7 +171,9 @@ class MetaLayerModel(nn.Module):
         return self.trunk(fused)
 
     def forward(self, one_hot: torch.Tensor, tracks: torch.Tensor) -> torch.Tensor:
-        logits = self.base(tracks) + self.head(self.encode(one_hot, tracks))
+        logits = self.base(tracks)
+        if self.config.correction:
+            logits = logits + self.head(self.encode(one_hot, tracks))
         return logits / self.log_temperature.exp()[None, :, None]
 
     @torch.no_grad()
@@ -150,8 +190,9 @@ class MetaLayerWindowModel(MetaLayerModel):
 
     def forward(self, one_hot: torch.Tensor, tracks: torch.Tensor) -> torch.Tensor:  # [B, 3]
         centre = one_hot.shape[-1] // 2
-        fused = self.encode(one_hot, tracks)[..., centre]
-        logits = self.base(tracks[..., centre : centre + 1])[..., 0] + self.head(fused[..., None])[..., 0]
+        logits = self.base(tracks[..., centre : centre + 1])[..., 0]
+        if self.config.correction:
+            logits = logits + self.head(self.encode(one_hot, tracks)[..., centre : centre + 1])[..., 0]
         return logits / self.log_temperature.exp()[None, :]
 
 

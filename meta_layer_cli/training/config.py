@@ -1,147 +1,100 @@
-"""Run configuration: YAML files in ``configs/`` plus ``--set key=value`` overrides, strictly validated."""
+"""The canonical run's config (``metalayer train-canonical``): YAML in ``configs/`` plus a hardware profile
+and ``--set key=value`` overrides, strictly validated (see :mod:`meta_layer_cli.runtime.config`)."""
 
 from __future__ import annotations
 
-import copy
 import os
-from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, model_validator
 
 from meta_layer_cli.models.meta import MetaModelConfig
+from meta_layer_cli.runtime.config import HardwareSection, StrictSection, load_yaml_config
 
-_M = TypeVar("_M", bound=BaseModel)
-
-
-class StrictSection(BaseModel):
-    """A config section: unknown keys and bad values are errors, also on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+# SpliceAI's held-out chromosomes; matched with or without "chr"
+SPLICEAI_TEST_CHROMOSOMES = ["1", "3", "5", "7", "9"]
 
 
 class SplitSection(StrictSection):
+    """How genes are split. ``method: auto`` splits by chromosome when the genes have chromosomes
+    from a genome (``test_chromosomes``, SpliceAI's 1, 3, 5, 7, 9 by default) and by gene otherwise
+    (the demo set lies on chr1 and chr3 only); validation genes always come from the training side."""
+
+    method: Literal["auto", "chromosome", "gene"] = "auto"
     seed: int = 0
     validation: float = Field(0.1, ge=0, lt=1)
-    test: float = Field(0.2, gt=0, lt=1)
-    test_chromosomes: list[str] | None = None
+    test: float = Field(0.2, gt=0, lt=1)  # gene split: fraction of genes held out
+    test_chromosomes: list[str] = Field(default_factory=lambda: list(SPLICEAI_TEST_CHROMOSOMES), min_length=1)
 
 
 class TrainingSection(StrictSection):
-    epochs: int = Field(30, gt=0)
-    lr: float = Field(2e-3, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_steps: int = Field(50, ge=0)
-    batch_size: int = Field(8, gt=0)
-    chunk: int = Field(2000, gt=0)
-    chunks_per_epoch: int = Field(400, gt=0)
-    validation_chunks: int = Field(300, gt=0)
+    epochs: int = Field(30, gt=0, le=10_000)
+    lr: float = Field(2e-3, gt=0, le=10)
+    weight_decay: float = Field(0.01, ge=0, le=10)
+    warmup_steps: int = Field(50, ge=0, le=10_000_000)
+    chunk: int = Field(2000, gt=0, le=1_000_000)
+    chunks_per_epoch: int = Field(400, gt=0, le=100_000_000)
+    validation_chunks: int = Field(300, gt=0, le=10_000_000)
     random_fraction: float = Field(0.3, ge=0, le=1)
     candidate_threshold: float = Field(0.01, gt=0, lt=1)
-    patience: int = Field(5, gt=0)
-    max_minutes: float | None = Field(None, gt=0)
-    grad_clip: float = Field(1.0, gt=0)
-    normalizer_chunks: int = Field(64, gt=0)
+    patience: int = Field(5, gt=0, le=10_000)
+    max_minutes: float | None = Field(None, gt=0, le=1e6)
+    grad_clip: float = Field(1.0, gt=0, le=1e6)
+    normalizer_chunks: int = Field(64, gt=0, le=1_000_000)
     seed: int = 0
-    amp: bool = True
     progress: bool = True
 
 
 class RunConfig(StrictSection):
-    """Everything a canonical training run needs. Unknown keys are errors."""
+    """Everything a canonical training run needs. Unknown keys are errors.
 
-    base_model: str | list[str] = "spliceai"
+    Data: ``data`` names prepared tracks folders (``metalayer prepare``; one per base model when
+    several are stacked), or ``dataset: demo`` uses the built-in genes (tracks cached in
+    ``tracks_cache``). ``base_model``/``base_weights``/``flank``/``models_dir`` name the base
+    model(s); with ``data`` they must match what the folders were prepared with.
+    """
+
+    base_model: str | list[str] | None = None  # None: from the prepared data, else spliceai (demo)
     base_weights: str | list[str | None] | None = None
-    dataset: Literal["demo"] = "demo"
+    flank: int | None = Field(None, gt=0, le=100_000)
+    models_dir: str | None = None
+    data: list[str] | None = None
+    dataset: Literal["demo"] | None = "demo"
     genes: list[str] | None = None
     max_genes: int | None = Field(None, gt=0)
     train_genes: list[str] | None = None
     test_genes: list[str] | None = None
     tracks_cache: str | None = None
     output_dir: str = "runs/canonical"
-    device: str = "cpu"
+    hardware: HardwareSection = HardwareSection()
     split: SplitSection = SplitSection()
     model: MetaModelConfig = MetaModelConfig()
     # fit a gene-structure decoder on the validation genes and apply it to whole genes
     structure: bool = True
     training: TrainingSection = TrainingSection()
 
+    @model_validator(mode="after")
+    def _one_data_source(self) -> RunConfig:
+        if self.data is not None and self.dataset is not None:
+            self.__dict__["dataset"] = None  # prepared data given: the built-in set is not used
+        if self.data is None and self.dataset is None:
+            raise ValueError("give data: [PREPARED_FOLDER, ...] or dataset: demo")
+        return self
+
     def base_models(self) -> list[tuple[str, str | None]]:
-        names = [self.base_model] if isinstance(self.base_model, str) else list(self.base_model)
+        """(name, weights) of each base model; ``spliceai`` when none is named."""
+        base = self.base_model if self.base_model is not None else "spliceai"
+        names = [base] if isinstance(base, str) else list(base)
         weights = self.base_weights if isinstance(self.base_weights, list) else [self.base_weights] * len(names)
         if len(weights) != len(names):
             raise ValueError(f"base_weights has {len(weights)} entries for {len(names)} base models")
         return list(zip(names, weights))
 
 
-def _format_error(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"])
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
-        parts.append(f"{key}: {msg}" if key else msg)
-    return "invalid config: " + "; ".join(parts)
-
-
-def _set_dotted(tree: dict, dotted: str, value) -> None:
-    keys = dotted.split(".")
-    node = tree
-    for k in keys[:-1]:
-        node = node.setdefault(k, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"--set {dotted}: {k} is not a section")
-    node[keys[-1]] = value
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """``["training.epochs=5", "model.dilations=[1,2]"]`` (``--set`` arguments) -> ``{dotted key: YAML value}``."""
-    parsed = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set expects key=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        parsed[key.strip()] = yaml.safe_load(raw)
-    return parsed
-
-
-def load_yaml_config(
-    schema: type[_M],
-    path: str | os.PathLike | dict | BaseModel | None = None,
-    overrides: list[str] | dict | None = None,
-) -> _M:
-    """Read a YAML file, apply overrides (``["training.epochs=5", ...]`` or a dict of dotted keys)
-    and validate against ``schema``; any problem is one ``ValueError`` line naming the key.
-
-    Instead of a file, ``path`` may be a config tree (a dict, copied) or a config object.
-    """
-    tree: dict = {}
-    if isinstance(path, BaseModel):
-        tree = path.model_dump()
-    elif isinstance(path, dict):
-        tree = copy.deepcopy(path)
-    elif path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        try:
-            tree = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-        if not isinstance(tree, dict):
-            raise ValueError(f"{path}: top level must be a mapping of keys")
-    if not isinstance(overrides, dict):
-        overrides = parse_overrides(overrides or [])
-    for key, value in overrides.items():
-        _set_dotted(tree, key, value)
-    try:
-        return schema(**tree)
-    except ValidationError as err:
-        raise ValueError(_format_error(err)) from None
-
-
 def load_run_config(
-    path: str | os.PathLike | dict | RunConfig | None = None, overrides: list[str] | dict | None = None
+    path: str | os.PathLike | dict | RunConfig | None = None,
+    overrides: list[str] | dict | None = None,
+    profile: str | os.PathLike | None = None,
 ) -> RunConfig:
-    """The canonical run's config (see :func:`load_yaml_config`)."""
-    return load_yaml_config(RunConfig, path, overrides)
+    """The canonical run's config (see :func:`meta_layer_cli.runtime.config.load_yaml_config`)."""
+    return load_yaml_config(RunConfig, path, overrides, profile)

@@ -27,6 +27,8 @@ from meta_layer_cli.evaluation.metrics import average_precision
 from meta_layer_cli.io.atomic import atomic_path, write_json_atomic
 from meta_layer_cli.models.apply import model_margin
 from meta_layer_cli.models.checkpoint import save_model
+from meta_layer_cli.runtime.device import autocast, resolve_device
+from meta_layer_cli.runtime.progress import Progress
 from meta_layer_cli.training.data import IGNORE, ChunkSampler
 
 LAST, BEST = "last", "best"
@@ -51,8 +53,8 @@ class TrainerConfig:
     grad_clip: float = 1.0
     normalizer_chunks: int = 64
     seed: int = 0
-    device: str = "cpu"
-    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast on CUDA, fp16 on MPS; never on the CPU
     progress: bool = True
 
 
@@ -174,18 +176,15 @@ class Trainer:
         out_dir: str | os.PathLike,
         resume: bool = True,
     ) -> TrainState:
-        """Train ``model`` in place; ``out_dir/best`` and ``out_dir/last`` hold checkpoints."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        """Train ``model`` in place; ``out_dir/best`` and ``out_dir/last`` hold checkpoints.
 
+        Progress: a bar on a terminal, plain lines otherwise, and one line per epoch everywhere
+        (loss, validation PR-AUC of the meta and of the base model, seconds).
+        """
         c = self.config
         out_dir = Path(out_dir)
         rank, world = distributed_rank()
-        if c.device.startswith("cuda"):
-            if not torch.cuda.is_available():
-                raise RuntimeError("device cuda requested but torch sees no CUDA device")
-            device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if world > 1 else c.device)
-        else:
-            device = torch.device("cpu")
+        device = resolve_device(c.device)
         # V1 window models learn from single-nucleotide "chunks" with half a window of context each side
         windowed = model.config.version == "v1"
         chunk = 1 if windowed else c.chunk
@@ -214,7 +213,8 @@ class Trainer:
             )
             model.normalizer.fit(feats)
         model.to(device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=c.lr, weight_decay=c.weight_decay)
         if resuming:
             _load_optimizer(last / "optimizer", optimizer)
         net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -222,33 +222,30 @@ class Trainer:
         epoch_limit = c.epochs  # lowered by max_minutes; the budget is this call's, also when resuming
         total_steps = epoch_limit * steps_per_epoch
         fit_started, epochs_this_fit = time.perf_counter(), 0
-        use_amp = c.amp and device.type == "cuda"
-
-        columns = [TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]:.4f}  {task.fields[val]}"), TimeElapsedColumn()]  # fmt: skip
-        with Progress(*columns, disable=not c.progress or rank != 0) as bar:
-            shown = ""  # the last validation result, kept on screen through the next epoch
-            task = bar.add_task("train", total=steps_per_epoch, epoch=state.epoch, loss=float("nan"), val=shown)
-            while state.epoch < epoch_limit and state.epochs_without_improvement < c.patience:
+        shown = ""  # the last validation result, kept on screen through the next epoch
+        while state.epoch < epoch_limit and state.epochs_without_improvement < c.patience:
+            with Progress(f"epoch {state.epoch + 1}/{epoch_limit}", total=steps_per_epoch, unit="steps",
+                          enabled=c.progress and rank == 0, announce=False) as bar:  # fmt: skip
                 net.train()
                 torch.manual_seed(c.seed * 100_003 + state.epoch * 101 + rank)
                 rng = np.random.default_rng([c.seed, state.epoch, rank])
-                bar.reset(task, total=steps_per_epoch, epoch=state.epoch + 1, loss=float("nan"), val=shown)
+                if shown:
+                    bar.update(0, val=shown)
                 started, losses = time.perf_counter(), []
                 for x, t, y in sampler.batches(c.chunks_per_epoch, c.batch_size, rng):
                     for group in optimizer.param_groups:
                         group["lr"] = self._lr(state.step, total_steps)
                     x, t, y = x.to(device), t.to(device), y.to(device)
-                    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+                    with autocast(device, c.amp):
                         logits = self._aligned(net(x, t), y)
                     loss = F.cross_entropy(logits.float(), y, ignore_index=IGNORE)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+                    nn.utils.clip_grad_norm_(trainable, c.grad_clip)
                     optimizer.step()
                     state.step += 1
                     losses.append(loss.item())
-                    bar.update(task, advance=1, loss=float(np.mean(losses[-20:])))
+                    bar.update(1, loss=f"{np.mean(losses[-20:]):.4f}")
                 state.epoch += 1
                 epochs_this_fit += 1
                 if rank == 0:
@@ -270,10 +267,12 @@ class Trainer:
                     save_model(last, model, {"epoch": state.epoch})
                     _save_optimizer(last / "optimizer", optimizer)
                     write_json_atomic(last / "trainer_state.json", asdict(state))
-                    shown = f"val PR-AUC {metrics['val_pr_auc_macro']:.4f}" + (" *" if improved else "")
+                    shown = f"{metrics['val_pr_auc_macro']:.4f}" + (" *" if improved else "")
                     if base_reference:
                         shown += f" (base {base_reference['val_base_pr_auc_macro']:.4f})"
-                    bar.update(task, val=shown)
+                    # a result, not progress: logged whatever the progress setting (the run's train.log keeps it)
+                    bar.log(f"loss {record['train_loss']:.4f}, validation PR-AUC {shown}, {seconds:.0f} s"
+                            + (", best so far" if improved else ""))  # fmt: skip
                 if c.max_minutes is not None:
                     elapsed, budget = time.perf_counter() - fit_started, 60 * c.max_minutes
                     epoch_limit = epochs_within_budget(state.epoch, epoch_limit, epochs_this_fit, elapsed, budget)

@@ -13,7 +13,7 @@ import polars as pl
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from meta_layer_cli.models.variant import TARGET_KINDS, VariantArchitecture, VariantModelConfig, VariantModelName
-from meta_layer_cli.training.config import StrictSection, load_yaml_config
+from meta_layer_cli.runtime.config import StrictSection, load_yaml_config
 
 
 class DataSpec(StrictSection):

@@ -64,10 +64,9 @@ class VariantTrainer:
         self.config = config or VariantTrainerConfig()
 
     def _device(self) -> torch.device:
-        device = torch.device(self.config.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device cuda requested but torch sees no CUDA device")
-        return device
+        from meta_layer_cli.runtime.device import resolve_device
+
+        return resolve_device(self.config.device)
 
     def loss(self, model: VariantModel, batch: dict[str, torch.Tensor], labels: torch.Tensor,
              effects: torch.Tensor) -> torch.Tensor:  # fmt: skip

@@ -7,12 +7,13 @@ import polars as pl
 import pytest
 
 from meta_layer_cli.artifacts import (
-    demo_genes,
-    fasta_gtf_genes,
+    DemoSource,
+    FastaSource,
     predict_tracks,
     read_gene_track,
     read_manifest,
 )
+from meta_layer_cli.artifacts.tracks import gene_file_name
 from meta_layer_cli.io.demo import load_demo_gene
 from meta_layer_cli.io.sequence import reverse_complement
 from tests.conftest import exons_from_labels
@@ -42,7 +43,7 @@ def minus_genome(tmp_path_factory):
 
 def test_minus_strand_gene_from_fasta_gtf(minus_genome, osai80, tmp_path):
     d, _, seq, labels, genomic = minus_genome
-    manifest = predict_tracks(osai80, fasta_gtf_genes(d / "ref.fa", d / "genes.gtf"), tmp_path, progress=False)
+    manifest = predict_tracks(osai80, FastaSource(d / "ref.fa", d / "genes.gtf", cache=False), tmp_path, progress=False)
     assert [g["gene_name"] for g in manifest["genes"]] == ["LIN9"]
     track = read_gene_track(tmp_path, "G3")
     # rows run 5' -> 3' of the transcript: sequence and labels equal the demo gene's
@@ -68,14 +69,15 @@ def test_unknown_contig_is_a_clear_error(minus_genome, tmp_path):
     gtf = tmp_path / "other.gtf"
     gtf.write_text((d / "genes.gtf").read_text().replace("9\tt\t", "chr5\tt\t"))
     with pytest.raises(ValueError, match="none of the 1 contigs in annotation"):
-        fasta_gtf_genes(d / "ref.fa", gtf)
+        FastaSource(d / "ref.fa", gtf, cache=False)
 
 
 def test_demo_tracks_schema_and_manifest(osai80, tmp_path):
-    manifest = predict_tracks(osai80, demo_genes(["4", "5"]), tmp_path, genome_build="hg19", progress=False)
+    manifest = predict_tracks(osai80, DemoSource(["4", "5"]), tmp_path, genome_build="hg19", progress=False)
     on_disk = json.loads((tmp_path / "manifest.json").read_text())
-    assert on_disk["base_model"] == "openspliceai" and on_disk["weights_checksum"] == osai80.weights_checksum
-    assert on_disk["genome_build"] == "hg19" and on_disk["metalayer_version"]
+    assert on_disk["base_model"]["name"] == "openspliceai"
+    assert on_disk["base_model"]["weights_checksum"] == osai80.weights_checksum
+    assert on_disk["source"]["genome_build"] == "hg19" and on_disk["metalayer_version"]
     assert [g["gene_id"] for g in manifest["genes"]] == ["4", "5"]
     track = read_gene_track(tmp_path, "4")
     assert track.columns == ["offset", "chrom", "position", "strand", "base", "label", "neither", "acceptor", "donor"]
@@ -102,22 +104,22 @@ class _Interrupting:
 
 
 def test_resume_after_interruption(osai80, tmp_path):
-    genes = demo_genes(["4", "5", "6"])
+    genes = DemoSource(["4", "5", "6"])
     with pytest.raises(KeyboardInterrupt):
         predict_tracks(_Interrupting(osai80, 1), genes, tmp_path, progress=False, pack_nt=1)
     finished = sorted(p.name for p in (tmp_path / "genes").iterdir())
-    assert finished == ["4.parquet"]  # whole files only, no temporaries left behind
-    first_mtime = (tmp_path / "genes" / "4.parquet").stat().st_mtime_ns
+    assert finished == [gene_file_name("4")]  # whole files only, no temporaries left behind
+    first_mtime = (tmp_path / "genes" / gene_file_name("4")).stat().st_mtime_ns
     manifest = predict_tracks(osai80, genes, tmp_path, progress=False)
     assert manifest["last_run"]["predicted_genes"] == 2
-    assert (tmp_path / "genes" / "4.parquet").stat().st_mtime_ns == first_mtime
+    assert (tmp_path / "genes" / gene_file_name("4")).stat().st_mtime_ns == first_mtime
     assert len(read_manifest(tmp_path)["genes"]) == 3
 
 
 def test_other_model_into_same_directory_is_refused(osai80, spliceai, tmp_path):
-    predict_tracks(osai80, demo_genes(["4"]), tmp_path, progress=False)
-    with pytest.raises(ValueError, match="already holds tracks from openspliceai"):
-        predict_tracks(spliceai, demo_genes(["4"]), tmp_path, progress=False)
+    predict_tracks(osai80, DemoSource(["4"]), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="made from other inputs .*base model: openspliceai -> spliceai"):
+        predict_tracks(spliceai, DemoSource(["4"]), tmp_path, progress=False)
 
 
 def test_precomputed_scores_plug_in(minus_genome, osai80, tmp_path):
@@ -125,7 +127,7 @@ def test_precomputed_scores_plug_in(minus_genome, osai80, tmp_path):
 
     d = minus_genome[0]
     first = tmp_path / "first"
-    predict_tracks(osai80, fasta_gtf_genes(d / "ref.fa", d / "genes.gtf"), first, progress=False)
+    predict_tracks(osai80, FastaSource(d / "ref.fa", d / "genes.gtf", cache=False), first, progress=False)
     table = read_gene_track(first, "G3").select(
         pl.lit("chr9").alias("chrom"),
         pl.col("position").alias("pos"),
@@ -139,7 +141,8 @@ def test_precomputed_scores_plug_in(minus_genome, osai80, tmp_path):
     model = load_base_model("precomputed", path=table_path)
     assert model.channels == ("neither", "acceptor", "donor")
     with pytest.warns(UserWarning, match="10 of 12000 positions"):
-        predict_tracks(model, fasta_gtf_genes(d / "ref.fa", d / "genes.gtf"), tmp_path / "second", progress=False)
+        source = FastaSource(d / "ref.fa", d / "genes.gtf", cache=False)
+        predict_tracks(model, source, tmp_path / "second", progress=False)
     again = read_gene_track(tmp_path / "second", "G3")
     original = read_gene_track(first, "G3")
     np.testing.assert_allclose(again["donor"].to_numpy()[:-10], original["donor"].to_numpy()[:-10], atol=1e-6)

@@ -84,13 +84,14 @@ def test_openspliceai_positions_line_up_with_spliceai_labels(gene):
 @pytest.mark.parametrize(
     "name, weights, message",
     [
-        ("openspliceai", "/no/such/dir", "OpenSpliceAI weights not found: /no/such/dir"),
-        ("pangolin", None, "Pangolin needs weights=PATH"),
-        ("spliceai", "/no/model.h5", "SpliceAI weights not found"),
+        ("openspliceai", "/no/such/dir", "openspliceai weights not found: --weights /no/such/dir does not exist"),
+        ("pangolin", None, "pangolin weights not found: looked at --weights"),
+        ("spliceai", "/no/model.h5", "spliceai weights not found"),
         ("nonsense", None, "unknown base model 'nonsense'"),
     ],
 )
-def test_bad_weights_are_one_line_errors(name, weights, message):
+def test_bad_weights_are_one_line_errors(name, weights, message, monkeypatch):
+    monkeypatch.delenv("METALAYER_MODELS", raising=False)
     with pytest.raises((FileNotFoundError, ValueError), match=message):
         load_base_model(name, weights)
 

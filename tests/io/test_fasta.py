@@ -53,3 +53,37 @@ def test_plain_gzip_gives_a_hint(tmp_path, fasta_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="FASTA not found"):
         Fasta(tmp_path / "nope.fa")
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 7, 64, 1 << 22])
+@pytest.mark.parametrize("compress", ["plain", "gzip", "bgzip"])
+def test_scan_fasta_names_and_checksum_whatever_the_chunking(tmp_path, chunk_size, compress):
+    from meta_layer_cli.io.fasta import scan_fasta
+    from meta_layer_cli.runtime.fingerprint import file_checksum
+
+    text = ">chr1 first contig\nACGTN\nacgt\n>chr2\n" + "G" * 200 + "\n>chrM\nA"  # no final newline
+    path = tmp_path / "g.fa"
+    path.write_text(text)
+    if compress == "gzip":
+        path = tmp_path / "g.fa.gz"
+        path.write_bytes(gzip.compress(text.encode()))
+    elif compress == "bgzip":
+        pysam.tabix_compress(str(tmp_path / "g.fa"), str(tmp_path / "g.fa.bgz"))
+        path = tmp_path / "g.fa.bgz"
+    checksum, names = scan_fasta(path, chunk_size=chunk_size)
+    assert names == ["chr1", "chr2", "chrM"]
+    assert checksum == file_checksum(path)
+
+
+def test_duplicate_contig_names_are_refused(tmp_path):
+    from meta_layer_cli.io.fasta import scan_fasta
+    from meta_layer_cli.runtime.errors import InputDataError
+
+    dup = tmp_path / "dup.fa"
+    dup.write_text(">a\nACGT\n>b\nGG\n>a\nTTTTTTTT\n")
+    with pytest.raises(InputDataError, match="two records named 'a'"):
+        scan_fasta(dup)
+    both = tmp_path / "both.fa"
+    both.write_text(">chr1\nACGT\n>1\nGGGG\n")
+    with pytest.raises(InputDataError, match="names both 'chr1' and '1'"):
+        Fasta(both)

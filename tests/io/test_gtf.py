@@ -89,5 +89,61 @@ def test_non_integer_coordinates(tmp_path):
 def test_filter_genes_by_name_or_id(gtf):
     genes = genes_from_transcripts(read_transcripts(gtf))
     assert [g.gene_name for g in filter_genes(genes, ["MINUS", "G1"])] == ["MINUS", "PLUS"]
-    with pytest.raises(KeyError, match="NOPE"):
+    with pytest.raises(ValueError, match="NOPE"):
         filter_genes(genes, ["NOPE"])
+
+
+BROKEN = """\
+chr1\tX\texon\t101\t200\t.\t+\t.\tgene_id "A"; transcript_id "TA"; gene_name "TWO_CONTIGS";
+chr2\tX\texon\t301\t400\t.\t+\t.\tgene_id "A"; transcript_id "TA"; gene_name "TWO_CONTIGS";
+chr1\tX\texon\t101\t200\t.\t+\t.\tgene_id "B"; transcript_id "TB"; gene_name "TWO_STRANDS";
+chr1\tX\texon\t301\t400\t.\t-\t.\tgene_id "B"; transcript_id "TB"; gene_name "TWO_STRANDS";
+chr1\tX\texon\t101\t200\t.\t+\t.\tgene_id "C"; transcript_id "TC"; gene_name "OVERLAP";
+chr1\tX\texon\t150\t300\t.\t+\t.\tgene_id "C"; transcript_id "TC"; gene_name "OVERLAP";
+chr1\tX\texon\t101\t200\t.\t+\t.\tgene_id "D"; transcript_id "TD"; gene_name "ABUT";
+chr1\tX\texon\t201\t300\t.\t+\t.\tgene_id "D"; transcript_id "TD"; gene_name "ABUT";
+chr1\tX\texon\t101\t200\t.\t+\t.\tgene_id "E"; transcript_id "TE"; gene_name "GOOD";
+chr1\tX\texon\t301\t400\t.\t+\t.\tgene_id "E"; transcript_id "TE"; gene_name "GOOD";
+chr1\tX\texon\t101\t200\t.\t+\t.\tgene_id "E"; transcript_id "TE2"; gene_name "GOOD";
+chr1\tX\texon\t151\t400\t.\t+\t.\tgene_id "E"; transcript_id "TE2"; gene_name "GOOD";
+"""
+
+
+def test_transcripts_that_cannot_be_one_structure_are_dropped_with_reasons(tmp_path):
+    from meta_layer_cli.io.gtf import dropped_genes, parse_annotation
+
+    path = tmp_path / "broken.gtf"
+    path.write_text(BROKEN)
+    parsed = parse_annotation(path)
+    assert [t.transcript_id for t in parsed.transcripts] == ["TE"]
+    reasons = {d["id"]: d["reason"] for d in parsed.dropped}
+    assert reasons["TA"].startswith("exons on several contigs (chr1, chr2)")
+    assert reasons["TB"] == "exons on both strands"
+    assert reasons["TC"] == "overlapping exons 101-200 and 150-300"
+    assert reasons["TD"].startswith("abutting exons 101-200 and 201-300")
+    assert reasons["TE2"].startswith("overlapping exons")
+    # a gene keeps its valid transcripts; genes with none left are reported once each
+    assert sorted(d["gene_id"] for d in dropped_genes(parsed)) == ["A", "B", "C", "D"]
+
+
+def test_truncated_gzip_is_one_clear_error(tmp_path, gtf):
+    from meta_layer_cli.runtime.errors import InputDataError
+
+    data = gtf.read_bytes()
+    cut = tmp_path / "cut.gtf.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputDataError, match="truncated or corrupt gzip"):
+        read_transcripts(cut)
+
+
+def test_biotype_is_read_from_gtf_and_gff3(tmp_path):
+    gtf = tmp_path / "b.gtf"
+    gtf.write_text('chr1\tX\texon\t1\t10\t.\t+\t.\tgene_id "G"; transcript_id "T"; gene_type "protein_coding";\n')
+    assert read_transcripts(gtf)[0].biotype == "protein_coding"
+    gff = tmp_path / "b.gff3"
+    gff.write_text(
+        "chr1\tX\tgene\t1\t10\t.\t+\t.\tID=gene:G;biotype=lncRNA\n"
+        "chr1\tX\ttranscript\t1\t10\t.\t+\t.\tID=transcript:T;Parent=gene:G\n"
+        "chr1\tX\texon\t1\t10\t.\t+\t.\tParent=transcript:T\n"
+    )
+    assert read_transcripts(gff)[0].biotype == "lncRNA"

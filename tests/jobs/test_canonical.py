@@ -1,4 +1,6 @@
-"""The canonical workflow end to end on a few real genes with a fast base model."""
+"""Canonical training end to end on real genes with a fast base model: on the demo set (library call) and on
+a genome the project has never seen (the command line, prepare -> train-canonical -> evaluate -> calibrate ->
+predict)."""
 
 import json
 
@@ -9,12 +11,16 @@ from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
 from meta_layer_cli.jobs.canonical import evaluate_checkpoint, run_canonical_training
-from tests.conftest import SMALL_DEMO_GENES, TINY_MODEL, TINY_TRAINING, shared_path
+from tests.conftest import GENOME_CHR3, SMALL_DEMO_GENES, TINY_MODEL, TINY_TRAINING, shared_path
 
 KEYS = {
     "pr_auc_acceptor", "pr_auc_donor", "pr_auc_macro", "topk_acceptor", "topk_donor",
     "fp_at_0.5", "fn_at_0.5", "fp_at_f1opt", "fn_at_f1opt", "ece",
 }  # fmt: skip
+runner = CliRunner()
+TINY_SETS = [f"--set=model.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()] + [
+    f"--set=training.{k}={json.dumps(v)}" for k, v in TINY_TRAINING.items()
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +29,7 @@ def run(tmp_path_factory):
     overrides = {f"model.{k}": v for k, v in TINY_MODEL.items()} | {
         f"training.{k}": v for k, v in TINY_TRAINING.items()
     }
-    result = run_canonical_training(
+    return run_canonical_training(
         base_model="openspliceai",
         base_weights=str(shared_path("models", "openspliceai-mane", "80nt")),
         epochs=2,
@@ -31,9 +37,9 @@ def run(tmp_path_factory):
         train_genes=SMALL_DEMO_GENES[:8],
         test_genes=SMALL_DEMO_GENES[8:],
         tracks_cache=str(out / "cache"),
+        device="cpu",
         overrides=overrides,
     )
-    return result
 
 
 def test_result_has_meta_and_base_metrics_on_the_same_genes(run):
@@ -45,116 +51,126 @@ def test_result_has_meta_and_base_metrics_on_the_same_genes(run):
     assert run.variant_evaluation is None
     saved = json.loads((run.output_dir / "metrics.json").read_text())
     assert saved["meta"] == pytest.approx(run.canonical_test_metrics)
+    assert (run.output_dir / "report.html").is_file() and (run.output_dir / "train.log").is_file()
+
+
+def test_checkpoint_holds_no_machine_local_paths(run):
+    text = (run.checkpoint_path / "config.json").read_text()
+    assert str(run.output_dir.parent / "cache") not in text  # the tracks cache is looked up, not recorded
+    base = json.loads(text)["run"]["base_models"][0]
+    assert set(base) == {"name", "weights_checksum", "context", "channels", "weights"}
 
 
 def test_evaluate_checkpoint_reproduces_the_run(run):
-    meta, base = evaluate_checkpoint(run.checkpoint_path)
-    assert meta == pytest.approx(run.canonical_test_metrics)
+    meta, base = evaluate_checkpoint(run.checkpoint_path, device="cpu", models_dir=shared_path("models"))
+    assert {k: v for k, v in meta.items() if k != "n_genes"} == pytest.approx(run.canonical_test_metrics)
     assert base == pytest.approx(run.base_test_metrics)
 
 
-def test_recalibrate_matches_what_evaluation_saw(run, tmp_path):
+def test_the_trainer_logs_one_line_per_epoch(run):
+    log = (run.output_dir / "train.log").read_text()
+    assert log.count("validation PR-AUC") == len(run.history) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# a genome the project has never seen, through the command line
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def genome_run(tmp_path_factory, small_genome_prepared):
+    out = tmp_path_factory.mktemp("genome_run") / "R"
+    weights = str(shared_path("models", "openspliceai-mane", "80nt"))
+    args = ["train-canonical", "--data", str(small_genome_prepared), "--base-model", "openspliceai",
+            "--weights", weights, "--test-chroms", "chr3", "--out", str(out), "--device", "cpu",
+            *TINY_SETS, "--set", "training.epochs=3"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out, small_genome_prepared, result
+
+
+def test_train_canonical_holds_out_the_named_chromosome(genome_run):
+    out, _, result = genome_run
+    split = json.loads((out / "checkpoints" / "best" / "config.json").read_text())["run"]["split"]
+    assert sorted(split["test"]) == sorted(GENOME_CHR3)
+    assert not set(split["validation"]) & set(GENOME_CHR3)
+    assert "held-out genes" in result.output and (out / "report.html").is_file()
+
+
+def test_meta_layer_beats_the_base_model_on_the_held_out_chromosome(genome_run):
+    out, prepared, _ = genome_run
+    result = runner.invoke(app, ["evaluate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
+                                 str(prepared), "--json", "--device", "cpu"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["meta"]["n_genes"] == len(GENOME_CHR3)
+    assert metrics["meta"]["pr_auc_macro"] > metrics["base"]["pr_auc_macro"] + 0.05
+    assert metrics["meta"]["topk_mean"] > metrics["base"]["topk_mean"]
+
+
+def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_path):
+    out, prepared, _ = genome_run
+    calibrated = tmp_path / "C"
+    result = runner.invoke(app, ["calibrate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
+                                 str(prepared), "--out", str(calibrated), "--device", "cpu"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ECE on calibration genes" in result.output and (calibrated / "reliability.png").is_file()
+    config = json.loads((calibrated / "config.json").read_text())
+    assert config["calibration"]["method"] == "temperature"
+    # refuses the checkpoint's test genes
+    refused = runner.invoke(app, ["calibrate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
+                                  str(prepared), "--out", str(tmp_path / "X"), "--genes", GENOME_CHR3[0]])  # fmt: skip
+    assert refused.exit_code == 3 and "test genes" in refused.output
+    table = tmp_path / "p.parquet"
+    result = runner.invoke(app, ["predict", "--checkpoint", str(calibrated), "--data", str(prepared), "--genes",
+                                 ",".join(GENOME_CHR3[:2]), "--out", str(table), "--bigwig", str(tmp_path / "bw" / "m"),
+                                 "--no-progress", "--device", "cpu"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    frame = pl.read_parquet(table)
     from meta_layer_cli.artifacts import load_gene_arrays
-    from meta_layer_cli.models.apply import recalibrate_arrays
-    from meta_layer_cli.models.checkpoint import load_model
-    from meta_layer_cli.models.structure import structure_from_config
+    from meta_layer_cli.models.apply import CanonicalPredictor
 
-    model, config = load_model(run.checkpoint_path)
-    structure = structure_from_config(config)
-    assert structure is not None  # fitted on the validation genes by default
-    tracks_dir = config["run"]["base_models"][0]["tracks"]
-    out = tmp_path / "recal.parquet"
-    result = CliRunner().invoke(
-        app, ["recalibrate", "--checkpoint", str(run.checkpoint_path), "--artifacts", tracks_dir,
-              "--genes", ",".join(run.split["test"]), "--out", str(out)],
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    table = pl.read_parquet(out)
-    _, genes = load_gene_arrays(tracks_dir, run.split["test"])
-    assert len(table) == sum(len(g) for g in genes)
+    predictor = CanonicalPredictor.load(calibrated)
+    assert predictor.calibration is not None
+    _, genes = load_gene_arrays(prepared, GENOME_CHR3[:2])
     for g in genes:
-        rows = table.filter(pl.col("gene_id") == g.gene_id)
-        expected = recalibrate_arrays(model, g.codes, g.tracks, structure=structure)
-        np.testing.assert_array_equal(rows.select("meta_neither", "meta_acceptor", "meta_donor").to_numpy(), expected)
-        np.testing.assert_array_equal(rows["label"].to_numpy(), g.labels)
+        rows = frame.filter(pl.col("gene_id") == g.gene_id)
+        expected = predictor(g.codes, g.tracks)
+        np.testing.assert_allclose(rows.select("meta_neither", "meta_acceptor", "meta_donor").to_numpy(), expected,
+                                   atol=1e-6)  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "bw").iterdir()) == [
+        "m.acceptor.minus.bw", "m.acceptor.plus.bw", "m.donor.minus.bw", "m.donor.plus.bw"]  # fmt: skip
 
 
-def test_recalibrate_from_the_demo_dataset_predicts_base_tracks(run, tmp_path):
-    out = tmp_path / "demo.parquet"
-    result = CliRunner().invoke(
-        app, ["recalibrate", "--checkpoint", str(run.checkpoint_path), "--dataset", "demo", "--genes", "4",
-              "--out", str(out), "--no-progress"],
-    )  # fmt: skip
+def test_predict_from_fasta_matches_predict_from_the_prepared_folder(genome_run, small_genome, tmp_path):
+    out, prepared, _ = genome_run
+    fasta, gtf = small_genome
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    common = ["predict", "--checkpoint", str(out / "checkpoints" / "best"), "--genes", GENOME_CHR3[3],
+              "--no-progress", "--device", "cpu", "--models-dir", str(shared_path("models"))]  # fmt: skip
+    assert runner.invoke(app, [*common, "--data", str(prepared), "--out", str(a)]).exit_code == 0
+    result = runner.invoke(app, [*common, "--fasta", str(fasta), "--gtf", str(gtf), "--out", str(b)])
     assert result.exit_code == 0, result.output
-    table = pl.read_parquet(out)
-    assert table["gene_id"].unique().to_list() == ["4"]
-    assert np.allclose(table.select("meta_neither", "meta_acceptor", "meta_donor").to_numpy().sum(1), 1, atol=1e-5)
+    from_folder, from_fasta = pl.read_parquet(a), pl.read_parquet(b)
+    np.testing.assert_array_equal(from_folder["meta_donor"].to_numpy(), from_fasta["meta_donor"].to_numpy())
 
 
-def test_report_is_written(run, tmp_path):
-    from meta_layer_cli.evaluation.report import write_report
-
-    metrics = json.loads((run.output_dir / "metrics.json").read_text())
-    path = write_report(tmp_path / "report.html", metrics, notes=["x"])
-    text = path.read_text()
-    assert text.count("data:image/png;base64,") == 2 and "pr_auc_macro" in text
-
-
-def test_cli_train_with_config_and_set(tmp_path):
-    weights = shared_path("models", "openspliceai-mane", "80nt")
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        f"base_model: openspliceai\nbase_weights: {weights}\ngenes: {SMALL_DEMO_GENES}\n"
-        f"tracks_cache: {tmp_path / 'cache'}\noutput_dir: {tmp_path / 'run'}\n"
-        + "model:\n" + "".join(f"  {k}: {v}\n" for k, v in TINY_MODEL.items())
-        + "training:\n" + "".join(f"  {k}: {v}\n" for k, v in TINY_TRAINING.items())
-    )  # fmt: skip
-    result = CliRunner().invoke(app, ["train", "--config", str(config), "--set", "training.epochs=1"])
-    assert result.exit_code == 0, result.output
-    assert "pr_auc_macro" in result.output
-    state = json.loads((tmp_path / "run" / "checkpoints" / "last" / "trainer_state.json").read_text())
-    assert state["epoch"] == 1
-    bad = CliRunner().invoke(app, ["train", "--config", str(config), "--set", "model.widht=3"])
-    assert bad.exit_code == 2 and "model.widht: unknown key" in bad.output
+def test_a_rerun_into_the_finished_folder_is_refused_or_skipped(genome_run):
+    out, prepared, _ = genome_run
+    weights = str(shared_path("models", "openspliceai-mane", "80nt"))
+    args = ["train-canonical", "--data", str(prepared), "--base-model", "openspliceai", "--weights", weights,
+            "--test-chroms", "chr3", "--out", str(out), "--device", "cpu", *TINY_SETS,
+            "--set", "training.epochs=3"]  # fmt: skip
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 3 and "finished" in refused.output
+    skipped = runner.invoke(app, [*args, "--if-changed"])
+    assert skipped.exit_code == 5 and "nothing to do" in skipped.output
+    changed = runner.invoke(app, [*args[:-1], "training.epochs=4"])
+    assert changed.exit_code == 3 and "config:" in changed.output
 
 
-def test_stacked_base_models_train_and_evaluate(tmp_path):
-    """Two base models' tracks side by side as one input (here OpenSpliceAI 80 nt + 400 nt)."""
-    osai = shared_path("models", "openspliceai-mane")
-    overrides = {f"model.{k}": v for k, v in TINY_MODEL.items()} | {
-        f"training.{k}": v for k, v in TINY_TRAINING.items()
-    }
-    result = run_canonical_training(
-        base_model=["openspliceai", "openspliceai"],
-        base_weights=[str(osai / "80nt"), str(osai / "400nt")],
-        epochs=1,
-        output_dir=tmp_path / "run",
-        train_genes=SMALL_DEMO_GENES[:8],
-        test_genes=SMALL_DEMO_GENES[8:],
-        tracks_cache=str(tmp_path / "cache"),
-        overrides=overrides,
-    )
-    assert result.channels == [f"openspliceai{i}:{c}" for i in (0, 1) for c in ("neither", "acceptor", "donor")]
-    assert KEYS <= set(result.canonical_test_metrics) and result.base_test_metrics is not None
-    meta, _ = evaluate_checkpoint(result.checkpoint_path)
-    assert meta == pytest.approx(result.canonical_test_metrics)
-
-
-def test_finish_run_with_and_without_the_decoder(run, tmp_path):
-    """Re-finishing a copy of the run: without the decoder, the metrics are the run's per-nucleotide ones."""
-    import json
-    import shutil
-
-    from meta_layer_cli.jobs.canonical import finish_canonical_run
-
-    assert set(run.extra_test_metrics) == {"meta_per_nucleotide"}
-    copy = tmp_path / "run"
-    shutil.copytree(run.output_dir / "checkpoints", copy / "checkpoints")
-    plain = finish_canonical_run(copy / "checkpoints" / "best", structure=False)
-    assert plain.canonical_test_metrics == pytest.approx(run.extra_test_metrics["meta_per_nucleotide"])
-    assert plain.base_test_metrics == pytest.approx(run.base_test_metrics)
-    assert "structure" not in json.loads((copy / "checkpoints" / "best" / "config.json").read_text())
-    assert plain.history == run.history  # read back from the trainer state
-    again = finish_canonical_run(copy / "checkpoints" / "best")
-    assert again.canonical_test_metrics == pytest.approx(run.canonical_test_metrics)
-    assert json.loads((copy / "metrics.json").read_text())["structure"] is not None
+def test_evaluate_refuses_unknown_genes_and_an_empty_list(genome_run):
+    out, prepared, _ = genome_run
+    base = ["evaluate", "--checkpoint", str(out / "checkpoints" / "best"), "--data", str(prepared), "--json"]
+    unknown = runner.invoke(app, [*base, "--genes", f"{GENOME_CHR3[0]},nope"])
+    assert unknown.exit_code == 3 and "nope" in unknown.output
+    empty = runner.invoke(app, [*base, "--genes", ","])
+    assert empty.exit_code == 2

@@ -151,19 +151,19 @@ def test_classifier_run_and_cli(run, tmp_path):
     }  # fmt: skip
     path = tmp_path / "v.yaml"
     path.write_text(yaml.safe_dump(config))
-    result = runner.invoke(app, ["train-variants", "--config", str(path), "--set", "training.epochs=1"])
+    result = runner.invoke(app, ["train-delta", "--config", str(path), "--set", "training.epochs=1"])
     assert result.exit_code == 0, result.output
     assert "unified (exon-grouped CV)" in result.output and "checkpoint:" in result.output
     saved = json.loads((tmp_path / "clf" / "checkpoint" / "config.json").read_text())
     assert saved["calibration"]["temperature"]["temperature"] > 0
-    # score-seqs with a delta predictor and a classifier
+    # predict --variants with a delta predictor and a classifier
     from meta_layer_cli.io.assays import load_vexseq
 
     load_vexseq(vexseq_path()).head(4).select("id", "ref_seq", "alt_seq", "exon_start", "exon_end").write_csv(
         tmp_path / "in.csv"
     )
     out = tmp_path / "out.tsv"
-    args = ["score-seqs", "--input", str(tmp_path / "in.csv"), "--out", str(out), "--checkpoint",
+    args = ["predict", "--variants", str(tmp_path / "in.csv"), "--out", str(out), "--checkpoint",
             str(run.checkpoint_path), "--checkpoint", str(tmp_path / "clf" / "checkpoint")]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -198,7 +198,7 @@ def test_shipped_config_and_cli_errors(tmp_path):
         resolve_variant_config(cfg, widht=16)
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: validated\nfoo: 1\n")
-    result = runner.invoke(app, ["train-variants", "--config", str(bad)])
+    result = runner.invoke(app, ["train-delta", "--config", str(bad)])
     assert result.exit_code == 2 and "foo: unknown key" in result.output
     assert len(result.output.strip().splitlines()) == 1
 

@@ -1,4 +1,4 @@
-"""score-vcf / score-seqs commands: flags as documented, one-line errors with exit code 2."""
+"""score-vcf and predict --variants: flags as documented, one-line errors with their exit codes."""
 
 from __future__ import annotations
 
@@ -6,19 +6,16 @@ import gzip
 import shutil
 
 import polars as pl
-import typer
 from typer.testing import CliRunner
 
-from meta_layer_cli.commands.variant_commands import register
+from meta_layer_cli.commands.main import app
 from tests.conftest import FIXTURES, shared_path
 
 runner = CliRunner()
 REF_DIR = FIXTURES / "spliceai_vcf_reference"
 
 
-def make_app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
+def make_app():
     return app
 
 
@@ -43,14 +40,14 @@ def test_score_vcf_errors_are_one_line(tmp_path):
     args = ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(tmp_path / "o.vcf"), "-R",
             str(tmp_path / "missing.fa"), "-A", str(REF_DIR / "annotation.txt"), "--no-progress"]  # fmt: skip
     result = runner.invoke(make_app(), args)
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # bad input data
     assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "o.vcf").exists()
     result = runner.invoke(make_app(), args[:-1] + ["-D", "6000", "--no-progress"])
-    assert result.exit_code == 2
+    assert result.exit_code == 2  # usage
 
 
-def test_score_seqs_command(tmp_path):
+def test_predict_variants_command(tmp_path):
     weights = shared_path("models", "openspliceai-mane", "80nt")
     ref = "CTTCTTATTCCTACAGCTTCTAAGACCACGAGAGAAAAAGTTGGGACTAGGTAAGTCGTG"
     table = pl.DataFrame(
@@ -64,14 +61,14 @@ def test_score_seqs_command(tmp_path):
     )
     table.write_csv(tmp_path / "in.csv")
     out = tmp_path / "out.parquet"
-    args = ["score-seqs", "--input", str(tmp_path / "in.csv"), "--out", str(out), "-b", "openspliceai",
+    args = ["predict", "--variants", str(tmp_path / "in.csv"), "--out", str(out), "-b", "openspliceai",
             "--weights", str(weights)]  # fmt: skip
     result = runner.invoke(make_app(), args)
     assert result.exit_code == 0, result.output
     scored = pl.read_parquet(out)
     assert scored.height == 2 and "delta_acceptor" in scored.columns and "max_abs_delta" in scored.columns
-    bad = runner.invoke(make_app(), ["score-seqs", "--input", str(tmp_path / "nope.csv"), "--out", str(out)])
-    assert bad.exit_code == 2 and bad.output.strip().startswith("error:")
+    bad = runner.invoke(make_app(), ["predict", "--variants", str(tmp_path / "nope.csv"), "--out", str(out)])
+    assert bad.exit_code == 3 and bad.output.strip().startswith("error:")
 
 
 def test_score_vcf_checkpoint_flag(tmp_path, osai80, spliceai):
@@ -88,5 +85,5 @@ def test_score_vcf_checkpoint_flag(tmp_path, osai80, spliceai):
     body = [ln for ln in out.read_text().splitlines() if not ln.startswith("#")]
     assert len(body) == 29 and sum("MetaLayer=" in ln for ln in body) == sum("SpliceAI=" in ln for ln in body) > 0
     result = runner.invoke(make_app(), args + [str(meta_checkpoint(tmp_path / "s", spliceai))])
-    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
-    assert "trained on spliceai tracks" in result.output
+    assert result.exit_code == 3 and len(result.output.strip().splitlines()) == 1
+    assert "spliceai" in result.output and "openspliceai" in result.output

@@ -1,0 +1,378 @@
+"""``prepare``, ``train-canonical``, ``evaluate``, ``predict``, ``calibrate``, ``demo``, ``init-config``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meta_layer_cli.commands.common import (
+    DeviceOpt,
+    ModelsDirOpt,
+    ProfileOpt,
+    ProgressOpt,
+    SetOpt,
+    info,
+    run_command,
+    split_list,
+)
+from meta_layer_cli.runtime.errors import UsageError
+
+BaseModelOpt = Annotated[
+    str | None, typer.Option("--base-model", "-b", help="spliceai, openspliceai, pangolin or precomputed")
+]
+WeightsOpt = Annotated[
+    str | None,
+    typer.Option("--weights", help="weights file or folder (a folder of flank sizes picks --flank); see README"),
+]
+FlankOpt = Annotated[int | None, typer.Option("--flank", help="OpenSpliceAI flank size in nt (default 10000)")]
+FastaOpt = Annotated[Path | None, typer.Option("--fasta", "-R", help="genome FASTA (plain or bgzip)")]
+GtfOpt = Annotated[
+    str | None, typer.Option("--gtf", "-A", help="GTF/GFF3 (gzip ok), a SpliceAI annotation table, grch37 or grch38")
+]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="built-in genes: demo")]
+GenesOpt = Annotated[str | None, typer.Option("--genes", help="comma-separated gene names or ids")]
+GenesFileOpt = Annotated[Path | None, typer.Option("--genes-file", help="gene names or ids, one per line (- stdin)")]
+RegionOpt = Annotated[str | None, typer.Option("--region", help="only genes overlapping CHROM[:START-END]")]
+TranscriptsOpt = Annotated[
+    str, typer.Option("--transcripts", help="canonical (MANE Select / Ensembl canonical, else longest) or longest")
+]
+
+
+def _metrics_table(meta: dict, base: dict | None, title: str):
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("base", justify="right")
+    table.add_column("meta", justify="right")
+    for key in ("pr_auc_acceptor", "pr_auc_donor", "pr_auc_macro", "topk_acceptor", "topk_donor", "topk_mean",
+                "fp_at_0.5", "fn_at_0.5", "fp_at_f1opt", "fn_at_f1opt", "ece"):  # fmt: skip
+        cells = [(base or {}).get(key), meta.get(key)]
+        table.add_row(key, *("-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in cells))
+    return table
+
+
+def _print_table(table) -> None:
+    from rich.console import Console
+
+    Console(soft_wrap=True).print(table)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(epilog="Example: metalayer prepare --fasta hg38.fa --gtf gencode.v44.gtf.gz -b openspliceai "
+                        "--weights models/openspliceai-mane --out prepared/osai")  # fmt: skip
+    @run_command
+    def prepare(
+        out: Annotated[Path, typer.Option("--out", "-o", help="prepared folder (resumable; shards may share it)")],
+        base_model: BaseModelOpt = "spliceai",
+        weights: WeightsOpt = None,
+        flank: FlankOpt = None,
+        models_dir: ModelsDirOpt = None,
+        fasta: FastaOpt = None,
+        gtf: GtfOpt = None,
+        dataset: DatasetOpt = None,
+        data: Annotated[Path | None, typer.Option("--data", help="genes of another prepared folder")] = None,
+        transcripts: TranscriptsOpt = "canonical",
+        biotype: Annotated[str | None, typer.Option(help="keep these gene biotypes, e.g. protein_coding")] = None,
+        genes: GenesOpt = None,
+        genes_file: GenesFileOpt = None,
+        region: RegionOpt = None,
+        shard: Annotated[str | None, typer.Option("--shard", help="K/N: this job's share of the genes")] = None,
+        genome_build: Annotated[str | None, typer.Option(help="recorded in the manifest, e.g. GRCh38")] = None,
+        profile: ProfileOpt = None,
+        device: DeviceOpt = None,
+        dtype: Annotated[str | None, typer.Option(help="float32 (default), bfloat16 or float16")] = None,
+        overwrite: Annotated[bool, typer.Option(help="start over if the folder was made from other inputs")] = False,
+        progress: ProgressOpt = True,
+    ) -> None:
+        """Prepare a dataset: per gene its sequence, labels from the chosen transcript and the base model's tracks."""
+        from meta_layer_cli.jobs.prepare import prepare as run
+
+        manifest = run(out, base_model or "spliceai", weights, flank=flank, models_dir=models_dir, dataset=dataset,
+                       fasta=fasta, gtf=gtf, data=data, transcripts=transcripts, biotype=split_list(biotype),
+                       genes=split_list(genes), genes_file=genes_file, region=region, shard=shard,
+                       genome_build=genome_build, profile=profile, device=device, dtype=dtype, overwrite=overwrite,
+                       progress=progress)  # fmt: skip
+        last = manifest["last_run"]
+        from meta_layer_cli.artifacts.tracks import missing_gene_ids
+
+        missing = len(missing_gene_ids(out, manifest))
+        info(f"{out}: {len(manifest['genes']) - missing} of {len(manifest['genes'])} genes ready "
+             f"({last['predicted_genes']} predicted now, {last['predicted_nt']:,} nt in {last['seconds']:.1f} s); "
+             f"{len(manifest['dropped'])} dropped")  # fmt: skip
+
+    @app.command("train-canonical", epilog="Example: metalayer train-canonical --base-model openspliceai "
+                 "--data prepared/osai --test-chroms chr3 --profile gpu --out runs/osai")  # fmt: skip
+    @run_command
+    def train_canonical(
+        base_model: Annotated[
+            list[str] | None, typer.Option("--base-model", "-b", help="base model (repeat to stack several)")
+        ] = None,
+        weights: Annotated[list[str] | None, typer.Option("--weights", help="weights per --base-model")] = None,
+        flank: FlankOpt = None,
+        models_dir: ModelsDirOpt = None,
+        data: Annotated[
+            list[Path] | None, typer.Option("--data", help="prepared folder (one per stacked base model)")
+        ] = None,
+        fasta: FastaOpt = None,
+        gtf: GtfOpt = None,
+        dataset: DatasetOpt = None,
+        test_chroms: Annotated[
+            str | None, typer.Option("--test-chroms", help="held-out chromosomes (default 1,3,5,7,9; chr optional)")
+        ] = None,
+        config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run config (configs/)")] = None,
+        profile: ProfileOpt = None,
+        set_: SetOpt = None,
+        device: DeviceOpt = None,
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="run folder (default: the config's)")] = None,
+        resume: Annotated[bool, typer.Option(help="continue an interrupted run in --out")] = False,
+        overwrite: Annotated[bool, typer.Option(help="train again into a finished or interrupted run folder")] = False,
+        if_changed: Annotated[
+            bool, typer.Option("--if-changed", help="retrain only if data or config changed (else exit 5)")
+        ] = False,
+    ) -> None:
+        """Train the meta-layer on a prepared genome (or the demo genes) and compare it with its base model on
+        held-out genes: writes checkpoints/best, metrics.json, report.html, train.log."""
+        from meta_layer_cli.jobs.canonical import run_canonical_training
+        from meta_layer_cli.runtime.config import parse_overrides
+
+        if (fasta is None) != (gtf is None):
+            raise UsageError("--fasta and --gtf go together")
+        if fasta is not None:
+            if data:
+                raise UsageError("give --data or --fasta/--gtf, not both")
+            data = _prepare_for_training(out, base_model, weights, flank, models_dir, fasta, gtf, profile, device)
+        result = run_canonical_training(
+            base_model=(base_model[0] if len(base_model) == 1 else base_model) if base_model else None,
+            base_weights=(weights[0] if len(weights) == 1 else weights) if weights else None,
+            flank=flank, data=[str(d) for d in data] if data else None, dataset=dataset,
+            test_chroms=split_list(test_chroms), config=config, profile=profile, device=device,
+            output_dir=out, resume=resume, overwrite=overwrite, if_changed=if_changed,
+            overrides={**({"models_dir": str(models_dir)} if models_dir else {}), **parse_overrides(set_ or [])},
+        )  # fmt: skip
+        _print_table(_metrics_table(result.canonical_test_metrics, result.base_test_metrics,
+                                    f"{len(result.split['test'])} held-out genes, same positions"))  # fmt: skip
+        info(f"checkpoint: {result.checkpoint_path}\nreport: {result.output_dir / 'report.html'}")
+
+    @app.command(epilog="Examples: metalayer evaluate --checkpoint runs/osai/checkpoints/best --data prepared/osai "
+                 "--json; metalayer evaluate --tracks prepared/osai")  # fmt: skip
+    @run_command
+    def evaluate(
+        checkpoint: Annotated[Path | None, typer.Option(help="a canonical or variant-model checkpoint")] = None,
+        data: Annotated[list[Path] | None, typer.Option("--data", help="prepared folder(s) to evaluate on")] = None,
+        tracks: Annotated[Path | None, typer.Option(help="evaluate a prepared folder's base-model tracks")] = None,
+        variants: Annotated[
+            Path | None, typer.Option(help="measured variant table (CSV/TSV/parquet) for a variant-model checkpoint")
+        ] = None,
+        genes: GenesOpt = None,
+        allow_partial: Annotated[bool, typer.Option(help="evaluate an unfinished folder's finished genes")] = False,
+        threshold: Annotated[float, typer.Option(help="score called a site with --tracks")] = 0.5,
+        models_dir: ModelsDirOpt = None,
+        device: DeviceOpt = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout instead of a table")] = False,
+    ) -> None:
+        """Metrics on held-out data: base-model tracks (--tracks), a canonical checkpoint against its base model
+        on the same positions (--checkpoint, --data), or a variant model on measured effects (--variants)."""
+        if sum(x is not None for x in (tracks, checkpoint)) != 1:
+            raise UsageError("give --tracks DIR or --checkpoint DIR")
+        if tracks is not None:
+            from meta_layer_cli.evaluation import evaluate_tracks
+
+            result = evaluate_tracks(tracks, split_list(genes), threshold, allow_partial=allow_partial)
+            if as_json:
+                print(json.dumps(result, indent=2))
+            else:
+                _print_table(_metrics_table(result, None, f"{result['n_genes']} genes of {tracks}"))
+            return
+        from meta_layer_cli.models.checkpoint import read_checkpoint_config
+
+        if read_checkpoint_config(checkpoint).get("kind") == "variant_model":
+            if variants is None:
+                raise UsageError(f"{checkpoint} is a variant model: give --variants TABLE (measured effects)")
+            from meta_layer_cli.jobs.variants import evaluate_variant_checkpoint
+
+            metrics = evaluate_variant_checkpoint(checkpoint, variants, device=device or "cpu")
+            print(json.dumps(metrics, indent=2) if as_json else _variant_metrics_text(metrics))
+            return
+        from meta_layer_cli.jobs.canonical import evaluate_checkpoint
+
+        meta, base = evaluate_checkpoint(checkpoint, [str(d) for d in data] if data else None, split_list(genes),
+                                         device or "cpu", allow_partial, models_dir)  # fmt: skip
+        if as_json:
+            print(json.dumps({"base": base, "meta": meta}, indent=2))
+        else:
+            _print_table(_metrics_table(meta, base, f"{meta['n_genes']} held-out genes, same positions"))
+
+    @app.command(epilog="Examples: metalayer predict --checkpoint runs/osai/checkpoints/best --data prepared/new "
+                 "--out new.parquet --bigwig tracks/meta; metalayer predict --variants vexseq.csv --out d.parquet")
+    @run_command
+    def predict(
+        out: Annotated[Path, typer.Option("--out", "-o", help="output table (.parquet; variants also .tsv/.csv)")],
+        checkpoint: Annotated[
+            list[Path] | None, typer.Option("--checkpoint", help="trained checkpoint (variants: repeatable)")
+        ] = None,
+        data: Annotated[list[Path] | None, typer.Option("--data", help="prepared folder(s) of the genes")] = None,
+        fasta: FastaOpt = None,
+        gtf: GtfOpt = None,
+        dataset: DatasetOpt = None,
+        transcripts: TranscriptsOpt = "canonical",
+        genes: GenesOpt = None,
+        genes_file: GenesFileOpt = None,
+        region: RegionOpt = None,
+        bigwig: Annotated[str | None, typer.Option(help="also write PREFIX.{acceptor,donor}.{plus,minus}.bw")] = None,
+        variants: Annotated[
+            Path | None, typer.Option(help="variant table: id, ref_seq, alt_seq, exon_start, exon_end [, ref_psi]")
+        ] = None,
+        base_model: BaseModelOpt = None,
+        weights: WeightsOpt = None,
+        window: Annotated[int, typer.Option(min=0, help="variants: nt each side for the window deltas")] = 50,
+        cache: Annotated[Path | None, typer.Option(help="folder caching base-model predictions")] = None,
+        models_dir: ModelsDirOpt = None,
+        profile: ProfileOpt = None,
+        device: DeviceOpt = None,
+        progress: ProgressOpt = True,
+    ) -> None:
+        """Apply a trained checkpoint: recalibrated per-nucleotide probabilities of genes, or variant effects of a
+        ref/alt sequence table (base-model deltas, plus variant-model outputs with --checkpoint)."""
+        if variants is not None:
+            from meta_layer_cli.jobs.predict import predict_variant_table
+
+            result = predict_variant_table(variants, out, checkpoint, base_model, weights, window, cache, device,
+                                           profile)  # fmt: skip
+            info(f"{result.height:,} rows -> {out}")
+            return
+        if not checkpoint or len(checkpoint) != 1:
+            raise UsageError("genes need exactly one --checkpoint (a train-canonical or calibrate checkpoint)")
+        from meta_layer_cli.jobs.predict import predict_genes
+
+        path = predict_genes(checkpoint[0], out, data=data, dataset=dataset, fasta=fasta, gtf=gtf,
+                             transcripts=transcripts, genes=split_list(genes), genes_file=genes_file, region=region,
+                             bigwig=bigwig, models_dir=models_dir, profile=profile, device=device,
+                             progress=progress)  # fmt: skip
+        info(f"wrote {path}" + (f" and {bigwig}.*.bw" if bigwig else ""))
+
+    @app.command(epilog="Examples: metalayer calibrate --checkpoint runs/osai/checkpoints/best --data prepared/osai "
+                 "--method isotonic --out runs/osai/calibrated; metalayer calibrate --data prepared/osai "
+                 "--out osai-temperature (a base model alone)")  # fmt: skip
+    @run_command
+    def calibrate(
+        out: Annotated[Path, typer.Option("--out", "-o", help="new checkpoint folder")],
+        checkpoint: Annotated[Path | None, typer.Option(help="checkpoint to calibrate (none: the base model)")] = None,
+        data: Annotated[list[Path] | None, typer.Option("--data", help="prepared folder(s)")] = None,
+        method: Annotated[
+            str | None, typer.Option(help="canonical: temperature (default) or isotonic; variant: isotonic or quantile")
+        ] = None,
+        variants: Annotated[Path | None, typer.Option(help="variant model: held-out measured table")] = None,
+        quantile: Annotated[float, typer.Option(help="variant model, quantile: interval coverage")] = 0.9,
+        genes: GenesOpt = None,
+        test_chroms: Annotated[str | None, typer.Option("--test-chroms", help="base model alone: test chroms")] = None,
+        models_dir: ModelsDirOpt = None,
+        device: DeviceOpt = None,
+        overwrite: Annotated[bool, typer.Option(help="replace a non-empty --out")] = False,
+    ) -> None:
+        """Post-hoc calibration on held-out (validation) data, never on test genes: per-class temperature of a
+        base model alone, temperature or isotonic for a canonical checkpoint, isotonic or quantile for a variant
+        model. Prints ECE before/after and writes a reliability plot; the new checkpoint works everywhere."""
+        from meta_layer_cli.jobs import calibrate as jobs
+
+        if checkpoint is None:
+            if not data or len(data) != 1:
+                raise UsageError("a base model alone is calibrated on one --data folder")
+            if method not in (None, "temperature"):
+                raise UsageError("a base model alone takes --method temperature")
+            result = jobs.calibrate_base_model(data[0], out, split_list(genes), split_list(test_chroms), overwrite)
+        else:
+            from meta_layer_cli.models.checkpoint import read_checkpoint_config
+
+            if read_checkpoint_config(checkpoint).get("kind") == "variant_model":
+                if variants is None:
+                    raise UsageError("a variant model is calibrated on --variants TABLE (held-out measured effects)")
+                from meta_layer_cli.jobs.variants import calibrate_variant_checkpoint
+
+                result = calibrate_variant_checkpoint(checkpoint, variants, out, method or "isotonic", quantile,
+                                                      device or "cpu", overwrite)  # fmt: skip
+            else:
+                result = jobs.calibrate_checkpoint(checkpoint, out, method or "temperature",
+                                                   [str(d) for d in data] if data else None, split_list(genes),
+                                                   device or "cpu", models_dir, overwrite)  # fmt: skip
+        info(result.summary())
+        info(f"reliability plot: {result.plot}")
+
+    @app.command(epilog="Example: metalayer demo --device cuda")
+    @run_command
+    def demo(
+        out: Annotated[Path, typer.Option(help="working folder (tracks are cached there)")] = Path("metalayer_demo"),
+        profile: ProfileOpt = None,
+        device: DeviceOpt = None,
+        epochs: Annotated[int | None, typer.Option(help="override the lightweight config's epochs")] = None,
+        progress: ProgressOpt = True,
+    ) -> None:
+        """The main job on built-in data: SpliceAI on ~200 real genes, train the meta-layer, compare on held-out
+        genes, write report.html."""
+        from meta_layer_cli.jobs.demo import run_demo
+
+        result, report = run_demo(out, device=device, epochs=epochs, progress=progress, profile=profile)
+        _print_table(_metrics_table(result.canonical_test_metrics, result.base_test_metrics,
+                                    f"demo: {len(result.split['test'])} held-out genes"))  # fmt: skip
+        info(f"report: {report}\ncheckpoint: {result.checkpoint_path}")
+
+    @app.command("init-config", epilog="Example: metalayer init-config canonical > my-run.yaml")
+    @run_command
+    def init_config(
+        kind: Annotated[str, typer.Argument(help="canonical, lightweight, hyena, delta, or a profile: cpu, m1, gpu")],
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="write here instead of stdout")] = None,
+    ) -> None:
+        """Write a starter config (a built-in one, commented) to edit and pass with --config / --profile."""
+        from meta_layer_cli.jobs.canonical import builtin_config
+        from meta_layer_cli.runtime.config import PROFILES, profile_path
+
+        names = {"canonical": "default", "lightweight": "lightweight", "hyena": "hyena", "delta": "variants"}
+        if kind in PROFILES:
+            path = profile_path(kind)
+        elif kind in names:
+            path = builtin_config(names[kind])
+        else:
+            raise UsageError(f"unknown config kind {kind!r} (canonical, lightweight, hyena, delta, cpu, m1, gpu)")
+        text = path.read_text()
+        if out is None:
+            sys.stdout.write(text)
+            return
+        from meta_layer_cli.io.atomic import atomic_path
+
+        if out.exists():
+            raise UsageError(f"{out} exists; not overwriting it")
+        with atomic_path(out) as tmp:
+            tmp.write_text(text)
+        info(f"wrote {out}")
+
+
+def _prepare_for_training(out, base_model, weights, flank, models_dir, fasta, gtf, profile, device) -> list[Path]:
+    """``train-canonical --fasta --gtf``: prepare each base model's tracks into ``OUT/data/`` first."""
+    from meta_layer_cli.jobs.prepare import prepare
+
+    if out is None:
+        raise UsageError("--fasta/--gtf need --out (the prepared tracks go to OUT/data/)")
+    names = base_model or ["spliceai"]
+    given = weights or [None] * len(names)
+    if len(given) != len(names):
+        raise UsageError(f"{len(given)} --weights for {len(names)} --base-model")
+    dirs = []
+    for name, w in zip(names, given):
+        folder = Path(out) / "data" / name
+        prepare(folder, name, w, flank=flank, models_dir=models_dir, fasta=fasta, gtf=gtf, profile=profile,
+                device=device)  # fmt: skip
+        dirs.append(folder)
+    return dirs
+
+
+def _variant_metrics_text(metrics: dict) -> str:
+    lines = []
+    for name, m in metrics.items():
+        values = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in m.items())
+        lines.append(f"{name}: {values}")
+    return "\n".join(lines)
+

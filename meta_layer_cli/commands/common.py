@@ -1,0 +1,213 @@
+"""What every command shares: option types, logging to the terminal and a log file, and the one place where
+errors become a line on stderr and an exit code (see :mod:`meta_layer_cli.runtime.errors`)."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meta_layer_cli.runtime.console import stderr_console
+from meta_layer_cli.runtime.errors import (
+    EXIT_DATA,
+    EXIT_INTERRUPTED,
+    EXIT_RUNTIME,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    MetalayerError,
+)
+from meta_layer_cli.runtime.progress import PROGRESS_LINE, settings, stderr_is_terminal
+
+LOGGER = "meta_layer_cli"
+
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps (default: the profile's, else auto)")
+]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", help="hardware profile: cpu, m1, gpu, or a YAML file of hardware keys")
+]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="report progress on stderr")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a config key, e.g. training.epochs=5")]
+ModelsDirOpt = Annotated[
+    Path | None, typer.Option("--models-dir", help="folder of base-model weights (default: $METALAYER_MODELS)")
+]
+
+
+class Terminated(BaseException):
+    """SIGTERM (a scheduler's kill or timeout), raised so that ``finally`` blocks clean up."""
+
+
+def _on_sigterm(signum, frame) -> None:  # pragma: no cover - exercised by the stress script
+    raise Terminated()
+
+
+class _TerminalHandler(logging.Handler):
+    """Log records as one line each on stderr: plain timestamped lines for batch jobs, rich ones on a terminal
+    (where progress bars replace the periodic progress lines)."""
+
+    def __init__(self, level: int):
+        super().__init__(level)
+        self.tty = stderr_is_terminal()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self.tty and getattr(record, PROGRESS_LINE, False):
+                return
+            message = record.getMessage()
+            if record.levelno >= logging.ERROR:
+                prefix = "error: "
+            elif record.levelno >= logging.WARNING:
+                prefix = "warning: "
+            else:
+                prefix = ""
+            if self.tty:
+                color = "red" if record.levelno >= logging.ERROR else "yellow" if prefix else None
+                shown = f"[{color}]{prefix}[/{color}]" if color else ""
+                stderr_console().print(shown + _escape(message), markup=True)
+            else:  # batch job: timestamped progress and info lines; errors and warnings as they are, for grep
+                stamp = "" if prefix else self.formatter.formatTime(record, "%Y-%m-%d %H:%M:%S") + " "
+                sys.stderr.write(f"{stamp}{prefix}{message}\n")
+                sys.stderr.flush()
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+_handlers: list[logging.Handler] = []
+
+
+def configure_logging(quiet: bool = False, verbose: bool = False, log_file: Path | None = None,
+                      progress_interval: float | None = None) -> None:  # fmt: skip
+    """Route the package's log records to stderr (and ``log_file``); called once per command."""
+    root = logging.getLogger(LOGGER)
+    for h in _handlers:
+        root.removeHandler(h)
+        logging.getLogger("py.warnings").removeHandler(h)
+        h.close()
+    _handlers.clear()
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    terminal = _TerminalHandler(level)
+    terminal.setFormatter(logging.Formatter())
+    _handlers.append(terminal)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(log_file)
+        to_file.setLevel(logging.DEBUG if verbose else logging.INFO)
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        _handlers.append(to_file)
+    for h in _handlers:
+        root.addHandler(h)
+        logging.getLogger("py.warnings").addHandler(h)
+    root.setLevel(logging.DEBUG if (verbose or log_file is not None) else level)
+    root.propagate = False
+    logging.captureWarnings(True)
+    settings.quiet = quiet
+    if progress_interval is not None:
+        settings.interval = progress_interval
+    state["verbose"] = verbose
+
+
+state = {"verbose": False}
+
+
+def info(message: str) -> None:
+    """A result line for the user (stderr; stdout stays free for data such as ``--json`` or ``-O -``)."""
+    logging.getLogger(LOGGER).info(message)
+
+
+def fail(message: str, code: int) -> None:
+    logging.getLogger(LOGGER).error(message)
+    raise typer.Exit(code)
+
+
+def _one_line(err: BaseException) -> str:
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    text = str(text).strip() or type(err).__name__
+    return text.splitlines()[0] if len(text.splitlines()) > 1 else text
+
+
+def run_command(func):
+    """Run a command's body: expected failures become one ``error:`` line and their exit code, never a
+    traceback (``--verbose`` adds it); SIGTERM and Ctrl-C end with 143 / 130 after clean-up."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except MetalayerError as err:
+            _report(err, err.exit_code)
+        except KeyboardInterrupt:
+            _report(None, EXIT_INTERRUPTED, "interrupted")
+        except Terminated:
+            _report(None, EXIT_TERMINATED, "terminated (SIGTERM)")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
+            _report(err, EXIT_DATA, _path_error(err))
+        except PermissionError as err:
+            _report(err, EXIT_RUNTIME, f"permission denied: {err.filename or err}")
+        except OSError as err:
+            if err.errno == errno.ENOSPC:
+                _report(err, EXIT_RUNTIME, f"no space left on device ({err.filename or 'writing output'})")
+            elif err.errno == errno.EROFS:
+                _report(err, EXIT_RUNTIME, f"read-only file system ({err.filename or 'writing output'})")
+            else:
+                _report(err, EXIT_RUNTIME)
+        except (ValueError, KeyError) as err:
+            _report(err, EXIT_DATA)
+        except RuntimeError as err:
+            _report(err, EXIT_RUNTIME)
+        except Exception as err:  # an unexpected failure: still one line, the traceback with --verbose
+            _report(err, EXIT_RUNTIME, f"internal error: {type(err).__name__}: {_one_line(err)} "
+                                        "(run with --verbose for the traceback)")  # fmt: skip
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    return wrapper
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _path_error(err: OSError) -> str:
+    if err.args and isinstance(err.args[0], str) and not err.filename:
+        return err.args[0]
+    return f"{err.strerror or 'not found'}: {err.filename}"
+
+
+def _report(err: BaseException | None, code: int, message: str | None = None) -> None:
+    if err is not None and state["verbose"]:
+        sys.stderr.write("".join(traceback.format_exception(err)))
+    fail(message or _one_line(err), code)
+
+
+def split_list(values: str | None) -> list[str] | None:
+    """``"a,b, c"`` -> ``["a", "b", "c"]``; an option given but naming nothing is a usage error."""
+    if values is None:
+        return None
+    items = [v.strip() for v in values.split(",") if v.strip()]
+    if not items:
+        from meta_layer_cli.runtime.errors import UsageError
+
+        raise UsageError(f"empty list {values!r}")
+    return items
+
+
+__all__ = ["EXIT_USAGE", "configure_logging", "fail", "info", "run_command", "split_list"]

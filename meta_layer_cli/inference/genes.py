@@ -1,0 +1,138 @@
+"""Recalibrated probabilities for every nucleotide of whole genes: the genes half of ``metalayer predict``.
+
+:func:`recalibrate_tracks` reads base-model tracks folders (one per base model the checkpoint was
+trained on, checked against its records), runs the checkpoint (model, gene-structure decoder,
+calibration) gene by gene and writes one parquet table, streaming, atomically; optionally
+strand-specific bigWig files of the acceptor and donor probabilities.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from meta_layer_cli.artifacts import load_gene_arrays, read_gene_track, read_manifest
+from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record
+from meta_layer_cli.base_models.record import BaseModelRecord
+from meta_layer_cli.io.atomic import atomic_path
+from meta_layer_cli.models.apply import CanonicalPredictor
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
+from meta_layer_cli.runtime.progress import Progress
+
+META_COLUMNS = ("meta_neither", "meta_acceptor", "meta_donor")
+
+
+def checkpoint_records(config: dict, checkpoint: str | os.PathLike) -> list[BaseModelRecord]:
+    run = config.get("run")
+    if not run:
+        raise InputDataError(f"{checkpoint}: not a canonical checkpoint (no run information; written by "
+                             "`metalayer train-canonical` or `metalayer calibrate`?)")  # fmt: skip
+    return [BaseModelRecord.from_dict(r) for r in run["base_models"]]
+
+
+def recalibrate_tracks(
+    checkpoint: str | os.PathLike,
+    tracks_dirs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    genes: Sequence[str] | None = None,
+    bigwig_prefix: str | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Path:
+    """Write base and meta probabilities for every nucleotide of ``genes`` (default: every finished gene)
+    to ``out`` (parquet): ``gene_id``, the track columns (stacked folders' channels get a ``_1``, ``_2``
+    suffix), then ``meta_neither, meta_acceptor, meta_donor``. With ``bigwig_prefix`` also
+    ``PREFIX.{acceptor,donor}.{plus,minus}.bw`` (needs genomic coordinates).
+    """
+    import pyarrow.parquet as pq
+
+    predictor = CanonicalPredictor.load(checkpoint, device)
+    records = checkpoint_records(predictor.config, checkpoint)
+    dirs = [Path(d) for d in tracks_dirs]
+    if len(dirs) != len(records):
+        raise UsageError(f"{checkpoint} was trained on {len(records)} base model(s); got {len(dirs)} tracks folder(s)")
+    for d, record in zip(dirs, records):
+        record.require(manifest_record(read_manifest(d)), f"the checkpoint {checkpoint}")
+    available = set(finished_gene_ids(dirs[0])).intersection(*(finished_gene_ids(d) for d in dirs[1:]))
+    if genes is not None:
+        missing = [g for g in genes if g not in available]
+        if missing:
+            raise InputDataError(f"gene(s) without tracks: {', '.join(missing[:10])}")
+        gene_ids = list(genes)
+    else:
+        gene_ids = [g for g in finished_gene_ids(dirs[0]) if g in available]
+    if not gene_ids:
+        raise InputDataError("no genes to predict")
+    channels, _ = load_gene_arrays(dirs, gene_ids[:1])
+    if channels != predictor.model.config.channels:
+        raise InputDataError(f"tracks have channels {channels}, the model expects {predictor.model.config.channels}")
+    out = Path(out)
+    writer = None
+    per_strand: dict[tuple[str, str], list[pl.DataFrame]] = {}
+    with atomic_path(out) as tmp, Progress("predict", total=len(gene_ids), unit="genes", enabled=progress) as bar:
+        try:
+            for gene_id in gene_ids:
+                _, (arrays,) = load_gene_arrays(dirs, [gene_id])
+                probs = predictor(arrays.codes, arrays.tracks)
+                frame = _gene_frame(dirs, gene_id, probs)
+                table = frame.to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(str(tmp), table.schema, compression="zstd")
+                writer.write_table(table.cast(writer.schema))
+                if bigwig_prefix is not None:
+                    per_strand.setdefault((str(frame["chrom"][0]), str(frame["strand"][0])), []).append(
+                        frame.select("position", "meta_acceptor", "meta_donor")
+                    )
+                bar.update(1)
+        finally:
+            if writer is not None:
+                writer.close()
+    if bigwig_prefix is not None:
+        write_bigwigs(per_strand, bigwig_prefix)
+    return out
+
+
+def _gene_frame(dirs: Sequence[Path], gene_id: str, probs: np.ndarray) -> pl.DataFrame:
+    first = read_gene_track(dirs[0], gene_id)
+    frames = [first.with_columns(pl.col("chrom").cast(pl.Utf8), pl.col("strand").cast(pl.Utf8),
+                                 pl.col("base").cast(pl.Utf8))]  # fmt: skip
+    for i, d in enumerate(dirs[1:], 1):
+        extra = read_gene_track(d, gene_id)
+        channels = [c for c in extra.columns if c not in first.columns[:6]]
+        frames.append(extra.select({c: pl.col(c).alias(f"{c}_{i}") for c in channels}.values()))
+    meta = pl.DataFrame({name: probs[:, i] for i, name in enumerate(META_COLUMNS)})
+    return pl.concat([pl.DataFrame({"gene_id": [gene_id] * len(first)}), *frames, meta], how="horizontal")
+
+
+def write_bigwigs(per_strand: dict[tuple[str, str], list[pl.DataFrame]], prefix: str) -> list[Path]:
+    """``PREFIX.{acceptor,donor}.{plus,minus}.bw`` from 1-based positions; overlapping genes keep the max."""
+    try:
+        import pyBigWig
+    except ImportError:
+        raise RuntimeError("writing bigWig needs pyBigWig (pip install pybigwig)") from None
+    written = []
+    for kind in ("acceptor", "donor"):
+        for strand, label in (("+", "plus"), ("-", "minus")):
+            parts = {chrom: pl.concat(frames) for (chrom, s), frames in per_strand.items() if s == strand}
+            if not parts:
+                continue
+            if any(p["position"].null_count() for p in parts.values()):
+                raise InputDataError("bigWig output needs genomic coordinates (genes from --fasta/--gtf)")
+            path = Path(f"{prefix}.{kind}.{label}.bw")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                bw = pyBigWig.open(str(tmp), "w")
+                chroms = sorted(parts)
+                bw.addHeader([(c, int(parts[c]["position"].max()) + 1) for c in chroms])
+                for chrom in chroms:
+                    track = parts[chrom].group_by("position").agg(pl.col(f"meta_{kind}").max()).sort("position")
+                    starts = (track["position"].to_numpy() - 1).astype(np.int64).tolist()
+                    bw.addEntries([chrom] * len(starts), starts, ends=[s + 1 for s in starts],
+                                  values=track[f"meta_{kind}"].cast(pl.Float64).to_list())  # fmt: skip
+                bw.close()
+            written.append(path)
+    return written

@@ -1,0 +1,97 @@
+"""``metalayer predict``: a trained checkpoint applied to new data.
+
+Genes (from a prepared folder, a FASTA + annotation, or the demo set) get recalibrated per-nucleotide
+probabilities (parquet, optionally bigWig); measured or hypothetical variant tables (``id, ref_seq,
+alt_seq, exon_start, exon_end``) get base-model deltas and, with variant-model checkpoints, their
+outputs. Base-model tracks for genes not yet prepared are predicted beside the output
+(``OUT.base/``, resumable), with the base model the checkpoint was trained on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from meta_layer_cli.artifacts import open_source, predict_tracks
+from meta_layer_cli.artifacts.sources import read_genes_file
+from meta_layer_cli.inference.genes import checkpoint_records, recalibrate_tracks
+from meta_layer_cli.models.checkpoint import read_checkpoint_config
+from meta_layer_cli.runtime.config import hardware_settings
+from meta_layer_cli.runtime.device import resolve_device
+from meta_layer_cli.runtime.errors import UsageError
+
+
+def predict_genes(
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    data: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
+    dataset: str | None = None,
+    fasta: str | os.PathLike | None = None,
+    gtf: str | os.PathLike | None = None,
+    transcripts: str = "canonical",
+    genes: Sequence[str] | None = None,
+    genes_file: str | os.PathLike | None = None,
+    region: str | None = None,
+    bigwig: str | None = None,
+    models_dir: str | os.PathLike | None = None,
+    profile: str | os.PathLike | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Recalibrated probabilities of genes to ``out`` (parquet); see the module docstring."""
+    if Path(out).suffix != ".parquet":
+        raise UsageError(f"--out {out}: gene predictions are written as a .parquet table")
+    hardware = hardware_settings(profile, device=device)
+    wanted = list(genes or []) + (read_genes_file(genes_file) if genes_file else [])
+    if data is not None:
+        if fasta is not None or dataset is not None:
+            raise UsageError("give one gene source: --data, --fasta with --gtf, or --dataset demo")
+        dirs = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+        if region is not None:
+            source = open_source(tracks=dirs[0]).select(None, region)
+            wanted = wanted or [e.gene_id for e in source.entries]
+        return recalibrate_tracks(checkpoint, dirs, out, wanted or None, bigwig, hardware.device, progress)
+    source = open_source(dataset, fasta, gtf, None, transcripts).select(wanted or None, region)
+    records = checkpoint_records(read_checkpoint_config(checkpoint), checkpoint)
+    dirs = []
+    for record in records:
+        model = record.load(device=hardware.device, models_dir=models_dir)
+        directory = Path(f"{out}.base") / f"{record.name}-{record.weights_checksum}"
+        predict_tracks(model, source, directory, progress=progress)
+        dirs.append(directory)
+    return recalibrate_tracks(checkpoint, dirs, out, [e.gene_id for e in source.entries], bigwig, hardware.device,
+                              progress)  # fmt: skip
+
+
+def predict_variant_table(
+    table: str | os.PathLike,
+    out: str | os.PathLike,
+    checkpoints: Sequence[str | os.PathLike] | None = None,
+    base_model: str | None = None,
+    weights: str | os.PathLike | None = None,
+    window: int = 50,
+    cache: str | os.PathLike | None = None,
+    device: str | None = None,
+    profile: str | os.PathLike | None = None,
+):
+    """Base-model deltas (and variant-model outputs with ``checkpoints``) for a ref/alt sequence table,
+    written to ``out`` (.parquet, .tsv or .csv). Returns the table."""
+    from meta_layer_cli.artifacts.sequences import score_sequences
+    from meta_layer_cli.io.tables import write_table
+
+    if Path(out).suffix not in (".parquet", ".tsv", ".csv", ".txt"):
+        raise UsageError(f"--out {Path(out).name}: use a .parquet, .tsv or .csv file name")
+    hardware = hardware_settings(profile, device=device)
+    device = str(resolve_device(hardware.device))
+    if checkpoints:
+        from meta_layer_cli.inference.variant_models import score_sequences_with_models
+
+        result = score_sequences_with_models(table, checkpoints, base_model=base_model, weights=weights,
+                                             device=device, window=window, cache=cache)  # fmt: skip
+    else:
+        result = score_sequences(table, base_model=base_model or "spliceai", weights=weights, device=device,
+                                 window=window, cache=cache)  # fmt: skip
+    write_table(result, out)
+    return result

@@ -1,0 +1,157 @@
+"""A training run's output folder, safe for cron and for reruns.
+
+``run.json`` in the folder records the run's status (``running`` / ``finished``) and the
+fingerprint of its data and config. Opening a folder decides what happens, under the folder's
+lock (a second run into the same folder stops at once with exit code 4):
+
+==============================  ==============================================================
+folder holds                    outcome
+==============================  ==============================================================
+nothing (or does not exist)     train
+a finished run, same inputs     ``--if-changed``: exit 5, nothing done; ``--overwrite``: train
+                                again; otherwise refused (it is finished)
+a finished run, other inputs    ``--if-changed`` or ``--overwrite``: train again; otherwise
+                                refused, naming what changed
+an interrupted run              ``--resume``: continue it (same inputs only); ``--overwrite``:
+                                start over; otherwise refused
+files of something else         refused (never deleted)
+==============================  ==============================================================
+
+Starting over removes only the run's own files (:data:`RUN_FILES`). While the run holds the folder,
+every log line of the job also goes to ``OUT/train.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from meta_layer_cli.io.atomic import write_json_atomic
+from meta_layer_cli.runtime.errors import ChangedInputsError, InputDataError, UpToDate
+from meta_layer_cli.runtime.fingerprint import differences
+from meta_layer_cli.runtime.locks import LOCK_NAME, folder_lock
+
+RUN_STATE = "run.json"
+RUN_LOG = "train.log"
+RUN_FILES = ("checkpoints", "checkpoint", "metrics.json", "report.html", "cv_predictions.parquet", RUN_STATE)
+KEPT = ("data", "cache")  # prepared tracks a run made for itself: reused by the next run (their own fingerprint)
+logger = logging.getLogger("meta_layer_cli")
+
+
+def _when(seconds: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds or 0))
+
+
+class RunFolder:
+    """Use as ``with RunFolder(out, fingerprint, ...) as run: ... run.finish()`` (module docstring).
+
+    ``run.resuming`` tells the trainer to continue from ``checkpoints/last``.
+    """
+
+    def __init__(self, out: str | os.PathLike, fingerprint: dict, kind: str, resume: bool = False,
+                 overwrite: bool = False, if_changed: bool = False):  # fmt: skip
+        self.out = Path(out)
+        self.fingerprint = fingerprint
+        self.kind = kind
+        self.resume, self.overwrite, self.if_changed = resume, overwrite, if_changed
+        self.resuming = False
+        self._lock = None
+        self._handler: logging.Handler | None = None
+
+    def __enter__(self) -> RunFolder:
+        self._lock = folder_lock(self.out, wait=0, what="training into")
+        self._lock.__enter__()
+        try:
+            self._decide()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        self._handler = logging.FileHandler(self.out / RUN_LOG)
+        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        self._handler.setLevel(logging.INFO)
+        logger.addHandler(self._handler)
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            self._previous_level = logger.level
+            logger.setLevel(logging.INFO)
+        else:
+            self._previous_level = None
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._handler is not None:
+            logger.removeHandler(self._handler)
+            self._handler.close()
+            if self._previous_level is not None:
+                logger.setLevel(self._previous_level)
+        self._lock.__exit__(exc_type, exc, tb)
+
+    def _state(self) -> dict | None:
+        path = self.out / RUN_STATE
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            raise InputDataError(f"{path} is not valid JSON; --overwrite to start the run over") from None
+
+    def _clear(self) -> None:
+        for name in RUN_FILES:
+            path = self.out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+    def _start(self) -> None:
+        write_json_atomic(self.out / RUN_STATE, {"kind": self.kind, "status": "running", "started": time.time(),
+                                                 "fingerprint": self.fingerprint})  # fmt: skip
+
+    def _decide(self) -> None:
+        state = self._state()
+        ours = {LOCK_NAME, RUN_LOG, *RUN_FILES, *KEPT}
+        if state is None:
+            foreign = [p.name for p in self.out.iterdir() if p.name not in ours] if self.out.is_dir() else []
+            if foreign and not self.overwrite:
+                raise InputDataError(f"{self.out} is not a metalayer run folder (it holds {', '.join(foreign[:3])}); "
+                                     "choose a new or empty --out")  # fmt: skip
+            self._clear()
+            return self._start()
+        if state.get("kind") != self.kind:
+            raise InputDataError(f"{self.out} holds a {state.get('kind')} run, not {self.kind}; choose another --out")
+        same = state.get("fingerprint") == self.fingerprint
+        changed = "; ".join(differences(state.get("fingerprint") or {}, self.fingerprint))
+        if state.get("status") == "finished":
+            if same and self.if_changed:
+                raise UpToDate(f"{self.out}: data and config unchanged since the run finished "
+                               f"({_when(state.get('finished'))}); nothing to do")  # fmt: skip
+            if same and not self.overwrite:
+                raise InputDataError(f"{self.out} holds a run finished {_when(state.get('finished'))}; --overwrite to "
+                                     "train again, or --if-changed to retrain only when data or config change")
+            if not same and not (self.if_changed or self.overwrite):
+                raise ChangedInputsError(f"{self.out} holds a finished run made from other inputs ({changed}); "
+                                         "--if-changed or --overwrite to retrain")  # fmt: skip
+            if not same:
+                logger.info(f"{self.out}: inputs changed since the last run ({changed}); training again")
+            self._clear()
+            return self._start()
+        # an interrupted run: its lock is free, so the process that wrote it is gone
+        if self.resume and same:
+            self.resuming = True
+            return
+        if self.overwrite:
+            self._clear()
+            return self._start()
+        if not same:
+            raise ChangedInputsError(f"{self.out} holds an interrupted run made from other inputs ({changed}); "
+                                     "--overwrite to start over")  # fmt: skip
+        raise InputDataError(f"{self.out} holds an interrupted run (started {_when(state.get('started'))}); "
+                             "--resume to continue it, or --overwrite to start over")  # fmt: skip
+
+    def finish(self, summary: dict | None = None) -> None:
+        state = self._state() or {}
+        write_json_atomic(self.out / RUN_STATE, {**state, "status": "finished", "finished": time.time(),
+                                                 "summary": summary or {}})  # fmt: skip

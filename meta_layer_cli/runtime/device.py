@@ -1,0 +1,99 @@
+"""Device and dtype policy: the one place that turns ``--device`` / ``hardware.device`` into a ``torch.device``.
+
+Accepted names: ``auto`` (CUDA if torch sees a GPU, else Apple's MPS if available, else the CPU),
+``cpu``, ``cuda``, ``cuda:N`` and ``mps``. Under ``torchrun`` with several processes a plain
+``cuda`` means each rank's own GPU (``cuda:$LOCAL_RANK``). A device torch cannot use is an
+error naming it, never a silent fall-back to the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+
+import torch
+
+from meta_layer_cli.runtime.errors import UsageError
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def check_device_name(name: str) -> str:
+    """``name`` if it is one of the accepted device names (see the module docstring), else UsageError."""
+    if not isinstance(name, str) or not _DEVICE.match(name):
+        raise UsageError(f"unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)")
+    return name
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
+    """The ``torch.device`` for ``name``; ``auto`` picks CUDA, then MPS, then the CPU.
+
+    Raises UsageError for a malformed name and RuntimeError for a device this machine lacks.
+    """
+    if isinstance(name, torch.device):
+        name = str(name)
+    name = check_device_name("auto" if name is None else name)
+    if name == "auto":
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif _mps_available():
+            name = "mps"
+        else:
+            name = "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {name} requested but torch sees no CUDA device (try --device cpu)")
+        if name == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise RuntimeError(f"device {name} requested but torch sees {torch.cuda.device_count()} CUDA device(s)")
+    if name == "mps" and not _mps_available():
+        raise RuntimeError("device mps requested but torch reports MPS unavailable (Apple silicon + macOS 12.3+)")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str | torch.dtype | None) -> torch.dtype:
+    """``float32`` (default), ``bfloat16`` or ``float16`` (or a torch dtype) -> ``torch.dtype``."""
+    if name is None:
+        return torch.float32
+    if isinstance(name, torch.dtype):
+        return name
+    if name not in DTYPES:
+        raise UsageError(f"unknown dtype {name!r} (choose from {', '.join(DTYPES)})")
+    return DTYPES[name]
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """Mixed precision for training steps: bf16 autocast on CUDA, fp16 on MPS, nothing on the CPU.
+
+    On the CPU autocast would slow the small convolutions down; ``enabled=False`` is full precision
+    everywhere.
+    """
+    if not enabled or device.type == "cpu":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def default_sizes(device: torch.device) -> dict[str, int]:
+    """Block and batch sizes by device type, for settings left unset (``hardware.*: null``).
+
+    ``base_block``: output nt per base-model forward (long blocks pay the context once);
+    ``base_batch``: such blocks per forward; ``meta_block``: nt per meta-model forward at
+    inference (small blocks suit a CPU's caches; a GPU is launch-bound, so most genes go in one
+    pass: on the H100 the overhead fell from 0.84 to 0.22 of SpliceAI's time, see scripts/RESULTS.md);
+    ``window_batch``: variant windows per forward.
+    """
+    if device.type == "cuda":
+        return {"base_block": 20_000, "base_batch": 16, "meta_block": 200_000, "window_batch": 64}
+    if device.type == "mps":
+        return {"base_block": 20_000, "base_batch": 4, "meta_block": 100_000, "window_batch": 32}
+    return {"base_block": 50_000, "base_batch": 1, "meta_block": 20_000, "window_batch": 8}

@@ -1,0 +1,137 @@
+"""Progress for long work: a live bar on an interactive terminal, plain timestamped lines otherwise.
+
+Batch jobs (SLURM logs, cron mail, ``2>&1 | cat``) have no terminal, so a bar would print nothing
+until a step ends. :class:`Progress` therefore writes one log line through the
+``meta_layer_cli.progress`` logger when it starts, every :data:`settings.interval` seconds while it
+runs and when it ends (counts, rate, ETA and any fields such as the loss), and shows a rich bar
+only when stderr is a terminal. The command layer routes the logger to stderr and to
+``--log-file``; the log file always gets the lines, the terminal gets the bar instead of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+logger = logging.getLogger("meta_layer_cli.progress")
+
+PROGRESS_LINE = "progress_line"  # LogRecord attribute set on periodic lines (a terminal shows the bar instead)
+
+
+@dataclass
+class ProgressSettings:
+    """Process-wide switches, set by the command layer from ``--quiet`` and ``--progress-interval``."""
+
+    quiet: bool = False
+    interval: float = float(os.environ.get("METALAYER_PROGRESS_INTERVAL", "30"))
+    force_plain: bool = False  # plain lines even on a terminal (tests, ``--no-bar``)
+
+
+settings = ProgressSettings()
+
+
+def stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Progress:
+    """Report progress of ``description`` over ``total`` items (None: unknown) named ``unit``.
+
+    Use as a context manager; call :meth:`update` as items finish. ``enabled=False`` silences the
+    bar and the periodic lines (the start and end lines are still logged at DEBUG level);
+    ``announce=False`` logs the start and end lines at DEBUG level only (for steps that report
+    themselves with :meth:`log`, such as training epochs).
+    """
+
+    def __init__(self, description: str, total: int | None = None, unit: str = "items", enabled: bool = True,
+                 completed: int = 0, announce: bool = True):  # fmt: skip
+        self.description = description
+        self.total = total
+        self.unit = unit
+        self.enabled = enabled and not settings.quiet
+        self.completed = completed
+        self.fields: dict[str, str] = {}
+        self.announce = announce
+        self._start_completed = completed
+        self._bar = None
+        self._task = None
+        self._started = 0.0
+        self._last_line = 0.0
+
+    # -- context ------------------------------------------------------------------------------
+    def __enter__(self) -> Progress:
+        self._started = self._last_line = time.monotonic()
+        if self.enabled and stderr_is_terminal() and not settings.force_plain:
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
+            from meta_layer_cli.runtime.console import stderr_console
+
+            columns = [TextColumn("[bold]{task.description}"), BarColumn()]
+            columns += [MofNCompleteColumn()] if self.total is not None else []
+            columns += [TextColumn("{task.fields[text]}"), TimeElapsedColumn()]
+            columns += [TimeRemainingColumn()] if self.total is not None else []
+            self._bar = RichProgress(*columns, console=stderr_console(), transient=False)
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.description, total=self.total, completed=self.completed, text="")
+        self._line("started", level=logging.INFO if self.enabled and self.announce else logging.DEBUG)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(exc_type, exc, tb)
+        state = "done" if exc_type is None else f"stopped ({exc_type.__name__})"
+        self._line(state, level=logging.INFO if self.enabled and self.announce else logging.DEBUG, final=True)
+
+    # -- reporting ----------------------------------------------------------------------------
+    def update(self, advance: int = 1, total: int | None = None, **fields: object) -> None:
+        """``advance`` more items done; ``fields`` (e.g. ``loss="0.012"``) are shown after the counts."""
+        self.completed += advance
+        if total is not None:
+            self.total = total
+        for key, value in fields.items():
+            self.fields[key] = str(value)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.completed, total=self.total, text=self._fields_text())
+        now = time.monotonic()
+        if self.enabled and now - self._last_line >= settings.interval:
+            self._line("")
+
+    def _fields_text(self) -> str:
+        return "  ".join(f"{k} {v}" for k, v in self.fields.items())
+
+    def _line(self, state: str, level: int = logging.INFO, final: bool = False) -> None:
+        now = time.monotonic()
+        self._last_line = now
+        elapsed = now - self._started
+        counts = f"{self.completed:,}" + (f"/{self.total:,}" if self.total is not None else "") + f" {self.unit}"
+        parts = [f"{self.description}: {state}, {counts}" if state else f"{self.description}: {counts}"]
+        done_now = self.completed - self._start_completed
+        if elapsed > 0 and done_now > 0:
+            parts.append(f"{done_now / elapsed:,.1f} {self.unit}/s")
+            if self.total is not None and not final and self.completed < self.total:
+                parts.append(f"ETA {_duration((self.total - self.completed) * elapsed / done_now)}")
+        if self.fields:
+            parts.append(self._fields_text())
+        parts.append(f"elapsed {_duration(elapsed)}")
+        # on a terminal the bar shows the periodic state; start and end lines are always printed
+        logger.log(level, ", ".join(parts), extra={PROGRESS_LINE: self._bar is not None and not state})
+
+    def log(self, message: str) -> None:
+        """An event worth a line of its own everywhere (an epoch's summary, a fold finished)."""
+        logger.info(f"{self.description}: {message}")

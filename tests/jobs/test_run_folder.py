@@ -1,0 +1,57 @@
+"""Run folders for cron: refuse a finished or foreign folder, skip when nothing changed, resume on request."""
+
+import pytest
+
+from meta_layer_cli.jobs.run_folder import RUN_STATE, RunFolder
+from meta_layer_cli.runtime.errors import BusyError, ChangedInputsError, InputDataError, UpToDate
+
+
+def finished(out, fingerprint):
+    with RunFolder(out, fingerprint, "canonical") as run:
+        (out / "checkpoints").mkdir()
+        run.finish()
+
+
+def test_finished_run_same_inputs(tmp_path):
+    finished(tmp_path, {"config": "a"})
+    with pytest.raises(InputDataError, match="holds a run finished .* --overwrite .* --if-changed"):
+        RunFolder(tmp_path, {"config": "a"}, "canonical").__enter__()
+    with pytest.raises(UpToDate, match="unchanged since the run finished"):
+        RunFolder(tmp_path, {"config": "a"}, "canonical", if_changed=True).__enter__()
+    assert (tmp_path / "checkpoints").is_dir()  # nothing was removed
+
+
+def test_finished_run_changed_inputs(tmp_path):
+    finished(tmp_path, {"config": "a", "genes": "x"})
+    with pytest.raises(ChangedInputsError, match="genes: x -> y"):
+        RunFolder(tmp_path, {"config": "a", "genes": "y"}, "canonical").__enter__()
+    with RunFolder(tmp_path, {"config": "a", "genes": "y"}, "canonical", if_changed=True) as run:
+        assert not (tmp_path / "checkpoints").exists() and not run.resuming  # retrains from scratch
+
+
+def test_interrupted_run_needs_resume(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with RunFolder(tmp_path, {"config": "a"}, "canonical"):
+            (tmp_path / "checkpoints").mkdir()
+            raise KeyboardInterrupt
+    with pytest.raises(InputDataError, match="interrupted run .* --resume"):
+        RunFolder(tmp_path, {"config": "a"}, "canonical").__enter__()
+    with RunFolder(tmp_path, {"config": "a"}, "canonical", resume=True) as run:
+        assert run.resuming and (tmp_path / "checkpoints").is_dir()
+    with pytest.raises(ChangedInputsError, match="interrupted run made from other inputs"):
+        RunFolder(tmp_path, {"config": "b"}, "canonical", resume=True).__enter__()
+
+
+def test_overlapping_runs_and_foreign_folders(tmp_path):
+    with RunFolder(tmp_path / "r", {"config": "a"}, "canonical"):
+        with pytest.raises(BusyError, match="is busy"):
+            RunFolder(tmp_path / "r", {"config": "a"}, "canonical", overwrite=True).__enter__()
+    foreign = tmp_path / "f"
+    foreign.mkdir()
+    (foreign / "thesis.docx").write_text("mine")
+    with pytest.raises(InputDataError, match="not a metalayer run folder"):
+        RunFolder(foreign, {"config": "a"}, "canonical").__enter__()
+    assert (foreign / "thesis.docx").read_text() == "mine" and not (foreign / RUN_STATE).exists()
+    with pytest.raises(InputDataError, match="holds a canonical run, not delta"):
+        finished(tmp_path / "k", {"config": "a"})
+        RunFolder(tmp_path / "k", {"config": "a"}, "delta").__enter__()

@@ -1,0 +1,49 @@
+"""Progress for batch jobs: plain timestamped lines while work runs (nothing waits for a step to end)."""
+
+import logging
+import time
+
+from meta_layer_cli.runtime import progress as progress_module
+from meta_layer_cli.runtime.progress import Progress
+
+
+def test_plain_lines_at_start_every_interval_and_end(monkeypatch, caplog):
+    monkeypatch.setattr(progress_module.settings, "interval", 0.0)
+    monkeypatch.setattr(progress_module, "stderr_is_terminal", lambda: False)
+    with caplog.at_level(logging.INFO, logger="meta_layer_cli.progress"):
+        with Progress("prepare x", total=3, unit="genes") as bar:
+            for _ in range(3):
+                time.sleep(0.01)
+                bar.update(1, rate="5 nt/s")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("prepare x: started, 0/3 genes")
+    assert any(line.startswith("prepare x: 2/3 genes") and "ETA" in line and "rate 5 nt/s" in line for line in lines)
+    assert lines[-1].startswith("prepare x: done, 3/3 genes")
+
+
+def test_interval_limits_the_lines_and_quiet_silences_them(monkeypatch, caplog):
+    monkeypatch.setattr(progress_module.settings, "interval", 3600.0)
+    monkeypatch.setattr(progress_module, "stderr_is_terminal", lambda: False)
+    with caplog.at_level(logging.INFO, logger="meta_layer_cli.progress"):
+        with Progress("job", total=100) as bar:
+            for _ in range(100):
+                bar.update(1)
+    assert len(caplog.records) == 2  # start and end only
+    caplog.clear()
+    monkeypatch.setattr(progress_module.settings, "quiet", True)
+    with caplog.at_level(logging.INFO, logger="meta_layer_cli.progress"):
+        with Progress("job", total=1) as bar:
+            bar.update(1)
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO]
+
+
+def test_a_failed_step_says_so(monkeypatch, caplog):
+    monkeypatch.setattr(progress_module, "stderr_is_terminal", lambda: False)
+    with caplog.at_level(logging.INFO, logger="meta_layer_cli.progress"):
+        try:
+            with Progress("job", total=2) as bar:
+                bar.update(1)
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            pass
+    assert caplog.records[-1].getMessage().startswith("job: stopped (KeyboardInterrupt), 1/2")
