@@ -137,8 +137,8 @@ class VcfCheckpoints:
     # -- variant models ---------------------------------------------------------------------
     def _model_fields(self, scorer: VariantScorer, tasks: Sequence[ScoringTask]) -> list[str]:
         from meta_layer_cli.artifacts.cache import MemoryCache
+        from meta_layer_cli.features.variants import build_variant_dataset
         from meta_layer_cli.inference.variant_models import predict_table_columns
-        from meta_layer_cli.training.variant_data import build_variant_dataset
 
         rows, where = [], []
         for i, t in enumerate(tasks):
