@@ -65,6 +65,15 @@ def vexseq_dataset(osai80):
     return build_variant_dataset(small_vexseq(40), osai80)
 
 
+@pytest.fixture()
+def genome(tmp_path) -> Path:
+    """ref.fa + annotation.txt of the SpliceAI VCF reference fixture in a writable directory (the FASTA index
+    is created beside it)."""
+    from tests.inference.vcf_fixtures import copy_genome
+
+    return copy_genome(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def reference_outputs():
     return np.load(FIXTURES / "reference_outputs.npz")

@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         With --checkpoint, MetaLayer=ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL|P_SA|EFFECT|DPSI:
         the recalibrated probabilities' deltas and the variant models' outputs.
         """
-        from meta_layer_cli.inference.variants import score_vcf
+        from meta_layer_cli.inference.vcf import score_vcf
 
         with _warnings_to_stderr():
             summary = score_vcf(

@@ -13,7 +13,7 @@ source, upstream, downstream``) into a :class:`VariantDataset`:
   outside the window. Where the window runs past ``ref_seq`` it takes the row's real
   ``upstream`` / ``downstream`` flank, and N (all-zero) past that;
 * REF and ALT one-hot codes on REF coordinates (indels aligned as SpliceAI aligns an
-  indel's ALT track, see :mod:`meta_layer_cli.models.variant.inputs`). Some assay tables keep the
+  indel's ALT track, see :mod:`meta_layer_cli.models.variant`). Some assay tables keep the
   exon at a fixed offset in both sequences, so an indel shifts the flank: REF and ALT
   then have equal length and differ over a long stretch (31 Vex-seq indel rows). Such
   rows are realigned first (:func:`realign_shifted_indel`), so that the indel is an

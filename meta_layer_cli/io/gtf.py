@@ -13,7 +13,8 @@ from meta_layer_cli.io.genes import Transcript, select_transcript
 _GTF_ATTR = re.compile(r'\s*([^\s;]+)\s+"?([^";]*)"?\s*;?')
 
 
-def _open_text(path: Path):
+def open_text(path: Path):
+    """A text file, plain or gzip (by its magic bytes)."""
     with open(path, "rb") as fh:
         magic = fh.read(2)
     return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path)
@@ -58,7 +59,7 @@ def read_transcripts(path: str | os.PathLike) -> list[Transcript]:
     info: dict[str, dict] = {}
     gene_names: dict[str, str] = {}
     gff3: bool | None = None
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip() or line.startswith("#"):
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch  # noqa: E402
+import torch
 
 from meta_layer_cli.models.variant import (
     VARIANT_MODELS,
