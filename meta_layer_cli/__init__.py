@@ -21,7 +21,7 @@ def __getattr__(name: str):
 
         return predict_tracks
     if name == "score_vcf":
-        from meta_layer_cli.inference.variants import score_vcf
+        from meta_layer_cli.inference.vcf import score_vcf
 
         return score_vcf
     if name == "score_sequences":

@@ -64,8 +64,8 @@ def collect(a: argparse.Namespace) -> None:
     from meta_layer_cli.artifacts.cache import PredictionCache
     from meta_layer_cli.base_models import load_base_model
     from meta_layer_cli.base_models.base import padded_codes
+    from meta_layer_cli.features.variants import build_variant_dataset
     from meta_layer_cli.jobs.variants import resolve_variant_config
-    from meta_layer_cli.training.variant_data import build_variant_dataset
 
     variants = a.shared / "data" / "variants"
     cfg = resolve_variant_config(

@@ -94,11 +94,10 @@ def untrained_site_logit(registry: str, weights: str | None, cache: str, run_dir
     """Metrics per data set of an untrained ``site_logit`` on the rows of ``run_dir``'s out-of-fold predictions."""
     import polars as pl
 
-    from meta_layer_cli.evaluation.variant_metrics import DEFAULT_THRESHOLDS, regression_metrics
-    from meta_layer_cli.models.variant import build_variant_model
+    from meta_layer_cli.evaluation.variant_metrics import regression_metrics
+    from meta_layer_cli.features.variants import DEFAULT_THRESHOLDS, build_variant_dataset
+    from meta_layer_cli.models.variant import build_variant_model, predict_variants
     from meta_layer_cli.training.variant_config import DataSpec
-    from meta_layer_cli.training.variant_data import build_variant_dataset
-    from meta_layer_cli.training.variant_trainer import predict_variants
 
     cv = pl.read_parquet(run_dir / "cv_predictions.parquet")
     out = {}

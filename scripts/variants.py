@@ -38,7 +38,7 @@ import torch
 
 from meta_layer_cli import load_base_model
 from meta_layer_cli.artifacts.sequences import SEQUENCE_SCORE_COLUMNS, score_sequences
-from meta_layer_cli.inference.variants import score_vcf
+from meta_layer_cli.inference.vcf import score_vcf
 from meta_layer_cli.io.assays import load_vexseq
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_length, load_demo_gene
 from meta_layer_cli.io.sequence import reverse_complement

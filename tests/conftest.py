@@ -11,6 +11,26 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("METALAYER_SHARED", REPO.parent / "shared"))
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _use_this_checkouts_configs() -> None:
+    """Tests check this checkout. An editable install made from another checkout of the repository maps
+    ``meta_layer_cli.configs`` to that checkout's ``configs/``; map it to ours before anything imports it."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.find_spec("meta_layer_cli.configs")
+    ours = REPO / "configs"
+    if spec is None or Path(next(iter(spec.submodule_search_locations))).resolve() != ours.resolve():
+        spec = importlib.util.spec_from_file_location(
+            "meta_layer_cli.configs", ours / "__init__.py", submodule_search_locations=[str(ours)]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["meta_layer_cli.configs"] = module
+        spec.loader.exec_module(module)
+
+
+_use_this_checkouts_configs()
 OSAI = SHARED / "models" / "openspliceai-mane"
 PANGOLIN = SHARED / "models" / "pangolin"
 
@@ -43,6 +63,24 @@ def spliceai():
     from meta_layer_cli import load_base_model
 
     return load_base_model("spliceai")
+
+
+@pytest.fixture(scope="session")
+def vexseq_dataset(osai80):
+    """40 real Vex-seq rows with OpenSpliceAI-80nt tracks (cheap: 40 nt of context each side)."""
+    from meta_layer_cli.features.variants import build_variant_dataset
+    from tests.variant_helpers import small_vexseq
+
+    return build_variant_dataset(small_vexseq(40), osai80)
+
+
+@pytest.fixture()
+def genome(tmp_path) -> Path:
+    """ref.fa + annotation.txt of the SpliceAI VCF reference fixture in a writable directory (the FASTA index
+    is created beside it)."""
+    from tests.inference.vcf_fixtures import copy_genome
+
+    return copy_genome(tmp_path)
 
 
 @pytest.fixture(scope="session")

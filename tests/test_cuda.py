@@ -19,7 +19,8 @@ import torch
 from meta_layer_cli import load_base_model, score_sequences, score_vcf
 from meta_layer_cli.io.demo import load_demo_gene
 from tests.conftest import SMALL_DEMO_GENES, TINY_MODEL, TINY_TRAINING, exons_from_labels, shared_path
-from tests.inference.test_score_vcf import check_against_official, genome, write_input  # noqa: F401 (fixture)
+from tests.inference.test_vcf import check_against_official
+from tests.inference.vcf_fixtures import write_input
 from tests.variant_helpers import TINY_ARCHITECTURE, osai80_weights, small_vexseq
 from tests.variant_helpers import TINY_TRAINING as TINY_VARIANT_TRAINING
 
@@ -36,7 +37,7 @@ def test_spliceai_scores_on_cuda_equal_the_cpu(spliceai):
 
 
 @pytest.mark.parametrize("mask", [0, 1])
-def test_score_vcf_on_cuda_matches_the_official_tool_on_every_record(genome, tmp_path, mask):  # noqa: F811
+def test_score_vcf_on_cuda_matches_the_official_tool_on_every_record(genome, tmp_path, mask):
     body = write_input(tmp_path / "in.vcf", None)
     out = tmp_path / "out.vcf"
     score_vcf(tmp_path / "in.vcf", out, genome / "ref.fa", genome / "annotation.txt", base_model="spliceai",

@@ -7,7 +7,7 @@ cached ones not at all, ALTs from their reference's activations, the rest packed
 into shared forward passes -- and :func:`score_sequences` turns them into the
 deltas at the exon's splice sites and in a window around the variant. Indel ALT
 tracks are put on REF coordinates as SpliceAI does (:func:`alt_on_ref`). The
-variant models' datasets (:mod:`meta_layer_cli.training.variant_data`) are built from
+variant models' datasets (:mod:`meta_layer_cli.features.variants`) are built from
 exactly these predictions.
 """
 

@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL|P_SA|EFFECT|DPSI: the recalibrated probabilities' deltas and the
         variant models' outputs.
         """
-        from meta_layer_cli.inference.variants import score_vcf
+        from meta_layer_cli.inference.vcf import score_vcf
         from meta_layer_cli.runtime.config import hardware_settings
         from meta_layer_cli.runtime.device import resolve_device
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from meta_layer_cli.evaluation.variant_metrics import DEFAULT_THRESHOLDS, regression_metrics
+from meta_layer_cli.evaluation.variant_metrics import regression_metrics
+from meta_layer_cli.features.variants import DEFAULT_THRESHOLDS
 
 
 @dataclass

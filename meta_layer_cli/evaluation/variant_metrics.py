@@ -7,9 +7,8 @@
 * :func:`regression_metrics` bundles them; :func:`base_delta_metrics` does the same for
   raw base-model deltas, choosing the best delta column and its sign as documented there.
 
-Default thresholds per target kind (:data:`DEFAULT_THRESHOLDS`): ``|delta PSI| >= 20``
-(percent, Vex-seq, as in CAGI5); ``|log2 ratio| >= 1`` (MaPSy, WT1: a two-fold change of
-splicing efficiency / exon inclusion); splice_altering (already 0/1) at 0.5.
+Default thresholds per target kind: :data:`meta_layer_cli.features.variants.DEFAULT_THRESHOLDS`
+(``|delta PSI| >= 20`` percent, ``|log2 ratio| >= 1``, splice_altering at 0.5).
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ from collections.abc import Mapping
 import numpy as np
 
 from meta_layer_cli.evaluation.metrics import average_precision
-
-DEFAULT_THRESHOLDS = {"delta_psi_percent": 20.0, "log2_ratio": 1.0, "splice_altering": 0.5}
 
 #: Base-model delta columns (of :func:`meta_layer_cli.artifacts.sequences.score_sequences`) tried as raw predictors.
 BASE_CANDIDATES = ("delta_acceptor", "delta_donor", "delta_sites", "max_abs_delta", "signed_max_delta")

@@ -25,7 +25,7 @@ plus, from one or more checkpoints:
 ``effect_type``, ``p_effect_type``
     with an ``effect_type`` / ``unified`` checkpoint: the most likely effect type and
     its probability. (On exon-inclusion assays the effect labels are approximations,
-    see :func:`meta_layer_cli.training.variant_data.effect_type_labels`.)
+    see :func:`meta_layer_cli.features.variants.effect_type_labels`.)
 """
 
 from __future__ import annotations
@@ -38,8 +38,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from meta_layer_cli.artifacts.cache import PredictionCache, as_cache
-from meta_layer_cli.models.variant import EFFECT_TYPES, TARGET_KINDS, VariantModel
+from meta_layer_cli.artifacts.cache import MemoryCache, PredictionCache, as_cache
+from meta_layer_cli.features.variants import EFFECT_TYPES, TARGET_KINDS, build_variant_dataset
+from meta_layer_cli.models.calibration import calibration_from_json, calibrator_from_dict
+from meta_layer_cli.models.checkpoint import read_checkpoint_config
+from meta_layer_cli.models.variant import VariantModel, calibrated_predictions, load_variant_model, predict_variants
 
 logger = logging.getLogger(__name__)
 MODEL_COLUMNS = ("predicted_delta_psi", "p_splice_altering", "effect_type", "p_effect_type")
@@ -81,9 +84,7 @@ class VariantPredictor:
 
 
 def load_variant_predictor(checkpoint: str | os.PathLike, device: str = "cpu") -> VariantPredictor:
-    from meta_layer_cli.jobs.variants import calibration_from_json
-    from meta_layer_cli.models.variant import load_variant_model
-
+    """A ``train-variants`` checkpoint with its calibration and ``p_splice_altering`` map."""
     model, config = load_variant_model(checkpoint, device)
     return VariantPredictor(model, config, calibration_from_json(config.get("calibration")),
                             config.get("p_splice_altering") or {}, str(checkpoint))  # fmt: skip
@@ -91,8 +92,6 @@ def load_variant_predictor(checkpoint: str | os.PathLike, device: str = "cpu") -
 
 def checkpoint_base_model(checkpoint: str | os.PathLike) -> tuple[str, str | None]:
     """(base-model name, weights path or None) a checkpoint was trained with."""
-    from meta_layer_cli.models.checkpoint import read_checkpoint_config
-
     base = read_checkpoint_config(checkpoint).get("run", {}).get("base_model", {})
     return base.get("name") or base.get("base_model") or "spliceai", base.get("weights")
 
@@ -101,9 +100,6 @@ def predict_table_columns(
     predictors: Sequence[VariantPredictor], datasets: dict[int, object], device: str = "cpu"
 ) -> dict[str, np.ndarray]:
     """The model columns of the module docstring from datasets built per window size."""
-    from meta_layer_cli.jobs.variants import _score
-    from meta_layer_cli.training.variant_trainer import predict_variants
-
     cols: dict[str, np.ndarray] = {}
     p_classifier = p_delta = None
     for pred in predictors:
@@ -127,8 +123,6 @@ def predict_table_columns(
                         if j != pred.model.median_index:
                             cols[f"{name}_q{round(q * 100):02d}"] = out["quantiles"][:, j]
                 if kind == pred.readout_kind() and kind in pred.p_map:
-                    from meta_layer_cli.models.calibration import calibrator_from_dict
-
                     p_delta = calibrator_from_dict(pred.p_map[kind])(np.abs(delta))
             if "predicted_delta_psi" not in cols:
                 logger.warning(f"{pred.path} was not trained on delta PSI data: predicted_delta_psi is null; "
@@ -136,7 +130,7 @@ def predict_table_columns(
                 cols["predicted_delta_psi"] = np.full(n, np.nan)
         else:
             out = predict_variants(pred.model, ds, device=device, kind=pred.readout_kind())
-            scored = _score(pred.model, out, pred.calibration, ds)
+            scored = calibrated_predictions(pred.model, out, pred.calibration, ds)
             if task in ("binary", "unified") and p_classifier is None:
                 p_classifier = scored["probability"]
             if "effect_probs" in scored and "effect_type" not in cols:
@@ -165,11 +159,9 @@ def score_sequences_with_models(
     ``base_model`` (and ``weights``) default to the first checkpoint's; every checkpoint
     must have been trained on this base model's tracks (same weights checksum).
     """
-    from meta_layer_cli.artifacts.cache import MemoryCache
     from meta_layer_cli.artifacts.sequences import score_sequences
     from meta_layer_cli.base_models import resolve_base_model
     from meta_layer_cli.io.tables import read_table
-    from meta_layer_cli.training.variant_data import build_variant_dataset
 
     if not checkpoints:
         raise ValueError("no checkpoint given")

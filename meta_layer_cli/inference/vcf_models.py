@@ -6,7 +6,7 @@ One entry per SpliceAI entry (ALT allele x overlapping gene, same order)::
 
 ``DS_*`` / ``DP_*``
     SpliceAI's delta definition (window of +-D, indel realignment, ``-M 1``
-    masking; :func:`~meta_layer_cli.inference.variants.spliceai_entry`) applied to
+    masking; :func:`~meta_layer_cli.inference.spliceai_format.spliceai_entry`) applied to
     the meta-layer's recalibrated acceptor/donor probabilities, meta(alt) -
     meta(ref), from a ``metalayer train`` checkpoint. The meta model sees the
     base model's tracks over ``+-(D + its receptive field)`` around the variant,
@@ -31,14 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from meta_layer_cli.inference.variants import (
-    ScoringTask,
-    VariantScorer,
-    mask_outside_gene,
-    predict_windows,
-    spliceai_entry,
-    spliceai_normalize,
-)
+from meta_layer_cli.artifacts.windows import predict_windows
+from meta_layer_cli.inference.spliceai_format import mask_outside_gene, spliceai_entry, spliceai_normalize
+from meta_layer_cli.inference.vcf_scorer import ScoringTask, VariantScorer
 
 META_INFO = (
     '##INFO=<ID=MetaLayer,Number=.,Type=String,Description="metalayer meta-layer variant annotation: '
@@ -118,7 +113,7 @@ class VcfCheckpoints:
             window = _fetch_padded(scorer.fasta, t.chrom, start0, t.pos + w)
             x_ref = mask_outside_gene(spliceai_normalize(window), start0, gene)
             x_alt = x_ref[:w] + spliceai_normalize(t.allele) + x_ref[w + t.ref_len :]
-            inputs += [scorer._codes(x_ref, gene.strand), scorer._codes(x_alt, gene.strand)]
+            inputs += [scorer.codes(x_ref, gene.strand), scorer.codes(x_alt, gene.strand)]
         tracks = predict_windows(base, inputs, scorer.cache, scorer.batch_size)
         out = []
         c = base.context
@@ -137,8 +132,8 @@ class VcfCheckpoints:
     # -- variant models ---------------------------------------------------------------------
     def _model_fields(self, scorer: VariantScorer, tasks: Sequence[ScoringTask]) -> list[str]:
         from meta_layer_cli.artifacts.cache import MemoryCache
+        from meta_layer_cli.features.variants import build_variant_dataset
         from meta_layer_cli.inference.variant_models import predict_table_columns
-        from meta_layer_cli.training.variant_data import build_variant_dataset
 
         rows, where = [], []
         for i, t in enumerate(tasks):

@@ -23,7 +23,8 @@ from meta_layer_cli.runtime.errors import InputDataError
 _GTF_ATTR = re.compile(r'\s*([^\s;]+)\s+"?([^";]*)"?\s*;?')
 
 
-def _open_text(path: Path):
+def open_text(path: Path):
+    """A text file, plain or gzip (by its magic bytes)."""
     with open(path, "rb") as fh:
         magic = fh.read(2)
     return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path)
@@ -66,7 +67,7 @@ class ParsedAnnotation:
 def _lines(path: Path):
     """Numbered text lines of a plain or gzip file; a truncated or undecodable file is one clear error."""
     try:
-        with _open_text(path) as fh:
+        with open_text(path) as fh:
             yield from enumerate(fh, 1)
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise InputDataError(f"{path.name}: truncated or corrupt gzip file ({err})") from None

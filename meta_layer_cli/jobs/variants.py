@@ -15,17 +15,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from meta_layer_cli.evaluation.variant_metrics import (
-    DEFAULT_THRESHOLDS,
-    base_delta_metrics,
-    classifier_metrics,
-    regression_metrics,
-)
+from meta_layer_cli.evaluation.variant_metrics import base_delta_metrics, classifier_metrics, regression_metrics
+from meta_layer_cli.features.variants import DEFAULT_THRESHOLDS, TARGET_KINDS, VariantDataset
 from meta_layer_cli.io.atomic import write_json_atomic
-from meta_layer_cli.models.calibration import IsotonicCalibrator, TemperatureScaler
-from meta_layer_cli.models.variant import TARGET_KINDS, VariantModel
+from meta_layer_cli.models.calibration import IsotonicCalibrator, TemperatureScaler, calibration_to_json
+from meta_layer_cli.models.variant import VariantModel, calibrated_predictions, predict_variants
 from meta_layer_cli.training.variant_config import DataSpec, VariantRunConfig, load_variant_config
-from meta_layer_cli.training.variant_data import VariantDataset
 
 CHECKPOINT = "checkpoint"
 
@@ -133,36 +128,6 @@ def _threshold(dataset: VariantDataset, rows: np.ndarray, thresholds: dict) -> f
     return float(thresholds[kind])
 
 
-def _score(model: VariantModel, preds: dict, calibration: dict, dataset: VariantDataset) -> dict[str, np.ndarray]:
-    """Calibrated predictions: ``delta`` (delta predictors) and/or ``probability`` (splice-altering)."""
-    out: dict[str, np.ndarray] = {}
-    if "delta" in preds:
-        delta = preds["delta"].copy()
-        for kind, cal in calibration.get("isotonic", {}).items():
-            rows = dataset.kind == TARGET_KINDS.index(kind)
-            if rows.any():
-                delta[rows] = cal(delta[rows])
-        out["delta"] = delta
-        if model.config.calibration == "quantile":
-            for j, q in enumerate(model.quantile_levels):
-                out[f"q{round(q * 100):02d}"] = preds["quantiles"][:, j]
-    if "logit" in preds:
-        scaler = calibration.get("temperature")
-        logit = scaler(preds["logit"]) if scaler is not None else preds["logit"]
-        out["probability"] = 1 / (1 + np.exp(-logit))
-    if "effect_logits" in preds:
-        scaler = calibration.get("effect_temperature")
-        logits = scaler(preds["effect_logits"]) if scaler is not None else preds["effect_logits"]
-        z = np.exp(logits - logits.max(1, keepdims=True))
-        probs = z / z.sum(1, keepdims=True)
-        out["effect_probs"] = probs
-        if "probability" not in out:  # effect-type classifier alone: anything but "normal"
-            from meta_layer_cli.models.variant import EFFECT_TYPES
-
-            out["probability"] = 1 - probs[:, EFFECT_TYPES.index("normal")]
-    return out
-
-
 def _fit_calibration(model: VariantModel, preds: dict, dataset: VariantDataset, thresholds: dict) -> dict:
     """Post-hoc calibrators fitted on validation predictions (the config's ``calibration``)."""
     name = model.config.calibration
@@ -183,30 +148,6 @@ def _fit_calibration(model: VariantModel, preds: dict, dataset: VariantDataset, 
     return out
 
 
-def _calibration_json(calibration: dict) -> dict:
-    out: dict = {}
-    if "isotonic" in calibration:
-        out["isotonic"] = {k: c.to_dict() for k, c in calibration["isotonic"].items()}
-    for key in ("temperature", "effect_temperature"):
-        if key in calibration:
-            out[key] = calibration[key].to_dict()
-    return out
-
-
-def calibration_from_json(data: dict | None) -> dict:
-    """Inverse of the checkpoint's ``calibration`` entry."""
-    from meta_layer_cli.models.calibration import calibrator_from_dict
-
-    data = data or {}
-    out: dict = {}
-    if "isotonic" in data:
-        out["isotonic"] = {k: calibrator_from_dict(v) for k, v in data["isotonic"].items()}
-    for key in ("temperature", "effect_temperature"):
-        if key in data:
-            out[key] = calibrator_from_dict(data[key])
-    return out
-
-
 def _metrics_for(scored: dict, dataset: VariantDataset, rows: np.ndarray, threshold: float) -> dict:
     if "delta" in scored:
         return regression_metrics(scored["delta"][rows], dataset.target[rows], threshold)
@@ -221,7 +162,7 @@ def _train_one(cfg: VariantRunConfig, dataset: VariantDataset, rows: np.ndarray,
     """A model trained on ``rows`` (whole exons held out of them for early stopping), with its calibration."""
     from meta_layer_cli.models.variant import build_variant_model
     from meta_layer_cli.training.splits import grouped_holdout
-    from meta_layer_cli.training.variant_trainer import VariantTrainer, VariantTrainerConfig, predict_variants
+    from meta_layer_cli.training.variant_trainer import VariantTrainer, VariantTrainerConfig
 
     thresholds = {**DEFAULT_THRESHOLDS, **cfg.thresholds}
     part = dataset.subset(rows)
@@ -285,10 +226,9 @@ def run_validated_delta_training(
     import torch
 
     from meta_layer_cli.base_models import load_base_model
+    from meta_layer_cli.features.variants import build_variant_dataset
     from meta_layer_cli.models.variant import save_variant_model
     from meta_layer_cli.training.splits import grouped_kfold
-    from meta_layer_cli.training.variant_data import build_variant_dataset
-    from meta_layer_cli.training.variant_trainer import predict_variants
 
     frames_given = [t for t in (train or []) if isinstance(t, pl.DataFrame)]
     eval_frames = [t for t in (evaluate or []) if isinstance(t, pl.DataFrame)]
@@ -333,7 +273,7 @@ def run_validated_delta_training(
         torch.manual_seed(cfg.seed + f)
         net, calibration, info = _train_one(cfg, dataset, train_rows, cfg.seed + 1000 * (f + 1))
         test = dataset.subset(test_rows)
-        scored = _score(net, predict_variants(net, test, device=cfg.device), calibration, test)
+        scored = calibrated_predictions(net, predict_variants(net, test, device=cfg.device), calibration, test)
         for key, values in scored.items():
             if key not in oof:
                 oof[key] = np.full((len(dataset),) + values.shape[1:], np.nan)
@@ -367,7 +307,7 @@ def run_validated_delta_training(
     timing["final_model_s"] = round(time.perf_counter() - started, 2)
     evaluation_metrics: dict[str, dict] = {}
     for ds in extra:
-        scored = _score(final, predict_variants(final, ds, device=cfg.device), calibration, ds)
+        scored = calibrated_predictions(final, predict_variants(final, ds, device=cfg.device), calibration, ds)
         for name, rows in _groups_by_source(ds).items():
             rows = rows[np.isfinite(ds.target[rows])]
             thr = _threshold(ds, rows, thresholds)
@@ -387,7 +327,7 @@ def run_validated_delta_training(
     checkpoint = out / CHECKPOINT
     save_variant_model(
         checkpoint, final,
-        {"run": run_info, "calibration": _calibration_json(calibration), "p_splice_altering": p_map,
+        {"run": run_info, "calibration": calibration_to_json(calibration), "p_splice_altering": p_map,
          "training": json_safe({k: v for k, v in final_info.items() if k != "history"}),
          "cv_metrics": json_safe(cv_metrics)},
     )  # fmt: skip

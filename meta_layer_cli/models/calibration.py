@@ -17,7 +17,8 @@
     by minimising the negative log-likelihood (:class:`TemperatureScaler`).
 
 Fitted calibrators serialise to plain JSON (``to_dict`` / ``calibrator_from_dict``):
-arrays as lists, never pickle.
+arrays as lists, never pickle. A variant checkpoint's whole ``calibration`` entry (isotonic maps
+per target kind, temperatures) goes through :func:`calibration_to_json` / :func:`calibration_from_json`.
 """
 
 from __future__ import annotations
@@ -160,3 +161,29 @@ def calibrator_from_dict(data: dict | None) -> IsotonicCalibrator | TemperatureS
     if data.get("name") == "temperature":
         return TemperatureScaler(float(data["temperature"]))
     raise ValueError(f"unknown calibrator in checkpoint: {data.get('name')!r}")
+
+
+def calibration_to_json(calibration: dict) -> dict:
+    """A model's fitted calibrators -> the checkpoint's ``calibration`` entry (plain JSON).
+
+    ``calibration``: ``isotonic`` (target kind -> :class:`IsotonicCalibrator`), ``temperature`` and
+    ``effect_temperature`` (:class:`TemperatureScaler`), each optional."""
+    out: dict = {}
+    if "isotonic" in calibration:
+        out["isotonic"] = {k: c.to_dict() for k, c in calibration["isotonic"].items()}
+    for key in ("temperature", "effect_temperature"):
+        if key in calibration:
+            out[key] = calibration[key].to_dict()
+    return out
+
+
+def calibration_from_json(data: dict | None) -> dict:
+    """Inverse of :func:`calibration_to_json` (None or empty: no calibration)."""
+    data = data or {}
+    out: dict = {}
+    if "isotonic" in data:
+        out["isotonic"] = {k: calibrator_from_dict(v) for k, v in data["isotonic"].items()}
+    for key in ("temperature", "effect_temperature"):
+        if key in data:
+            out[key] = calibrator_from_dict(data[key])
+    return out

@@ -113,10 +113,10 @@ class MetaLayerModel(nn.Module):
         self.features = ScoreFeatures(tuple(config.channels))
         n_features = len(self.features.names)
         self.normalizer = FeatureNormalizer(n_features)
+        if config.correction:  # built first: the seeded initialisation of earlier runs depends on this order
+            self._build_correction(config, n_features)
         self.base = BaseLogits(config.channels)
         self.log_temperature = nn.Parameter(torch.zeros(N_CLASSES))
-        if config.correction:
-            self._build_correction(config, n_features)
 
     def _build_correction(self, config: MetaModelConfig, n_features: int) -> None:
         w = config.width

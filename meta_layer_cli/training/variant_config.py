@@ -12,7 +12,8 @@ from typing import Literal
 import polars as pl
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from meta_layer_cli.models.variant import TARGET_KINDS, VariantArchitecture, VariantModelConfig, VariantModelName
+from meta_layer_cli.features.variants import TARGET_KINDS
+from meta_layer_cli.models.variant import VariantArchitecture, VariantModelConfig, VariantModelName
 from meta_layer_cli.runtime.config import StrictSection, load_yaml_config
 
 

@@ -25,11 +25,10 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from meta_layer_cli.evaluation.variant_metrics import DEFAULT_THRESHOLDS
+from meta_layer_cli.features.variants import DEFAULT_THRESHOLDS, TARGET_KINDS, VariantDataset
 from meta_layer_cli.models.calibration import pinball_loss
-from meta_layer_cli.models.variant import TARGET_KINDS, VariantInputs, VariantModel, model_outputs
+from meta_layer_cli.models.variant import VariantInputs, VariantModel, model_outputs
 from meta_layer_cli.training.variant_config import VariantTrainingSection
-from meta_layer_cli.training.variant_data import VariantDataset
 
 
 class VariantTrainerConfig(VariantTrainingSection):
@@ -170,21 +169,3 @@ class VariantTrainer:
         model.eval()
         return {"history": history, "best_epoch": best_epoch, "best_val_loss": best_loss, "target_kinds": kinds,
                 "target_scales": {k: float(model.target_scale[TARGET_KINDS.index(k)]) for k in kinds}}  # fmt: skip
-
-
-@torch.no_grad()
-def predict_variants(
-    model: VariantModel, dataset: VariantDataset, batch_size: int = 64, device: str = "cpu", kind: str | None = None
-) -> dict[str, np.ndarray]:
-    """Raw model outputs for every row: ``delta`` ``[N]`` and ``quantiles`` ``[N, Q]`` (target units of each
-    row's kind, or of ``kind`` if given), ``logit`` ``[N]``, ``effect_logits`` ``[N, 7]`` -- whichever apply."""
-    model.eval().to(device)
-    chunks: dict[str, list[np.ndarray]] = {}
-    override = None if kind is None else TARGET_KINDS.index(kind)
-    for i in range(0, len(dataset), batch_size):
-        batch = dataset.batch(np.arange(i, min(i + batch_size, len(dataset))), device)
-        if override is not None:
-            batch["kind"] = torch.full_like(batch["kind"], override)
-        for name, value in model_outputs(model, batch).items():
-            chunks.setdefault(name, []).append(value.float().cpu().numpy())
-    return {k: np.concatenate(v).astype(np.float64) for k, v in chunks.items()}

@@ -3,37 +3,52 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 
 import polars as pl
 from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
-from tests.conftest import FIXTURES, shared_path
+from tests.conftest import shared_path
+from tests.inference.vcf_fixtures import BY_ID, REF_DIR, SKIP_REASON
 
 runner = CliRunner()
-REF_DIR = FIXTURES / "spliceai_vcf_reference"
 
 
 def make_app():
     return app
 
 
-def test_score_vcf_command(tmp_path):
+def test_score_vcf_command(tmp_path, osai80):
     weights = shared_path("models", "openspliceai-mane", "80nt")
     shutil.copy(REF_DIR / "ref.fa", tmp_path / "ref.fa")
     out = tmp_path / "out.vcf.gz"
+    distance = 30
     args = ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(out), "-R", str(tmp_path / "ref.fa"),
             "-A", str(REF_DIR / "annotation.txt"), "--base-model", "openspliceai", "--weights", str(weights),
-            "-D", "30", "-M", "1", "--device", "cpu", "--no-progress"]  # fmt: skip
+            "-D", str(distance), "-M", "1", "--device", "cpu", "--no-progress"]  # fmt: skip
     result = runner.invoke(make_app(), args)
     assert result.exit_code == 0, result.output
     assert "29 records" in result.output and "warning: line" in result.output
     with gzip.open(out, "rt") as fh:
         body = [ln for ln in fh if not ln.startswith("#")]
     assert len(body) == 29
-    # 20 as with SpliceAI, plus the record on the 4-kb contig: OpenSpliceAI-80nt's window fits there
-    assert sum("SpliceAI=" in ln for ln in body) == 21
+    # Which records get a SpliceAI= entry, from the fixture: those the official tool scores, plus those it
+    # skips only because its window (5,000 nt of context + D each side) runs past the contig's end while
+    # OpenSpliceAI-80nt's (40 + D) fits (the window depends on the model; no deviation from the definition)
+    scored = {ln.split("\t")[2] for ln in body if "SpliceAI=" in ln}
+    official = {vid for vid, r in BY_ID.items() if r["spliceai_m1"] is not None}
+    assert len(official) == 20
+    lengths = dict(re.findall(r"##contig=<ID=(\w+),length=(\d+)>", (REF_DIR / "input.vcf").read_text()))
+    fits_here = set()
+    for vid in set(BY_ID) - official:
+        chrom, pos = BY_ID[vid]["line"].split("\t")[:2]
+        length, pos, half = int(lengths.get(chrom, 0)), int(pos), osai80.context + distance
+        if SKIP_REASON[vid] == "near_contig_end" and pos - 1 - half >= 0 and pos + half <= length:
+            fits_here.add(vid)
+    assert fits_here == {"near_contig_end"}  # chr3 is 4 kb long
+    assert scored == official | fits_here and len(scored) == 21
 
 
 def test_score_vcf_errors_are_one_line(tmp_path):

@@ -11,6 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
+from meta_layer_cli.evaluation.variant_metrics import base_delta_metrics, regression_metrics
+from meta_layer_cli.features.variants import BASE_DELTA_COLUMNS
 from meta_layer_cli.jobs.canonical import builtin_config
 from meta_layer_cli.jobs.variants import resolve_variant_config, run_validated_delta_training
 from meta_layer_cli.training.variant_config import load_variant_config
@@ -42,7 +44,7 @@ def test_cross_validation_metrics_and_files(run):
         assert {"pearson", "spearman", "auroc", "auprc", "n", "n_positive"} <= set(m) and m["threshold"] == threshold
         base = run.base_metrics[source]
         assert base["best"] in base and base[base["best"]]["n"] == m["n"]
-    assert run.cv_metrics["vexseq"]["n"] == 40 and run.cv_metrics["mapsy"]["n"] <= 24  # MaPSy rows without target
+    assert run.cv_metrics["vexseq"]["n"] == 40
     assert set(run.evaluation_metrics) == {"wt1_saturation"}
     assert run.evaluation_metrics["wt1_saturation"]["model"]["n"] == 12
     metrics = json.loads((run.output_dir / "metrics.json").read_text())  # strict JSON (NaN written as null)
@@ -53,7 +55,20 @@ def test_cross_validation_metrics_and_files(run):
     pred = run.predictions
     assert (pred["fold"] >= 0).all() and pred["predicted_delta"].is_not_null().all()
     assert pred.group_by("group").agg(pl.col("fold").n_unique())["fold"].max() == 1
-    assert pl.read_parquet(run.output_dir / "cv_predictions.parquet").height == pred.height
+    saved = pl.read_parquet(run.output_dir / "cv_predictions.parquet")
+    assert saved.equals(pred)
+    # the reported metrics are those of the saved out-of-fold predictions, row for row
+    for source, threshold in (("vexseq", 20.0), ("mapsy", 1.0)):
+        rows = saved.filter(pl.col("source") == source)
+        target = rows["target"].to_numpy()
+        assert run.cv_metrics[source]["n"] == int(np.isfinite(target).sum())  # MaPSy has rows without a target
+        again = regression_metrics(rows["predicted_delta"].to_numpy(), target, threshold)
+        assert again == pytest.approx(run.cv_metrics[source], nan_ok=True)
+        assert metrics["cv"][source]["pearson"] == pytest.approx(again["pearson"])
+        base = base_delta_metrics({k: rows[f"base_{k}"].to_numpy() for k in BASE_DELTA_COLUMNS}, target, threshold)
+        best = run.base_metrics[source]["best"]
+        assert base["best"] == best and base[best] == pytest.approx(run.base_metrics[source][best], nan_ok=True)
+    assert sum(f["test_rows"] for f in run.folds) == pred.height
 
 
 def test_checkpoint_scores_new_sequences(run):
@@ -79,71 +94,57 @@ def test_checkpoint_scores_new_sequences(run):
 
 def test_vcf_variants_get_variant_model_outputs(run, tmp_path):
     """score_vcf --checkpoint with a delta predictor: P_SA and DPSI near exons, '.' far from them."""
-    import shutil
-
-    from meta_layer_cli.inference.variants import score_vcf
+    from meta_layer_cli.inference.vcf import score_vcf
     from meta_layer_cli.inference.vcf_models import MAX_EXON_DISTANCE
-    from tests.inference.test_score_vcf import REF_DIR, info_of, write_input
+    from meta_layer_cli.io.annotation import read_variant_annotation
+    from meta_layer_cli.io.fasta import Fasta
+    from tests.inference.vcf_fixtures import copy_genome, info_of, write_input
 
-    for name in ("ref.fa", "annotation.txt"):
-        shutil.copy(REF_DIR / name, tmp_path / name)
+    genome = copy_genome(tmp_path)
+    genes = read_variant_annotation(genome / "annotation.txt")
+
+    def exon_distance(symbol: str, pos: int) -> int:
+        """nt between POS and the gene's nearest exon (0 inside an exon)."""
+        gene = next(g for g in genes if g.name == symbol)
+        return int(np.maximum(np.maximum(gene.exons[:, 0] - pos, pos - gene.exons[:, 1]), 0).min())
+
+    # chr2:7046 lies in C1orf35's intron 6744-7349, 303 nt past one exon and 304 before the next
+    far_pos = 7046
+    assert exon_distance("C1orf35", far_pos) > MAX_EXON_DISTANCE
+    fasta = Fasta(genome / "ref.fa")
+    far_ref = fasta.fetch("chr2", far_pos - 1, far_pos)
+    fasta.close()
+    far = f"2\t{far_pos}\tfar_intron\t{far_ref}\t{'A' if far_ref != 'A' else 'G'}\t50\tPASS\t."
     ids = ["acceptor_snv", "exonic", "minus_donor", "minus_del_acceptor", "deep_intron"]
-    body = write_input(tmp_path / "in.vcf", ids, malformed=False)
+    body = write_input(tmp_path / "in.vcf", ids, malformed=False, extra=[far])
     out = tmp_path / "out.vcf"
-    score_vcf(tmp_path / "in.vcf", out, tmp_path / "ref.fa", tmp_path / "annotation.txt", base_model="openspliceai",
+    score_vcf(tmp_path / "in.vcf", out, genome / "ref.fa", genome / "annotation.txt", base_model="openspliceai",
               weights=osai80_weights(), progress=False, checkpoints=[run.checkpoint_path])  # fmt: skip
     lines = [ln for ln in out.read_text().splitlines() if not ln.startswith("#")]
     assert len(lines) == len(body)
-    fields = {}
+    fields, positions = {}, {}
     for ln in lines:
         cols = ln.split("\t")
         info = info_of(cols)
         if "SpliceAI" in info:
             assert len(info["SpliceAI"].split(",")) == len(info["MetaLayer"].split(","))
             fields[cols[2]] = [e.split("|") for e in info["MetaLayer"].split(",")]
-    for vid in ("acceptor_snv", "exonic", "minus_donor", "minus_del_acceptor"):
-        entry = fields[vid][0]
-        assert entry[2:10] == ["."] * 8  # no meta-layer checkpoint given
-        assert 0 <= float(entry[10]) <= 1 and entry[11] == "." and np.isfinite(float(entry[12]))
-    # deep_intron (chr1:6321) lies 127 nt past exon 6000-6194 and 126 nt before 6447-6654
-    assert MAX_EXON_DISTANCE >= 127 and float(fields["deep_intron"][0][10]) >= 0
+            positions[cols[2]] = int(cols[1])
+    assert set(ids) | {"far_intron"} <= set(fields)
+    near = 0
+    for vid, entries in fields.items():
+        for entry in entries:
+            assert entry[2:10] == ["."] * 8  # no meta-layer checkpoint given
+            if exon_distance(entry[1], positions[vid]) <= MAX_EXON_DISTANCE:
+                assert 0 <= float(entry[10]) <= 1 and entry[11] == "." and np.isfinite(float(entry[12])), vid
+                near += 1
+            else:
+                assert entry[10:] == [".", ".", "."], f"{vid} is too far from an exon for the variant models"
+    assert near >= 5 and fields["far_intron"][0][10:] == [".", ".", "."]
+    assert exon_distance("PSMB4", positions["deep_intron"]) == 127  # beyond the exon's flank, still within reach
 
 
-def test_exon_rows_read_the_gene_strand():
-    """The score-seqs row built for a VCF variant is the exon +- flank on the gene's strand, variant placed right."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from meta_layer_cli.inference.variants import GeneIndex, ScoringTask, VariantScorer, read_variant_annotation
-    from meta_layer_cli.inference.vcf_models import EXON_FLANK, _exon_row
-    from meta_layer_cli.io.fasta import Fasta
-    from meta_layer_cli.io.sequence import reverse_complement
-    from tests.inference.stub_models import StubModel
-    from tests.inference.test_score_vcf import REF_DIR
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in ("ref.fa", "annotation.txt"):
-            shutil.copy(REF_DIR / name, Path(tmp) / name)
-        genes = GeneIndex(read_variant_annotation(Path(tmp) / "annotation.txt"))
-        fasta = Fasta(Path(tmp) / "ref.fa")
-        scorer = VariantScorer(
-            StubModel(("neither", "acceptor", "donor"), context=7), fasta, genes, 50, False, None, None
-        )
-        # minus strand C1orf35 (chr2), exon 6609-6743 (1-based), SNV C>T at 6609
-        gene = [i for i, g in enumerate(genes.genes) if g.name == "C1orf35"][0]
-        row = _exon_row(scorer, ScoringTask(0, 0, gene, "2", 6609, 1, "T"), "x")
-        genomic = fasta.fetch("2", 6609 - 1 - EXON_FLANK, 6743 + EXON_FLANK)
-        assert row["ref_seq"] == reverse_complement(genomic)
-        exon = row["ref_seq"][row["exon_start"] : row["exon_end"]]
-        assert exon == reverse_complement(fasta.fetch("2", 6608, 6743))
-        diff = [i for i, (a, b) in enumerate(zip(row["ref_seq"], row["alt_seq"])) if a != b]
-        assert diff == [row["exon_end"] - 1] and row["alt_seq"][diff[0]] == "A"  # the exon's last nt, complemented
-        assert row["upstream"] == reverse_complement(fasta.fetch("2", 6743 + EXON_FLANK, 6743 + EXON_FLANK + 7))
-        fasta.close()
-
-
-def test_classifier_run_and_cli(run, tmp_path):
+def test_classifier_run_and_cli(run, tmp_path, osai80):
     config = {
         "base_model": "openspliceai", "base_weights": osai80_weights(), "model": "unified",
         "train": data_specs(32, 16), "output_dir": str(tmp_path / "clf"), "folds": 2, "cache": str(tmp_path / "c"),
@@ -169,7 +170,23 @@ def test_classifier_run_and_cli(run, tmp_path):
     assert result.exit_code == 0, result.output
     scored = pl.read_csv(out, separator="\t")
     assert {"predicted_delta_psi", "p_splice_altering", "effect_type", "p_effect_type"} <= set(scored.columns)
-    assert scored.height == 4
+    assert scored["id"].to_list() == pl.read_csv(tmp_path / "in.csv")["id"].to_list()
+    # with a classifier given, p_splice_altering is its temperature-scaled probability (not the delta
+    # predictor's estimate), effect_type its most likely class: recomputed here from the checkpoint
+    from meta_layer_cli.features.variants import EFFECT_TYPES, build_variant_dataset
+    from meta_layer_cli.inference.variant_models import load_variant_predictor
+    from meta_layer_cli.models.variant import predict_variants
+
+    clf = load_variant_predictor(tmp_path / "clf" / "checkpoint")
+    ds = build_variant_dataset(pl.read_csv(tmp_path / "in.csv"), osai80, window=clf.window)
+    raw = predict_variants(clf.model, ds, kind=clf.readout_kind())
+    t, t_effect = saved["calibration"]["temperature"]["temperature"], saved["calibration"]["effect_temperature"]
+    np.testing.assert_allclose(scored["p_splice_altering"].to_numpy(), 1 / (1 + np.exp(-raw["logit"] / t)), rtol=1e-5)
+    z = raw["effect_logits"] / t_effect["temperature"]
+    probs = np.exp(z - z.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    assert scored["effect_type"].to_list() == [EFFECT_TYPES[i] for i in probs.argmax(1)]
+    np.testing.assert_allclose(scored["p_effect_type"].to_numpy(), probs.max(1), rtol=1e-5)
 
 
 @pytest.mark.parametrize(

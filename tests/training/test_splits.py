@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info
 from meta_layer_cli.training import split_genes
+from meta_layer_cli.training.splits import grouped_holdout, grouped_kfold
 
 
 def test_gene_split_is_disjoint_seeded_and_complete():
@@ -29,3 +31,29 @@ def test_chromosome_split_keeps_chromosomes_apart():
     s = split_genes(ids, chromosomes=chroms, test_chromosomes=["chr3"])
     assert {chroms[g] for g in s.test} == {"chr3"}
     assert "chr3" not in {chroms[g] for g in s.train + s.validation}
+
+
+@pytest.mark.parametrize("folds", [2, 3, 5])
+def test_grouped_kfold_never_shares_an_exon(folds):
+    rng = np.random.default_rng(folds)
+    groups = np.array([f"exon{g}" for g in rng.integers(0, 23, size=400)], dtype=object)
+    splits = grouped_kfold(groups, folds, seed=1)
+    tested = np.concatenate([test for _, test in splits])
+    assert sorted(tested.tolist()) == list(range(len(groups)))  # every row tested exactly once
+    for train, test in splits:
+        assert not set(groups[train]) & set(groups[test])
+        assert len(train) + len(test) == len(groups)
+    sizes = [len(test) for _, test in splits]
+    assert max(sizes) - min(sizes) <= 60  # balanced in rows
+    assert [t.tolist() for _, t in grouped_kfold(groups, folds, seed=1)] == [t.tolist() for _, t in splits]
+    with pytest.raises(ValueError, match="cannot be split"):
+        grouped_kfold(groups[:3], 5)
+
+
+def test_grouped_holdout():
+    groups = np.array(["a"] * 10 + ["b"] * 5 + ["c"] * 5 + ["d"] * 20, dtype=object)
+    keep, held = grouped_holdout(groups, 0.2, seed=0)
+    assert not set(groups[keep]) & set(groups[held]) and len(keep) + len(held) == len(groups)
+    assert len(held) > 0 and len(keep) > 0
+    with pytest.raises(ValueError, match="two exon groups"):
+        grouped_holdout(np.array(["a", "a"], dtype=object), 0.5)

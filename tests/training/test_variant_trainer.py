@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from meta_layer_cli.models.variant import TARGET_KINDS, build_variant_model
-from meta_layer_cli.training.variant_trainer import (
-    VariantTrainer,
-    VariantTrainerConfig,
-    predict_variants,
-    target_scales,
-)
+from meta_layer_cli.features.variants import TARGET_KINDS
+from meta_layer_cli.models.variant import build_variant_model, predict_variants
+from meta_layer_cli.training.variant_trainer import VariantTrainer, VariantTrainerConfig, target_scales
 from tests.variant_helpers import TINY_ARCHITECTURE
 
 

@@ -1,4 +1,8 @@
-"""Tensors for the variant models, from a loader table and a base model, and exon-grouped splits.
+"""The variant models' data contract and dataset: one definition, used by training and by inference.
+
+The names every variant model, loss and metric index into (:data:`TARGET_KINDS`,
+:data:`EFFECT_TYPES`, :data:`MASK_CHANNELS`) and the default splice-altering thresholds
+(:data:`DEFAULT_THRESHOLDS`) live here, below the models that read them.
 
 :func:`build_variant_dataset` turns tables of :mod:`meta_layer_cli.io.assays` (one row per
 variant: ``id, ref_seq, alt_seq, exon_start, exon_end, target, target_kind, group,
@@ -25,8 +29,8 @@ source, upstream, downstream``) into a :class:`VariantDataset`:
   base-model deltas of ``score_sequences`` (``delta_acceptor``, ``delta_donor``,
   ``delta_gain``, ``delta_loss``, ``max_abs_delta``) for the baseline.
 
-Splits (:func:`grouped_kfold`, :func:`grouped_holdout`) keep every exon (``group``)
-entirely on one side.
+Exon-grouped splits of these datasets are :mod:`meta_layer_cli.training.splits`' (every exon,
+``group``, entirely on one side); :func:`exon_group_key` makes one key per exon across data sets.
 """
 
 from __future__ import annotations
@@ -40,14 +44,22 @@ import polars as pl
 import torch
 
 from meta_layer_cli.artifacts.cache import MemoryCache, PredictionCache, as_cache
-from meta_layer_cli.evaluation.variant_metrics import DEFAULT_THRESHOLDS
 from meta_layer_cli.io.sequence import sequence_to_codes
-from meta_layer_cli.models.variant import EFFECT_TYPES, TARGET_KINDS
+
+#: The effect-type classes (index = class id of the ``effect_type`` / ``unified`` models).
+EFFECT_TYPES = ("donor_gain", "donor_loss", "acceptor_gain", "acceptor_loss", "exon_skipping", "normal", "complex")
+#: Units a target is measured in (index = ``kind``); each kind has its own readout and scale.
+TARGET_KINDS = ("delta_psi_percent", "log2_ratio", "splice_altering")
+#: The mask channels of a variant model's input: the assayed exon, the positions the variant changes.
+MASK_CHANNELS = ("exon", "variant")
+#: Splice-altering = ``|target| >= threshold`` of its kind: ``|delta PSI| >= 20`` (percent, Vex-seq, as in
+#: CAGI5); ``|log2 ratio| >= 1`` (MaPSy, WT1: a two-fold change of splicing efficiency / exon inclusion);
+#: splice_altering (already 0/1) at 0.5.
+DEFAULT_THRESHOLDS = {"delta_psi_percent": 20.0, "log2_ratio": 1.0, "splice_altering": 0.5}
 
 DEFAULT_WINDOW = 320
 BASE_DELTA_COLUMNS = ("delta_acceptor", "delta_donor", "delta_gain", "delta_loss", "max_abs_delta")
 _N = 4
-
 
 
 @dataclass
