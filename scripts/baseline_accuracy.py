@@ -1,9 +1,9 @@
-"""Base-model accuracy over demo genes, from `metalayer predict` output (the meta-layer's baselines).
+"""Base-model accuracy over demo genes, from `metalayer prepare` output (the meta-layer's baselines).
 
-metalayer predict -b spliceai --dataset demo --out tracks/spliceai
-metalayer predict -b openspliceai --weights ../shared/models/openspliceai-mane/10000nt \\
+metalayer prepare -b spliceai --dataset demo --out tracks/spliceai
+metalayer prepare -b openspliceai --weights ../shared/models/openspliceai-mane/10000nt \\
     --dataset demo --out tracks/osai10k
-metalayer predict -b openspliceai --weights ../shared/models/openspliceai-mane/80nt --dataset demo --out tracks/osai80
+metalayer prepare -b openspliceai --weights ../shared/models/openspliceai-mane/80nt --dataset demo --out tracks/osai80
 python scripts/baseline_accuracy.py spliceai=tracks/spliceai osai10k=tracks/osai10k osai80=tracks/osai80
 """
 

@@ -8,8 +8,7 @@ Runs, with base-model tracks cached in ``--cache`` (predicted on first use):
    (Pangolin's 12 networks cost ~3x SpliceAI per nucleotide);
 4. (``--only stacked_osai``) SpliceAI + OpenSpliceAI 10000 nt stacked, all genes.
 
-A run whose output directory already holds a finished training resumes: it is
-only evaluated again (with the current evaluation code).
+A rerun into the same ``--out`` trains again (tracks stay cached).
 
 For each it prints base vs meta metrics on the same positions, training time,
 and the bar: macro PR-AUC and mean top-k above the base model, FP+FN at the
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 
 from meta_layer_cli.jobs.canonical import builtin_config, run_canonical_training
-from meta_layer_cli.training.config import parse_overrides
+from meta_layer_cli.runtime.config import parse_overrides
 
 
 def verdict(name: str, meta: dict, base: dict, weak: bool) -> list[str]:
@@ -66,19 +65,20 @@ def table(rows: dict[str, tuple[dict, ...]]) -> str:
     return "\n".join([head, sep, *body])
 
 
-def overhead(result, device: str) -> float:
+def overhead(result, device: str, cache: str | None) -> float:
     """Meta-layer seconds per nt (model + gene-structure decoder) / SpliceAI seconds per nt, on the run's
     held-out genes."""
     from meta_layer_cli.artifacts import load_gene_arrays
     from meta_layer_cli.base_models import load_base_model
     from meta_layer_cli.io.demo import load_demo_gene
+    from meta_layer_cli.jobs.canonical import checkpoint_data
     from meta_layer_cli.models.apply import recalibrate_arrays
     from meta_layer_cli.models.checkpoint import load_model
     from meta_layer_cli.models.structure import structure_from_config
 
     model, config = load_model(result.checkpoint_path, device)
     structure = structure_from_config(config)
-    dirs = [Path(b["tracks"]) for b in config["run"]["base_models"]]
+    dirs, _ = checkpoint_data(result.checkpoint_path, None, device, cache=cache)
     ids = result.split["test"][:20]
     _, genes = load_gene_arrays(dirs, ids)
     base = load_base_model("spliceai", device=device)
@@ -130,7 +130,7 @@ def main() -> None:
                       result.extra_test_metrics.get("meta_per_nucleotide"))  # fmt: skip
         lines += verdict(name, result.canonical_test_metrics, result.base_test_metrics, weak=name == "osai80")
         if name == "spliceai":
-            timing[name]["recalibration_overhead"] = round(overhead(result, args.device), 4)
+            timing[name]["recalibration_overhead"] = round(overhead(result, args.device, args.cache), 4)
     print(table(rows))
     print()
     print("\n".join(lines))

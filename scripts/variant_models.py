@@ -49,7 +49,7 @@ from pathlib import Path
 import torch
 
 from meta_layer_cli.jobs.variants import json_safe, run_validated_delta_training
-from meta_layer_cli.training.config import parse_overrides
+from meta_layer_cli.runtime.config import parse_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("METALAYER_SHARED", REPO.parent / "shared"))

@@ -223,6 +223,7 @@ def register(app: typer.Typer) -> None:
         genes: GenesOpt = None,
         genes_file: GenesFileOpt = None,
         region: RegionOpt = None,
+        shard: Annotated[str | None, typer.Option("--shard", help="K/N: every N-th gene, from the K-th")] = None,
         bigwig: Annotated[str | None, typer.Option(help="also write PREFIX.{acceptor,donor}.{plus,minus}.bw")] = None,
         variants: Annotated[
             Path | None, typer.Option(help="variant table: id, ref_seq, alt_seq, exon_start, exon_end [, ref_psi]")
@@ -251,7 +252,7 @@ def register(app: typer.Typer) -> None:
 
         path = predict_genes(checkpoint[0], out, data=data, dataset=dataset, fasta=fasta, gtf=gtf,
                              transcripts=transcripts, genes=split_list(genes), genes_file=genes_file, region=region,
-                             bigwig=bigwig, models_dir=models_dir, profile=profile, device=device,
+                             shard=shard, bigwig=bigwig, models_dir=models_dir, profile=profile, device=device,
                              progress=progress)  # fmt: skip
         info(f"wrote {path}" + (f" and {bigwig}.*.bw" if bigwig else ""))
 

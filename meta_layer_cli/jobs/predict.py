@@ -34,13 +34,19 @@ def predict_genes(
     genes: Sequence[str] | None = None,
     genes_file: str | os.PathLike | None = None,
     region: str | None = None,
+    shard: str | None = None,
     bigwig: str | None = None,
     models_dir: str | os.PathLike | None = None,
     profile: str | os.PathLike | None = None,
     device: str | None = None,
     progress: bool = True,
 ) -> Path:
-    """Recalibrated probabilities of genes to ``out`` (parquet); see the module docstring."""
+    """Recalibrated probabilities of genes to ``out`` (parquet); see the module docstring.
+
+    ``shard`` ("K/N"): only every N-th gene of the selection, starting with the K-th (so N jobs write N
+    parquet files that together hold every gene once; ``polars.scan_parquet("dir/*.parquet")`` reads them
+    as one table).
+    """
     if Path(out).suffix != ".parquet":
         raise UsageError(f"--out {out}: gene predictions are written as a .parquet table")
     hardware = hardware_settings(profile, device=device)
@@ -49,11 +55,13 @@ def predict_genes(
         if fasta is not None or dataset is not None:
             raise UsageError("give one gene source: --data, --fasta with --gtf, or --dataset demo")
         dirs = [data] if isinstance(data, (str, os.PathLike)) else list(data)
-        if region is not None:
-            source = open_source(tracks=dirs[0]).select(None, region)
-            wanted = wanted or [e.gene_id for e in source.entries]
+        if region is not None or shard is not None:
+            source = open_source(tracks=dirs[0]).select(wanted or None, region)
+            wanted = _shard_ids(source, shard)
         return recalibrate_tracks(checkpoint, dirs, out, wanted or None, bigwig, hardware.device, progress)
     source = open_source(dataset, fasta, gtf, None, transcripts).select(wanted or None, region)
+    if shard is not None:
+        source = source.select(_shard_ids(source, shard))
     records = checkpoint_records(read_checkpoint_config(checkpoint), checkpoint)
     dirs = []
     for record in records:
@@ -63,6 +71,20 @@ def predict_genes(
         dirs.append(directory)
     return recalibrate_tracks(checkpoint, dirs, out, [e.gene_id for e in source.entries], bigwig, hardware.device,
                               progress)  # fmt: skip
+
+
+def _shard_ids(source, shard: str | None) -> list[str]:
+    from meta_layer_cli.artifacts.sources import parse_shard
+
+    ids = [e.gene_id for e in source.entries]
+    parsed = parse_shard(shard)
+    if parsed is None:
+        return ids
+    k, n = parsed
+    mine = ids[k - 1 :: n]
+    if not mine:
+        raise UsageError(f"--shard {shard}: no genes in this shard ({len(ids)} genes for {n} shards)")
+    return mine
 
 
 def predict_variant_table(

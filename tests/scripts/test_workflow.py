@@ -1,0 +1,43 @@
+"""The Snakemake workflow (scripts/workflow/Snakefile) end to end on the small genome: 2 prepare shards into one
+folder, train, evaluate, 2 predict shards."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from tests.conftest import GENOME_CHR1, GENOME_CHR3, TINY_MODEL, TINY_TRAINING, shared_path
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEFILE = ROOT / "scripts" / "workflow" / "Snakefile"
+
+
+def test_workflow_runs_locally_end_to_end(small_genome, tmp_path):
+    pytest.importorskip("snakemake")
+    fasta, gtf = small_genome
+    metalayer = Path(sys.executable).parent / "metalayer"
+    config = {
+        "fasta": str(fasta), "gtf": str(gtf), "base_model": "openspliceai",
+        "weights": str(shared_path("models", "openspliceai-mane", "80nt")), "out": str(tmp_path / "out"),
+        "shards": 2, "test_chroms": "chr3", "device": "cpu", "metalayer": str(metalayer),
+        "train_set": [f"model.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()]
+        + [f"training.{k}={json.dumps(v)}" for k, v in TINY_TRAINING.items()],
+    }  # fmt: skip
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--configfile", str(tmp_path / "config.yaml"),
+         "--cores", "2", "--directory", str(tmp_path)],
+        capture_output=True, text=True, timeout=1500,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = tmp_path / "out"
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["meta"]["n_genes"] == len(GENOME_CHR3)
+    assert json.loads((out / "base_metrics.json").read_text())["n_genes"] == len(GENOME_CHR1 + GENOME_CHR3)
+    predicted = pl.scan_parquet(str(out / "predictions" / "*.parquet")).select("gene_id").collect()
+    assert sorted(predicted["gene_id"].unique().to_list()) == sorted(GENOME_CHR1 + GENOME_CHR3)
+    assert (out / "logs" / "train.log").read_text().count("validation PR-AUC") >= 1
