@@ -304,6 +304,8 @@ def run_canonical_training(
                     f"holding out {len(split.test)} ({', '.join(r.describe() for r in tracks.records)})")  # fmt: skip
         # each rank holds only its own share of the training genes' tracks
         channels, train = load_gene_arrays(tracks.dirs, split.train[rank::world])
+        if world > 1:
+            logger.info(f"rank {rank}/{world}: {len(train)} of {len(split.train)} training genes in memory")
         _, val = load_gene_arrays(tracks.dirs, split.validation)
         model = build_meta_model(cfg.model.model_copy(update={"channels": channels}))
         trainer_config = TrainerConfig(**cfg.training.model_dump(), device=cfg.hardware.device,

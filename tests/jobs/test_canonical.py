@@ -174,3 +174,30 @@ def test_evaluate_refuses_unknown_genes_and_an_empty_list(genome_run):
     assert unknown.exit_code == 3 and "nope" in unknown.output
     empty = runner.invoke(app, [*base, "--genes", ","])
     assert empty.exit_code == 2
+
+
+def test_train_canonical_under_torchrun_splits_the_genes_between_ranks(small_genome_prepared, tmp_path):
+    """Two CPU processes (gloo): every rank holds only its share of the training genes; rank 0 writes the run."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = tmp_path / "R"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+               "-m", "meta_layer_cli", "train-canonical", "--data", str(small_genome_prepared), "--test-chroms",
+               "chr3", "--out", str(out), "--device", "cpu", *TINY_SETS, "--set", "training.epochs=1",
+               "--set", "structure=false"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    split = json.loads((out / "checkpoints" / "best" / "config.json").read_text())["run"]["split"]
+    n_train = len(split["train"])
+    shares = sorted(int(line.split(": ")[1].split(" of ")[0]) for line in result.stderr.splitlines()
+                    if "training genes in memory" in line)  # fmt: skip
+    assert shares == sorted([len(split["train"][0::2]), len(split["train"][1::2])]) and sum(shares) == n_train
+    assert (out / "metrics.json").is_file()
