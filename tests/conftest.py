@@ -98,3 +98,23 @@ TINY_TRAINING = {
     "progress": False,
 }
 
+
+class CodeCarryingPickle:
+    """Unpickling this runs ``touch marker`` (what a malicious ``.pt`` would do with worse commands)."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import shlex
+
+        return os.system, (f"touch {shlex.quote(self.marker)}",)
+
+
+def write_code_carrying_pickle(path: Path, marker: Path, legacy: bool = False, state: dict | None = None) -> Path:
+    """A state-dict-like ``.pt`` (torch's zip format, or its ``legacy`` pre-1.6 one) with a code-running entry."""
+    import torch
+
+    payload = {**(state or {"conv1.weight": torch.zeros(1)}), "extra": CodeCarryingPickle(marker)}
+    torch.save(payload, path, _use_new_zipfile_serialization=not legacy)
+    return path

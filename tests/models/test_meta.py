@@ -112,10 +112,7 @@ def test_hyenadna_checkpoint_layout_loads(tmp_path):
 
     torch.manual_seed(3)
     source = HyenaEncoder(width=16, depth=2, max_len=512)
-    published = {}
-    for key, value in source.state_dict().items():
-        key = key.replace("embeddings.", "embeddings.word_embeddings.", 1) if key.startswith("embeddings.") else key
-        published[f"hyena.backbone.{key}"] = value.clone()
+    published = _published_hyenadna(source, "hyena.")
     published["hyena.head.weight"] = torch.zeros(3)  # heads of the published LM are ignored
     save_file(published, str(tmp_path / "model.safetensors"))
     target = load_hyenadna(HyenaEncoder(width=16, depth=2, max_len=512), str(tmp_path))
@@ -125,3 +122,40 @@ def test_hyenadna_checkpoint_layout_loads(tmp_path):
         load_hyenadna(HyenaEncoder(width=8, depth=2, max_len=512), str(tmp_path))
     with pytest.raises(FileNotFoundError, match="no model.safetensors or pytorch_model.bin"):
         load_hyenadna(HyenaEncoder(width=16), str(tmp_path / "missing"))
+
+
+def _published_hyenadna(source, prefix: str) -> dict:
+    """``source``'s weights under HyenaDNA's published key names."""
+    published = {}
+    for key, value in source.state_dict().items():
+        key = key.replace("embeddings.", "embeddings.word_embeddings.", 1) if key.startswith("embeddings.") else key
+        published[f"{prefix}backbone.{key}"] = value.clone()
+    return published
+
+
+def test_hyenadna_pytorch_model_bin_loads_and_code_in_it_is_refused(tmp_path):
+    """``pytorch_model.bin`` (HyenaDNA's original release format, a pickle): a real state dict loads and
+    gives the source encoder's outputs; one carrying code is refused in one line without running it."""
+    from meta_layer_cli.models.encoders import HyenaEncoder, load_hyenadna
+    from tests.conftest import write_code_carrying_pickle
+
+    torch.manual_seed(4)
+    source = HyenaEncoder(width=16, depth=2, max_len=512)
+    (tmp_path / "good").mkdir()
+    torch.save(_published_hyenadna(source, ""), tmp_path / "good" / "pytorch_model.bin")
+    target = load_hyenadna(HyenaEncoder(width=16, depth=2, max_len=512), str(tmp_path / "good"))
+    x, _ = _inputs(length=300)
+    torch.testing.assert_close(target(x), source(x))
+
+    for legacy in (False, True):
+        marker = tmp_path / f"marker{legacy}"
+        evil = tmp_path / f"evil{legacy}"
+        evil.mkdir()
+        write_code_carrying_pickle(evil / "pytorch_model.bin", marker, legacy, _published_hyenadna(source, ""))
+        with pytest.raises(ValueError, match="^cannot load HyenaDNA weights .*pytorch_model.bin") as err:
+            load_hyenadna(HyenaEncoder(width=16, depth=2, max_len=512), str(evil))
+        assert "\n" not in str(err.value) and not marker.exists()
+    (tmp_path / "garbage").mkdir()
+    (tmp_path / "garbage" / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match="^cannot load HyenaDNA weights .*model.safetensors"):
+        load_hyenadna(HyenaEncoder(width=16, depth=2, max_len=512), str(tmp_path / "garbage"))
