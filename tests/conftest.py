@@ -45,9 +45,18 @@ def _private_caches(tmp_path_factory):
 
 
 def shared_path(*parts: str) -> Path:
+    """A file or directory under the shared data directory.
+
+    Missing: the test is skipped on a developer's machine, but fails under CI
+    (``CI=true``), where ../shared is part of the set-up and a missing weight
+    file means the weights would silently go untested.
+    """
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} not found: set METALAYER_SHARED to the shared data directory")
+        message = f"{path} not found: set METALAYER_SHARED to the shared data directory"
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(f"CI=true and shared data is missing: {message}", pytrace=False)
+        pytest.skip(message)
     return path
 
 
@@ -88,13 +97,6 @@ def reference_outputs():
     return np.load(FIXTURES / "reference_outputs.npz")
 
 
-def exons_from_labels(labels: np.ndarray) -> list[tuple[int, int]]:
-    """Transcript-orientation exons [start, end) implied by acceptor (1) / donor (2) labels."""
-    acceptors = np.flatnonzero(labels == 1)
-    donors = np.flatnonzero(labels == 2)
-    starts = np.r_[0, acceptors]
-    ends = np.r_[donors + 1, len(labels)]
-    return list(zip(starts.tolist(), ends.tolist()))
 
 
 SMALL_DEMO_GENES = ["148", "150", "239", "245", "480", "760", "4", "5", "6", "8"]
@@ -159,3 +161,24 @@ def small_genome_prepared(tmp_path_factory, small_genome):
     prepare(out, "openspliceai", shared_path("models", "openspliceai-mane", "80nt"), fasta=fasta, gtf=gtf,
             device="cpu", progress=False)  # fmt: skip
     return out
+
+
+class CodeCarryingPickle:
+    """Unpickling this runs ``touch marker`` (what a malicious ``.pt`` would do with worse commands)."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import shlex
+
+        return os.system, (f"touch {shlex.quote(self.marker)}",)
+
+
+def write_code_carrying_pickle(path: Path, marker: Path, legacy: bool = False, state: dict | None = None) -> Path:
+    """A state-dict-like ``.pt`` (torch's zip format, or its ``legacy`` pre-1.6 one) with a code-running entry."""
+    import torch
+
+    payload = {**(state or {"conv1.weight": torch.zeros(1)}), "extra": CodeCarryingPickle(marker)}
+    torch.save(payload, path, _use_new_zipfile_serialization=not legacy)
+    return path

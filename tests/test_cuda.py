@@ -9,7 +9,6 @@ sequence encoders and its recalibration, variant-model training and scoring.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -17,8 +16,8 @@ import pytest
 import torch
 
 from meta_layer_cli import load_base_model, score_sequences, score_vcf
-from meta_layer_cli.io.demo import load_demo_gene
-from tests.conftest import SMALL_DEMO_GENES, TINY_MODEL, TINY_TRAINING, exons_from_labels, shared_path
+from meta_layer_cli.io.demo import exons_from_labels, load_demo_gene
+from tests.conftest import SMALL_DEMO_GENES, TINY_MODEL, TINY_TRAINING, shared_path
 from tests.inference.test_vcf import check_against_official
 from tests.inference.vcf_fixtures import write_input
 from tests.variant_helpers import TINY_ARCHITECTURE, osai80_weights, small_vexseq
@@ -64,7 +63,7 @@ def test_score_sequences_on_cuda_equal_the_cpu():
 @pytest.mark.parametrize("encoder", ["cnn", "hyena"])
 def test_meta_layer_trains_on_cuda_and_recalibrates_like_the_cpu(tmp_path, encoder):
     from meta_layer_cli.artifacts import load_gene_arrays
-    from meta_layer_cli.jobs.canonical import run_canonical_training
+    from meta_layer_cli.jobs.canonical import checkpoint_data, run_canonical_training
     from meta_layer_cli.models.apply import recalibrate_arrays
     from meta_layer_cli.models.checkpoint import load_model
 
@@ -79,7 +78,7 @@ def test_meta_layer_trains_on_cuda_and_recalibrates_like_the_cpu(tmp_path, encod
     assert all(np.isfinite(v) for v in result.canonical_test_metrics.values())
     gpu_model, config = load_model(result.checkpoint_path, DEVICE)
     cpu_model, _ = load_model(result.checkpoint_path, "cpu")
-    dirs = [Path(b["tracks"]) for b in config["run"]["base_models"]]
+    dirs, _ = checkpoint_data(result.checkpoint_path, None, DEVICE, cache=tmp_path / "cache")
     _, test = load_gene_arrays(dirs, result.split["test"])
     gene = test[0]
     on_gpu = recalibrate_arrays(gpu_model, gene.codes, gene.tracks, device=DEVICE)

@@ -65,7 +65,7 @@ def demo_gene_length(gene_id: str) -> int:
     return int(_archive()[f"x{gene_id}"].shape[0])
 
 
-def _exons_from_labels(labels: np.ndarray) -> list[tuple[int, int]]:
+def exons_from_labels(labels: np.ndarray) -> list[tuple[int, int]]:
     """Transcript-orientation exons ``[start, end)`` implied by acceptor (1) / donor (2) labels."""
     acceptors = np.flatnonzero(labels == 1)
     donors = np.flatnonzero(labels == 2)
@@ -84,7 +84,7 @@ def _spacer_pool(exclude: set[str], length: int, count: int) -> list[str]:
         gene = load_demo_gene(gene_id)
         if "N" in gene.sequence:
             continue
-        exons = _exons_from_labels(gene.labels)
+        exons = exons_from_labels(gene.labels)
         for (_, e0), (s1, _) in zip(exons, exons[1:]):
             intron = gene.sequence[e0:s1]
             margin = 1000  # stay clear of the splice sites' sequence signals
@@ -141,7 +141,7 @@ def write_demo_genome(
         # transcript [a, b) -> 1-based inclusive genomic
         exons = sorted(
             (start0 + a + 1, start0 + b) if strand == "+" else (start0 + length - b + 1, start0 + length - a)
-            for a, b in _exons_from_labels(gene.labels)
+            for a, b in exons_from_labels(gene.labels)
         )
         name, tx = meta["gene"], meta["transcript"]
         attrs = f'gene_id "{gene_id}"; gene_name "{name}"; gene_type "protein_coding";'

@@ -6,11 +6,15 @@ import json
 import os
 from pathlib import Path
 
+from pydantic import ValidationError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from meta_layer_cli.io.atomic import atomic_path, write_json_atomic
 from meta_layer_cli.models.meta import MetaModelConfig, build_meta_model
+from meta_layer_cli.runtime.config import format_validation_error
+from meta_layer_cli.runtime.device import resolve_device
+from meta_layer_cli.runtime.errors import InputDataError
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -32,7 +36,13 @@ def read_checkpoint_config(directory: str | os.PathLike) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"not a metalayer checkpoint: {path} is missing")
     with open(path) as fh:
-        return json.load(fh)
+        try:
+            config = json.load(fh)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object, found {type(config).__name__}")
+    return config
 
 
 def update_checkpoint_config(directory: str | os.PathLike, entries: dict, drop: tuple[str, ...] = ()) -> None:
@@ -48,29 +58,49 @@ def read_weights(directory: str | os.PathLike) -> dict:
     path = Path(directory) / WEIGHTS
     if not path.is_file():
         raise FileNotFoundError(f"not a metalayer checkpoint: {path} is missing")
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own error type for damaged files
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{path}: not a readable safetensors file ({first})") from None
 
 
 def load_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild a model from a checkpoint directory; returns (model, the whole config.json)."""
     config = read_checkpoint_config(directory)
+    config_path = Path(directory) / CONFIG
+    if not isinstance(config.get("model"), dict):
+        raise ValueError(f"{config_path}: no 'model' entry (the architecture)")
     model_config = dict(config["model"])
     model_config["hyena_weights"] = None  # the trained weights below already include them
     if not model_config.get("trust_remote_code"):
         model_config["pretrained_model"] = None  # rebuilt from the stored pretrained_config instead
     weights = read_weights(directory)
-    from pydantic import ValidationError
-
-    from meta_layer_cli.runtime.config import format_validation_error
-    from meta_layer_cli.runtime.errors import InputDataError
-
     try:
-        checked = MetaModelConfig(**model_config)
+        architecture = MetaModelConfig(**model_config)
     except ValidationError as err:  # sizes are checked here, before anything is allocated
         message = format_validation_error(err).replace("invalid config: ", "")
-        raise InputDataError(f"{Path(directory) / CONFIG}: invalid model (model.{message})") from None
-    model = build_meta_model(checked)
+        raise InputDataError(f"{config_path}: invalid model (model.{message})") from None
+    model = build_meta_model(architecture)
+    check_weights_fit(model, weights, f"{Path(directory) / WEIGHTS} does not match {config_path}")
     model.load_state_dict(weights)
-    from meta_layer_cli.runtime.device import resolve_device
-
     return model.to(resolve_device(device)).eval(), config
+
+
+def check_weights_fit(model: nn.Module, weights: dict, what: str) -> None:
+    """A one-line ValueError naming missing, unexpected and wrongly shaped tensors, if any."""
+    expected = model.state_dict()
+    problems = []
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [
+        f"{k} {tuple(weights[k].shape)} (config: {tuple(expected[k].shape)})"
+        for k in expected
+        if k in weights and weights[k].shape != expected[k].shape
+    ]
+    for label, keys in (("missing tensors", missing), ("unexpected tensors", unexpected), ("wrong shapes", shapes)):
+        if keys:
+            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+            problems.append(f"{label}: {', '.join(keys[:3])}{more}")
+    if problems:
+        raise ValueError(f"{what}: {'; '.join(problems)}")

@@ -221,6 +221,11 @@ class HyenaEncoder(nn.Module):
         return h
 
 
+def _first_line(err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def load_hyenadna(encoder: HyenaEncoder, directory: str) -> HyenaEncoder:
     """Load HyenaDNA weights from a local checkpoint directory (published layout).
 
@@ -231,14 +236,23 @@ def load_hyenadna(encoder: HyenaEncoder, directory: str) -> HyenaEncoder:
     from pathlib import Path
 
     path = Path(directory)
-    if (path / "model.safetensors").is_file():
-        from safetensors.torch import load_file
+    try:
+        if (path / "model.safetensors").is_file():
+            from safetensors.torch import load_file
 
-        state = load_file(str(path / "model.safetensors"))
-    elif (path / "pytorch_model.bin").is_file():
-        state = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    else:
-        raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {path}")
+            file = path / "model.safetensors"
+            state = load_file(str(file))
+        elif (path / "pytorch_model.bin").is_file():
+            file = path / "pytorch_model.bin"
+            state = torch.load(file, map_location="cpu", weights_only=True)  # refuses pickled code
+        else:
+            raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {path}")
+    except OSError:  # missing or unreadable: as they are
+        raise
+    except Exception as err:  # torch/safetensors raise several types for bad or unsafe files
+        raise ValueError(f"cannot load HyenaDNA weights {file}: {type(err).__name__}: {_first_line(err)}") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{file}: expected a state dict, found {type(state).__name__}")
     mapped = {}
     for key, value in state.items():
         key = key.removeprefix("hyena.").removeprefix("model.")

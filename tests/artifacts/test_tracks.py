@@ -14,9 +14,8 @@ from meta_layer_cli.artifacts import (
     read_manifest,
 )
 from meta_layer_cli.artifacts.tracks import gene_file_name
-from meta_layer_cli.io.demo import load_demo_gene
+from meta_layer_cli.io.demo import exons_from_labels, load_demo_gene
 from meta_layer_cli.io.sequence import reverse_complement
-from tests.conftest import exons_from_labels
 
 FLANK = 300  # genomic DNA either side of the gene in the toy genome
 

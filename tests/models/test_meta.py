@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -81,6 +83,67 @@ def test_checkpoint_round_trip_is_safetensors_and_json(tmp_path):
     assert config["note"] == "x" and config["model"]["channels"] == CHANNELS
 
 
+def _saved(directory):
+    torch.manual_seed(1)
+    model = _perturbed(build_meta_model(MetaModelConfig(channels=CHANNELS, **TINY_MODEL)))
+    save_model(directory, model)
+    return model
+
+
+def _one_line_error(directory, kind, pattern):
+    with pytest.raises(kind, match=pattern) as err:
+        load_model(directory)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_damaged_checkpoints_are_one_line_errors_naming_the_problem(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = _saved(tmp_path / "good")
+    weights = load_file(str(tmp_path / "good" / "model.safetensors"))
+    config = json.loads((tmp_path / "good" / "config.json").read_text())
+
+    def variant(name, tensors=None, config_text=None):
+        directory = tmp_path / name
+        directory.mkdir()
+        if tensors is not None:
+            save_file(tensors, str(directory / "model.safetensors"))
+        if config_text is not None:
+            (directory / "config.json").write_text(config_text)
+        return directory
+
+    _one_line_error(variant("no_config", tensors=weights), FileNotFoundError, r"config\.json is missing")
+    _one_line_error(variant("no_weights", config_text=json.dumps(config)), FileNotFoundError,
+                    r"model\.safetensors is missing")  # fmt: skip
+    key = "head.weight"
+    dropped = {k: v for k, v in weights.items() if k != key}
+    message = _one_line_error(variant("missing_key", dropped, json.dumps(config)), ValueError,
+                              rf"does not match .*config\.json: missing tensors: {key}$")  # fmt: skip
+    assert "unexpected" not in message and "shape" not in message
+    bigger = {**weights, key: torch.zeros(weights[key].shape[0], weights[key].shape[1] + 1, *weights[key].shape[2:])}
+    width = weights[key].shape[1]
+    _one_line_error(variant("wrong_shape", bigger, json.dumps(config)), ValueError,
+                    rf"wrong shapes: {key} \(3, {width + 1}, 1\) \(config: \(3, {width}, 1\)\)$")  # fmt: skip
+    _one_line_error(variant("extra_key", {**weights, "stray": torch.zeros(2)}, json.dumps(config)), ValueError,
+                    "unexpected tensors: stray")  # fmt: skip
+    # the config describes another architecture than the weights (width 16 instead of 8)
+    wider = {**config, "model": {**config["model"], "width": 16}}
+    _one_line_error(variant("other_width", weights, json.dumps(wider)), ValueError, "wrong shapes: .* and \\d+ more")
+    _one_line_error(variant("bad_json", weights, "{"), ValueError, "config.json: not valid JSON")
+    _one_line_error(variant("no_model", weights, json.dumps({"note": 1})), ValueError, "no 'model' entry")
+    bad_key = {**config, "model": {**config["model"], "widht": 8}}
+    _one_line_error(variant("bad_key", weights, json.dumps(bad_key)), ValueError,
+                    r"invalid model \(model.widht: unknown key\)")  # fmt: skip
+    garbage = variant("garbage", config_text=json.dumps(config))
+    (garbage / "model.safetensors").write_bytes(b"not safetensors")
+    _one_line_error(garbage, ValueError, "model.safetensors: not a readable safetensors file")
+    # and the intact one still loads
+    again, _ = load_model(tmp_path / "good")
+    x, t = _inputs()
+    torch.testing.assert_close(again.predict_proba(x, t), model.predict_proba(x, t))
+
+
 def test_bad_model_config_names_the_key():
     with pytest.raises(ValueError, match="fusion"):
         MetaModelConfig(channels=CHANNELS, fusion="sum")
@@ -112,10 +175,7 @@ def test_hyenadna_checkpoint_layout_loads(tmp_path):
 
     torch.manual_seed(3)
     source = HyenaEncoder(width=16, depth=2, max_len=512)
-    published = {}
-    for key, value in source.state_dict().items():
-        key = key.replace("embeddings.", "embeddings.word_embeddings.", 1) if key.startswith("embeddings.") else key
-        published[f"hyena.backbone.{key}"] = value.clone()
+    published = _published_hyenadna(source, "hyena.")
     published["hyena.head.weight"] = torch.zeros(3)  # heads of the published LM are ignored
     save_file(published, str(tmp_path / "model.safetensors"))
     target = load_hyenadna(HyenaEncoder(width=16, depth=2, max_len=512), str(tmp_path))
@@ -125,3 +185,40 @@ def test_hyenadna_checkpoint_layout_loads(tmp_path):
         load_hyenadna(HyenaEncoder(width=8, depth=2, max_len=512), str(tmp_path))
     with pytest.raises(FileNotFoundError, match="no model.safetensors or pytorch_model.bin"):
         load_hyenadna(HyenaEncoder(width=16), str(tmp_path / "missing"))
+
+
+def _published_hyenadna(source, prefix: str) -> dict:
+    """``source``'s weights under HyenaDNA's published key names."""
+    published = {}
+    for key, value in source.state_dict().items():
+        key = key.replace("embeddings.", "embeddings.word_embeddings.", 1) if key.startswith("embeddings.") else key
+        published[f"{prefix}backbone.{key}"] = value.clone()
+    return published
+
+
+def test_hyenadna_pytorch_model_bin_loads_and_code_in_it_is_refused(tmp_path):
+    """``pytorch_model.bin`` (HyenaDNA's original release format, a pickle): a real state dict loads and
+    gives the source encoder's outputs; one carrying code is refused in one line without running it."""
+    from meta_layer_cli.models.encoders import HyenaEncoder, load_hyenadna
+    from tests.conftest import write_code_carrying_pickle
+
+    torch.manual_seed(4)
+    source = HyenaEncoder(width=16, depth=2, max_len=512)
+    (tmp_path / "good").mkdir()
+    torch.save(_published_hyenadna(source, ""), tmp_path / "good" / "pytorch_model.bin")
+    target = load_hyenadna(HyenaEncoder(width=16, depth=2, max_len=512), str(tmp_path / "good"))
+    x, _ = _inputs(length=300)
+    torch.testing.assert_close(target(x), source(x))
+
+    for legacy in (False, True):
+        marker = tmp_path / f"marker{legacy}"
+        evil = tmp_path / f"evil{legacy}"
+        evil.mkdir()
+        write_code_carrying_pickle(evil / "pytorch_model.bin", marker, legacy, _published_hyenadna(source, ""))
+        with pytest.raises(ValueError, match="^cannot load HyenaDNA weights .*pytorch_model.bin") as err:
+            load_hyenadna(HyenaEncoder(width=16, depth=2, max_len=512), str(evil))
+        assert "\n" not in str(err.value) and not marker.exists()
+    (tmp_path / "garbage").mkdir()
+    (tmp_path / "garbage" / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match="^cannot load HyenaDNA weights .*model.safetensors"):
+        load_hyenadna(HyenaEncoder(width=16, depth=2, max_len=512), str(tmp_path / "garbage"))

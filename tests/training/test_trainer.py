@@ -4,11 +4,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from meta_layer_cli.models import MetaModelConfig, build_meta_model
+from meta_layer_cli.models.apply import recalibrate_arrays
+from meta_layer_cli.models.checkpoint import load_model
 from meta_layer_cli.training import Trainer, TrainerConfig
 from meta_layer_cli.training.trainer import epochs_within_budget
 from tests.conftest import TINY_MODEL, TINY_TRAINING
@@ -82,6 +85,8 @@ DDP_SCRIPT = """
 import json, sys, torch
 from meta_layer_cli.artifacts import load_gene_arrays
 from meta_layer_cli.models import MetaModelConfig, build_meta_model
+from meta_layer_cli.models.apply import recalibrate_arrays
+from meta_layer_cli.models.checkpoint import load_model
 from meta_layer_cli.training import Trainer, TrainerConfig
 from meta_layer_cli.training.trainer import epochs_within_budget
 from tests.conftest import TINY_MODEL, TINY_TRAINING, SMALL_DEMO_GENES
@@ -125,9 +130,32 @@ def test_two_process_ddp_with_gloo(osai80_tracks, tmp_path):
     assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
 
 
-def test_v1_window_model_trains(osai80_arrays, tmp_path):
+def _candidate_nll(model, genes) -> float:
+    """Mean negative log-likelihood of the true class where the base model sees a candidate (a site type
+    >= 0.01): the positions the window model rescores."""
+    probs = np.concatenate([recalibrate_arrays(model, g.codes, g.tracks) for g in genes])
+    labels = np.concatenate([g.labels for g in genes])
+    candidates = np.concatenate([g.tracks[1:].max(axis=0) for g in genes]) >= 0.01
+    return float(-np.log(np.clip(probs[candidates, labels[candidates]], 1e-9, 1)).mean())
+
+
+def test_v1_window_model_fits_its_genes_and_round_trips(osai80_arrays, tmp_path):
+    """The window model learns from its one-nucleotide chunks: the log-loss at the training genes'
+    candidates falls below the base model's (the untrained model is the base model). Measured
+    0.482 -> 0.387 / 0.420 / 0.415 (seeds 0-2); with the labels shuffled within each batch
+    0.474-0.513, so calibration alone does not pass. The checkpoint gives back the same predictions."""
     channels, genes = osai80_arrays
+    torch.manual_seed(0)
     model = build_meta_model(MetaModelConfig(channels=channels, version="v1", window=101, **TINY_MODEL))
-    config = TrainerConfig(**{**TINY_TRAINING, "epochs": 1, "chunks_per_epoch": 64, "validation_chunks": 64})
+    before = _candidate_nll(model, genes[:7])
+    config = TrainerConfig(**{**TINY_TRAINING, "epochs": 3, "chunks_per_epoch": 512, "batch_size": 32, "lr": 5e-3,
+                              "validation_chunks": 64})  # fmt: skip
     state = Trainer(config).fit(model, channels, genes[:7], genes[7:], tmp_path)
-    assert state.epoch == 1 and (tmp_path / "best" / "model.safetensors").is_file()
+    assert state.epoch == 3
+    after = _candidate_nll(model, genes[:7])
+    assert after < 0.92 * before, (before, after)
+    again, saved = load_model(tmp_path / "last")
+    assert saved["model"]["version"] == "v1" and saved["epoch"] == 3
+    for g in genes[7:]:
+        np.testing.assert_array_equal(recalibrate_arrays(again, g.codes, g.tracks),
+                                      recalibrate_arrays(model, g.codes, g.tracks))  # fmt: skip
