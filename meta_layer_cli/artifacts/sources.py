@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from meta_layer_cli.io.annotation import builtin_annotation_path, read_annotation_table
+from meta_layer_cli.io.annotation import annotation_path, is_annotation_table, read_annotation_table
 from meta_layer_cli.io.contigs import strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length, load_demo_gene
 from meta_layer_cli.io.fasta import Fasta, scan_fasta
@@ -212,18 +212,6 @@ class DemoSource(GeneSource):
             yield load_demo_gene(e.gene_id)
 
 
-def annotation_checksum(annotation: str | os.PathLike) -> str:
-    if str(annotation) in ("grch37", "grch38"):
-        return file_checksum(builtin_annotation_path(str(annotation)))
-    return file_checksum(annotation)
-
-
-def _is_annotation_table(path: Path) -> bool:
-    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
-    with opener(path, "rt", errors="replace") as fh:
-        return fh.readline().startswith("#NAME")
-
-
 def default_cache_dir() -> Path:
     """Where metalayer caches what it can recompute: ``$METALAYER_CACHE`` or ``~/.cache/metalayer``."""
     return Path(os.environ.get("METALAYER_CACHE", Path.home() / ".cache" / "metalayer")).expanduser()
@@ -241,12 +229,7 @@ def load_annotation_genes(
     """
     if transcripts not in TRANSCRIPT_RULES:
         raise UsageError(f"--transcripts {transcripts!r}: choose canonical or longest")
-    builtin = str(annotation) in ("grch37", "grch38")
-    path = builtin_annotation_path(str(annotation)) if builtin else Path(annotation)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"annotation not found: {path} (give a GTF/GFF3, an annotation table, grch37 or grch38)"
-        )
+    path = annotation_path(annotation)
     checksum = file_checksum(path)
     cache_file = None
     if cache is not False:
@@ -260,8 +243,8 @@ def load_annotation_genes(
                 return genes, data["dropped"], checksum
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # unreadable cache entry: parse again and overwrite it
-    if builtin or _is_annotation_table(path):
-        genes, dropped = read_annotation_table(path), []
+    if is_annotation_table(path):
+        genes, dropped = [g.transcript() for g in read_annotation_table(path)], []
     else:
         parsed = parse_annotation(path)
         genes, dropped = genes_from_transcripts(parsed.transcripts, transcripts), dropped_genes(parsed)

@@ -310,13 +310,15 @@ def register(app: typer.Typer) -> None:
         profile: ProfileOpt = None,
         device: DeviceOpt = None,
         epochs: Annotated[int | None, typer.Option(help="override the lightweight config's epochs")] = None,
+        genes: Annotated[str | None, typer.Option(help="demo gene ids (default: ~200 genes up to 40 kb)")] = None,
         progress: ProgressOpt = True,
     ) -> None:
         """The main job on built-in data: SpliceAI on ~200 real genes, train the meta-layer, compare on held-out
         genes, write report.html."""
         from meta_layer_cli.jobs.demo import run_demo
 
-        result, report = run_demo(out, device=device, epochs=epochs, progress=progress, profile=profile)
+        result, report = run_demo(out, split_list(genes), device=device, epochs=epochs, progress=progress,
+                                  profile=profile)  # fmt: skip
         _print_table(_metrics_table(result.canonical_test_metrics, result.base_test_metrics,
                                     f"demo: {len(result.split['test'])} held-out genes"))  # fmt: skip
         info(f"report: {report}\ncheckpoint: {result.checkpoint_path}")

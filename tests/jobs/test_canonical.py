@@ -201,3 +201,42 @@ def test_train_canonical_under_torchrun_splits_the_genes_between_ranks(small_gen
                     if "training genes in memory" in line)  # fmt: skip
     assert shares == sorted([len(split["train"][0::2]), len(split["train"][1::2])]) and sum(shares) == n_train
     assert (out / "metrics.json").is_file()
+
+
+def test_predict_refuses_tracks_of_other_weights_or_the_wrong_number_of_folders(genome_run, small_genome, tmp_path):
+    from meta_layer_cli.jobs.prepare import prepare
+
+    out, prepared, _ = genome_run
+    fasta, gtf = small_genome
+    other = tmp_path / "osai400"  # the same genes, the 400-nt OpenSpliceAI: other weights
+    prepare(other, "openspliceai", shared_path("models", "openspliceai-mane", "400nt"), fasta=fasta, gtf=gtf,
+            genes=GENOME_CHR3[:1], device="cpu", progress=False)  # fmt: skip
+    checkpoint = str(out / "checkpoints" / "best")
+    result = runner.invoke(app, ["predict", "--checkpoint", checkpoint, "--data", str(other), "--out",
+                                 str(tmp_path / "x.parquet")])  # fmt: skip
+    assert result.exit_code == 3 and "weights_checksum" in result.output and not (tmp_path / "x.parquet").exists()
+    result = runner.invoke(app, ["predict", "--checkpoint", checkpoint, "--data", str(prepared), "--data",
+                                 str(prepared), "--out", str(tmp_path / "y.parquet")])  # fmt: skip
+    assert result.exit_code == 2 and "trained on 1 base model(s); got 2" in result.output
+    result = runner.invoke(app, ["evaluate", "--checkpoint", checkpoint, "--data", str(other)])
+    assert result.exit_code == 3 and "weights_checksum" in result.output
+
+
+def test_the_demo_command_end_to_end(tmp_path):
+    """`metalayer demo` on a few short genes: SpliceAI tracks cached, the lightweight model trained one epoch,
+    the report written; a rerun reuses the cached tracks."""
+    genes = "4,5,6,8,148,150,239,245,480,760"
+    args = ["demo", "--out", str(tmp_path / "d"), "--genes", genes, "--epochs", "1", "--device", "cpu", "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "held-out genes" in result.output and (tmp_path / "d" / "report.html").is_file()
+    report = (tmp_path / "d" / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 3 and "metalayer demo" in report
+    metrics = json.loads((tmp_path / "d" / "run" / "metrics.json").read_text())
+    assert sorted(metrics["split"]["train"] + metrics["split"]["validation"] + metrics["split"]["test"]) == sorted(
+        genes.split(","))  # fmt: skip
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "0 predicted now" not in again.output  # the tracks came from the cache
+    log = (tmp_path / "d" / "cache" / "tracks").glob("*/log.jsonl")
+    counts = [json.loads(line)["predicted_genes"] for f in log for line in f.read_text().splitlines()]
+    assert counts[0] == 10 and set(counts[1:]) == {0}  # later lookups found every gene in the cache

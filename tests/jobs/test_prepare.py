@@ -177,3 +177,27 @@ def test_the_demo_source_needs_no_coordinates(osai80, tmp_path):
     assert manifest["source"]["kind"] == "demo" and read_gene_flanks(tmp_path, "4") == ("", "")
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert log[-1]["predicted_genes"] == 1
+
+
+def test_a_spliceai_annotation_table_prepares_the_same_genes_as_the_gtf(small_genome, small_genome_prepared, tmp_path):
+    """The table path (SpliceAI's #NAME format, as in grch37/grch38) gives the same sequence and labels."""
+    from meta_layer_cli.io.gtf import genes_from_transcripts, read_transcripts
+
+    fasta, gtf = small_genome
+    genes = [g for g in genes_from_transcripts(read_transcripts(gtf)) if g.gene_id in ("26", "96")]
+    rows = ["#NAME\tCHROM\tSTRAND\tTX_START\tTX_END\tEXON_START\tEXON_END"]
+    for g in genes:  # named by gene id so that the prepared files are comparable
+        starts = ",".join(str(s) for s, _ in g.exons) + ","
+        ends = ",".join(str(e) for _, e in g.exons) + ","
+        rows.append(f"{g.gene_id}\t{g.chrom}\t{g.strand}\t{g.start}\t{g.end}\t{starts}\t{ends}")
+    table = tmp_path / "genes.txt"
+    table.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "p"
+    manifest = prepare(out, "openspliceai", shared_path("models", "openspliceai-mane", "80nt"), fasta=fasta,
+                       gtf=table, progress=False)  # fmt: skip
+    assert sorted(g["gene_id"] for g in manifest["genes"]) == ["26", "96"]
+    for gene_id in ("26", "96"):
+        a, b = read_gene_track(small_genome_prepared, gene_id), read_gene_track(out, gene_id)
+        assert a["base"].to_list() == b["base"].to_list()
+        np.testing.assert_array_equal(a["label"].to_numpy(), b["label"].to_numpy())
+        np.testing.assert_allclose(a["donor"].to_numpy(), b["donor"].to_numpy(), atol=1e-6)
