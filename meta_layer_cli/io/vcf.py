@@ -235,12 +235,13 @@ class VcfReader:
 
     Usable as a context manager. Gzip and bgzip input are detected from the
     file's magic bytes, not its name. ``path`` may be ``-`` (standard input),
-    a FIFO or a device: it is read once, front to back.
+    a FIFO or a device: it is read once, front to back. ``name``: what messages
+    call it (default: the file name, ``<stdin>`` for ``-``).
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, name: str | None = None):
         self.path = Path(path)
-        self.name = "<stdin>" if os.fspath(path) == STDIN else self.path.name
+        self.name = name or ("<stdin>" if os.fspath(path) == STDIN else self.path.name)
         if os.fspath(path) != STDIN and (not self.path.exists() or self.path.is_dir()):
             raise FileNotFoundError(f"VCF not found: {self.path}")
         self._fh, self._raw = _open_binary(path)
