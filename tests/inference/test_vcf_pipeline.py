@@ -227,3 +227,19 @@ def test_write_index(genome, tmp_path):
     with pytest.raises(InputDataError, match=r"line \d+: cannot be tabix-indexed.*sort the VCF"):
         run(genome, GOOD, "unsorted.vcf.gz", model=model, write_index=True)
     assert model.calls == 0 and not (genome / "unsorted.vcf.gz").exists()
+
+
+def test_progress_line_at_every_chunk(genome, tmp_path, monkeypatch, caplog):
+    """With a 0 s interval, Progress logs a line (records done of the total, records/s) after every chunk."""
+    from meta_layer_cli.runtime import progress
+
+    monkeypatch.setattr(progress.settings, "interval", 0.0)
+    caplog.set_level(logging.INFO, logger="meta_layer_cli.progress")
+    src = genome / "in.vcf"
+    src.write_text("\n".join(HEADER + GOOD) + "\n")
+    score_vcf(src, genome / "out.vcf", genome / "ref.fa", genome / "annotation.txt", base_model=StubModel(context=5),
+              chunk_size=10)  # fmt: skip
+    lines = [r.getMessage() for r in caplog.records if r.name == "meta_layer_cli.progress"]
+    counts = [line.split(": ", 1)[1].split(" records")[0] for line in lines]
+    assert counts == ["started, 0/29", "10/29", "20/29", "29/29", "done, 29/29"], lines
+    assert all("records/s" in line for line in lines[1:])
