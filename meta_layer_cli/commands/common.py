@@ -119,7 +119,7 @@ def configure_logging(quiet: bool = False, verbose: bool = False, log_file: Path
     state["verbose"] = verbose
 
 
-state = {"verbose": False}
+state: dict = {"verbose": False, "argv": None}
 
 
 def info(message: str) -> None:
@@ -157,6 +157,9 @@ def run_command(func):
             _report(None, EXIT_TERMINATED, "terminated (SIGTERM)")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
             _report(err, EXIT_DATA, _path_error(err))
+        except BrokenPipeError as err:  # `metalayer ... -O - | head`: the reader of stdout stopped early
+            _silence_stdout()
+            _report(err, EXIT_RUNTIME, "output closed early (broken pipe): the reader of stdout stopped")
         except PermissionError as err:
             _report(err, EXIT_RUNTIME, f"permission denied: {err.filename or err}")
         except OSError as err:
@@ -180,6 +183,18 @@ def run_command(func):
     return wrapper
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail on the closed pipe again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is no file descriptor (captured by a test runner)
+        pass
+
+
 def _main_thread() -> bool:
     import threading
 
@@ -196,6 +211,39 @@ def _report(err: BaseException | None, code: int, message: str | None = None) ->
     if err is not None and state["verbose"]:
         sys.stderr.write("".join(traceback.format_exception(err)))
     fail(message or _one_line(err), code)
+
+
+def remember_argv(argv: list[str]) -> None:
+    """The console entry point records the arguments it was given (for :func:`command_line`)."""
+    state["argv"] = list(argv)
+
+
+def command_line(ctx: typer.Context | None = None) -> str:
+    """The command line that runs this command, for provenance (``##metalayer_command`` headers): the arguments
+    as given to the console script, or, when the app is invoked otherwise (tests), rebuilt from ``ctx`` (the
+    command's ``typer.Context``): its parsed options that differ from their defaults."""
+    import shlex
+
+    if state.get("argv") is not None:
+        return shlex.join(["metalayer", *state["argv"]])
+    if ctx is None:
+        return "metalayer"
+    words = ["metalayer", ctx.info_name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value == param.default or value == ():
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if param.param_type_name == "argument":
+            words += [str(v) for v in values]
+            continue
+        long = max(param.opts, key=len)
+        if isinstance(value, bool):
+            words.append(long if value else max(param.secondary_opts or [long], key=len))
+            continue
+        for v in values:
+            words += [long, str(v)]
+    return shlex.join(words)
 
 
 def split_list(values: str | None) -> list[str] | None:

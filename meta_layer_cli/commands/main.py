@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from meta_layer_cli import __version__
-from meta_layer_cli.commands.common import configure_logging
+from meta_layer_cli.commands.common import configure_logging, remember_argv
 
 HELP = """metalayer: make splice-site predictions better than the model that produced them.
 
@@ -87,4 +87,5 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def main() -> None:  # pragma: no cover - the console entry point
+    remember_argv(sys.argv[1:])
     sys.exit(app(args=hoist_global_options(sys.argv[1:]), prog_name="metalayer"))

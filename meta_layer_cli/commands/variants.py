@@ -1,4 +1,5 @@
-"""``score-vcf`` (SpliceAI's flags, any base model) and ``train-delta`` (variant models on measured effects)."""
+"""``score-vcf`` (SpliceAI's flags, any base model), ``merge-vcf`` (its shards joined) and ``train-delta`` (variant
+models on measured effects)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,34 @@ from typing import Annotated
 
 import typer
 
-from meta_layer_cli.commands.common import DeviceOpt, ProfileOpt, ProgressOpt, SetOpt, info, run_command
+from meta_layer_cli.commands.common import (
+    DeviceOpt,
+    ProfileOpt,
+    ProgressOpt,
+    SetOpt,
+    command_line,
+    info,
+    run_command,
+)
+
+
+def _shown(output: Path) -> str:
+    return "stdout" if str(output) == "-" else str(output)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("score-vcf", epilog="Example: metalayer score-vcf -I in.vcf.gz -O out.vcf.gz -R hg38.fa -A grch38 "
-                 "-D 50 -M 1 --checkpoint runs/osai/checkpoints/best -b openspliceai --weights models/osai")
+                 "-D 50 -M 1 --checkpoint runs/osai/checkpoints/best -b openspliceai --weights models/osai\n\n"
+                 "In a pipeline: zcat in.vcf.gz | metalayer score-vcf -I - -O - -R hg38.fa -A grch38 | bgzip > "
+                 "out.vcf.gz")  # fmt: skip
     @run_command
     def score_vcf_command(
-        input: Annotated[Path, typer.Option("--input", "-I", help="VCF (plain, gzip or bgzip)")],
-        output: Annotated[Path, typer.Option("--output", "-O", help="output VCF (.gz: bgzip)")],
+        ctx: typer.Context,
+        input: Annotated[Path, typer.Option("--input", "-I", help="VCF (plain, gzip or bgzip); - reads stdin")],
+        output: Annotated[
+            Path,
+            typer.Option("--output", "-O", help="output VCF (.gz/.bgz: bgzip); - writes plain VCF to stdout"),
+        ],
         reference: Annotated[Path, typer.Option("--reference", "-R", help="reference FASTA (plain or bgzip)")],
         annotation: Annotated[
             str, typer.Option("--annotation", "-A", help="grch37, grch38, a SpliceAI-style table or a GTF/GFF3")
@@ -42,13 +61,29 @@ def register(app: typer.Typer) -> None:
                 "(repeatable); adds the MetaLayer= field",
             ),
         ] = None,
+        strict: Annotated[
+            bool,
+            typer.Option("--strict", help="stop (exit 3) at the first malformed record, before scoring anything; "
+                         "default: pass it through with MetaLayerSkip=malformed and a warning"),
+        ] = False,  # fmt: skip
+        shard: Annotated[
+            str | None,
+            typer.Option("--shard", metavar="K/N", help="score only the K-th of N contiguous blocks of records "
+                         "(join the N outputs with merge-vcf)"),
+        ] = None,  # fmt: skip
+        write_index: Annotated[
+            bool, typer.Option("--write-index", help="also write a tabix index (OUTPUT.tbi); bgzip output only")
+        ] = False,
     ) -> None:
         """Annotate a VCF with SpliceAI-format delta scores (SpliceAI= INFO) from any base model.
 
-        With --base-model spliceai the field equals the official spliceai tool's. Every record is written out;
-        records that cannot be scored get MetaLayerSkip=REASON. With --checkpoint, MetaLayer=ALLELE|SYMBOL|DS_AG|
-        DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL|P_SA|EFFECT|DPSI: the recalibrated probabilities' deltas and the
-        variant models' outputs.
+        With --base-model spliceai the field equals the official spliceai tool's. Every record is written out, in
+        order; records that cannot be scored get MetaLayerSkip=REASON, malformed ones MetaLayerSkip=malformed (a
+        line with fewer than 8 columns is filled with '.' up to INFO). SpliceAI=, MetaLayer= and MetaLayerSkip=
+        values and header lines of an earlier run are replaced or removed. With --checkpoint,
+        MetaLayer=ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL|P_SA|EFFECT|DPSI: the
+        recalibrated probabilities' deltas and the variant models' outputs. A regular output file appears only
+        when complete; -O -, links, devices and FIFOs are written through.
         """
         from meta_layer_cli.inference.vcf import score_vcf
         from meta_layer_cli.runtime.config import hardware_settings
@@ -58,14 +93,38 @@ def register(app: typer.Typer) -> None:
         summary = score_vcf(
             input, output, reference, annotation, base_model=base_model, weights=weights, distance=distance,
             mask=bool(mask), device=str(resolve_device(hardware.device)), progress=progress, cache=cache,
-            batch_size=batch_size or hardware.window_batch, checkpoints=checkpoint,
+            batch_size=batch_size or hardware.window_batch, checkpoints=checkpoint, strict=strict, shard=shard,
+            write_index=write_index, command=command_line(ctx),
         )  # fmt: skip
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(summary["skipped"].items()))
         info(
-            f"{summary['records']:,} records -> {output}: {summary['scored']:,} scored "
+            f"{summary['records']:,} records -> {_shown(output)}: {summary['scored']:,} scored "
             f"({summary['entries']:,} entries){'; not scored: ' + skipped if skipped else ''} "
             f"in {summary['seconds']:.1f} s"
         )
+
+    @app.command("merge-vcf", epilog="Example: metalayer merge-vcf -O scored.vcf.gz --write-index "
+                 "shard1.vcf.gz shard2.vcf.gz shard3.vcf.gz")  # fmt: skip
+    @run_command
+    def merge_vcf_command(
+        ctx: typer.Context,
+        shards: Annotated[list[Path], typer.Argument(help="the N outputs of score-vcf --shard K/N, any order")],
+        output: Annotated[
+            Path, typer.Option("--output", "-O", help="merged VCF (.gz/.bgz: bgzip); - writes plain VCF to stdout")
+        ],
+        write_index: Annotated[
+            bool, typer.Option("--write-index", help="also write a tabix index (OUTPUT.tbi); bgzip output only")
+        ] = False,
+    ) -> None:
+        """Concatenate the shards of score-vcf --shard K/N in order: the output of one unsharded run.
+
+        Refuses a missing or duplicated shard, shards of different splits, and shards whose headers differ
+        (apart from the command line).
+        """
+        from meta_layer_cli.inference.vcf_shards import merge_vcf
+
+        summary = merge_vcf(shards, output, write_index=write_index, command=command_line(ctx))
+        info(f"{summary['shards']} shards, {summary['lines']:,} lines -> {_shown(output)}")
 
     @app.command("train-delta", epilog="Example: metalayer train-delta --config configs/variants.yaml "
                  "--set output_dir=runs/delta --set cache=~/.cache/metalayer")  # fmt: skip

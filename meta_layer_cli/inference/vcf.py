@@ -33,8 +33,18 @@ reader in :mod:`meta_layer_cli.io.annotation`.
 Records SpliceAI would skip are skipped the same way (no ``SpliceAI`` entry) and
 flagged ``MetaLayerSkip=REASON`` (see :data:`~meta_layer_cli.inference.vcf_scorer.SKIP_REASONS`).
 Every input line is written out, in order, with its other columns (FORMAT and samples
-included) unchanged; an existing ``SpliceAI`` value of a scored record is replaced in place,
-and ``MetaLayer`` / ``MetaLayerSkip`` values of an earlier run are replaced or removed.
+included) unchanged. A record that cannot be parsed (fewer than 8 columns, a POS that
+is no positive integer, an empty or non-ASCII allele; :mod:`meta_layer_cli.io.vcf`) is
+``MetaLayerSkip=malformed`` and a warning naming its line (a line with fewer than 8
+columns gets ``.`` up to INFO); ``strict=True`` refuses the input at its first
+malformed record instead, before anything is scored.
+
+The tool's own fields of an earlier run never survive: ``SpliceAI``, ``MetaLayer`` and
+``MetaLayerSkip`` values are replaced in place on the records this run scores and removed
+from those it does not; their ``##INFO`` lines are replaced by this run's (the ``MetaLayer``
+line removed when this run writes none), and so are the provenance lines
+``##metalayer_score_vcf``, ``##metalayer_version`` and ``##metalayer_command``
+(:mod:`meta_layer_cli.inference.vcf_shards`, which also has ``shard=``).
 
 Deliberate deviations from the official tool, none of which changes a score it
 produces: a record with at least one ALT allele that was not scored is flagged
@@ -62,38 +72,100 @@ How the work is shared and batched (the outputs equal the one-at-a-time definiti
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from meta_layer_cli.artifacts.cache import PredictionCache, as_cache
 from meta_layer_cli.base_models import resolve_base_model
 from meta_layer_cli.inference.spliceai_format import SPLICEAI_INFO
 from meta_layer_cli.inference.vcf_scorer import MAX_WARNINGS_PER_REASON, SKIP_INFO, ScoringTask, VariantScorer
+from meta_layer_cli.inference.vcf_shards import (
+    COMMAND_TAG,
+    SHARD_TAG,
+    VERSION_TAG,
+    call_summary,
+    parse_shard,
+    provenance_lines,
+    shard_block,
+    shard_line,
+)
 from meta_layer_cli.io.annotation import GeneIndex, read_variant_annotation
 from meta_layer_cli.io.fasta import Fasta
-from meta_layer_cli.io.vcf import VcfHeader, VcfReader, VcfRecord, VcfWriter
+from meta_layer_cli.io.vcf import (
+    STDIN,
+    IndexCheck,
+    VcfHeader,
+    VcfReader,
+    VcfRecord,
+    VcfWriter,
+    check_index_target,
+    is_seekable_file,
+    rereadable,
+)
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
+from meta_layer_cli.runtime.progress import Progress
 
 logger = logging.getLogger(__name__)
 
+#: INFO keys this tool writes; an earlier run's values are replaced or removed.
+OWN_FIELDS = ("SpliceAI", "MetaLayer", "MetaLayerSkip")
+SETTINGS_TAG = "##metalayer_score_vcf="
 
-def _output_header(header: VcfHeader, model, distance: int, mask: bool) -> VcfHeader:
-    """The input header plus the SpliceAI / MetaLayerSkip INFO lines and a provenance line."""
+
+def output_header(header: VcfHeader, model, distance: int, mask: bool, meta_info: str | None, command: str,
+                  shard: str | None = None) -> VcfHeader:  # fmt: skip
+    """The input header with this run's INFO lines (replacing an earlier run's) and provenance lines."""
     info = SPLICEAI_INFO
     if model.name != "spliceai":
         info = info.replace(
             "SpliceAIv1.3.1 variant annotation", f"SpliceAI-format variant annotation from {model.name}"
         )
-    out = header.with_info([info, SKIP_INFO])
-    tag = "##metalayer_score_vcf="
-    out.meta = [m for m in out.meta if not m.startswith(tag)]
+    lines = [info, SKIP_INFO] + ([meta_info] if meta_info else [])
+    out = header.replacing_info(lines, drop=() if meta_info else ("MetaLayer",))
+    out = out.without((SETTINGS_TAG, VERSION_TAG, COMMAND_TAG, SHARD_TAG))
     out.meta.append(
-        f"{tag}<base_model={model.name},weights_checksum={model.weights_checksum},context={model.context},"
+        f"{SETTINGS_TAG}<base_model={model.name},weights_checksum={model.weights_checksum},context={model.context},"
         f"distance={distance},mask={int(mask)}>"
     )
+    out.meta += provenance_lines(command) + ([shard] if shard else [])
     return out
+
+
+@dataclass
+class _Scan:
+    """What a first pass over the input found: body lines, and which of them are records."""
+
+    is_record: bytearray
+
+    @property
+    def lines(self) -> int:
+        return len(self.is_record)
+
+    def records(self, start: int = 0, end: int | None = None) -> int:
+        return sum(self.is_record[start:end])
+
+
+def _scan(path, name: str, strict: bool, index: bool) -> _Scan:
+    """Count body lines and records; ``strict``: raise at the first malformed record; ``index``: raise at the
+    first record tabix could not index."""
+    flags = bytearray()
+    check = IndexCheck(name) if index else None
+    with VcfReader(path, name) as reader:
+        for record in reader:
+            flags.append(record.is_record)
+            if strict and record.error is not None:
+                raise InputDataError(f"{name} line {record.line_number}: malformed record ({record.error}); "
+                                     "--strict stops here, before anything is scored")  # fmt: skip
+            if check is not None:
+                check.add(record)
+    return _Scan(flags)
 
 
 def _chunks(records: Iterable[VcfRecord], size: int) -> Iterable[list[VcfRecord]]:
@@ -125,12 +197,18 @@ def score_vcf(
     batched: bool = True,
     incremental: bool = True,
     checkpoints: Sequence[str | os.PathLike] | None = None,
+    strict: bool = False,
+    shard: str | tuple[int, int] | None = None,
+    write_index: bool = False,
+    command: str | None = None,
 ) -> dict:
     """Annotate a VCF with ``SpliceAI=`` delta scores from any base model (see the module docstring).
 
     Parameters
     ----------
-    input, output : VCF paths (plain, gzip or bgzip in; ``.gz``/``.bgz`` out is bgzip).
+    input, output : VCF paths (plain, gzip or bgzip in, detected by magic bytes; ``.gz``/``.bgz`` out is
+        bgzip). ``-`` is standard input / output (plain VCF out); links, devices and FIFOs are written
+        through, regular files atomically (:mod:`meta_layer_cli.io.atomic`).
     reference_fasta : FASTA (plain or bgzip) the VCF's coordinates refer to.
     annotation : ``grch37``, ``grch38``, a SpliceAI-style table, or a GTF/GFF3.
     base_model : a name for :func:`meta_layer_cli.load_base_model`, or a loaded model.
@@ -144,59 +222,86 @@ def score_vcf(
     checkpoints : a ``metalayer train`` checkpoint (trained on this base model alone) and/or
         ``train-variants`` checkpoints: adds the ``MetaLayer=`` field, one entry per
         ``SpliceAI`` entry (:mod:`meta_layer_cli.inference.vcf_models`).
+    strict : stop at the first malformed record (:class:`InputDataError` naming its line) before
+        scoring anything; by default it is passed through with ``MetaLayerSkip=malformed``.
+    shard : ``"K/N"``: score and write only the K-th of N contiguous blocks of body lines, under the
+        full header (:mod:`meta_layer_cli.inference.vcf_shards`; ``merge_vcf`` joins the N outputs).
+    write_index : also write a tabix index (``OUTPUT.tbi``); bgzip output to a file only.
+    command : the ``##metalayer_command`` header text (default: a summary of this call's arguments).
 
-    Every input line is written out, in order; the output file appears only
-    when complete. Returns counts: ``records``, ``scored`` (records with at
-    least one entry), ``entries``, ``skipped`` (by reason), ``alt_windows``,
-    ``spliced_alts`` (of those, predicted from reference activations), ``ref_nt``
-    and ``seconds``.
+    Every input line is written out, in order; a regular output file appears only
+    when complete. A stream given as input (``-``, a FIFO) is spooled to a temporary
+    file first when ``strict``, ``shard`` or ``write_index`` needs two passes over it.
+    Progress (records done, records/s) is reported through
+    :class:`~meta_layer_cli.runtime.progress.Progress`. Returns counts: ``records``,
+    ``scored`` (records with at least one entry), ``entries``, ``skipped`` (by reason),
+    ``alt_windows``, ``spliced_alts`` (of those, predicted from reference activations),
+    ``ref_nt`` and ``seconds``.
     """
     if not 0 <= distance < 5000:
-        raise ValueError(f"distance (-D) must be in 0..4999, got {distance}")
+        raise UsageError(f"distance (-D) must be in 0..4999, got {distance}")
+    part = parse_shard(shard) if shard is not None else None
+    if write_index:
+        check_index_target(output)
+    if command is None:
+        command = call_summary(
+            "score_vcf", input=input, output=output, reference_fasta=reference_fasta, annotation=annotation,
+            base_model=base_model if isinstance(base_model, str) else getattr(base_model, "name", "?"),
+            weights=weights, distance=distance, mask=mask, checkpoints=checkpoints, strict=strict or None,
+            shard=f"{part[0]}/{part[1]}" if part else None,
+        )  # fmt: skip
     started = time.perf_counter()
+    name = "<stdin>" if os.fspath(input) == STDIN else Path(input).name
+    with contextlib.ExitStack() as stack:
+        two_passes = strict or part is not None or write_index
+        source = stack.enter_context(rereadable(input)) if two_passes else input
+        # a first pass (cheap next to scoring) counts the records for the progress ETA and the shards
+        scan = _scan(source, name, strict, write_index) if two_passes or is_seekable_file(input) else None
+        start, end = shard_block(*part, scan.lines) if part is not None else (0, None)
+        total = scan.records(start, end) if scan is not None else None
+        summary = _score(source, name, output, reference_fasta, annotation, base_model, weights, distance, mask,
+                         device, progress, cache, batch_size, chunk_size, batched, incremental, checkpoints,
+                         command, write_index, (start, end), total,
+                         shard_line(*part, scan.lines) if part is not None else None)  # fmt: skip
+    summary["seconds"] = time.perf_counter() - started
+    return summary
+
+
+def _score(source, name, output, reference_fasta, annotation, base_model, weights, distance, mask, device, progress,
+           cache, batch_size, chunk_size, batched, incremental, checkpoints, command, write_index, block, total,
+           shard) -> dict:  # fmt: skip
     model = resolve_base_model(base_model, weights, device)
     genes = GeneIndex(read_variant_annotation(annotation))
     fasta = Fasta(reference_fasta)
     scorer = VariantScorer(model, fasta, genes, distance, mask, as_cache(cache), batch_size, incremental)
-    extra = None
+    extra, meta_info = None, None
     if checkpoints:
         from meta_layer_cli.inference.vcf_models import META_INFO, VcfCheckpoints
 
-        extra = VcfCheckpoints.load(checkpoints, model, device)
+        extra, meta_info = VcfCheckpoints.load(checkpoints, model, device), META_INFO
     counts = Counter()
-    with VcfReader(input) as reader:
-        header: VcfHeader = _output_header(reader.header, model, distance, mask)
-        if extra is not None:
-            header = header.with_info([META_INFO])
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        columns = [
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[n]}"),
-            TimeElapsedColumn(),
-        ]
+    with VcfReader(source, name) as reader:
+        header = output_header(reader.header, model, distance, mask, meta_info, command, shard)
         with (
-            VcfWriter(output, header) as writer,
-            Progress(*columns, console=Console(stderr=True), disable=not progress, transient=False) as bar,
+            VcfWriter(output, header, index=write_index) as writer,
+            Progress(f"score-vcf ({model.name})", total=total, unit="records", enabled=progress) as bar,
         ):
-            job = bar.add_task(f"score-vcf ({model.name})", total=None, n="")
-            for chunk in _chunks(reader, chunk_size):
+            for chunk in _chunks(itertools.islice(reader, *block), chunk_size):
                 tasks: list[ScoringTask] = []
                 triaged = []
                 for i, record in enumerate(chunk):
                     if not record.is_record:
                         triaged.append(None)
                         continue
-                    counts["records"] += 1
                     triaged.append(scorer.triage(i, record, tasks))
                 scored = scorer.entries(tasks, batched)
                 meta_scored = extra.entries(scorer, tasks) if extra is not None else []
+                done = 0
                 for record, result in zip(chunk, triaged):
                     if result is None:
                         writer.write(record)
                         continue
+                    done += 1
                     entries, reason = result
                     values = [scored[e] if isinstance(e, int) else e for e in entries]
                     info: dict[str, str | None] = {}
@@ -209,9 +314,10 @@ def score_vcf(
                                                           for e in entries)  # fmt: skip
                     if reason is not None:
                         info["MetaLayerSkip"] = reason
-                    # drop stale fields from an earlier run
-                    writer.write(record, info, remove=("MetaLayerSkip", "MetaLayer"))
-                bar.update(job, n=f"{counts['records']:,} records, {counts['entries']:,} entries")
+                    # this run's fields replace an earlier run's; those it does not write are removed
+                    writer.write(record, info, remove=OWN_FIELDS)
+                counts["records"] += done
+                bar.update(done, entries=f"{counts['entries']:,}")
     fasta.close()
     for reason, n in scorer.warned.items():
         if n > MAX_WARNINGS_PER_REASON:
@@ -224,5 +330,4 @@ def score_vcf(
         "alt_windows": scorer.stats["alt_windows"],
         "spliced_alts": scorer.stats["spliced_alts"],
         "ref_nt": scorer.stats["ref_nt"],
-        "seconds": time.perf_counter() - started,
     }

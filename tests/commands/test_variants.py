@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import shlex
 import shutil
 
 import polars as pl
@@ -102,3 +103,116 @@ def test_score_vcf_checkpoint_flag(tmp_path, osai80, spliceai):
     result = runner.invoke(make_app(), args + [str(meta_checkpoint(tmp_path / "s", spliceai))])
     assert result.exit_code == 3 and len(result.output.strip().splitlines()) == 1
     assert "spliceai" in result.output and "openspliceai" in result.output
+
+
+def osai_args(tmp_path) -> list[str]:
+    weights = shared_path("models", "openspliceai-mane", "80nt")
+    shutil.copy(REF_DIR / "ref.fa", tmp_path / "ref.fa")
+    return ["-R", str(tmp_path / "ref.fa"), "-A", str(REF_DIR / "annotation.txt"), "-b", "openspliceai",
+            "--weights", str(weights), "--device", "cpu"]  # fmt: skip
+
+
+def test_score_vcf_stdin_to_stdout_with_progress_lines(tmp_path, monkeypatch):
+    """-I - (gzip) -O -: the VCF on stdout, nothing else; timestamped progress lines on stderr before the summary."""
+    from meta_layer_cli.runtime import progress
+
+    monkeypatch.setattr(progress.settings, "interval", progress.settings.interval)  # restored afterwards
+    monkeypatch.chdir(tmp_path)
+    data = (REF_DIR / "input.vcf").read_text().replace("\n1\t6195\t", "\n1\t12a\tbad\tG\tA\t.\t.\t.\n1\t6195\t", 1)
+    args = ["--progress-interval", "0", "score-vcf", "-I", "-", "-O", "-", *osai_args(tmp_path)]
+    result = runner.invoke(make_app(), args, input=gzip.compress(data.encode()))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "##fileformat=VCFv4.2" and lines.count(lines[0]) == 1
+    body = [ln for ln in lines if not ln.startswith("#")]
+    assert len(body) == 30 and "MetaLayerSkip=malformed" in body[1]
+    assert any(ln.startswith("##metalayer_command=metalayer score-vcf --input - --output -") for ln in lines)
+    err = result.stderr.splitlines()
+    progress_lines = [i for i, ln in enumerate(err) if re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d score-vcf", ln)]
+    summary = [i for i, ln in enumerate(err) if "30 records -> stdout" in ln]
+    assert summary and len(progress_lines) >= 2 and max(progress_lines) < summary[0], result.stderr
+    assert any("records/s" in err[i] for i in progress_lines)
+    assert not (tmp_path / "-").exists()
+
+
+def test_score_vcf_strict_and_write_index_errors(tmp_path):
+    bad = (REF_DIR / "input.vcf").read_text() + "1\t100\tshort\tA\n"
+    out = tmp_path / "o.vcf"
+    result = runner.invoke(make_app(), ["score-vcf", "-I", "-", "-O", str(out), "--strict", *osai_args(tmp_path)],
+                           input=bad)  # fmt: skip
+    assert result.exit_code == 3 and not out.exists() and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: <stdin> line {len(bad.splitlines())}: malformed record (4 tab-separated columns")
+    result = runner.invoke(make_app(), ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(out),
+                                        "--write-index", *osai_args(tmp_path)])  # fmt: skip
+    assert result.exit_code == 2 and "bgzip" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    result = runner.invoke(make_app(), ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(out),
+                                        "--shard", "4/3", *osai_args(tmp_path)])  # fmt: skip
+    assert result.exit_code == 2 and result.stderr.startswith("error: --shard 4/3")
+
+
+def test_score_vcf_shards_and_merge_vcf(tmp_path):
+    common = ["-I", str(REF_DIR / "input.vcf"), *osai_args(tmp_path), "--no-progress"]
+    whole = tmp_path / "whole.vcf.gz"
+    assert runner.invoke(make_app(), ["score-vcf", "-O", str(whole), *common]).exit_code == 0
+    shards = [tmp_path / f"part{k}.vcf.gz" for k in (1, 2, 3)]
+    for k, shard in enumerate(shards, 1):
+        result = runner.invoke(make_app(), ["score-vcf", "-O", str(shard), "--shard", f"{k}/3", *common])
+        assert result.exit_code == 0, result.output
+    merged = tmp_path / "merged.vcf.gz"
+    result = runner.invoke(make_app(), ["merge-vcf", "-O", str(merged), *map(str, shards[::-1])])
+    assert result.exit_code == 0, result.output
+    assert "3 shards, 29 lines" in result.stderr
+    got, want = (gzip.decompress(p.read_bytes()).decode().splitlines() for p in (merged, whole))
+    assert [(a, b) for a, b in zip(got, want) if a != b] == [
+        (f"##metalayer_command=metalayer merge-vcf {' '.join(map(str, shards[::-1]))} --output {merged}",
+         next(w for w in want if w.startswith("##metalayer_command=")))
+    ] and len(got) == len(want)
+    result = runner.invoke(make_app(), ["merge-vcf", "-O", str(tmp_path / "m2.vcf"), str(shards[0]), str(shards[2])])
+    assert result.exit_code == 3 and result.stderr.strip() == "error: shard 2 of 3 missing"
+
+
+def test_score_vcf_in_a_shell_pipeline(tmp_path):
+    """metalayer score-vcf -I - -O - < in.vcf | bgzip, and -O /dev/stdout, as a separate process (real argv)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    bgzip = shutil.which("bgzip")
+    if bgzip is None:  # htslib's bgzip is not installed here: the same BGZF writer, through pysam
+        bgzip = f"{shlex.quote(sys.executable)} -c 'import sys, pysam; f = pysam.BGZFile(\"/dev/stdout\", \"wb\"); " \
+                "f.write(sys.stdin.buffer.read()); f.close()'"  # fmt: skip
+    metalayer = f"{shlex.quote(sys.executable)} -c 'from meta_layer_cli.commands.main import main; main()'"
+    args = shlex.join(osai_args(tmp_path) + ["--no-progress"])
+    src = tmp_path / "in.vcf.gz"
+    src.write_bytes(gzip.compress((REF_DIR / "input.vcf").read_bytes()))
+    script = (f"set -o pipefail; {metalayer} score-vcf -I - -O - {args} < {src} | {bgzip} > out.vcf.gz && "
+              f"{metalayer} -q score-vcf -I {src} -O /dev/stdout {args} | cat > dev_stdout.vcf")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    with gzip.open(tmp_path / "out.vcf.gz", "rt") as fh:
+        lines = fh.read().splitlines()
+    assert sum(not ln.startswith("#") for ln in lines) == 29 and sum("SpliceAI=" in ln for ln in lines) > 20
+    assert f"##metalayer_command=metalayer score-vcf -I - -O - {args}" in lines
+    assert "29 records -> stdout" in done.stderr
+    plain = (tmp_path / "dev_stdout.vcf").read_text().splitlines()
+    assert [ln for ln in plain if not ln.startswith("##metalayer_command")] == [
+        ln for ln in lines if not ln.startswith("##metalayer_command")
+    ]
+    assert os.path.islink("/dev/stdout") and not (tmp_path / "-").exists()
+
+
+def test_a_closed_stdout_is_one_error_line(tmp_path, monkeypatch):
+    """`metalayer score-vcf -O - | head`: the broken pipe is one error line, exit 1, no traceback."""
+    import meta_layer_cli.inference.vcf as vcf
+
+    def closed(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(vcf, "score_vcf", closed)
+    result = runner.invoke(make_app(), ["score-vcf", "-I", "-", "-O", "-", "-R", "r.fa", "-A", "a.txt"], input="")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: output closed early (broken pipe): the reader of stdout stopped"

@@ -12,7 +12,7 @@ from meta_layer_cli.inference.vcf import score_vcf
 from meta_layer_cli.io.annotation import read_variant_annotation
 from meta_layer_cli.io.vcf import read_vcf
 from tests.inference.stub_models import StubModel
-from tests.inference.vcf_fixtures import BY_ID, MALFORMED, SKIP_REASON, info_of, write_input
+from tests.inference.vcf_fixtures import BY_ID, MALFORMED, SKIP_REASON, info_of, without_command, write_input
 
 
 def check_against_official(out_path: Path, body: list[str], mask: int) -> int:
@@ -104,7 +104,7 @@ def test_gtf_annotation_gives_the_same_scores_as_the_table(genome, tmp_path):
     for annotation in (genome / "annotation.txt", gtf):
         out = tmp_path / f"{Path(annotation).suffix}.vcf"
         score_vcf(tmp_path / "in.vcf", out, genome / "ref.fa", annotation, base_model=model, progress=False)
-        outs.append(out.read_text())
+        outs.append(without_command(out))
     assert outs[0] == outs[1]
 
 

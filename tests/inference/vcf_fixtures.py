@@ -54,3 +54,8 @@ def write_input(path: Path, ids: list[str] | None, malformed: bool = True, extra
 def info_of(columns: list[str]) -> dict[str, str | None]:
     entries = [] if columns[7] == "." else columns[7].split(";")
     return {e.split("=", 1)[0]: (e.split("=", 1)[1] if "=" in e else None) for e in entries}
+
+
+def without_command(path: Path) -> list[str]:
+    """The output's lines but its ``##metalayer_command`` line (which names the call's own arguments)."""
+    return [ln for ln in Path(path).read_text().splitlines() if not ln.startswith("##metalayer_command=")]
