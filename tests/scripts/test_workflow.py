@@ -16,14 +16,37 @@ ROOT = Path(__file__).resolve().parents[2]
 SNAKEFILE = ROOT / "scripts" / "workflow" / "Snakefile"
 
 
+def write_vcf(path: Path, fasta: Path, gtf: Path, n: int = 12) -> int:
+    """SNVs at exon ends of the genome's genes (REF from the FASTA), sorted; returns the record count."""
+    import pysam
+
+    from meta_layer_cli.io.gtf import genes_from_transcripts, read_transcripts
+
+    reference = pysam.FastaFile(str(fasta))
+    records = []
+    for t in genes_from_transcripts(read_transcripts(gtf))[:n]:
+        pos = t.exons[0][1]  # 1-based: the last base of the first exon
+        ref = reference.fetch(t.chrom, pos - 1, pos).upper()
+        alt = "A" if ref != "A" else "C"
+        records.append((t.chrom, pos, ref, alt))
+    records.sort()
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1>", "##contig=<ID=chr3>",
+             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]  # fmt: skip
+    lines += [f"{c}\t{p}\tv{i}\t{r}\t{a}\t.\t.\t." for i, (c, p, r, a) in enumerate(records)]
+    path.write_text("\n".join(lines) + "\n")
+    return len(records)
+
+
 def test_workflow_runs_locally_end_to_end(small_genome, tmp_path):
     pytest.importorskip("snakemake")
     fasta, gtf = small_genome
+    n_records = write_vcf(tmp_path / "in.vcf", fasta, gtf)
     metalayer = Path(sys.executable).parent / "metalayer"
     config = {
         "fasta": str(fasta), "gtf": str(gtf), "base_model": "openspliceai",
         "weights": str(shared_path("models", "openspliceai-mane", "80nt")), "out": str(tmp_path / "out"),
         "shards": 2, "test_chroms": "chr3", "device": "cpu", "metalayer": str(metalayer),
+        "vcf": str(tmp_path / "in.vcf"),
         "train_set": [f"model.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()]
         + [f"training.{k}={json.dumps(v)}" for k, v in TINY_TRAINING.items()],
     }  # fmt: skip
@@ -41,3 +64,8 @@ def test_workflow_runs_locally_end_to_end(small_genome, tmp_path):
     predicted = pl.scan_parquet(str(out / "predictions" / "*.parquet")).select("gene_id").collect()
     assert sorted(predicted["gene_id"].unique().to_list()) == sorted(GENOME_CHR1 + GENOME_CHR3)
     assert (out / "logs" / "train.log").read_text().count("validation PR-AUC") >= 1
+    import gzip
+
+    with gzip.open(out / "scored.vcf.gz", "rt") as fh:
+        body = [line for line in fh if not line.startswith("#")]
+    assert len(body) == n_records and all("SpliceAI=" in line and "MetaLayer=" in line for line in body)
