@@ -323,23 +323,44 @@ def register(app: typer.Typer) -> None:
                                     f"demo: {len(result.split['test'])} held-out genes"))  # fmt: skip
         info(f"report: {report}\ncheckpoint: {result.checkpoint_path}")
 
+    @app.command(epilog="Example: metalayer init-config pipeline > p.yaml; metalayer pipeline --config p.yaml")
+    @run_command
+    def pipeline(
+        config: Annotated[Path, typer.Option("--config", "-c", help="pipeline YAML (metalayer init-config pipeline)")],
+        set_: SetOpt = None,
+        progress: ProgressOpt = True,
+    ) -> None:
+        """The whole chain on one machine from one config: prepare, train-canonical, evaluate, and optionally
+        predict and score-vcf. A rerun skips what is done (use scripts/workflow/Snakefile for many machines)."""
+        from meta_layer_cli.jobs.pipeline import run_pipeline
+
+        result = run_pipeline(config, list(set_ or []), progress)
+        held_out = result["held_out"]
+        _print_table(_metrics_table(held_out["meta"], held_out["base"],
+                                    f"{held_out['meta']['n_genes']} held-out genes, same positions"))  # fmt: skip
+        info(f"summary: {Path(result['checkpoint']).parents[2] / 'pipeline.json'}")
+
     @app.command("init-config", epilog="Example: metalayer init-config canonical > my-run.yaml")
     @run_command
     def init_config(
-        kind: Annotated[str, typer.Argument(help="canonical, lightweight, hyena, delta, or a profile: cpu, m1, gpu")],
+        kind: Annotated[
+            str, typer.Argument(help="canonical, lightweight, hyena, delta, pipeline, or a profile: cpu, m1, gpu")
+        ],
         out: Annotated[Path | None, typer.Option("--out", "-o", help="write here instead of stdout")] = None,
     ) -> None:
         """Write a starter config (a built-in one, commented) to edit and pass with --config / --profile."""
         from meta_layer_cli.jobs.canonical import builtin_config
         from meta_layer_cli.runtime.config import PROFILES, profile_path
 
-        names = {"canonical": "default", "lightweight": "lightweight", "hyena": "hyena", "delta": "variants"}
+        names = {"canonical": "default", "lightweight": "lightweight", "hyena": "hyena", "delta": "variants",
+                 "pipeline": "pipeline"}  # fmt: skip
         if kind in PROFILES:
             path = profile_path(kind)
         elif kind in names:
             path = builtin_config(names[kind])
         else:
-            raise UsageError(f"unknown config kind {kind!r} (canonical, lightweight, hyena, delta, cpu, m1, gpu)")
+            raise UsageError(f"unknown config kind {kind!r} (canonical, lightweight, hyena, delta, pipeline, cpu, m1, "
+                             "gpu)")  # fmt: skip
         text = path.read_text()
         if out is None:
             sys.stdout.write(text)

@@ -1,0 +1,104 @@
+"""``metalayer pipeline``: one config, the whole chain on one machine: prepare -> train-canonical -> evaluate ->
+(predict) -> (score-vcf). Each step is the same library function the command of that name calls; a rerun
+skips what is done (prepared genes, a finished run whose data and config did not change). For many machines,
+``scripts/workflow/Snakefile`` runs the same steps as separate, sharded jobs.
+
+A starter config: ``metalayer init-config pipeline``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from pydantic import Field
+
+from meta_layer_cli.io.atomic import write_json_atomic
+from meta_layer_cli.runtime.config import StrictSection, load_yaml_config
+from meta_layer_cli.runtime.errors import UpToDate
+
+logger = logging.getLogger(__name__)
+
+
+class PipelineConfig(StrictSection):
+    """What ``metalayer pipeline`` runs. Paths are relative to the working directory."""
+
+    fasta: str
+    annotation: str  # GTF/GFF3, a SpliceAI annotation table, grch37 or grch38
+    base_model: str = "openspliceai"
+    weights: str | None = None  # default: the lookup ($METALAYER_MODELS, models_dir)
+    flank: int | None = Field(None, gt=0, le=100_000)
+    models_dir: str | None = None
+    transcripts: str = "canonical"
+    biotype: list[str] | None = None
+    out: str = "runs/pipeline"
+    test_chromosomes: list[str] = Field(default_factory=lambda: ["1", "3", "5", "7", "9"], min_length=1)
+    train_config: str | None = None  # a train-canonical config (metalayer init-config canonical)
+    train_set: dict = Field(default_factory=dict)  # extra train-canonical keys, e.g. {"training.epochs": 5}
+    profile: str | None = None
+    device: str | None = None
+    predict_genes: list[str] | None = None  # genes to write recalibrated probabilities (and bigWigs) for
+    vcf: str | None = None  # a VCF to score with the trained meta-layer
+    distance: int = Field(50, ge=0, le=4999)
+
+
+def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict | None = None,
+                 progress: bool = True) -> dict:  # fmt: skip
+    """Run the chain (module docstring); returns ``{"prepared", "checkpoint", "evaluation", ...}`` paths and
+    the held-out metrics, also written to ``OUT/pipeline.json``."""
+    from meta_layer_cli.jobs.canonical import evaluate_checkpoint, run_canonical_training
+    from meta_layer_cli.jobs.prepare import prepare
+
+    cfg = load_yaml_config(PipelineConfig, config, overrides)
+    out = Path(cfg.out)
+    prepared, run = out / "prepared", out / "run"
+    logger.info(f"pipeline: prepare {cfg.base_model} tracks in {prepared}")
+    prepare(prepared, cfg.base_model, cfg.weights, flank=cfg.flank, models_dir=cfg.models_dir, fasta=cfg.fasta,
+            gtf=cfg.annotation, transcripts=cfg.transcripts, biotype=cfg.biotype, profile=cfg.profile,
+            device=cfg.device, progress=progress)  # fmt: skip
+    checkpoint = run / "checkpoints" / "best"
+    logger.info(f"pipeline: train-canonical into {run}")
+    try:
+        run_canonical_training(
+            base_model=cfg.base_model, base_weights=cfg.weights, flank=cfg.flank, data=[str(prepared)],
+            test_chroms=cfg.test_chromosomes, config=cfg.train_config, profile=cfg.profile, device=cfg.device,
+            output_dir=run, overwrite=False, if_changed=True,
+            overrides={**({"models_dir": cfg.models_dir} if cfg.models_dir else {}), **cfg.train_set},
+        )  # fmt: skip
+    except UpToDate as done:
+        logger.info(f"pipeline: {done}")
+    meta, base = evaluate_checkpoint(checkpoint, [str(prepared)], device=cfg.device or "auto",
+                                     models_dir=cfg.models_dir)  # fmt: skip
+    result = {"prepared": str(prepared), "checkpoint": str(checkpoint), "held_out": {"base": base, "meta": meta}}
+    write_json_atomic(out / "evaluation.json", result["held_out"])
+    if cfg.predict_genes:
+        from meta_layer_cli.jobs.predict import predict_genes
+
+        table = out / "predictions.parquet"
+        predict_genes(checkpoint, table, data=[prepared], genes=cfg.predict_genes, bigwig=str(out / "bigwig" / "meta"),
+                      models_dir=cfg.models_dir, profile=cfg.profile, device=cfg.device, progress=progress)  # fmt: skip
+        result["predictions"] = str(table)
+    if cfg.vcf:
+        from meta_layer_cli.inference.vcf import score_vcf
+        from meta_layer_cli.runtime.device import resolve_device
+
+        scored = out / "scored.vcf.gz"
+        model = _base_model(checkpoint, cfg)
+        score_vcf(cfg.vcf, scored, cfg.fasta, cfg.annotation, base_model=model, distance=cfg.distance,
+                  device=str(resolve_device(cfg.device or "auto")), progress=progress,
+                  checkpoints=[checkpoint])  # fmt: skip
+        result["scored_vcf"] = str(scored)
+    write_json_atomic(out / "pipeline.json", result)
+    logger.info(f"pipeline: done; held-out PR-AUC macro base {base['pr_auc_macro']:.4f} -> meta "
+                f"{meta['pr_auc_macro']:.4f} ({json.dumps(str(out / 'pipeline.json'))})")  # fmt: skip
+    return result
+
+
+def _base_model(checkpoint: Path, cfg: PipelineConfig):
+    from meta_layer_cli.base_models.record import BaseModelRecord
+    from meta_layer_cli.models.checkpoint import read_checkpoint_config
+
+    record = BaseModelRecord.from_dict(read_checkpoint_config(checkpoint)["run"]["base_models"][0])
+    return record.load(device=cfg.device or "auto", weights=cfg.weights, models_dir=cfg.models_dir)

@@ -1,0 +1,51 @@
+"""metalayer pipeline: one config, prepare -> train -> evaluate -> predict -> score-vcf; a rerun does nothing new."""
+
+import json
+
+import yaml
+from typer.testing import CliRunner
+
+from meta_layer_cli.commands.main import app
+from tests.conftest import GENOME_CHR3, TINY_MODEL, TINY_TRAINING, shared_path
+from tests.scripts.test_workflow import write_vcf
+
+runner = CliRunner()
+
+
+def test_pipeline_runs_the_chain_and_a_rerun_skips_it(small_genome, tmp_path):
+    fasta, gtf = small_genome
+    n_records = write_vcf(tmp_path / "in.vcf", fasta, gtf, n=4)
+    config = {
+        "fasta": str(fasta), "annotation": str(gtf), "base_model": "openspliceai",
+        "weights": str(shared_path("models", "openspliceai-mane", "80nt")), "out": str(tmp_path / "out"),
+        "test_chromosomes": ["chr3"], "device": "cpu", "predict_genes": GENOME_CHR3[:2],
+        "vcf": str(tmp_path / "in.vcf"),
+        "train_set": {**{f"model.{k}": v for k, v in TINY_MODEL.items()},
+                      **{f"training.{k}": v for k, v in TINY_TRAINING.items()}},
+    }  # fmt: skip
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(config))
+    first = runner.invoke(app, ["pipeline", "--config", str(path), "--no-progress"])
+    assert first.exit_code == 0, first.output
+    summary = json.loads((tmp_path / "out" / "pipeline.json").read_text())
+    assert summary["held_out"]["meta"]["n_genes"] == len(GENOME_CHR3)
+    import gzip
+
+    import polars as pl
+
+    assert sorted(pl.read_parquet(summary["predictions"])["gene_id"].unique().to_list()) == sorted(GENOME_CHR3[:2])
+    with gzip.open(summary["scored_vcf"], "rt") as fh:
+        assert sum(1 for line in fh if not line.startswith("#")) == n_records
+    again = runner.invoke(app, ["pipeline", "--config", str(path), "--no-progress"])
+    assert again.exit_code == 0 and "nothing to do" in again.output and "0 predicted now" not in again.output
+    bad = runner.invoke(app, ["pipeline", "--config", str(path), "--set", "out_dir=x"])
+    assert bad.exit_code == 2 and "out_dir: unknown key" in bad.output
+
+
+def test_init_config_pipeline_is_a_valid_pipeline_config():
+    from meta_layer_cli.jobs.pipeline import PipelineConfig
+    from meta_layer_cli.runtime.config import load_yaml_config
+
+    result = runner.invoke(app, ["init-config", "pipeline"])
+    assert result.exit_code == 0
+    assert load_yaml_config(PipelineConfig, yaml.safe_load(result.stdout)).base_model == "openspliceai"
