@@ -39,10 +39,12 @@ import numpy as np
 import polars as pl
 
 from meta_layer_cli.artifacts.cache import MemoryCache, PredictionCache, as_cache
+from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.features.variants import EFFECT_TYPES, TARGET_KINDS, build_variant_dataset
 from meta_layer_cli.models.calibration import calibration_from_json, calibrator_from_dict
 from meta_layer_cli.models.checkpoint import read_checkpoint_config
 from meta_layer_cli.models.variant import VariantModel, calibrated_predictions, load_variant_model, predict_variants
+from meta_layer_cli.runtime.errors import InputDataError
 
 logger = logging.getLogger(__name__)
 MODEL_COLUMNS = ("predicted_delta_psi", "p_splice_altering", "effect_type", "p_effect_type")
@@ -70,14 +72,14 @@ class VariantPredictor:
     def kinds(self) -> list[str]:
         return list(self.model.config.target_kinds) or ["delta_psi_percent"]
 
+    @property
+    def record(self) -> BaseModelRecord:
+        """The base model the checkpoint was trained on (:func:`checkpoint_record`)."""
+        return checkpoint_record(self.config, self.path)
+
     def check_base_model(self, base) -> None:
-        """Refuse a base model other than the one the checkpoint was trained with."""
-        want = self.run.get("base_model", {})
-        if want and (want.get("base_model") != base.name or want.get("weights_checksum") != base.weights_checksum):
-            raise ValueError(
-                f"{self.path} was trained on {want.get('base_model')} tracks (weights {want.get('weights_checksum')}), "
-                f"not {base.name} (weights {base.weights_checksum}): pass the same --base-model/--weights"
-            )
+        """Refuse a base model other than the one the checkpoint was trained with (InputDataError)."""
+        self.record.require(base, f"the checkpoint {self.path}")
 
     def readout_kind(self) -> str:
         return "delta_psi_percent" if "delta_psi_percent" in self.kinds else self.kinds[0]
@@ -86,14 +88,21 @@ class VariantPredictor:
 def load_variant_predictor(checkpoint: str | os.PathLike, device: str = "cpu") -> VariantPredictor:
     """A ``train-variants`` checkpoint with its calibration and ``p_splice_altering`` map."""
     model, config = load_variant_model(checkpoint, device)
+    checkpoint_record(config, str(checkpoint))  # an old checkpoint fails here, with one clear line
     return VariantPredictor(model, config, calibration_from_json(config.get("calibration")),
                             config.get("p_splice_altering") or {}, str(checkpoint))  # fmt: skip
 
 
-def checkpoint_base_model(checkpoint: str | os.PathLike) -> tuple[str, str | None]:
-    """(base-model name, weights path or None) a checkpoint was trained with."""
-    base = read_checkpoint_config(checkpoint).get("run", {}).get("base_model", {})
-    return base.get("name") or base.get("base_model") or "spliceai", base.get("weights")
+def checkpoint_record(checkpoint: str | os.PathLike | dict, path: str | None = None) -> BaseModelRecord:
+    """The :class:`BaseModelRecord` a variant checkpoint (its folder or its ``config.json`` dict) stores under
+    ``run.base_model``. Checkpoints written before the record existed (a flat description) are refused."""
+    config = checkpoint if isinstance(checkpoint, dict) else read_checkpoint_config(checkpoint)
+    where = path or (str(checkpoint) if not isinstance(checkpoint, dict) else "the checkpoint")
+    stored = (config.get("run") or {}).get("base_model")
+    if not isinstance(stored, dict) or "name" not in stored or "context" not in stored:
+        raise InputDataError(f"{where} does not record its base model the current way (a checkpoint of an older "
+                             "metalayer?): retrain it with `metalayer train-delta`")  # fmt: skip
+    return BaseModelRecord.from_dict(stored)
 
 
 def predict_table_columns(
@@ -156,8 +165,9 @@ def score_sequences_with_models(
 ) -> pl.DataFrame:
     """``score_sequences`` columns plus the variant models' columns (module docstring).
 
-    ``base_model`` (and ``weights``) default to the first checkpoint's; every checkpoint
-    must have been trained on this base model's tracks (same weights checksum).
+    ``base_model`` defaults to the first checkpoint's (:meth:`BaseModelRecord.load`: ``weights`` if given,
+    else the recorded path if it exists here, else the usual lookup); every checkpoint must have been trained
+    on this base model's tracks (:meth:`BaseModelRecord.require`).
     """
     from meta_layer_cli.artifacts.sequences import score_sequences
     from meta_layer_cli.base_models import resolve_base_model
@@ -166,10 +176,10 @@ def score_sequences_with_models(
     if not checkpoints:
         raise ValueError("no checkpoint given")
     predictors = [load_variant_predictor(c, device) for c in checkpoints]
-    if base_model is None:
-        base_model, ck_weights = checkpoint_base_model(checkpoints[0])
-        weights = weights if weights is not None else ck_weights
-    model = resolve_base_model(base_model, weights, device)
+    if base_model is None:  # the first checkpoint's, found again by its record (weights: a path or the lookup)
+        model = predictors[0].record.load(device=device, weights=weights)
+    else:
+        model = resolve_base_model(base_model, weights, device)
     for pred in predictors:
         pred.check_base_model(model)
     frame = read_table(table)
@@ -190,5 +200,5 @@ def score_sequences_with_models(
     return result.drop([c for c in cols if c in result.columns]).with_columns(added)
 
 
-__all__ = ["MODEL_COLUMNS", "TARGET_KINDS", "VariantPredictor", "load_variant_predictor",
+__all__ = ["MODEL_COLUMNS", "TARGET_KINDS", "VariantPredictor", "checkpoint_record", "load_variant_predictor",
            "score_sequences_with_models"]  # fmt: skip

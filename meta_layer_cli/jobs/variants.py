@@ -316,8 +316,7 @@ def run_validated_delta_training(
     data_info = {name: {"rows": int(len(rows)), "exons": int(len(np.unique(dataset.groups[rows].astype(str))))}
                  for name, rows in _groups_by_source(dataset).items()}  # fmt: skip
     run_info = {
-        "base_model": dataset.base_model
-        | {"name": cfg.base_model, "weights": str(Path(cfg.base_weights).resolve()) if cfg.base_weights else None},
+        "base_model": dataset.base_model.to_dict(),  # BaseModelRecord: name, checksum, context, channels, hint
         "window": cfg.window,
         "delta_window": cfg.delta_window,
         "thresholds": thresholds,

@@ -15,6 +15,7 @@ from meta_layer_cli.evaluation.variant_metrics import base_delta_metrics, regres
 from meta_layer_cli.features.variants import BASE_DELTA_COLUMNS
 from meta_layer_cli.jobs.canonical import builtin_config
 from meta_layer_cli.jobs.variants import resolve_variant_config, run_validated_delta_training
+from meta_layer_cli.runtime.errors import InputDataError
 from meta_layer_cli.training.variant_config import load_variant_config
 from tests.variant_helpers import TINY_ARCHITECTURE, TINY_TRAINING, mapsy_path, osai80_weights, vexseq_path
 
@@ -86,7 +87,7 @@ def test_checkpoint_scores_new_sequences(run):
     p = scored["p_splice_altering"].to_numpy()
     assert np.all((p >= 0) & (p <= 1))
     other = str(osai80_weights()).replace("80nt", "400nt")  # another model: its tracks are not what it learned
-    with pytest.raises(ValueError, match="trained on openspliceai tracks"):
+    with pytest.raises(InputDataError, match="was made with base model openspliceai .*context 40.*not openspliceai"):
         score_sequences_with_models(table, [run.checkpoint_path], base_model="openspliceai", weights=other)
     # the same row ids and order as the input
     assert scored["id"].to_list() == table["id"].to_list()
