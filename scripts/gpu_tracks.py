@@ -56,9 +56,6 @@ class _RecordingModel:
     def predict_codes(self, codes):  # never called: marks the stand-in as able to predict new sequences
         raise NotImplementedError
 
-    def describe(self) -> dict:
-        return {"name": self.name}
-
 
 def collect(a: argparse.Namespace) -> None:
     from meta_layer_cli.artifacts.cache import PredictionCache

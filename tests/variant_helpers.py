@@ -7,7 +7,8 @@ import polars as pl
 from tests.conftest import shared_path
 
 TINY_ARCHITECTURE = {"width": 8, "kernel": 5, "dilations": [1, 2, 4], "dropout": 0.0, "heads": 2}
-TINY_TRAINING = {"epochs": 2, "batch_size": 8, "patience": 2, "lr": 3e-3}
+TINY_TRAINING = {"epochs": 2, "patience": 2, "lr": 3e-3}
+TINY_HARDWARE = {"batch_size": 8, "device": "cpu"}
 
 
 def osai80_weights() -> str:

@@ -78,11 +78,6 @@ class BaseModel:
     def predict_genes(self, genes: Sequence[GeneSequence]) -> list[np.ndarray]:
         return [self.predict_gene(g) for g in genes]
 
-    def describe(self) -> dict:
-        """Legacy flat description (variant datasets); new code stores :meth:`record`."""
-        return {"base_model": self.name, "context": self.context, "channels": list(self.channels),
-                "weights_checksum": self.weights_checksum, "weights": list(self.weights_paths)}  # fmt: skip
-
     def record(self):
         """This model's :class:`~meta_layer_cli.base_models.record.BaseModelRecord`."""
         from meta_layer_cli.base_models.record import BaseModelRecord

@@ -170,13 +170,18 @@ def register(app: typer.Typer) -> None:
         ] = None,
         genes: GenesOpt = None,
         allow_partial: Annotated[bool, typer.Option(help="evaluate an unfinished folder's finished genes")] = False,
+        allow_seen: Annotated[
+            bool, typer.Option(help="--variants: also rows of exons the checkpoint was trained on (optimistic)")
+        ] = False,
         threshold: Annotated[float, typer.Option(help="score called a site with --tracks")] = 0.5,
         models_dir: ModelsDirOpt = None,
         device: DeviceOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout instead of a table")] = False,
     ) -> None:
         """Metrics on held-out data: base-model tracks (--tracks), a canonical checkpoint against its base model
-        on the same positions (--checkpoint, --data), or a variant model on measured effects (--variants)."""
+        on the same positions (--checkpoint, --data), or a variant model on measured effects (--variants: rows of
+        exons it was trained or calibrated on are refused unless --allow-seen; the raw base-model deltas on the
+        same rows beside it)."""
         if sum(x is not None for x in (tracks, checkpoint)) != 1:
             raise UsageError("give --tracks DIR or --checkpoint DIR")
         if tracks is not None:
@@ -195,7 +200,8 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"{checkpoint} is a variant model: give --variants TABLE (measured effects)")
             from meta_layer_cli.jobs.variants import evaluate_variant_checkpoint
 
-            metrics = evaluate_variant_checkpoint(checkpoint, variants, device=device or "cpu")
+            metrics = evaluate_variant_checkpoint(checkpoint, variants, device=device or "auto", allow_seen=allow_seen,
+                                                  models_dir=models_dir)  # fmt: skip
             print(json.dumps(metrics, indent=2) if as_json else _variant_metrics_text(metrics))
             return
         from meta_layer_cli.jobs.canonical import evaluate_checkpoint
@@ -295,7 +301,7 @@ def register(app: typer.Typer) -> None:
                 from meta_layer_cli.jobs.variants import calibrate_variant_checkpoint
 
                 result = calibrate_variant_checkpoint(checkpoint, variants, out, method or "isotonic", quantile,
-                                                      device or "cpu", overwrite)  # fmt: skip
+                                                      device or "auto", overwrite, models_dir=models_dir)  # fmt: skip
             else:
                 result = jobs.calibrate_checkpoint(checkpoint, out, method or "temperature",
                                                    [str(d) for d in data] if data else None, split_list(genes),
@@ -394,9 +400,6 @@ def _prepare_for_training(out, base_model, weights, flank, models_dir, fasta, gt
 
 
 def _variant_metrics_text(metrics: dict) -> str:
-    lines = []
-    for name, m in metrics.items():
-        values = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in m.items())
-        lines.append(f"{name}: {values}")
-    return "\n".join(lines)
+    from meta_layer_cli.jobs.variants import format_variant_evaluation
 
+    return format_variant_evaluation(metrics)

@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
         info(f"{summary['shards']} shards, {summary['lines']:,} lines -> {_shown(output)}")
 
     @app.command("train-delta", epilog="Example: metalayer train-delta --config configs/variants.yaml "
-                 "--set output_dir=runs/delta --set cache=~/.cache/metalayer")  # fmt: skip
+                 "--profile gpu --out runs/delta --set cache=~/.cache/metalayer")  # fmt: skip
     @run_command
     def train_delta(
         config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (configs/variants.yaml)")] = (
@@ -136,16 +136,25 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
         profile: ProfileOpt = None,
         device: DeviceOpt = None,
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="run folder (default: the config's)")] = None,
+        resume: Annotated[
+            bool, typer.Option(help="continue an interrupted run in --out from its last finished CV fold")
+        ] = False,
+        overwrite: Annotated[bool, typer.Option(help="train again into a finished or interrupted run folder")] = False,
+        if_changed: Annotated[
+            bool, typer.Option("--if-changed", help="retrain only if data or config changed (else exit 5)")
+        ] = False,
     ) -> None:
-        """Train a variant model on measured effects (exon-grouped CV vs the raw base-model deltas) and save it."""
+        """Train a variant model on measured effects (exon-grouped CV vs the raw base-model deltas) and save it:
+        writes checkpoint/, metrics.json, cv_predictions.parquet, train.log."""
         from rich.console import Console
 
         from meta_layer_cli.jobs.canonical import builtin_config
         from meta_layer_cli.jobs.variants import run_validated_delta_training
         from meta_layer_cli.training.variant_config import load_variant_config
 
-        overrides = list(set_ or []) + ([f"device={device}"] if device else [])
-        cfg = load_variant_config(config or builtin_config("variants"), overrides)
-        result = run_validated_delta_training(config=cfg)
+        cfg = load_variant_config(config or builtin_config("variants"), list(set_ or []), profile)
+        result = run_validated_delta_training(config=cfg, output_dir=out, device=device, resume=resume,
+                                              overwrite=overwrite, if_changed=if_changed)  # fmt: skip
         Console(soft_wrap=True).print(result.summary(), highlight=False, markup=False)
         info(f"metrics: {result.output_dir / 'metrics.json'}\ncheckpoint: {result.checkpoint_path}")

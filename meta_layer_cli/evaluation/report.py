@@ -103,21 +103,33 @@ img{{max-width:100%}}</style>
     return path
 
 
-def write_reliability_plot(path: str | os.PathLike, curves: dict[str, dict], title: str = "reliability") -> Path:
-    """A PNG reliability diagram of several curves (``{label: reliability_curve(...)}``), e.g. before/after."""
+def write_reliability_plot(path: str | os.PathLike, curves: dict[str, dict], title: str = "reliability",
+                           xlabel: str = "predicted probability", ylabel: str = "observed frequency",
+                           limits: tuple[float, float] | None = (0.0, 1.0)) -> Path:  # fmt: skip
+    """A PNG reliability diagram of several curves (``{label: reliability_curve(...)}``: ``mean_predicted``,
+    ``observed``, ``count`` per bin), e.g. before/after. ``limits``: both axes' range (None: fitted to the
+    curves, for values other than probabilities, e.g. predicted vs measured delta PSI)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4.5))
-    ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
-    for (label, curve), marker in zip(curves.items(), "osd^v"):
+    points = []
+    for (label, curve), marker in zip(curves.items(), "osd^v<>ph"):
         count = np.asarray(curve["count"])
         keep = count > 0
-        ax.plot(np.asarray(curve["mean_predicted"])[keep], np.asarray(curve["observed"])[keep], marker=marker,
-                label=label)  # fmt: skip
-    ax.set(title=title, xlabel="predicted probability", ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1))
+        x, y = np.asarray(curve["mean_predicted"], float)[keep], np.asarray(curve["observed"], float)[keep]
+        points += [x, y]
+        ax.plot(x, y, marker=marker, label=label)
+    if limits is None:
+        values = np.concatenate(points) if points else np.array([0.0, 1.0])
+        values = values[np.isfinite(values)]
+        lo, hi = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+        pad = 0.05 * (hi - lo) if hi > lo else 1.0
+        limits = (lo - pad, hi + pad)
+    ax.plot(limits, limits, color="grey", lw=0.8)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=limits, ylim=limits)
     ax.legend(loc="upper left", fontsize=8)
     path = Path(path)
     with atomic_path(path) as tmp:

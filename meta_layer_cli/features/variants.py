@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import polars as pl
 import torch
 
 from meta_layer_cli.artifacts.cache import MemoryCache, PredictionCache, as_cache
+from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.sequence import sequence_to_codes
 
 #: The effect-type classes (index = class id of the ``effect_type`` / ``unified`` models).
@@ -72,7 +73,7 @@ class VariantDataset:
     reference PSI in percent, from a ``ref_psi`` table column; NaN if not known); ``kind``
     int64 ``[N]`` (index into :data:`TARGET_KINDS`); ``effect`` int64 ``[N]`` (index into :data:`EFFECT_TYPES`, -1
     unknown); ``ids``, ``groups``, ``sources`` str ``[N]``; ``base_deltas`` name -> float64
-    ``[N]``.
+    ``[N]``; ``base_model`` the :class:`BaseModelRecord` of the base model that made the tracks.
     """
 
     ids: np.ndarray
@@ -90,7 +91,7 @@ class VariantDataset:
     base_deltas: dict[str, np.ndarray]
     channels: list[str]
     window: int
-    base_model: dict = field(default_factory=dict)
+    base_model: BaseModelRecord | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -145,7 +146,10 @@ class VariantDataset:
     def batch(self, index: np.ndarray | Sequence[int], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
         """Tensors for rows ``index``: ``ref_seq``/``alt_seq`` one-hot ``[B, 4, L]``, ``ref_tracks``/``alt_tracks``
         ``[B, C, L]``, ``mask`` ``[B, 2, L]``, ``kind`` ``[B]``, ``target`` and ``ref_psi`` ``[B]`` (float32)."""
+        from meta_layer_cli.runtime.device import resolve_device
+
         idx = np.asarray(index)
+        device = resolve_device(device)
 
         def one_hot(codes: np.ndarray) -> torch.Tensor:
             t = torch.from_numpy(codes.astype(np.int64))
@@ -309,7 +313,8 @@ def build_variant_dataset(
 ) -> VariantDataset:
     """Model inputs for every row of ``tables`` (see the module docstring for the layout).
 
-    ``base_model``: a loaded base model or its name (with ``weights``, ``device``);
+    ``base_model``: a loaded base model or its name (with ``weights``, ``device``: ``auto``, ``cpu``, ``cuda[:N]``
+    or ``mps``);
     ``cache``: a :class:`PredictionCache` or directory for base-model predictions;
     ``delta_window``: ``score_sequences``' window for the raw gain / loss deltas;
     ``realign``: realign flank-shifted indel rows (:func:`realign_shifted_indel`; only rows
@@ -418,7 +423,7 @@ def build_variant_dataset(
         base_deltas=deltas,
         channels=list(model.channels),
         window=window,
-        base_model=model.describe(),
+        base_model=BaseModelRecord.of(model),
     )
 
 

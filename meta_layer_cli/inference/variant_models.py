@@ -22,6 +22,12 @@ plus, from one or more checkpoints:
     says nothing about effects that assay could not measure.
 ``predicted_delta_psi_q10`` / ``_q90`` (and so on)
     with quantile heads (``calibration: quantile``): the predicted 10 % / 90 % quantiles.
+``predicted_delta_psi_lo`` / ``_hi`` (and ``predicted_<kind>_lo`` / ``_hi``)
+    with a checkpoint calibrated by ``metalayer calibrate --variants TABLE --method quantile``: the
+    split-conformal interval ``predicted ± q`` (:mod:`meta_layer_cli.models.variant.heldout`). A
+    checkpoint calibrated with ``--method isotonic`` has its held-out isotonic map applied to the
+    predicted deltas (``p_splice_altering`` still reads the delta before that map, which is what
+    its out-of-fold fit saw).
 ``effect_type``, ``p_effect_type``
     with an ``effect_type`` / ``unified`` checkpoint: the most likely effect type and
     its probability. (On exon-inclusion assays the effect labels are approximations,
@@ -39,10 +45,13 @@ import numpy as np
 import polars as pl
 
 from meta_layer_cli.artifacts.cache import MemoryCache, PredictionCache, as_cache
+from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.features.variants import EFFECT_TYPES, TARGET_KINDS, build_variant_dataset
 from meta_layer_cli.models.calibration import calibration_from_json, calibrator_from_dict
 from meta_layer_cli.models.checkpoint import read_checkpoint_config
 from meta_layer_cli.models.variant import VariantModel, calibrated_predictions, load_variant_model, predict_variants
+from meta_layer_cli.models.variant.heldout import HeldOutCalibration
+from meta_layer_cli.runtime.errors import InputDataError
 
 logger = logging.getLogger(__name__)
 MODEL_COLUMNS = ("predicted_delta_psi", "p_splice_altering", "effect_type", "p_effect_type")
@@ -50,13 +59,15 @@ MODEL_COLUMNS = ("predicted_delta_psi", "p_splice_altering", "effect_type", "p_e
 
 @dataclass
 class VariantPredictor:
-    """A loaded checkpoint: model, calibration, ``p_splice_altering`` map and the run's settings."""
+    """A loaded checkpoint: model, calibration, ``p_splice_altering`` map, the run's settings and the
+    calibration fitted on held-out rows by ``metalayer calibrate`` (``heldout``, or None)."""
 
     model: VariantModel
     config: dict
     calibration: dict
     p_map: dict
     path: str
+    heldout: HeldOutCalibration | None = None
 
     @property
     def run(self) -> dict:
@@ -70,30 +81,56 @@ class VariantPredictor:
     def kinds(self) -> list[str]:
         return list(self.model.config.target_kinds) or ["delta_psi_percent"]
 
+    @property
+    def record(self) -> BaseModelRecord:
+        """The base model the checkpoint was trained on (:func:`checkpoint_record`)."""
+        return checkpoint_record(self.config, self.path)
+
     def check_base_model(self, base) -> None:
-        """Refuse a base model other than the one the checkpoint was trained with."""
-        want = self.run.get("base_model", {})
-        if want and (want.get("base_model") != base.name or want.get("weights_checksum") != base.weights_checksum):
-            raise ValueError(
-                f"{self.path} was trained on {want.get('base_model')} tracks (weights {want.get('weights_checksum')}), "
-                f"not {base.name} (weights {base.weights_checksum}): pass the same --base-model/--weights"
-            )
+        """Refuse a base model other than the one the checkpoint was trained with (InputDataError)."""
+        self.record.require(base, f"the checkpoint {self.path}")
 
     def readout_kind(self) -> str:
         return "delta_psi_percent" if "delta_psi_percent" in self.kinds else self.kinds[0]
+
+    @property
+    def seen_groups(self) -> set[str] | None:
+        """Exon groups the checkpoint was trained or calibrated on (None: it does not record them)."""
+        if "training_groups" not in self.run:
+            return None
+        return set(self.run["training_groups"]) | set(self.run.get("calibration_groups", []))
+
+    def scored(self, dataset, device: str = "cpu") -> dict[str, np.ndarray]:
+        """Every row in its own target kind: :func:`calibrated_predictions` (``delta`` and/or ``probability``,
+        ...), then the held-out calibration (``delta`` mapped, or ``lo`` / ``hi`` added)."""
+        out = calibrated_predictions(self.model, predict_variants(self.model, dataset, device=device),
+                                     self.calibration, dataset)  # fmt: skip
+        if self.heldout is not None and "delta" in out:
+            out["delta"], lo, hi = self.heldout.apply(out["delta"], dataset.kind_names)
+            if lo is not None:
+                out["lo"], out["hi"] = lo, hi
+        return out
 
 
 def load_variant_predictor(checkpoint: str | os.PathLike, device: str = "cpu") -> VariantPredictor:
     """A ``train-variants`` checkpoint with its calibration and ``p_splice_altering`` map."""
     model, config = load_variant_model(checkpoint, device)
+    checkpoint_record(config, str(checkpoint))  # an old checkpoint fails here, with one clear line
     return VariantPredictor(model, config, calibration_from_json(config.get("calibration")),
-                            config.get("p_splice_altering") or {}, str(checkpoint))  # fmt: skip
+                            config.get("p_splice_altering") or {}, str(checkpoint),
+                            HeldOutCalibration.from_dict(config.get("heldout_calibration")))  # fmt: skip
 
 
-def checkpoint_base_model(checkpoint: str | os.PathLike) -> tuple[str, str | None]:
-    """(base-model name, weights path or None) a checkpoint was trained with."""
-    base = read_checkpoint_config(checkpoint).get("run", {}).get("base_model", {})
-    return base.get("name") or base.get("base_model") or "spliceai", base.get("weights")
+def checkpoint_record(checkpoint: str | os.PathLike | dict, path: str | None = None) -> BaseModelRecord:
+    """The :class:`BaseModelRecord` a variant checkpoint (its folder or its ``config.json`` dict) stores under
+    ``run.base_model``. Checkpoints written before the record existed (a flat description) are refused."""
+    config = checkpoint if isinstance(checkpoint, dict) else read_checkpoint_config(checkpoint)
+    where = path or (str(checkpoint) if not isinstance(checkpoint, dict) else "the checkpoint")
+    stored = (config.get("run") or {}).get("base_model")
+    if not isinstance(stored, dict) or "name" not in stored or "context" not in stored:
+        raise InputDataError(f"{where} does not record its base model the current way (a checkpoint of an older "
+                             "metalayer?): retrain it with `metalayer train-delta`")  # fmt: skip
+    return BaseModelRecord.from_dict(stored)
 
 
 def predict_table_columns(
@@ -117,13 +154,18 @@ def predict_table_columns(
                 if iso is not None:
                     delta = iso(delta)
                 name = "predicted_delta_psi" if kind == "delta_psi_percent" else f"predicted_{kind}"
+                before, lo = delta, None
+                if pred.heldout is not None:
+                    delta, lo, hi = pred.heldout.apply(delta, kind)
                 cols[name] = delta
+                if lo is not None:  # the split-conformal interval
+                    cols[f"{name}_lo"], cols[f"{name}_hi"] = lo, hi
                 if pred.model.config.calibration == "quantile":  # the interval of the quantile heads
                     for j, q in enumerate(pred.model.quantile_levels):
                         if j != pred.model.median_index:
                             cols[f"{name}_q{round(q * 100):02d}"] = out["quantiles"][:, j]
                 if kind == pred.readout_kind() and kind in pred.p_map:
-                    p_delta = calibrator_from_dict(pred.p_map[kind])(np.abs(delta))
+                    p_delta = calibrator_from_dict(pred.p_map[kind])(np.abs(before))
             if "predicted_delta_psi" not in cols:
                 logger.warning(f"{pred.path} was not trained on delta PSI data: predicted_delta_psi is null; "
                                f"see predicted_{pred.kinds[0]}")  # fmt: skip
@@ -156,8 +198,9 @@ def score_sequences_with_models(
 ) -> pl.DataFrame:
     """``score_sequences`` columns plus the variant models' columns (module docstring).
 
-    ``base_model`` (and ``weights``) default to the first checkpoint's; every checkpoint
-    must have been trained on this base model's tracks (same weights checksum).
+    ``base_model`` defaults to the first checkpoint's (:meth:`BaseModelRecord.load`: ``weights`` if given,
+    else the recorded path if it exists here, else the usual lookup); every checkpoint must have been trained
+    on this base model's tracks (:meth:`BaseModelRecord.require`).
     """
     from meta_layer_cli.artifacts.sequences import score_sequences
     from meta_layer_cli.base_models import resolve_base_model
@@ -166,10 +209,10 @@ def score_sequences_with_models(
     if not checkpoints:
         raise ValueError("no checkpoint given")
     predictors = [load_variant_predictor(c, device) for c in checkpoints]
-    if base_model is None:
-        base_model, ck_weights = checkpoint_base_model(checkpoints[0])
-        weights = weights if weights is not None else ck_weights
-    model = resolve_base_model(base_model, weights, device)
+    if base_model is None:  # the first checkpoint's, found again by its record (weights: a path or the lookup)
+        model = predictors[0].record.load(device=device, weights=weights)
+    else:
+        model = resolve_base_model(base_model, weights, device)
     for pred in predictors:
         pred.check_base_model(model)
     frame = read_table(table)
@@ -190,5 +233,5 @@ def score_sequences_with_models(
     return result.drop([c for c in cols if c in result.columns]).with_columns(added)
 
 
-__all__ = ["MODEL_COLUMNS", "TARGET_KINDS", "VariantPredictor", "load_variant_predictor",
+__all__ = ["MODEL_COLUMNS", "TARGET_KINDS", "VariantPredictor", "checkpoint_record", "load_variant_predictor",
            "score_sequences_with_models"]  # fmt: skip

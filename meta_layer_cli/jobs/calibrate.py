@@ -126,7 +126,7 @@ def calibrate_base_model(
 
     with torch.no_grad():
         model.log_temperature.copy_(torch.as_tensor(np.log(temperatures), dtype=torch.float32))
-    out = _fresh(out, overwrite)
+    out = fresh_folder(out, overwrite)
     split = {"train": [], "validation": allowed, "test": test}
     calibrated = _apply(model, arrays)
     thresholds = {name: {str(c): f1_optimal_threshold(p[:, c], labels == c) for c in (1, 2)}
@@ -151,7 +151,8 @@ def _apply(model, arrays) -> np.ndarray:
     return np.concatenate([recalibrate_arrays(model, g.codes, g.tracks) for g in arrays]).astype(np.float64)
 
 
-def _fresh(out: str | os.PathLike, overwrite: bool) -> Path:
+def fresh_folder(out: str | os.PathLike, overwrite: bool) -> Path:
+    """``out`` as an empty folder: created, or emptied with ``overwrite``; a non-empty one is refused."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -221,7 +222,7 @@ def calibrate_checkpoint(
     labels = np.concatenate([g.labels for g in arrays])
     fitted = SiteCalibration.fit(before, labels, method)
     after = fitted(before).astype(np.float64)
-    out = _fresh(out, overwrite)
+    out = fresh_folder(out, overwrite)
     for name in (WEIGHTS, CONFIG):
         shutil.copy2(Path(checkpoint) / name, out / name)
     thresholds = dict(run.get("thresholds") or {})

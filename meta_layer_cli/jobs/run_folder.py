@@ -37,7 +37,8 @@ from meta_layer_cli.runtime.locks import LOCK_NAME, folder_lock
 
 RUN_STATE = "run.json"
 RUN_LOG = "train.log"
-RUN_FILES = ("checkpoints", "checkpoint", "metrics.json", "report.html", "cv_predictions.parquet", RUN_STATE)
+RUN_FILES = ("checkpoints", "checkpoint", "metrics.json", "report.html", "cv_predictions.parquet", "cv_folds",
+             RUN_STATE)  # fmt: skip
 KEPT = ("data", "cache")  # prepared tracks a run made for itself: reused by the next run (their own fingerprint)
 logger = logging.getLogger("meta_layer_cli")
 

@@ -1,7 +1,10 @@
-"""Configuration of ``metalayer train-variants``: YAML + ``--set key=value``, validated strictly.
+"""Configuration of ``metalayer train-delta``: YAML + ``--profile`` + ``--set key=value``, validated strictly.
 
 Unknown keys and bad values stop the run with a one-line error naming the key, as
-:mod:`meta_layer_cli.training.config` does for canonical runs. See ``configs/variants.yaml``.
+:mod:`meta_layer_cli.training.config` does for canonical runs. See ``configs/variants.yaml``. Where
+and how big (device, dtype of the base model, training batch size, threads) is the ``hardware``
+section, the one every job config shares (:class:`~meta_layer_cli.runtime.config.HardwareSection`,
+set by ``--profile cpu|m1|gpu``); it is not part of what makes a run (its fingerprint).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from meta_layer_cli.features.variants import TARGET_KINDS
 from meta_layer_cli.models.variant import VariantArchitecture, VariantModelConfig, VariantModelName
-from meta_layer_cli.runtime.config import StrictSection, load_yaml_config
+from meta_layer_cli.runtime.config import HardwareSection, StrictSection, load_yaml_config
 
 
 class DataSpec(StrictSection):
@@ -72,7 +75,6 @@ class VariantTrainingSection(StrictSection):
     epochs: int = Field(60, gt=0)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
-    batch_size: int = Field(32, gt=0)
     patience: int = Field(8, gt=0)
     grad_clip: float = Field(1.0, gt=0)
     loss: Literal["huber", "mse"] = "huber"
@@ -82,8 +84,14 @@ class VariantTrainingSection(StrictSection):
     progress: bool = False
 
 
+class VariantHardwareSection(HardwareSection):
+    """:class:`HardwareSection` with the variant models' default batch size (32 variants per step)."""
+
+    batch_size: int = Field(32, gt=0, le=4096)
+
+
 class VariantRunConfig(StrictSection):
-    """Everything ``train-variants`` needs. Unknown keys are errors."""
+    """Everything ``train-delta`` needs. Unknown keys are errors."""
 
     base_model: str = "spliceai"
     base_weights: str | None = None
@@ -97,10 +105,10 @@ class VariantRunConfig(StrictSection):
     delta_window: int = Field(50, ge=0)
     thresholds: dict[str, float] = {}
     cache: str | None = None
-    device: str = "cpu"
     seed: int = 0
     architecture: VariantArchitecture = VariantArchitecture()
     training: VariantTrainingSection = VariantTrainingSection()
+    hardware: VariantHardwareSection = VariantHardwareSection()
 
     @field_validator("thresholds")
     @classmethod
@@ -124,7 +132,10 @@ class VariantRunConfig(StrictSection):
 
 
 def load_variant_config(
-    path: str | os.PathLike | dict | VariantRunConfig | None = None, overrides: list[str] | dict | None = None
+    path: str | os.PathLike | dict | VariantRunConfig | None = None,
+    overrides: list[str] | dict | None = None,
+    profile: str | os.PathLike | None = None,
 ) -> VariantRunConfig:
-    """Read a YAML config and apply overrides (``["training.epochs=5", ...]`` or a dict of dotted keys)."""
-    return load_yaml_config(VariantRunConfig, path, overrides)
+    """Read a YAML config, apply a hardware ``profile`` (``cpu``, ``m1``, ``gpu`` or a YAML file) and overrides
+    (``["training.epochs=5", ...]`` or a dict of dotted keys)."""
+    return load_yaml_config(VariantRunConfig, path, overrides, profile)

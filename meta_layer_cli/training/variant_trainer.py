@@ -22,21 +22,29 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
 from meta_layer_cli.features.variants import DEFAULT_THRESHOLDS, TARGET_KINDS, VariantDataset
 from meta_layer_cli.models.calibration import pinball_loss
 from meta_layer_cli.models.variant import VariantInputs, VariantModel, model_outputs
+from meta_layer_cli.runtime.device import check_device_name
 from meta_layer_cli.training.variant_config import VariantTrainingSection
 
 
 class VariantTrainerConfig(VariantTrainingSection):
-    """The ``training`` section of a ``train-variants`` config plus what a run fills in."""
+    """The ``training`` section of a ``train-delta`` config plus what a run fills in: ``batch_size`` and
+    ``device`` (from its ``hardware`` section; ``auto``, ``cpu``, ``cuda[:N]`` or ``mps``), thresholds, seed."""
 
     thresholds: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     seed: int = 0
-    device: str = "cpu"
+    batch_size: int = Field(32, gt=0)
+    device: str = "auto"
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        return check_device_name(value)
 
 
 def target_scales(dataset: VariantDataset) -> dict[str, float]:

@@ -40,7 +40,10 @@ def test_dataset_layout_on_real_vexseq(vexseq_dataset, osai80):
     assert (
         ds.channels == ["neither", "acceptor", "donor"] and (ds.kind == TARGET_KINDS.index("delta_psi_percent")).all()
     )
-    assert np.isfinite(ds.target).all() and ds.base_model["base_model"] == "openspliceai"
+    from meta_layer_cli.base_models.record import BaseModelRecord
+
+    assert np.isfinite(ds.target).all() and ds.base_model == BaseModelRecord.of(osai80)
+    assert ds.subset([0, 1]).base_model == ds.base_model and ds.base_model.name == "openspliceai"
     frame = small_vexseq(40)
     np.testing.assert_array_equal(ds.ref_psi, frame["ref_psi"].to_numpy())  # the logit_psi link reads it
     assert ds.batch([0, 1])["ref_psi"].shape == (2,)

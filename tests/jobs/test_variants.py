@@ -15,8 +15,16 @@ from meta_layer_cli.evaluation.variant_metrics import base_delta_metrics, regres
 from meta_layer_cli.features.variants import BASE_DELTA_COLUMNS
 from meta_layer_cli.jobs.canonical import builtin_config
 from meta_layer_cli.jobs.variants import resolve_variant_config, run_validated_delta_training
+from meta_layer_cli.runtime.errors import InputDataError
 from meta_layer_cli.training.variant_config import load_variant_config
-from tests.variant_helpers import TINY_ARCHITECTURE, TINY_TRAINING, mapsy_path, osai80_weights, vexseq_path
+from tests.variant_helpers import (
+    TINY_ARCHITECTURE,
+    TINY_HARDWARE,
+    TINY_TRAINING,
+    mapsy_path,
+    osai80_weights,
+    vexseq_path,
+)
 
 runner = CliRunner()
 
@@ -32,7 +40,7 @@ def run(tmp_path_factory):
     result = run_validated_delta_training(
         base_model="openspliceai", weights=osai80_weights(), train=data_specs(), model="validated",
         output_dir=out / "run", folds=2, evaluate=[{"loader": "wt1_saturation", "max_rows": 12}],
-        cache=str(out / "cache"), **TINY_ARCHITECTURE, **TINY_TRAINING,
+        cache=str(out / "cache"), **TINY_ARCHITECTURE, **TINY_TRAINING, **TINY_HARDWARE,
     )  # fmt: skip
     return result
 
@@ -86,7 +94,7 @@ def test_checkpoint_scores_new_sequences(run):
     p = scored["p_splice_altering"].to_numpy()
     assert np.all((p >= 0) & (p <= 1))
     other = str(osai80_weights()).replace("80nt", "400nt")  # another model: its tracks are not what it learned
-    with pytest.raises(ValueError, match="trained on openspliceai tracks"):
+    with pytest.raises(InputDataError, match="was made with base model openspliceai .*context 40.*not openspliceai"):
         score_sequences_with_models(table, [run.checkpoint_path], base_model="openspliceai", weights=other)
     # the same row ids and order as the input
     assert scored["id"].to_list() == table["id"].to_list()
@@ -149,6 +157,7 @@ def test_classifier_run_and_cli(run, tmp_path, osai80):
         "base_model": "openspliceai", "base_weights": osai80_weights(), "model": "unified",
         "train": data_specs(32, 16), "output_dir": str(tmp_path / "clf"), "folds": 2, "cache": str(tmp_path / "c"),
         "architecture": {**TINY_ARCHITECTURE, "calibration": "temperature"}, "training": TINY_TRAINING,
+        "hardware": TINY_HARDWARE,
     }  # fmt: skip
     path = tmp_path / "v.yaml"
     path.write_text(yaml.safe_dump(config))

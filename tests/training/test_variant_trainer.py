@@ -85,3 +85,23 @@ def test_effect_type_classifier_trains_on_effect_labels(vexseq_dataset):
 def test_bad_loss_name():
     with pytest.raises(ValueError, match="loss"):
         VariantTrainer(VariantTrainerConfig(loss="l1"))
+
+
+def test_device_auto_everywhere(osai80):
+    """``auto`` (the hardware default) is accepted by the dataset builder, its batches, the trainer and
+    predict_variants, and means what resolve_device says; a malformed name is refused up front."""
+    from meta_layer_cli.features.variants import build_variant_dataset
+    from meta_layer_cli.runtime.device import resolve_device
+    from tests.variant_helpers import small_vexseq
+
+    want = resolve_device("auto")
+    ds = build_variant_dataset(small_vexseq(12), "openspliceai", weights=str(osai80.weights_hint), device="auto")
+    assert ds.batch([0, 1], device="auto")["ref_seq"].device.type == want.type
+    model = tiny("validated", ds)
+    config = VariantTrainerConfig(epochs=1, batch_size=4)
+    assert config.device == "auto"
+    VariantTrainer(config).fit(model, ds)
+    assert next(model.parameters()).device.type == want.type
+    assert predict_variants(model, ds, device="auto")["delta"].shape == (12,)
+    with pytest.raises(ValueError, match="unknown device"):
+        VariantTrainerConfig(device="gpu0")

@@ -52,7 +52,9 @@ Modules: :mod:`~meta_layer_cli.models.variant.config` (settings and names),
 :mod:`~meta_layer_cli.models.variant.inputs` (inputs and tensor features),
 :mod:`~meta_layer_cli.models.variant.architectures` (the networks),
 :mod:`~meta_layer_cli.models.variant.checkpoint` (registry and checkpoints),
-:mod:`~meta_layer_cli.models.variant.apply` (running a model over a dataset).
+:mod:`~meta_layer_cli.models.variant.apply` (running a model over a dataset),
+:mod:`~meta_layer_cli.models.variant.heldout` (calibration on held-out rows: isotonic, split-conformal),
+:mod:`~meta_layer_cli.models.variant.factories` (the Python API: keyword factories, calibrated wrapper).
 """
 
 from meta_layer_cli.features.variants import EFFECT_TYPES, MASK_CHANNELS, TARGET_KINDS
@@ -77,12 +79,21 @@ from meta_layer_cli.models.variant.architectures import (
 from meta_layer_cli.models.variant.checkpoint import build_variant_model, load_variant_model, save_variant_model
 from meta_layer_cli.models.variant.config import (
     CLASSIFIERS,
+    DEFAULT_CHANNELS,
     DELTA_MODELS,
     VARIANT_MODELS,
     VariantArchitecture,
     VariantModelConfig,
     VariantModelName,
+    keyword_config,
 )
+from meta_layer_cli.models.variant.factories import (
+    CalibratedDeltaPredictor,
+    CalibratedPrediction,
+    create_calibrated_predictor,
+    create_validated_delta_predictor,
+)
+from meta_layer_cli.models.variant.heldout import HELDOUT_METHODS, HeldOutCalibration, conformal_half_width
 from meta_layer_cli.models.variant.inputs import (
     VariantInputs,
     exon_ends,
@@ -95,14 +106,19 @@ from meta_layer_cli.models.variant.inputs import (
 
 __all__ = [
     "CLASSIFIERS",
+    "DEFAULT_CHANNELS",
     "DELTA_MODELS",
     "EFFECT_TYPES",
+    "HELDOUT_METHODS",
     "MASK_CHANNELS",
     "TARGET_KINDS",
     "VARIANT_MODELS",
     "AttentionPool",
+    "CalibratedDeltaPredictor",
+    "CalibratedPrediction",
     "DeltaPredictor",
     "EffectTypeClassifier",
+    "HeldOutCalibration",
     "KindReadout",
     "MeanMaxPool",
     "SimpleCNNDeltaPredictor",
@@ -120,7 +136,11 @@ __all__ = [
     "base_sites",
     "build_variant_model",
     "calibrated_predictions",
+    "conformal_half_width",
+    "create_calibrated_predictor",
+    "create_validated_delta_predictor",
     "exon_ends",
+    "keyword_config",
     "kind_index",
     "load_variant_model",
     "model_outputs",

@@ -34,10 +34,15 @@ def model_outputs(model: VariantModel, batch: dict[str, torch.Tensor]) -> dict[s
 
 @torch.no_grad()
 def predict_variants(
-    model: VariantModel, dataset: VariantDataset, batch_size: int = 64, device: str = "cpu", kind: str | None = None
+    model: VariantModel, dataset: VariantDataset, batch_size: int = 64, device: str | torch.device = "cpu",
+    kind: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Raw model outputs for every row: ``delta`` ``[N]`` and ``quantiles`` ``[N, Q]`` (target units of each
-    row's kind, or of ``kind`` if given), ``logit`` ``[N]``, ``effect_logits`` ``[N, 7]`` -- whichever apply."""
+    row's kind, or of ``kind`` if given), ``logit`` ``[N]``, ``effect_logits`` ``[N, 7]`` -- whichever apply.
+    ``device``: ``auto``, ``cpu``, ``cuda[:N]``, ``mps`` or a ``torch.device``."""
+    from meta_layer_cli.runtime.device import resolve_device
+
+    device = resolve_device(device)
     model.eval().to(device)
     chunks: dict[str, list[np.ndarray]] = {}
     override = None if kind is None else TARGET_KINDS.index(kind)

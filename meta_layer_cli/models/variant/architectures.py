@@ -9,7 +9,7 @@ from torch import nn
 
 from meta_layer_cli.features.variants import EFFECT_TYPES, TARGET_KINDS
 from meta_layer_cli.models.encoders import GatedDilatedCNN
-from meta_layer_cli.models.variant.config import VariantModelConfig
+from meta_layer_cli.models.variant.config import VariantModelConfig, keyword_config
 from meta_layer_cli.models.variant.inputs import (
     VariantInputs,
     allele_features,
@@ -259,9 +259,17 @@ class SimpleCNNDeltaPredictor(_DeltaModel):
     score minus REF's -- exactly 0 wherever neither the sequence nor the tracks within
     the encoder's reach changed -- and the predicted delta ``[B]`` is their sum, so each
     position's value is its contribution to it.
+
+    Build from a :class:`VariantModelConfig` or from keywords: ``SimpleCNNDeltaPredictor(hidden_dim=64,
+    n_layers=6, channels=("neither", "acceptor", "donor"), **other architecture keys)``.
     """
 
-    def __init__(self, config: VariantModelConfig):
+    def __init__(self, config: VariantModelConfig | None = None, *, hidden_dim: int | None = None,
+                 n_layers: int | None = None, channels: Sequence[str] | None = None, **architecture):  # fmt: skip
+        if config is None:
+            config = keyword_config("simple_cnn", hidden_dim or 64, n_layers, channels, **architecture)
+        elif hidden_dim is not None or n_layers is not None or channels is not None or architecture:
+            raise TypeError("give SimpleCNNDeltaPredictor a config or keywords, not both")
         super().__init__(config)
         c, w = self.n_tracks, config.width
         self.encoder = GatedDilatedCNN(4 + 2 * c + 2, w, config.kernel, config.dilations, config.dropout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -82,3 +83,24 @@ class VariantModelConfig(VariantArchitecture):
     def to_dict(self) -> dict:
         return self.model_dump()
 
+
+
+#: Base-model channels a model built from keywords expects unless told (SpliceAI, OpenSpliceAI).
+DEFAULT_CHANNELS = ("neither", "acceptor", "donor")
+
+
+def keyword_config(architecture: str, hidden_dim: int, n_layers: int | None = None,
+                   channels: Sequence[str] | None = None, **settings) -> VariantModelConfig:  # fmt: skip
+    """A :class:`VariantModelConfig` from constructor keywords: ``hidden_dim`` = ``width``, ``n_layers`` dilated
+    layers (dilations 1, 2, 4, ...; default the config's six), ``channels`` the base model's (default
+    :data:`DEFAULT_CHANNELS`), any other :class:`VariantArchitecture` key as is."""
+    if n_layers is not None:
+        if n_layers < 1:
+            raise ValueError(f"n_layers must be at least 1, got {n_layers}")
+        if "dilations" in settings:
+            raise ValueError("give n_layers or dilations, not both")
+        settings["dilations"] = [2**i for i in range(n_layers)]
+    if "heads" not in settings and hidden_dim % 4:
+        settings["heads"] = 1  # attention heads must divide the width
+    return VariantModelConfig(architecture=architecture, width=hidden_dim,
+                              channels=list(channels or DEFAULT_CHANNELS), **settings)  # fmt: skip
