@@ -17,6 +17,16 @@ _EXPORTS = {
     "predict_tracks": "meta_layer_cli.artifacts",
     "score_vcf": "meta_layer_cli.inference.vcf",
     "score_sequences": "meta_layer_cli.artifacts.sequences",
+    # canonical jobs: every command is one of these first
+    "prepare": "meta_layer_cli.jobs.prepare",
+    "run_canonical_training": "meta_layer_cli.jobs.canonical",
+    "evaluate_checkpoint": "meta_layer_cli.jobs.canonical",
+    "calibrate_checkpoint": "meta_layer_cli.jobs.calibrate",
+    "calibrate_base_model": "meta_layer_cli.jobs.calibrate",
+    "predict_genes": "meta_layer_cli.jobs.predict",
+    "predict_variant_table": "meta_layer_cli.jobs.predict",
+    "run_pipeline": "meta_layer_cli.jobs.pipeline",
+    "run_demo": "meta_layer_cli.jobs.demo",
     # variant models: the Python API and the jobs
     "build_variant_dataset": "meta_layer_cli.features.variants",
     "create_validated_delta_predictor": "meta_layer_cli.models.variant.factories",

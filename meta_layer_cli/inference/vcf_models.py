@@ -52,15 +52,17 @@ _EMPTY_MODELS = ".|.|."
 class VcfCheckpoints:
     """The checkpoints given to ``score_vcf``: at most one meta model and any variant models."""
 
-    meta: object | None  # a MetaLayerModel / MetaLayerWindowModel
+    meta: object | None  # a CanonicalPredictor (model, decoder, calibration)
     predictors: list
     device: str = "cpu"
 
     @classmethod
     def load(cls, paths: Sequence[str | os.PathLike], base_model, device: str = "cpu") -> VcfCheckpoints:
         """Sort ``paths`` into a meta-layer checkpoint and variant-model checkpoints; check their base model."""
+        from meta_layer_cli.base_models.record import BaseModelRecord
         from meta_layer_cli.inference.variant_models import load_variant_predictor
-        from meta_layer_cli.models.checkpoint import load_model, read_checkpoint_config
+        from meta_layer_cli.models.apply import CanonicalPredictor
+        from meta_layer_cli.models.checkpoint import read_checkpoint_config
 
         meta, predictors = None, []
         for path in paths:
@@ -78,13 +80,8 @@ class VcfCheckpoints:
                     f"{path} was trained on {len(bases)} stacked base models; score-vcf runs one base model, "
                     "so its meta layer must have been trained on that model alone"
                 )
-            if (bases[0]["name"], bases[0]["weights_checksum"]) != (base_model.name, base_model.weights_checksum):
-                raise ValueError(
-                    f"{path} was trained on {bases[0]['name']} tracks (weights {bases[0]['weights_checksum']}), "
-                    f"not {base_model.name} (weights {base_model.weights_checksum}): "
-                    "pass the same --base-model/--weights"
-                )
-            meta, _ = load_model(path, device)
+            BaseModelRecord.from_dict(bases[0]).require(base_model, str(path))
+            meta = CanonicalPredictor.load(path, device)  # with its calibration, if `metalayer calibrate` made it
         return cls(meta, predictors, device)
 
     def entries(self, scorer: VariantScorer, tasks: Sequence[ScoringTask]) -> list[str]:
@@ -101,10 +98,10 @@ class VcfCheckpoints:
 
     # -- meta-layer deltas ------------------------------------------------------------------
     def _meta_deltas(self, scorer: VariantScorer, tasks: Sequence[ScoringTask]) -> list[str]:
-        from meta_layer_cli.models.apply import model_margin, recalibrate_arrays
+        from meta_layer_cli.models.apply import model_margin
 
         base, d = scorer.model, scorer.distance
-        m = model_margin(self.meta)
+        m = model_margin(self.meta.model)
         w = base.context + d + m
         inputs = []
         for t in tasks:
@@ -121,7 +118,8 @@ class VcfCheckpoints:
             gene = scorer.genes.genes[t.gene]
             probs = []
             for codes, track in ((inputs[2 * i], tracks[2 * i]), (inputs[2 * i + 1], tracks[2 * i + 1])):
-                p = recalibrate_arrays(self.meta, codes[c : len(codes) - c], track.T, device=self.device)
+                # a window, not a whole gene: the calibration applies, the gene-structure decoder does not
+                p = self.meta(codes[c : len(codes) - c], track.T, whole_gene=False)
                 p = p[::-1] if gene.strand == "-" else p  # back to genomic order
                 probs.append(p[m : len(p) - m].astype(np.float64))
             bounds = gene.boundaries - t.pos

@@ -21,6 +21,11 @@ class StubModel:
         self.bias = rng.normal(-2, 0.5, size=len(channels)).astype(np.float32)
         self.calls = 0
 
+    def record(self):
+        from meta_layer_cli.base_models.record import BaseModelRecord
+
+        return BaseModelRecord.of(self)
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """``[B, 4, L + 2c]`` -> ``[B, C, L]``."""
         self.calls += 1

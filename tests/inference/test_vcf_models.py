@@ -29,7 +29,7 @@ def meta_checkpoint(path, base, perturb: bool = False, stacked_with=None):
     if perturb:
         with torch.no_grad():
             model.head.weight.normal_(0, 0.5)
-    entries = [{"name": b.name, "weights_checksum": b.weights_checksum, "weights": None, "tracks": ""} for b in bases]
+    entries = [b.record().to_dict() for b in bases]
     return save_model(path, model, {"run": {"base_models": entries, "channels": channels}})
 
 
@@ -144,7 +144,7 @@ def test_a_meta_layer_on_stacked_base_models_is_refused(osai80, genome, tmp_path
 def test_checkpoint_of_another_base_model_is_refused(osai80, spliceai, genome, tmp_path):
     write_input(tmp_path / "in.vcf", ["donor_plus1"])
     ck = meta_checkpoint(tmp_path / "meta", spliceai)
-    with pytest.raises(ValueError, match="trained on spliceai tracks"):
+    with pytest.raises(ValueError, match="made with base model spliceai .*not openspliceai"):
         score_vcf(tmp_path / "in.vcf", tmp_path / "out.vcf", genome / "ref.fa", genome / "annotation.txt",
                   base_model=osai80, progress=False, checkpoints=[ck])  # fmt: skip
     assert not (tmp_path / "out.vcf").exists()
@@ -171,3 +171,27 @@ def test_exon_rows_read_the_gene_strand(genome):
     assert diff == [row["exon_end"] - 1] and row["alt_seq"][diff[0]] == "A"  # the exon's last nt, complemented
     assert row["upstream"] == reverse_complement(fasta.fetch("2", 6743 + EXON_FLANK, 6743 + EXON_FLANK + 7))
     fasta.close()
+
+
+def test_a_calibrated_checkpoint_moves_the_meta_deltas(osai80, genome, tmp_path):
+    """score-vcf applies the checkpoint's post-hoc calibration (as predict and evaluate do): same SpliceAI=,
+    other MetaLayer= deltas; an identity calibration changes nothing."""
+    from meta_layer_cli.models.calibration import TemperatureScaler
+    from meta_layer_cli.models.checkpoint import update_checkpoint_config
+    from meta_layer_cli.models.site_calibration import SiteCalibration
+
+    write_input(tmp_path / "in.vcf", None)
+    plain = meta_checkpoint(tmp_path / "plain", osai80, perturb=True)
+    outs = {}
+    for name, temperature in (("plain", None), ("identity", 1.0), ("hot", 3.0)):
+        checkpoint = plain if temperature is None else meta_checkpoint(tmp_path / name, osai80, perturb=True)
+        if temperature is not None:
+            calibration = SiteCalibration("temperature", {1: TemperatureScaler(temperature),
+                                                          2: TemperatureScaler(temperature)})  # fmt: skip
+            update_checkpoint_config(checkpoint, {"calibration": calibration.to_dict()})
+        outs[name] = tmp_path / f"{name}.vcf"
+        score_vcf(tmp_path / "in.vcf", outs[name], genome / "ref.fa", genome / "annotation.txt", base_model=osai80,
+                  progress=False, checkpoints=[checkpoint])  # fmt: skip
+    assert entries(outs["plain"], "SpliceAI") == entries(outs["hot"], "SpliceAI")
+    assert entries(outs["plain"], "MetaLayer") == entries(outs["identity"], "MetaLayer")
+    assert entries(outs["plain"], "MetaLayer") != entries(outs["hot"], "MetaLayer")
