@@ -270,26 +270,19 @@ class VariantScorer:
         alts = [a[::-1] if regions[r].strand == "-" else a for a, (r, _) in zip(alts, where)]
         return refs, alts
 
-    def _naive_refs(self, tasks: Sequence[ScoringTask]) -> list[np.ndarray]:
+    def _naive(self, tasks: Sequence[ScoringTask], allele: int) -> list[np.ndarray]:
+        """Each task's whole REF (``allele`` 0) or ALT (1) window predicted on its own: the definition."""
         out = []
         for t in tasks:
             strand = self.genes.genes[t.gene].strand
-            p = self.model.predict_codes(self.codes(self._windows(t)[0], strand))
-            out.append(p[::-1] if strand == "-" else p)
-        return out
-
-    def _naive_alts(self, tasks: Sequence[ScoringTask]) -> list[np.ndarray]:
-        out = []
-        for t in tasks:
-            strand = self.genes.genes[t.gene].strand
-            p = self.model.predict_codes(self.codes(self._windows(t)[1], strand))
+            p = self.model.predict_codes(self.codes(self._windows(t)[allele], strand))
             out.append(p[::-1] if strand == "-" else p)
         return out
 
     def entries(self, tasks: Sequence[ScoringTask], batched: bool) -> list[str]:
         if not tasks:
             return []
-        refs, alts = self._batched(tasks) if batched else (self._naive_refs(tasks), self._naive_alts(tasks))
+        refs, alts = self._batched(tasks) if batched else (self._naive(tasks, 0), self._naive(tasks, 1))
         out = []
         for t, y_ref, y_alt in zip(tasks, refs, alts):
             gene = self.genes.genes[t.gene]
