@@ -52,7 +52,9 @@ def _metrics_table(meta: dict, base: dict | None, title: str):
     for key in ("pr_auc_acceptor", "pr_auc_donor", "pr_auc_macro", "topk_acceptor", "topk_donor", "topk_mean",
                 "fp_at_0.5", "fn_at_0.5", "fp_at_f1opt", "fn_at_f1opt", "ece"):  # fmt: skip
         cells = [(base or {}).get(key), meta.get(key)]
-        table.add_row(key, *("-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in cells))
+        # ECE is ~1e-4 on per-nucleotide tracks: four decimals would print 0.0000
+        number = "{:.2e}" if key == "ece" else "{:.4f}"
+        table.add_row(key, *("-" if v is None else number.format(v) if isinstance(v, float) else str(v) for v in cells))
     return table
 
 

@@ -104,6 +104,10 @@ def test_meta_layer_beats_the_base_model_on_the_held_out_chromosome(genome_run):
     assert metrics["meta"]["n_genes"] == len(GENOME_CHR3)
     assert metrics["meta"]["pr_auc_macro"] > metrics["base"]["pr_auc_macro"] + 0.05
     assert metrics["meta"]["topk_mean"] > metrics["base"]["topk_mean"]
+    # the table prints ECE (~1e-4 per nucleotide) with its exponent, not rounded to 0.0000
+    table = runner.invoke(app, ["evaluate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
+                                str(prepared), "--device", "cpu"])  # fmt: skip
+    assert table.exit_code == 0 and f"{metrics['meta']['ece']:.2e}" in table.output, table.output
 
 
 def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_path):
