@@ -128,7 +128,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
-                    help="any train-variants key, e.g. --set architecture.width=48 --set training.lr=3e-3")  # fmt: skip
+                    help="any train-delta key, e.g. --set architecture.width=48 --set training.lr=3e-3")  # fmt: skip
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)

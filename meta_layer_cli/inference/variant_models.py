@@ -1,4 +1,4 @@
-"""Applying trained variant models (``train-variants`` checkpoints) to ref/alt sequence tables.
+"""Applying trained variant models (``train-delta`` checkpoints) to ref/alt sequence tables.
 
 :func:`score_sequences_with_models` = :func:`meta_layer_cli.artifacts.sequences.score_sequences`
 plus, from one or more checkpoints:
@@ -17,7 +17,7 @@ plus, from one or more checkpoints:
     predictor, **an estimate, not a classifier output**: the fraction of variants with
     ``|measured delta| >= threshold`` (20 % delta PSI by default) among the training
     variants whose cross-validated (held-out) ``|predicted delta|`` was similar -- an
-    isotonic map fitted on the out-of-fold predictions of ``train-variants`` and
+    isotonic map fitted on the out-of-fold predictions of ``train-delta`` and
     stored in the checkpoint. It is only as good as the assay it was fitted on and
     says nothing about effects that assay could not measure.
 ``predicted_delta_psi_q10`` / ``_q90`` (and so on)
@@ -113,7 +113,7 @@ class VariantPredictor:
 
 
 def load_variant_predictor(checkpoint: str | os.PathLike, device: str = "cpu") -> VariantPredictor:
-    """A ``train-variants`` checkpoint with its calibration and ``p_splice_altering`` map."""
+    """A ``train-delta`` checkpoint with its calibration and ``p_splice_altering`` map."""
     model, config = load_variant_model(checkpoint, device)
     checkpoint_record(config, str(checkpoint))  # an old checkpoint fails here, with one clear line
     return VariantPredictor(model, config, calibration_from_json(config.get("calibration")),

@@ -220,7 +220,7 @@ def score_vcf(
     incremental : predict ALT tracks from the shared reference activations (True) or as
         whole ALT windows (False); both equal the one-at-a-time definition.
     checkpoints : a ``metalayer train`` checkpoint (trained on this base model alone) and/or
-        ``train-variants`` checkpoints: adds the ``MetaLayer=`` field, one entry per
+        ``train-delta`` checkpoints: adds the ``MetaLayer=`` field, one entry per
         ``SpliceAI`` entry (:mod:`meta_layer_cli.inference.vcf_models`).
     strict : stop at the first malformed record (:class:`InputDataError` naming its line) before
         scoring anything; by default it is passed through with ``MetaLayerSkip=malformed``.

@@ -12,11 +12,11 @@ One entry per SpliceAI entry (ALT allele x overlapping gene, same order)::
     base model's tracks over ``+-(D + its receptive field)`` around the variant,
     predicted on the same gene-masked windows SpliceAI scores.
 ``P_SA``, ``EFFECT``, ``DPSI``
-    the variant models' outputs (``train-variants`` checkpoints, see
+    the variant models' outputs (``train-delta`` checkpoints, see
     :mod:`meta_layer_cli.inference.variant_models`): probability splice-altering,
     most likely effect type, predicted delta PSI (percent). They read the exon
     that contains the variant, or the nearest exon within
-    :data:`MAX_EXON_DISTANCE` nt, as ``score-seqs`` reads an assay row: the
+    :data:`MAX_EXON_DISTANCE` nt, as ``predict --variants`` reads an assay row: the
     exon plus :data:`EXON_FLANK` nt each side, on the gene's strand, with real
     genomic context; farther variants get ``.``, as do fields no given
     checkpoint provides.
@@ -174,7 +174,7 @@ def _fetch_padded(fasta, chrom: str, start0: int, end0: int) -> str:
 
 
 def _exon_row(scorer: VariantScorer, t: ScoringTask, row_id: str) -> dict | None:
-    """A ``score-seqs`` row for the exon a variant belongs to (module docstring), or None."""
+    """A ``predict --variants`` row for the exon a variant belongs to (module docstring), or None."""
     from meta_layer_cli.io.sequence import reverse_complement
 
     gene = scorer.genes.genes[t.gene]

@@ -116,7 +116,7 @@ def test_effect_labels_and_plain_tables(osai80):
     assert names == ["exon_skipping", "complex", "normal", None, None, "normal"]
     with pytest.raises(ValueError, match="unknown effect_type"):
         effect_type_labels(frame.with_columns(pl.lit("intron_retention").alias("effect_type")))
-    # a plain score-seqs table (no target / group / flanks)
+    # a plain variant table (predict --variants) (no target / group / flanks)
     ref = "CTTCTTATTCCTACAGCTTCTAAGACCACGAGAGAAAAAGTTGGGACTAGGTAAGTCGTG"
     plain = pl.DataFrame({"id": ["a", "b"], "ref_seq": [ref, ref], "alt_seq": [ref[:14] + "T" + ref[15:], ref],
                           "exon_start": [16, None], "exon_end": [50, None]})  # fmt: skip

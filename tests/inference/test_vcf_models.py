@@ -151,7 +151,7 @@ def test_checkpoint_of_another_base_model_is_refused(osai80, spliceai, genome, t
 
 
 def test_exon_rows_read_the_gene_strand(genome):
-    """The score-seqs row built for a VCF variant is the exon +- flank on the gene's strand, variant placed right."""
+    """The variant-table row built for a VCF variant is the exon +- flank on the gene's strand, variant placed right."""
     from meta_layer_cli.inference.vcf_models import EXON_FLANK, _exon_row
     from meta_layer_cli.inference.vcf_scorer import ScoringTask, VariantScorer
     from meta_layer_cli.io.annotation import GeneIndex

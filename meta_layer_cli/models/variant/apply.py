@@ -1,6 +1,6 @@
 """Running a variant model over a :class:`~meta_layer_cli.features.variants.VariantDataset`: raw outputs
 (:func:`predict_variants`) and calibrated predictions (:func:`calibrated_predictions`), the same at
-training (cross-validation, evaluation) and at inference (``score-seqs``, ``score-vcf``)."""
+training (cross-validation, evaluation) and at inference (``predict --variants``, ``score-vcf``)."""
 
 from __future__ import annotations
 

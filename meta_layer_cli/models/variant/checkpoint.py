@@ -54,7 +54,7 @@ def load_variant_model(directory: str | os.PathLike, device: str = "cpu") -> tup
     """Rebuild a variant model from its checkpoint directory; returns (model in eval mode, config.json)."""
     config = read_checkpoint_config(directory)
     if config.get("kind") != "variant_model":
-        raise ValueError(f"{directory} is not a variant-model checkpoint (written by train-variants)")
+        raise ValueError(f"{directory} is not a variant-model checkpoint (written by train-delta)")
     weights = read_weights(directory)
     model = build_variant_model(None, config["model"])
     model.load_state_dict(weights)
