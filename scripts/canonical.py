@@ -27,6 +27,7 @@ import json
 import time
 from pathlib import Path
 
+from meta_layer_cli.commands.common import configure_logging
 from meta_layer_cli.jobs.canonical import builtin_config, run_canonical_training
 from meta_layer_cli.runtime.config import parse_overrides
 
@@ -106,6 +107,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="any config key, e.g. --set model.sequence_dilations=[1,2,4,8,16,32,64,128]")  # fmt: skip
     args = parser.parse_args()
+    configure_logging()  # progress and epoch lines on stderr, as the command line prints them
     overrides = {"training.progress": True, **parse_overrides(args.overrides)}
     common = {"tracks_cache": args.cache, "device": args.device, "overrides": overrides}
     if args.epochs:
