@@ -307,7 +307,9 @@ def run_canonical_training(
         if world > 1:
             logger.info(f"rank {rank}/{world}: {len(train)} of {len(split.train)} training genes in memory")
         _, val = load_gene_arrays(tracks.dirs, split.validation)
-        model = build_meta_model(cfg.model.model_copy(update={"channels": channels}))
+        # the initialisation is the config's seed's: before, it depended on what the process had drawn
+        # earlier (base-model loading), so one config trained differently from one code version to the next
+        model = build_meta_model(cfg.model.model_copy(update={"channels": channels}), seed=cfg.training.seed)
         trainer_config = TrainerConfig(**cfg.training.model_dump(), device=cfg.hardware.device,
                                        batch_size=cfg.hardware.batch_size, amp=cfg.hardware.amp)  # fmt: skip
         started = time.perf_counter()

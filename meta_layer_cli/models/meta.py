@@ -196,13 +196,19 @@ class MetaLayerWindowModel(MetaLayerModel):
         return logits / self.log_temperature.exp()[None, :]
 
 
-def build_meta_model(config: MetaModelConfig | dict) -> MetaLayerModel:
+def build_meta_model(config: MetaModelConfig | dict, seed: int | None = None) -> MetaLayerModel:
+    """A meta model for ``config``. ``seed``: its random initialisation is drawn from this seed alone,
+    whatever the process drew before (loading a base model builds layers too), and torch's global
+    random state is left as it was; None draws from the global state."""
     if isinstance(config, dict):
         config = MetaModelConfig(**config)
     if not config.channels:
         raise ValueError("model config has no base-model channels")
-    if config.version == "v2":
-        return MetaLayerModel(config)
-    if config.version == "v1":
-        return MetaLayerWindowModel(config)
-    raise ValueError(f"model version must be 'v1' or 'v2', got {config.version!r}")
+    if config.version not in ("v1", "v2"):
+        raise ValueError(f"model version must be 'v1' or 'v2', got {config.version!r}")
+    model_class = MetaLayerModel if config.version == "v2" else MetaLayerWindowModel
+    if seed is None:
+        return model_class(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return model_class(config)

@@ -23,9 +23,7 @@ TINY_SETS = [f"--set=model.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()] 
 ]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
+def _small_run(output_dir, cache):
     overrides = {f"model.{k}": v for k, v in TINY_MODEL.items()} | {
         f"training.{k}": v for k, v in TINY_TRAINING.items()
     }
@@ -33,13 +31,19 @@ def run(tmp_path_factory):
         base_model="openspliceai",
         base_weights=str(shared_path("models", "openspliceai-mane", "80nt")),
         epochs=2,
-        output_dir=out / "run",
+        output_dir=output_dir,
         train_genes=SMALL_DEMO_GENES[:8],
         test_genes=SMALL_DEMO_GENES[8:],
-        tracks_cache=str(out / "cache"),
+        tracks_cache=str(cache),
         device="cpu",
         overrides=overrides,
     )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    return _small_run(out / "run", out / "cache")
 
 
 def test_result_has_meta_and_base_metrics_on_the_same_genes(run):
@@ -52,6 +56,20 @@ def test_result_has_meta_and_base_metrics_on_the_same_genes(run):
     saved = json.loads((run.output_dir / "metrics.json").read_text())
     assert saved["meta"] == pytest.approx(run.canonical_test_metrics)
     assert (run.output_dir / "report.html").is_file() and (run.output_dir / "train.log").is_file()
+
+
+def test_a_rerun_of_the_config_trains_the_same_model(run, tmp_path):
+    """The config's seed alone decides the run: the model's initialisation does not depend on what this
+    process drew from torch's generator before (another run, base-model loading)."""
+    import torch
+    from safetensors.torch import load_file
+
+    torch.rand(4321)
+    again = _small_run(tmp_path / "again", run.output_dir.parent / "cache")
+    first = load_file(str(run.checkpoint_path / "model.safetensors"))
+    second = load_file(str(again.checkpoint_path / "model.safetensors"))
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert again.canonical_test_metrics == run.canonical_test_metrics
 
 
 def test_checkpoint_holds_no_machine_local_paths(run):

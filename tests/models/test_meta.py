@@ -222,3 +222,17 @@ def test_hyenadna_pytorch_model_bin_loads_and_code_in_it_is_refused(tmp_path):
     (tmp_path / "garbage" / "model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(ValueError, match="^cannot load HyenaDNA weights .*model.safetensors"):
         load_hyenadna(HyenaEncoder(width=16, depth=2, max_len=512), str(tmp_path / "garbage"))
+
+
+def test_a_seed_fixes_the_initialisation_whatever_was_drawn_before():
+    """train-canonical builds its model after loading base models (whose layers draw from torch's global
+    generator): with a seed, the initial weights are the seed's alone, and the global state is untouched."""
+    config = MetaModelConfig(channels=CHANNELS, **TINY_MODEL)
+    first = build_meta_model(config, seed=3).state_dict()
+    torch.rand(12345)  # what loading a base model might draw
+    state = torch.random.get_rng_state()
+    again = build_meta_model(config, seed=3).state_dict()
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    other = build_meta_model(config, seed=4).state_dict()
+    assert any(not torch.equal(first[k], other[k]) for k in first if first[k].is_floating_point())
