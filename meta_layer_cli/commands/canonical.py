@@ -45,16 +45,14 @@ TranscriptsOpt = Annotated[
 def _metrics_table(meta: dict, base: dict | None, title: str):
     from rich.table import Table
 
+    from meta_layer_cli.evaluation.report import ROWS, format_metric
+
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("base", justify="right")
     table.add_column("meta", justify="right")
-    for key in ("pr_auc_acceptor", "pr_auc_donor", "pr_auc_macro", "topk_acceptor", "topk_donor", "topk_mean",
-                "fp_at_0.5", "fn_at_0.5", "fp_at_f1opt", "fn_at_f1opt", "ece"):  # fmt: skip
-        cells = [(base or {}).get(key), meta.get(key)]
-        # ECE is ~1e-4 on per-nucleotide tracks: four decimals would print 0.0000
-        number = "{:.2e}" if key == "ece" else "{:.4f}"
-        table.add_row(key, *("-" if v is None else number.format(v) if isinstance(v, float) else str(v) for v in cells))
+    for key in ROWS:
+        table.add_row(key, format_metric(key, (base or {}).get(key)), format_metric(key, meta.get(key)))
     return table
 
 

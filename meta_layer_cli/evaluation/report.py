@@ -18,6 +18,16 @@ ROWS = (
 )  # fmt: skip
 
 
+def format_metric(key: str, value) -> str:
+    """One metric as tables show it (terminal and report): ECE (~1e-4 per nucleotide) with its exponent,
+    where four decimals would print 0.0000; other floats to four decimals; counts as they are."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2e}" if key == "ece" else f"{value:.4f}"
+    return str(value)
+
+
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -82,9 +92,8 @@ def write_report(path: str | os.PathLike, metrics: dict, title: str = "metalayer
     base, meta = metrics.get("base") or {}, metrics["meta"]
     rows = []
     for key in ROWS:
-        b, m = base.get(key), meta.get(key)
-        fmt = lambda v: "—" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))  # noqa: E731
-        rows.append(f"<tr><td>{key}</td><td>{fmt(b)}</td><td>{fmt(m)}</td></tr>")
+        b, m = format_metric(key, base.get(key)), format_metric(key, meta.get(key))
+        rows.append(f"<tr><td>{key}</td><td>{b}</td><td>{m}</td></tr>")
     figures = "".join(
         f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='data:image/png;base64,{img}'>"
         for t, img in _figures(metrics, gene)
