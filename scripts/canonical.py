@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from meta_layer_cli.commands.common import configure_logging
+from meta_layer_cli.evaluation.report import ROWS, format_metric
 from meta_layer_cli.jobs.canonical import builtin_config, run_canonical_training
 from meta_layer_cli.runtime.config import parse_overrides
 
@@ -50,19 +51,17 @@ def verdict(name: str, meta: dict, base: dict, weak: bool) -> list[str]:
 
 def table(rows: dict[str, tuple[dict, ...]]) -> str:
     """Columns per run: base, meta model alone (if reported), meta model + gene-structure decoder."""
-    keys = ["pr_auc_acceptor", "pr_auc_donor", "pr_auc_macro", "topk_acceptor", "topk_donor", "topk_mean",
-            "fp_at_0.5", "fn_at_0.5", "fp_at_f1opt", "fn_at_f1opt", "ece"]  # fmt: skip
     names = []
     for n, (_, _, per_nt) in rows.items():
         names += [f"{n} base"] + ([f"{n} meta per-nt"] if per_nt else []) + [f"{n} meta"]
     head = "| metric | " + " | ".join(names) + " |"
     sep = "|---" * (1 + len(names)) + "|"
     body = []
-    for k in keys:
+    for k in ROWS:
         cells = []
         for meta, base, per_nt in rows.values():
             cells += [base[k]] + ([per_nt[k]] if per_nt else []) + [meta[k]]
-        body.append(f"| {k} | " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in cells) + " |")
+        body.append(f"| {k} | " + " | ".join(format_metric(k, v) for v in cells) + " |")
     return "\n".join([head, sep, *body])
 
 
