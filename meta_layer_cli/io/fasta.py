@@ -25,8 +25,9 @@ class Fasta:
         if not self.path.is_file():
             raise FileNotFoundError(f"FASTA not found: {self.path}")
         try:
+            ensure_fasta_index(self.path)
             self._fa = pysam.FastaFile(str(self.path))
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, pysam.utils.SamtoolsError) as err:
             hint = (
                 " (gzip files must be bgzip-compressed: `bgzip -d` then `bgzip`)"
                 if str(self.path).endswith(".gz")
@@ -62,6 +63,48 @@ class Fasta:
 
     def close(self) -> None:
         self._fa.close()
+
+
+def ensure_fasta_index(path: str | os.PathLike) -> None:
+    """Build ``PATH.fai`` (and ``PATH.gzi`` for bgzip) when missing or older than the FASTA.
+
+    htslib writes a missing index in place when it opens a FASTA, so a job that opens the FASTA while
+    another is writing its index reads a partial one (seen as a FASTA with no contigs: shard jobs of
+    one genome start together). Here the index is written under a name of this process and thread,
+    then renamed; concurrent builders write identical files, and readers see a whole index or none.
+    An index older than the FASTA is rebuilt (it may describe another file); where the folder is
+    read-only, an existing index is used as it is.
+    """
+    import threading
+
+    import pysam
+
+    path = Path(path)
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    fai, gzi = Path(f"{path}.fai"), Path(f"{path}.gzi")
+    wanted = [fai, gzi] if compressed else [fai]
+    modified = path.stat().st_mtime
+    if all(p.is_file() and p.stat().st_mtime >= modified for p in wanted):
+        return
+    tag = f".tmp-{os.getpid()}-{threading.get_ident()}"
+    tmp_fai, tmp_gzi = Path(f"{fai}{tag}"), Path(f"{gzi}{tag}")
+    args = [str(path), "--fai-idx", str(tmp_fai)] + (["--gzi-idx", str(tmp_gzi)] if compressed else [])
+    try:
+        pysam.faidx(*args)
+        if compressed:
+            os.replace(tmp_gzi, gzi)
+        os.replace(tmp_fai, fai)  # last: a reader that finds the .fai finds the .gzi too
+    except (OSError, pysam.utils.SamtoolsError) as err:
+        if all(p.is_file() for p in wanted) and not os.access(path.parent, os.W_OK):
+            return  # a read-only reference folder with an (older) index: use it as it is
+        if isinstance(err, OSError):
+            raise
+        # samtools' message names the temporary files; htslib has printed its reason on stderr already
+        raise ValueError("htslib could not index it (truncated, or not a FASTA)") from None
+    finally:
+        for tmp in (tmp_fai, tmp_gzi):
+            tmp.unlink(missing_ok=True)
 
 
 def _decompressed(chunks, compressed: bool):

@@ -87,3 +87,67 @@ def test_duplicate_contig_names_are_refused(tmp_path):
     both.write_text(">chr1\nACGT\n>1\nGGGG\n")
     with pytest.raises(InputDataError, match="names both 'chr1' and '1'"):
         Fasta(both)
+
+
+def test_the_index_appears_whole_or_not_at_all(fasta_path, monkeypatch):
+    """htslib writes a missing .fai in place while it opens a FASTA; a second job opening the FASTA then read
+    a partial index (a genome without contigs: seen in CI with two prepare jobs started together). The index
+    is written under a temporary name and renamed, so PATH.fai never exists half-written."""
+    import meta_layer_cli.io.fasta as module
+
+    fai = fasta_path.parent / "ref.fa.fai"
+    real = pysam.faidx
+    seen = []
+
+    def faidx(*args):
+        seen.append(fai.exists())  # while the index is being built, PATH.fai is not there yet
+        return real(*args)
+
+    monkeypatch.setattr(pysam, "faidx", faidx)
+    module.ensure_fasta_index(fasta_path)
+    assert seen == [False] and fai.is_file()
+    assert sorted(p.name for p in fasta_path.parent.iterdir()) == ["ref.fa", "ref.fa.fai"]  # no temporary left
+    module.ensure_fasta_index(fasta_path)
+    assert seen == [False]  # a current index is not rebuilt
+
+
+def _count_contigs(path, start, results):
+    import time
+
+    while time.time() < start:  # all jobs open the FASTA at the same moment
+        pass
+    try:
+        results.put(len(Fasta(path).lengths))
+    except Exception as err:  # noqa: BLE001 - reported to the test
+        results.put(repr(err))
+
+
+def test_many_jobs_opening_one_unindexed_fasta_all_see_every_contig(tmp_path):
+    """Four processes open a fresh 5-MB FASTA at once, ten times. Before the index was written atomically,
+    6 of 10 such rounds had a job see 0 contigs or fail to open the file."""
+    import multiprocessing
+    import time
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(10):
+        path = tmp_path / f"g{round_}.fa"
+        path.write_text("".join(f">chr{i}\n" + ("ACGT" * 15 + "\n") * 200 for i in range(1, 400)))
+        results, start = context.Queue(), time.time() + 0.3
+        jobs = [context.Process(target=_count_contigs, args=(path, start, results)) for _ in range(4)]
+        for job in jobs:
+            job.start()
+        counts = [results.get(timeout=60) for _ in jobs]
+        for job in jobs:
+            job.join()
+        assert counts == [399] * 4, (round_, counts)
+
+
+def test_an_index_older_than_the_fasta_is_rebuilt(fasta_path):
+    import os
+
+    Fasta(fasta_path).close()
+    fasta_path.write_text(">chrX\nGGGGCCCC\n")  # the file changed; its old .fai describes chr1 and chr2
+    stamp = os.stat(fasta_path.parent / "ref.fa.fai").st_mtime
+    os.utime(fasta_path, (stamp + 10, stamp + 10))
+    fa = Fasta(fasta_path)
+    assert fa.lengths == {"chrX": 8} and fa.fetch("chrX", 0, 8) == "GGGGCCCC"
