@@ -47,6 +47,17 @@ def test_builtin_grch37_table_reads_real_genes():
     assert [t.exons for t in genes] == [v.transcript().exons for v in table]
 
 
+@pytest.mark.parametrize("build, end", [("grch37", 41_277_500), ("grch38", 43_125_483)])
+def test_builtin_tables_place_brca1_on_their_assembly(build, end):
+    """BRCA1 (minus strand, chr17) ends at 41,277,500 in GRCh37 and 43,125,483 in GRCh38 (Ensembl gene
+    coordinates); each built-in table puts it on its own assembly."""
+    genes = read_variant_annotation(build)
+    assert len(genes) > 15000
+    (brca1,) = [g for g in genes if g.name == "BRCA1"]
+    assert brca1.chrom.removeprefix("chr") == "17" and brca1.strand == "-"
+    assert brca1.tx_end == end and len(brca1.exons) > 20
+
+
 def test_builtin_annotation_and_gene_lookup():
     genes = read_variant_annotation("grch37")
     assert len(genes) > 15000

@@ -160,6 +160,20 @@ def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_pa
                                    atol=1e-6)  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "bw").iterdir()) == [
         "m.acceptor.minus.bw", "m.acceptor.plus.bw", "m.donor.minus.bw", "m.donor.plus.bw"]  # fmt: skip
+    # each bigWig holds the table's probabilities at the genes' 1-based genomic positions, on their strand
+    import pyBigWig
+
+    for kind in ("acceptor", "donor"):
+        for strand, label in (("+", "plus"), ("-", "minus")):
+            rows = frame.filter(pl.col("strand") == strand)
+            bw = pyBigWig.open(str(tmp_path / "bw" / f"m.{kind}.{label}.bw"))
+            for chrom in rows["chrom"].unique().to_list():
+                part = rows.filter(pl.col("chrom") == chrom).sort("position")
+                got = bw.values(chrom, int(part["position"].min()) - 1, int(part["position"].max()), numpy=True)
+                want = np.full(len(got), np.nan)
+                want[part["position"].to_numpy() - int(part["position"].min())] = part[f"meta_{kind}"].to_numpy()
+                np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+            bw.close()
 
 
 def test_predict_from_fasta_matches_predict_from_the_prepared_folder(genome_run, small_genome, tmp_path):
