@@ -174,8 +174,6 @@ class SequenceSource(GeneSource):
         ]  # fmt: skip
         digest = value_checksum([[g.gene_id, g.sequence, g.upstream, g.downstream, g.labels.tolist()] for g in genes])
         super().__init__(entries, info={"kind": self.kind}, fingerprint={"sequences": digest})
-        if len(self._genes) != len(genes):
-            raise InputDataError("gene ids must be unique")
 
     def genes(self, context: int, entries: Sequence[GeneEntry] | None = None) -> Iterator[GeneSequence]:
         for e in entries if entries is not None else self.entries:
@@ -340,12 +338,11 @@ class TracksSource(GeneSource):
 
         self.directory = Path(tracks_dir)
         manifest = read_manifest(self.directory)
-        done = set(finished_gene_ids(self.directory))
+        done = set(finished_gene_ids(self.directory, manifest))
         entries = [GeneEntry.from_dict(g) for g in manifest["genes"] if g["gene_id"] in done]
         source = manifest["source"]
         info = {**source, "kind": "tracks", "tracks": str(self.directory), "from": source.get("kind")}
-        fingerprint = {k: v for k, v in manifest["fingerprint"].items() if k in _SOURCE_KEYS}
-        super().__init__(entries, list(manifest.get("dropped", [])), info, fingerprint)
+        super().__init__(entries, list(manifest.get("dropped", [])), info, source_fingerprint(manifest["fingerprint"]))
         self.flank = int(source.get("flank") or 0)
 
     def genes(self, context: int, entries: Sequence[GeneEntry] | None = None) -> Iterator[GeneSequence]:

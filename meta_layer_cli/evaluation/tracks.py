@@ -30,7 +30,8 @@ def evaluate_tracks(
         gene_ids = list(dict.fromkeys(gene_ids))
         if not gene_ids:
             raise UsageError("no genes named")
-        unknown = [g for g in gene_ids if g not in set(finished)]
+        known = set(finished)
+        unknown = [g for g in gene_ids if g not in known]
         if unknown:
             raise InputDataError(f"gene(s) not in {tracks_dir}: {', '.join(unknown[:10])}")
     else:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from meta_layer_cli.artifacts import load_gene_arrays, read_gene_track, read_manifest
-from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record
+from meta_layer_cli.artifacts import common_gene_ids, load_gene_arrays, read_gene_track, read_manifest
+from meta_layer_cli.artifacts.tracks import manifest_record
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import atomic_path
 from meta_layer_cli.models.apply import CanonicalPredictor
@@ -57,14 +57,15 @@ def recalibrate_tracks(
         raise UsageError(f"{checkpoint} was trained on {len(records)} base model(s); got {len(dirs)} tracks folder(s)")
     for d, record in zip(dirs, records):
         record.require(manifest_record(read_manifest(d)), f"the checkpoint {checkpoint}")
-    available = set(finished_gene_ids(dirs[0])).intersection(*(finished_gene_ids(d) for d in dirs[1:]))
+    common = common_gene_ids(dirs)
+    available = set(common)
     if genes is not None:
         missing = [g for g in genes if g not in available]
         if missing:
             raise InputDataError(f"gene(s) without tracks: {', '.join(missing[:10])}")
         gene_ids = list(genes)
     else:
-        gene_ids = [g for g in finished_gene_ids(dirs[0]) if g in available]
+        gene_ids = common
     if not gene_ids:
         raise InputDataError("no genes to predict")
     channels, _ = load_gene_arrays(dirs, gene_ids[:1])

@@ -83,7 +83,8 @@ def _fit_temperatures(log_probs: np.ndarray, labels: np.ndarray, steps: int = 10
 def _split_off_test(gene_ids: list[str], chromosomes: dict[str, str], test_chroms: list[str]) -> tuple[list, list]:
     wanted = {strip_chr(c) for c in test_chroms}
     test = [g for g in gene_ids if strip_chr(chromosomes.get(g, "")) in wanted]
-    return [g for g in gene_ids if g not in set(test)], test
+    held_out = set(test)
+    return [g for g in gene_ids if g not in held_out], test
 
 
 def calibrate_base_model(
@@ -105,11 +106,13 @@ def calibrate_base_model(
     test_chroms = test_chroms or SPLICEAI_TEST_CHROMOSOMES
     allowed, test = _split_off_test(ids, chromosomes, test_chroms)
     if genes:
-        refused = [g for g in genes if g in set(test)]
+        held_out = set(test)
+        refused = [g for g in genes if g in held_out]
         if refused:
             raise InputDataError(f"{len(refused)} of --genes lie on test chromosomes ({', '.join(test_chroms)}), e.g. "
                                  f"{refused[0]}: calibration must not see test genes")  # fmt: skip
-        unknown = [g for g in genes if g not in set(allowed)]
+        known = set(allowed)
+        unknown = [g for g in genes if g not in known]
         if unknown:
             raise InputDataError(f"gene(s) not in {data}: {', '.join(unknown[:10])}")
         allowed = list(genes)
@@ -205,11 +208,13 @@ def calibrate_checkpoint(
                              "trained on")  # fmt: skip
     split = run["split"]
     if genes:
-        refused = [g for g in genes if g in set(split["test"])]
+        held_out = set(split["test"])
+        refused = [g for g in genes if g in held_out]
         if refused:
             raise InputDataError(f"{len(refused)} of --genes are the checkpoint's test genes (e.g. {refused[0]}): "
                                  "calibration must not see them")  # fmt: skip
-        if any(g in set(split["train"]) for g in genes):
+        trained = set(split["train"])
+        if any(g in trained for g in genes):
             logger.warning("some --genes were training genes: the model has seen them, calibration will be optimistic")
         chosen = list(genes)
     else:

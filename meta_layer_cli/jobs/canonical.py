@@ -36,20 +36,6 @@ from meta_layer_cli.training.config import RunConfig, load_run_config
 
 logger = logging.getLogger(__name__)
 
-CANONICAL_DEFAULTS = {
-    "base_model": None,
-    "epochs": None,
-    "sequence_encoder": None,
-    "output_dir": None,
-    "dataset": None,
-    "data": None,
-    "train_genes": None,
-    "test_genes": None,
-    "base_weights": None,
-    "flank": None,
-    "test_chroms": None,
-    "device": None,
-}
 _ALIASES = {"epochs": "training.epochs", "sequence_encoder": "model.sequence_encoder", "device": "hardware.device",
             "test_chroms": "split.test_chromosomes"}  # fmt: skip
 
@@ -192,7 +178,8 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         return data
     if cfg.genes or cfg.max_genes:
         wanted = list(cfg.genes) if cfg.genes else data.gene_ids[: cfg.max_genes]
-        unknown = [g for g in wanted if g not in set(data.gene_ids)]
+        known = set(data.gene_ids)
+        unknown = [g for g in wanted if g not in known]
         if unknown:
             raise InputDataError(f"gene(s) not in the prepared data: {', '.join(unknown[:10])}")
         data.gene_ids = wanted
@@ -273,6 +260,7 @@ def run_canonical_training(
     """
     from meta_layer_cli.models import build_meta_model
     from meta_layer_cli.models.checkpoint import update_checkpoint_config
+    from meta_layer_cli.runtime.device import set_threads
     from meta_layer_cli.training import Trainer, TrainerConfig
     from meta_layer_cli.training.trainer import BEST, distributed_rank
 
@@ -282,7 +270,7 @@ def run_canonical_training(
         sequence_encoder=sequence_encoder, output_dir=output_dir, dataset=dataset, data=data, train_genes=train_genes,
         test_genes=test_genes, base_weights=base_weights, flank=flank, test_chroms=test_chroms, device=device,
     )  # fmt: skip
-    _apply_threads(cfg)
+    set_threads(cfg.hardware.threads)
     out = Path(cfg.output_dir)
     rank, world = distributed_rank()
     timing: dict[str, float] = {}
@@ -343,13 +331,6 @@ def run_canonical_training(
     finally:
         if folder is not None:
             folder.__exit__(None, None, None)
-
-
-def _apply_threads(cfg: RunConfig) -> None:
-    if cfg.hardware.threads:
-        import torch
-
-        torch.set_num_threads(cfg.hardware.threads)
 
 
 def finish_canonical_run(
@@ -543,7 +524,8 @@ def evaluate_checkpoint(
         if unknown:
             raise InputDataError(f"gene(s) not in the data: {', '.join(unknown[:10])}")
         if same:
-            seen = [g for g in genes if g in set(run["split"]["train"]) | set(run["split"]["validation"])]
+            fitted = set(run["split"]["train"]) | set(run["split"]["validation"])
+            seen = [g for g in genes if g in fitted]
             if seen:
                 logger.warning(f"{len(seen)} of the --genes were used in training or validation (e.g. {seen[0]}): "
                                "their metrics are not held-out metrics")  # fmt: skip

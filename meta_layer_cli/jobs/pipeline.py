@@ -18,6 +18,7 @@ from pydantic import Field
 from meta_layer_cli.io.atomic import write_json_atomic
 from meta_layer_cli.runtime.config import StrictSection, load_yaml_config
 from meta_layer_cli.runtime.errors import UpToDate
+from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class PipelineConfig(StrictSection):
     transcripts: str = "canonical"
     biotype: list[str] | None = None
     out: str = "runs/pipeline"
-    test_chromosomes: list[str] = Field(default_factory=lambda: ["1", "3", "5", "7", "9"], min_length=1)
+    test_chromosomes: list[str] = Field(default_factory=lambda: list(SPLICEAI_TEST_CHROMOSOMES), min_length=1)
     train_config: str | None = None  # a train-canonical config (metalayer init-config canonical)
     train_set: dict = Field(default_factory=dict)  # extra train-canonical keys, e.g. {"training.epochs": 5}
     profile: str | None = None

@@ -235,13 +235,6 @@ def delta_fingerprint(cfg: VariantRunConfig, train: Sequence[pl.DataFrame], eval
     }
 
 
-def _apply_threads(cfg: VariantRunConfig) -> None:
-    if cfg.hardware.threads:
-        import torch
-
-        torch.set_num_threads(cfg.hardware.threads)
-
-
 def _save_fold(out: Path, fold: int, test_rows: np.ndarray, scored: dict, info: dict) -> None:
     """One finished fold's out-of-fold predictions and info, written atomically (``--resume`` reads them)."""
     arrays = {"test_rows": np.asarray(test_rows), **{f"oof_{k}": np.asarray(v) for k, v in scored.items()}}
@@ -327,7 +320,7 @@ def run_validated_delta_training(
     out-of-fold predictions.
     """
     from meta_layer_cli.base_models import load_base_model
-    from meta_layer_cli.runtime.device import resolve_device
+    from meta_layer_cli.runtime.device import resolve_device, set_threads
 
     frames_given = [t for t in (train or []) if isinstance(t, pl.DataFrame)]
     eval_frames = [t for t in (evaluate or []) if isinstance(t, pl.DataFrame)]
@@ -342,7 +335,7 @@ def run_validated_delta_training(
         output_dir=str(output_dir) if output_dir is not None else None, folds=folds, epochs=epochs,
         base_weights=weights, device=device, train=specs(train), evaluate=specs(evaluate), **options,
     )  # fmt: skip
-    _apply_threads(cfg)
+    set_threads(cfg.hardware.threads)
     device = str(resolve_device(cfg.hardware.device))
     out = Path(cfg.output_dir)
     timing: dict[str, float] = {}
@@ -753,20 +746,25 @@ def calibrate_variant_checkpoint(
         raise InputDataError(f"the variant table cannot be calibrated on: {err}") from None
     after, lo, hi = fitted.apply(delta, kinds)
     crossed = _cross_fitted(method, delta, target, kinds, groups, quantile)
+    # reliability of the interval at several levels: empirical vs nominal coverage (the cross-fitted
+    # intervals pool every kind, so they are fitted once per level, not once per kind and level)
+    levels = sorted(set(COVERAGE_LEVELS) | {quantile})
+    cross_by_level = ({level: _cross_fitted("quantile", delta, target, kinds, groups, level) for level in levels}
+                      if method == "quantile" and crossed is not None else {})  # fmt: skip
     errors: dict[str, dict] = {}
     curves: dict[str, dict] = {}
     for kind in fitted.kinds:
         rows = (kinds == kind) & np.isfinite(delta) & np.isfinite(target)
         if method == "isotonic":
             before_err, before_curve = binned_calibration_error(delta[rows], target[rows])
-            after_err, _ = binned_calibration_error(after[rows], target[rows])
+            after_err, after_curve = binned_calibration_error(after[rows], target[rows])
             e = {"before": before_err, "after": after_err, "rows": int(rows.sum())}
             curves[f"{kind}: before"] = before_curve
             if crossed is not None:
                 e["after_cross_fitted"], curves[f"{kind}: after (cross-fitted by exon)"] = (
                     binned_calibration_error(crossed[0][rows], target[rows]))  # fmt: skip
             else:
-                curves[f"{kind}: after (in-sample)"] = binned_calibration_error(after[rows], target[rows])[1]
+                curves[f"{kind}: after (in-sample)"] = after_curve
         else:
             t, d = target[rows], delta[rows]
             inside = (lo[rows] <= t) & (t <= hi[rows])
@@ -780,8 +778,6 @@ def calibrate_variant_checkpoint(
                 e["before"], e["before_interval"] = None, "the model gives no interval"
             if crossed is not None:
                 e["after_cross_fitted"] = float(((crossed[1][rows] <= t) & (t <= crossed[2][rows])).mean())
-            # reliability of the interval at several levels: empirical vs nominal coverage
-            levels = sorted(set(COVERAGE_LEVELS) | {quantile})
             residual = np.abs(t - d)
             observed = []
             for level in levels:
@@ -793,7 +789,7 @@ def calibrate_variant_checkpoint(
             if crossed is not None:
                 cross = []
                 for level in levels:
-                    c = _cross_fitted("quantile", delta, target, kinds, groups, level)
+                    c = cross_by_level[level]
                     cross.append(float("nan") if c is None else
                                  float(((c[1][rows] <= t) & (t <= c[2][rows])).mean()))  # fmt: skip
                 curves[f"{kind}: cross-fitted by exon"] = {"mean_predicted": levels, "observed": cross,

@@ -60,6 +60,12 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     return torch.device(name)
 
 
+def set_threads(threads: int | None) -> None:
+    """torch's CPU threads from a hardware section's ``threads`` (None: torch's default, all cores)."""
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def resolve_dtype(name: str | torch.dtype | None) -> torch.dtype:
     """``float32`` (default), ``bfloat16`` or ``float16`` (or a torch dtype) -> ``torch.dtype``."""
     if name is None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from meta_layer_cli.features.variants import DEFAULT_WINDOW, TARGET_KINDS, VariantDataset
+from meta_layer_cli.features.variants import DEFAULT_WINDOW, VariantDataset
 from meta_layer_cli.models.variant.apply import calibrated_predictions, predict_variants
 from meta_layer_cli.models.variant.architectures import ValidatedDeltaPredictor, VariantModel
 from meta_layer_cli.models.variant.config import keyword_config
@@ -104,7 +104,7 @@ class CalibratedDeltaPredictor:
         ds = self.dataset(data)
         preds = predict_variants(self.model, ds, device=self.device)
         delta = calibrated_predictions(self.model, preds, self.training_calibration, ds)["delta"]
-        return delta, np.asarray(TARGET_KINDS, dtype=object)[ds.kind], ds
+        return delta, ds.kind_names, ds
 
     # -- fit / predict ----------------------------------------------------------------------------
     def fit(self, data) -> CalibratedDeltaPredictor:
