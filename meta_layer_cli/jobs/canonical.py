@@ -74,6 +74,8 @@ class CanonicalResult:
     pr_curves: dict = field(default_factory=dict)
     # test metrics of further variants, e.g. "meta_per_nucleotide" (the meta model without the decoder)
     extra_test_metrics: dict = field(default_factory=dict)
+    tracks_dirs: list[Path] = field(default_factory=list)  # the tracks folders it trained on, one per base model
+    base_models: list[BaseModelRecord] = field(default_factory=list)
 
 
 def resolve_canonical_config(config=None, overrides: dict | None = None, profile: str | None = None,
@@ -324,7 +326,8 @@ def run_canonical_training(
             metrics = json.loads((out / "metrics.json").read_text())
             metrics["variants"] = result.variant_evaluation.to_dict()
             write_json_atomic(out / "metrics.json", metrics)
-        write_run_report(result, tracks.dirs, tracks.records)
+        result.tracks_dirs, result.base_models = list(tracks.dirs), list(tracks.records)
+        write_run_report(result, test=test)
         folder.finish({"pr_auc_macro": result.canonical_test_metrics.get("pr_auc_macro"),
                        "base_pr_auc_macro": (result.base_test_metrics or {}).get("pr_auc_macro")})  # fmt: skip
         return result
@@ -409,11 +412,11 @@ def finish_canonical_run(
     return result
 
 
-def write_run_report(result: CanonicalResult, dirs: list[Path], records: list[BaseModelRecord],
-                     path: str | os.PathLike | None = None, title: str | None = None,
-                     notes: list[str] | None = None) -> Path:  # fmt: skip
+def write_run_report(result: CanonicalResult, path: str | os.PathLike | None = None, title: str | None = None,
+                     notes: list[str] | None = None, test: list[GeneArrays] | None = None) -> Path:  # fmt: skip
     """``report.html`` (default: beside ``checkpoints/``): metrics, PR curves, reliability diagram and one
-    held-out gene's base and meta tracks."""
+    held-out gene's base and meta tracks. ``test``: the run's test genes if the caller holds them (else
+    read from ``result.tracks_dirs``)."""
     from meta_layer_cli.evaluation.evaluator import base_probabilities
     from meta_layer_cli.evaluation.report import write_report
     from meta_layer_cli.models.apply import recalibrate_arrays
@@ -421,7 +424,8 @@ def write_run_report(result: CanonicalResult, dirs: list[Path], records: list[Ba
     from meta_layer_cli.models.structure import structure_from_config
 
     model, config = load_model(result.checkpoint_path, "cpu")
-    _, test = load_gene_arrays(dirs, result.split["test"])
+    if test is None:
+        _, test = load_gene_arrays(result.tracks_dirs, result.split["test"])
     shown = max(test, key=lambda g: (int((g.labels > 0).sum()), -len(g)))
     meta = recalibrate_arrays(model, shown.codes, shown.tracks, structure=structure_from_config(config))
     gene = {"gene_id": shown.gene_id, "labels": shown.labels, "meta": meta,
@@ -429,7 +433,7 @@ def write_run_report(result: CanonicalResult, dirs: list[Path], records: list[Ba
     metrics = json.loads((result.output_dir / "metrics.json").read_text())
     split = result.split
     notes = (notes or []) + [
-        f"base model(s): {', '.join(r.describe() for r in records)}",
+        f"base model(s): {', '.join(r.describe() for r in result.base_models)}",
         f"{len(split['train'])} training, {len(split['validation'])} validation, {len(split['test'])} held-out genes",
         f"timing: {result.timing}",
     ]

@@ -9,7 +9,6 @@ from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_length
 from meta_layer_cli.jobs.canonical import (
     CanonicalResult,
     builtin_config,
-    checkpoint_data,
     run_canonical_training,
     write_run_report,
 )
@@ -27,8 +26,6 @@ def run_demo(out_dir: str | os.PathLike = "metalayer_demo", genes: list[str] | N
     """SpliceAI tracks for demo genes (cached in ``OUT/cache``), the lightweight meta model trained on them,
     evaluated on held-out genes; writes ``OUT/report.html``. Reruns retrain (the tracks stay cached).
     Returns (result, report path)."""
-    from meta_layer_cli.base_models.record import BaseModelRecord
-
     out = Path(out_dir)
     overrides = {"training.progress": progress}
     if epochs is not None:
@@ -37,13 +34,8 @@ def run_demo(out_dir: str | os.PathLike = "metalayer_demo", genes: list[str] | N
         config=builtin_config("lightweight"), output_dir=out / "run", overrides=overrides, profile=profile,
         genes=genes or demo_gene_subset(), tracks_cache=str(out / "cache"), device=device, overwrite=True,
     )  # fmt: skip
-    dirs, _ = checkpoint_data(result.checkpoint_path, None, device, cache=out / "cache")
-    from meta_layer_cli.models.checkpoint import read_checkpoint_config
-
-    run = read_checkpoint_config(result.checkpoint_path)["run"]
-    records = [BaseModelRecord.from_dict(r) for r in run["base_models"]]
     split = result.split
     notes = [f"split by gene, seed 0: {len(split['train'])} training, {len(split['validation'])} validation, "
              f"{len(split['test'])} held-out test genes"]  # fmt: skip
-    report = write_run_report(result, dirs, records, out / "report.html", "metalayer demo", notes)
+    report = write_run_report(result, out / "report.html", "metalayer demo", notes)
     return result, report
