@@ -50,22 +50,26 @@ def check_stackable(dirs: Sequence[str | os.PathLike], manifests: Sequence[dict]
                                  "stacked base models must score the same genes")  # fmt: skip
 
 
-def common_gene_ids(tracks_dirs: Sequence[str | os.PathLike]) -> list[str]:
-    """Genes finished in every directory, in the first manifest's order."""
-    sets = [finished_gene_ids(d) for d in tracks_dirs]
+def common_gene_ids(tracks_dirs: Sequence[str | os.PathLike], manifests: Sequence[dict] | None = None) -> list[str]:
+    """Genes finished in every directory, in the first manifest's order (``manifests``: theirs, if read)."""
+    sets = [finished_gene_ids(d, m) for d, m in zip(tracks_dirs, manifests or [None] * len(tracks_dirs))]
     common = set(sets[0]).intersection(*sets[1:])
     return [g for g in sets[0] if g in common]
 
 
 def load_gene_arrays(
-    tracks_dirs: Sequence[str | os.PathLike] | str | os.PathLike, gene_ids: Sequence[str]
+    tracks_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
+    gene_ids: Sequence[str],
+    manifests: Sequence[dict] | None = None,
 ) -> tuple[list[str], list[GeneArrays]]:
     """Load genes from one tracks directory, or several stacked side by side (channels concatenated).
 
-    Stacked directories must describe the same genes (same sequence and labels).
+    Stacked directories must describe the same genes (same sequence and labels). ``manifests``: the
+    directories' manifests, for a caller that loads gene by gene (read here otherwise).
     """
     dirs = [tracks_dirs] if isinstance(tracks_dirs, (str, os.PathLike)) else list(tracks_dirs)
-    manifests = [read_manifest(d) for d in dirs]
+    if manifests is None:
+        manifests = [read_manifest(d) for d in dirs]
     check_stackable(dirs, manifests)
     channels = stacked_channels(manifests)
     genes = []

@@ -55,9 +55,10 @@ def recalibrate_tracks(
     dirs = [Path(d) for d in tracks_dirs]
     if len(dirs) != len(records):
         raise UsageError(f"{checkpoint} was trained on {len(records)} base model(s); got {len(dirs)} tracks folder(s)")
-    for d, record in zip(dirs, records):
-        record.require(manifest_record(read_manifest(d)), f"the checkpoint {checkpoint}")
-    common = common_gene_ids(dirs)
+    manifests = [read_manifest(d) for d in dirs]  # read once: genes are loaded one at a time below
+    for record, manifest in zip(records, manifests):
+        record.require(manifest_record(manifest), f"the checkpoint {checkpoint}")
+    common = common_gene_ids(dirs, manifests)
     available = set(common)
     if genes is not None:
         missing = [g for g in genes if g not in available]
@@ -68,7 +69,7 @@ def recalibrate_tracks(
         gene_ids = common
     if not gene_ids:
         raise InputDataError("no genes to predict")
-    channels, _ = load_gene_arrays(dirs, gene_ids[:1])
+    channels, _ = load_gene_arrays(dirs, gene_ids[:1], manifests)
     if channels != predictor.model.config.channels:
         raise InputDataError(f"tracks have channels {channels}, the model expects {predictor.model.config.channels}")
     out = Path(out)
@@ -77,7 +78,7 @@ def recalibrate_tracks(
     with atomic_path(out) as tmp, Progress("predict", total=len(gene_ids), unit="genes", enabled=progress) as bar:
         try:
             for gene_id in gene_ids:
-                _, (arrays,) = load_gene_arrays(dirs, [gene_id])
+                _, (arrays,) = load_gene_arrays(dirs, [gene_id], manifests)
                 probs = predictor(arrays.codes, arrays.tracks)
                 frame = _gene_frame(dirs, gene_id, probs)
                 table = frame.to_arrow()

@@ -21,9 +21,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meta_layer_cli.artifacts import DemoSource, GeneArrays, load_gene_arrays, predict_tracks, read_manifest
+from meta_layer_cli.artifacts import (
+    DemoSource,
+    GeneArrays,
+    common_gene_ids,
+    load_gene_arrays,
+    predict_tracks,
+    read_manifest,
+)
 from meta_layer_cli.artifacts.sources import default_cache_dir, source_fingerprint
-from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record, missing_gene_ids
+from meta_layer_cli.artifacts.tracks import manifest_record, missing_gene_ids
 from meta_layer_cli.base_models import load_base_model
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import write_json_atomic
@@ -151,10 +158,7 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         sources = [source_fingerprint(m["fingerprint"]) for m in manifests]
         if any(s != sources[0] for s in sources[1:]):
             raise InputDataError("the --data folders were prepared from different genomes or annotations")
-        common = set(finished_gene_ids(dirs[0], manifests[0])).intersection(
-            *(finished_gene_ids(d, m) for d, m in zip(dirs[1:], manifests[1:]))
-        )
-        ids = [g for g in finished_gene_ids(dirs[0], manifests[0]) if g in common]
+        ids = common_gene_ids(dirs, manifests)
         entries = {g["gene_id"]: g for g in manifests[0]["genes"]}
         chromosomes = {g: entries[g]["chrom"] for g in ids}
         genomic = manifests[0]["source"].get("kind") == "fasta" or manifests[0]["source"].get("from") == "fasta"
@@ -485,9 +489,10 @@ def checkpoint_data(checkpoint: str | os.PathLike, data: list[str | os.PathLike]
     dirs = [Path(d) for d in ([data] if isinstance(data, (str, os.PathLike)) else data)]
     if len(dirs) != len(records):
         raise UsageError(f"{checkpoint} was trained on {len(records)} stacked base model(s); got {len(dirs)} --data")
-    for d, record in zip(dirs, records):
-        record.require(manifest_record(read_manifest(d)), f"the checkpoint {checkpoint}")
-    same = source_fingerprint(read_manifest(dirs[0])["fingerprint"]) == trained_on.get("source")
+    manifests = [read_manifest(d) for d in dirs]
+    for record, manifest in zip(records, manifests):
+        record.require(manifest_record(manifest), f"the checkpoint {checkpoint}")
+    same = source_fingerprint(manifests[0]["fingerprint"]) == trained_on.get("source")
     return dirs, same
 
 
@@ -513,10 +518,12 @@ def evaluate_checkpoint(
     model, config = load_model(checkpoint, device)
     run = _run_info(config, Path(checkpoint))
     dirs, same = checkpoint_data(checkpoint, data, device, models_dir=models_dir)
-    finished = set(finished_gene_ids(dirs[0])).intersection(*(finished_gene_ids(d) for d in dirs[1:]))
+    manifests = [read_manifest(d) for d in dirs]
+    in_order = common_gene_ids(dirs, manifests)
+    finished = set(in_order)
     if not allow_partial:
-        for d in dirs:
-            missing = missing_gene_ids(d)
+        for d, manifest in zip(dirs, manifests):
+            missing = missing_gene_ids(d, manifest)
             if missing:
                 raise InputDataError(f"{d} is incomplete ({len(missing)} planned genes without tracks, e.g. "
                                      f"{missing[0]}); finish it or pass --allow-partial")  # fmt: skip
@@ -540,10 +547,10 @@ def evaluate_checkpoint(
             raise InputDataError(f"{len(run['split']['test']) - len(test_ids)} of the checkpoint's test genes have "
                                  "no tracks in the data; pass --allow-partial to evaluate the rest")  # fmt: skip
     else:
-        test_ids = [g for g in finished_gene_ids(dirs[0]) if g in finished]
+        test_ids = in_order
     if not test_ids:
         raise InputDataError("no genes to evaluate")
-    channels, test = load_gene_arrays(dirs, test_ids)
+    channels, test = load_gene_arrays(dirs, test_ids, manifests)
     if channels != model.config.channels:
         raise InputDataError(f"tracks have channels {channels}, the checkpoint expects {model.config.channels}")
     thresholds = run.get("thresholds")
