@@ -79,7 +79,7 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[nn.Mo
     try:
         architecture = MetaModelConfig(**model_config)
     except ValidationError as err:  # sizes are checked here, before anything is allocated
-        message = format_validation_error(err).replace("invalid config: ", "")
+        message = format_validation_error(err)
         raise InputDataError(f"{config_path}: invalid model (model.{message})") from None
     model = build_meta_model(architecture)
     check_weights_fit(model, weights, f"{Path(directory) / WEIGHTS} does not match {config_path}")

@@ -94,6 +94,7 @@ def read_yaml(path: str | os.PathLike) -> dict:
 
 
 def format_validation_error(err: ValidationError) -> str:
+    """``key: problem (got value)`` for each error, ``; ``-separated (callers say what was invalid)."""
     parts = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"])
@@ -102,7 +103,7 @@ def format_validation_error(err: ValidationError) -> str:
         if e["type"] != "extra_forbidden" and not isinstance(given, (dict, list)) and given is not None:
             msg += f" (got {given!r})"
         parts.append(f"{key}: {msg}" if key else msg)
-    return "invalid config: " + "; ".join(parts)
+    return "; ".join(parts)
 
 
 def _set_dotted(tree: dict, dotted: str, value) -> None:
@@ -152,7 +153,7 @@ def read_profile(profile: str | os.PathLike) -> dict:
     try:
         HardwareSection(**tree)
     except ValidationError as err:
-        raise UsageError(f"profile {path}: " + format_validation_error(err).replace("invalid config: ", "")) from None
+        raise UsageError(f"profile {path}: " + format_validation_error(err)) from None
     return tree
 
 
@@ -186,7 +187,7 @@ def load_yaml_config(
     try:
         return schema(**tree)
     except ValidationError as err:
-        raise UsageError(format_validation_error(err)) from None
+        raise UsageError("invalid config: " + format_validation_error(err)) from None
     except TypeError as err:  # e.g. a section given as a scalar
         raise UsageError(f"invalid config: {err}") from None
 
@@ -198,4 +199,4 @@ def hardware_settings(profile: str | os.PathLike | None = None, **given) -> Hard
     try:
         return HardwareSection(**tree)
     except ValidationError as err:
-        raise UsageError(format_validation_error(err).replace("invalid config: ", "")) from None
+        raise UsageError(format_validation_error(err)) from None
