@@ -95,15 +95,15 @@ def evaluate_canonical_on_variants(
         starts, ends = frame["exon_start"].to_list(), frame["exon_end"].to_list()
         for row in range(n):
             ref, alt = refs[row][0], alts[row][0]
+            acc, don = int(starts[row]), int(ends[row]) - 1
+            if not (0 <= acc < len(ref) and 0 <= don < len(ref)):
+                continue  # the exon's sites are not in the sequence: no delta, and no model pass for it
             t_ref = np.concatenate([p[0][row] for p in per_base], axis=1).T.astype(np.float32)
             t_alt = np.concatenate([p[1][row] for p in per_base], axis=1).T.astype(np.float32)
             m_ref = recalibrate_arrays(model, sequence_to_codes(ref), t_ref, device=device)
             m_alt = recalibrate_arrays(model, sequence_to_codes(alt), t_alt, device=device)
             p, s = variant_span(ref, alt)
             m_alt = alt_on_ref(m_alt, len(ref), p, s)
-            acc, don = int(starts[row]), int(ends[row]) - 1
-            if not (0 <= acc < len(ref) and 0 <= don < len(ref)):
-                continue
             meta_delta[row] = (m_alt[acc, 1] - m_ref[acc, 1]) + (m_alt[don, 2] - m_ref[don, 2])
             b_ref, b_alt = per_base[0][0][row], alt_on_ref(per_base[0][1][row], len(ref), p, s)
             if records[0].channels[:3] == ("neither", "acceptor", "donor"):
