@@ -11,7 +11,11 @@ from meta_layer_cli.io.sequence import codes_to_one_hot
 
 
 def _default_batch(model) -> int:
-    return 64 if getattr(getattr(model, "device", None), "type", "cpu") == "cuda" else 8
+    import torch
+
+    from meta_layer_cli.runtime.device import default_sizes
+
+    return default_sizes(torch.device(getattr(getattr(model, "device", None), "type", "cpu")))["window_batch"]
 
 
 def predict_windows(

@@ -101,5 +101,5 @@ def default_sizes(device: torch.device) -> dict[str, int]:
     if device.type == "cuda":
         return {"base_block": 20_000, "base_batch": 16, "meta_block": 200_000, "window_batch": 64}
     if device.type == "mps":
-        return {"base_block": 20_000, "base_batch": 4, "meta_block": 100_000, "window_batch": 32}
+        return {"base_block": 20_000, "base_batch": 4, "meta_block": 100_000, "window_batch": 8}
     return {"base_block": 50_000, "base_batch": 1, "meta_block": 20_000, "window_batch": 8}
