@@ -58,16 +58,10 @@ def rc(seq: str) -> str:
     return seq.translate(COMPLEMENT)[::-1]
 
 
-def exons_from_labels(labels) -> list[tuple[int, int]]:
-    import numpy as np
-
-    acceptors = np.flatnonzero(labels == 1)
-    donors = np.flatnonzero(labels == 2)
-    return list(zip(np.r_[0, acceptors].tolist(), np.r_[donors + 1, len(labels)].tolist()))
-
-
 def place(gene, offset: int) -> tuple[str, list[tuple[int, int]]]:
     """Genomic (+ strand) sequence of a demo gene and its exons, 0-based half-open, at ``offset``."""
+    from meta_layer_cli.io.demo import exons_from_labels
+
     length = len(gene.sequence)
     tx_exons = exons_from_labels(gene.labels)
     if gene.strand == "+":

@@ -40,17 +40,12 @@ from meta_layer_cli import load_base_model
 from meta_layer_cli.artifacts.sequences import SEQUENCE_SCORE_COLUMNS, score_sequences
 from meta_layer_cli.inference.vcf import score_vcf
 from meta_layer_cli.io.assays import load_vexseq
-from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_length, load_demo_gene
+from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_length, exons_from_labels, load_demo_gene
 from meta_layer_cli.io.sequence import reverse_complement
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("METALAYER_SHARED", REPO.parent / "shared"))
 FLANK = 6000
-
-
-def exons_from_labels(labels: np.ndarray) -> list[tuple[int, int]]:
-    acceptors, donors = np.flatnonzero(labels == 1), np.flatnonzero(labels == 2)
-    return list(zip(np.r_[0, acceptors].tolist(), np.r_[donors + 1, len(labels)].tolist()))
 
 
 def build_genome(directory: Path, n_genes: int, n_variants: int, indel_fraction: float, seed: int) -> dict:
