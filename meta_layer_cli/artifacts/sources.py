@@ -25,11 +25,17 @@ from pathlib import Path
 import numpy as np
 
 from meta_layer_cli.io.annotation import annotation_path, is_annotation_table, read_annotation_table
-from meta_layer_cli.io.contigs import strip_chr
+from meta_layer_cli.io.contigs import contig_chromosomes, strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length, load_demo_gene
 from meta_layer_cli.io.fasta import Fasta, scan_fasta
 from meta_layer_cli.io.genes import GeneSequence, Transcript, gene_from_fasta
-from meta_layer_cli.io.gtf import dropped_genes, genes_from_transcripts, parse_annotation
+from meta_layer_cli.io.gtf import (
+    READER_VERSION,
+    dropped_genes,
+    filter_biotypes,
+    genes_from_transcripts,
+    parse_annotation,
+)
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
 from meta_layer_cli.runtime.fingerprint import file_checksum, value_checksum
 
@@ -221,9 +227,9 @@ def load_annotation_genes(
     """(one transcript per gene, dropped genes with reasons, the annotation's checksum).
 
     ``annotation``: a GTF/GFF3 (gzip allowed), a SpliceAI-style table, or ``grch37``/``grch38``.
-    The parsed result is cached by checksum and rule under ``cache`` (default
+    The parsed result is cached by checksum, rule and reader version under ``cache`` (default
     :func:`default_cache_dir`/annotations; ``False``: no cache), so array jobs and reruns do not
-    parse a whole-genome GTF again.
+    parse a whole-genome GTF again, and a newer reader never reuses an older one's genes.
     """
     if transcripts not in TRANSCRIPT_RULES:
         raise UsageError(f"--transcripts {transcripts!r}: choose canonical or longest")
@@ -232,7 +238,7 @@ def load_annotation_genes(
     cache_file = None
     if cache is not False:
         root = Path(cache).expanduser() if cache not in (None, True) else default_cache_dir()
-        cache_file = root / "annotations" / f"{checksum}-{transcripts}.json.gz"
+        cache_file = root / "annotations" / f"{checksum}-{transcripts}-v{READER_VERSION}.json.gz"
         if cache_file.is_file():
             try:
                 data = json.loads(gzip.decompress(cache_file.read_bytes()))
@@ -261,9 +267,10 @@ def load_annotation_genes(
 class FastaSource(GeneSource):
     """Genes cut from a FASTA by an annotation, each with real genomic flanks (N past contig ends).
 
-    Genes on contigs the FASTA lacks, or reaching past their contig's end, are dropped with a
-    reason; when no contig matches at all (``chr1`` vs ``1`` is matched automatically) it is an error.
-    ``biotype``: keep only genes of these biotypes (genes whose annotation names none are kept).
+    Genes on contigs the FASTA lacks, or reaching before its start or past its end, are dropped with
+    a reason; when no contig matches at all (``chr1`` vs ``1`` is matched automatically) it is an error.
+    ``biotype``: keep only genes of these gene biotypes (:func:`~meta_layer_cli.io.gtf.filter_biotypes`:
+    an annotation without biotypes, or a biotype it does not name, is an error).
     """
 
     kind = "fasta"
@@ -280,24 +287,28 @@ class FastaSource(GeneSource):
         self.fasta_path = Path(fasta)
         if not self.fasta_path.is_file():
             raise FileNotFoundError(f"FASTA not found: {self.fasta_path}")
-        fasta_checksum, _ = scan_fasta(self.fasta_path)  # also refuses duplicate contig names
+        fasta_checksum, names, descriptions = scan_fasta(self.fasta_path)  # also refuses duplicate contig names
+        numbered = contig_chromosomes(names, descriptions)
         reference = Fasta(self.fasta_path)
         genes, dropped, ann_checksum = load_annotation_genes(annotation, transcripts, cache)
         reference.contigs.check_overlap((t.chrom for t in genes), f"annotation {annotation}")
         wanted = set(biotype or [])
-        filtered = 0
+        genes, filtered = filter_biotypes(genes, wanted, f"annotation {Path(str(annotation)).name}")
+        if filtered:
+            logger.info(f"{filtered:,} gene(s) of other biotypes than {', '.join(sorted(wanted))} left out")
         entries: list[GeneEntry] = []
         self._transcripts: dict[str, Transcript] = {}
         dropped = list(dropped)
         for t in genes:
-            if wanted and t.biotype and t.biotype not in wanted:
-                filtered += 1
-                continue
             name = reference.contigs.resolve(t.chrom)
             if name is None:
                 dropped.append({"gene_id": t.gene_id, "reason": f"contig {t.chrom!r} is not in the FASTA"})
                 continue
             size = reference.lengths[name]
+            if t.start < 0:  # a table's 0-based start below 0 (GTF/GFF3 transcripts are dropped when parsed)
+                dropped.append({"gene_id": t.gene_id, "reason": f"starts at {t.start + 1:,}, before position 1 of "
+                                                                f"{name}"})  # fmt: skip
+                continue
             if t.end > size:
                 dropped.append({"gene_id": t.gene_id,
                                 "reason": f"ends at {t.end:,}, past the end of {name} ({size:,} nt)"})  # fmt: skip
@@ -311,9 +322,13 @@ class FastaSource(GeneSource):
                                  + (f" ({len(dropped)} dropped, e.g. {dropped[0]['gene_id']}: {dropped[0]['reason']})"
                                     if dropped else ""))  # fmt: skip
         build = genome_build or {"grch37": "GRCh37", "grch38": "GRCh38"}.get(str(annotation))
+        # the chromosome each gene's contig is, where the FASTA header says so (NC_000001.11 -> 1): splits use it
+        chromosomes = {e.chrom: numbered[reference.contigs.resolve(e.chrom)] for e in entries
+                       if reference.contigs.resolve(e.chrom) in numbered}  # fmt: skip
         info = {"kind": "fasta", "fasta": str(self.fasta_path), "fasta_checksum": fasta_checksum,
                 "annotation": str(annotation), "annotation_checksum": ann_checksum, "transcripts": transcripts,
-                "biotype": sorted(wanted) or None, "filtered_by_biotype": filtered, "genome_build": build}  # fmt: skip
+                "biotype": sorted(wanted) or None, "filtered_by_biotype": filtered, "genome_build": build,
+                "chromosomes": dict(sorted(chromosomes.items()))}  # fmt: skip
         fingerprint = {"FASTA checksum": fasta_checksum, "annotation checksum": ann_checksum,
                        "transcripts": transcripts, "biotype": sorted(wanted) or None}  # fmt: skip
         super().__init__(entries, dropped, info, fingerprint)

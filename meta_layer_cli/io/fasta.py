@@ -127,8 +127,9 @@ def _decompressed(chunks, compressed: bool):
                 break
 
 
-def scan_fasta(path: str | os.PathLike, chunk_size: int = 1 << 22) -> tuple[str, list[str]]:
-    """(checksum of the file's bytes, record names in file order), reading the file once.
+def scan_fasta(path: str | os.PathLike, chunk_size: int = 1 << 22) -> tuple[str, list[str], list[str]]:
+    """(checksum of the file's bytes, record names in file order, each record's description: the rest of its
+    header line, ``""`` where none), reading the file once.
 
     Refuses a FASTA that names one contig twice (htslib's index keeps the first and ignores the
     rest without an error, so genes on the second copy would silently get the first's sequence).
@@ -141,6 +142,12 @@ def scan_fasta(path: str | os.PathLike, chunk_size: int = 1 << 22) -> tuple[str,
         raise FileNotFoundError(f"FASTA not found: {path}")
     digest = hashlib.sha256()
     names: list[str] = []
+    descriptions: list[str] = []
+
+    def header(line: bytes) -> None:
+        fields = line.decode("ascii", "replace").split(None, 1)
+        names.append(fields[0] if fields else "")
+        descriptions.append(fields[1].strip() if len(fields) > 1 else "")
 
     def raw_chunks():
         with open(path, "rb") as fh:
@@ -164,14 +171,12 @@ def scan_fasta(path: str | os.PathLike, chunk_size: int = 1 << 22) -> tuple[str,
             hit = 0 if complete.startswith(b">") else complete.find(b"\n>") + 1
             while hit > 0 or (hit == 0 and complete.startswith(b">")):
                 end = complete.find(b"\n", hit)
-                fields = complete[hit + 1 : end].split()
-                names.append(fields[0].decode("ascii", "replace") if fields else "")
+                header(complete[hit + 1 : end])
                 hit = complete.find(b"\n>", end) + 1
                 if hit == 0:
                     break
         if carry.startswith(b">"):
-            fields = carry[1:].split()
-            names.append(fields[0].decode("ascii", "replace") if fields else "")
+            header(carry[1:])
     except zlib.error as err:
         raise InputDataError(f"FASTA {path.name}: corrupt compressed data ({err})") from None
     seen: set[str] = set()
@@ -179,4 +184,4 @@ def scan_fasta(path: str | os.PathLike, chunk_size: int = 1 << 22) -> tuple[str,
         if name in seen:
             raise InputDataError(f"FASTA {path.name} has two records named {name!r}; contig names must be unique")
         seen.add(name)
-    return digest.hexdigest()[:CHECKSUM_DIGITS], names
+    return digest.hexdigest()[:CHECKSUM_DIGITS], names, descriptions

@@ -70,8 +70,8 @@ def test_scan_fasta_names_and_checksum_whatever_the_chunking(tmp_path, chunk_siz
     elif compress == "bgzip":
         pysam.tabix_compress(str(tmp_path / "g.fa"), str(tmp_path / "g.fa.bgz"))
         path = tmp_path / "g.fa.bgz"
-    checksum, names = scan_fasta(path, chunk_size=chunk_size)
-    assert names == ["chr1", "chr2", "chrM"]
+    checksum, names, descriptions = scan_fasta(path, chunk_size=chunk_size)
+    assert names == ["chr1", "chr2", "chrM"] and descriptions == ["first contig", "", ""]
     assert checksum == file_checksum(path)
 
 
