@@ -122,7 +122,15 @@ def register(app: typer.Typer) -> None:
         gtf: GtfOpt = None,
         dataset: DatasetOpt = None,
         test_chroms: Annotated[
-            str | None, typer.Option("--test-chroms", help="held-out chromosomes (default 1,3,5,7,9; chr optional)")
+            str | None, typer.Option("--test-chroms", help="held-out chromosomes (default 1,3,5,7,9; chr optional; "
+                                     "NC_000001.11 is 1 when its FASTA header says so)")
+        ] = None,
+        split: Annotated[
+            str | None, typer.Option("--split", help="chromosome (genome default), gene, or block: blocks of "
+                                     "neighbouring genes, any assembly")
+        ] = None,
+        test_fraction: Annotated[
+            float | None, typer.Option("--test-fraction", help="gene/block split: share of genes held out (0.2)")
         ] = None,
         config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run config (configs/)")] = None,
         profile: ProfileOpt = None,
@@ -150,8 +158,8 @@ def register(app: typer.Typer) -> None:
             base_model=(base_model[0] if len(base_model) == 1 else base_model) if base_model else None,
             base_weights=(weights[0] if len(weights) == 1 else weights) if weights else None,
             flank=flank, data=[str(d) for d in data] if data else None, dataset=dataset,
-            test_chroms=split_list(test_chroms), config=config, profile=profile, device=device,
-            output_dir=out, resume=resume, overwrite=overwrite, if_changed=if_changed,
+            test_chroms=split_list(test_chroms), split=split, test_fraction=test_fraction, config=config,
+            profile=profile, device=device, output_dir=out, resume=resume, overwrite=overwrite, if_changed=if_changed,
             overrides={**({"models_dir": str(models_dir)} if models_dir else {}), **parse_overrides(set_ or [])},
         )  # fmt: skip
         _print_table(_metrics_table(result.canonical_test_metrics, result.base_test_metrics,

@@ -28,7 +28,7 @@ from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record
 from meta_layer_cli.evaluation.evaluator import base_probabilities
 from meta_layer_cli.evaluation.metrics import expected_calibration_error, f1_optimal_threshold, reliability_curve
 from meta_layer_cli.io.atomic import write_json_atomic
-from meta_layer_cli.io.contigs import strip_chr
+from meta_layer_cli.io.contigs import chromosome_names
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES
 
@@ -80,9 +80,10 @@ def _fit_temperatures(log_probs: np.ndarray, labels: np.ndarray, steps: int = 10
     return t
 
 
-def _split_off_test(gene_ids: list[str], chromosomes: dict[str, str], test_chroms: list[str]) -> tuple[list, list]:
-    wanted = {strip_chr(c) for c in test_chroms}
-    test = [g for g in gene_ids if strip_chr(chromosomes.get(g, "")) in wanted]
+def _split_off_test(gene_ids: list[str], chromosomes: dict[str, str], test_chroms: list[str],
+                    contig_chromosomes: dict[str, str] | None = None) -> tuple[list, list]:  # fmt: skip
+    wanted = set().union(*(chromosome_names(c) for c in test_chroms))
+    test = [g for g in gene_ids if chromosome_names(chromosomes.get(g, ""), contig_chromosomes) & wanted]
     held_out = set(test)
     return [g for g in gene_ids if g not in held_out], test
 
@@ -104,7 +105,7 @@ def calibrate_base_model(
     ids = finished_gene_ids(data, manifest)
     chromosomes = {g["gene_id"]: g["chrom"] for g in manifest["genes"]}
     test_chroms = test_chroms or SPLICEAI_TEST_CHROMOSOMES
-    allowed, test = _split_off_test(ids, chromosomes, test_chroms)
+    allowed, test = _split_off_test(ids, chromosomes, test_chroms, manifest["source"].get("chromosomes"))
     if genes:
         held_out = set(test)
         refused = [g for g in genes if g in held_out]

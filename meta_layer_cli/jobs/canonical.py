@@ -4,7 +4,8 @@ Data come from prepared tracks folders (``metalayer prepare``: any genome and an
 folder per base model when several are stacked) or from the built-in demo genes, whose tracks are
 predicted once into a cache keyed by the base model's weights checksum. Genes are split by
 chromosome (SpliceAI's test chromosomes by default) when they come from a genome, by gene
-otherwise; validation genes always come from the training side. The run folder is guarded by
+otherwise, or as ``split.method`` says (``gene``, ``block``: any assembly); validation genes always
+come from the training side. The run folder is guarded by
 :class:`~meta_layer_cli.jobs.run_folder.RunFolder` (lock, ``--resume``, ``--if-changed``).
 
 A checkpoint records what it needs to be used elsewhere and nothing machine-local: the base
@@ -34,7 +35,7 @@ from meta_layer_cli.artifacts.tracks import manifest_record, missing_gene_ids
 from meta_layer_cli.base_models import load_base_model
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import write_json_atomic
-from meta_layer_cli.io.contigs import strip_chr
+from meta_layer_cli.io.contigs import chromosome_names
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
 from meta_layer_cli.jobs.run_folder import RunFolder
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
@@ -44,7 +45,8 @@ from meta_layer_cli.training.config import RunConfig, load_run_config
 logger = logging.getLogger(__name__)
 
 _ALIASES = {"epochs": "training.epochs", "sequence_encoder": "model.sequence_encoder", "device": "hardware.device",
-            "test_chroms": "split.test_chromosomes"}  # fmt: skip
+            "test_chroms": "split.test_chromosomes", "split": "split.method",
+            "test_fraction": "split.test"}  # fmt: skip
 
 
 def builtin_config(name: str) -> Path:
@@ -115,10 +117,12 @@ class TrainingData:
     dirs: list[Path]
     records: list[BaseModelRecord]
     gene_ids: list[str]
-    chromosomes: dict[str, str]
+    chromosomes: dict[str, str]  # gene -> contig
     genomic: bool  # genes come from a genome (chromosome split possible)
     source: dict  # fingerprint of the genes (shared by every folder)
     dataset: str | None  # "demo" when the built-in genes were used
+    loci: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # gene -> (contig, start, end), where known
+    contig_chromosomes: dict[str, str] = field(default_factory=dict)  # contig -> chromosome its FASTA header names
 
     def describe(self) -> dict:
         """What a checkpoint records about its data (no paths)."""
@@ -162,7 +166,10 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         entries = {g["gene_id"]: g for g in manifests[0]["genes"]}
         chromosomes = {g: entries[g]["chrom"] for g in ids}
         genomic = manifests[0]["source"].get("kind") == "fasta" or manifests[0]["source"].get("from") == "fasta"
-        data = TrainingData(dirs, records, ids, chromosomes, genomic, sources[0], None)
+        loci = {g: (entries[g]["chrom"], entries[g]["start"], entries[g]["end"]) for g in ids
+                if entries[g].get("start") is not None}  # fmt: skip
+        data = TrainingData(dirs, records, ids, chromosomes, genomic, sources[0], None, loci,
+                            dict(manifests[0]["source"].get("chromosomes") or {}))  # fmt: skip
     else:
         if cfg.genes:
             ids = list(cfg.genes)
@@ -179,8 +186,10 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
             records.append(BaseModelRecord.of(model))
         info = demo_gene_info()
         chromosomes = {g: info.get(g, {}).get("chrom", "") for g in ids}
+        loci = {g: (info[g]["chrom"], info[g]["hg19_start"], info[g]["hg19_end"]) for g in ids
+                if "hg19_start" in info.get(g, {})}  # fmt: skip
         data = TrainingData(dirs, records, ids, chromosomes, False, source_fingerprint(read_manifest(dirs[0])
-                                                                                        ["fingerprint"]), "demo")
+                                                                                        ["fingerprint"]), "demo", loci)
         return data
     if cfg.genes or cfg.max_genes:
         wanted = list(cfg.genes) if cfg.genes else data.gene_ids[: cfg.max_genes]
@@ -193,21 +202,43 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
 
 
 def split_for(cfg: RunConfig, data: TrainingData):
-    """The gene split of a run (see :class:`~meta_layer_cli.training.config.SplitSection`)."""
+    """The gene split of a run (see :class:`~meta_layer_cli.training.config.SplitSection`).
+
+    A chromosome split finds a test chromosome by the contig's name (``chr`` optional) or by the chromosome
+    its FASTA header names (prepare records it: ``NC_000001.11`` is chromosome 1); when none of the genes' contigs
+    matches, the error lists the contigs there are and the ways out (``--test-chroms``, ``--split gene|block``).
+    """
     from meta_layer_cli.training import split_genes
 
-    by_chromosome = cfg.split.method == "chromosome" or (cfg.split.method == "auto" and data.genomic)
+    method = cfg.split.method
+    if method == "auto":
+        method = "chromosome" if data.genomic else "gene"
     explicit = cfg.train_genes is not None or cfg.test_genes is not None
-    test_chromosomes = None
-    if by_chromosome and not explicit:
-        wanted = {strip_chr(c) for c in cfg.split.test_chromosomes}
-        test_chromosomes = sorted({c for c in data.chromosomes.values() if strip_chr(c) in wanted})
+    test_chromosomes, loci = None, None
+    if method == "chromosome" and not explicit:
+        wanted = set().union(*(chromosome_names(c) for c in cfg.split.test_chromosomes))
+        test_chromosomes = sorted({c for c in data.chromosomes.values()
+                                   if chromosome_names(c, data.contig_chromosomes) & wanted})  # fmt: skip
         if not test_chromosomes:
-            have = sorted({c for c in data.chromosomes.values()})
-            raise InputDataError(f"no genes on the test chromosomes {', '.join(cfg.split.test_chromosomes)} "
-                                 f"(the data has {', '.join(have[:10])}); pass --test-chroms")  # fmt: skip
+            raise InputDataError(f"no genes on the test chromosomes {', '.join(cfg.split.test_chromosomes)}: the "
+                                 f"data's contigs are {_contigs_listed(data)}; name some with --test-chroms, or split "
+                                 "by gene: --split gene or --split block (blocks of neighbouring genes)")  # fmt: skip
+    elif method == "block" and not explicit:
+        loci = data.loci
     return split_genes(data.gene_ids, cfg.split.seed, cfg.split.validation, cfg.split.test, cfg.train_genes,
-                       cfg.test_genes, data.chromosomes, test_chromosomes)  # fmt: skip
+                       cfg.test_genes, data.chromosomes, test_chromosomes, loci)  # fmt: skip
+
+
+def _contigs_listed(data: TrainingData, shown: int = 12) -> str:
+    """``NC_000001.11 (chromosome 1, 812 genes), ...``: the contigs with most genes first."""
+    counts: dict[str, int] = {}
+    for contig in data.chromosomes.values():
+        counts[contig] = counts.get(contig, 0) + 1
+    order = sorted(counts, key=lambda c: (-counts[c], c))
+    listed = [f"{c} (" + (f"chromosome {data.contig_chromosomes[c]}, " if c in data.contig_chromosomes else "")
+              + f"{counts[c]:,} gene{'s' if counts[c] != 1 else ''})" for c in order[:shown]]  # fmt: skip
+    more = f" and {len(order) - shown:,} more" if len(order) > shown else ""
+    return ", ".join(listed) + more
 
 
 def run_fingerprint(cfg: RunConfig, data: TrainingData) -> dict:
@@ -238,6 +269,8 @@ def run_canonical_training(
     data: str | os.PathLike | list | None = None,
     flank: int | None = None,
     test_chroms: list[str] | None = None,
+    split: str | None = None,
+    test_fraction: float | None = None,
     device: str | None = None,
     profile: str | os.PathLike | None = None,
     variant_sets: list | None = None,
@@ -252,7 +285,8 @@ def run_canonical_training(
     (tracks cached in ``tracks_cache``). The base model's weights are found as
     :func:`~meta_layer_cli.base_models.weights.find_weights` documents (``base_weights``, then the
     config's ``models_dir``, then ``$METALAYER_MODELS``). Genes are split by chromosome for genome data
-    (``test_chroms``, default SpliceAI's 1, 3, 5, 7, 9) and by gene for the demo set;
+    (``test_chroms``, default SpliceAI's 1, 3, 5, 7, 9) and by gene for the demo set, or by ``split``
+    (``chromosome``, ``gene`` or ``block``, holding out ``test_fraction`` of the genes);
     ``train_genes``/``test_genes`` fix the split. Any config key can be overridden as
     ``section__key=value`` (``training__lr=1e-3``), a top-level key (``max_genes=50``), or a dict
     ``overrides={"training.lr": 1e-3}``. ``variant_sets``: measured variant tables (polars frames,
@@ -274,7 +308,8 @@ def run_canonical_training(
     cfg = resolve_canonical_config(
         config, {**overrides, **nested}, profile, base_model=base_model, epochs=epochs,
         sequence_encoder=sequence_encoder, output_dir=output_dir, dataset=dataset, data=data, train_genes=train_genes,
-        test_genes=test_genes, base_weights=base_weights, flank=flank, test_chroms=test_chroms, device=device,
+        test_genes=test_genes, base_weights=base_weights, flank=flank, test_chroms=test_chroms, split=split,
+        test_fraction=test_fraction, device=device,
     )  # fmt: skip
     set_threads(cfg.hardware.threads)
     out = Path(cfg.output_dir)

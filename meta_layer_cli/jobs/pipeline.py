@@ -12,6 +12,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -36,6 +37,8 @@ class PipelineConfig(StrictSection):
     biotype: list[str] | None = None
     out: str = "runs/pipeline"
     test_chromosomes: list[str] = Field(default_factory=lambda: list(SPLICEAI_TEST_CHROMOSOMES), min_length=1)
+    split: Literal["chromosome", "gene", "block"] | None = None  # None: the train config's (a genome: chromosome)
+    test_fraction: float | None = Field(None, gt=0, lt=1)  # gene and block splits: share of genes held out (0.2)
     train_config: str | None = None  # a train-canonical config (metalayer init-config canonical)
     train_set: dict = Field(default_factory=dict)  # extra train-canonical keys, e.g. {"training.epochs": 5}
     profile: str | None = None
@@ -64,7 +67,8 @@ def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict |
     try:
         run_canonical_training(
             base_model=cfg.base_model, base_weights=cfg.weights, flank=cfg.flank, data=[str(prepared)],
-            test_chroms=cfg.test_chromosomes, config=cfg.train_config, profile=cfg.profile, device=cfg.device,
+            test_chroms=cfg.test_chromosomes, split=cfg.split, test_fraction=cfg.test_fraction,
+            config=cfg.train_config, profile=cfg.profile, device=cfg.device,
             output_dir=run, overwrite=False, if_changed=True,
             overrides={**({"models_dir": cfg.models_dir} if cfg.models_dir else {}), **cfg.train_set},
         )  # fmt: skip

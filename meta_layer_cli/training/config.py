@@ -16,14 +16,17 @@ SPLICEAI_TEST_CHROMOSOMES = ["1", "3", "5", "7", "9"]
 
 
 class SplitSection(StrictSection):
-    """How genes are split. ``method: auto`` splits by chromosome when the genes have chromosomes
-    from a genome (``test_chromosomes``, SpliceAI's 1, 3, 5, 7, 9 by default) and by gene otherwise
-    (the demo set lies on chr1 and chr3 only); validation genes always come from the training side."""
+    """How genes are split (:mod:`meta_layer_cli.training.splits`). ``method: auto`` splits by chromosome
+    when the genes come from a genome (``test_chromosomes``, SpliceAI's 1, 3, 5, 7, 9 by default, matched
+    with or without ``chr`` and against the chromosome a FASTA header names: ``NC_000001.11`` is 1) and by
+    gene otherwise (the demo set lies on chr1 and chr3 only); ``gene`` holds out a ``test`` fraction of
+    single genes, ``block`` a ``test`` fraction in blocks of neighbouring genes (any assembly: one
+    chromosome, accessions, scaffolds). Validation genes always come from the training side."""
 
-    method: Literal["auto", "chromosome", "gene"] = "auto"
+    method: Literal["auto", "chromosome", "gene", "block"] = "auto"
     seed: int = 0
     validation: float = Field(0.1, ge=0, lt=1)
-    test: float = Field(0.2, gt=0, lt=1)  # gene split: fraction of genes held out
+    test: float = Field(0.2, gt=0, lt=1)  # gene and block splits: fraction of genes held out
     test_chromosomes: list[str] = Field(default_factory=lambda: list(SPLICEAI_TEST_CHROMOSOMES), min_length=1)
 
 

@@ -1,9 +1,20 @@
-"""Gene-level splits: no gene ever contributes to two of train / validation / test."""
+"""Gene-level splits: no gene ever contributes to two of train / validation / test.
+
+Three ways to choose the held-out (test) genes, all seeded and deterministic; validation genes are then
+drawn from the rest (the training side), never from the test side:
+
+* **gene**: a seeded random ``test`` fraction of the genes;
+* **chromosome**: every gene on the given test chromosomes;
+* **block**: contiguous blocks of neighbouring genes (:func:`gene_blocks`), a seeded random set of blocks
+  holding about ``test`` of the genes, so that tandem paralogs, which lie next to each other, end up on
+  one side. Works on any assembly, one chromosome or thousands of scaffolds.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
 import numpy as np
 
@@ -27,12 +38,14 @@ def split_genes(
     test_genes: Sequence[str] | None = None,
     chromosomes: Mapping[str, str] | None = None,
     test_chromosomes: Sequence[str] | None = None,
+    loci: Mapping[str, tuple[str, int, int]] | None = None,
 ) -> GeneSplit:
-    """Split genes by gene (seeded shuffle) or by chromosome.
+    """Split genes by gene (seeded shuffle), by chromosome or by blocks of neighbouring genes (module docstring).
 
     ``train_genes``/``test_genes`` fix the split explicitly (validation genes are
     then drawn from the training genes); ``test_chromosomes`` with a
-    ``chromosomes`` map puts whole chromosomes in the test set.
+    ``chromosomes`` map puts whole chromosomes in the test set; ``loci`` (gene -> contig, start, end)
+    holds out blocks of neighbouring genes (:func:`gene_blocks`).
     """
     ids = list(dict.fromkeys(gene_ids))
     rng = np.random.default_rng(seed)
@@ -53,6 +66,20 @@ def split_genes(
         pool = [g for g in ids if chromosomes.get(g) not in wanted]
         if not test_set:
             raise ValueError(f"no genes on test chromosomes {sorted(wanted)}")
+    elif loci is not None:
+        blocks = gene_blocks(ids, loci)
+        if len(blocks) < 2:
+            raise ValueError(f"{len(ids)} gene(s) make {len(blocks)} block(s) of neighbouring genes: too few to hold "
+                             "some out (--split gene holds out single genes)")  # fmt: skip
+        target = max(1, round(test * len(ids)))
+        test_set = []
+        for b in rng.permutation(len(blocks)):
+            if len(test_set) >= target:
+                break
+            if len(test_set) + len(blocks[b]) < len(ids):  # some training genes must remain
+                test_set += blocks[b]
+        held = set(test_set)
+        pool = [g for g in ids if g not in held]
     else:
         order = [ids[i] for i in rng.permutation(len(ids))]
         n_test = max(1, round(test * len(ids)))
@@ -68,6 +95,34 @@ def split_genes(
 
 def _key(gene_id: str):
     return (0, int(gene_id), "") if gene_id.isdigit() else (1, 0, gene_id)
+
+
+#: Genes per block of a block split (fewer when there are under ten blocks' worth of genes: a tenth of them).
+BLOCK_GENES = 20
+
+
+def gene_blocks(gene_ids: Sequence[str], loci: Mapping[str, tuple[str, int, int]],
+                block_genes: int = BLOCK_GENES) -> list[list[str]]:  # fmt: skip
+    """Genes in blocks of about ``block_genes`` neighbours: sorted by contig and start, cut every ``block_genes``
+    genes, but never between overlapping genes (a block grows until the next gene starts past its end) and
+    always at a contig's end. With fewer than ``10 * block_genes`` genes, blocks are a tenth of the genes (at
+    least one), so that a split has blocks to choose from. Genes without a locus are blocks of their own.
+    """
+    size = max(1, min(block_genes, len(gene_ids) // 10))
+    placed = sorted((g for g in gene_ids if g in loci), key=lambda g: (loci[g][0], loci[g][1], loci[g][2], g))
+    blocks: list[list[str]] = []
+    for _, on_contig in groupby(placed, key=lambda g: loci[g][0]):
+        block: list[str] = []
+        reach = -1
+        for g in on_contig:
+            _, start, end = loci[g]
+            if len(block) >= size and start >= reach:
+                blocks.append(block)
+                block, reach = [], -1
+            block.append(g)
+            reach = max(reach, end)
+        blocks.append(block)
+    return blocks + [[g] for g in gene_ids if g not in loci]
 
 def grouped_kfold(groups: Sequence[str] | np.ndarray, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """K folds of whole groups (exons): ``[(train_index, test_index), ...]``, every row tested once.
