@@ -159,9 +159,9 @@ def read_transcripts(path: str | os.PathLike) -> list[Transcript]:
 
 @dataclass
 class _Records:
-    """What a pass over the file collects: per transcript key its exons (``(chrom, strand, start0, end0)``) and
-    what the transcript says about itself (``transcript_id``, ``gene_id``, ``gene_name``, ``biotype``,
-    ``tags``); per gene id what gene lines say (``name``, ``biotype``)."""
+    """What a pass over the file collects: per transcript key (the GTF's transcript id, the GFF3's parent id of
+    exons) its exons ``(chrom, strand, start0, end0)``; for a GTF per transcript its ``gene_id`` and ``tags``, per
+    gene id the first ``name`` and ``biotype`` any of its lines gives; for a GFF3 the lines that may parent exons."""
 
     exons: dict[str, list[tuple[str, str, int, int]]] = field(default_factory=lambda: defaultdict(list))
     info: dict[str, dict] = field(default_factory=dict)
