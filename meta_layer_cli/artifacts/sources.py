@@ -331,6 +331,10 @@ class FastaSource(GeneSource):
                 "chromosomes": dict(sorted(chromosomes.items()))}  # fmt: skip
         fingerprint = {"FASTA checksum": fasta_checksum, "annotation checksum": ann_checksum,
                        "transcripts": transcripts, "biotype": sorted(wanted) or None}  # fmt: skip
+        if not is_annotation_table(annotation_path(annotation)):
+            # another GTF/GFF3 reader may give other genes from the same file (ids, biotypes): a folder prepared
+            # by an older one is refused rather than mixed with these genes
+            fingerprint["annotation reader"] = READER_VERSION
         super().__init__(entries, dropped, info, fingerprint)
 
     def genes(self, context: int, entries: Sequence[GeneEntry] | None = None) -> Iterator[GeneSequence]:

@@ -385,7 +385,8 @@ def filter_biotypes(genes: list[Transcript], wanted: list[str] | set[str] | None
     asked = ", ".join(sorted(wanted))
     if not present:
         raise UsageError(f"biotype filter {asked}: {what} names no gene biotypes (no gene_type, gene_biotype or "
-                         "biotype attribute on any gene); drop the filter (--biotype)")  # fmt: skip
+                         "biotype attribute on any gene); drop the filter (--biotype, a pipeline's "
+                         "biotype:)")  # fmt: skip
     unknown = sorted(wanted - set(present))
     if unknown:
         have = ", ".join(f"{b} ({n:,})" for b, n in sorted(present.items(), key=lambda kv: (-kv[1], kv[0])))

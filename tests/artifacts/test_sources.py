@@ -122,3 +122,22 @@ def test_a_parse_cached_by_an_older_reader_is_not_reused(tmp_path):
     assert "ALPHA" in {g.gene_id for g in genes} and "gene-ALPHA" not in {g.gene_id for g in genes}
     again, _, _ = load_annotation_genes(annotation, cache=tmp_path)  # now from this reader's cache entry
     assert again == genes
+
+
+def test_a_folder_prepared_by_an_older_annotation_reader_is_refused(tmp_path):
+    """The same GFF3 gives other gene ids and biotypes with this reader (gene-ALPHA -> ALPHA): a rerun into a folder
+    an older reader prepared would plan both; it is refused naming the reader."""
+    from meta_layer_cli.jobs.prepare import prepare
+    from meta_layer_cli.runtime.errors import ChangedInputsError
+    from tests.conftest import shared_path
+
+    fasta = write_genome(tmp_path / "genome.fa", CONTIGS["refseq"])
+    out, weights = tmp_path / "prepared", shared_path("models", "openspliceai-mane", "80nt")
+    args = dict(fasta=fasta, gtf=ANNOTATIONS / "refseq.gff3", genes=["TRNAA-AGC"], device="cpu", progress=False)
+    manifest = prepare(out, "openspliceai", weights, **args)
+    assert manifest["fingerprint"]["annotation reader"] >= 2
+    old = json.loads((out / "manifest.json").read_text())
+    del old["fingerprint"]["annotation reader"]  # as the reader before version 2 wrote it
+    (out / "manifest.json").write_text(json.dumps(old))
+    with pytest.raises(ChangedInputsError, match=r"made from other inputs \(annotation reader: null -> \d+\)"):
+        prepare(out, "openspliceai", weights, **args)
