@@ -298,6 +298,7 @@ class FastaSource(GeneSource):
             logger.info(f"{filtered:,} gene(s) of other biotypes than {', '.join(sorted(wanted))} left out")
         entries: list[GeneEntry] = []
         self._transcripts: dict[str, Transcript] = {}
+        contig_lengths: dict[str, int] = {}  # by the annotation's contig names (what tracks record as `chrom`)
         dropped = list(dropped)
         for t in genes:
             name = reference.contigs.resolve(t.chrom)
@@ -315,6 +316,7 @@ class FastaSource(GeneSource):
                 continue
             entries.append(GeneEntry(t.gene_id, t.gene_name, t.chrom, t.strand, t.end - t.start, t.start, t.end,
                                      t.transcript_id))  # fmt: skip
+            contig_lengths[t.chrom] = size
             self._transcripts[t.gene_id] = t
         reference.close()
         if not entries:
@@ -328,7 +330,8 @@ class FastaSource(GeneSource):
         info = {"kind": "fasta", "fasta": str(self.fasta_path), "fasta_checksum": fasta_checksum,
                 "annotation": str(annotation), "annotation_checksum": ann_checksum, "transcripts": transcripts,
                 "biotype": sorted(wanted) or None, "filtered_by_biotype": filtered, "genome_build": build,
-                "chromosomes": dict(sorted(chromosomes.items()))}  # fmt: skip
+                "chromosomes": dict(sorted(chromosomes.items())),
+                "contig_lengths": dict(sorted(contig_lengths.items()))}  # fmt: skip
         fingerprint = {"FASTA checksum": fasta_checksum, "annotation checksum": ann_checksum,
                        "transcripts": transcripts, "biotype": sorted(wanted) or None}  # fmt: skip
         if not is_annotation_table(annotation_path(annotation)):

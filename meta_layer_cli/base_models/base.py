@@ -12,7 +12,7 @@ from torch import nn
 
 from meta_layer_cli.base_models.network import DilatedResidualNetwork, NetworkParams
 from meta_layer_cli.io.genes import GeneSequence
-from meta_layer_cli.io.sequence import codes_to_one_hot, reverse_complement, sequence_to_codes
+from meta_layer_cli.io.sequence import codes_to_one_hot, reverse_complement, sequence_to_codes, validate_sequence
 from meta_layer_cli.runtime.device import default_sizes, resolve_device, resolve_dtype
 from meta_layer_cli.runtime.fingerprint import file_checksum
 
@@ -179,14 +179,21 @@ class NeuralBaseModel(BaseModel):
         return result
 
     def predict_sequence(self, seq: str, strand: str = "+", upstream: str = "", downstream: str = "") -> np.ndarray:
-        """Any-length DNA (any case, N allowed) -> ``[len(seq), C]`` in ``seq``'s coordinates.
+        """Any-length DNA (A, C, G, T, N; any case) -> ``[len(seq), C]`` in ``seq``'s coordinates.
 
         ``upstream``/``downstream`` are real flanking sequence in the same
         orientation as ``seq`` (the ends are N-padded to ``context``). With
         ``strand="-"`` the model reads the reverse complement, as a minus-strand
         transcript, and the output is flipped back so row ``i`` still scores
-        ``seq[i]``.
+        ``seq[i]``. Any other character (a pasted FASTA header, a digit, a space) is refused with one
+        line naming the first one, rather than read as N.
         """
+        for text, what in ((seq, "sequence"), (upstream, "upstream"), (downstream, "downstream")):
+            validate_sequence(text, what, iupac=False)
+        return self._predict_text(seq, strand, upstream, downstream)
+
+    def _predict_text(self, seq: str, strand: str, upstream: str, downstream: str) -> np.ndarray:
+        """:meth:`predict_sequence` without the check: genome sequence may hold IUPAC codes, read as N."""
         if strand not in ("+", "-"):
             raise ValueError(f"strand must be '+' or '-', got {strand!r}")
         if strand == "-":
@@ -199,7 +206,7 @@ class NeuralBaseModel(BaseModel):
         return scores[::-1].copy() if strand == "-" else scores
 
     def predict_gene(self, gene: GeneSequence) -> np.ndarray:
-        return self.predict_sequence(gene.sequence, "+", gene.upstream, gene.downstream)
+        return self._predict_text(gene.sequence, "+", gene.upstream, gene.downstream)
 
     def predict_genes(self, genes: Sequence[GeneSequence]) -> list[np.ndarray]:
         """Like :meth:`predict_gene` for each gene, packing them into shared blocks.

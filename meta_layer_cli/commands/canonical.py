@@ -16,6 +16,7 @@ from meta_layer_cli.commands.common import (
     ProgressOpt,
     SetOpt,
     info,
+    print_result,
     run_command,
     split_list,
 )
@@ -42,18 +43,42 @@ TranscriptsOpt = Annotated[
 ]
 
 
-def _metrics_table(meta: dict, base: dict | None, title: str):
+def _metrics_table(meta: dict, base: dict | None, title: str, alone: dict | None = None):
+    """base | meta [| network alone]: ``alone`` is the meta model before its gene-structure decoder and any
+    calibration (``meta_per_nucleotide``)."""
     from rich.table import Table
 
     from meta_layer_cli.evaluation.report import ROWS, format_metric
 
-    table = Table(title=title)
+    caption = "network alone: the meta model before the gene-structure decoder and calibration" if alone else None
+    table = Table(title=title, caption=caption)
     table.add_column("metric")
     table.add_column("base", justify="right")
     table.add_column("meta", justify="right")
+    if alone:
+        table.add_column("network alone", justify="right")
     for key in ROWS:
-        table.add_row(key, format_metric(key, (base or {}).get(key)), format_metric(key, meta.get(key)))
+        table.add_row(key, format_metric(key, (base or {}).get(key)), format_metric(key, meta.get(key)),
+                      *([format_metric(key, alone.get(key))] if alone else []))  # fmt: skip
     return table
+
+
+def _held_out_result(meta: dict, base: dict | None, title: str, alone: dict | None = None,
+                     n_genes: int | None = None) -> None:  # fmt: skip
+    """The held-out table on stdout, then the warning of :func:`_warn_if_worse`."""
+    _print_table(_metrics_table(meta, base, title, alone))
+    _warn_if_worse(meta, base, n_genes)
+
+
+def _warn_if_worse(meta: dict, base: dict | None, n_genes: int | None) -> None:
+    """A warning line (stderr, the last one) when the meta-layer lost to its base model on the held-out genes."""
+    import logging
+
+    from meta_layer_cli.evaluation.report import worse_than_base
+
+    warning = worse_than_base(meta, base, n_genes)
+    if warning:
+        logging.getLogger("meta_layer_cli").warning(warning)
 
 
 def _print_table(table) -> None:
@@ -101,7 +126,7 @@ def register(app: typer.Typer) -> None:
         from meta_layer_cli.artifacts.tracks import missing_gene_ids
 
         missing = len(missing_gene_ids(out, manifest))
-        info(f"{out}: {len(manifest['genes']) - missing} of {len(manifest['genes'])} genes ready "
+        print_result(f"{out}: {len(manifest['genes']) - missing} of {len(manifest['genes'])} genes ready "
              f"({last['predicted_genes']} predicted now, {last['predicted_nt']:,} nt in {last['seconds']:.1f} s); "
              f"{len(manifest['dropped'])} dropped")  # fmt: skip
 
@@ -162,9 +187,10 @@ def register(app: typer.Typer) -> None:
             profile=profile, device=device, output_dir=out, resume=resume, overwrite=overwrite, if_changed=if_changed,
             overrides={**({"models_dir": str(models_dir)} if models_dir else {}), **parse_overrides(set_ or [])},
         )  # fmt: skip
-        _print_table(_metrics_table(result.canonical_test_metrics, result.base_test_metrics,
-                                    f"{len(result.split['test'])} held-out genes, same positions"))  # fmt: skip
         info(f"checkpoint: {result.checkpoint_path}\nreport: {result.output_dir / 'report.html'}")
+        _held_out_result(result.canonical_test_metrics, result.base_test_metrics,
+                         f"{len(result.split['test'])} held-out genes, same positions",
+                         result.extra_test_metrics.get("meta_per_nucleotide"), len(result.split["test"]))  # fmt: skip
 
     @app.command(epilog="Examples: metalayer evaluate --checkpoint runs/osai/checkpoints/best --data prepared/osai "
                  "--json; metalayer evaluate --tracks prepared/osai")  # fmt: skip
@@ -212,14 +238,18 @@ def register(app: typer.Typer) -> None:
                                                   models_dir=models_dir)  # fmt: skip
             print(json.dumps(metrics, indent=2) if as_json else _variant_metrics_text(metrics))
             return
-        from meta_layer_cli.jobs.canonical import evaluate_checkpoint
+        from meta_layer_cli.jobs.canonical import evaluate_checkpoint_metrics
 
-        meta, base = evaluate_checkpoint(checkpoint, [str(d) for d in data] if data else None, split_list(genes),
-                                         device or "cpu", allow_partial, models_dir)  # fmt: skip
-        if as_json:
-            print(json.dumps({"base": base, "meta": meta}, indent=2))
+        folders = [str(d) for d in data] if data else None
+        metrics = evaluate_checkpoint_metrics(checkpoint, folders, split_list(genes), device or "cpu", allow_partial,
+                                              models_dir)  # fmt: skip
+        meta, base = metrics["meta"], metrics["base"]
+        if as_json:  # base, meta and, where the checkpoint has a decoder, meta_per_nucleotide (the network alone)
+            print(json.dumps(metrics, indent=2))
         else:
-            _print_table(_metrics_table(meta, base, f"{meta['n_genes']} held-out genes, same positions"))
+            _print_table(_metrics_table(meta, base, f"{meta['n_genes']} held-out genes, same positions",
+                                        metrics.get("meta_per_nucleotide")))  # fmt: skip
+        _warn_if_worse(meta, base, meta["n_genes"])
 
     @app.command(epilog="Examples: metalayer predict --checkpoint runs/osai/checkpoints/best --data prepared/new "
                  "--out new.parquet --bigwig tracks/meta; metalayer predict --variants vexseq.csv --out d.parquet")
@@ -299,7 +329,7 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("a base model alone is calibrated on one --data folder")
             if method not in (None, "temperature"):
                 raise UsageError("a base model alone takes --method temperature")
-            result = jobs.calibrate_base_model(data[0], out, split_list(genes), split_list(test_chroms), overwrite)
+            fitted = jobs.calibrate_base_model(data[0], out, split_list(genes), split_list(test_chroms), overwrite)
         else:
             from meta_layer_cli.models.checkpoint import read_checkpoint_config
 
@@ -308,14 +338,14 @@ def register(app: typer.Typer) -> None:
                     raise UsageError("a variant model is calibrated on --variants TABLE (held-out measured effects)")
                 from meta_layer_cli.jobs.variants import calibrate_variant_checkpoint
 
-                result = calibrate_variant_checkpoint(checkpoint, variants, out, method or "isotonic", quantile,
+                fitted = calibrate_variant_checkpoint(checkpoint, variants, out, method or "isotonic", quantile,
                                                       device or "auto", overwrite, models_dir=models_dir)  # fmt: skip
             else:
-                result = jobs.calibrate_checkpoint(checkpoint, out, method or "temperature",
+                fitted = jobs.calibrate_checkpoint(checkpoint, out, method or "temperature",
                                                    [str(d) for d in data] if data else None, split_list(genes),
                                                    device or "cpu", models_dir, overwrite)  # fmt: skip
-        info(result.summary())
-        info(f"reliability plot: {result.plot}")
+        print_result(fitted.summary())
+        print_result(f"reliability plot: {fitted.plot}")
 
     @app.command(epilog="Example: metalayer demo --device cuda")
     @run_command
@@ -325,23 +355,32 @@ def register(app: typer.Typer) -> None:
         device: DeviceOpt = None,
         epochs: Annotated[int | None, typer.Option(help="override the lightweight config's epochs")] = None,
         genes: Annotated[str | None, typer.Option(help="demo gene ids (default: ~200 genes up to 40 kb)")] = None,
+        overwrite: Annotated[
+            bool, typer.Option(help="train again from scratch even if the folder holds a finished demo")
+        ] = False,
         progress: ProgressOpt = True,
     ) -> None:
         """The main job on built-in data: SpliceAI on ~200 real genes, train the meta-layer, compare on held-out
-        genes, write report.html."""
+        genes, write report.html. A rerun with the same settings shows the finished demo's results without
+        training (--overwrite trains again); other settings train again; an interrupted demo continues."""
         from meta_layer_cli.jobs.demo import run_demo
 
         result, report = run_demo(out, split_list(genes), device=device, epochs=epochs, progress=progress,
-                                  profile=profile)  # fmt: skip
-        _print_table(_metrics_table(result.canonical_test_metrics, result.base_test_metrics,
-                                    f"demo: {len(result.split['test'])} held-out genes"))  # fmt: skip
+                                  profile=profile, overwrite=overwrite)  # fmt: skip
         info(f"report: {report}\ncheckpoint: {result.checkpoint_path}")
+        _held_out_result(result.canonical_test_metrics, result.base_test_metrics,
+                         f"demo: {len(result.split['test'])} held-out genes",
+                         result.extra_test_metrics.get("meta_per_nucleotide"), len(result.split["test"]))  # fmt: skip
 
     @app.command(epilog="Example: metalayer init-config pipeline > p.yaml; metalayer pipeline --config p.yaml")
     @run_command
     def pipeline(
         config: Annotated[Path, typer.Option("--config", "-c", help="pipeline YAML (metalayer init-config pipeline)")],
-        set_: SetOpt = None,
+        set_: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="override a pipeline key (device=cpu) or a training key (training.epochs=5, "
+                         "model.width=16: the train-canonical step's)"),
+        ] = None,  # fmt: skip
         progress: ProgressOpt = True,
     ) -> None:
         """The whole chain on one machine from one config: prepare, train-canonical, evaluate, and optionally
@@ -350,9 +389,10 @@ def register(app: typer.Typer) -> None:
 
         result = run_pipeline(config, list(set_ or []), progress)
         held_out = result["held_out"]
-        _print_table(_metrics_table(held_out["meta"], held_out["base"],
-                                    f"{held_out['meta']['n_genes']} held-out genes, same positions"))  # fmt: skip
         info(f"summary: {Path(result['checkpoint']).parents[2] / 'pipeline.json'}")
+        _held_out_result(held_out["meta"], held_out["base"],
+                         f"{held_out['meta']['n_genes']} held-out genes, same positions",
+                         held_out.get("meta_per_nucleotide"), held_out["meta"]["n_genes"])  # fmt: skip
 
     @app.command("init-config", epilog="Example: metalayer init-config canonical > my-run.yaml")
     @run_command

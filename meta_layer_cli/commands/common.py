@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 
 from meta_layer_cli.runtime.console import stderr_console
@@ -22,8 +23,10 @@ from meta_layer_cli.runtime.errors import (
     EXIT_TERMINATED,
     EXIT_USAGE,
     MetalayerError,
+    UpToDate,
 )
 from meta_layer_cli.runtime.progress import PROGRESS_LINE, settings, stderr_is_terminal
+from meta_layer_cli.runtime.provenance import set_command_line
 
 LOGGER = "meta_layer_cli"
 
@@ -127,6 +130,13 @@ def info(message: str) -> None:
     logging.getLogger(LOGGER).info(message)
 
 
+def print_result(text: str) -> None:
+    """A command's result for the user (a summary, fitted values) on stdout; messages go to stderr (:func:`info`).
+    Commands whose stdout may carry data (``score-vcf -O -``) report through :func:`info` instead."""
+    sys.stdout.write(text.rstrip("\n") + "\n")
+    sys.stdout.flush()
+
+
 def fail(message: str, code: int) -> None:
     logging.getLogger(LOGGER).error(message)
     raise typer.Exit(code)
@@ -145,10 +155,14 @@ def run_command(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
+        set_command_line(command_line(click.get_current_context(silent=True)))  # for reports written by the job
         try:
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except UpToDate as done:  # not a failure: `--if-changed` found nothing to do (exit 5, an info line)
+            info(_one_line(done))
+            raise typer.Exit(done.exit_code) from None
         except MetalayerError as err:
             _report(err, err.exit_code)
         except KeyboardInterrupt:
@@ -258,4 +272,4 @@ def split_list(values: str | None) -> list[str] | None:
     return items
 
 
-__all__ = ["EXIT_USAGE", "configure_logging", "fail", "info", "run_command", "split_list"]
+__all__ = ["EXIT_USAGE", "configure_logging", "fail", "info", "print_result", "run_command", "split_list"]

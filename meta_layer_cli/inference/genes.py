@@ -94,8 +94,28 @@ def recalibrate_tracks(
             if writer is not None:
                 writer.close()
     if bigwig_prefix is not None:
-        write_bigwigs(per_strand, bigwig_prefix)
+        write_bigwigs(per_strand, bigwig_prefix, contig_lengths(manifests[0]))
     return out
+
+
+def contig_lengths(manifest: dict) -> dict[str, int]:
+    """``{contig: length}`` of the genome a tracks folder was prepared from, by the names its tracks use:
+    recorded by ``prepare``; for a folder prepared before that, read from its FASTA if it is still there."""
+    source = manifest.get("source", {})
+    if source.get("contig_lengths"):
+        return {str(k): int(v) for k, v in source["contig_lengths"].items()}
+    fasta = source.get("fasta")
+    if fasta and Path(fasta).is_file():
+        from meta_layer_cli.io.fasta import Fasta
+
+        reference = Fasta(fasta)
+        try:
+            chroms = {g["chrom"] for g in manifest.get("genes", []) if g.get("chrom")}
+            names = {c: reference.contigs.resolve(c) for c in chroms}
+            return {c: reference.lengths[n] for c, n in names.items() if n is not None}
+        finally:
+            reference.close()
+    return {}
 
 
 def _gene_frame(dirs: Sequence[Path], gene_id: str, probs: np.ndarray) -> pl.DataFrame:
@@ -110,8 +130,12 @@ def _gene_frame(dirs: Sequence[Path], gene_id: str, probs: np.ndarray) -> pl.Dat
     return pl.concat([pl.DataFrame({"gene_id": [gene_id] * len(first)}), *frames, meta], how="horizontal")
 
 
-def write_bigwigs(per_strand: dict[tuple[str, str], list[pl.DataFrame]], prefix: str) -> list[Path]:
-    """``PREFIX.{acceptor,donor}.{plus,minus}.bw`` from 1-based positions; overlapping genes keep the max."""
+def write_bigwigs(per_strand: dict[tuple[str, str], list[pl.DataFrame]], prefix: str,
+                  chrom_sizes: dict[str, int]) -> list[Path]:  # fmt: skip
+    """``PREFIX.{acceptor,donor}.{plus,minus}.bw`` from 1-based positions; overlapping genes keep the max.
+
+    ``chrom_sizes``: each contig's length (:func:`contig_lengths`), the bigWig header genome browsers and
+    ``bigWigToBedGraph`` check positions against (never the last gene's end)."""
     try:
         import pyBigWig
     except ImportError:
@@ -124,12 +148,17 @@ def write_bigwigs(per_strand: dict[tuple[str, str], list[pl.DataFrame]], prefix:
                 continue
             if any(p["position"].null_count() for p in parts.values()):
                 raise InputDataError("bigWig output needs genomic coordinates (genes from --fasta/--gtf)")
+            unknown = sorted(c for c in parts if c not in chrom_sizes)
+            if unknown:
+                raise InputDataError(f"bigWig output needs the length of contig {unknown[0]}, which the prepared "
+                                     "folder does not record (prepared by an older metalayer, its FASTA gone): "
+                                     "run `metalayer prepare` again, or predict with --fasta/--gtf")  # fmt: skip
             path = Path(f"{prefix}.{kind}.{label}.bw")
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:
                 bw = pyBigWig.open(str(tmp), "w")
                 chroms = sorted(parts)
-                bw.addHeader([(c, int(parts[c]["position"].max()) + 1) for c in chroms])
+                bw.addHeader([(c, int(chrom_sizes[c])) for c in chroms])
                 for chrom in chroms:
                     track = parts[chrom].group_by("position").agg(pl.col(f"meta_{kind}").max()).sort("position")
                     starts = (track["position"].to_numpy() - 1).astype(np.int64).tolist()

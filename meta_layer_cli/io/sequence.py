@@ -7,7 +7,11 @@ Input is case-insensitive: soft-masked (lowercase) bases encode like uppercase.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+
+from meta_layer_cli.runtime.errors import InputDataError
 
 ALPHABET = "ACGT"
 
@@ -18,7 +22,9 @@ for _i, _b in enumerate(ALPHABET):
     _CODE[ord(_b.lower())] = _i
 
 _COMPLEMENT = bytes.maketrans(b"ACGTNacgtnRYKMSWBDHVrykmswbdhv", b"TGCANtgcanYRMKSWVHDByrmkswvhdb")
-_VALID = set(b"ACGTNRYKMSWBDHVacgtnrykmswbdhv")
+_IUPAC = "ACGTNRYKMSWBDHVacgtnrykmswbdhv"
+_NOT_IUPAC = re.compile(f"[^{_IUPAC}]")
+_NOT_ACGTN = re.compile("[^ACGTNacgtn]")
 
 
 def sequence_to_codes(seq: str) -> np.ndarray:
@@ -50,9 +56,13 @@ def reverse_complement(seq: str) -> str:
     return seq.translate(_COMPLEMENT)[::-1]
 
 
-def validate_sequence(seq: str, name: str = "sequence") -> None:
-    """Raise ValueError naming the first character that is not a nucleotide/IUPAC code."""
-    bad = set(seq.encode("ascii", errors="replace")) - _VALID
-    if bad:
-        ch = chr(sorted(bad)[0])
-        raise ValueError(f"{name}: invalid character {ch!r} at position {seq.find(ch)} (expected A/C/G/T/N)")
+def validate_sequence(seq: str, name: str = "sequence", iupac: bool = True) -> None:
+    """Raise :class:`InputDataError` naming the first character (and its 0-based position) that is not a
+    nucleotide: A, C, G, T or N in any case, plus the IUPAC ambiguity codes unless ``iupac=False``."""
+    found = (_NOT_IUPAC if iupac else _NOT_ACGTN).search(seq)
+    if found is None:
+        return
+    ch, at = found.group(), found.start()
+    hint = "; a FASTA header line ('>name') is not sequence" if ch == ">" else ""
+    expected = "A/C/G/T/N or an IUPAC code" if iupac else "A, C, G, T or N (any case)"
+    raise InputDataError(f"{name}: invalid character {ch!r} at position {at:,} (expected {expected}){hint}")

@@ -42,9 +42,12 @@ class CalibrationResult:
     ece: dict  # {"calibration genes": {"before", "after"}, "test genes": {...}}
     plot: Path
     genes: list[str]
+    fitted: str = ""  # what was fitted, in words (temperatures, isotonic knots)
 
     def summary(self) -> str:
         lines = [f"{self.method} calibration fitted on {len(self.genes)} genes -> {self.checkpoint}"]
+        if self.fitted:
+            lines.append(f"fitted: {self.fitted}")
         for where, values in self.ece.items():
             lines.append(f"ECE on {where}: {values['before']:.2e} before, {values['after']:.2e} after")
         return "\n".join(lines)
@@ -146,7 +149,9 @@ def calibrate_base_model(
         p_test = np.concatenate([base_probabilities(g.tracks, channels) for g in test_arrays])
         l_test = np.concatenate([g.labels for g in test_arrays])
         ece["test genes"] = {"before": _ece(p_test, l_test), "after": _ece(_apply(model, test_arrays), l_test)}
-    return _finish(out, "temperature", ece, curves, allowed, temperatures=temperatures.tolist())
+    fitted = "per-class temperatures of the base model's log-probabilities: " + ", ".join(
+        f"{name} T = {t:.3f}" for name, t in zip(("neither", "acceptor", "donor"), temperatures))
+    return _finish(out, "temperature", ece, curves, allowed, fitted, temperatures=temperatures.tolist())
 
 
 def _apply(model, arrays) -> np.ndarray:
@@ -166,7 +171,8 @@ def fresh_folder(out: str | os.PathLike, overwrite: bool) -> Path:
     return out
 
 
-def _finish(out: Path, method: str, ece: dict, curves: dict, genes: list[str], **extra) -> CalibrationResult:
+def _finish(out: Path, method: str, ece: dict, curves: dict, genes: list[str], fitted: str,
+            **extra) -> CalibrationResult:  # fmt: skip
     from meta_layer_cli.evaluation.report import write_reliability_plot
     from meta_layer_cli.models.checkpoint import update_checkpoint_config
 
@@ -174,7 +180,7 @@ def _finish(out: Path, method: str, ece: dict, curves: dict, genes: list[str], *
     update_checkpoint_config(out, {"calibration_report": {"method": method, "ece": ece, "genes": len(genes),
                                                           **extra}})  # fmt: skip
     write_json_atomic(out / "calibration.json", {"method": method, "ece": ece, "genes": genes, **extra})
-    return CalibrationResult(out, method, ece, plot, genes)
+    return CalibrationResult(out, method, ece, plot, genes, fitted)
 
 
 def calibrate_checkpoint(
@@ -241,4 +247,4 @@ def calibrate_checkpoint(
         t_before = np.concatenate([predictor(g.codes, g.tracks) for g in test])
         l_test = np.concatenate([g.labels for g in test])
         ece["test genes"] = {"before": _ece(t_before, l_test), "after": _ece(fitted(t_before), l_test)}
-    return _finish(out, method, ece, curves, chosen)
+    return _finish(out, method, ece, curves, chosen, fitted.describe())

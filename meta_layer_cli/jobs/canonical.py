@@ -35,7 +35,7 @@ from meta_layer_cli.artifacts.tracks import manifest_record, missing_gene_ids
 from meta_layer_cli.base_models import load_base_model
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import write_json_atomic
-from meta_layer_cli.io.contigs import chromosome_names
+from meta_layer_cli.io.contigs import chromosome_names, strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
 from meta_layer_cli.jobs.run_folder import RunFolder
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
@@ -85,6 +85,7 @@ class CanonicalResult:
     extra_test_metrics: dict = field(default_factory=dict)
     tracks_dirs: list[Path] = field(default_factory=list)  # the tracks folders it trained on, one per base model
     base_models: list[BaseModelRecord] = field(default_factory=list)
+    split_rule: str = ""  # how the genes were split, in words (describe_split)
 
 
 def resolve_canonical_config(config=None, overrides: dict | None = None, profile: str | None = None,
@@ -123,6 +124,7 @@ class TrainingData:
     dataset: str | None  # "demo" when the built-in genes were used
     loci: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # gene -> (contig, start, end), where known
     contig_chromosomes: dict[str, str] = field(default_factory=dict)  # contig -> chromosome its FASTA header names
+    lengths: dict[str, int] = field(default_factory=dict)  # nt per gene (transcript, without flanks)
 
     def describe(self) -> dict:
         """What a checkpoint records about its data (no paths)."""
@@ -169,7 +171,8 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         loci = {g: (entries[g]["chrom"], entries[g]["start"], entries[g]["end"]) for g in ids
                 if entries[g].get("start") is not None}  # fmt: skip
         data = TrainingData(dirs, records, ids, chromosomes, genomic, sources[0], None, loci,
-                            dict(manifests[0]["source"].get("chromosomes") or {}))  # fmt: skip
+                            dict(manifests[0]["source"].get("chromosomes") or {}),
+                            lengths={g: int(entries[g].get("length") or 0) for g in ids})  # fmt: skip
     else:
         if cfg.genes:
             ids = list(cfg.genes)
@@ -189,7 +192,8 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         loci = {g: (info[g]["chrom"], info[g]["hg19_start"], info[g]["hg19_end"]) for g in ids
                 if "hg19_start" in info.get(g, {})}  # fmt: skip
         data = TrainingData(dirs, records, ids, chromosomes, False, source_fingerprint(read_manifest(dirs[0])
-                                                                                        ["fingerprint"]), "demo", loci)
+                                                                                        ["fingerprint"]), "demo", loci,
+                            lengths={g: demo_gene_length(g) for g in ids})  # fmt: skip
         return data
     if cfg.genes or cfg.max_genes:
         wanted = list(cfg.genes) if cfg.genes else data.gene_ids[: cfg.max_genes]
@@ -239,6 +243,50 @@ def _contigs_listed(data: TrainingData, shown: int = 12) -> str:
               + f"{counts[c]:,} gene{'s' if counts[c] != 1 else ''})" for c in order[:shown]]  # fmt: skip
     more = f" and {len(order) - shown:,} more" if len(order) > shown else ""
     return ", ".join(listed) + more
+
+
+def describe_split(split: dict, chromosomes: dict[str, str], method: str | None = None) -> str:
+    """How ``split`` divides the genes, in words: by chromosome (naming the held-out ones) when no training or
+    validation gene shares a chromosome with a test gene; else by blocks of neighbouring genes when ``method``
+    (the config's ``split.method``, resolved) says so, else by gene."""
+    test_chroms = sorted({chromosomes.get(g) or "" for g in split["test"]} - {""}, key=strip_chr)
+    seen = {chromosomes.get(g) or "" for g in split["train"] + split["validation"]}
+    if test_chroms and not seen & set(test_chroms):
+        return f"split by chromosome (held out: {', '.join(test_chroms)})"
+    return "split by blocks of neighbouring genes" if method == "block" else "split by gene"
+
+
+def split_method(cfg: RunConfig, data: TrainingData) -> str:
+    """The split rule a run uses: ``chromosome``, ``gene`` or ``block`` (``auto`` resolved), or ``given``."""
+    if cfg.train_genes is not None or cfg.test_genes is not None:
+        return "given"
+    if cfg.split.method == "auto":
+        return "chromosome" if data.genomic else "gene"
+    return cfg.split.method
+
+
+def describe_weights(record: BaseModelRecord) -> str:
+    """Which weights a base-model record names, for a user: the path as given, the checksum, the flank; for
+    OpenSpliceAI the size of the model (a folder of flank sizes gives the 10,000-nt one unless --flank)."""
+    where = record.weights or ("the files packaged with spliceai" if record.name == "spliceai" else "?")
+    text = f"{record.name} weights {where} (checksum {record.weights_checksum[:12]}, context {record.context:,} nt"
+    if record.name == "openspliceai":
+        text += f" each side: the {record.flank:,}-nt model"
+        if record.flank == 10_000:
+            text += ", the largest and slowest; `--flank 80|400|2000` picks a smaller one from a folder of flank sizes"
+    return text + ")"
+
+
+def run_start_lines(data: TrainingData, split: dict, method: str | None = None) -> list[str]:
+    """What a run says before it trains: the weights, and genes and nucleotides per part of the split."""
+    lines = [f"base model: {describe_weights(r)}" for r in data.records]
+    parts = []
+    for name, key in (("training", "train"), ("validation", "validation"), ("held-out test", "test")):
+        nt = sum(data.lengths.get(g, 0) for g in split[key])
+        size = f" ({nt / 1e6:,.1f} M nt)" if nt >= 1e6 else f" ({nt:,} nt)" if nt else ""
+        parts.append(f"{len(split[key]):,} {name} genes{size}")
+    lines.append(f"genes: {', '.join(parts)}; {describe_split(split, data.chromosomes, method)}")
+    return lines
 
 
 def run_fingerprint(cfg: RunConfig, data: TrainingData) -> dict:
@@ -329,8 +377,9 @@ def run_canonical_training(
         folder.__enter__()
     try:
         _barrier()
-        logger.info(f"training on {len(split.train)} genes, validating on {len(split.validation)}, "
-                    f"holding out {len(split.test)} ({', '.join(r.describe() for r in tracks.records)})")  # fmt: skip
+        if rank == 0:
+            for line in run_start_lines(tracks, split.to_dict(), split_method(cfg, tracks)):
+                logger.info(line)
         # each rank holds only its own share of the training genes' tracks
         channels, train = load_gene_arrays(tracks.dirs, split.train[rank::world])
         if world > 1:
@@ -366,6 +415,7 @@ def run_canonical_training(
             metrics["variants"] = result.variant_evaluation.to_dict()
             write_json_atomic(out / "metrics.json", metrics)
         result.tracks_dirs, result.base_models = list(tracks.dirs), list(tracks.records)
+        result.split_rule = describe_split(split.to_dict(), tracks.chromosomes, split_method(cfg, tracks))
         write_run_report(result, test=test)
         folder.finish({"pr_auc_macro": result.canonical_test_metrics.get("pr_auc_macro"),
                        "base_pr_auc_macro": (result.base_test_metrics or {}).get("pr_auc_macro")})  # fmt: skip
@@ -467,17 +517,40 @@ def write_run_report(result: CanonicalResult, path: str | os.PathLike | None = N
         _, test = load_gene_arrays(result.tracks_dirs, result.split["test"])
     shown = max(test, key=lambda g: (int((g.labels > 0).sum()), -len(g)))
     meta = recalibrate_arrays(model, shown.codes, shown.tracks, structure=structure_from_config(config))
-    gene = {"gene_id": shown.gene_id, "labels": shown.labels, "meta": meta,
-            "base": base_probabilities(shown.tracks, result.channels)}  # fmt: skip
+    planned = read_manifest(result.tracks_dirs[0])["genes"] if result.tracks_dirs else []
+    names = {g["gene_id"]: g.get("gene_name") or "" for g in planned}
+    gene = {"gene_id": shown.gene_id, "gene_name": names.get(shown.gene_id, ""), "labels": shown.labels,
+            "meta": meta, "base": base_probabilities(shown.tracks, result.channels)}  # fmt: skip
     metrics = json.loads((result.output_dir / "metrics.json").read_text())
+    metrics["meta"] = {**metrics["meta"], "n_genes": len(result.split["test"])}
     split = result.split
     notes = (notes or []) + [
-        f"base model(s): {', '.join(r.describe() for r in result.base_models)}",
-        f"{len(split['train'])} training, {len(split['validation'])} validation, {len(split['test'])} held-out genes",
-        f"timing: {result.timing}",
+        *(f"base model: {describe_weights(r)}" for r in result.base_models),
+        f"{result.split_rule or 'split'}: {len(split['train'])} training, {len(split['validation'])} validation, "
+        f"{len(split['test'])} held-out test genes",
     ]
     return write_report(path or result.output_dir / "report.html", metrics, title or "metalayer train-canonical", gene,
                         notes)
+
+
+def read_finished_run(out: str | os.PathLike) -> CanonicalResult:
+    """The result of a finished run folder, read back from its ``metrics.json`` and checkpoint (what a rerun that
+    finds nothing changed shows)."""
+    from meta_layer_cli.models.checkpoint import read_checkpoint_config
+    from meta_layer_cli.training.trainer import BEST
+
+    out = Path(out)
+    metrics = json.loads((out / "metrics.json").read_text())
+    checkpoint = out / "checkpoints" / BEST
+    run = _run_info(read_checkpoint_config(checkpoint), checkpoint)
+    extra = {k: metrics[k] for k in ("meta_per_nucleotide",) if metrics.get(k)}
+    return CanonicalResult(
+        canonical_test_metrics=metrics["meta"], base_test_metrics=metrics.get("base"), checkpoint_path=checkpoint,
+        output_dir=out, split=metrics.get("split") or run["split"], history=metrics.get("history", []),
+        thresholds=metrics.get("thresholds", {}), timing=metrics.get("timing", {}), channels=run["channels"],
+        reliability=metrics.get("reliability", {}), pr_curves=metrics.get("pr_curves", {}), extra_test_metrics=extra,
+        base_models=[BaseModelRecord.from_dict(r) for r in run["base_models"]],
+    )  # fmt: skip
 
 
 def _run_info(config: dict, checkpoint: Path) -> dict:
@@ -539,7 +612,22 @@ def evaluate_checkpoint(
     allow_partial: bool = False,
     models_dir: str | os.PathLike | None = None,
 ) -> tuple[dict, dict | None]:
-    """(meta metrics, base metrics) of a canonical checkpoint on held-out genes, same positions.
+    """(meta metrics, base metrics) of :func:`evaluate_checkpoint_metrics`."""
+    metrics = evaluate_checkpoint_metrics(checkpoint, data, genes, device, allow_partial, models_dir)
+    return metrics["meta"], metrics["base"]
+
+
+def evaluate_checkpoint_metrics(
+    checkpoint: str | os.PathLike,
+    data: list[str | os.PathLike] | str | os.PathLike | None = None,
+    genes: list[str] | None = None,
+    device: str = "cpu",
+    allow_partial: bool = False,
+    models_dir: str | os.PathLike | None = None,
+) -> dict:
+    """``{"meta", "base"[, "meta_per_nucleotide"]}``: metrics of a canonical checkpoint on held-out genes, same
+    positions; ``meta_per_nucleotide`` is the meta model alone (before its gene-structure decoder and any
+    calibration), where the checkpoint has one.
 
     On the data it was trained on: its test genes (or ``genes``). On other data (another genome,
     annotation or gene set): every gene of it, all unseen. Thresholds are the checkpoint's own
@@ -596,4 +684,4 @@ def evaluate_checkpoint(
     evaluation = evaluate_meta(model, channels, test, [], device, structure_from_config(config),
                                thresholds=thresholds, calibration=calibration_from_config(config))  # fmt: skip
     meta = {**evaluation.meta, "n_genes": len(test_ids)}
-    return meta, evaluation.base
+    return {"meta": meta, "base": evaluation.base, **evaluation.extra}

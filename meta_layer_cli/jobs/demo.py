@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -9,9 +10,13 @@ from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_length
 from meta_layer_cli.jobs.canonical import (
     CanonicalResult,
     builtin_config,
+    read_finished_run,
     run_canonical_training,
     write_run_report,
 )
+from meta_layer_cli.runtime.errors import UpToDate
+
+logger = logging.getLogger(__name__)
 
 
 def demo_gene_subset(max_length: int = 40_000, every: int = 2) -> list[str]:
@@ -21,21 +26,29 @@ def demo_gene_subset(max_length: int = 40_000, every: int = 2) -> list[str]:
 
 
 def run_demo(out_dir: str | os.PathLike = "metalayer_demo", genes: list[str] | None = None, device: str = "auto",
-             epochs: int | None = None, progress: bool = True,
-             profile: str | None = None) -> tuple[CanonicalResult, Path]:  # fmt: skip
+             epochs: int | None = None, progress: bool = True, profile: str | None = None,
+             overwrite: bool = False) -> tuple[CanonicalResult, Path]:  # fmt: skip
     """SpliceAI tracks for demo genes (cached in ``OUT/cache``), the lightweight meta model trained on them,
-    evaluated on held-out genes; writes ``OUT/report.html``. Reruns retrain (the tracks stay cached).
-    Returns (result, report path)."""
+    evaluated on held-out genes; writes ``OUT/report.html``. Returns (result, report path).
+
+    A rerun follows the run-folder rule of ``train-canonical --if-changed`` (see
+    :class:`~meta_layer_cli.jobs.run_folder.RunFolder`), so a finished demo is never deleted by accident: the
+    same genes and settings train nothing and return the finished run's results; other settings (``epochs``,
+    ``genes``) train again; an interrupted demo continues where it stopped. ``overwrite`` trains again from
+    scratch whatever the folder holds.
+    """
     out = Path(out_dir)
     overrides = {"training.progress": progress}
     if epochs is not None:
         overrides["training.epochs"] = epochs
-    result = run_canonical_training(
-        config=builtin_config("lightweight"), output_dir=out / "run", overrides=overrides, profile=profile,
-        genes=genes or demo_gene_subset(), tracks_cache=str(out / "cache"), device=device, overwrite=True,
-    )  # fmt: skip
-    split = result.split
-    notes = [f"split by gene, seed 0: {len(split['train'])} training, {len(split['validation'])} validation, "
-             f"{len(split['test'])} held-out test genes"]  # fmt: skip
-    report = write_run_report(result, out / "report.html", "metalayer demo", notes)
+    try:
+        result = run_canonical_training(
+            config=builtin_config("lightweight"), output_dir=out / "run", overrides=overrides, profile=profile,
+            genes=genes or demo_gene_subset(), tracks_cache=str(out / "cache"), device=device, overwrite=overwrite,
+            if_changed=not overwrite, resume=not overwrite,
+        )  # fmt: skip
+    except UpToDate as done:
+        logger.info(f"{done}: showing the finished demo's results (--overwrite trains it again)")
+        return read_finished_run(out / "run"), out / "report.html"
+    report = write_run_report(result, out / "report.html", "metalayer demo")
     return result, report

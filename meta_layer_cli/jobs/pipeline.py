@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import Field
 
 from meta_layer_cli.io.atomic import write_json_atomic
-from meta_layer_cli.runtime.config import StrictSection, load_yaml_config
+from meta_layer_cli.runtime.config import StrictSection, load_yaml_config, parse_overrides
 from meta_layer_cli.runtime.errors import UpToDate
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES
 
@@ -48,14 +48,31 @@ class PipelineConfig(StrictSection):
     distance: int = Field(50, ge=0, le=4999)
 
 
+#: ``--set`` keys in these sections of the train-canonical config go to the training step (``train_set``)
+TRAIN_SECTIONS = ("training", "model", "split", "structure")
+
+
+def pipeline_settings(config: str | os.PathLike | dict, overrides: list[str] | dict | None = None
+                      ) -> tuple[PipelineConfig, dict]:  # fmt: skip
+    """The pipeline config with ``overrides`` applied, and the training step's extra keys (``train_set``).
+
+    An override in a section of the train-canonical config (:data:`TRAIN_SECTIONS`, e.g.
+    ``training.epochs=5``) goes to the training step, as ``train_set.training.epochs=5`` does; any other
+    key must be a pipeline key (an unknown one is a usage error naming it)."""
+    items = dict(overrides) if isinstance(overrides, dict) else parse_overrides(list(overrides or []))
+    for_training = {k: v for k, v in items.items() if k.replace("__", ".").split(".")[0] in TRAIN_SECTIONS}
+    cfg = load_yaml_config(PipelineConfig, config, {k: v for k, v in items.items() if k not in for_training})
+    return cfg, {**cfg.train_set, **for_training}
+
+
 def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict | None = None,
                  progress: bool = True) -> dict:  # fmt: skip
     """Run the chain (module docstring); returns ``{"prepared", "checkpoint", "evaluation", ...}`` paths and
     the held-out metrics, also written to ``OUT/pipeline.json``."""
-    from meta_layer_cli.jobs.canonical import evaluate_checkpoint, run_canonical_training
+    from meta_layer_cli.jobs.canonical import evaluate_checkpoint_metrics, run_canonical_training
     from meta_layer_cli.jobs.prepare import prepare
 
-    cfg = load_yaml_config(PipelineConfig, config, overrides)
+    cfg, train_set = pipeline_settings(config, overrides)
     out = Path(cfg.out)
     prepared, run = out / "prepared", out / "run"
     logger.info(f"pipeline: prepare {cfg.base_model} tracks in {prepared}")
@@ -70,13 +87,14 @@ def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict |
             test_chroms=cfg.test_chromosomes, split=cfg.split, test_fraction=cfg.test_fraction,
             config=cfg.train_config, profile=cfg.profile, device=cfg.device,
             output_dir=run, overwrite=False, if_changed=True,
-            overrides={**({"models_dir": cfg.models_dir} if cfg.models_dir else {}), **cfg.train_set},
+            overrides={**({"models_dir": cfg.models_dir} if cfg.models_dir else {}), **train_set},
         )  # fmt: skip
     except UpToDate as done:
         logger.info(f"pipeline: {done}")
-    meta, base = evaluate_checkpoint(checkpoint, [str(prepared)], device=cfg.device or "auto",
-                                     models_dir=cfg.models_dir)  # fmt: skip
-    result = {"prepared": str(prepared), "checkpoint": str(checkpoint), "held_out": {"base": base, "meta": meta}}
+    held_out = evaluate_checkpoint_metrics(checkpoint, [str(prepared)], device=cfg.device or "auto",
+                                           models_dir=cfg.models_dir)  # fmt: skip
+    meta, base = held_out["meta"], held_out["base"]
+    result = {"prepared": str(prepared), "checkpoint": str(checkpoint), "held_out": held_out}
     write_json_atomic(out / "evaluation.json", result["held_out"])
     if cfg.predict_genes:
         from meta_layer_cli.jobs.predict import predict_genes

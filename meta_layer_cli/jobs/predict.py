@@ -43,6 +43,9 @@ def predict_genes(
 ) -> Path:
     """Recalibrated probabilities of genes to ``out`` (parquet); see the module docstring.
 
+    ``genes`` / ``genes_file``: gene names or ids (also unversioned ids and transcript ids), as
+    ``prepare --genes`` takes them; a name that is not in the source is an error naming it.
+
     ``shard`` ("K/N"): only every N-th gene of the selection, starting with the K-th (so N jobs write N
     parquet files that together hold every gene once; ``polars.scan_parquet("dir/*.parquet")`` reads them
     as one table).
@@ -55,7 +58,8 @@ def predict_genes(
         if fasta is not None or dataset is not None:
             raise UsageError("give one gene source: --data, --fasta with --gtf, or --dataset demo")
         dirs = [data] if isinstance(data, (str, os.PathLike)) else list(data)
-        if region is not None or shard is not None:
+        if wanted or region is not None or shard is not None:
+            # names, ids, unversioned ids or transcript ids, resolved as `prepare --genes` resolves them
             source = open_source(tracks=dirs[0]).select(wanted or None, region)
             wanted = _shard_ids(source, shard)
         return recalibrate_tracks(checkpoint, dirs, out, wanted or None, bigwig, hardware.device, progress)

@@ -18,7 +18,9 @@ files of something else         refused (never deleted)
 ==============================  ==============================================================
 
 Starting over removes only the run's own files (:data:`RUN_FILES`). While the run holds the folder,
-every log line of the job also goes to ``OUT/train.log``.
+the job's log lines also go to ``OUT/train.log``: what it trains on, one line per epoch, warnings and the
+result, not the progress lines of a terminal or batch log (those say the same thing every few seconds).
+A new run starts the file afresh; a resumed run continues it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from meta_layer_cli.io.atomic import write_json_atomic
 from meta_layer_cli.runtime.errors import ChangedInputsError, InputDataError, UpToDate
 from meta_layer_cli.runtime.fingerprint import differences
 from meta_layer_cli.runtime.locks import LOCK_NAME, folder_lock
+from meta_layer_cli.runtime.progress import PROGRESS_LINE
 
 RUN_STATE = "run.json"
 RUN_LOG = "train.log"
@@ -45,6 +48,11 @@ logger = logging.getLogger("meta_layer_cli")
 
 def _when(seconds: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds or 0))
+
+
+def _not_a_progress_line(record: logging.LogRecord) -> bool:
+    """Progress's start, periodic and end lines carry :data:`PROGRESS_LINE`; events it logs (an epoch) do not."""
+    return not hasattr(record, PROGRESS_LINE)
 
 
 class RunFolder:
@@ -71,7 +79,10 @@ class RunFolder:
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
-        self._handler = logging.FileHandler(self.out / RUN_LOG)
+        # a run started afresh gets a fresh log (no line of an earlier, failed or replaced run); a resumed run
+        # continues its own
+        self._handler = logging.FileHandler(self.out / RUN_LOG, mode="a" if self.resuming else "w")
+        self._handler.addFilter(_not_a_progress_line)
         self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
         self._handler.setLevel(logging.INFO)
         logger.addHandler(self._handler)

@@ -258,12 +258,6 @@ def _load_fold(out: Path, fold: int, test_rows: np.ndarray) -> tuple[dict, dict]
     return scored, info
 
 
-def _note(cfg: VariantRunConfig, message: str) -> None:
-    logger.info(message)
-    if cfg.training.progress:
-        print(message, flush=True)
-
-
 def run_validated_delta_training(
     base_model: str | None = None,
     train: Sequence[pl.DataFrame | DataSpec | dict] | None = None,
@@ -382,7 +376,7 @@ def _train_in_folder(cfg: VariantRunConfig, folder: RunFolder, base, train_frame
         saved = _load_fold(out, f, test_rows) if folder.resuming else None
         if saved is not None:
             scored, info = saved
-            _note(cfg, f"fold {f + 1}/{len(splits)}: finished by the interrupted run, not trained again")
+            logger.info(f"fold {f + 1}/{len(splits)}: finished by the interrupted run, not trained again")
         else:
             torch.manual_seed(cfg.seed + f)
             net, calibration, info = _train_one(cfg, dataset, train_rows, cfg.seed + 1000 * (f + 1), device)
@@ -390,7 +384,7 @@ def _train_in_folder(cfg: VariantRunConfig, folder: RunFolder, base, train_frame
             scored = calibrated_predictions(net, predict_variants(net, test, device=device), calibration, test)
             info.update(fold=f, test_rows=len(test_rows), test_groups=int(len(np.unique(test.groups.astype(str)))))
             _save_fold(out, f, test_rows, scored, info)
-            _note(cfg, f"fold {f + 1}/{len(splits)}: {len(train_rows)} training rows, best epoch "
+            logger.info(f"fold {f + 1}/{len(splits)}: {len(train_rows)} training rows, best epoch "
                        f"{info.get('best_epoch')}, {time.perf_counter() - started:.0f} s so far")  # fmt: skip
         for key, values in scored.items():
             if key not in oof:

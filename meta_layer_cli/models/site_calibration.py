@@ -103,6 +103,18 @@ class SiteCalibration:
         out[:, 0] = 1 - out[:, 1] - out[:, 2]
         return out.astype(np.float32)
 
+    def describe(self) -> str:
+        """What was fitted, in one line: each class's temperature (above 1 softens over-confident scores), or
+        the isotonic map's size and where it sends a score of 0.5."""
+        parts = []
+        for cls_id, fitted in self.maps.items():
+            if self.method == "temperature":
+                parts.append(f"{SITE_CLASSES[cls_id]} T = {fitted.temperature:.3f}")
+            else:
+                half = float(self(np.array([[0.0, 0.5, 0.0] if cls_id == 1 else [0.0, 0.0, 0.5]]))[0, cls_id])
+                parts.append(f"{SITE_CLASSES[cls_id]} {len(fitted.x)} knots (0.5 -> {half:.3f})")
+        return f"{self.method}: " + ", ".join(parts)
+
     def to_dict(self) -> dict:
         return {"method": self.method, "maps": {SITE_CLASSES[c]: m.to_dict() for c, m in self.maps.items()}}
 

@@ -40,7 +40,8 @@ def stderr_is_terminal() -> bool:
         return False
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``7 min``, ``1.2 h``: a duration as progress lines and reports show it."""
     seconds = int(round(seconds))
     if seconds < 90:
         return f"{seconds} s"
@@ -125,10 +126,10 @@ class Progress:
         if elapsed > 0 and done_now > 0:
             parts.append(f"{done_now / elapsed:,.1f} {self.unit}/s")
             if self.total is not None and not final and self.completed < self.total:
-                parts.append(f"ETA {_duration((self.total - self.completed) * elapsed / done_now)}")
+                parts.append(f"ETA {format_duration((self.total - self.completed) * elapsed / done_now)}")
         if self.fields:
             parts.append(self._fields_text())
-        parts.append(f"elapsed {_duration(elapsed)}")
+        parts.append(f"elapsed {format_duration(elapsed)}")
         # on a terminal the bar shows the periodic state; start and end lines are always printed
         logger.log(level, ", ".join(parts), extra={PROGRESS_LINE: self._bar is not None and not state})
 

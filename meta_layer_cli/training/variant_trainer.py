@@ -16,6 +16,7 @@ The best epoch by validation loss is kept (weights restored at the end).
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 
@@ -30,6 +31,8 @@ from meta_layer_cli.models.calibration import pinball_loss
 from meta_layer_cli.models.variant import VariantInputs, VariantModel, model_outputs
 from meta_layer_cli.runtime.device import check_device_name
 from meta_layer_cli.training.variant_config import VariantTrainingSection
+
+logger = logging.getLogger(__name__)
 
 
 class VariantTrainerConfig(VariantTrainingSection):
@@ -165,9 +168,10 @@ class VariantTrainer:
                 else:
                     stale += 1
             history.append(record)
-            if c.progress:
-                shown = f" val {record['val_loss']:.4f}" if "val_loss" in record else ""
-                print(f"epoch {epoch}: train {record['train_loss']:.4f}{shown} ({record['seconds']} s)", flush=True)
+            # library code logs (the command line routes the package's logger to stderr); stdout is for results
+            shown = f" val {record['val_loss']:.4f}" if "val_loss" in record else ""
+            logger.log(logging.INFO if c.progress else logging.DEBUG,
+                       f"epoch {epoch}: train {record['train_loss']:.4f}{shown} ({record['seconds']} s)")  # fmt: skip
             if validation is not None and stale >= c.patience:
                 break
         if best_state is not None:

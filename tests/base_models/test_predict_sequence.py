@@ -39,6 +39,26 @@ def test_lowercase_and_n_input(osai80, gene):
     np.testing.assert_allclose(out[:900], osai80.predict_sequence(seq)[:900], atol=1e-6)
 
 
+@pytest.mark.parametrize("text, where", [(">chr1 pasted header\nACGT", "'>' at position 0"),
+                                         ("ACGT ACGT", "' ' at position 4"), ("ACGTRYACGT", "'R' at position 4")])
+def test_characters_other_than_acgtn_are_refused_naming_the_first(osai80, text, where):
+    """A pasted FASTA header (or a space, or an ambiguity code) was read as N without a word."""
+    from meta_layer_cli.runtime.errors import InputDataError
+
+    with pytest.raises(InputDataError, match=f"sequence: invalid character {where}") as err:
+        osai80.predict_sequence(text)
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputDataError, match="upstream: invalid character '1' at position 0"):
+        osai80.predict_sequence("ACGT", upstream="1ACG")
+
+
+def test_genes_from_a_genome_may_hold_ambiguity_codes(osai80, gene):
+    """Genome sequence (a prepared gene) keeps reading IUPAC codes as N: only typed-in sequence is checked."""
+    seq = gene.sequence[:500]
+    ambiguous = GeneSequence("x", "x", "1", "+", seq[:200] + "R" + seq[201:], np.zeros(500, np.int8))
+    np.testing.assert_array_equal(osai80.predict_gene(ambiguous), osai80.predict_sequence(seq[:200] + "N" + seq[201:]))
+
+
 def test_blocking_does_not_change_outputs(gene):
     from tests.conftest import shared_path
 

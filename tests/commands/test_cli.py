@@ -39,7 +39,7 @@ def test_prepare_and_evaluate_demo_genes(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (out / "genes").iterdir()) == sorted([gene_file_name("4"), gene_file_name("5")])
     again = runner.invoke(app, args)
-    assert "0 predicted now" in again.output
+    assert "0 predicted now" in again.stdout  # the summary is the command's result: stdout, as README says
     result = runner.invoke(app, ["evaluate", "--tracks", str(out), "--json"])
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
@@ -140,3 +140,22 @@ def test_init_config_writes_a_valid_starter(tmp_path):
     assert again.exit_code == 2 and "exists" in again.output
     profile = runner.invoke(app, ["init-config", "gpu"])
     assert "device: cuda" in profile.stdout
+
+
+def test_evaluate_warns_at_the_end_when_the_meta_layer_is_worse_than_its_base(monkeypatch):
+    """Seen on a real run: PR-AUC 0.9878 (meta) vs 0.9899 (base) with no word; now the last line says so."""
+    import meta_layer_cli.jobs.canonical as canonical
+    import meta_layer_cli.models.checkpoint as checkpoint
+
+    base = {"pr_auc_macro": 0.9899, "topk_mean": 0.95}
+    meta = {"pr_auc_macro": 0.9878, "topk_mean": 0.96, "n_genes": 40}
+    monkeypatch.setattr(checkpoint, "read_checkpoint_config", lambda path: {"run": {}})
+    monkeypatch.setattr(canonical, "evaluate_checkpoint_metrics", lambda *a, **k: {"meta": meta, "base": base})
+    for extra in ([], ["--json"]):
+        result = runner.invoke(app, ["evaluate", "--checkpoint", "ckpt", "--data", "prepared", *extra])
+        assert result.exit_code == 0, result.output
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("warning: the meta-layer is WORSE than its base model on the 40 held-out genes")
+        assert "PR-AUC macro 0.9878 vs base 0.9899" in last and "top-k" not in last
+    meta["pr_auc_macro"] = 0.99
+    assert "WORSE" not in runner.invoke(app, ["evaluate", "--checkpoint", "ckpt", "--data", "prepared"]).output

@@ -40,4 +40,7 @@ def test_codes_use_4_for_n():
 def test_validate_names_bad_character():
     validate_sequence("ACGTNacgtn")
     with pytest.raises(ValueError, match="'Z' at position 2"):
-        validate_sequence("ACZ")
+        validate_sequence("ACZ!")  # the first bad character in order, not the smallest
+    validate_sequence("ACGTRY")
+    with pytest.raises(ValueError, match="'R' at position 4"):
+        validate_sequence("ACGTRY", iupac=False)

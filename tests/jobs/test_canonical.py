@@ -120,12 +120,16 @@ def test_meta_layer_beats_the_base_model_on_the_held_out_chromosome(genome_run):
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert metrics["meta"]["n_genes"] == len(GENOME_CHR3)
+    # the network alone (before the gene-structure decoder) is reported too, as metrics.json holds it
+    saved = json.loads((out / "metrics.json").read_text())
+    assert metrics["meta_per_nucleotide"] == pytest.approx(saved["meta_per_nucleotide"])
     assert metrics["meta"]["pr_auc_macro"] > metrics["base"]["pr_auc_macro"] + 0.05
     assert metrics["meta"]["topk_mean"] > metrics["base"]["topk_mean"]
     # the table prints ECE (~1e-4 per nucleotide) with its exponent, not rounded to 0.0000
     table = runner.invoke(app, ["evaluate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
                                 str(prepared), "--device", "cpu"])  # fmt: skip
     assert table.exit_code == 0 and f"{metrics['meta']['ece']:.2e}" in table.output, table.output
+    assert "network alone" in table.stdout and f"{metrics['meta_per_nucleotide']['ece']:.2e}" in table.stdout
 
 
 def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_path):
@@ -134,7 +138,8 @@ def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_pa
     result = runner.invoke(app, ["calibrate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
                                  str(prepared), "--out", str(calibrated), "--device", "cpu"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "ECE on calibration genes" in result.output and (calibrated / "reliability.png").is_file()
+    assert "ECE on calibration genes" in result.stdout and (calibrated / "reliability.png").is_file()
+    assert "fitted: temperature: acceptor T = " in result.stdout  # what was fitted, not only its effect
     config = json.loads((calibrated / "config.json").read_text())
     assert config["calibration"]["method"] == "temperature"
     # refuses the checkpoint's test genes
@@ -176,6 +181,35 @@ def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_pa
             bw.close()
 
 
+def test_predict_takes_gene_names_and_sizes_bigwig_contigs_by_the_genome(genome_run, small_genome, tmp_path):
+    """`predict --genes` takes names as `prepare --genes` does (it knew ids only), and the bigWig header holds
+    each contig's real length (it held the last gene's end)."""
+    import pyBigWig
+
+    from meta_layer_cli.io.demo import demo_gene_info
+    from meta_layer_cli.io.fasta import Fasta
+
+    out, prepared, _ = genome_run
+    name = demo_gene_info()[GENOME_CHR3[0]]["gene"]
+    assert name and name != GENOME_CHR3[0]
+    table = tmp_path / "named.parquet"
+    result = runner.invoke(app, ["predict", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
+                                 str(prepared), "--genes", f"{name},{GENOME_CHR3[1]}", "--out", str(table),
+                                 "--bigwig", str(tmp_path / "bw" / "m"), "--no-progress"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert pl.read_parquet(table)["gene_id"].unique(maintain_order=True).to_list() == GENOME_CHR3[:2]
+    fasta = Fasta(small_genome[0])
+    chrom = demo_gene_info()[GENOME_CHR3[0]]["chrom"]
+    for path in (tmp_path / "bw").iterdir():
+        bw = pyBigWig.open(str(path))
+        assert bw.chroms() == {chrom: fasta.lengths[chrom]}, path.name
+        bw.close()
+    fasta.close()
+    unknown = runner.invoke(app, ["predict", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
+                                  str(prepared), "--genes", "NOT_A_GENE", "--out", str(tmp_path / "x.parquet")])
+    assert unknown.exit_code == 3 and "NOT_A_GENE" in unknown.output
+
+
 def test_predict_from_fasta_matches_predict_from_the_prepared_folder(genome_run, small_genome, tmp_path):
     out, prepared, _ = genome_run
     fasta, gtf = small_genome
@@ -199,6 +233,7 @@ def test_a_rerun_into_the_finished_folder_is_refused_or_skipped(genome_run):
     assert refused.exit_code == 3 and "finished" in refused.output
     skipped = runner.invoke(app, [*args, "--if-changed"])
     assert skipped.exit_code == 5 and "nothing to do" in skipped.output
+    assert "error" not in skipped.output  # up to date is the normal outcome of a cron rerun, not a failure
     changed = runner.invoke(app, [*args[:-1], "training.epochs=4"])
     assert changed.exit_code == 3 and "config:" in changed.output
 

@@ -6,6 +6,7 @@ import yaml
 from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
+from meta_layer_cli.io.demo import demo_gene_info
 from tests.conftest import GENOME_CHR3, TINY_MODEL, TINY_TRAINING, shared_path
 from tests.scripts.test_workflow import write_vcf
 
@@ -18,7 +19,8 @@ def test_pipeline_runs_the_chain_and_a_rerun_skips_it(small_genome, tmp_path):
     config = {
         "fasta": str(fasta), "annotation": str(gtf), "base_model": "openspliceai",
         "weights": str(shared_path("models", "openspliceai-mane", "80nt")), "out": str(tmp_path / "out"),
-        "test_chromosomes": ["chr3"], "device": "cpu", "predict_genes": GENOME_CHR3[:2],
+        "test_chromosomes": ["chr3"], "device": "cpu",
+        "predict_genes": [demo_gene_info()[GENOME_CHR3[0]]["gene"], GENOME_CHR3[1]],  # a name and an id
         "vcf": str(tmp_path / "in.vcf"),
         "train_set": {**{f"model.{k}": v for k, v in TINY_MODEL.items()},
                       **{f"training.{k}": v for k, v in TINY_TRAINING.items()}},
@@ -36,7 +38,9 @@ def test_pipeline_runs_the_chain_and_a_rerun_skips_it(small_genome, tmp_path):
     assert sorted(pl.read_parquet(summary["predictions"])["gene_id"].unique().to_list()) == sorted(GENOME_CHR3[:2])
     with gzip.open(summary["scored_vcf"], "rt") as fh:
         assert sum(1 for line in fh if not line.startswith("#")) == n_records
-    again = runner.invoke(app, ["pipeline", "--config", str(path), "--no-progress"])
+    # `--set training.epochs=2` (README, --help) reaches the training step: the same value as train_set, so the
+    # rerun stays up to date (it failed: "training: unknown key")
+    again = runner.invoke(app, ["pipeline", "--config", str(path), "--no-progress", "--set", "training.epochs=2"])
     assert again.exit_code == 0 and "nothing to do" in again.output and "0 predicted now" not in again.output
     bad = runner.invoke(app, ["pipeline", "--config", str(path), "--set", "out_dir=x"])
     assert bad.exit_code == 2 and "out_dir: unknown key" in bad.output
@@ -49,3 +53,16 @@ def test_init_config_pipeline_is_a_valid_pipeline_config():
     result = runner.invoke(app, ["init-config", "pipeline"])
     assert result.exit_code == 0
     assert load_yaml_config(PipelineConfig, yaml.safe_load(result.stdout)).base_model == "openspliceai"
+
+
+def test_pipeline_set_sends_training_keys_to_the_training_step(tmp_path):
+    from meta_layer_cli.jobs.pipeline import pipeline_settings
+    from meta_layer_cli.runtime.errors import UsageError
+
+    config = {"fasta": "g.fa", "annotation": "g.gtf", "train_set": {"training.lr": 0.01}}
+    cfg, train_set = pipeline_settings(config, ["training.epochs=5", "model.width=16", "device=cpu"])
+    assert train_set == {"training.lr": 0.01, "training.epochs": 5, "model.width": 16} and cfg.device == "cpu"
+    import pytest
+
+    with pytest.raises(UsageError, match="out_dir: unknown key"):
+        pipeline_settings(config, ["out_dir=x"])

@@ -55,3 +55,33 @@ def test_overlapping_runs_and_foreign_folders(tmp_path):
     with pytest.raises(InputDataError, match="holds a canonical run, not delta"):
         finished(tmp_path / "k", {"config": "a"})
         RunFolder(tmp_path / "k", {"config": "a"}, "delta").__enter__()
+
+
+def test_train_log_has_one_line_per_epoch_and_starts_afresh(tmp_path, monkeypatch):
+    """Progress's periodic lines (15-20 per epoch) stay out of train.log, which holds the run's events; a new run
+    does not inherit the lines of an earlier failed one."""
+    import logging
+
+    from meta_layer_cli.jobs.run_folder import RUN_LOG
+    from meta_layer_cli.runtime.progress import Progress, settings
+
+    monkeypatch.setattr(settings, "interval", 0.0)  # a progress line at every step
+
+    def run(fingerprint, epochs, **flags):
+        with RunFolder(tmp_path, fingerprint, "canonical", **flags) as folder:
+            logging.getLogger("meta_layer_cli.jobs").info(f"training run {fingerprint['config']}")
+            for epoch in range(epochs):
+                with Progress(f"epoch {epoch + 1}/{epochs}", total=5, unit="steps") as bar:
+                    for _ in range(5):
+                        bar.update(1, loss="0.1")
+                    bar.log("loss 0.1, validation PR-AUC 0.9")
+            folder.finish()
+
+    with pytest.raises(RuntimeError):
+        with RunFolder(tmp_path, {"config": "failed"}, "canonical"):
+            logging.getLogger("meta_layer_cli.jobs").error("the failed run's last words")
+            raise RuntimeError
+    run({"config": "a"}, 3, overwrite=True)
+    lines = (tmp_path / RUN_LOG).read_text().splitlines()
+    assert [line.split(" INFO ")[1] for line in lines] == [
+        "training run a", *(f"epoch {e}/3: loss 0.1, validation PR-AUC 0.9" for e in (1, 2, 3))]  # fmt: skip

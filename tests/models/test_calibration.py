@@ -70,3 +70,21 @@ def test_a_checkpoints_calibration_survives_json():
     np.testing.assert_array_equal(back["isotonic"]["log2_ratio"](grid), iso(grid))
     assert back["temperature"].temperature == 2.5 and back["effect_temperature"].temperature == 0.7
     assert calibration_from_json(None) == {} and calibration_to_json({}) == {}
+
+
+def test_site_calibration_says_what_it_fitted():
+    """`metalayer calibrate` prints the fitted temperatures, or the isotonic map's size and where it sends 0.5."""
+    from meta_layer_cli.models.site_calibration import SiteCalibration
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 4000)
+    probs = np.full((4000, 3), 0.1)
+    probs[np.arange(4000), labels] = 0.8  # over-confident: a true site only about half of the time
+    labels = np.where(rng.random(4000) < 0.5, labels, 0)
+    temperature = SiteCalibration.fit(probs, labels, "temperature")
+    text = temperature.describe()
+    for cls_id, name in ((1, "acceptor"), (2, "donor")):
+        assert f"{name} T = {temperature.maps[cls_id].temperature:.3f}" in text
+    isotonic = SiteCalibration.fit(probs, labels, "isotonic")
+    half = isotonic(np.array([[0.5, 0.5, 0.0]]))[0, 1]
+    assert f"acceptor {len(isotonic.maps[1].x)} knots (0.5 -> {half:.3f})" in isotonic.describe()

@@ -105,3 +105,18 @@ def test_device_auto_everywhere(osai80):
     assert predict_variants(model, ds, device="auto")["delta"].shape == (12,)
     with pytest.raises(ValueError, match="unknown device"):
         VariantTrainerConfig(device="gpu0")
+
+
+def test_training_logs_its_epochs_and_prints_nothing_on_stdout(vexseq_dataset, capsys, caplog):
+    """Library code reports through the package's logger (the command line sends it to stderr): stdout belongs
+    to a command's results (``--json``, ``-O -``)."""
+    import logging
+
+    ds = vexseq_dataset
+    model = tiny("validated", ds)
+    model.set_target_scales(target_scales(ds))
+    with caplog.at_level(logging.INFO, logger="meta_layer_cli"):
+        VariantTrainer(VariantTrainerConfig(epochs=2, batch_size=8, progress=True)).fit(model, ds)
+    assert capsys.readouterr().out == ""
+    assert [r.getMessage().split(":")[0] for r in caplog.records if r.getMessage().startswith("epoch")] == [
+        "epoch 1", "epoch 2"]  # fmt: skip
