@@ -16,6 +16,7 @@ error says, in one line, every place that was looked at.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -29,6 +30,7 @@ FOLDER_NAMES = {
     "pangolin": ("pangolin",),
 }
 DEFAULT_FLANK = 10_000
+logger = logging.getLogger(__name__)
 _FLANK_DIR = re.compile(r"^(\d+)nt$")
 
 
@@ -49,6 +51,10 @@ def pick_flank(folder: Path, flank: int | None) -> Path:
     if want not in found:
         have = ", ".join(f"{f}" for f in sorted(found))
         raise InputDataError(f"{folder} has no {want}nt weights (flank sizes there: {have}); pass --flank")
+    if flank is None and len(found) > 1:  # a silent default here cost a user hours of CPU time: say it
+        others = "|".join(str(f) for f in sorted(found) if f != want)
+        logger.info(f"{folder} holds several flank sizes: using the {want:,}-nt model (the largest context, the "
+                    f"slowest); --flank {others} picks another")  # fmt: skip
     return found[want]
 
 

@@ -38,9 +38,9 @@ from meta_layer_cli.io.atomic import write_json_atomic
 from meta_layer_cli.io.contigs import chromosome_names, strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
 from meta_layer_cli.jobs.run_folder import RunFolder
-from meta_layer_cli.runtime.errors import InputDataError, UsageError
+from meta_layer_cli.runtime.errors import InputDataError, MetalayerError, UsageError
 from meta_layer_cli.runtime.fingerprint import value_checksum
-from meta_layer_cli.training.config import RunConfig, load_run_config
+from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES, RunConfig, load_run_config
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +245,43 @@ def _contigs_listed(data: TrainingData, shown: int = 12) -> str:
     return ", ".join(listed) + more
 
 
+#: how a user of train-canonical changes the split (the pipeline names its config keys instead)
+SPLIT_OPTIONS = {"test_chroms": "--test-chroms {chrom}", "gene_split": "--split gene or block, --test-fraction 0.2",
+                 "shares": "--test-fraction, --set split.validation=0.05"}  # fmt: skip
+
+
+def checked_split(cfg: RunConfig, data: TrainingData, options: dict[str, str] | None = None):
+    """:func:`split_for`, with a split that cannot be made explained: which test chromosomes were used, where the
+    genes lie, and the options that fix it (``options``, default :data:`SPLIT_OPTIONS`: ``--test-chroms``, or
+    a gene split, ``--split gene|block --test-fraction``)."""
+    try:
+        return split_for(cfg, data)
+    except MetalayerError:
+        raise
+    except (ValueError, KeyError) as err:
+        problem = str(err.args[0] if err.args else err)
+        raise InputDataError(split_advice(problem, cfg, data, options or SPLIT_OPTIONS)) from None
+
+
+def split_advice(problem: str, cfg: RunConfig, data: TrainingData, options: dict[str, str]) -> str:
+    """``problem`` (a split that cannot be made) with what it was made from and how to fix it."""
+    from collections import Counter
+
+    per_chrom = Counter(data.chromosomes.get(g) or "?" for g in data.gene_ids)
+    if split_method(cfg, data) == "chromosome":
+        wanted = set().union(*(chromosome_names(c) for c in cfg.split.test_chromosomes))
+        held = sum(n for c, n in per_chrom.items() if chromosome_names(c, data.contig_chromosomes) & wanted)
+        default = " (SpliceAI's, the default)" if cfg.split.test_chromosomes == SPLICEAI_TEST_CHROMOSOMES else ""
+        have = ", ".join(f"{c} {n}" for c, n in sorted(per_chrom.items(), key=lambda x: strip_chr(x[0])))
+        smallest = min(per_chrom, key=lambda c: (per_chrom[c], c))
+        return (f"{problem}: the test chromosomes {', '.join(cfg.split.test_chromosomes)}{default} hold {held} of the "
+                f"{len(data.gene_ids)} genes (genes per chromosome: {have}); hold out fewer chromosomes (e.g. "
+                f"{options['test_chroms'].format(chrom=smallest)}), or split by gene instead "
+                f"({options['gene_split']})")  # fmt: skip
+    return (f"{problem}: {len(data.gene_ids)} genes in all, validation {cfg.split.validation:g} and test "
+            f"{cfg.split.test:g} of them; use more genes, or smaller shares ({options['shares']})")  # fmt: skip
+
+
 def describe_split(split: dict, chromosomes: dict[str, str], method: str | None = None) -> str:
     """How ``split`` divides the genes, in words: by chromosome (naming the held-out ones) when no training or
     validation gene shares a chromosome with a test gene; else by blocks of neighbouring genes when ``method``
@@ -370,7 +407,7 @@ def run_canonical_training(
     if rank != 0:
         tracks = training_data(cfg, False)
     timing["base_tracks_s"] = round(time.perf_counter() - started, 2)
-    split = split_for(cfg, tracks)
+    split = checked_split(cfg, tracks)
     fingerprint = run_fingerprint(cfg, tracks)
     folder = RunFolder(out, fingerprint, "canonical", resume, overwrite, if_changed) if rank == 0 else None
     if folder is not None:

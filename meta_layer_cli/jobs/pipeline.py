@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from meta_layer_cli.artifacts import open_source
 from meta_layer_cli.io.atomic import write_json_atomic
 from meta_layer_cli.runtime.config import StrictSection, load_yaml_config, parse_overrides
 from meta_layer_cli.runtime.errors import UpToDate
@@ -75,10 +76,11 @@ def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict |
     cfg, train_set = pipeline_settings(config, overrides)
     out = Path(cfg.out)
     prepared, run = out / "prepared", out / "run"
+    source = open_source(None, cfg.fasta, cfg.annotation, None, cfg.transcripts, cfg.biotype)
+    check_split_before_preparing(cfg, train_set, source, prepared)  # not after an hour of base-model predictions
     logger.info(f"pipeline: prepare {cfg.base_model} tracks in {prepared}")
-    prepare(prepared, cfg.base_model, cfg.weights, flank=cfg.flank, models_dir=cfg.models_dir, fasta=cfg.fasta,
-            gtf=cfg.annotation, transcripts=cfg.transcripts, biotype=cfg.biotype, profile=cfg.profile,
-            device=cfg.device, progress=progress)  # fmt: skip
+    prepare(prepared, cfg.base_model, cfg.weights, flank=cfg.flank, models_dir=cfg.models_dir, profile=cfg.profile,
+            device=cfg.device, progress=progress, source=source)  # fmt: skip
     checkpoint = run / "checkpoints" / "best"
     logger.info(f"pipeline: train-canonical into {run}")
     try:
@@ -117,6 +119,24 @@ def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict |
     logger.info(f"pipeline: done; held-out PR-AUC macro base {base['pr_auc_macro']:.4f} -> meta "
                 f"{meta['pr_auc_macro']:.4f} ({json.dumps(str(out / 'pipeline.json'))})")  # fmt: skip
     return result
+
+
+def check_split_before_preparing(cfg: PipelineConfig, train_set: dict, source, prepared: Path) -> None:
+    """Make the training step's gene split on the annotation's genes, before any base-model prediction: a split
+    that cannot be made (e.g. every gene on the test chromosomes) stops the pipeline now, with the same message
+    ``train-canonical`` would give after ``prepare``."""
+    from meta_layer_cli.jobs.canonical import TrainingData, checked_split, resolve_canonical_config
+
+    run_cfg = resolve_canonical_config(cfg.train_config, train_set, cfg.profile, data=[str(prepared)],
+                                       test_chroms=cfg.test_chromosomes)  # fmt: skip
+    entries = source.entries
+    data = TrainingData([], [], [e.gene_id for e in entries], {e.gene_id: e.chrom for e in entries}, True, {}, None,
+                        loci={e.gene_id: (e.chrom, e.start, e.end) for e in entries if e.start is not None},
+                        contig_chromosomes=dict(source.info.get("chromosomes") or {}),
+                        lengths={e.gene_id: e.length for e in entries})  # fmt: skip
+    checked_split(run_cfg, data, {"test_chroms": "test_chromosomes: [{chrom}] in the pipeline config",
+                                  "gene_split": "--set split.method=gene --set split.test=0.2",
+                                  "shares": "--set split.test=0.1 --set split.validation=0.05"})  # fmt: skip
 
 
 def _base_model(checkpoint: Path, cfg: PipelineConfig):

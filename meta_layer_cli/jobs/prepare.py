@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 
 from meta_layer_cli.artifacts import open_source, predict_tracks
-from meta_layer_cli.artifacts.sources import read_genes_file
+from meta_layer_cli.artifacts.sources import GeneSource, read_genes_file
 from meta_layer_cli.base_models import load_base_model
 from meta_layer_cli.runtime.config import hardware_settings
 
@@ -54,15 +54,19 @@ def prepare(
     dtype: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    source: GeneSource | None = None,
 ) -> dict:
     """Prepare ``out``: the base model's tracks of every selected gene (module docstring).
 
     Sources: ``dataset="demo"``, ``fasta`` + ``gtf`` (a GTF/GFF3, an annotation table, ``grch37`` or
-    ``grch38``), or ``data`` (another prepared folder: the same genes, e.g. for a second base model).
+    ``grch38``), or ``data`` (another prepared folder: the same genes, e.g. for a second base model);
+    ``source``: one already opened from those (:func:`~meta_layer_cli.artifacts.open_source`), so a caller
+    that looked at its genes first does not read the FASTA and annotation twice.
     Returns the manifest, with this run's counts under ``last_run``.
     """
     hardware = hardware_settings(profile, device=device, dtype=dtype)
-    source = open_source(dataset, fasta, gtf, data, transcripts, biotype, genome_build)
+    if source is None:
+        source = open_source(dataset, fasta, gtf, data, transcripts, biotype, genome_build)
     wanted = list(genes or []) + (read_genes_file(genes_file) if genes_file else [])
     source = source.select(wanted or None, region)
     report_dropped(source.dropped, f"{out}/manifest.json")

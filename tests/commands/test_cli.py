@@ -65,11 +65,18 @@ def test_weights_lookup_names_where_it_looked(tmp_path, monkeypatch):
     _one_line_error(result, "looked at --weights (not given), config models_dir (not set), $METALAYER_MODELS", 3)
 
 
-def test_openspliceai_weights_from_the_environment_pick_10000nt(tmp_path, monkeypatch):
+def test_openspliceai_weights_from_the_environment_pick_10000nt(tmp_path, monkeypatch, caplog):
     from meta_layer_cli.base_models.weights import find_weights
 
     monkeypatch.setenv("METALAYER_MODELS", str(shared_path("models")))
-    assert find_weights("openspliceai") == shared_path("models", "openspliceai-mane", "10000nt")
+    with caplog.at_level(logging.INFO, logger="meta_layer_cli"):
+        assert find_weights("openspliceai") == shared_path("models", "openspliceai-mane", "10000nt")
+    # the default is said, with how to choose another (it was silent, and the 10,000-nt model is slow on a CPU)
+    assert "using the 10,000-nt model" in caplog.text and "--flank 80|400|2000" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="meta_layer_cli"):
+        find_weights("openspliceai", flank=10000)
+    assert "flank sizes" not in caplog.text
     assert find_weights("openspliceai", flank=80) == shared_path("models", "openspliceai-mane", "80nt")
     assert find_weights("pangolin") == shared_path("models", "pangolin")
     folder = shared_path("models", "openspliceai-mane")

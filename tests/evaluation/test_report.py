@@ -55,7 +55,8 @@ def test_the_report_says_what_made_it_and_warns_when_the_meta_layer_is_worse(tmp
                for e in (1, 2, 3)]  # fmt: skip
     metrics = {"base": good, "meta": bad, "meta_per_nucleotide": good, "history": history,
                "timing": {"base_tracks_s": 12.5, "training_s": 310.0, "evaluation_s": 4.0},
-               "pr_curves": {"base": good_pr, "meta": bad_pr}, "reliability": {"base": good_rel, "meta": bad_rel}}  # fmt: skip
+               "pr_curves": {"base": good_pr, "meta": bad_pr},
+               "reliability": {"base": good_rel, "meta": bad_rel}}  # fmt: skip
     flat = np.full((50, 3), 1 / 3)
     gene = {"gene_id": "ENSG0001", "gene_name": "BRCA9", "labels": np.zeros(50, int), "base": flat, "meta": flat}
     set_command_line("metalayer train-canonical --data prepared/x")

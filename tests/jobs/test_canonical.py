@@ -238,6 +238,19 @@ def test_a_rerun_into_the_finished_folder_is_refused_or_skipped(genome_run):
     assert changed.exit_code == 3 and "config:" in changed.output
 
 
+def test_a_split_that_cannot_be_made_says_how_to_fix_it(small_genome_prepared, tmp_path):
+    """Every gene of the genome on SpliceAI's test chromosomes: the message names them, where the genes lie and
+    the options that fix it (it said only "0 training genes are too few to hold out 2 for validation")."""
+    result = runner.invoke(app, ["train-canonical", "--data", str(small_genome_prepared), "--out",
+                                 str(tmp_path / "R"), "--device", "cpu"])  # fmt: skip
+    assert result.exit_code == 3, result.output
+    line = result.output.strip()
+    assert line.startswith("error: 0 training genes are too few") and "\n" not in line
+    for part in ("test chromosomes 1, 3, 5, 7, 9 (SpliceAI's, the default) hold 21 of the 21 genes",
+                 "chr1 14, chr3 7", "--test-chroms chr3", "--split gene --test-fraction"):  # fmt: skip
+        assert part in line, part
+
+
 def test_evaluate_refuses_unknown_genes_and_an_empty_list(genome_run):
     out, prepared, _ = genome_run
     base = ["evaluate", "--checkpoint", str(out / "checkpoints" / "best"), "--data", str(prepared), "--json"]

@@ -66,3 +66,16 @@ def test_pipeline_set_sends_training_keys_to_the_training_step(tmp_path):
 
     with pytest.raises(UsageError, match="out_dir: unknown key"):
         pipeline_settings(config, ["out_dir=x"])
+
+
+def test_pipeline_refuses_an_impossible_split_before_preparing(small_genome, tmp_path):
+    """All genes on the default test chromosomes: stopped before the base model predicts anything (it ran
+    `prepare` first, then failed in training)."""
+    fasta, gtf = small_genome
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"fasta": str(fasta), "annotation": str(gtf), "out": str(tmp_path / "out"),
+                                    "weights": str(shared_path("models", "openspliceai-mane", "80nt"))}))  # fmt: skip
+    result = runner.invoke(app, ["pipeline", "--config", str(path), "--no-progress"])
+    assert result.exit_code == 3, result.output
+    assert "0 training genes are too few" in result.output and "test_chromosomes: [chr3]" in result.output
+    assert not (tmp_path / "out" / "prepared").exists()
