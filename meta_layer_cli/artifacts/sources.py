@@ -216,9 +216,38 @@ class DemoSource(GeneSource):
             yield load_demo_gene(e.gene_id)
 
 
+CACHE_ENV = "METALAYER_CACHE"
+_announced: set[Path] = set()  # cache folders already announced by this process
+
+
 def default_cache_dir() -> Path:
     """Where metalayer caches what it can recompute: ``$METALAYER_CACHE`` or ``~/.cache/metalayer``."""
-    return Path(os.environ.get("METALAYER_CACHE", Path.home() / ".cache" / "metalayer")).expanduser()
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "metalayer")).expanduser()
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (0 if it does not exist)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:  # removed meanwhile (another job's temporary file)
+                pass
+    return total
+
+
+def announce_cache(what: str) -> None:
+    """Say, the first time this process writes ``what`` into the default cache, where the cache is, how big it
+    is and how to move it: it grows in the user's home without being asked for."""
+    root = default_cache_dir()
+    if root in _announced:
+        return
+    _announced.add(root)
+    size = folder_size(root)
+    shown = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB" if size >= 1e6 else "empty"
+    logger.info(f"caching {what} in {root} (now {shown}; it is reused by later runs and safe to delete; "
+                f"set ${CACHE_ENV} to keep it elsewhere)")  # fmt: skip
 
 
 def load_annotation_genes(
@@ -255,6 +284,8 @@ def load_annotation_genes(
     if cache_file is not None:
         from meta_layer_cli.io.atomic import atomic_path
 
+        if cache in (None, True):
+            announce_cache("the parsed annotation")
         payload = {"genes": [{**asdict(t), "tags": sorted(t.tags)} for t in genes], "dropped": dropped}
         try:
             with atomic_path(cache_file) as tmp:
@@ -429,6 +460,7 @@ __all__ = [
     "GeneSource",
     "SequenceSource",
     "TracksSource",
+    "announce_cache",
     "as_source",
     "default_cache_dir",
     "load_annotation_genes",

@@ -77,9 +77,12 @@ def load_base_model(
 __all__ = ["BASE_MODELS", "BaseModel", "NeuralBaseModel", "load_base_model", "resolve_base_model"]
 
 
-def resolve_base_model(base_model, weights: str | os.PathLike | None = None, device: str = "cpu"):
-    """A loaded base model that can predict new sequences, from a name (+ weights) or a model."""
-    model = load_base_model(base_model, weights=weights, device=device) if isinstance(base_model, str) else base_model
+def resolve_base_model(base_model, weights: str | os.PathLike | None = None, device: str = "cpu",
+                       models_dir: str | os.PathLike | None = None):  # fmt: skip
+    """A loaded base model that can predict new sequences, from a name (+ weights, found as
+    :func:`load_base_model` finds them) or a model."""
+    model = (load_base_model(base_model, weights=weights, device=device, models_dir=models_dir)
+             if isinstance(base_model, str) else base_model)  # fmt: skip
     if not hasattr(model, "predict_codes"):
         raise ValueError(f"base model {model.name!r} cannot predict new sequences (it only has precomputed scores)")
     return model

@@ -10,6 +10,7 @@ import typer
 
 from meta_layer_cli.commands.common import (
     DeviceOpt,
+    ModelsDirOpt,
     ProfileOpt,
     ProgressOpt,
     SetOpt,
@@ -25,7 +26,8 @@ def _shown(output: Path) -> str:
 
 def register(app: typer.Typer) -> None:
     @app.command("score-vcf", epilog="Example: metalayer score-vcf -I in.vcf.gz -O out.vcf.gz -R hg38.fa -A grch38 "
-                 "-D 50 -M 1 --checkpoint runs/osai/checkpoints/best -b openspliceai --weights models/osai\n\n"
+                 "-D 50 -M 1 --checkpoint runs/osai/checkpoints/best (its base model, found by --weights, "
+                 "--models-dir or $METALAYER_MODELS)\n\n"
                  "In a pipeline: zcat in.vcf.gz | metalayer score-vcf -I - -O - -R hg38.fa -A grch38 | bgzip > "
                  "out.vcf.gz")  # fmt: skip
     @run_command
@@ -41,9 +43,12 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--annotation", "-A", help="grch37, grch38, a SpliceAI-style table or a GTF/GFF3")
         ],
         base_model: Annotated[
-            str, typer.Option("--base-model", "-b", help="spliceai, openspliceai or pangolin")
-        ] = "spliceai",
-        weights: Annotated[str | None, typer.Option(help="weights file/directory (default: the model's)")] = None,
+            str | None,
+            typer.Option("--base-model", "-b", help="spliceai, openspliceai or pangolin (default: the --checkpoint's "
+                         "base model, else spliceai)"),
+        ] = None,  # fmt: skip
+        weights: Annotated[str | None, typer.Option(help="weights file or folder (default: the lookup)")] = None,
+        models_dir: ModelsDirOpt = None,
         distance: Annotated[
             int, typer.Option("--distance", "-D", min=0, max=4999, help="window half-width, as SpliceAI's -D")
         ] = 50,
@@ -94,7 +99,7 @@ def register(app: typer.Typer) -> None:
             input, output, reference, annotation, base_model=base_model, weights=weights, distance=distance,
             mask=bool(mask), device=str(resolve_device(hardware.device)), progress=progress, cache=cache,
             batch_size=batch_size or hardware.window_batch, checkpoints=checkpoint, strict=strict, shard=shard,
-            write_index=write_index, command=command_line(ctx),
+            write_index=write_index, command=command_line(ctx), models_dir=models_dir,
         )  # fmt: skip
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(summary["skipped"].items()))
         info(

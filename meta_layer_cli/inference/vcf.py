@@ -184,7 +184,7 @@ def score_vcf(
     output: str | os.PathLike,
     reference_fasta: str | os.PathLike,
     annotation: str | os.PathLike,
-    base_model="spliceai",
+    base_model=None,
     weights: str | os.PathLike | None = None,
     distance: int = 50,
     mask: bool = False,
@@ -201,6 +201,7 @@ def score_vcf(
     shard: str | tuple[int, int] | None = None,
     write_index: bool = False,
     command: str | None = None,
+    models_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Annotate a VCF with ``SpliceAI=`` delta scores from any base model (see the module docstring).
 
@@ -211,7 +212,10 @@ def score_vcf(
         through, regular files atomically (:mod:`meta_layer_cli.io.atomic`).
     reference_fasta : FASTA (plain or bgzip) the VCF's coordinates refer to.
     annotation : ``grch37``, ``grch38``, a SpliceAI-style table, or a GTF/GFF3.
-    base_model : a name for :func:`meta_layer_cli.load_base_model`, or a loaded model.
+    base_model : a name for :func:`meta_layer_cli.load_base_model`, or a loaded model; None: the base model
+        the first of ``checkpoints`` was trained on (found again by its record: ``weights``, else the
+        recorded path, else the lookup in ``models_dir`` / ``$METALAYER_MODELS``), else ``spliceai``.
+    weights, models_dir : where the base model's weights are (:mod:`meta_layer_cli.base_models.weights`).
     distance : D, the window half-width (SpliceAI's ``-D``), 0..4999.
     mask : SpliceAI's ``-M 1``.
     cache : a :class:`PredictionCache` or directory to reuse predictions across runs.
@@ -246,7 +250,8 @@ def score_vcf(
     if command is None:
         command = call_summary(
             "score_vcf", input=input, output=output, reference_fasta=reference_fasta, annotation=annotation,
-            base_model=base_model if isinstance(base_model, str) else getattr(base_model, "name", "?"),
+            base_model=base_model if isinstance(base_model, str) or base_model is None else getattr(base_model,
+                                                                                                    "name", "?"),
             weights=weights, distance=distance, mask=mask, checkpoints=checkpoints, strict=strict or None,
             shard=f"{part[0]}/{part[1]}" if part else None,
         )  # fmt: skip
@@ -259,7 +264,8 @@ def score_vcf(
         scan = _scan(source, name, strict, write_index) if two_passes or is_seekable_file(input) else None
         start, end = shard_block(*part, scan.lines) if part is not None else (0, None)
         total = scan.records(start, end) if scan is not None else None
-        summary = _score(source, name, output, reference_fasta, annotation, base_model, weights, distance, mask,
+        model = _base_model(base_model, weights, device, checkpoints, models_dir)
+        summary = _score(source, name, output, reference_fasta, annotation, model, distance, mask,
                          device, progress, cache, batch_size, chunk_size, batched, incremental, checkpoints,
                          command, write_index, (start, end), total,
                          shard_line(*part, scan.lines) if part is not None else None)  # fmt: skip
@@ -267,18 +273,30 @@ def score_vcf(
     return summary
 
 
-def _score(source, name, output, reference_fasta, annotation, base_model, weights, distance, mask, device, progress,
+def _base_model(base_model, weights, device: str, checkpoints, models_dir):
+    """The base model to run: as given, else the first checkpoint's (found again by its record), else SpliceAI."""
+    if base_model is None and checkpoints:
+        from meta_layer_cli.inference.vcf_models import VcfCheckpoints
+
+        record = VcfCheckpoints.base_record(checkpoints)
+        logger.info(f"base model from {checkpoints[0]}: {record.describe()}")
+        return resolve_base_model(record.load(device=device, weights=weights, models_dir=models_dir))
+    return resolve_base_model(base_model or "spliceai", weights, device, models_dir)
+
+
+def _score(source, name, output, reference_fasta, annotation, model, distance, mask, device, progress,
            cache, batch_size, chunk_size, batched, incremental, checkpoints, command, write_index, block, total,
            shard) -> dict:  # fmt: skip
-    model = resolve_base_model(base_model, weights, device)
     genes = GeneIndex(read_variant_annotation(annotation))
     fasta = Fasta(reference_fasta)
-    scorer = VariantScorer(model, fasta, genes, distance, mask, as_cache(cache), batch_size, incremental)
     extra, meta_info = None, None
     if checkpoints:
         from meta_layer_cli.inference.vcf_models import META_INFO, VcfCheckpoints
 
         extra, meta_info = VcfCheckpoints.load(checkpoints, model, device), META_INFO
+    # one base-model pass serves both fields: with a meta model it covers the rows that model reads beyond +-D
+    scorer = VariantScorer(model, fasta, genes, distance, mask, as_cache(cache), batch_size, incremental,
+                           margin=extra.margin if extra is not None else 0)  # fmt: skip
     counts = Counter()
     with VcfReader(source, name) as reader:
         header = output_header(reader.header, model, distance, mask, meta_info, command, shard)
@@ -294,8 +312,9 @@ def _score(source, name, output, reference_fasta, annotation, base_model, weight
                         triaged.append(None)
                         continue
                     triaged.append(scorer.triage(i, record, tasks))
-                scored = scorer.entries(tasks, batched)
-                meta_scored = extra.entries(scorer, tasks) if extra is not None else []
+                refs, alts = scorer.tracks(tasks, batched)
+                scored = scorer.entries(tasks, refs, alts)
+                meta_scored = extra.entries(scorer, tasks, refs, alts) if extra is not None else []
                 done = 0
                 for record, result in zip(chunk, triaged):
                     if result is None:

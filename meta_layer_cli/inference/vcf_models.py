@@ -10,7 +10,9 @@ One entry per SpliceAI entry (ALT allele x overlapping gene, same order)::
     the meta-layer's recalibrated acceptor/donor probabilities, meta(alt) -
     meta(ref), from a ``metalayer train`` checkpoint. The meta model sees the
     base model's tracks over ``+-(D + its receptive field)`` around the variant,
-    predicted on the same gene-masked windows SpliceAI scores.
+    predicted on the same gene-masked windows SpliceAI scores: the scorer's one
+    pass of the base model covers that wider span (:attr:`VcfCheckpoints.margin`),
+    so the base model runs once per variant, not once more for the meta layer.
 ``P_SA``, ``EFFECT``, ``DPSI``
     the variant models' outputs (``train-delta`` checkpoints, see
     :mod:`meta_layer_cli.inference.variant_models`): probability splice-altering,
@@ -31,9 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from meta_layer_cli.artifacts.windows import predict_windows
 from meta_layer_cli.inference.spliceai_format import mask_outside_gene, spliceai_entry, spliceai_normalize
 from meta_layer_cli.inference.vcf_scorer import ScoringTask, VariantScorer
+from meta_layer_cli.runtime.errors import InputDataError
 
 META_INFO = (
     '##INFO=<ID=MetaLayer,Number=.,Type=String,Description="metalayer meta-layer variant annotation: '
@@ -55,6 +57,31 @@ class VcfCheckpoints:
     meta: object | None  # a CanonicalPredictor (model, decoder, calibration)
     predictors: list
     device: str = "cpu"
+
+    @property
+    def margin(self) -> int:
+        """Base-model rows the meta model reads beyond each side of the +-D window (0 without a meta model)."""
+        from meta_layer_cli.models.apply import model_margin
+
+        return model_margin(self.meta.model) if self.meta is not None else 0
+
+    @staticmethod
+    def base_record(paths: Sequence[str | os.PathLike]):
+        """The base model the first of ``paths`` was trained on (a
+        :class:`~meta_layer_cli.base_models.record.BaseModelRecord`): what ``score-vcf --checkpoint`` runs when
+        no ``--base-model`` is given. :meth:`load` then checks every checkpoint against it."""
+        from meta_layer_cli.base_models.record import BaseModelRecord
+        from meta_layer_cli.inference.variant_models import checkpoint_record
+        from meta_layer_cli.models.checkpoint import read_checkpoint_config
+
+        config = read_checkpoint_config(paths[0])
+        if config.get("kind") == "variant_model":
+            return checkpoint_record(config, str(paths[0]))
+        bases = (config.get("run") or {}).get("base_models") or []
+        if len(bases) != 1:
+            raise InputDataError(f"{paths[0]} was trained on {len(bases)} base models; score-vcf runs one base model, "
+                                 "so its meta layer must have been trained on that model alone")  # fmt: skip
+        return BaseModelRecord.from_dict(bases[0])
 
     @classmethod
     def load(cls, paths: Sequence[str | os.PathLike], base_model, device: str = "cpu") -> VcfCheckpoints:
@@ -84,11 +111,13 @@ class VcfCheckpoints:
             meta = CanonicalPredictor.load(path, device)  # with its calibration, if `metalayer calibrate` made it
         return cls(meta, predictors, device)
 
-    def entries(self, scorer: VariantScorer, tasks: Sequence[ScoringTask]) -> list[str]:
-        """One ``MetaLayer`` entry per task (same order as the ``SpliceAI`` entries)."""
+    def entries(self, scorer: VariantScorer, tasks: Sequence[ScoringTask], refs: Sequence[np.ndarray],
+                alts: Sequence[np.ndarray]) -> list[str]:  # fmt: skip
+        """One ``MetaLayer`` entry per task (same order as the ``SpliceAI`` entries); ``refs``/``alts``: the
+        scorer's base-model tracks of the tasks (:meth:`VariantScorer.tracks`, with :attr:`margin`)."""
         if not tasks:
             return []
-        deltas = self._meta_deltas(scorer, tasks) if self.meta is not None else [None] * len(tasks)
+        deltas = self._meta_deltas(scorer, tasks, refs, alts) if self.meta is not None else [None] * len(tasks)
         models = self._model_fields(scorer, tasks) if self.predictors else [_EMPTY_MODELS] * len(tasks)
         out = []
         for t, d, m in zip(tasks, deltas, models):
@@ -97,30 +126,27 @@ class VcfCheckpoints:
         return out
 
     # -- meta-layer deltas ------------------------------------------------------------------
-    def _meta_deltas(self, scorer: VariantScorer, tasks: Sequence[ScoringTask]) -> list[str]:
-        from meta_layer_cli.models.apply import model_margin
-
-        base, d = scorer.model, scorer.distance
-        m = model_margin(self.meta.model)
-        w = base.context + d + m
-        inputs = []
-        for t in tasks:
-            gene = scorer.genes.genes[t.gene]
-            start0 = t.pos - 1 - w
-            window = _fetch_padded(scorer.fasta, t.chrom, start0, t.pos + w)
-            x_ref = mask_outside_gene(spliceai_normalize(window), start0, gene)
-            x_alt = x_ref[:w] + spliceai_normalize(t.allele) + x_ref[w + t.ref_len :]
-            inputs += [scorer.codes(x_ref, gene.strand), scorer.codes(x_alt, gene.strand)]
-        tracks = predict_windows(base, inputs, scorer.cache, scorer.batch_size)
+    def _meta_deltas(self, scorer: VariantScorer, tasks: Sequence[ScoringTask], refs: Sequence[np.ndarray],
+                     alts: Sequence[np.ndarray]) -> list[str]:  # fmt: skip
+        """meta(REF) and meta(ALT) over POS +- (D + margin), from the scorer's tracks; the +-D rows give the
+        entry."""
+        m = self.margin
+        if scorer.margin != m:
+            raise ValueError(f"the scorer predicted {scorer.margin} extra rows; the meta model needs {m}")
+        s = scorer.span
         out = []
-        c = base.context
-        for i, t in enumerate(tasks):
+        for t, ref_track, alt_track in zip(tasks, refs, alts):
             gene = scorer.genes.genes[t.gene]
+            x_ref = mask_outside_gene(spliceai_normalize(scorer.fetch_padded(t.chrom, t.pos - 1 - s, t.pos + s)),
+                                      t.pos - 1 - s, gene)  # fmt: skip
+            x_alt = x_ref[:s] + spliceai_normalize(t.allele) + x_ref[s + t.ref_len :]
             probs = []
-            for codes, track in ((inputs[2 * i], tracks[2 * i]), (inputs[2 * i + 1], tracks[2 * i + 1])):
+            for seq, track in ((x_ref, ref_track), (x_alt, alt_track)):
+                minus = gene.strand == "-"
+                # the model reads the gene's strand 5'->3'; the scorer's tracks are in genomic order
                 # a window, not a whole gene: the calibration applies, the gene-structure decoder does not
-                p = self.meta(codes[c : len(codes) - c], track.T, whole_gene=False)
-                p = p[::-1] if gene.strand == "-" else p  # back to genomic order
+                p = self.meta(scorer.codes(seq, gene.strand), (track[::-1] if minus else track).T, whole_gene=False)
+                p = p[::-1] if minus else p  # back to genomic order
                 probs.append(p[m : len(p) - m].astype(np.float64))
             bounds = gene.boundaries - t.pos
             nearest = bounds[np.argmin(np.abs(bounds))]
@@ -165,14 +191,6 @@ class VcfCheckpoints:
         return out
 
 
-def _fetch_padded(fasta, chrom: str, start0: int, end0: int) -> str:
-    """``fasta[chrom][start0:end0]`` with N where the range leaves the contig."""
-    length = fasta.length(chrom)
-    lo, hi = max(start0, 0), min(end0, length)
-    seq = fasta.fetch(chrom, lo, hi) if hi > lo else ""
-    return "N" * (lo - start0) + seq + "N" * (end0 - max(hi, lo))
-
-
 def _exon_row(scorer: VariantScorer, t: ScoringTask, row_id: str) -> dict | None:
     """A ``predict --variants`` row for the exon a variant belongs to (module docstring), or None."""
     from meta_layer_cli.io.sequence import reverse_complement
@@ -191,7 +209,7 @@ def _exon_row(scorer: VariantScorer, t: ScoringTask, row_id: str) -> dict | None
     hi = max(e1 + EXON_FLANK, v_hi + 1)
     c = scorer.model.context
     span0 = lo - 1 - c
-    seq = mask_outside_gene(spliceai_normalize(_fetch_padded(scorer.fasta, t.chrom, span0, hi + c)), span0, gene)
+    seq = mask_outside_gene(spliceai_normalize(scorer.fetch_padded(t.chrom, span0, hi + c)), span0, gene)
     up, ref, down = seq[:c], seq[c : len(seq) - c], seq[len(seq) - c :]
     v = t.pos - lo
     alt = ref[:v] + spliceai_normalize(t.allele) + ref[v + t.ref_len :]

@@ -9,6 +9,10 @@ activations, recomputing only the cone of positions the variant changes
 The outputs equal the one-at-a-time definition (``batched=False`` runs that
 path) up to float rounding of the network.
 
+With a meta-layer checkpoint (``margin`` > 0) the same pass predicts ``margin`` more rows each
+side of the +-D window, which is what the meta model reads around it: its ``MetaLayer=`` deltas
+reuse these tracks instead of running the base model again (:mod:`meta_layer_cli.inference.vcf_models`).
+
 The definition of the scores: :mod:`meta_layer_cli.inference.vcf`.
 """
 
@@ -92,7 +96,7 @@ class VariantScorer:
     """Scores chunks of VCF records (see the module docstring for the definition)."""
 
     def __init__(self, model, fasta: Fasta, genes: GeneIndex, distance: int, mask: bool, cache, batch_size,
-                 incremental: bool = True):  # fmt: skip
+                 incremental: bool = True, margin: int = 0):  # fmt: skip
         self.model = model
         self.incremental = incremental
         self.fasta = fasta
@@ -101,7 +105,9 @@ class VariantScorer:
         self.mask = mask
         self.cache = cache
         self.batch_size = batch_size
-        self.half_window = model.context + distance  # wid // 2
+        self.half_window = model.context + distance  # wid // 2: what decides near_contig_end, as in SpliceAI
+        self.margin = margin  # rows predicted beyond +-D each side, for a meta model that reads them
+        self.span = distance + margin  # the tracks cover POS - span .. POS + span
         channels = tuple(model.channels)
         self.splice_channels = (
             (channels.index("acceptor"), channels.index("donor"))
@@ -163,10 +169,19 @@ class VariantScorer:
         """``seq`` (genomic order) as codes read on ``strand`` (the model reads a minus-strand gene 5'->3')."""
         return sequence_to_codes(reverse_complement(seq) if strand == "-" else seq)
 
+    def fetch_padded(self, chrom: str, start0: int, end0: int) -> str:
+        """``fasta[chrom][start0:end0]`` with N where the range leaves the contig (only the margin of a meta
+        model can: the +-D window itself is checked by :meth:`triage`)."""
+        length = self.fasta.length(chrom)
+        lo, hi = max(start0, 0), min(end0, length)
+        seq = self.fasta.fetch(chrom, lo, hi) if hi > lo else ""
+        return "N" * (lo - start0) + seq + "N" * (end0 - max(hi, lo))
+
     def _windows(self, task: ScoringTask) -> tuple[str, str]:
+        """(REF, ALT) input windows of a task, genomic order: POS +- (span + context), N outside the gene."""
         gene = self.genes.genes[task.gene]
-        w = self.half_window
-        window = spliceai_normalize(self.fasta.fetch(task.chrom, task.pos - 1 - w, task.pos + w))
+        w = self.model.context + self.span
+        window = spliceai_normalize(self.fetch_padded(task.chrom, task.pos - 1 - w, task.pos + w))
         x_ref = mask_outside_gene(window, task.pos - 1 - w, gene)
         x_alt = x_ref[:w] + spliceai_normalize(task.allele) + x_ref[w + task.ref_len :]
         return x_ref, x_alt
@@ -176,7 +191,7 @@ class VariantScorer:
 
         Returns the regions and, per task, (region index, row of POS-D in the region's prediction).
         """
-        d, c = self.distance, self.model.context
+        d, c = self.span, self.model.context
         by_gene: dict[int, list[ScoringTask]] = defaultdict(list)
         for t in tasks:
             by_gene[t.gene].append(t)
@@ -196,7 +211,7 @@ class VariantScorer:
             for first, last, rtasks in groups:
                 start0 = first - 1 - c
                 seq = mask_outside_gene(
-                    spliceai_normalize(self.fasta.fetch(gene.chrom, start0, last + c)), start0, gene
+                    spliceai_normalize(self.fetch_padded(gene.chrom, start0, last + c)), start0, gene
                 )
                 self.stats["ref_nt"] += last - first + 1
                 for t in rtasks:
@@ -213,7 +228,7 @@ class VariantScorer:
         are predicted whole, deduplicated and batched.
         """
         regions, where = self._ref_regions(tasks)
-        model, cache, d = self.model, self.cache, self.distance
+        model, cache, d = self.model, self.cache, self.span
         cov = 2 * d + 1
         self.stats["alt_windows"] += len(tasks)
         alts: list[np.ndarray | None] = [None] * len(tasks)
@@ -279,12 +294,20 @@ class VariantScorer:
             out.append(p[::-1] if strand == "-" else p)
         return out
 
-    def entries(self, tasks: Sequence[ScoringTask], batched: bool) -> list[str]:
+    def tracks(self, tasks: Sequence[ScoringTask], batched: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per task the REF track ``[2*span + 1, C]`` and the ALT track (``len(ALT) - len(REF)`` rows more),
+        genomic order, covering POS - span .. POS + span (``span`` = D + ``margin``)."""
         if not tasks:
-            return []
-        refs, alts = self._batched(tasks) if batched else (self._naive(tasks, 0), self._naive(tasks, 1))
+            return [], []
+        return self._batched(tasks) if batched else (self._naive(tasks, 0), self._naive(tasks, 1))
+
+    def entries(self, tasks: Sequence[ScoringTask], refs: Sequence[np.ndarray],
+                alts: Sequence[np.ndarray]) -> list[str]:  # fmt: skip
+        """The ``SpliceAI=`` entry of each task from its :meth:`tracks`: the +-D rows around POS."""
+        m = self.margin
         out = []
         for t, y_ref, y_alt in zip(tasks, refs, alts):
+            y_ref, y_alt = y_ref[m : len(y_ref) - m], y_alt[m : len(y_alt) - m]
             gene = self.genes.genes[t.gene]
             if self.splice_channels is not None:
                 bounds = gene.boundaries - t.pos

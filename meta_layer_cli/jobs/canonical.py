@@ -30,8 +30,8 @@ from meta_layer_cli.artifacts import (
     predict_tracks,
     read_manifest,
 )
-from meta_layer_cli.artifacts.sources import default_cache_dir, source_fingerprint
-from meta_layer_cli.artifacts.tracks import manifest_record, missing_gene_ids
+from meta_layer_cli.artifacts.sources import announce_cache, default_cache_dir, source_fingerprint
+from meta_layer_cli.artifacts.tracks import gene_track_path, manifest_record, missing_gene_ids
 from meta_layer_cli.base_models import load_base_model
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import write_json_atomic
@@ -135,6 +135,8 @@ def demo_tracks(model, gene_ids: list[str], cache: str | os.PathLike | None, pro
     """Demo-gene tracks of one base model in the cache (keyed by model and weights checksum), resumable."""
     directory = Path(cache).expanduser() if cache else default_cache_dir()
     directory = directory / "tracks" / f"{model.name}-{model.weights_checksum}"
+    if not cache and any(not gene_track_path(directory, g).is_file() for g in gene_ids):
+        announce_cache(f"{model.name} tracks of {len(gene_ids)} demo genes")
     predict_tracks(model, DemoSource(gene_ids), directory, genome_build="hg19", progress=progress)
     return directory
 

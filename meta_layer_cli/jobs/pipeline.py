@@ -110,9 +110,8 @@ def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict |
         from meta_layer_cli.runtime.device import resolve_device
 
         scored = out / "scored.vcf.gz"
-        model = _base_model(checkpoint, cfg)
-        score_vcf(cfg.vcf, scored, cfg.fasta, cfg.annotation, base_model=model, distance=cfg.distance,
-                  device=str(resolve_device(cfg.device or "auto")), progress=progress,
+        score_vcf(cfg.vcf, scored, cfg.fasta, cfg.annotation, weights=cfg.weights, models_dir=cfg.models_dir,
+                  distance=cfg.distance, device=str(resolve_device(cfg.device or "auto")), progress=progress,
                   checkpoints=[checkpoint])  # fmt: skip
         result["scored_vcf"] = str(scored)
     write_json_atomic(out / "pipeline.json", result)
@@ -137,11 +136,3 @@ def check_split_before_preparing(cfg: PipelineConfig, train_set: dict, source, p
     checked_split(run_cfg, data, {"test_chroms": "test_chromosomes: [{chrom}] in the pipeline config",
                                   "gene_split": "--set split.method=gene --set split.test=0.2",
                                   "shares": "--set split.test=0.1 --set split.validation=0.05"})  # fmt: skip
-
-
-def _base_model(checkpoint: Path, cfg: PipelineConfig):
-    from meta_layer_cli.base_models.record import BaseModelRecord
-    from meta_layer_cli.models.checkpoint import read_checkpoint_config
-
-    record = BaseModelRecord.from_dict(read_checkpoint_config(checkpoint)["run"]["base_models"][0])
-    return record.load(device=cfg.device or "auto", weights=cfg.weights, models_dir=cfg.models_dir)

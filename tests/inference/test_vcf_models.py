@@ -195,3 +195,51 @@ def test_a_calibrated_checkpoint_moves_the_meta_deltas(osai80, genome, tmp_path)
     assert entries(outs["plain"], "SpliceAI") == entries(outs["hot"], "SpliceAI")
     assert entries(outs["plain"], "MetaLayer") == entries(outs["identity"], "MetaLayer")
     assert entries(outs["plain"], "MetaLayer") != entries(outs["hot"], "MetaLayer")
+
+
+def test_the_meta_deltas_reuse_the_base_models_pass(genome, tmp_path):
+    """`score-vcf --checkpoint` ran the base model a second time, on wider windows, for MetaLayer= (about 3x the
+    time); now the scorer's one pass covers the rows the meta model reads: as many forward passes as without."""
+    from tests.inference.stub_models import StubModel
+
+    write_input(tmp_path / "in.vcf", None)
+    calls = {}
+    for name in ("plain", "meta"):
+        stub = StubModel(context=7)
+        checkpoints = [meta_checkpoint(tmp_path / "ck", stub, perturb=True)] if name == "meta" else None
+        score_vcf(tmp_path / "in.vcf", tmp_path / f"{name}.vcf", genome / "ref.fa", genome / "annotation.txt",
+                  base_model=stub, progress=False, checkpoints=checkpoints)  # fmt: skip
+        calls[name] = stub.calls
+    assert calls["meta"] == calls["plain"] > 0
+    assert entries(tmp_path / "plain.vcf", "SpliceAI") == entries(tmp_path / "meta.vcf", "SpliceAI")
+
+
+def test_score_vcf_takes_the_base_model_from_the_checkpoint(osai80, genome, tmp_path, monkeypatch):
+    """No -b needed with --checkpoint (it failed without one); the weights are found by the record's lookup,
+    here through --models-dir, and the output equals naming the base model."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from meta_layer_cli.commands.main import app
+    from tests.conftest import shared_path
+
+    write_input(tmp_path / "in.vcf", None)
+    ck = meta_checkpoint(tmp_path / "meta", osai80, perturb=True)
+    config = json.loads((ck / "config.json").read_text())
+    config["run"]["base_models"][0]["weights"] = None  # as on another machine: only the lookup can find them
+    (ck / "config.json").write_text(json.dumps(config))
+    monkeypatch.delenv("METALAYER_MODELS", raising=False)
+    common = ["score-vcf", "-I", str(tmp_path / "in.vcf"), "-R", str(genome / "ref.fa"), "-A",
+              str(genome / "annotation.txt"), "--checkpoint", str(ck), "--no-progress", "--device", "cpu"]  # fmt: skip
+    runner = CliRunner()
+    lost = runner.invoke(app, [*common, "-O", str(tmp_path / "lost.vcf")])
+    assert lost.exit_code == 3 and "openspliceai weights not found" in lost.output
+    found = runner.invoke(app, [*common, "-O", str(tmp_path / "a.vcf"), "--models-dir", str(shared_path("models"))])
+    assert found.exit_code == 0, found.output
+    named = runner.invoke(app, [*common, "-O", str(tmp_path / "b.vcf"), "-b", "openspliceai", "--weights",
+                                str(shared_path("models", "openspliceai-mane", "80nt"))])  # fmt: skip
+    assert named.exit_code == 0, named.output
+    for key in ("SpliceAI", "MetaLayer"):
+        assert entries(tmp_path / "a.vcf", key) == entries(tmp_path / "b.vcf", key)
+    assert any(e for e in entries(tmp_path / "a.vcf", "MetaLayer"))

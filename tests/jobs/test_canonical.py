@@ -308,19 +308,40 @@ def test_predict_refuses_tracks_of_other_weights_or_the_wrong_number_of_folders(
 
 def test_the_demo_command_end_to_end(tmp_path):
     """`metalayer demo` on a few short genes: SpliceAI tracks cached, the lightweight model trained one epoch,
-    the report written; a rerun reuses the cached tracks."""
+    the report written; a rerun reuses the cached tracks and keeps the finished demo (it deleted the checkpoint,
+    metrics and report at start and trained again)."""
     genes = "4,5,6,8,148,150,239,245,480,760"
     args = ["demo", "--out", str(tmp_path / "d"), "--genes", genes, "--epochs", "1", "--device", "cpu", "--no-progress"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "held-out genes" in result.output and (tmp_path / "d" / "report.html").is_file()
     report = (tmp_path / "d" / "report.html").read_text()
-    assert report.count("data:image/png;base64,") == 3 and "metalayer demo" in report
+    assert report.count("data:image/png;base64,") == 4 and "metalayer demo" in report  # with the training curve
     metrics = json.loads((tmp_path / "d" / "run" / "metrics.json").read_text())
     assert sorted(metrics["split"]["train"] + metrics["split"]["validation"] + metrics["split"]["test"]) == sorted(
         genes.split(","))  # fmt: skip
+    finished = {p: p.stat().st_mtime_ns for p in (tmp_path / "d").rglob("*")
+                if p.is_file() and "cache" not in p.parts and p.name != ".metalayer.lock"}  # fmt: skip
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "0 predicted now" not in again.output  # the tracks came from the cache
+    assert "showing the finished demo's results" in again.output and "held-out genes" in again.stdout
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished  # nothing deleted, rewritten or retrained
     log = (tmp_path / "d" / "cache" / "tracks").glob("*/log.jsonl")
     counts = [json.loads(line)["predicted_genes"] for f in log for line in f.read_text().splitlines()]
     assert counts[0] == 10 and set(counts[1:]) == {0}  # later lookups found every gene in the cache
+
+
+def test_the_default_cache_is_announced_the_first_time_it_is_written(osai80, tmp_path, monkeypatch, caplog):
+    """Tracks cached in ~/.cache/metalayer grew without a word: the first write of a process says where, how big
+    and how to move it; later writes, and reads of what is there, say nothing."""
+    import logging
+
+    from meta_layer_cli.jobs.canonical import demo_tracks
+
+    monkeypatch.setenv("METALAYER_CACHE", str(tmp_path / "cache"))
+    with caplog.at_level(logging.INFO, logger="meta_layer_cli"):
+        demo_tracks(osai80, ["148"], None, progress=False)
+        demo_tracks(osai80, ["148", "150"], None, progress=False)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("caching")]
+    assert len(said) == 1, said
+    assert f"in {tmp_path / 'cache'} (now empty;" in said[0] and "set $METALAYER_CACHE" in said[0]
