@@ -262,6 +262,8 @@ def checked_split(cfg: RunConfig, data: TrainingData, options: dict[str, str] | 
         raise
     except (ValueError, KeyError) as err:
         problem = str(err.args[0] if err.args else err)
+        if cfg.train_genes is not None or cfg.test_genes is not None:  # the user's own lists: the message says it
+            raise InputDataError(problem) from None
         raise InputDataError(split_advice(problem, cfg, data, options or SPLIT_OPTIONS)) from None
 
 
