@@ -98,6 +98,25 @@ def read_genes_file(path: str | os.PathLike) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]
 
 
+def gene_index(entries: Sequence[GeneEntry | dict]) -> dict[str, GeneEntry]:
+    """Every name a user may give a gene by -> its entry: the id, the gene name, the id without its version, the
+    transcript id (in that order of precedence). ``entries``: :class:`GeneEntry` or manifest dicts."""
+    index: dict[str, GeneEntry] = {}
+    for e in entries:
+        e = GeneEntry.from_dict(e) if isinstance(e, dict) else e
+        for key in (e.gene_id, e.gene_name, e.gene_id.split(".")[0], e.transcript_id):
+            if key:
+                index.setdefault(key, e)
+    return index
+
+
+def resolve_gene_names(genes: Sequence[str], entries: Sequence[GeneEntry | dict]) -> list[str]:
+    """``genes`` (names or ids, as ``--genes`` takes them) as gene ids; a name no entry has is kept as given, for
+    the caller to report with its own message."""
+    index = gene_index(entries)
+    return [index[g].gene_id if g in index else g for g in genes]
+
+
 class GeneSource:
     """Genes to predict: ``entries`` (planned, in order), ``dropped``, ``info`` and ``fingerprint``."""
 
@@ -137,11 +156,7 @@ class GeneSource:
         order) and/or overlapping ``region``. Unknown names are an error listing them."""
         entries = self.entries
         if genes:
-            index: dict[str, GeneEntry] = {}
-            for e in entries:
-                for key in (e.gene_id, e.gene_name, e.gene_id.split(".")[0], e.transcript_id):
-                    if key:
-                        index.setdefault(key, e)
+            index = gene_index(entries)
             missing = [g for g in genes if g not in index]
             if missing:
                 known = {d.get("gene_id") for d in self.dropped}
@@ -463,10 +478,12 @@ __all__ = [
     "announce_cache",
     "as_source",
     "default_cache_dir",
+    "gene_index",
     "load_annotation_genes",
     "open_source",
     "parse_region",
     "parse_shard",
     "read_genes_file",
+    "resolve_gene_names",
     "source_fingerprint",
 ]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from meta_layer_cli.artifacts import load_gene_arrays, read_manifest
-from meta_layer_cli.artifacts.sources import source_fingerprint
+from meta_layer_cli.artifacts.sources import resolve_gene_names, source_fingerprint
 from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record
 from meta_layer_cli.evaluation.evaluator import base_probabilities
 from meta_layer_cli.evaluation.metrics import expected_calibration_error, f1_optimal_threshold, reliability_curve
@@ -110,6 +110,7 @@ def calibrate_base_model(
     test_chroms = test_chroms or SPLICEAI_TEST_CHROMOSOMES
     allowed, test = _split_off_test(ids, chromosomes, test_chroms, manifest["source"].get("chromosomes"))
     if genes:
+        genes = resolve_gene_names(genes, manifest["genes"])  # names or ids, as --genes takes them
         held_out = set(test)
         refused = [g for g in genes if g in held_out]
         if refused:
@@ -215,6 +216,7 @@ def calibrate_checkpoint(
                              "trained on")  # fmt: skip
     split = run["split"]
     if genes:
+        genes = resolve_gene_names(genes, read_manifest(dirs[0])["genes"])  # names or ids, as --genes takes them
         held_out = set(split["test"])
         refused = [g for g in genes if g in held_out]
         if refused:

@@ -30,7 +30,12 @@ from meta_layer_cli.artifacts import (
     predict_tracks,
     read_manifest,
 )
-from meta_layer_cli.artifacts.sources import announce_cache, default_cache_dir, source_fingerprint
+from meta_layer_cli.artifacts.sources import (
+    announce_cache,
+    default_cache_dir,
+    resolve_gene_names,
+    source_fingerprint,
+)
 from meta_layer_cli.artifacts.tracks import gene_track_path, manifest_record, missing_gene_ids
 from meta_layer_cli.base_models import load_base_model
 from meta_layer_cli.base_models.record import BaseModelRecord
@@ -692,7 +697,7 @@ def evaluate_checkpoint_metrics(
                 raise InputDataError(f"{d} is incomplete ({len(missing)} planned genes without tracks, e.g. "
                                      f"{missing[0]}); finish it or pass --allow-partial")  # fmt: skip
     if genes is not None:
-        genes = [g for g in genes]
+        genes = resolve_gene_names(genes, manifests[0]["genes"])  # names or ids, as --genes takes them
         if not genes:
             raise UsageError("--genes names no gene")
         unknown = [g for g in genes if g not in finished]

@@ -146,6 +146,12 @@ def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_pa
     refused = runner.invoke(app, ["calibrate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
                                   str(prepared), "--out", str(tmp_path / "X"), "--genes", GENOME_CHR3[0]])  # fmt: skip
     assert refused.exit_code == 3 and "test genes" in refused.output
+    from meta_layer_cli.io.demo import demo_gene_info
+
+    by_name = runner.invoke(app, ["calibrate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
+                                  str(prepared), "--out", str(tmp_path / "Y"), "--genes",
+                                  demo_gene_info()[GENOME_CHR3[0]]["gene"]])  # fmt: skip
+    assert by_name.exit_code == 3 and "test genes" in by_name.output  # the name is that test gene, refused too
     table = tmp_path / "p.parquet"
     result = runner.invoke(app, ["predict", "--checkpoint", str(calibrated), "--data", str(prepared), "--genes",
                                  ",".join(GENOME_CHR3[:2]), "--out", str(table), "--bigwig", str(tmp_path / "bw" / "m"),
@@ -258,6 +264,11 @@ def test_evaluate_refuses_unknown_genes_and_an_empty_list(genome_run):
     assert unknown.exit_code == 3 and "nope" in unknown.output
     empty = runner.invoke(app, [*base, "--genes", ","])
     assert empty.exit_code == 2
+    from meta_layer_cli.io.demo import demo_gene_info
+
+    named = runner.invoke(app, [*base, "--genes", demo_gene_info()[GENOME_CHR3[0]]["gene"]])  # a name, as --help says
+    assert named.exit_code == 0, named.output
+    assert json.loads(named.stdout)["meta"]["n_genes"] == 1
 
 
 def test_train_canonical_under_torchrun_splits_the_genes_between_ranks(small_genome_prepared, tmp_path):
