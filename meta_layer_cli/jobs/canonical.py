@@ -253,8 +253,11 @@ def _contigs_listed(data: TrainingData, shown: int = 12) -> str:
 
 
 #: how a user of train-canonical changes the split (the pipeline names its config keys instead)
-SPLIT_OPTIONS = {"test_chroms": "--test-chroms {chrom}", "gene_split": "--split gene or block, --test-fraction 0.2",
-                 "shares": "--test-fraction, --set split.validation=0.05"}  # fmt: skip
+SPLIT_OPTIONS = {
+    "test_chroms": "--test-chroms {chrom}",
+    "gene_split": "--split gene --test-fraction 0.2, or --split block",
+    "shares": "--test-fraction, --set split.validation=0.05",
+}
 
 
 def checked_split(cfg: RunConfig, data: TrainingData, options: dict[str, str] | None = None):
