@@ -284,11 +284,11 @@ def split_advice(problem: str, cfg: RunConfig, data: TrainingData, options: dict
         wanted = set().union(*(chromosome_names(c) for c in cfg.split.test_chromosomes))
         held = sum(n for c, n in per_chrom.items() if chromosome_names(c, data.contig_chromosomes) & wanted)
         default = " (SpliceAI's, the default)" if cfg.split.test_chromosomes == SPLICEAI_TEST_CHROMOSOMES else ""
-        have = ", ".join(f"{c} {n}" for c, n in sorted(per_chrom.items(), key=lambda x: strip_chr(x[0])))
-        smallest = min(per_chrom, key=lambda c: (per_chrom[c], c))
-        return (f"{problem}: the test chromosomes {', '.join(cfg.split.test_chromosomes)}{default} hold {held} of the "
-                f"{len(data.gene_ids)} genes (genes per chromosome: {have}); hold out fewer chromosomes (e.g. "
-                f"{options['test_chroms'].format(chrom=smallest)}), or split by gene instead "
+        # a contig holding about a fifth of the genes: a test set of the usual size
+        suggested = min(per_chrom, key=lambda c: (abs(per_chrom[c] - 0.2 * len(data.gene_ids)), c))
+        return (f"{problem}: the test chromosomes {', '.join(cfg.split.test_chromosomes)}{default} hold {held:,} of "
+                f"the {len(data.gene_ids):,} genes (the data's contigs: {_contigs_listed(data)}); hold out fewer "
+                f"chromosomes (e.g. {options['test_chroms'].format(chrom=suggested)}), or split by gene instead "
                 f"({options['gene_split']})")  # fmt: skip
     return (f"{problem}: {len(data.gene_ids)} genes in all, validation {cfg.split.validation:g} and test "
             f"{cfg.split.test:g} of them; use more genes, or smaller shares ({options['shares']})")  # fmt: skip
