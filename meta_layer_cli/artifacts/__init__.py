@@ -1,6 +1,7 @@
 """Score tracks on disk: base-model probabilities + labels + sequence per nucleotide, and where genes come from."""
 
 from meta_layer_cli.artifacts.arrays import GeneArrays, common_gene_ids, load_gene_arrays, stacked_channels
+from meta_layer_cli.artifacts.prediction import predict_tracks
 from meta_layer_cli.artifacts.sources import (
     DemoSource,
     FastaSource,
@@ -13,7 +14,6 @@ from meta_layer_cli.artifacts.sources import (
 from meta_layer_cli.artifacts.tracks import (
     finished_gene_ids,
     iter_tracks,
-    predict_tracks,
     read_gene_track,
     read_manifest,
     track_frame,

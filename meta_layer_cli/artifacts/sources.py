@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from meta_layer_cli.artifacts.tracks import finished_gene_ids, read_gene_flanks, read_gene_track, read_manifest
 from meta_layer_cli.io.annotation import annotation_path, is_annotation_table, read_annotation_table
 from meta_layer_cli.io.contigs import contig_chromosomes, strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length, load_demo_gene
@@ -402,8 +403,6 @@ class TracksSource(GeneSource):
     kind = "tracks"
 
     def __init__(self, tracks_dir: str | os.PathLike):
-        from meta_layer_cli.artifacts.tracks import finished_gene_ids, read_manifest
-
         self.directory = Path(tracks_dir)
         manifest = read_manifest(self.directory)
         done = set(finished_gene_ids(self.directory, manifest))
@@ -414,8 +413,6 @@ class TracksSource(GeneSource):
         self.flank = int(source.get("flank") or 0)
 
     def genes(self, context: int, entries: Sequence[GeneEntry] | None = None) -> Iterator[GeneSequence]:
-        from meta_layer_cli.artifacts.tracks import read_gene_flanks, read_gene_track
-
         for e in entries if entries is not None else self.entries:
             frame = read_gene_track(self.directory, e.gene_id)
             up, down = read_gene_flanks(self.directory, e.gene_id)

@@ -78,12 +78,6 @@ class BaseModel:
     def predict_genes(self, genes: Sequence[GeneSequence]) -> list[np.ndarray]:
         return [self.predict_gene(g) for g in genes]
 
-    def record(self):
-        """This model's :class:`~meta_layer_cli.base_models.record.BaseModelRecord`."""
-        from meta_layer_cli.base_models.record import BaseModelRecord
-
-        return BaseModelRecord.of(self)
-
 
 class NeuralBaseModel(BaseModel):
     """An ensemble of :class:`DilatedResidualNetwork` members, run in long blocks.

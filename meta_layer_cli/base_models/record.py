@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from meta_layer_cli.base_models.loading import load_base_model
 from meta_layer_cli.runtime.errors import InputDataError
 
 
@@ -77,10 +79,6 @@ class BaseModelRecord:
              models_dir: str | os.PathLike | None = None, dtype=None):  # fmt: skip
         """Load this base model again: ``weights`` if given, else the recorded path if it still exists, else
         the lookup by name and flank; the checksum must match."""
-        from pathlib import Path
-
-        from meta_layer_cli.base_models import load_base_model
-
         if weights is None and self.weights and Path(self.weights).exists():
             weights = self.weights
         flank = self.flank if self.name == "openspliceai" else None

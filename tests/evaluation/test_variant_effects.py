@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.evaluation.variant_effects import evaluate_canonical_on_variants
 from meta_layer_cli.models.checkpoint import save_model
 from meta_layer_cli.models.meta import build_meta_model
@@ -16,7 +17,7 @@ def checkpoint(path, base, correction: bool):
     if correction:
         with torch.no_grad():
             model.head.weight.normal_(0, 0.5)
-    run = {"base_models": [base.record().to_dict()], "channels": list(base.channels)}
+    run = {"base_models": [BaseModelRecord.of(base).to_dict()], "channels": list(base.channels)}
     return save_model(path, model, {"run": run})
 
 

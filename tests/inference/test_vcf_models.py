@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.inference.spliceai_format import spliceai_entry, spliceai_normalize
 from meta_layer_cli.inference.vcf import score_vcf
 from meta_layer_cli.io.annotation import read_variant_annotation
@@ -29,7 +30,7 @@ def meta_checkpoint(path, base, perturb: bool = False, stacked_with=None):
     if perturb:
         with torch.no_grad():
             model.head.weight.normal_(0, 0.5)
-    entries = [b.record().to_dict() for b in bases]
+    entries = [BaseModelRecord.of(b).to_dict() for b in bases]
     return save_model(path, model, {"run": {"base_models": entries, "channels": channels}})
 
 
