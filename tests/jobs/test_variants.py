@@ -248,7 +248,29 @@ def test_calibrated_delta_models(tmp_path, name, calibration):
     else:
         iso = saved["calibration"]["isotonic"]["delta_psi_percent"]
         assert iso["name"] == "isotonic" and np.all(np.diff(iso["y"]) >= 0)
+        _predict_variants_applies_the_isotonic_map(result.checkpoint_path, vexseq.head(3), tmp_path)
     assert scored["predicted_delta_psi"].is_not_null().all()
+
+
+def _predict_variants_applies_the_isotonic_map(checkpoint, table, tmp_path):
+    """`predict --variants` with an isotonic checkpoint writes the checkpoint's isotonic map of the model's raw
+    delta (computed here without the inference path), not the raw delta."""
+    from meta_layer_cli.features.variants import build_variant_dataset
+    from meta_layer_cli.inference.variant_models import load_variant_predictor
+    from meta_layer_cli.models.variant import predict_variants
+
+    predictor = load_variant_predictor(checkpoint)
+    dataset = build_variant_dataset(table, predictor.record.load(device="cpu"), window=predictor.window,
+                                    delta_window=predictor.run.get("delta_window", 50))  # fmt: skip
+    raw = predict_variants(predictor.model, dataset, kind="delta_psi_percent")["delta"]
+    mapped = predictor.calibration["isotonic"]["delta_psi_percent"](raw)
+    assert not np.allclose(mapped, raw)  # the map moves these rows, so a path that skips it fails below
+    table.write_parquet(tmp_path / "rows.parquet")
+    result = runner.invoke(app, ["predict", "--variants", str(tmp_path / "rows.parquet"), "--checkpoint",
+                                 str(checkpoint), "--out", str(tmp_path / "rows.tsv"), "--device", "cpu"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = pl.read_csv(tmp_path / "rows.tsv", separator="\t")["predicted_delta_psi"].to_numpy()
+    np.testing.assert_allclose(written, mapped, rtol=1e-6)
 
 
 def test_site_logit_end_to_end_reads_the_reference_psi(tmp_path):

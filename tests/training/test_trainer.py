@@ -159,3 +159,36 @@ def test_v1_window_model_fits_its_genes_and_round_trips(osai80_arrays, tmp_path)
     for g in genes[7:]:
         np.testing.assert_array_equal(recalibrate_arrays(again, g.codes, g.tracks),
                                       recalibrate_arrays(model, g.codes, g.tracks))  # fmt: skip
+
+
+def _padded_features(model, genes, pad: int) -> torch.Tensor:
+    """Score features ``[F, N]`` of every position of ``genes`` and of ``pad`` nt of zero tracks each side (what a
+    chunk hanging over a gene's end sees)."""
+    out = []
+    for g in genes:
+        tracks = np.pad(g.tracks, ((0, 0), (pad, pad)))
+        out.append(model.features(torch.from_numpy(tracks)[None])[0])
+    return torch.cat(out, dim=1)
+
+
+def test_the_feature_normaliser_is_fitted_on_training_genes_only(osai80_arrays, tmp_path):
+    """The normaliser's statistics come from training chunks: with validation genes whose tracks lie far outside
+    anything the training genes hold (+5 on every score), each feature's fitted mean stays within the range of
+    that feature on the training genes (zero-padded, as chunks over a gene's end are) and each std within its
+    span. Fitted on validation chunks instead, the score features' means would be near 5."""
+    from dataclasses import replace
+
+    channels, genes = osai80_arrays
+    train = genes[:7]
+    validation = [replace(g, tracks=g.tracks + 5.0) for g in genes[7:]]
+    torch.manual_seed(0)
+    model = build_meta_model(MetaModelConfig(channels=channels, **TINY_MODEL))
+    Trainer(TrainerConfig(**{**TINY_TRAINING, "epochs": 1})).fit(model, channels, train, validation, tmp_path)
+    features = _padded_features(model, train, pad=TINY_TRAINING["chunk"] + 200)
+    low, high = features.min(dim=1).values, features.max(dim=1).values
+    mean, std = model.normalizer.mean, model.normalizer.std
+    outside = [n for n, m, lo, hi in zip(model.features.names, mean, low, high) if not lo - 1e-4 <= m <= hi + 1e-4]
+    assert not outside, f"normaliser means outside the training genes' range: {outside}"
+    assert torch.all(std <= (high - low) + 1e-4) and not torch.equal(std, torch.ones_like(std))
+    saved = _weights(tmp_path / "last")  # the statistics travel in the checkpoint
+    assert torch.equal(saved["normalizer.mean"], mean) and torch.equal(saved["normalizer.std"], std)

@@ -1,0 +1,75 @@
+"""`metalayer calibrate --data PREPARED` without a checkpoint: per-class temperatures of the base model alone,
+fitted on the genes off the test chromosomes, written as a checkpoint that predicts like any other."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from meta_layer_cli.artifacts import load_gene_arrays
+from meta_layer_cli.commands.main import app
+from meta_layer_cli.evaluation.evaluator import base_probabilities
+from meta_layer_cli.evaluation.metrics import expected_calibration_error
+from meta_layer_cli.models.apply import CanonicalPredictor
+from tests.conftest import GENOME_CHR1, GENOME_CHR3
+
+runner = CliRunner()
+
+
+def _arrays(prepared, genes):
+    channels, arrays = load_gene_arrays(prepared, genes)
+    probs = np.concatenate([base_probabilities(g.tracks, channels) for g in arrays]).astype(np.float64)
+    return arrays, probs, np.concatenate([g.labels for g in arrays])
+
+
+def _ece(probs, labels) -> float:
+    return float(np.mean([expected_calibration_error(probs[:, c], labels == c) for c in (1, 2)]))
+
+
+def _nll(probs, labels) -> float:
+    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1)).mean())
+
+
+def test_calibrate_a_base_model_alone(small_genome_prepared, tmp_path):
+    prepared, out = small_genome_prepared, tmp_path / "T"
+    result = runner.invoke(app, ["calibrate", "--data", str(prepared), "--out", str(out), "--test-chroms", "chr3"])
+    assert result.exit_code == 0, result.output
+    assert "ECE on calibration genes" in result.output and "ECE on test genes" in result.output
+    report = json.loads((out / "calibration.json").read_text())
+    # fitted on the chromosome-1 genes only; the chromosome-3 genes are the checkpoint's test genes
+    assert sorted(report["genes"]) == sorted(GENOME_CHR1)
+    run = json.loads((out / "config.json").read_text())["run"]
+    assert sorted(run["split"]["test"]) == sorted(GENOME_CHR3) and run["calibrated_from"] == "base model"
+    temperatures = np.array(report["temperatures"])
+    assert temperatures.shape == (3,) and not np.allclose(temperatures, 1.0)
+
+    # the checkpoint is softmax(log(p + 1e-6) / T) of the base model's probabilities, by hand
+    predictor = CanonicalPredictor.load(out)
+    test_arrays, test_probs, test_labels = _arrays(prepared, GENOME_CHR3)
+    by_hand = torch.softmax(torch.log(torch.from_numpy(test_probs) + 1e-6) / torch.from_numpy(temperatures), dim=1)
+    calibrated = np.concatenate([predictor(g.codes, g.tracks) for g in test_arrays])
+    np.testing.assert_allclose(calibrated, by_hand.numpy(), atol=1e-5)
+
+    # the reported ECEs are those of these probabilities (15 bins, mean of acceptor and donor)
+    _, probs, labels = _arrays(prepared, GENOME_CHR1)
+    after = np.concatenate([predictor(g.codes, g.tracks) for g in _arrays(prepared, GENOME_CHR1)[0]])
+    assert report["ece"]["calibration genes"]["before"] == pytest.approx(_ece(probs, labels))
+    assert report["ece"]["calibration genes"]["after"] == pytest.approx(_ece(after, labels), rel=1e-4)
+    assert report["ece"]["test genes"]["before"] == pytest.approx(_ece(test_probs, test_labels))
+    assert report["ece"]["test genes"]["after"] == pytest.approx(_ece(calibrated, test_labels), rel=1e-4)
+    # what the fit minimises, the log-loss on the calibration genes, is lower than at T = 1
+    assert _nll(after, labels) < _nll(probs, labels)
+
+
+def test_calibrating_a_base_model_refuses_test_genes_and_other_methods(small_genome_prepared, tmp_path):
+    prepared = str(small_genome_prepared)
+    on_test = runner.invoke(app, ["calibrate", "--data", prepared, "--out", str(tmp_path / "a"), "--test-chroms",
+                                     "chr3", "--genes", f"{GENOME_CHR1[0]},{GENOME_CHR3[0]}"])  # fmt: skip
+    assert on_test.exit_code == 3 and "test chromosomes" in on_test.output and not (tmp_path / "a").exists()
+    isotonic = runner.invoke(app, ["calibrate", "--data", prepared, "--out", str(tmp_path / "b"), "--method",
+                                      "isotonic"])  # fmt: skip
+    assert isotonic.exit_code == 2 and "temperature" in isotonic.output
+    two = runner.invoke(app, ["calibrate", "--data", prepared, "--data", prepared, "--out", str(tmp_path / "c")])
+    assert two.exit_code == 2 and "one --data" in two.output
