@@ -1,5 +1,5 @@
-"""The package's shape: layers import only downwards, no import cycles, no private names cross modules, the wheel
-lists every subpackage.
+"""The package's shape: layers import only downwards, no import cycles, no private names cross modules
+(the wheel's contents: tests/test_packaging.py).
 
 Every import is read, wherever it sits: at module level, inside functions and methods, ``import a.b``,
 ``from . import x``, ``importlib.import_module("meta_layer_cli...")``, and ``from meta_layer_cli import name``
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "meta_layer_cli"
@@ -305,14 +304,6 @@ def test_a_private_name_imported_inside_a_function_is_seen():
     sources["meta_layer_cli.io.genes"] += attribute
     found = private_crossings(sources)
     assert [f.split(":")[0] for f in found] == ["meta_layer_cli.io.contigs", "meta_layer_cli.io.genes"], found
-
-
-def test_pyproject_lists_every_subpackage():
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    on_disk = {_dotted(p.parent / "__init__.py") for p in PACKAGE.rglob("__init__.py") if "__pycache__" not in p.parts}
-    on_disk.add("meta_layer_cli.configs")
-    on_disk.discard("configs")
-    assert listed == on_disk
 
 
 @pytest.mark.parametrize("name", ["default", "lightweight", "variants"])

@@ -21,7 +21,8 @@ KERAS_BN_EPSILON = 1e-3  # Keras' default; the files' model_config confirms it
 
 def default_weights() -> list[Path]:
     """The five HDF5 files inside the installed ``spliceai`` package."""
-    return [package_file("spliceai", f"spliceai/models/spliceai{i}.h5") for i in range(1, 6)]
+    what = "SpliceAI's built-in weights (or give --weights)"
+    return [package_file("spliceai", f"spliceai/models/spliceai{i}.h5", what) for i in range(1, 6)]
 
 
 def _layer_weights(group: h5py.Group, layer: str) -> dict[str, np.ndarray]:

@@ -44,7 +44,7 @@ def builtin_annotation_path(build: str) -> Path:
         raise ValueError(f"unknown genome build {build!r} (expected grch37 or grch38)")
     from meta_layer_cli.io.resources import package_file
 
-    return package_file("spliceai", f"spliceai/annotations/{build}.txt")
+    return package_file("spliceai", f"spliceai/annotations/{build}.txt", f"the built-in {build} annotation")
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,7 @@ def load_wt1_minigene() -> dict:
     """
     from meta_layer_cli.io.archives import read_numpy_pickle
 
-    raw = read_numpy_pickle(package_file(_FAC, _WT1_MINIGENE))
+    raw = read_numpy_pickle(package_file(_FAC, _WT1_MINIGENE, "the WT1 assay data"))
     x, y = np.asarray(raw["x"]), np.asarray(raw["y"])
     if x.ndim != 2 or x.shape[1] != 4 or y.shape != (x.shape[0], 3):
         raise ValueError(f"unexpected WT1 minigene arrays: x {x.shape}, y {y.shape}")
@@ -308,7 +308,7 @@ def load_saturation_mutagenesis(context: int = 5000) -> pl.DataFrame:
 def _read_wt1_rows() -> list[dict]:
     from meta_layer_cli.io.archives import read_xlsx_rows
 
-    table = read_xlsx_rows(package_file(_FAC, _WT1_TABLE))
+    table = read_xlsx_rows(package_file(_FAC, _WT1_TABLE, "the WT1 assay data"))
     header = table[0]
     if len(header) < 14 or header[1] != "Hex-mut #" or not str(header[3]).startswith("Sequence (90 nt)"):
         raise ValueError(f"unexpected WT1 saturation mutagenesis table header: {header[:5]}")

@@ -26,13 +26,13 @@ _COORDS = "frame_alignment_checks/data/relevant_validation_genes_transcript_coor
 
 @lru_cache(maxsize=1)
 def _archive():
-    return np.load(package_file(_DIST, _NPZ))
+    return np.load(package_file(_DIST, _NPZ, "the demo genes"))
 
 
 @lru_cache(maxsize=1)
 def demo_gene_info() -> dict[str, dict]:
     """Per-gene metadata (gene name, transcript, chrom, strand, hg19/hg38 span) where known."""
-    with open(package_file(_DIST, _COORDS)) as fh:
+    with open(package_file(_DIST, _COORDS, "the demo genes")) as fh:
         return json.load(fh)
 
 

@@ -40,7 +40,8 @@ def pinball_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: Sequence[f
 
 
 class IsotonicCalibrator:
-    """Non-decreasing piecewise-linear map fitted by pool-adjacent-violators (PAVA).
+    """Non-decreasing piecewise-linear map fitted by pool-adjacent-violators (PAVA, scikit-learn's
+    ``IsotonicRegression``).
 
     ``fit(x, y)`` on validation predictions ``x`` and measured values ``y``;
     ``__call__(x)`` interpolates between the fitted knots (constant beyond the
@@ -61,26 +62,14 @@ class IsotonicCalibrator:
         w = np.ones_like(x) if weights is None else np.asarray(weights, np.float64)[keep]
         if len(x) == 0:
             raise ValueError("isotonic calibration needs at least one finite (prediction, target) pair")
-        order = np.argsort(x, kind="stable")
-        x, y, w = x[order], y[order], w[order]
-        # merge tied x first (their mean), then pool adjacent violators
-        ux, start = np.unique(x, return_index=True)
-        sums_w = np.add.reduceat(w, start)
-        means = np.add.reduceat(w * y, start) / sums_w
-        sign = 1.0 if self.increasing else -1.0
-        values: list[float] = []
-        wts: list[float] = []
-        counts: list[int] = []
-        for m, ww in zip(sign * means, sums_w):
-            values.append(m)
-            wts.append(ww)
-            counts.append(1)
-            while len(values) > 1 and values[-2] > values[-1]:
-                m2, w2, c2 = values.pop(), wts.pop(), counts.pop()
-                merged = (values[-1] * wts[-1] + m2 * w2) / (wts[-1] + w2)
-                values[-1], wts[-1], counts[-1] = merged, wts[-1] + w2, counts[-1] + c2
-        fitted = np.repeat(sign * np.asarray(values), counts)
-        self.x, self.y = ux, fitted
+        # scikit-learn's PAVA (tied x pooled to their weighted mean first), read back at every distinct x: the
+        # knots are then each distinct x with its pool's value, which the centred maps of
+        # meta_layer_cli.models.site_calibration need (IsotonicRegression itself keeps only the ends of each pool)
+        from sklearn.isotonic import IsotonicRegression  # imported here: scipy costs ~1 s at start-up
+
+        fitted = IsotonicRegression(increasing=self.increasing, out_of_bounds="clip").fit(x, y, sample_weight=w)
+        self.x = np.unique(x)
+        self.y = fitted.predict(self.x).astype(np.float64)
         return self
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

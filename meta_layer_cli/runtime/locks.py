@@ -3,6 +3,12 @@
 ``flock`` on ``FOLDER/.metalayer.lock`` (advisory; Linux NFSv4 and local disks honour it). The lock
 file holds the holder's pid, host, start time and command line for the error message; it is left
 in place after release (removing it would race with the next locker).
+
+Not the ``filelock`` package (installed with torch): its Unix lock is the same ``flock``, but it keeps no
+note of the holder, so a refused job could not say who holds the folder; where ``flock`` is missing
+(some network file systems) filelock 4 falls back silently to a marker-file lock whose staleness it
+guesses from pids and lease times, whereas this lock is released by the kernel when its holder dies and
+fails loudly where it cannot be taken.
 """
 
 from __future__ import annotations

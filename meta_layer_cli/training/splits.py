@@ -130,6 +130,10 @@ def grouped_kfold(groups: Sequence[str] | np.ndarray, folds: int, seed: int = 0)
     Groups are shuffled (seeded), then, largest first, each goes to the fold with the
     fewest rows so far, so folds are balanced in rows. Raises if there are fewer
     groups than folds.
+
+    Not scikit-learn's ``GroupKFold``: it balances folds only without a seed (ties between equal-sized
+    groups broken by name) and, with ``shuffle=True``, deals shuffled groups out unbalanced; this does
+    both, and every recorded cross-validation (scripts/RESULTS.md) used these folds.
     """
     groups = np.asarray(groups, dtype=object)
     if folds < 2:
