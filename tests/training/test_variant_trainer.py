@@ -23,17 +23,27 @@ def tiny(name: str, ds, **extra):
      ("splice_inducing", {}), ("unified", {})],
 )  # fmt: skip
 def test_training_steps_reduce_the_loss(vexseq_dataset, name, extra):
+    """20 epochs on the 40 rows: the loss on them falls to under half of the untrained model's, and the training
+    loss falls from the first epoch to the last. Measured after/before (seeds 0-3 or 0-5, tracks computed with 1
+    or 2 threads): simple_cnn 0.03-0.33, quantile 0.19-0.26, the others <= 0.08; after 10 epochs simple_cnn
+    was still 0.41-0.83, too close to any bound."""
     ds = vexseq_dataset
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    model = tiny(name, ds, **extra)
-    trainer = VariantTrainer(VariantTrainerConfig(epochs=10, batch_size=8, lr=1e-2, patience=100))
-    if model.task == "regression":
-        model.set_target_scales(target_scales(ds))
-    before = trainer._evaluate_loss(model, ds, torch.device("cpu"))
-    state = trainer.fit(model, ds)  # no validation: all epochs, last weights
-    after = trainer._evaluate_loss(model, ds, torch.device("cpu"))
-    assert len(state["history"]) == 10 and np.isfinite(after)
-    assert after < 0.7 * before, (before, after, state["history"])
+    try:
+        model = tiny(name, ds, **extra)
+        trainer = VariantTrainer(VariantTrainerConfig(epochs=20, batch_size=8, lr=1e-2, patience=100))
+        if model.task == "regression":
+            model.set_target_scales(target_scales(ds))
+        before = trainer._evaluate_loss(model, ds, torch.device("cpu"))
+        state = trainer.fit(model, ds)  # no validation: all epochs, last weights
+        after = trainer._evaluate_loss(model, ds, torch.device("cpu"))
+    finally:
+        torch.set_num_threads(threads)  # the rest of the suite keeps its threads
+    history = [h["train_loss"] for h in state["history"]]
+    assert len(history) == 20 and np.isfinite(after)
+    assert after < 0.5 * before, (before, after, history)
+    assert history[-1] < history[0], history
     assert model.config.target_kinds == ["delta_psi_percent"]
     out = predict_variants(model, ds)
     if model.task == "regression":
