@@ -46,7 +46,7 @@ def test_pangolin_matches_unfused_reference(reference_outputs):
     directory = shared_path("models", "pangolin")
     model = load_base_model("pangolin", directory)
     assert model.channels == ("heart", "liver", "brain", "testis") and len(model.networks) == 12
-    x = _windows(reference_outputs, 5000)[:2]
+    x = _windows(reference_outputs, 5000)[:1]  # one 3-kb window: the plain reference runs 12 networks unfused
     fast = model.predict(x)
     expected = np.zeros_like(fast)
     for tissue in range(4):

@@ -156,7 +156,7 @@ def test_v1_window_model_fits_its_genes_and_round_trips(osai80_arrays, tmp_path)
     assert after < 0.92 * before, (before, after)
     again, saved = load_model(tmp_path / "last")
     assert saved["model"]["version"] == "v1" and saved["epoch"] == 3
-    for g in genes[7:]:
+    for g in genes[:2]:  # short genes: the window model runs one window per nucleotide
         np.testing.assert_array_equal(recalibrate_arrays(again, g.codes, g.tracks),
                                       recalibrate_arrays(model, g.codes, g.tracks))  # fmt: skip
 
