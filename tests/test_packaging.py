@@ -58,3 +58,16 @@ def test_the_wheel_holds_every_module_and_the_configs(tmp_path):
     spliceai = [r for r in requires if r.startswith(("spliceai", "frame-alignment-checks"))]
     assert len(spliceai) == 2 and all("extra == \"demo\"" in r for r in spliceai), spliceai
     assert any(r.startswith("scikit-learn") and "extra" not in r for r in requires)
+
+
+def test_ci_runs_the_readme_set_up_commands():
+    """.ci/run holds the README's two set-up commands as written (pip's -q aside), so the extras CI installs are
+    the ones a new user installs."""
+    readme = (ROOT / "README.md").read_text()
+    set_up = readme[readme.index("## Set-up") :]
+    set_up = set_up[: set_up.index("\n## ", 1)]
+    commands = [block.strip() for block in set_up.split("```bash\n")[1:3]]
+    commands = [c[: c.index("```")].strip() for c in commands]
+    ci = [line.replace(" -q ", " ") for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert len(commands) == 2 and all(c in ci for c in commands), commands
+    assert '".[demo,test]"' in commands[0]
