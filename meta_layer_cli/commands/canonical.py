@@ -158,6 +158,11 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option("--test-fraction", help="gene/block split: share of genes held out (0.2)")
         ] = None,
         config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run config (configs/)")] = None,
+        max_minutes: Annotated[
+            float | None, typer.Option("--max-minutes", help="wall-clock budget of the training loop in minutes, "
+                                       "validation after each epoch included (training.max_minutes); the final "
+                                       "evaluation on held-out genes comes after")
+        ] = None,
         profile: ProfileOpt = None,
         set_: SetOpt = None,
         device: DeviceOpt = None,
@@ -184,7 +189,8 @@ def register(app: typer.Typer) -> None:
             base_weights=(weights[0] if len(weights) == 1 else weights) if weights else None,
             flank=flank, data=[str(d) for d in data] if data else None, dataset=dataset,
             test_chroms=split_list(test_chroms), split=split, test_fraction=test_fraction, config=config,
-            profile=profile, device=device, output_dir=out, resume=resume, overwrite=overwrite, if_changed=if_changed,
+            max_minutes=max_minutes, profile=profile, device=device, output_dir=out, resume=resume,
+            overwrite=overwrite, if_changed=if_changed,
             overrides={**({"models_dir": str(models_dir)} if models_dir else {}), **parse_overrides(set_ or [])},
         )  # fmt: skip
         info(f"checkpoint: {result.checkpoint_path}\nreport: {result.output_dir / 'report.html'}")

@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 _ALIASES = {"epochs": "training.epochs", "sequence_encoder": "model.sequence_encoder", "device": "hardware.device",
             "test_chroms": "split.test_chromosomes", "split": "split.method",
-            "test_fraction": "split.test"}  # fmt: skip
+            "test_fraction": "split.test", "max_minutes": "training.max_minutes"}  # fmt: skip
 
 
 def builtin_config(name: str) -> Path:
@@ -368,6 +368,7 @@ def run_canonical_training(
     test_chroms: list[str] | None = None,
     split: str | None = None,
     test_fraction: float | None = None,
+    max_minutes: float | None = None,
     device: str | None = None,
     profile: str | os.PathLike | None = None,
     variant_sets: list | None = None,
@@ -406,7 +407,7 @@ def run_canonical_training(
         config, {**overrides, **nested}, profile, base_model=base_model, epochs=epochs,
         sequence_encoder=sequence_encoder, output_dir=output_dir, dataset=dataset, data=data, train_genes=train_genes,
         test_genes=test_genes, base_weights=base_weights, flank=flank, test_chroms=test_chroms, split=split,
-        test_fraction=test_fraction, device=device,
+        test_fraction=test_fraction, max_minutes=max_minutes, device=device,
     )  # fmt: skip
     set_threads(cfg.hardware.threads)
     out = Path(cfg.output_dir)

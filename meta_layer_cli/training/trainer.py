@@ -8,6 +8,7 @@ writes checkpoints.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -32,6 +33,12 @@ from meta_layer_cli.runtime.progress import Progress
 from meta_layer_cli.training.data import IGNORE, ChunkSampler
 
 LAST, BEST = "last", "best"
+ESTIMATE_AFTER_STEPS = 10  # steps timed before the run's training time is estimated
+logger = logging.getLogger(__name__)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 @dataclass
@@ -47,8 +54,8 @@ class TrainerConfig:
     random_fraction: float = 0.3
     candidate_threshold: float = 0.01
     patience: int = 5
-    # wall-clock budget for the epochs of one fit() call; the epoch count (and with it the cosine schedule)
-    # shrinks to what fits once the first epochs are timed, so the schedule still ends decayed
+    # wall-clock budget of one fit() call, checked after every step (validation included); the cosine schedule
+    # follows whichever runs out first, the steps or the clock, so a run stopped by its budget ends decayed
     max_minutes: float | None = None
     grad_clip: float = 1.0
     normalizer_chunks: int = 64
@@ -68,15 +75,26 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
 
 
-def epochs_within_budget(epoch: int, limit: int, epochs_timed: int, seconds: float, budget_seconds: float) -> int:
-    """The epoch count to stop at: ``limit``, lowered so the epochs left fit in what remains of the budget.
+def schedule_progress(step: int, total_steps: int, elapsed: float, budget_seconds: float | None) -> float:
+    """How far through training a step is, 0..1: by steps, or by the wall clock when a budget is set and
+    runs out first. The cosine schedule follows it, so a run stopped by its budget ends decayed."""
+    by_steps = step / max(total_steps, 1)
+    if budget_seconds is None:
+        return min(by_steps, 1.0)
+    return min(max(by_steps, elapsed / budget_seconds), 1.0)
 
-    ``epochs_timed`` epochs took ``seconds`` (validation included); the next ones are assumed to take as
-    long each. Never below ``epoch`` (the epochs done) and never raised.
-    """
-    per_epoch = seconds / max(epochs_timed, 1)
-    left = max(budget_seconds - seconds, 0.0)
-    return max(epoch, min(limit, epoch + int(left // per_epoch) if per_epoch > 0 else limit))
+
+def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW parameter groups: weight decay on weight matrices and kernels only. Biases, norms, the base
+    model's identity map and the temperature are left alone: decaying them would pull the untrained
+    model away from its base model (the identity map towards zero) for no regularising benefit."""
+    decayed, plain = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        fixed = param.ndim < 2 or name.startswith("base.") or name == "log_temperature"
+        (plain if fixed else decayed).append(param)
+    return [{"params": decayed, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
 def distributed_rank() -> tuple[int, int]:
@@ -118,12 +136,30 @@ class Trainer:
     def __init__(self, config: TrainerConfig):
         self.config = config
 
-    def _lr(self, step: int, total: int) -> float:
+    def _lr(self, step: int, progress: float) -> float:
+        """Linear warm-up over ``warmup_steps``, then a cosine from ``lr`` to 0 over ``progress`` (0..1, see
+        :func:`schedule_progress`)."""
         c = self.config
         if step < c.warmup_steps:
             return c.lr * (step + 1) / c.warmup_steps
-        progress = (step - c.warmup_steps) / max(total - c.warmup_steps, 1)
         return c.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    @staticmethod
+    def _out_of_time(elapsed: float, budget: float, world: int, device: torch.device) -> bool:
+        """Whether the wall-clock budget is spent; under torchrun rank 0's clock decides for every rank, so all
+        ranks stop after the same step."""
+        spent = torch.tensor([float(elapsed >= budget)], device=device)
+        if world > 1:
+            dist.broadcast(spent, 0)
+        return bool(spent.item())
+
+    def _announce_estimate(self, per_step: float, total_steps: int, budget: float | None) -> None:
+        """One line, once the first steps are timed: what the whole training phase will take."""
+        steps = total_steps if budget is None else min(total_steps, int(budget / per_step))
+        reason = "" if steps == total_steps else f" (the time budget; {total_steps:,} steps would take " \
+            f"{_minutes(total_steps * per_step)})"
+        logger.info(f"training: {per_step:.2f} s per step; about {steps:,} steps, {_minutes(steps * per_step)} "
+                    f"of training{reason}, plus validation after each epoch")  # fmt: skip
 
     @torch.no_grad()
     def _validate(self, model: nn.Module, batches: list, device: torch.device) -> dict:
@@ -214,17 +250,25 @@ class Trainer:
             model.normalizer.fit(feats)
         model.to(device)
         trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable, lr=c.lr, weight_decay=c.weight_decay)
+        optimizer = torch.optim.AdamW(decay_groups(model, c.weight_decay), lr=c.lr)
         if resuming:
             _load_optimizer(last / "optimizer", optimizer)
         net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
         steps_per_epoch = math.ceil(c.chunks_per_epoch / c.batch_size)
-        epoch_limit = c.epochs  # lowered by max_minutes; the budget is this call's, also when resuming
-        total_steps = epoch_limit * steps_per_epoch
-        fit_started, epochs_this_fit = time.perf_counter(), 0
+        total_steps = c.epochs * steps_per_epoch
+        # the budget is this call's, also when resuming: the schedule then runs from where it stopped by steps,
+        # or by this call's clock, whichever is further
+        budget = 60 * c.max_minutes if c.max_minutes is not None else None
+        fit_started = time.perf_counter()
+        out_of_time = False
+        if rank == 0 and c.progress:
+            limit = f", at most {c.max_minutes:g} min (training.max_minutes)" if budget is not None else ""
+            logger.info(f"training: up to {c.epochs} epochs of {steps_per_epoch} steps ({c.batch_size} chunks of "
+                        f"{chunk:,} nt + {self._margin:,} nt of context each side), early stop after "
+                        f"{c.patience} epochs without improvement{limit}")  # fmt: skip
         shown = ""  # the last validation result, kept on screen through the next epoch
-        while state.epoch < epoch_limit and state.epochs_without_improvement < c.patience:
-            with Progress(f"epoch {state.epoch + 1}/{epoch_limit}", total=steps_per_epoch, unit="steps",
+        while state.epoch < c.epochs and state.epochs_without_improvement < c.patience and not out_of_time:
+            with Progress(f"epoch {state.epoch + 1}/{c.epochs}", total=steps_per_epoch, unit="steps",
                           enabled=c.progress and rank == 0, announce=False) as bar:  # fmt: skip
                 net.train()
                 torch.manual_seed(c.seed * 100_003 + state.epoch * 101 + rank)
@@ -233,8 +277,9 @@ class Trainer:
                     bar.update(0, val=shown)
                 started, losses = time.perf_counter(), []
                 for x, t, y in sampler.batches(c.chunks_per_epoch, c.batch_size, rng):
+                    progress = schedule_progress(state.step, total_steps, time.perf_counter() - fit_started, budget)
                     for group in optimizer.param_groups:
-                        group["lr"] = self._lr(state.step, total_steps)
+                        group["lr"] = self._lr(state.step, progress)
                     x, t, y = x.to(device), t.to(device), y.to(device)
                     with autocast(device, c.amp):
                         logits = self._aligned(net(x, t), y)
@@ -246,12 +291,19 @@ class Trainer:
                     state.step += 1
                     losses.append(loss.item())
                     bar.update(1, loss=f"{np.mean(losses[-20:]):.4f}")
+                    if rank == 0 and c.progress and state.step == ESTIMATE_AFTER_STEPS and not resuming:
+                        per_step = (time.perf_counter() - fit_started) / ESTIMATE_AFTER_STEPS
+                        self._announce_estimate(per_step, total_steps, budget)
+                    if budget is not None and self._out_of_time(time.perf_counter() - fit_started, budget, world,
+                                                                device):  # fmt: skip
+                        out_of_time = True
+                        break
                 state.epoch += 1
-                epochs_this_fit += 1
                 if rank == 0:
                     metrics = self._validate(model, val_batches, device)
                     seconds = round(time.perf_counter() - started, 2)
-                    record = {"epoch": state.epoch, "train_loss": float(np.mean(losses)), "seconds": seconds}
+                    record = {"epoch": state.epoch, "step": state.step, "train_loss": float(np.mean(losses)),
+                              "seconds": seconds}  # fmt: skip
                     record.update(metrics)
                     record.update(base_reference)
                     state.history.append(record)
@@ -272,14 +324,11 @@ class Trainer:
                         shown += f" (base {base_reference['val_base_pr_auc_macro']:.4f})"
                     # a result, not progress: logged whatever the progress setting (the run's train.log keeps it)
                     bar.log(f"loss {record['train_loss']:.4f}, validation PR-AUC {shown}, {seconds:.0f} s"
-                            + (", best so far" if improved else ""))  # fmt: skip
-                if c.max_minutes is not None:
-                    elapsed, budget = time.perf_counter() - fit_started, 60 * c.max_minutes
-                    epoch_limit = epochs_within_budget(state.epoch, epoch_limit, epochs_this_fit, elapsed, budget)
+                            + (", best so far" if improved else "")
+                            + (f"; time budget of {c.max_minutes:g} min reached" if out_of_time else ""))  # fmt: skip
                 if world > 1:
-                    # rank 0's clock decides the budget for all, so every rank stops after the same epoch
-                    flags = torch.tensor([state.epochs_without_improvement, epoch_limit], device=device)
+                    # rank 0 decides early stopping for all, so every rank stops after the same epoch
+                    flags = torch.tensor([state.epochs_without_improvement], device=device)
                     dist.broadcast(flags, 0)
-                    state.epochs_without_improvement, epoch_limit = (int(v) for v in flags.tolist())
-                total_steps = epoch_limit * steps_per_epoch
+                    state.epochs_without_improvement = int(flags.item())
         return state

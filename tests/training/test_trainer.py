@@ -13,7 +13,7 @@ from meta_layer_cli.models import MetaModelConfig, build_meta_model
 from meta_layer_cli.models.apply import recalibrate_arrays
 from meta_layer_cli.models.checkpoint import load_model
 from meta_layer_cli.training import Trainer, TrainerConfig
-from meta_layer_cli.training.trainer import epochs_within_budget
+from meta_layer_cli.training.trainer import decay_groups, schedule_progress
 from tests.conftest import TINY_MODEL, TINY_TRAINING
 
 
@@ -62,18 +62,31 @@ def test_resume_continues_where_it_stopped(osai80_arrays, tmp_path, monkeypatch)
     assert all(torch.allclose(full[k], resumed[k], atol=1e-6) for k in full)
 
 
-def test_epochs_within_budget():
-    # 2 epochs took 60 s of a 300 s budget: 8 more fit, but never more than the configured 30 allow
-    assert epochs_within_budget(2, 30, 2, 60.0, 300.0) == 10
-    assert epochs_within_budget(2, 5, 2, 60.0, 300.0) == 5
-    # over budget: stop at the epochs done; resumed (epoch 7, 1 timed here): the same arithmetic from epoch 7
-    assert epochs_within_budget(3, 30, 3, 400.0, 300.0) == 3
-    assert epochs_within_budget(7, 30, 1, 50.0, 300.0) == 12
+def test_schedule_progress_follows_the_steps_or_the_clock_whichever_is_further():
+    assert schedule_progress(50, 200, 10.0, None) == 0.25
+    assert schedule_progress(50, 200, 150.0, 300.0) == 0.5  # the clock is further on
+    assert schedule_progress(150, 200, 30.0, 300.0) == 0.75  # the steps are
+    assert schedule_progress(10, 200, 400.0, 300.0) == 1.0  # over budget: fully decayed
 
 
-def test_max_minutes_stops_training(osai80_arrays, tmp_path):
+def test_max_minutes_stops_within_the_epoch(osai80_arrays, tmp_path):
+    # 16 chunks of 8 per epoch = 2 steps; a budget that the first step overruns stops after it, mid-epoch,
+    # then validates and checkpoints what it has
     _, state = _fit(osai80_arrays, tmp_path / "budget", epochs=6, patience=6, max_minutes=1e-6)
-    assert [h["epoch"] for h in state.history] == [1]  # the first epoch alone overran the budget
+    assert [(h["epoch"], h["step"]) for h in state.history] == [(1, 1)]
+    assert (tmp_path / "budget" / "best" / "model.safetensors").is_file()
+
+
+def test_no_weight_decay_on_the_base_map_temperature_biases_and_norms(osai80_arrays):
+    channels, _ = osai80_arrays
+    model = build_meta_model(MetaModelConfig(channels=channels, **TINY_MODEL), seed=0)
+    decayed, plain = decay_groups(model, 0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+    plain_names = {names[id(p)] for p in plain["params"]}
+    assert {"base.proj.weight", "base.proj.bias", "log_temperature", "head.bias"} <= plain_names
+    assert "head.weight" in {names[id(p)] for p in decayed["params"]} and decayed["weight_decay"] == 0.01
+    assert all(p.ndim >= 2 for p in decayed["params"]) and plain["weight_decay"] == 0.0
+    assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
 
 
 def test_early_stopping_with_progress_bar(osai80_arrays, tmp_path):
@@ -88,7 +101,6 @@ from meta_layer_cli.models import MetaModelConfig, build_meta_model
 from meta_layer_cli.models.apply import recalibrate_arrays
 from meta_layer_cli.models.checkpoint import load_model
 from meta_layer_cli.training import Trainer, TrainerConfig
-from meta_layer_cli.training.trainer import epochs_within_budget
 from tests.conftest import TINY_MODEL, TINY_TRAINING, SMALL_DEMO_GENES
 channels, genes = load_gene_arrays(sys.argv[1], SMALL_DEMO_GENES)
 torch.manual_seed(0)
