@@ -255,9 +255,10 @@ def folder_size(folder: Path) -> int:
 
 def announce_cache(what: str) -> None:
     """Say, the first time this process writes ``what`` into the default cache, where the cache is, how big it
-    is and how to move it: it grows in the user's home without being asked for."""
+    is and how to move it: it grows in the user's home without being asked for. A cache the user placed with
+    ``$METALAYER_CACHE`` is not announced (they chose it; a bad-input run stays one error line)."""
     root = default_cache_dir()
-    if root in _announced:
+    if os.environ.get(CACHE_ENV) or root in _announced:
         return
     _announced.add(root)
     size = folder_size(root)

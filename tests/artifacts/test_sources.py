@@ -141,3 +141,21 @@ def test_a_folder_prepared_by_an_older_annotation_reader_is_refused(tmp_path):
     (out / "manifest.json").write_text(json.dumps(old))
     with pytest.raises(ChangedInputsError, match=r"made from other inputs \(annotation reader: null -> \d+\)"):
         prepare(out, "openspliceai", weights, **args)
+
+
+def test_the_default_cache_is_announced_once_and_a_chosen_one_never(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from meta_layer_cli.artifacts import sources
+
+    monkeypatch.setattr(sources, "_announced", set())
+    monkeypatch.setenv("METALAYER_CACHE", str(tmp_path / "chosen"))
+    with caplog.at_level(logging.INFO, logger=sources.logger.name):
+        sources.announce_cache("the parsed annotation")
+    assert "caching" not in caplog.text
+    monkeypatch.delenv("METALAYER_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with caplog.at_level(logging.INFO, logger=sources.logger.name):
+        sources.announce_cache("the parsed annotation")
+        sources.announce_cache("tracks")
+    assert caplog.text.count("caching") == 1 and str(tmp_path / ".cache" / "metalayer") in caplog.text
