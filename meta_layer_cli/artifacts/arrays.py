@@ -12,7 +12,7 @@ import polars as pl
 from meta_layer_cli.artifacts.sources import source_fingerprint
 from meta_layer_cli.artifacts.tracks import finished_gene_ids, read_gene_track, read_manifest
 from meta_layer_cli.io.sequence import sequence_to_codes
-from meta_layer_cli.runtime.errors import InputDataError
+from meta_layer_cli.runtime.errors import InputDataError, reading
 
 
 @dataclass
@@ -75,13 +75,14 @@ def load_gene_arrays(
     genes = []
     for gene_id in gene_ids:
         frames = [read_gene_track(d, gene_id) for d in dirs]
-        codes = _base_codes(frames[0])
-        labels = frames[0]["label"].to_numpy().astype(np.int8)
-        for d, f in zip(dirs[1:], frames[1:]):
-            if len(f) != len(codes) or not np.array_equal(f["label"].to_numpy(), labels):
-                raise ValueError(f"gene {gene_id}: tracks in {d} do not describe the same sequence/labels")
-        tracks = np.concatenate(
-            [f.select(m["channels"]).to_numpy().T.astype(np.float32) for f, m in zip(frames, manifests)]
-        )
+        with reading(f"the track of gene {gene_id} in {dirs[0]}"):  # columns missing or of the wrong type
+            codes = _base_codes(frames[0])
+            labels = frames[0]["label"].to_numpy().astype(np.int8)
+            for d, f in zip(dirs[1:], frames[1:]):
+                if len(f) != len(codes) or not np.array_equal(f["label"].to_numpy(), labels):
+                    raise InputDataError(f"gene {gene_id}: tracks in {d} do not describe the same sequence/labels")
+            tracks = np.concatenate(
+                [f.select(m["channels"]).to_numpy().T.astype(np.float32) for f, m in zip(frames, manifests)]
+            )
         genes.append(GeneArrays(gene_id, codes, np.ascontiguousarray(tracks), labels))
     return channels, genes

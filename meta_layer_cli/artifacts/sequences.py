@@ -26,7 +26,8 @@ from meta_layer_cli.base_models.base import padded_codes
 from meta_layer_cli.base_models.incremental import Substitution, predict_reference_and_substitutions
 from meta_layer_cli.io.genes import GeneSequence
 from meta_layer_cli.io.sequence import sequence_to_codes
-from meta_layer_cli.io.tables import read_table
+from meta_layer_cli.io.tables import check_variant_table, read_table
+from meta_layer_cli.runtime.errors import InputDataError
 
 SEQUENCE_SCORE_COLUMNS = (
     "variant_start",
@@ -212,10 +213,7 @@ def score_sequences(
     predicts each row's ref and alt separately (the naive path). All paths give
     the same numbers up to float rounding.
     """
-    frame = read_table(table)
-    missing = [c for c in ("id", "ref_seq", "alt_seq", "exon_start", "exon_end") if c not in frame.columns]
-    if missing:
-        raise ValueError(f"sequence table lacks column(s) {', '.join(missing)}")
+    frame = check_variant_table(read_table(table), "sequence table")
     model = resolve_base_model(base_model, weights, device)
     cache = as_cache(cache)
     refs = frame["ref_seq"].to_list()
@@ -225,7 +223,7 @@ def score_sequences(
     downs = frame["downstream"].fill_null("").to_list() if "downstream" in frame.columns else [""] * n
     for i, (r, a) in enumerate(zip(refs, alts)):
         if not r or not a:
-            raise ValueError(f"row {i} ({frame['id'][i]}): empty ref_seq or alt_seq")
+            raise InputDataError(f"row {i} ({frame['id'][i]}): empty ref_seq or alt_seq")
     ref_scores, alt_scores = predict_sequences(
         model, list(zip(refs, ups, downs)), list(zip(alts, ups, downs)), cache, batched, incremental, batch_size
     )

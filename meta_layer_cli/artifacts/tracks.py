@@ -43,7 +43,7 @@ import polars as pl
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import atomic_path
 from meta_layer_cli.io.genes import GeneSequence
-from meta_layer_cli.runtime.errors import InputDataError
+from meta_layer_cli.runtime.errors import InputDataError, reading
 
 MANIFEST = "manifest.json"
 GENES_DIR = "genes"
@@ -136,14 +136,17 @@ def read_gene_track(out_dir: str | os.PathLike, gene_id: str) -> pl.DataFrame:
     path = gene_track_path(out_dir, gene_id)
     if not path.is_file():
         raise FileNotFoundError(f"no track for gene {gene_id!r} in {out_dir}")
-    return pl.read_parquet(path)
+    with reading(f"{path} (the track of gene {gene_id})"):
+        return pl.read_parquet(path)
 
 
 def read_gene_flanks(out_dir: str | os.PathLike, gene_id: str) -> tuple[str, str]:
     """The real flanks stored with a gene's track (``""`` where none were known)."""
     import pyarrow.parquet as pq
 
-    meta = pq.read_schema(str(gene_track_path(out_dir, gene_id))).metadata or {}
+    path = gene_track_path(out_dir, gene_id)
+    with reading(f"{path} (the track of gene {gene_id})"):
+        meta = pq.read_schema(str(path)).metadata or {}
     return tuple(meta.get(k.encode(), b"").decode() for k in FLANK_KEYS)  # type: ignore[return-value]
 
 

@@ -14,6 +14,7 @@ from meta_layer_cli.base_models.network import DilatedResidualNetwork, NetworkPa
 from meta_layer_cli.io.genes import GeneSequence
 from meta_layer_cli.io.sequence import codes_to_one_hot, reverse_complement, sequence_to_codes, validate_sequence
 from meta_layer_cli.runtime.device import default_sizes, resolve_device, resolve_dtype
+from meta_layer_cli.runtime.errors import InputDataError
 from meta_layer_cli.runtime.fingerprint import file_checksum
 
 # SpliceAI-10k dilation schedule; shallower models (OpenSpliceAI 80/400/2000 nt) use its prefix.
@@ -112,7 +113,7 @@ class NeuralBaseModel(BaseModel):
         self.dtype = resolve_dtype(dtype)
         contexts = {m.params.context for m in members}
         if len(contexts) != 1:
-            raise ValueError(f"ensemble members disagree on context: {sorted(contexts)}")
+            raise InputDataError(f"ensemble members disagree on context: {sorted(contexts)}")
         self.context = contexts.pop()
         self.networks = [DilatedResidualNetwork(m.params).to(self.device, self.dtype).eval() for m in members]
         self._routing = [(list(m.take), list(m.slots)) for m in members]
@@ -120,7 +121,7 @@ class NeuralBaseModel(BaseModel):
         for m in members:
             counts[list(m.slots)] += 1
         if (counts == 0).any():
-            raise ValueError(f"{name}: no ensemble member fills channel(s) {np.flatnonzero(counts == 0)}")
+            raise InputDataError(f"{name}: no ensemble member fills channel(s) {np.flatnonzero(counts == 0)}")
         self._counts = torch.tensor(counts, dtype=torch.float32, device=self.device)[None, :, None]
         sizes = default_sizes(self.device)
         self.block_size = block_size or sizes["base_block"]
@@ -189,7 +190,7 @@ class NeuralBaseModel(BaseModel):
     def _predict_text(self, seq: str, strand: str, upstream: str, downstream: str) -> np.ndarray:
         """:meth:`predict_sequence` without the check: genome sequence may hold IUPAC codes, read as N."""
         if strand not in ("+", "-"):
-            raise ValueError(f"strand must be '+' or '-', got {strand!r}")
+            raise InputDataError(f"strand must be '+' or '-', got {strand!r}")
         if strand == "-":
             seq, upstream, downstream = (
                 reverse_complement(seq),

@@ -71,5 +71,5 @@ def resolve_base_model(base_model, weights: str | os.PathLike | None = None, dev
     model = (load_base_model(base_model, weights=weights, device=device, models_dir=models_dir)
              if isinstance(base_model, str) else base_model)  # fmt: skip
     if not hasattr(model, "predict_codes"):
-        raise ValueError(f"base model {model.name!r} cannot predict new sequences (it only has precomputed scores)")
+        raise UsageError(f"base model {model.name!r} cannot predict new sequences (it only has precomputed scores)")
     return model

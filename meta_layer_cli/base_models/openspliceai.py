@@ -13,6 +13,7 @@ import torch
 from meta_layer_cli.base_models.base import DILATION_SCHEDULE, EnsembleMember, NeuralBaseModel
 from meta_layer_cli.base_models.network import NetworkParams
 from meta_layer_cli.base_models.torch_weights import load_state_dict, residual_unit, weight_files
+from meta_layer_cli.runtime.errors import InputDataError
 
 CHANNELS = ("neither", "acceptor", "donor")
 LEAKY_SLOPE = 0.1
@@ -26,7 +27,7 @@ def read_openspliceai_network(path: str | os.PathLike) -> NetworkParams:
     """
     state = load_state_dict(path)
     if "initial_conv.weight" not in state:
-        raise ValueError(f"{path}: not an OpenSpliceAI state dict (no 'initial_conv.weight')")
+        raise InputDataError(f"{path}: not an OpenSpliceAI state dict (no 'initial_conv.weight')")
     indices = sorted({int(k.split(".")[1]) for k in state if k.startswith("residual_units.")})
     units, skip_w, skip_b = [], [], []
     for idx in indices:
@@ -37,7 +38,7 @@ def read_openspliceai_network(path: str | os.PathLike) -> NetworkParams:
             skip_w.append(state[f"{p}.conv.weight"][..., 0])
             skip_b.append(state[f"{p}.conv.bias"])
     if len(units) not in (4, 8, 12, 16) or len(skip_w) != len(units) // 4:
-        raise ValueError(f"{path}: unexpected OpenSpliceAI layout ({len(units)} residual units)")
+        raise InputDataError(f"{path}: unexpected OpenSpliceAI layout ({len(units)} residual units)")
     return NetworkParams(
         state["initial_conv.weight"][..., 0],
         state["initial_conv.bias"],

@@ -16,6 +16,7 @@ import torch
 from meta_layer_cli.base_models.base import DILATION_SCHEDULE, EnsembleMember, NeuralBaseModel
 from meta_layer_cli.base_models.network import NetworkParams
 from meta_layer_cli.base_models.torch_weights import load_state_dict, residual_unit, weight_files
+from meta_layer_cli.runtime.errors import InputDataError
 
 CHANNELS = ("heart", "liver", "brain", "testis")
 _NAME = re.compile(r"^final\.(\d+)\.(\d+)\.3(\.v2)?$")
@@ -25,7 +26,7 @@ def read_pangolin_network(path: str | os.PathLike, tissue: int) -> NetworkParams
     """One Pangolin model, keeping only tissue ``tissue``'s splice-probability head (2 logits)."""
     state = load_state_dict(path)
     if "conv1.weight" not in state or "resblocks.0.conv1.weight" not in state:
-        raise ValueError(f"{path}: not a Pangolin state dict (no 'conv1'/'resblocks' keys)")
+        raise InputDataError(f"{path}: not a Pangolin state dict (no 'conv1'/'resblocks' keys)")
     n_units = len({k.split(".")[1] for k in state if k.startswith("resblocks.")})
     units = [residual_unit(state, f"resblocks.{i}", "bn1", "bn2", DILATION_SCHEDULE[i]) for i in range(n_units)]
     head = f"conv_last{2 * tissue + 1}"

@@ -12,9 +12,43 @@ import polars as pl
 from meta_layer_cli.base_models.base import BaseModel
 from meta_layer_cli.io.contigs import strip_chr
 from meta_layer_cli.io.genes import GeneSequence
+from meta_layer_cli.runtime.errors import InputDataError, reading
 from meta_layer_cli.runtime.fingerprint import file_checksum
 
 _KEYS = ("chrom", "pos", "strand")
+
+
+def _checked(table: pl.DataFrame, channels: tuple[str, ...], path: Path) -> pl.DataFrame:
+    """The table with typed columns, or one :class:`InputDataError` line: every score a probability in [0, 1]
+    (no NaN: a missing position is a missing row), positions integers >= 1, strands + or -, and no position given
+    twice on one strand (which score would be meant?)."""
+    with reading(str(path)):
+        typed = table.with_columns(
+            pl.col("chrom").cast(pl.Utf8).map_elements(strip_chr, return_dtype=pl.Utf8),
+            pl.col("pos").cast(pl.Int64, strict=False).alias("_pos"),
+            pl.col("strand").cast(pl.Utf8),
+            *(pl.col(c).cast(pl.Float64, strict=False).alias(f"_{c}") for c in channels),
+        )
+    checks = [("pos", typed["_pos"], "is not an integer >= 1", lambda s: s.is_null() | (s < 1))]
+    checks += [(c, typed[f"_{c}"], "is not a probability in [0, 1]",
+                lambda s: s.is_null() | s.is_nan() | (s < 0) | (s > 1)) for c in channels]  # fmt: skip
+    for column, values, problem, is_bad in checks:
+        bad = is_bad(values)
+        if bad.any():
+            i = int(bad.arg_max())
+            raise InputDataError(f"{path.name} row {i + 1}: {column} {table[column][i]!r} {problem}")
+    strands = ~typed["strand"].is_in(["+", "-"])
+    if strands.any():
+        i = int(strands.arg_max())
+        raise InputDataError(f"{path.name} row {i + 1}: strand {table['strand'][i]!r} is not + or -")
+    repeated = typed.select("chrom", "_pos", "strand").is_duplicated()
+    if repeated.any():
+        i = int(repeated.arg_max())
+        raise InputDataError(f"{path.name} row {i + 1}: position {typed['chrom'][i]}:{typed['_pos'][i]} "
+                             f"({typed['strand'][i]}) appears more than once")  # fmt: skip
+    return typed.select(
+        "chrom", pl.col("_pos").alias("pos"), "strand", *(pl.col(f"_{c}").cast(pl.Float32).alias(c) for c in channels)
+    )
 
 
 class PrecomputedScores(BaseModel):
@@ -33,30 +67,27 @@ class PrecomputedScores(BaseModel):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"precomputed scores not found: {path} (expected .parquet or .tsv)")
-        if path.suffix == ".parquet":
-            table = pl.read_parquet(path)
-        else:
-            table = pl.read_csv(path, separator="\t", comment_prefix="#", infer_schema_length=10_000)
+        with reading(str(path)):
+            if path.suffix == ".parquet":
+                table = pl.read_parquet(path)
+            else:
+                table = pl.read_csv(path, separator="\t", comment_prefix="#", infer_schema_length=10_000)
         missing = [k for k in _KEYS if k not in table.columns]
         if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (need chrom, pos, strand + channels)")
+            raise InputDataError(f"{path}: missing column(s) {', '.join(missing)} (need chrom, pos, strand + channels)")
         self.channels = tuple(channels or [c for c in table.columns if c not in _KEYS])
         if not self.channels:
-            raise ValueError(f"{path}: no score columns besides chrom, pos, strand")
+            raise InputDataError(f"{path}: no score columns besides chrom, pos, strand")
         self.weights_paths = (str(path),)
         self.weights_checksum = file_checksum([path])
-        table = table.with_columns(
-            pl.col("chrom").cast(pl.Utf8).map_elements(strip_chr, return_dtype=pl.Utf8),
-            pl.col("pos").cast(pl.Int64),
-            *(pl.col(c).cast(pl.Float32) for c in self.channels),
-        )
+        table = _checked(table, self.channels, path)
         self._by_contig = {
             (chrom, strand): part.sort("pos") for (chrom, strand), part in table.group_by(["chrom", "strand"])
         }
 
     def predict_gene(self, gene: GeneSequence) -> np.ndarray:
         if gene.positions is None:
-            raise ValueError(f"gene {gene.gene_id}: precomputed scores need genomic coordinates (use --fasta/--gtf)")
+            raise InputDataError(f"gene {gene.gene_id}: precomputed scores need genomic coordinates (--fasta/--gtf)")
         out = np.full((len(gene.positions), len(self.channels)), np.nan, dtype=np.float32)
         part = self._by_contig.get((strip_chr(gene.chrom), gene.strand))
         if part is not None:

@@ -14,6 +14,7 @@ import torch
 from meta_layer_cli.base_models.base import DILATION_SCHEDULE, EnsembleMember, NeuralBaseModel
 from meta_layer_cli.base_models.network import BatchNormParams, NetworkParams, ResidualUnitParams
 from meta_layer_cli.io.resources import package_file
+from meta_layer_cli.runtime.errors import InputDataError
 
 CHANNELS = ("neither", "acceptor", "donor")
 KERAS_BN_EPSILON = 1e-3  # Keras' default; the files' model_config confirms it
@@ -42,7 +43,7 @@ def read_keras_network(path: str | os.PathLike) -> NetworkParams:
     """Convert one SpliceAI ``.h5`` file into :class:`NetworkParams`."""
     with h5py.File(path, "r") as f:
         if "model_weights" not in f:
-            raise ValueError(f"{path}: not a Keras model file (no 'model_weights' group)")
+            raise InputDataError(f"{path}: not a Keras model file (no 'model_weights' group)")
         group = f["model_weights"]
         layer_names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["layer_names"]]
         eps = {
@@ -67,7 +68,7 @@ def read_keras_network(path: str | os.PathLike) -> NetworkParams:
     dilated = [c for c in convs if c["kernel"].shape[0] > 1]
     n_units = len(dilated) // 2
     if len(bns) != 2 * n_units or len(pointwise) != 2 + n_units // 4 + 1:
-        raise ValueError(f"{path}: unexpected SpliceAI layout ({len(convs)} conv, {len(bns)} BatchNorm layers)")
+        raise InputDataError(f"{path}: unexpected SpliceAI layout ({len(convs)} conv, {len(bns)} BatchNorm layers)")
     units = []
     for i in range(n_units):
         w1, b1 = conv(dilated[2 * i])

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from meta_layer_cli.base_models.network import BatchNormParams, ResidualUnitParams
+from meta_layer_cli.runtime.errors import InputDataError
 
 TORCH_BN_EPSILON = 1e-5
 
@@ -17,11 +18,11 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for bad files
-        raise ValueError(f"cannot load weights {path}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+        raise InputDataError(f"cannot load weights {path}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state_dict, found {type(state).__name__}")
+        raise InputDataError(f"{path}: expected a state_dict, found {type(state).__name__}")
     return {k.removeprefix("module."): v.float() for k, v in state.items() if torch.is_tensor(v)}
 
 

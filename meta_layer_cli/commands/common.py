@@ -24,6 +24,7 @@ from meta_layer_cli.runtime.errors import (
     EXIT_USAGE,
     MetalayerError,
     UpToDate,
+    first_line,
 )
 from meta_layer_cli.runtime.progress import PROGRESS_LINE, settings, stderr_is_terminal
 from meta_layer_cli.runtime.provenance import set_command_line
@@ -91,6 +92,32 @@ def _escape(text: str) -> str:
 _handlers: list[logging.Handler] = []
 
 
+class _LogFileHandler(logging.FileHandler):
+    """``--log-file``: a write that fails later (full disk, the file's mount gone) is one warning on stderr, once,
+    and the job goes on without the file (logging's default would print a traceback for every record)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        err = sys.exc_info()[1]
+        logging.getLogger(LOGGER).removeHandler(self)
+        logging.getLogger("py.warnings").removeHandler(self)
+        sys.stderr.write(f"warning: --log-file {self.baseFilename}: cannot write ({first_line(err) if err else '?'}); "
+                         "continuing without it\n")  # fmt: skip
+
+
+def _open_log_file(path: Path) -> logging.Handler:
+    """The ``--log-file`` handler, or one :class:`UsageError` line when the path cannot be written (a directory,
+    ``/proc/...``, a read-only mount)."""
+    from meta_layer_cli.runtime.errors import UsageError
+
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _LogFileHandler(path)
+    except OSError as err:
+        raise UsageError(f"--log-file {path}: cannot write it ({err.strerror or first_line(err)})") from None
+
+
 def configure_logging(quiet: bool = False, verbose: bool = False, log_file: Path | None = None,
                       progress_interval: float | None = None) -> None:  # fmt: skip
     """Route the package's log records to stderr (and ``log_file``); called once per command."""
@@ -104,9 +131,13 @@ def configure_logging(quiet: bool = False, verbose: bool = False, log_file: Path
     terminal = _TerminalHandler(level)
     terminal.setFormatter(logging.Formatter())
     _handlers.append(terminal)
+    failed = None
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        to_file = logging.FileHandler(log_file)
+        try:
+            to_file = _open_log_file(log_file)
+        except MetalayerError as err:  # reported through the terminal handler once it is installed
+            failed, log_file = err, None
+    if log_file is not None:
         to_file.setLevel(logging.DEBUG if verbose else logging.INFO)
         to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
         _handlers.append(to_file)
@@ -120,6 +151,8 @@ def configure_logging(quiet: bool = False, verbose: bool = False, log_file: Path
     if progress_interval is not None:
         settings.interval = progress_interval
     state["verbose"] = verbose
+    if failed is not None:
+        raise failed
 
 
 state: dict = {"verbose": False, "argv": None}
@@ -143,9 +176,13 @@ def fail(message: str, code: int) -> None:
 
 
 def _one_line(err: BaseException) -> str:
-    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-    text = str(text).strip() or type(err).__name__
-    return text.splitlines()[0] if len(text.splitlines()) > 1 else text
+    return first_line(err)
+
+
+def _out_of_device_memory(err: BaseException) -> bool:
+    """torch's CUDA/MPS out-of-memory errors (RuntimeError subclasses, or plain RuntimeErrors saying so)."""
+    return isinstance(err, RuntimeError) and ("out of memory" in str(err).lower()
+                                              or type(err).__name__ == "OutOfMemoryError")  # fmt: skip
 
 
 def run_command(func):
@@ -183,13 +220,15 @@ def run_command(func):
                 _report(err, EXIT_RUNTIME, f"read-only file system ({err.filename or 'writing output'})")
             else:
                 _report(err, EXIT_RUNTIME)
-        except (ValueError, KeyError) as err:
-            _report(err, EXIT_DATA)
-        except RuntimeError as err:
-            _report(err, EXIT_RUNTIME)
-        except Exception as err:  # an unexpected failure: still one line, the traceback with --verbose
-            _report(err, EXIT_RUNTIME, f"internal error: {type(err).__name__}: {_one_line(err)} "
-                                        "(run with --verbose for the traceback)")  # fmt: skip
+        except MemoryError as err:
+            _report(err, EXIT_RUNTIME, "out of memory (lower the batch or block sizes, e.g. --profile cpu)")
+        except Exception as err:  # not a typed error: a bug of metalayer, not the user's fault
+            if _out_of_device_memory(err):
+                _report(err, EXIT_RUNTIME, f"out of device memory ({_one_line(err)}); lower the batch or block "
+                                            "sizes (--profile, --set hardware.batch_size=...)")  # fmt: skip
+            else:
+                _report(err, EXIT_RUNTIME, f"internal error: {type(err).__name__}: {_one_line(err)}; this is a bug "
+                                            "in metalayer, please report it (--verbose: traceback)")  # fmt: skip
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)

@@ -13,7 +13,8 @@ from typing import Annotated
 import typer
 
 from meta_layer_cli import __version__
-from meta_layer_cli.commands.common import configure_logging, remember_argv
+from meta_layer_cli.commands.common import configure_logging, fail, remember_argv
+from meta_layer_cli.runtime.errors import MetalayerError
 
 HELP = """metalayer: make splice-site predictions better than the model that produced them.
 
@@ -47,7 +48,10 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
     ] = False,
 ) -> None:
-    configure_logging(quiet, verbose, log_file, progress_interval)
+    try:
+        configure_logging(quiet, verbose, log_file, progress_interval)
+    except MetalayerError as err:  # a --log-file that cannot be written: one line, before any command runs
+        fail(str(err), err.exit_code)
 
 
 from meta_layer_cli.commands import canonical as _canonical  # noqa: E402

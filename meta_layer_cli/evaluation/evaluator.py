@@ -18,6 +18,7 @@ from meta_layer_cli.evaluation.metrics import (
 from meta_layer_cli.features.scores import splice_groups
 from meta_layer_cli.models.apply import recalibrate_arrays
 from meta_layer_cli.models.structure import GeneStructureDecoder
+from meta_layer_cli.runtime.errors import InputDataError
 
 
 @dataclass
@@ -68,11 +69,11 @@ def evaluate_meta(
     model's (validation, test) probabilities if already computed.
     """
     if not test_genes:
-        raise ValueError("no test genes to evaluate on")
+        raise InputDataError("no test genes to evaluate on")
     if thresholds is not None:
         validation_genes = []
     elif not validation_genes:
-        raise ValueError("no validation genes to choose the F1-optimal thresholds on")
+        raise InputDataError("no validation genes to choose the F1-optimal thresholds on")
     if per_nucleotide is None:
         per_nucleotide = (meta_probabilities(model, validation_genes, device),
                           meta_probabilities(model, test_genes, device))  # fmt: skip
@@ -102,7 +103,7 @@ def evaluate_meta(
         if given is not None:
             if name not in given:
                 if name in ("meta", "base"):
-                    raise ValueError(f"no stored thresholds for {name!r}")
+                    raise InputDataError(f"no stored thresholds for {name!r}")
                 continue  # a further variant the checkpoint kept no thresholds for
             thr = {cls: float(given[name][str(cls)] if str(cls) in given[name] else given[name][cls])
                    for cls in (1, 2)}  # fmt: skip

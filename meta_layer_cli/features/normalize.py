@@ -7,6 +7,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from meta_layer_cli.runtime.errors import InputDataError
+
 
 class FeatureNormalizer(nn.Module):
     """``(x - mean) / std`` per feature channel; ``[B, F, L] -> [B, F, L]``.
@@ -31,7 +33,7 @@ class FeatureNormalizer(nn.Module):
             s2 += (flat**2).sum(1)
             total += flat.shape[1]
         if total == 0:
-            raise ValueError("cannot fit feature statistics on no data")
+            raise InputDataError("cannot fit feature statistics on no data")
         mean = s1 / total
         var = (s2 / total - mean**2).clamp_min(0)
         self.mean.copy_(mean.float())

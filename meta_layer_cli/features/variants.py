@@ -46,6 +46,8 @@ import torch
 from meta_layer_cli.artifacts.cache import MemoryCache, PredictionCache, as_cache
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.sequence import sequence_to_codes
+from meta_layer_cli.io.tables import check_variant_table
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
 
 #: The effect-type classes (index = class id of the ``effect_type`` / ``unified`` models).
 EFFECT_TYPES = ("donor_gain", "donor_loss", "acceptor_gain", "acceptor_loss", "exon_skipping", "normal", "complex")
@@ -123,7 +125,7 @@ class VariantDataset:
         first = parts[0]
         for p in parts[1:]:
             if p.channels != first.channels or p.window != first.window:
-                raise ValueError("datasets differ in base-model channels or window")
+                raise InputDataError("datasets differ in base-model channels or window")
         values = {}
         for f in fields(cls):
             v = getattr(first, f.name)
@@ -179,9 +181,7 @@ def exon_group_key(group: str) -> str:
 def prepare_table(frame: pl.DataFrame) -> pl.DataFrame:
     """The base columns of a loader table, filling what a plain ``id, ref_seq, alt_seq, exon_start, exon_end``
     table lacks: no target, kind ``delta_psi_percent``, group = id, source ``table``, no flanks, no reference PSI."""
-    missing = [c for c in ("id", "ref_seq", "alt_seq", "exon_start", "exon_end") if c not in frame.columns]
-    if missing:
-        raise ValueError(f"variant table lacks column(s) {', '.join(missing)}")
+    frame = check_variant_table(frame)
     defaults = {
         "target": pl.lit(None, dtype=pl.Float64),
         "target_kind": pl.lit("delta_psi_percent"),
@@ -283,7 +283,7 @@ def effect_type_labels(frame: pl.DataFrame, thresholds: dict[str, float] | None 
         names = frame["effect_type"].to_list()
         bad = sorted({n for n in names if n is not None and n not in EFFECT_TYPES})
         if bad:
-            raise ValueError(f"unknown effect_type value(s) {bad} (known: {', '.join(EFFECT_TYPES)})")
+            raise InputDataError(f"unknown effect_type value(s) {bad} (known: {', '.join(EFFECT_TYPES)})")
         return np.array([EFFECT_TYPES.index(n) if n is not None else -1 for n in names], dtype=np.int64)
     out = np.full(frame.height, -1, dtype=np.int64)
     for i, (t, kind) in enumerate(zip(frame["target"].to_list(), frame["target_kind"].to_list())):
@@ -325,17 +325,17 @@ def build_variant_dataset(
     from meta_layer_cli.base_models import resolve_base_model
 
     if window <= 0:
-        raise ValueError(f"window must be positive, got {window}")
+        raise UsageError(f"window must be positive, got {window}")
     frames = [tables] if isinstance(tables, pl.DataFrame) else list(tables)
     if not frames:
-        raise ValueError("no tables given")
+        raise UsageError("no tables given")
     frame = pl.concat([prepare_table(f) for f in frames], how="diagonal_relaxed")
     if frame["id"].n_unique() != frame.height:
         dup = frame.filter(pl.col("id").is_duplicated())["id"][0]
-        raise ValueError(f"row ids are not unique across the tables (e.g. {dup!r})")
+        raise InputDataError(f"row ids are not unique across the tables (e.g. {dup!r})")
     unknown = sorted(set(frame["target_kind"].unique().to_list()) - set(TARGET_KINDS))
     if unknown:
-        raise ValueError(f"unknown target_kind {unknown} (known: {', '.join(TARGET_KINDS)})")
+        raise InputDataError(f"unknown target_kind {unknown} (known: {', '.join(TARGET_KINDS)})")
     model = resolve_base_model(base_model, weights, device)
     memory = MemoryCache(as_cache(cache))
     rows = frame.select("ref_seq", "alt_seq", "exon_start", "exon_end", "upstream", "downstream").rows()
@@ -343,7 +343,7 @@ def build_variant_dataset(
     starts = []  # window start in extended coordinates
     for i, (ref, alt, es, ee, up, down) in enumerate(rows):
         if not ref or not alt:
-            raise ValueError(f"row {i} ({frame['id'][i]}): empty ref_seq or alt_seq")
+            raise InputDataError(f"row {i} ({frame['id'][i]}): empty ref_seq or alt_seq")
         if realign and not up and not down:
             ref, alt, es, ee = realign_shifted_indel(ref, alt, es, ee) or (ref, alt, es, ee)
         p, s = variant_span(ref, alt)

@@ -20,7 +20,7 @@ from meta_layer_cli.artifacts.tracks import manifest_record
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import atomic_path
 from meta_layer_cli.models.apply import CanonicalPredictor
-from meta_layer_cli.runtime.errors import InputDataError, UsageError
+from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageError
 from meta_layer_cli.runtime.progress import Progress
 
 META_COLUMNS = ("meta_neither", "meta_acceptor", "meta_donor")
@@ -139,7 +139,7 @@ def write_bigwigs(per_strand: dict[tuple[str, str], list[pl.DataFrame]], prefix:
     try:
         import pyBigWig
     except ImportError:
-        raise RuntimeError("writing bigWig needs pyBigWig (pip install pybigwig)") from None
+        raise RuntimeFailure("writing bigWig needs pyBigWig (pip install pybigwig)") from None
     written = []
     for kind in ("acceptor", "donor"):
         for strand, label in (("+", "plus"), ("-", "minus")):

@@ -51,7 +51,7 @@ from meta_layer_cli.models.calibration import calibration_from_json, calibrator_
 from meta_layer_cli.models.checkpoint import read_checkpoint_config
 from meta_layer_cli.models.variant import VariantModel, calibrated_predictions, load_variant_model, predict_variants
 from meta_layer_cli.models.variant.heldout import HeldOutCalibration
-from meta_layer_cli.runtime.errors import InputDataError
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
 
 logger = logging.getLogger(__name__)
 MODEL_COLUMNS = ("predicted_delta_psi", "p_splice_altering", "effect_type", "p_effect_type")
@@ -207,7 +207,7 @@ def score_sequences_with_models(
     from meta_layer_cli.io.tables import read_table
 
     if not checkpoints:
-        raise ValueError("no checkpoint given")
+        raise UsageError("no checkpoint given")
     predictors = [load_variant_predictor(c, device) for c in checkpoints]
     if base_model is None:  # the first checkpoint's, found again by its record (weights: a path or the lookup)
         model = predictors[0].record.load(device=device, weights=weights)

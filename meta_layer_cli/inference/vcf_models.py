@@ -35,7 +35,7 @@ import polars as pl
 
 from meta_layer_cli.inference.spliceai_format import mask_outside_gene, spliceai_entry, spliceai_normalize
 from meta_layer_cli.inference.vcf_scorer import ScoringTask, VariantScorer
-from meta_layer_cli.runtime.errors import InputDataError
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
 
 META_INFO = (
     '##INFO=<ID=MetaLayer,Number=.,Type=String,Description="metalayer meta-layer variant annotation: '
@@ -100,10 +100,10 @@ class VcfCheckpoints:
                 predictors.append(pred)
                 continue
             if meta is not None:
-                raise ValueError(f"{path}: a second meta-layer checkpoint (give one, plus any variant models)")
+                raise UsageError(f"{path}: a second meta-layer checkpoint (give one, plus any variant models)")
             bases = config.get("run", {}).get("base_models", [])
             if len(bases) != 1:
-                raise ValueError(
+                raise UsageError(
                     f"{path} was trained on {len(bases)} stacked base models; score-vcf runs one base model, "
                     "so its meta layer must have been trained on that model alone"
                 )

@@ -19,6 +19,8 @@ import zipfile
 
 import numpy as np
 
+from meta_layer_cli.runtime.errors import InputDataError
+
 _XLSX = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _CELL = re.compile(r"^([A-Z]+)(\d+)$")
 
@@ -84,7 +86,7 @@ class _Dtype:
     def resolve(self) -> np.dtype:
         dtype = np.dtype(self.spec)
         if dtype.hasobject:
-            raise ValueError("pickle holds an object array; refusing to read it")
+            raise InputDataError("pickle holds an object array; refusing to read it")
         return dtype.newbyteorder(self.order) if self.order in "<>" else dtype
 
 
@@ -121,7 +123,7 @@ _PUSH_ARG = {
 def _finish(value):
     if isinstance(value, _Array):
         if value.value is None:
-            raise ValueError("pickle: array without data")
+            raise InputDataError("pickle: array without data")
         return value.value
     if isinstance(value, _Dtype):
         return value.resolve()
@@ -130,7 +132,7 @@ def _finish(value):
     if isinstance(value, (list, tuple)):
         return type(value)(_finish(v) for v in value)
     if isinstance(value, (_Global, _Mark)):
-        raise ValueError("pickle: unexpected reference to a global")
+        raise InputDataError("pickle: unexpected reference to a global")
     return value
 
 
@@ -185,13 +187,13 @@ def read_numpy_pickle(path: str | os.PathLike) -> dict:
                 module = stack.pop()
             full = f"{module}.{attr}"
             if full not in _ALLOWED:
-                raise ValueError(f"pickle refers to {full}; only numpy arrays and scalars are read")
+                raise InputDataError(f"pickle refers to {full}; only numpy arrays and scalars are read")
             stack.append(_Global(_ALLOWED[full]))
         elif name == "REDUCE":
             args = stack.pop()
             func = stack.pop()
             if not isinstance(func, _Global):
-                raise ValueError("pickle: REDUCE of something that is not an allowed numpy constructor")
+                raise InputDataError("pickle: REDUCE of something that is not an allowed numpy constructor")
             if func.name == "reconstruct":
                 stack.append(_Array())
             elif func.name == "dtype":
@@ -200,7 +202,7 @@ def read_numpy_pickle(path: str | os.PathLike) -> dict:
                 dtype, raw = args
                 stack.append(np.frombuffer(raw, dtype=dtype.resolve())[0].copy())
             else:
-                raise ValueError(f"pickle: cannot call {func.name}")
+                raise InputDataError(f"pickle: cannot call {func.name}")
         elif name == "BUILD":
             state = stack.pop()
             target = stack[-1]
@@ -209,11 +211,11 @@ def read_numpy_pickle(path: str | os.PathLike) -> dict:
             elif isinstance(target, _Array):
                 _, shape, dtype, fortran, raw = state
                 if not isinstance(raw, (bytes, bytearray)):
-                    raise ValueError("pickle: array data is not raw bytes")
+                    raise InputDataError("pickle: array data is not raw bytes")
                 array = np.frombuffer(raw, dtype=dtype.resolve())
                 target.value = array.reshape(shape, order="F" if fortran else "C").copy()
             else:
-                raise ValueError("pickle: BUILD of an unsupported object")
+                raise InputDataError("pickle: BUILD of an unsupported object")
         elif name == "SETITEM":
             value = stack.pop()
             key = stack.pop()
@@ -232,8 +234,8 @@ def read_numpy_pickle(path: str | os.PathLike) -> dict:
         elif name == "STOP":
             result = _finish(stack.pop())
             if not isinstance(result, dict):
-                raise ValueError("pickle does not hold a dict")
+                raise InputDataError("pickle does not hold a dict")
             return result
         else:
-            raise ValueError(f"pickle opcode {name} is not supported by this reader")
-    raise ValueError("pickle ended without STOP")
+            raise InputDataError(f"pickle opcode {name} is not supported by this reader")
+    raise InputDataError("pickle ended without STOP")

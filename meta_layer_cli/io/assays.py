@@ -35,6 +35,7 @@ import polars as pl
 
 from meta_layer_cli.io.resources import package_file
 from meta_layer_cli.io.sequence import reverse_complement
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def _finish(columns: dict[str, list], extra_types: dict[str, pl.DataType] | None
     frame = pl.DataFrame({name: pl.Series(name, values, dtype=types.get(name)) for name, values in columns.items()})
     frame = frame.select(list(BASE_COLUMNS) + [c for c in frame.columns if c not in BASE_COLUMNS])
     if frame["id"].n_unique() != frame.height:
-        raise ValueError("row ids are not unique")
+        raise InputDataError("row ids are not unique")
     return frame
 
 
@@ -87,7 +88,7 @@ def _read_csv(path: str | os.PathLike, what: str) -> pl.DataFrame:
 def _require(frame: pl.DataFrame, columns: list[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"{what}: missing column(s) {', '.join(missing)}")
+        raise InputDataError(f"{what}: missing column(s) {', '.join(missing)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def load_vexseq(path: str | os.PathLike) -> pl.DataFrame:
         ref, alt, width = str(r["REF_SEQ"]).upper(), str(r["ALT_SEQ"]).upper(), int(r["width"])
         exon_end = VEXSEQ_UPSTREAM + width
         if len(ref) < exon_end:
-            raise ValueError(f"Vex-seq row {i} ({r['ID']}): REF_SEQ ({len(ref)} nt) shorter than 100 + width")
+            raise InputDataError(f"Vex-seq row {i} ({r['ID']}): REF_SEQ ({len(ref)} nt) shorter than 100 + width")
         group = f"{r['seqnames']}:{r['start']}-{r['end']}:{r['strand']}"
         for key, value in (("id", str(r["ID"])), ("ref_seq", ref), ("alt_seq", alt),
                            ("exon_start", VEXSEQ_UPSTREAM), ("exon_end", exon_end), ("target", r["HepG2_delta_psi"]),
@@ -200,7 +201,7 @@ def load_mapsy(path: str | os.PathLike) -> pl.DataFrame:
         length = int(r["Exon_End"]) - int(r["Exon_Start"]) + 1
         exon = _mapsy_exon(wt, str(r["acceptor"]).upper(), str(r["donor"]).upper(), length)
         if exon is None:
-            raise ValueError(f"MaPSy row {i} ({r['ID']}): exon not found from its acceptor/donor fields and length")
+            raise InputDataError(f"MaPSy row {i} ({r['ID']}): exon not found from its acceptor/donor fields and length")
         group = f"{r['chr']}:{r['Exon_Start']}-{r['Exon_End']}"
         vivo, vitro = _float(r["log2_vivo_ratio"]), _float(r["log2_vitro_ratio"])
         target = vivo if vivo is not None and math.isfinite(vivo) else None
@@ -241,11 +242,11 @@ def load_wt1_minigene() -> dict:
     raw = read_numpy_pickle(package_file(_FAC, _WT1_MINIGENE, "the WT1 assay data"))
     x, y = np.asarray(raw["x"]), np.asarray(raw["y"])
     if x.ndim != 2 or x.shape[1] != 4 or y.shape != (x.shape[0], 3):
-        raise ValueError(f"unexpected WT1 minigene arrays: x {x.shape}, y {y.shape}")
+        raise InputDataError(f"unexpected WT1 minigene arrays: x {x.shape}, y {y.shape}")
     seq = np.frombuffer(b"ACGTN", np.uint8)[np.where(x.sum(1) > 0, x.argmax(1), 4)].tobytes().decode()
     start, last = int(raw["main_exon_start"]), int(raw["main_exon_end"])  # last is inclusive
     if last - start + 1 != WT1_EXON_LENGTH:
-        raise ValueError(f"WT1 minigene exon 5 is {last - start + 1} nt, expected {WT1_EXON_LENGTH}")
+        raise InputDataError(f"WT1 minigene exon 5 is {last - start + 1} nt, expected {WT1_EXON_LENGTH}")
     labels = np.where(y.sum(1) > 0, y.argmax(1), 0).astype(np.int8)
     return {"sequence": seq, "labels": labels, "exon_start": start, "exon_end": last + 1}
 
@@ -287,7 +288,7 @@ def load_saturation_mutagenesis(context: int = 5000) -> pl.DataFrame:
     for r in rows:
         parent = parents.get(r["hexmut"])
         if parent is None:
-            raise ValueError(f"WT1 table: hexmut group {r['hexmut']} has no parent (Posn 0) row")
+            raise InputDataError(f"WT1 table: hexmut group {r['hexmut']} has no parent (Posn 0) row")
         ei, ei_ref = r["ei"], parent["ei"]
         target = math.log2(ei / ei_ref) if ei is not None and ei_ref and ei > 0 and ei_ref > 0 else None
         for key, value in (("id", f"WT1_ex5_{r['table_id']}"), ("ref_seq", parent["sequence"]),
@@ -311,7 +312,7 @@ def _read_wt1_rows() -> list[dict]:
     table = read_xlsx_rows(package_file(_FAC, _WT1_TABLE, "the WT1 assay data"))
     header = table[0]
     if len(header) < 14 or header[1] != "Hex-mut #" or not str(header[3]).startswith("Sequence (90 nt)"):
-        raise ValueError(f"unexpected WT1 saturation mutagenesis table header: {header[:5]}")
+        raise InputDataError(f"unexpected WT1 saturation mutagenesis table header: {header[:5]}")
     rows = []
     for cells in table[1:]:
         cells = cells + [None] * (14 - len(cells))
@@ -319,7 +320,7 @@ def _read_wt1_rows() -> list[dict]:
             continue  # blank spacer rows
         seq = (cells[3] or "").upper()
         if len(seq) != WT1_PAD_LEFT + WT1_EXON_LENGTH + WT1_PAD_RIGHT:
-            raise ValueError(f"WT1 table row {cells[0]}: sequence is {len(seq)} nt, expected 90")
+            raise InputDataError(f"WT1 table row {cells[0]}: sequence is {len(seq)} nt, expected 90")
         rows.append(
             {
                 "table_id": int(float(cells[0])),
@@ -369,7 +370,7 @@ def load_splicevardb(
     from meta_layer_cli.io.fasta import Fasta
 
     if build not in ("hg19", "hg38"):
-        raise ValueError(f"build must be hg19 or hg38, got {build!r}")
+        raise UsageError(f"build must be hg19 or hg38, got {build!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"SpliceVarDB file not found: {path}")
@@ -389,7 +390,7 @@ def load_splicevardb(
         spec = str(r[build])
         parts = spec.rsplit("-", 3)
         if len(parts) != 4 or not parts[1].isdigit():
-            raise ValueError(f"SpliceVarDB row {i}: {build} value {spec!r} is not chr-pos-ref-alt")
+            raise InputDataError(f"SpliceVarDB row {i}: {build} value {spec!r} is not chr-pos-ref-alt")
         chrom, pos, ref, alt = parts[0], int(parts[1]), parts[2].upper(), parts[3].upper()
         v0, v1 = pos - 1, pos - 1 + len(ref)
         candidates = [t for t in by_name.get(str(r["gene"]), []) if genome.contigs.resolve(t.chrom) is not None]
@@ -453,11 +454,11 @@ def load_assay(loader: str, path: str | os.PathLike | None = None, **options) ->
     ``table`` (a CSV/TSV/parquet with the loaders' columns) need ``path``; ``wt1_saturation`` is built
     in; ``splicevardb`` needs ``path`` and ``fasta=`` (``build=``, ``annotation=``)."""
     if loader not in ASSAY_LOADERS:
-        raise ValueError(f"unknown loader {loader!r} (choose from {', '.join(ASSAY_LOADERS)})")
+        raise UsageError(f"unknown loader {loader!r} (choose from {', '.join(ASSAY_LOADERS)})")
     if loader == "wt1_saturation":
         return load_saturation_mutagenesis()
     if path is None:
-        raise ValueError(f"loader {loader} needs a path")
+        raise UsageError(f"loader {loader} needs a path")
     path = os.path.expandvars(os.path.expanduser(str(path)))
     if loader == "vexseq":
         return load_vexseq(path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from meta_layer_cli.runtime.errors import InputDataError
+
 
 def strip_chr(name: str) -> str:
     """``chr1`` -> ``1``, ``chrM`` -> ``MT``; other names unchanged."""
@@ -35,14 +37,14 @@ class ContigResolver:
         resolved = self.resolve(name)
         if resolved is None:
             shown = ", ".join(self.available[:5]) + (", ..." if len(self.available) > 5 else "")
-            raise KeyError(f"contig {name!r} not found in {source} (it has: {shown})")
+            raise InputDataError(f"contig {name!r} not found in {source} (it has: {shown})")
         return resolved
 
     def check_overlap(self, names: Iterable[str], what: str) -> None:
         """Fail loudly when none of ``names`` matches, the classic chr1-vs-1 silent miss."""
         names = list(dict.fromkeys(names))
         if names and not any(self.resolve(n) is not None for n in names):
-            raise ValueError(
+            raise InputDataError(
                 f"none of the {len(names)} contigs in {what} ({', '.join(names[:3])}...) match the "
                 f"FASTA's contigs ({', '.join(self.available[:3])}...)"
             )

@@ -18,6 +18,7 @@ import numpy as np
 from meta_layer_cli.io.genes import GeneSequence
 from meta_layer_cli.io.resources import package_file
 from meta_layer_cli.io.sequence import one_hot_to_sequence
+from meta_layer_cli.runtime.errors import InputDataError
 
 _DIST = "frame-alignment-checks"
 _NPZ = "frame_alignment_checks/data/relevant_validation_genes.npz"
@@ -46,7 +47,7 @@ def load_demo_gene(gene_id: str) -> GeneSequence:
     gene_id = str(gene_id)
     archive = _archive()
     if f"x{gene_id}" not in archive.files:
-        raise KeyError(f"demo gene {gene_id!r} does not exist (ids run from 1 to 825 with gaps)")
+        raise InputDataError(f"demo gene {gene_id!r} does not exist (ids run from 1 to 825 with gaps)")
     x = archive[f"x{gene_id}"]
     y = archive[f"y{gene_id}"]
     seq = one_hot_to_sequence(x.T)
@@ -136,7 +137,7 @@ def write_demo_genome(
     if max_length is not None:
         ids = [g for g in ids if demo_gene_length(g) <= max_length]
     if not ids:
-        raise ValueError("no demo genes with coordinates selected")
+        raise InputDataError("no demo genes with coordinates selected")
     ids.sort(key=lambda g: (info[g]["chrom"], info[g]["hg19_start"], int(g)))
     spacers = iter(_spacer_pool(set(ids), spacer, len(ids) + 2 * len({info[g]["chrom"] for g in ids})))
     directory = Path(directory)

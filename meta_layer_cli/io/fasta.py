@@ -33,7 +33,7 @@ class Fasta:
                 if str(self.path).endswith(".gz")
                 else ""
             )
-            raise ValueError(f"cannot read FASTA {self.path}: {err}{hint}") from None
+            raise InputDataError(f"cannot read FASTA {self.path}: {err}{hint}") from None
         self.lengths = dict(zip(self._fa.references, self._fa.lengths))
         by_core: dict[str, str] = {}
         for name in self._fa.references:
@@ -58,7 +58,7 @@ class Fasta:
         lo, hi = max(start, 0), min(end, size)
         core = self._fa.fetch(name, lo, hi).upper() if hi > lo else ""
         if hi > lo and len(core) != hi - lo:
-            raise ValueError(f"FASTA {self.path} is truncated: {name}:{lo}-{hi} returned {len(core)} nt")
+            raise InputDataError(f"FASTA {self.path} is truncated: {name}:{lo}-{hi} returned {len(core)} nt")
         return "N" * (lo - start) + core + "N" * max(0, end - max(hi, start))
 
     def close(self) -> None:
@@ -101,7 +101,7 @@ def ensure_fasta_index(path: str | os.PathLike) -> None:
         if isinstance(err, OSError):
             raise
         # samtools' message names the temporary files; htslib has printed its reason on stderr already
-        raise ValueError("htslib could not index it (truncated, or not a FASTA)") from None
+        raise InputDataError("htslib could not index it (truncated, or not a FASTA)") from None
     finally:
         for tmp in (tmp_fai, tmp_gzi):
             tmp.unlink(missing_ok=True)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
+
 # Channel order shared by every base model and label array: neither, acceptor, donor.
 NEITHER, ACCEPTOR, DONOR = 0, 1, 2
 LABEL_NAMES = ("neither", "acceptor", "donor")
@@ -75,7 +77,7 @@ def select_transcript(transcripts: list[Transcript], rule: str = "canonical") ->
     longest exonic length (ties: widest span, then id, so the choice is deterministic).
     """
     if rule not in ("canonical", "longest"):
-        raise ValueError(f"transcript rule must be 'canonical' or 'longest', got {rule!r}")
+        raise UsageError(f"transcript rule must be 'canonical' or 'longest', got {rule!r}")
     if rule == "canonical":
         for tag in ("MANE_Select", "Ensembl_canonical"):
             tagged = [t for t in transcripts if tag in t.tags]
@@ -107,9 +109,9 @@ class GeneSequence:
 
     def __post_init__(self) -> None:
         if len(self.labels) != len(self.sequence):
-            raise ValueError(f"gene {self.gene_id}: {len(self.labels)} labels for {len(self.sequence)} nt")
+            raise InputDataError(f"gene {self.gene_id}: {len(self.labels)} labels for {len(self.sequence)} nt")
         if self.positions is not None and len(self.positions) != len(self.sequence):
-            raise ValueError(f"gene {self.gene_id}: positions and sequence differ in length")
+            raise InputDataError(f"gene {self.gene_id}: positions and sequence differ in length")
 
 
 def gene_from_fasta(transcript: Transcript, fasta, flank: int) -> GeneSequence:

@@ -265,9 +265,9 @@ class VcfReader:
             try:
                 line = self._next_line()
             except (OSError, EOFError) as err:
-                raise ValueError(f"{self.name}: cannot read VCF ({err})") from None
+                raise InputDataError(f"{self.name}: cannot read VCF ({err})") from None
             if line is None:
-                raise ValueError(f"{self.name}: no '#CHROM' header line (is this a VCF?)")
+                raise InputDataError(f"{self.name}: no '#CHROM' header line (is this a VCF?)")
             text, ending = _split_ending(line)
             if text.startswith("##"):
                 meta.append(text)
@@ -276,14 +276,14 @@ class VcfReader:
             elif not text.strip():
                 meta.append(text)  # a stray blank header line is kept as it is
             else:
-                raise ValueError(f"{self.name} line {self._line_number}: record before the '#CHROM' header line")
+                raise InputDataError(f"{self.name} line {self._line_number}: record before the '#CHROM' header line")
 
     def __iter__(self) -> Iterator[VcfRecord]:
         while True:
             try:
                 line = self._next_line()
             except (OSError, EOFError) as err:
-                raise ValueError(f"{self.name} line {self._line_number + 1}: cannot read ({err})") from None
+                raise InputDataError(f"{self.name} line {self._line_number + 1}: cannot read ({err})") from None
             if line is None:
                 return
             text, ending = _split_ending(line)

@@ -29,7 +29,7 @@ from meta_layer_cli.evaluation.evaluator import base_probabilities
 from meta_layer_cli.evaluation.metrics import expected_calibration_error, f1_optimal_threshold, reliability_curve
 from meta_layer_cli.io.atomic import write_json_atomic
 from meta_layer_cli.io.contigs import chromosome_names
-from meta_layer_cli.runtime.errors import InputDataError, UsageError
+from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageError
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def _fit_temperatures(log_probs: np.ndarray, labels: np.ndarray, steps: int = 10
     opt.step(closure)
     t = log_t.detach().exp().numpy()
     if not np.all(np.isfinite(t)) or np.any(t <= 0):
-        raise RuntimeError("temperature fit did not converge")
+        raise RuntimeFailure("temperature fit did not converge")
     return t
 
 

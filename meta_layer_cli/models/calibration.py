@@ -28,6 +28,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
+
 CALIBRATIONS = ("none", "quantile", "isotonic", "temperature")
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 
@@ -61,7 +63,7 @@ class IsotonicCalibrator:
         x, y = x[keep], y[keep]
         w = np.ones_like(x) if weights is None else np.asarray(weights, np.float64)[keep]
         if len(x) == 0:
-            raise ValueError("isotonic calibration needs at least one finite (prediction, target) pair")
+            raise InputDataError("isotonic calibration needs at least one finite (prediction, target) pair")
         # scikit-learn's PAVA (tied x pooled to their weighted mean first), read back at every distinct x: the
         # knots are then each distinct x with its pool's value, which the centred maps of
         # meta_layer_cli.models.site_calibration need (IsotonicRegression itself keeps only the ends of each pool)
@@ -133,7 +135,7 @@ class TemperatureScaler:
 def build_calibrator(name: str) -> IsotonicCalibrator | TemperatureScaler | None:
     """An unfitted post-hoc calibrator by name; ``none`` and ``quantile`` (a head, not a map) give None."""
     if name not in CALIBRATIONS:
-        raise ValueError(f"unknown calibration {name!r} (choose from {', '.join(CALIBRATIONS)})")
+        raise UsageError(f"unknown calibration {name!r} (choose from {', '.join(CALIBRATIONS)})")
     if name == "isotonic":
         return IsotonicCalibrator()
     if name == "temperature":
@@ -149,7 +151,7 @@ def calibrator_from_dict(data: dict | None) -> IsotonicCalibrator | TemperatureS
         return IsotonicCalibrator(data["x"], data["y"], bool(data.get("increasing", True)))
     if data.get("name") == "temperature":
         return TemperatureScaler(float(data["temperature"]))
-    raise ValueError(f"unknown calibrator in checkpoint: {data.get('name')!r}")
+    raise InputDataError(f"unknown calibrator in checkpoint: {data.get('name')!r}")
 
 
 def calibration_to_json(calibration: dict) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -35,14 +36,65 @@ def read_checkpoint_config(directory: str | os.PathLike) -> dict:
     path = Path(directory) / CONFIG
     if not path.is_file():
         raise FileNotFoundError(f"not a metalayer checkpoint: {path} is missing")
-    with open(path) as fh:
+    with open(path, "rb") as fh:
         try:
-            config = json.load(fh)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err})") from None
+            config = json.loads(fh.read())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise InputDataError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(config, dict):
-        raise ValueError(f"{path}: expected a JSON object, found {type(config).__name__}")
+        raise InputDataError(f"{path}: expected a JSON object, found {type(config).__name__}")
+    check_checkpoint_numbers(config, path)
     return config
+
+
+def _number(value, where: str, path, low: float | None = None, high: float | None = None, low_open: bool = False,
+            integer: bool = False) -> None:  # fmt: skip
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (not integer or float(value).is_integer())
+    ok = ok and (low is None or (value > low if low_open else value >= low)) and (high is None or value <= high)
+    if not ok:
+        bound = f"{'>' if low_open else '>='} {low}" if low is not None else ""
+        bound += (" and " if bound and high is not None else "") + (f"<= {high}" if high is not None else "")
+        raise InputDataError(f"{path}: {where} is {value!r}, expected {'an integer' if integer else 'a number'}"
+                             f"{' ' + bound if bound else ''}")  # fmt: skip
+
+
+def check_checkpoint_numbers(config: dict, path) -> None:
+    """The numbers a canonical checkpoint is applied with, checked before use: thresholds are probabilities,
+    temperatures positive, the gene-structure decoder's sizes positive integers, calibration maps probabilities;
+    none NaN or infinite. (The architecture is checked by its schema when the model is built.)"""
+    run = config.get("run")
+    if isinstance(run, dict):
+        for name, per_class in (run.get("thresholds") or {}).items():
+            for cls, value in (per_class or {}).items() if isinstance(per_class, dict) else [("?", per_class)]:
+                _number(value, f"run.thresholds.{name}.{cls}", path, 0, 1)
+        for i, value in enumerate(run.get("temperatures") or []):
+            _number(value, f"run.temperatures[{i}]", path, 0, low_open=True)
+    structure = config.get("structure")
+    if isinstance(structure, dict):
+        for key in ("min_exon", "min_intron", "max_exon"):
+            if key in structure:
+                _number(structure[key], f"structure.{key}", path, 1, integer=True)
+        if "threshold" in structure:
+            _number(structure["threshold"], "structure.threshold", path, 0, 1, low_open=True)
+        for key in ("scale_acceptor", "bias_acceptor", "scale_donor", "bias_donor", "coding_reward", "start_weight"):
+            if key in structure:
+                _number(structure[key], f"structure.{key}", path)
+        if "coding_reward" in structure:
+            _number(structure["coding_reward"], "structure.coding_reward", path, 0)
+    calibration = config.get("calibration")
+    if isinstance(calibration, dict) and isinstance(calibration.get("maps"), dict):
+        for site, fitted in calibration["maps"].items():
+            if not isinstance(fitted, dict):
+                raise InputDataError(f"{path}: calibration.maps.{site} is not a calibration map")
+            if "temperature" in fitted:
+                _number(fitted["temperature"], f"calibration.maps.{site}.temperature", path, 0, low_open=True)
+            for axis in ("x", "y"):
+                values = fitted.get(axis, [])
+                if not isinstance(values, list):
+                    raise InputDataError(f"{path}: calibration.maps.{site}.{axis} is not a list of numbers")
+                for i, value in enumerate(values):
+                    _number(value, f"calibration.maps.{site}.{axis}[{i}]", path, 0, 1)
 
 
 def update_checkpoint_config(directory: str | os.PathLike, entries: dict, drop: tuple[str, ...] = ()) -> None:
@@ -62,7 +114,7 @@ def read_weights(directory: str | os.PathLike) -> dict:
         return load_file(str(path))
     except Exception as err:  # safetensors raises its own error type for damaged files
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ValueError(f"{path}: not a readable safetensors file ({first})") from None
+        raise InputDataError(f"{path}: not a readable safetensors file ({first})") from None
 
 
 def load_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, dict]:
@@ -70,7 +122,7 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[nn.Mo
     config = read_checkpoint_config(directory)
     config_path = Path(directory) / CONFIG
     if not isinstance(config.get("model"), dict):
-        raise ValueError(f"{config_path}: no 'model' entry (the architecture)")
+        raise InputDataError(f"{config_path}: no 'model' entry (the architecture)")
     model_config = dict(config["model"])
     model_config["hyena_weights"] = None  # the trained weights below already include them
     if not model_config.get("trust_remote_code"):
@@ -103,4 +155,4 @@ def check_weights_fit(model: nn.Module, weights: dict, what: str) -> None:
             more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
             problems.append(f"{label}: {', '.join(keys[:3])}{more}")
     if problems:
-        raise ValueError(f"{what}: {'; '.join(problems)}")
+        raise InputDataError(f"{what}: {'; '.join(problems)}")

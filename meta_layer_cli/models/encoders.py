@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from meta_layer_cli.models.layers import ChannelLayerNorm, GatedResidualBlock, channels_last_2d
+from meta_layer_cli.runtime.errors import InputDataError
 
 
 class GatedDilatedCNN(nn.Module):
@@ -110,7 +111,7 @@ class _PositionalEmbedding(nn.Module):
 
     def forward(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         if length > self.z.shape[1]:
-            raise ValueError(f"Hyena filter of length {length} exceeds max_len {self.z.shape[1]}")
+            raise InputDataError(f"Hyena filter of length {length} exceeds max_len {self.z.shape[1]}")
         return self.z[:, :length], self.t[:, :length]
 
 
@@ -250,9 +251,9 @@ def load_hyenadna(encoder: HyenaEncoder, directory: str) -> HyenaEncoder:
     except OSError:  # missing or unreadable: as they are
         raise
     except Exception as err:  # torch/safetensors raise several types for bad or unsafe files
-        raise ValueError(f"cannot load HyenaDNA weights {file}: {type(err).__name__}: {_first_line(err)}") from None
+        raise InputDataError(f"cannot load HyenaDNA weights {file}: {type(err).__name__}: {_first_line(err)}") from None
     if not isinstance(state, dict):
-        raise ValueError(f"{file}: expected a state dict, found {type(state).__name__}")
+        raise InputDataError(f"{file}: expected a state dict, found {type(state).__name__}")
     mapped = {}
     for key, value in state.items():
         key = key.removeprefix("hyena.").removeprefix("model.")
@@ -263,10 +264,11 @@ def load_hyenadna(encoder: HyenaEncoder, directory: str) -> HyenaEncoder:
     try:
         missing, unexpected = encoder.load_state_dict(mapped, strict=False)
     except RuntimeError as err:  # shape mismatches
-        raise ValueError(f"HyenaDNA checkpoint does not fit this encoder (width/depth?): {str(err)[:200]}") from None
+        reason = str(err)[:190]
+        raise InputDataError(f"HyenaDNA checkpoint does not fit this encoder (width/depth?): {reason}") from None
     real_missing = [k for k in missing if not k.endswith(("pos_emb.t", "modulation.deltas"))]
     if real_missing or unexpected:
-        raise ValueError(
+        raise InputDataError(
             f"HyenaDNA checkpoint does not fit this encoder (width/depth?): missing {real_missing[:3]}, "
             f"unexpected {unexpected[:3]}"
         )

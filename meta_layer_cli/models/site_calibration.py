@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from meta_layer_cli.models.calibration import IsotonicCalibrator, TemperatureScaler
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
 
 SITE_CLASSES = {1: "acceptor", 2: "donor"}
 TIE_BREAK = 1e-6
@@ -67,7 +68,7 @@ class SiteCalibration:
 
     def __init__(self, method: str, maps: dict[int, IsotonicCalibrator | TemperatureScaler]):
         if method not in METHODS:
-            raise ValueError(f"calibration method must be one of {', '.join(METHODS)}, got {method!r}")
+            raise UsageError(f"calibration method must be one of {', '.join(METHODS)}, got {method!r}")
         self.method = method
         self.maps = maps
 
@@ -75,12 +76,12 @@ class SiteCalibration:
     def fit(cls, probs: np.ndarray, labels: np.ndarray, method: str) -> SiteCalibration:
         """Fit on validation ``probs [N, 3]`` and ``labels [N]`` (0 neither, 1 acceptor, 2 donor)."""
         if method not in METHODS:
-            raise ValueError(f"calibration method must be one of {', '.join(METHODS)}, got {method!r}")
+            raise UsageError(f"calibration method must be one of {', '.join(METHODS)}, got {method!r}")
         maps: dict[int, IsotonicCalibrator | TemperatureScaler] = {}
         for cls_id in SITE_CLASSES:
             is_site = (np.asarray(labels) == cls_id).astype(np.float64)
             if is_site.sum() == 0:
-                raise ValueError(f"no {SITE_CLASSES[cls_id]} sites in the calibration genes")
+                raise InputDataError(f"no {SITE_CLASSES[cls_id]} sites in the calibration genes")
             if method == "temperature":
                 maps[cls_id] = TemperatureScaler().fit(_logit(probs[:, cls_id]), is_site)
             else:

@@ -49,6 +49,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from meta_layer_cli.runtime.errors import InputDataError
+
 NEG_INF = -math.inf
 EPS = 1e-6
 
@@ -84,7 +86,7 @@ class GeneStructureDecoder:
     def from_dict(cls, values: dict) -> GeneStructureDecoder:
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown structure decoder key(s): {', '.join(sorted(unknown))}")
+            raise InputDataError(f"unknown structure decoder key(s): {', '.join(sorted(unknown))}")
         return cls(**values)
 
     def candidates(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ import re
 
 import torch
 
-from meta_layer_cli.runtime.errors import UsageError
+from meta_layer_cli.runtime.errors import RuntimeFailure, UsageError
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -49,14 +49,14 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
             name = "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device {name} requested but torch sees no CUDA device (try --device cpu)")
+            raise RuntimeFailure(f"device {name} requested but torch sees no CUDA device (try --device cpu)")
         if name == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
         index = int(name.split(":")[1]) if ":" in name else 0
         if index >= torch.cuda.device_count():
-            raise RuntimeError(f"device {name} requested but torch sees {torch.cuda.device_count()} CUDA device(s)")
+            raise RuntimeFailure(f"device {name} requested but torch sees {torch.cuda.device_count()} CUDA device(s)")
     if name == "mps" and not _mps_available():
-        raise RuntimeError("device mps requested but torch reports MPS unavailable (Apple silicon + macOS 12.3+)")
+        raise RuntimeFailure("device mps requested but torch reports MPS unavailable (Apple silicon + macOS 12.3+)")
     return torch.device(name)
 
 

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from meta_layer_cli.models.meta import MetaModelConfig
 from meta_layer_cli.runtime.config import HardwareSection, StrictSection, load_yaml_config
+from meta_layer_cli.runtime.errors import UsageError
 
 # SpliceAI's held-out chromosomes; matched with or without "chr"
 SPLICEAI_TEST_CHROMOSOMES = ["1", "3", "5", "7", "9"]
@@ -90,7 +91,7 @@ class RunConfig(StrictSection):
         names = [base] if isinstance(base, str) else list(base)
         weights = self.base_weights if isinstance(self.base_weights, list) else [self.base_weights] * len(names)
         if len(weights) != len(names):
-            raise ValueError(f"base_weights has {len(weights)} entries for {len(names)} base models")
+            raise UsageError(f"base_weights has {len(weights)} entries for {len(names)} base models")
         return list(zip(names, weights))
 
 

@@ -18,6 +18,8 @@ from itertools import groupby
 
 import numpy as np
 
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
+
 
 @dataclass
 class GeneSplit:
@@ -52,25 +54,25 @@ def split_genes(
     if test_genes is not None or train_genes is not None:
         unknown = sorted((set(test_genes or []) | set(train_genes or [])) - set(ids))
         if unknown:
-            raise KeyError(f"genes not available: {', '.join(unknown[:5])}")
+            raise InputDataError(f"genes not available: {', '.join(unknown[:5])}")
         test_set = list(test_genes) if test_genes is not None else [g for g in ids if g not in set(train_genes)]
         pool = list(train_genes) if train_genes is not None else [g for g in ids if g not in set(test_set)]
         overlap = set(pool) & set(test_set)
         if overlap:
-            raise ValueError(f"genes in both train and test: {', '.join(sorted(overlap)[:5])}")
+            raise UsageError(f"genes in both train and test: {', '.join(sorted(overlap)[:5])}")
     elif test_chromosomes:
         if chromosomes is None:
-            raise ValueError("a chromosome split needs each gene's chromosome")
+            raise InputDataError("a chromosome split needs each gene's chromosome")
         wanted = set(test_chromosomes)
         test_set = [g for g in ids if chromosomes.get(g) in wanted]
         pool = [g for g in ids if chromosomes.get(g) not in wanted]
         if not test_set:
-            raise ValueError(f"no genes on test chromosomes {sorted(wanted)}")
+            raise InputDataError(f"no genes on test chromosomes {sorted(wanted)}")
     elif loci is not None:
         blocks = gene_blocks(ids, loci)
         if len(blocks) < 2:
-            raise ValueError(f"{len(ids)} gene(s) make {len(blocks)} block(s) of neighbouring genes: too few to hold "
-                             "some out (--split gene holds out single genes)")  # fmt: skip
+            raise InputDataError(f"{len(ids)} gene(s) make {len(blocks)} block(s) of neighbouring genes: too few to "
+                                 "hold some out (--split gene holds out single genes)")  # fmt: skip
         target = max(1, round(test * len(ids)))
         test_set = []
         for b in rng.permutation(len(blocks)):
@@ -87,7 +89,7 @@ def split_genes(
     pool = [pool[i] for i in rng.permutation(len(pool))]
     n_val = max(1, round(validation * (len(pool) + len(test_set)))) if validation > 0 else 0
     if n_val >= len(pool):
-        raise ValueError(f"{len(pool)} training genes are too few to hold out {n_val} for validation")
+        raise InputDataError(f"{len(pool)} training genes are too few to hold out {n_val} for validation")
     return GeneSplit(
         train=sorted(pool[n_val:], key=_key), validation=sorted(pool[:n_val], key=_key), test=sorted(test_set, key=_key)
     )
@@ -137,10 +139,10 @@ def grouped_kfold(groups: Sequence[str] | np.ndarray, folds: int, seed: int = 0)
     """
     groups = np.asarray(groups, dtype=object)
     if folds < 2:
-        raise ValueError(f"folds must be at least 2, got {folds}")
+        raise UsageError(f"folds must be at least 2, got {folds}")
     names, inverse, counts = np.unique(groups.astype(str), return_inverse=True, return_counts=True)
     if len(names) < folds:
-        raise ValueError(f"{len(names)} exon group(s) cannot be split into {folds} folds")
+        raise InputDataError(f"{len(names)} exon group(s) cannot be split into {folds} folds")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(names))
     order = order[np.argsort(-counts[order], kind="stable")]
@@ -162,7 +164,7 @@ def grouped_holdout(
     groups = np.asarray(groups, dtype=object).astype(str)
     names = np.unique(groups)
     if len(names) < 2:
-        raise ValueError("a held-out part needs at least two exon groups")
+        raise InputDataError("a held-out part needs at least two exon groups")
     rng = np.random.default_rng(seed)
     order = names[rng.permutation(len(names))]
     held: list[str] = []

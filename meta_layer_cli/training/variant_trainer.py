@@ -30,6 +30,7 @@ from meta_layer_cli.features.variants import DEFAULT_THRESHOLDS, TARGET_KINDS, V
 from meta_layer_cli.models.calibration import pinball_loss
 from meta_layer_cli.models.variant import VariantInputs, VariantModel, model_outputs
 from meta_layer_cli.runtime.device import check_device_name
+from meta_layer_cli.runtime.errors import InputDataError
 from meta_layer_cli.training.variant_config import VariantTrainingSection
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class VariantTrainer:
         rng = np.random.default_rng(c.seed)
         rows = trainable_rows(model, train)
         if len(rows) == 0:
-            raise ValueError("no training rows with a measured target")
+            raise InputDataError("no training rows with a measured target")
         if model.task == "regression":
             scales = target_scales(train.subset(rows))
             model.set_target_scales(scales)

@@ -20,5 +20,5 @@ def test_demo_gene_is_transcript_oriented_with_canonical_dinucleotides():
 
 
 def test_unknown_demo_gene():
-    with pytest.raises(KeyError, match="demo gene '7' does not exist"):
+    with pytest.raises(ValueError, match="demo gene '7' does not exist"):
         load_demo_gene("7")

@@ -33,7 +33,7 @@ def test_chr_prefix_is_matched_both_ways(fasta_path):
 
 
 def test_unknown_contig_is_a_clear_error(fasta_path):
-    with pytest.raises(KeyError, match="contig 'chr7' not found in FASTA ref.fa"):
+    with pytest.raises(ValueError, match="contig 'chr7' not found in FASTA ref.fa"):
         Fasta(fasta_path).fetch("chr7", 0, 5)
 
 

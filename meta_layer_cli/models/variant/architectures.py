@@ -20,6 +20,7 @@ from meta_layer_cli.models.variant.inputs import (
     site_logit_features,
     track_features,
 )
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,7 +104,7 @@ class KindReadout(nn.Module):
 
 def kind_index(kind: str) -> int:
     if kind not in TARGET_KINDS:
-        raise ValueError(f"unknown target kind {kind!r} (known: {', '.join(TARGET_KINDS)})")
+        raise InputDataError(f"unknown target kind {kind!r} (known: {', '.join(TARGET_KINDS)})")
     return TARGET_KINDS.index(kind)
 
 
@@ -115,7 +116,7 @@ class VariantModel(nn.Module):
     def __init__(self, config: VariantModelConfig):
         super().__init__()
         if not config.channels:
-            raise ValueError("variant model config has no base-model channels")
+            raise InputDataError("variant model config has no base-model channels")
         self.config = config
         self.n_tracks = len(config.channels)
         # per kind: the training targets' scale; outputs are (standardised prediction) x scale
@@ -302,7 +303,7 @@ class SimpleCNNDeltaPredictor(_DeltaModel):
 
         Only with the identity link: through ``logit_psi`` the delta is not a sum over positions."""
         if self.site_term is not None:
-            raise ValueError("per_position needs link 'identity': through 'logit_psi' the delta is not additive")
+            raise UsageError("per_position needs link 'identity': through 'logit_psi' the delta is not additive")
         k = self._kind(kind, x)
         z = self._positions(x, k)[:, self.median_index]
         return z * self.target_scale[k][:, None]

@@ -17,6 +17,7 @@ from meta_layer_cli.models.variant.architectures import (
     VariantModel,
 )
 from meta_layer_cli.models.variant.config import VARIANT_MODELS, VariantModelConfig
+from meta_layer_cli.runtime.errors import InputDataError
 
 _REGISTRY: dict[str, type[VariantModel]] = {
     "splice_inducing": SpliceInducingClassifier,
@@ -39,7 +40,7 @@ def build_variant_model(name: str | None, config: VariantModelConfig | dict | No
     config = dict(config or {})
     if name is not None:
         if name not in _REGISTRY:
-            raise ValueError(f"unknown variant model {name!r} (choose from {', '.join(VARIANT_MODELS)})")
+            raise InputDataError(f"unknown variant model {name!r} (choose from {', '.join(VARIANT_MODELS)})")
         config["architecture"] = name
     cfg = VariantModelConfig(**config)
     return _REGISTRY[cfg.architecture](cfg)
@@ -54,7 +55,7 @@ def load_variant_model(directory: str | os.PathLike, device: str = "cpu") -> tup
     """Rebuild a variant model from its checkpoint directory; returns (model in eval mode, config.json)."""
     config = read_checkpoint_config(directory)
     if config.get("kind") != "variant_model":
-        raise ValueError(f"{directory} is not a variant-model checkpoint (written by train-delta)")
+        raise InputDataError(f"{directory} is not a variant-model checkpoint (written by train-delta)")
     weights = read_weights(directory)
     model = build_variant_model(None, config["model"])
     model.load_state_dict(weights)

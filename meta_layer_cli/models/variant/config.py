@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from meta_layer_cli.features.variants import TARGET_KINDS
 from meta_layer_cli.models.calibration import CALIBRATIONS, DEFAULT_QUANTILES
+from meta_layer_cli.runtime.errors import UsageError
 
 VariantModelName = Literal["splice_inducing", "effect_type", "unified", "delta", "simple_cnn", "validated",
                            "site_logit"]  # fmt: skip
@@ -96,9 +97,9 @@ def keyword_config(architecture: str, hidden_dim: int, n_layers: int | None = No
     :data:`DEFAULT_CHANNELS`), any other :class:`VariantArchitecture` key as is."""
     if n_layers is not None:
         if n_layers < 1:
-            raise ValueError(f"n_layers must be at least 1, got {n_layers}")
+            raise UsageError(f"n_layers must be at least 1, got {n_layers}")
         if "dilations" in settings:
-            raise ValueError("give n_layers or dilations, not both")
+            raise UsageError("give n_layers or dilations, not both")
         settings["dilations"] = [2**i for i in range(n_layers)]
     if "heads" not in settings and hidden_dim % 4:
         settings["heads"] = 1  # attention heads must divide the width

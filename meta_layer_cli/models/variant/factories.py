@@ -28,6 +28,7 @@ from meta_layer_cli.models.variant.apply import calibrated_predictions, predict_
 from meta_layer_cli.models.variant.architectures import ValidatedDeltaPredictor, VariantModel
 from meta_layer_cli.models.variant.config import keyword_config
 from meta_layer_cli.models.variant.heldout import HELDOUT_METHODS, HeldOutCalibration
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
 
 POOLINGS = {"attention": True, "meanmax": False, "mean_max": False, "mean-max": False}
 
@@ -44,7 +45,7 @@ def create_validated_delta_predictor(
     ``channels``: the base model's channel names (default neither/acceptor/donor: SpliceAI, OpenSpliceAI);
     any other key of the ``architecture`` config section (``kernel``, ``dropout``, ``heads``, ...) as is."""
     if variant not in POOLINGS:
-        raise ValueError(f"unknown variant {variant!r} (attention or meanmax)")
+        raise UsageError(f"unknown variant {variant!r} (attention or meanmax)")
     config = keyword_config("validated", hidden_dim, n_layers, channels, attention=POOLINGS[variant], **architecture)
     return ValidatedDeltaPredictor(config)
 
@@ -71,9 +72,9 @@ class CalibratedDeltaPredictor:
         if not isinstance(model, VariantModel) or model.task != "regression":
             raise ValueError("create_calibrated_predictor wraps a delta predictor (a regression variant model)")
         if strategy not in HELDOUT_METHODS:
-            raise ValueError(f"unknown strategy {strategy!r} (choose from {', '.join(HELDOUT_METHODS)})")
+            raise UsageError(f"unknown strategy {strategy!r} (choose from {', '.join(HELDOUT_METHODS)})")
         if strategy == "quantile" and not 0 < quantile < 1:
-            raise ValueError(f"quantile must lie in (0, 1), got {quantile}")
+            raise UsageError(f"quantile must lie in (0, 1), got {quantile}")
         self.model, self.strategy, self.quantile, self.device = model, strategy, quantile, device
         self.training_calibration = getattr(predictor, "calibration", None) or {}
         self.window = window or getattr(predictor, "window", None) or DEFAULT_WINDOW
@@ -91,11 +92,11 @@ class CalibratedDeltaPredictor:
 
             if self.base_model is None:
                 if self._record is None:
-                    raise ValueError("tables need a base model: create_calibrated_predictor(..., base_model=...)")
+                    raise UsageError("tables need a base model: create_calibrated_predictor(..., base_model=...)")
                 self.base_model = self._record.load(device=self.device)
             out = build_variant_dataset(data, self.base_model, window=self.window)
         if list(out.channels) != list(self.model.config.channels):
-            raise ValueError(f"the data has base-model channels {list(out.channels)}, the model reads "
+            raise InputDataError(f"the data has base-model channels {list(out.channels)}, the model reads "
                              f"{list(self.model.config.channels)}")  # fmt: skip
         return out
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from meta_layer_cli.models.calibration import IsotonicCalibrator, calibrator_from_dict
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
 
 HELDOUT_METHODS = ("isotonic", "quantile")
 
@@ -39,7 +40,7 @@ def conformal_half_width(residuals: np.ndarray, level: float) -> float:
     k = _rank(n, level)
     if k > n or n == 0:
         need = next(m for m in range(1, 10**7) if _rank(m, level) <= m)
-        raise ValueError(f"a {level:g} split-conformal interval needs at least {need} held-out rows, got {n}")
+        raise InputDataError(f"a {level:g} split-conformal interval needs at least {need} held-out rows, got {n}")
     return float(r[k - 1])
 
 
@@ -62,9 +63,9 @@ class HeldOutCalibration:
             quantile: float = 0.9) -> HeldOutCalibration:  # fmt: skip
         """Fit on held-out rows: ``prediction`` and measured ``target`` ``[N]``, ``kinds`` ``[N]`` (kind names)."""
         if method not in HELDOUT_METHODS:
-            raise ValueError(f"unknown held-out calibration {method!r} (choose from {', '.join(HELDOUT_METHODS)})")
+            raise UsageError(f"unknown held-out calibration {method!r} (choose from {', '.join(HELDOUT_METHODS)})")
         if method == "quantile" and not 0 < quantile < 1:
-            raise ValueError(f"quantile must lie in (0, 1), got {quantile}")
+            raise UsageError(f"quantile must lie in (0, 1), got {quantile}")
         prediction, target = np.asarray(prediction, np.float64), np.asarray(target, np.float64)
         kinds = np.asarray(kinds, dtype=object)
         out = cls(method, quantile if method == "quantile" else None)
@@ -78,7 +79,7 @@ class HeldOutCalibration:
             else:
                 out.half_width[kind] = conformal_half_width(target[rows] - prediction[rows], quantile)
         if not out.rows:
-            raise ValueError("no held-out row has both a prediction and a measured target")
+            raise InputDataError("no held-out row has both a prediction and a measured target")
         return out
 
     @property
@@ -112,7 +113,7 @@ class HeldOutCalibration:
         if not data:
             return None
         if data.get("method") not in HELDOUT_METHODS:
-            raise ValueError(f"unknown held-out calibration in checkpoint: {data.get('method')!r}")
+            raise InputDataError(f"unknown held-out calibration in checkpoint: {data.get('method')!r}")
         return cls(data["method"], data.get("quantile"),
                    {k: calibrator_from_dict(v) for k, v in (data.get("isotonic") or {}).items()},
                    {k: float(v) for k, v in (data.get("half_width") or {}).items()},
