@@ -37,7 +37,7 @@ from meta_layer_cli.io.gtf import (
     genes_from_transcripts,
     parse_annotation,
 )
-from meta_layer_cli.runtime.errors import InputDataError, UsageError
+from meta_layer_cli.runtime.errors import InputDataError, UsageError, reading
 from meta_layer_cli.runtime.fingerprint import file_checksum, value_checksum
 
 logger = logging.getLogger(__name__)
@@ -293,11 +293,12 @@ def load_annotation_genes(
                 return genes, data["dropped"], checksum
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # unreadable cache entry: parse again and overwrite it
-    if is_annotation_table(path):
-        genes, dropped = [g.transcript() for g in read_annotation_table(path)], []
-    else:
-        parsed = parse_annotation(path)
-        genes, dropped = genes_from_transcripts(parsed.transcripts, transcripts), dropped_genes(parsed)
+    with reading(f"annotation {path}"):  # the parsers name the line; anything they raise is the file's fault
+        if is_annotation_table(path):
+            genes, dropped = [g.transcript() for g in read_annotation_table(path)], []
+        else:
+            parsed = parse_annotation(path)
+            genes, dropped = genes_from_transcripts(parsed.transcripts, transcripts), dropped_genes(parsed)
     if cache_file is not None:
         from meta_layer_cli.io.atomic import atomic_path
 

@@ -97,6 +97,7 @@ from meta_layer_cli.inference.vcf_shards import (
     shard_line,
 )
 from meta_layer_cli.io.annotation import GeneIndex, read_variant_annotation
+from meta_layer_cli.io.atomic import check_output_file, refuse_overwriting_inputs
 from meta_layer_cli.io.fasta import Fasta
 from meta_layer_cli.io.vcf import (
     STDIN,
@@ -109,7 +110,7 @@ from meta_layer_cli.io.vcf import (
     is_seekable_file,
     rereadable,
 )
-from meta_layer_cli.runtime.errors import InputDataError, UsageError
+from meta_layer_cli.runtime.errors import InputDataError, UsageError, reading
 from meta_layer_cli.runtime.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -245,6 +246,10 @@ def score_vcf(
     if not 0 <= distance < 5000:
         raise UsageError(f"distance (-D) must be in 0..4999, got {distance}")
     part = parse_shard(shard) if shard is not None else None
+    check_output_file(output, "--output")
+    refuse_overwriting_inputs({"--output": [output, *([f"{output}.tbi"] if write_index else [])]},
+                              {"--input": input, "--reference": reference_fasta, "--annotation": annotation,
+                               "--checkpoint": checkpoints, "--weights": weights})  # fmt: skip
     if write_index:
         check_index_target(output)
     if command is None:
@@ -287,7 +292,8 @@ def _base_model(base_model, weights, device: str, checkpoints, models_dir):
 def _score(source, name, output, reference_fasta, annotation, model, distance, mask, device, progress,
            cache, batch_size, chunk_size, batched, incremental, checkpoints, command, write_index, block, total,
            shard) -> dict:  # fmt: skip
-    genes = GeneIndex(read_variant_annotation(annotation))
+    with reading(f"annotation {annotation}"):  # the parsers name the line; anything they raise is the file's fault
+        genes = GeneIndex(read_variant_annotation(annotation))
     fasta = Fasta(reference_fasta)
     extra, meta_info = None, None
     if checkpoints:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 
 from meta_layer_cli import __version__
+from meta_layer_cli.io.atomic import check_output_file, refuse_overwriting_inputs
 from meta_layer_cli.io.vcf import VcfHeader, VcfReader, VcfWriter, is_seekable_file
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
 
@@ -99,6 +100,8 @@ def merge_vcf(shards: Sequence[str | os.PathLike], output: str | os.PathLike, *,
     """
     if not shards:
         raise UsageError("merge-vcf needs the shard files to merge")
+    check_output_file(output, "--output")
+    refuse_overwriting_inputs({"--output": [output, *([f"{output}.tbi"] if write_index else [])]}, {"shard": shards})
     for path in shards:
         if not is_seekable_file(path):
             raise InputDataError(f"{path}: not a file (merge-vcf reads each shard twice)")

@@ -19,7 +19,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +88,76 @@ def _umask() -> int:
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+PathArg = str | os.PathLike | None
+
+
+def _paths(given: PathArg | Sequence[PathArg]) -> list[str]:
+    if given is None:
+        return []
+    if isinstance(given, (str, os.PathLike)):
+        given = [given]
+    return [os.fspath(p) for p in given if isinstance(p, (str, os.PathLike)) and not is_stdout(p)]
+
+
+def _real(path: str) -> Path:
+    return Path(os.path.realpath(os.path.expanduser(path)))
+
+
+def _overlap(written: Path, read: Path) -> str | None:
+    """How writing ``written`` would touch ``read`` (both resolved): None when it would not."""
+    if written == read or (written.exists() and read.exists() and os.path.samefile(written, read)):
+        return "is"
+    if written in read.parents:
+        return "holds"
+    if read in written.parents:
+        return "lies inside"
+    return None
+
+
+def refuse_overwriting_inputs(written: Mapping[str, PathArg | Sequence[PathArg]],
+                              inputs: Mapping[str, PathArg | Sequence[PathArg]]) -> None:  # fmt: skip
+    """The one guard against a command destroying its own inputs, called before anything is written.
+
+    ``written``: what the command may create, replace or delete, by the flag that names it (``{"--out": folder}``;
+    for a folder only part of which is replaced, those parts: a run folder's ``checkpoints/``, ``metrics.json``...);
+    ``inputs``: what it reads (``{"--checkpoint": dir, "--data": [dirs]}``). Paths are compared resolved (links,
+    ``..``, hard links of one file). An output that is an input, holds one (a folder that would be emptied or
+    replaced) or lies inside one (part of an input folder replaced; outputs go outside the inputs) is one
+    :class:`UsageError` line. Inputs that do not
+    exist (yet), built-in names such as ``grch38`` and ``-`` (standard input/output) are not paths to protect;
+    neither are devices such as ``/dev/null``.
+    """
+    from meta_layer_cli.runtime.errors import UsageError
+
+    for out_flag, outs in written.items():
+        for out in _paths(outs):
+            if writes_through(out) and not os.path.islink(out):
+                continue  # a device, FIFO or socket: written in place, nothing is replaced
+            target = _real(out)
+            for in_flag, ins in inputs.items():
+                for given in _paths(ins):
+                    if not os.path.lexists(given):
+                        continue
+                    how = _overlap(target, _real(given))
+                    if how is not None:
+                        raise UsageError(f"{out_flag} {out} {how} the input {in_flag} {given}; writing it would "
+                                         f"destroy that input: choose another {out_flag}")  # fmt: skip
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> None:
+    """An output file name checked before any work (not after hours of it): not ``-`` handled elsewhere, not an
+    existing folder, and not below a file. One :class:`UsageError` line."""
+    from meta_layer_cli.runtime.errors import UsageError
+
+    if is_stdout(path):
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; give a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{flag} {path}: {parent} is a file, not a folder")
+            break

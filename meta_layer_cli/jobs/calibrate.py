@@ -27,7 +27,7 @@ from meta_layer_cli.artifacts.sources import resolve_gene_names, source_fingerpr
 from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record
 from meta_layer_cli.evaluation.evaluator import base_probabilities
 from meta_layer_cli.evaluation.metrics import expected_calibration_error, f1_optimal_threshold, reliability_curve
-from meta_layer_cli.io.atomic import write_json_atomic
+from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomic
 from meta_layer_cli.io.contigs import chromosome_names
 from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageError
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES
@@ -102,6 +102,7 @@ def calibrate_base_model(
     from meta_layer_cli.models.checkpoint import save_model
     from meta_layer_cli.models.meta import MetaModelConfig, build_meta_model
 
+    check_output_folder(out, overwrite, {"--data": data})
     data = Path(data)
     manifest = read_manifest(data)
     record = manifest_record(manifest)
@@ -161,8 +162,21 @@ def _apply(model, arrays) -> np.ndarray:
     return np.concatenate([recalibrate_arrays(model, g.codes, g.tracks) for g in arrays]).astype(np.float64)
 
 
+def check_output_folder(out: str | os.PathLike, overwrite: bool, inputs: dict) -> None:
+    """What :func:`fresh_folder` will do, checked before any work: ``out`` is none of ``inputs`` (flag -> path)
+    and holds none of them (:func:`~meta_layer_cli.io.atomic.refuse_overwriting_inputs`), and is empty unless
+    ``overwrite``."""
+    refuse_overwriting_inputs({"--out": out}, inputs)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise InputDataError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
+
+
 def fresh_folder(out: str | os.PathLike, overwrite: bool) -> Path:
-    """``out`` as an empty folder: created, or emptied with ``overwrite``; a non-empty one is refused."""
+    """``out`` as an empty folder: created, or emptied with ``overwrite``; a non-empty one is refused. Call
+    :func:`check_output_folder` first, before the work whose result goes here."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -203,6 +217,7 @@ def calibrate_checkpoint(
 
     if method not in ("temperature", "isotonic"):
         raise UsageError(f"--method {method!r}: a canonical checkpoint takes temperature or isotonic")
+    check_output_folder(out, overwrite, {"--checkpoint": checkpoint, "--data": data})
     config = read_checkpoint_config(checkpoint)
     run = config.get("run") or {}
     if not run:

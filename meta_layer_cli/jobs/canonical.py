@@ -39,10 +39,10 @@ from meta_layer_cli.artifacts.sources import (
 from meta_layer_cli.artifacts.tracks import gene_track_path, manifest_record, missing_gene_ids
 from meta_layer_cli.base_models import load_base_model
 from meta_layer_cli.base_models.record import BaseModelRecord
-from meta_layer_cli.io.atomic import write_json_atomic
+from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomic
 from meta_layer_cli.io.contigs import chromosome_names, strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
-from meta_layer_cli.jobs.run_folder import RunFolder
+from meta_layer_cli.jobs.run_folder import RunFolder, run_outputs
 from meta_layer_cli.runtime.errors import InputDataError, MetalayerError, UsageError
 from meta_layer_cli.runtime.fingerprint import value_checksum
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES, RunConfig, load_run_config
@@ -411,6 +411,9 @@ def run_canonical_training(
     )  # fmt: skip
     set_threads(cfg.hardware.threads)
     out = Path(cfg.output_dir)
+    config_file = config if isinstance(config, (str, os.PathLike)) else None
+    refuse_overwriting_inputs({"--out": run_outputs(out)},
+                              {"--data": cfg.data, "--weights": cfg.base_weights, "--config": config_file})
     rank, world = distributed_rank()
     timing: dict[str, float] = {}
     started = time.perf_counter()

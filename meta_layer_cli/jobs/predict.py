@@ -16,6 +16,7 @@ from pathlib import Path
 from meta_layer_cli.artifacts import open_source, predict_tracks
 from meta_layer_cli.artifacts.sources import read_genes_file
 from meta_layer_cli.inference.genes import checkpoint_records, recalibrate_tracks
+from meta_layer_cli.io.atomic import check_output_file, refuse_overwriting_inputs
 from meta_layer_cli.models.checkpoint import read_checkpoint_config
 from meta_layer_cli.runtime.config import hardware_settings
 from meta_layer_cli.runtime.device import resolve_device
@@ -52,6 +53,11 @@ def predict_genes(
     """
     if Path(out).suffix != ".parquet":
         raise UsageError(f"--out {out}: gene predictions are written as a .parquet table")
+    check_output_file(out, "--out")
+    bigwigs = [f"{bigwig}.{kind}.{strand}.bw" for kind in ("acceptor", "donor") for strand in ("plus", "minus")]
+    refuse_overwriting_inputs({"--out": [out, f"{out}.base"], "--bigwig": bigwigs if bigwig else None},
+                              {"--checkpoint": checkpoint, "--data": data, "--fasta": fasta, "--gtf": gtf,
+                               "--genes-file": genes_file})  # fmt: skip
     hardware = hardware_settings(profile, device=device)
     wanted = list(genes or []) + (read_genes_file(genes_file) if genes_file else [])
     if data is not None:
@@ -109,6 +115,8 @@ def predict_variant_table(
 
     if Path(out).suffix not in (".parquet", ".tsv", ".csv", ".txt"):
         raise UsageError(f"--out {Path(out).name}: use a .parquet, .tsv or .csv file name")
+    check_output_file(out, "--out")
+    refuse_overwriting_inputs({"--out": out}, {"--variants": table, "--checkpoint": checkpoints, "--weights": weights})
     hardware = hardware_settings(profile, device=device)
     device = str(resolve_device(hardware.device))
     if checkpoints:

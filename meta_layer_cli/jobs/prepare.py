@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from meta_layer_cli.artifacts import open_source, predict_tracks
 from meta_layer_cli.artifacts.sources import GeneSource, read_genes_file
 from meta_layer_cli.base_models import load_base_model
+from meta_layer_cli.io.atomic import refuse_overwriting_inputs
 from meta_layer_cli.runtime.config import hardware_settings
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ def prepare(
     that looked at its genes first does not read the FASTA and annotation twice.
     Returns the manifest, with this run's counts under ``last_run``.
     """
+    refuse_overwriting_inputs({"--out": out}, {"--fasta": fasta, "--gtf": gtf, "--data": data, "--weights": weights,
+                                                "--genes-file": genes_file})  # fmt: skip
     hardware = hardware_settings(profile, device=device, dtype=dtype)
     if source is None:
         source = open_source(dataset, fasta, gtf, data, transcripts, biotype, genome_build)

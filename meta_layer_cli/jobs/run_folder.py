@@ -46,6 +46,12 @@ KEPT = ("data", "cache")  # prepared tracks a run made for itself: reused by the
 logger = logging.getLogger("meta_layer_cli")
 
 
+def run_outputs(out: str | os.PathLike) -> list[Path]:
+    """What a run may replace in its folder (for :func:`~meta_layer_cli.io.atomic.refuse_overwriting_inputs`):
+    its own files; the folder's ``data/`` and ``cache/`` are kept."""
+    return [Path(out) / name for name in (*RUN_FILES, RUN_LOG)]
+
+
 def _when(seconds: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds or 0))
 

@@ -32,8 +32,8 @@ import polars as pl
 
 from meta_layer_cli.evaluation.variant_metrics import base_delta_metrics, classifier_metrics, regression_metrics
 from meta_layer_cli.features.variants import DEFAULT_THRESHOLDS, TARGET_KINDS, VariantDataset
-from meta_layer_cli.io.atomic import atomic_path, write_json_atomic
-from meta_layer_cli.jobs.run_folder import RunFolder
+from meta_layer_cli.io.atomic import atomic_path, refuse_overwriting_inputs, write_json_atomic
+from meta_layer_cli.jobs.run_folder import RunFolder, run_outputs
 from meta_layer_cli.models.calibration import IsotonicCalibrator, TemperatureScaler, calibration_to_json
 from meta_layer_cli.models.variant import VariantModel, calibrated_predictions, predict_variants
 from meta_layer_cli.runtime.config import HardwareSection
@@ -332,6 +332,12 @@ def run_validated_delta_training(
     set_threads(cfg.hardware.threads)
     device = str(resolve_device(cfg.hardware.device))
     out = Path(cfg.output_dir)
+    refuse_overwriting_inputs(
+        {"--out": run_outputs(out)},
+        {"--config": config if isinstance(config, (str, os.PathLike)) else None, "--weights": cfg.base_weights,
+         "train data": [p for s in cfg.train for p in s.input_paths()],
+         "evaluate data": [p for s in cfg.evaluate for p in s.input_paths()]},
+    )  # fmt: skip
     timing: dict[str, float] = {}
     started = time.perf_counter()
     train_frames = frames_given + [s.load() for s in cfg.train]
@@ -711,7 +717,7 @@ def calibrate_variant_checkpoint(
     """
     from meta_layer_cli.evaluation.report import write_reliability_plot
     from meta_layer_cli.inference.variant_models import load_variant_predictor
-    from meta_layer_cli.jobs.calibrate import fresh_folder
+    from meta_layer_cli.jobs.calibrate import check_output_folder, fresh_folder
     from meta_layer_cli.models.checkpoint import CONFIG, WEIGHTS, update_checkpoint_config
     from meta_layer_cli.models.variant.heldout import HeldOutCalibration, conformal_half_width
     from meta_layer_cli.runtime.device import resolve_device
@@ -720,6 +726,7 @@ def calibrate_variant_checkpoint(
         raise UsageError(f"--method {method!r}: a variant model takes isotonic or quantile")
     if method == "quantile" and not 0 < quantile < 1:
         raise UsageError(f"--quantile {quantile}: must lie between 0 and 1")
+    check_output_folder(out, overwrite, {"--checkpoint": checkpoint, "--variants": table})
     device = str(resolve_device(device))
     predictor = load_variant_predictor(checkpoint, device)
     if predictor.model.task != "regression":

@@ -45,6 +45,10 @@ class DataSpec(StrictSection):
             raise ValueError("loader splicevardb needs a fasta")
         return self
 
+    def input_paths(self) -> list[str]:
+        """The files this entry reads (its table, and the FASTA of ``splicevardb``), ``~`` and ``$VARS`` expanded."""
+        return [p for p in (_expand(self.path), _expand(self.annotation), _expand(self.fasta)) if p]
+
     def load(self) -> pl.DataFrame:
         """The table, as the loader returns it (sampled to ``max_rows``)."""
         from meta_layer_cli.io.assays import load_mapsy, load_saturation_mutagenesis, load_splicevardb, load_vexseq
