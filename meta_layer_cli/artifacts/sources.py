@@ -24,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from meta_layer_cli.artifacts.tracks import finished_gene_ids, read_gene_flanks, read_gene_track, read_manifest
+from meta_layer_cli.artifacts.tracks import (
+    finished_gene_ids,
+    read_gene_flanks,
+    read_gene_track,
+    read_manifest,
+    require_complete,
+)
 from meta_layer_cli.io.annotation import annotation_path, is_annotation_table, read_annotation_table
 from meta_layer_cli.io.contigs import contig_chromosomes, strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length, load_demo_gene
@@ -404,9 +410,10 @@ class TracksSource(GeneSource):
 
     kind = "tracks"
 
-    def __init__(self, tracks_dir: str | os.PathLike):
+    def __init__(self, tracks_dir: str | os.PathLike, allow_partial: bool = False):
         self.directory = Path(tracks_dir)
         manifest = read_manifest(self.directory)
+        require_complete(self.directory, manifest, allow_partial)
         done = set(finished_gene_ids(self.directory, manifest))
         entries = [GeneEntry.from_dict(g) for g in manifest["genes"] if g["gene_id"] in done]
         source = manifest["source"]
@@ -445,8 +452,10 @@ def open_source(
     transcripts: str = "canonical",
     biotype: Sequence[str] | None = None,
     genome_build: str | None = None,
+    allow_partial: bool = False,
 ) -> GeneSource:
-    """The source a command's flags describe: ``--dataset demo``, ``--fasta`` with ``--gtf``, or ``--data``."""
+    """The source a command's flags describe: ``--dataset demo``, ``--fasta`` with ``--gtf``, or ``--data``
+    (an unfinished folder refused unless ``allow_partial``)."""
     given = [x for x in (dataset, fasta, tracks) if x is not None]
     if len(given) != 1:
         raise UsageError("give one gene source: --dataset demo, --fasta with --gtf, or --data PREPARED")
@@ -457,7 +466,7 @@ def open_source(
             raise UsageError("--gtf goes with --fasta, not with --dataset demo")
         return DemoSource()
     if tracks is not None:
-        return TracksSource(tracks)
+        return TracksSource(tracks, allow_partial)
     if annotation is None:
         raise UsageError("--fasta needs --gtf (a GTF/GFF3, an annotation table, grch37 or grch38)")
     return FastaSource(fasta, annotation, transcripts, biotype, genome_build)

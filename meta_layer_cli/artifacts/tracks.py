@@ -132,6 +132,21 @@ def missing_gene_ids(out_dir: str | os.PathLike, manifest: dict | None = None) -
     return [g["gene_id"] for g in manifest["genes"] if not (root / g["file"]).is_file()]
 
 
+def require_complete(out_dir: str | os.PathLike, manifest: dict | None = None, allow_partial: bool = False) -> None:
+    """The one rule for every reader of a prepared folder (training, evaluation, prediction, calibration, a prepare
+    from it): a folder with planned genes still without tracks (an unfinished or still running prepare, a shard not
+    run) is refused with one :class:`InputDataError` line, unless ``allow_partial`` (``--allow-partial``: use the
+    finished genes). Genes a reader names must be finished either way (each reader says which it lacks)."""
+    if allow_partial:
+        return
+    manifest = manifest or read_manifest(out_dir)
+    missing = missing_gene_ids(out_dir, manifest)
+    if missing:
+        raise InputDataError(f"{out_dir} is incomplete: {len(missing)} of {len(manifest['genes'])} planned genes have "
+                             f"no tracks yet (e.g. {missing[0]}); finish `metalayer prepare` (every --shard) or pass "
+                             "--allow-partial to use the finished ones")  # fmt: skip
+
+
 def read_gene_track(out_dir: str | os.PathLike, gene_id: str) -> pl.DataFrame:
     path = gene_track_path(out_dir, gene_id)
     if not path.is_file():
@@ -173,6 +188,7 @@ __all__ = [
     "read_gene_flanks",
     "read_gene_track",
     "read_manifest",
+    "require_complete",
     "track_frame",
     "write_gene_track",
 ]

@@ -38,6 +38,9 @@ DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="built-in gene
 GenesOpt = Annotated[str | None, typer.Option("--genes", help="comma-separated gene names or ids")]
 GenesFileOpt = Annotated[Path | None, typer.Option("--genes-file", help="gene names or ids, one per line (- stdin)")]
 RegionOpt = Annotated[str | None, typer.Option("--region", help="only genes overlapping CHROM[:START-END]")]
+AllowPartialOpt = Annotated[
+    bool, typer.Option("--allow-partial", help="use the finished genes of an unfinished prepared folder")
+]
 TranscriptsOpt = Annotated[
     str, typer.Option("--transcripts", help="canonical (MANE Select / Ensembl canonical, else longest) or longest")
 ]
@@ -112,6 +115,7 @@ def register(app: typer.Typer) -> None:
         device: DeviceOpt = None,
         dtype: Annotated[str | None, typer.Option(help="float32 (default), bfloat16 or float16")] = None,
         overwrite: Annotated[bool, typer.Option(help="start over if the folder was made from other inputs")] = False,
+        allow_partial: AllowPartialOpt = False,
         progress: ProgressOpt = True,
     ) -> None:
         """Prepare a dataset: per gene its sequence, labels from the chosen transcript and the base model's tracks."""
@@ -121,7 +125,7 @@ def register(app: typer.Typer) -> None:
                        fasta=fasta, gtf=gtf, data=data, transcripts=transcripts, biotype=split_list(biotype),
                        genes=split_list(genes), genes_file=genes_file, region=region, shard=shard,
                        genome_build=genome_build, profile=profile, device=device, dtype=dtype, overwrite=overwrite,
-                       progress=progress)  # fmt: skip
+                       progress=progress, allow_partial=allow_partial)  # fmt: skip
         last = manifest["last_run"]
         from meta_layer_cli.artifacts.tracks import missing_gene_ids
 
@@ -172,6 +176,7 @@ def register(app: typer.Typer) -> None:
         if_changed: Annotated[
             bool, typer.Option("--if-changed", help="retrain only if data or config changed (else exit 5)")
         ] = False,
+        allow_partial: AllowPartialOpt = False,
     ) -> None:
         """Train the meta-layer on a prepared genome (or the demo genes) and compare it with its base model on
         held-out genes: writes checkpoints/best, metrics.json, report.html, train.log."""
@@ -191,6 +196,7 @@ def register(app: typer.Typer) -> None:
             test_chroms=split_list(test_chroms), split=split, test_fraction=test_fraction, config=config,
             max_minutes=max_minutes, profile=profile, device=device, output_dir=out, resume=resume,
             overwrite=overwrite, if_changed=if_changed,
+            allow_partial=allow_partial,
             overrides={**({"models_dir": str(models_dir)} if models_dir else {}), **parse_overrides(set_ or [])},
         )  # fmt: skip
         info(f"checkpoint: {result.checkpoint_path}\nreport: {result.output_dir / 'report.html'}")
@@ -209,7 +215,7 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option(help="measured variant table (CSV/TSV/parquet) for a variant-model checkpoint")
         ] = None,
         genes: GenesOpt = None,
-        allow_partial: Annotated[bool, typer.Option(help="evaluate an unfinished folder's finished genes")] = False,
+        allow_partial: AllowPartialOpt = False,
         allow_seen: Annotated[
             bool, typer.Option(help="--variants: also rows of exons the checkpoint was trained on (optimistic)")
         ] = False,
@@ -285,6 +291,7 @@ def register(app: typer.Typer) -> None:
         models_dir: ModelsDirOpt = None,
         profile: ProfileOpt = None,
         device: DeviceOpt = None,
+        allow_partial: AllowPartialOpt = False,
         progress: ProgressOpt = True,
     ) -> None:
         """Apply a trained checkpoint: recalibrated per-nucleotide probabilities of genes, or variant effects of a
@@ -303,7 +310,7 @@ def register(app: typer.Typer) -> None:
         path = predict_genes(checkpoint[0], out, data=data, dataset=dataset, fasta=fasta, gtf=gtf,
                              transcripts=transcripts, genes=split_list(genes), genes_file=genes_file, region=region,
                              shard=shard, bigwig=bigwig, models_dir=models_dir, profile=profile, device=device,
-                             progress=progress)  # fmt: skip
+                             progress=progress, allow_partial=allow_partial)  # fmt: skip
         info(f"wrote {path}" + (f" and {bigwig}.*.bw" if bigwig else ""))
 
     @app.command(epilog="Examples: metalayer calibrate --checkpoint runs/osai/checkpoints/best --data prepared/osai "
@@ -324,6 +331,7 @@ def register(app: typer.Typer) -> None:
         models_dir: ModelsDirOpt = None,
         device: DeviceOpt = None,
         overwrite: Annotated[bool, typer.Option(help="replace a non-empty --out")] = False,
+        allow_partial: AllowPartialOpt = False,
     ) -> None:
         """Post-hoc calibration on held-out (validation) data, never on test genes: per-class temperature of a
         base model alone, temperature or isotonic for a canonical checkpoint, isotonic or quantile for a variant
@@ -335,7 +343,8 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("a base model alone is calibrated on one --data folder")
             if method not in (None, "temperature"):
                 raise UsageError("a base model alone takes --method temperature")
-            fitted = jobs.calibrate_base_model(data[0], out, split_list(genes), split_list(test_chroms), overwrite)
+            fitted = jobs.calibrate_base_model(data[0], out, split_list(genes), split_list(test_chroms), overwrite,
+                                               allow_partial)  # fmt: skip
         else:
             from meta_layer_cli.models.checkpoint import read_checkpoint_config
 
@@ -349,7 +358,7 @@ def register(app: typer.Typer) -> None:
             else:
                 fitted = jobs.calibrate_checkpoint(checkpoint, out, method or "temperature",
                                                    [str(d) for d in data] if data else None, split_list(genes),
-                                                   device or "cpu", models_dir, overwrite)  # fmt: skip
+                                                   device or "cpu", models_dir, overwrite, allow_partial)  # fmt: skip
         print_result(fitted.summary())
         print_result(f"reliability plot: {fitted.plot}")
 

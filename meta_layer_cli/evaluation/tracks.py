@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from meta_layer_cli.artifacts import iter_tracks, read_manifest
-from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record, missing_gene_ids
+from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record, require_complete
 from meta_layer_cli.evaluation.metrics import site_metrics
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
 
@@ -25,6 +25,7 @@ def evaluate_tracks(
     manifest = read_manifest(tracks_dir)
     if not {"acceptor", "donor"} <= set(manifest["channels"]):
         raise InputDataError(f"{tracks_dir}: channels {manifest['channels']} have no acceptor/donor to evaluate")
+    require_complete(tracks_dir, manifest, allow_partial)
     finished = finished_gene_ids(tracks_dir, manifest)
     if gene_ids is not None:
         gene_ids = list(dict.fromkeys(gene_ids))
@@ -35,11 +36,6 @@ def evaluate_tracks(
         if unknown:
             raise InputDataError(f"gene(s) not in {tracks_dir}: {', '.join(unknown[:10])}")
     else:
-        missing = missing_gene_ids(tracks_dir, manifest)
-        if missing and not allow_partial:
-            planned = len(manifest["genes"])
-            raise InputDataError(f"{tracks_dir} is incomplete ({len(missing)} of {planned} planned genes without "
-                                 f"tracks, e.g. {missing[0]}); finish it or pass --allow-partial")  # fmt: skip
         gene_ids = finished
     probs, labels, n_genes = [], [], 0
     for _, frame in iter_tracks(tracks_dir, gene_ids):

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from meta_layer_cli.artifacts import common_gene_ids, load_gene_arrays, read_gene_track, read_manifest
-from meta_layer_cli.artifacts.tracks import manifest_record
+from meta_layer_cli.artifacts.tracks import manifest_record, require_complete
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import atomic_path
 from meta_layer_cli.models.apply import CanonicalPredictor
@@ -42,11 +42,13 @@ def recalibrate_tracks(
     bigwig_prefix: str | None = None,
     device: str = "cpu",
     progress: bool = True,
+    allow_partial: bool = False,
 ) -> Path:
     """Write base and meta probabilities for every nucleotide of ``genes`` (default: every finished gene)
     to ``out`` (parquet): ``gene_id``, the track columns (stacked folders' channels get a ``_1``, ``_2``
     suffix), then ``meta_neither, meta_acceptor, meta_donor``. With ``bigwig_prefix`` also
-    ``PREFIX.{acceptor,donor}.{plus,minus}.bw`` (needs genomic coordinates).
+    ``PREFIX.{acceptor,donor}.{plus,minus}.bw`` (needs genomic coordinates). An unfinished tracks folder is
+    refused unless ``allow_partial`` (:func:`~meta_layer_cli.artifacts.tracks.require_complete`).
     """
     import pyarrow.parquet as pq
 
@@ -56,8 +58,9 @@ def recalibrate_tracks(
     if len(dirs) != len(records):
         raise UsageError(f"{checkpoint} was trained on {len(records)} base model(s); got {len(dirs)} tracks folder(s)")
     manifests = [read_manifest(d) for d in dirs]  # read once: genes are loaded one at a time below
-    for record, manifest in zip(records, manifests):
+    for record, manifest, d in zip(records, manifests, dirs):
         record.require(manifest_record(manifest), f"the checkpoint {checkpoint}")
+        require_complete(d, manifest, allow_partial)
     common = common_gene_ids(dirs, manifests)
     available = set(common)
     if genes is not None:

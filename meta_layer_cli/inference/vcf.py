@@ -44,7 +44,9 @@ The tool's own fields of an earlier run never survive: ``SpliceAI``, ``MetaLayer
 from those it does not; their ``##INFO`` lines are replaced by this run's (the ``MetaLayer``
 line removed when this run writes none), and so are the provenance lines
 ``##metalayer_score_vcf``, ``##metalayer_version`` and ``##metalayer_command``
-(:mod:`meta_layer_cli.inference.vcf_shards`, which also has ``shard=``).
+(:mod:`meta_layer_cli.inference.vcf_shards`, which also has ``shard=``). What the tool wrote under
+its earlier name (``MetaSplice=``, ``MetaSpliceSkip=``, their ``##INFO`` lines and every
+``##metasplice_*`` line) is removed as well.
 
 Deliberate deviations from the official tool, none of which changes a score it
 produces: a record with at least one ALT allele that was not scored is flagged
@@ -111,12 +113,16 @@ from meta_layer_cli.io.vcf import (
     rereadable,
 )
 from meta_layer_cli.runtime.errors import InputDataError, UsageError, reading
+from meta_layer_cli.runtime.fingerprint import file_checksum
 from meta_layer_cli.runtime.progress import Progress
 
 logger = logging.getLogger(__name__)
 
 #: INFO keys this tool writes; an earlier run's values are replaced or removed.
 OWN_FIELDS = ("SpliceAI", "MetaLayer", "MetaLayerSkip")
+#: INFO keys and header lines the tool wrote under its earlier name (MetaSplice): always removed.
+FORMER_FIELDS = ("MetaSplice", "MetaSpliceSkip")
+FORMER_TAG = "##metasplice_"
 SETTINGS_TAG = "##metalayer_score_vcf="
 
 
@@ -129,8 +135,8 @@ def output_header(header: VcfHeader, model, distance: int, mask: bool, meta_info
             "SpliceAIv1.3.1 variant annotation", f"SpliceAI-format variant annotation from {model.name}"
         )
     lines = [info, SKIP_INFO] + ([meta_info] if meta_info else [])
-    out = header.replacing_info(lines, drop=() if meta_info else ("MetaLayer",))
-    out = out.without((SETTINGS_TAG, VERSION_TAG, COMMAND_TAG, SHARD_TAG))
+    out = header.replacing_info(lines, drop=(*FORMER_FIELDS, *(() if meta_info else ("MetaLayer",))))
+    out = out.without((SETTINGS_TAG, VERSION_TAG, COMMAND_TAG, SHARD_TAG, FORMER_TAG))
     out.meta.append(
         f"{SETTINGS_TAG}<base_model={model.name},weights_checksum={model.weights_checksum},context={model.context},"
         f"distance={distance},mask={int(mask)}>"
@@ -270,10 +276,12 @@ def score_vcf(
         start, end = shard_block(*part, scan.lines) if part is not None else (0, None)
         total = scan.records(start, end) if scan is not None else None
         model = _base_model(base_model, weights, device, checkpoints, models_dir)
+        # a shard carries the plan and the input's checksum, so that merge-vcf refuses shards of another input
+        plan = shard_line(*part, scan.lines, file_checksum(source)) if part is not None else None
         summary = _score(source, name, output, reference_fasta, annotation, model, distance, mask,
                          device, progress, cache, batch_size, chunk_size, batched, incremental, checkpoints,
                          command, write_index, (start, end), total,
-                         shard_line(*part, scan.lines) if part is not None else None)  # fmt: skip
+                         plan)  # fmt: skip
     summary["seconds"] = time.perf_counter() - started
     return summary
 
@@ -340,7 +348,7 @@ def _score(source, name, output, reference_fasta, annotation, model, distance, m
                     if reason is not None:
                         info["MetaLayerSkip"] = reason
                     # this run's fields replace an earlier run's; those it does not write are removed
-                    writer.write(record, info, remove=OWN_FIELDS)
+                    writer.write(record, info, remove=(*OWN_FIELDS, *FORMER_FIELDS))
                 counts["records"] += done
                 bar.update(done, entries=f"{counts['entries']:,}")
     fasta.close()

@@ -2,8 +2,9 @@
 
 Shard ``K`` of ``N`` holds body lines ``[(K-1)*T//N, K*T//N)`` of the input's ``T`` body lines (every
 line after ``#CHROM``; records, malformed records and stray comments alike), under the full output
-header plus ``##metalayer_shard=<shard=K/N,lines=L,of=T>``. :func:`merge_vcf` checks that the shards
-are all ``N`` of one split (none missing or given twice, same header apart from the command line,
+header plus ``##metalayer_shard=<shard=K/N,lines=L,of=T,input=CHECKSUM>`` (the plan, and the checksum of
+the input file's bytes). :func:`merge_vcf` checks that the shards are all ``N`` of one split of one
+input (none missing or given twice, the same input checksum, same header apart from the command line,
 each with the lines its header promises) and writes them in order under the common header, without
 the shard line and with its own command line: byte for byte the output of one unsharded run, apart
 from the ``##metalayer_command`` line.
@@ -27,7 +28,7 @@ VERSION_TAG = "##metalayer_version="
 COMMAND_TAG = "##metalayer_command="
 SHARD_TAG = "##metalayer_shard="
 _SHARD_ARG = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
-_SHARD_LINE = re.compile(r"^##metalayer_shard=<shard=(\d+)/(\d+),lines=(\d+),of=(\d+)>$")
+_SHARD_LINE = re.compile(r"^##metalayer_shard=<shard=(\d+)/(\d+),lines=(\d+),of=(\d+)(?:,input=([0-9a-f]+))?>$")
 
 
 def parse_shard(text: str | tuple[int, int]) -> tuple[int, int]:
@@ -49,9 +50,9 @@ def shard_block(k: int, n: int, total: int) -> tuple[int, int]:
     return (k - 1) * total // n, k * total // n
 
 
-def shard_line(k: int, n: int, total: int) -> str:
+def shard_line(k: int, n: int, total: int, input_checksum: str) -> str:
     start, end = shard_block(k, n, total)
-    return f"{SHARD_TAG}<shard={k}/{n},lines={end - start},of={total}>"
+    return f"{SHARD_TAG}<shard={k}/{n},lines={end - start},of={total},input={input_checksum}>"
 
 
 def one_line(text: str) -> str:
@@ -77,12 +78,16 @@ def call_summary(function: str, **arguments) -> str:
     return f"{function}({', '.join(parts)})"
 
 
-def _shard_of(path, header: VcfHeader) -> tuple[int, int, int, int]:
+def _shard_of(path, header: VcfHeader) -> tuple[int, int, int, int, str]:
     found = [m for line in header.meta if (m := _SHARD_LINE.match(line))]
     if len(found) != 1:
         raise InputDataError(f"{path}: {'no' if not found else 'more than one'} {SHARD_TAG} line; "
                              "merge-vcf takes the outputs of score-vcf --shard K/N")  # fmt: skip
-    return tuple(int(g) for g in found[0].groups())  # type: ignore[return-value]
+    *numbers, checksum = found[0].groups()
+    if checksum is None:
+        raise InputDataError(f"{path}: its {SHARD_TAG} line has no input checksum (an older metalayer made it); "
+                             "score the shards again")  # fmt: skip
+    return (*(int(g) for g in numbers), checksum)  # type: ignore[return-value]
 
 
 def _comparable(header: VcfHeader) -> list[str]:
@@ -113,12 +118,15 @@ def merge_vcf(shards: Sequence[str | os.PathLike], output: str | os.PathLike, *,
     for path in shards:
         with VcfReader(path) as reader:
             header = reader.header
-        k, n, lines, total = _shard_of(path, header)
+        k, n, lines, total, checksum = _shard_of(path, header)
         if split is None:
-            split, first = (n, total), (path, _comparable(header))
-        elif (n, total) != split:
+            split, first = (n, total, checksum), (path, _comparable(header))
+        elif (n, total) != split[:2]:
             raise InputDataError(f"{path} is shard {k}/{n} of {total} lines, {first[0]} one of {split[0]} "
                                  f"shards of {split[1]} lines: not the same split")  # fmt: skip
+        elif checksum != split[2]:
+            raise InputDataError(f"{path} was scored from another input VCF than {first[0]} (input checksum "
+                                 f"{checksum}, not {split[2]}): shards must come from one input")  # fmt: skip
         if k in by_index:
             raise InputDataError(f"shard {k}/{n} given twice: {by_index[k][0]} and {path}")
         if lines != (lambda b: b[1] - b[0])(shard_block(k, n, total)):
@@ -129,7 +137,7 @@ def merge_vcf(shards: Sequence[str | os.PathLike], output: str | os.PathLike, *,
             raise InputDataError(f"{path}: header differs from {first[0]}'s (at {diff[:120]!r}); "
                                  "shards must come from one score-vcf setup")  # fmt: skip
         by_index[k] = (path, header)
-    n, total = split
+    n, total, _ = split
     missing = [k for k in range(1, n + 1) if k not in by_index]
     if missing:
         raise InputDataError(f"shard{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} of {n} missing")

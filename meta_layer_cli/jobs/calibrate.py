@@ -24,13 +24,14 @@ import numpy as np
 
 from meta_layer_cli.artifacts import load_gene_arrays, read_manifest
 from meta_layer_cli.artifacts.sources import resolve_gene_names, source_fingerprint
-from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record
+from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record, require_complete
 from meta_layer_cli.evaluation.evaluator import base_probabilities
 from meta_layer_cli.evaluation.metrics import expected_calibration_error, f1_optimal_threshold, reliability_curve
 from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomic
 from meta_layer_cli.io.contigs import chromosome_names
 from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageError
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES
+from meta_layer_cli.training.splits import gene_locus
 
 logger = logging.getLogger(__name__)
 
@@ -97,14 +98,17 @@ def calibrate_base_model(
     genes: list[str] | None = None,
     test_chroms: list[str] | None = None,
     overwrite: bool = False,
+    allow_partial: bool = False,
 ) -> CalibrationResult:
-    """Per-class temperatures of the base model in ``data`` (module docstring) -> a checkpoint in ``out``."""
+    """Per-class temperatures of the base model in ``data`` (module docstring) -> a checkpoint in ``out``.
+    An unfinished ``data`` folder is refused unless ``allow_partial``."""
     from meta_layer_cli.models.checkpoint import save_model
     from meta_layer_cli.models.meta import MetaModelConfig, build_meta_model
 
     check_output_folder(out, overwrite, {"--data": data})
     data = Path(data)
     manifest = read_manifest(data)
+    require_complete(data, manifest, allow_partial)
     record = manifest_record(manifest)
     ids = finished_gene_ids(data, manifest)
     chromosomes = {g["gene_id"]: g["chrom"] for g in manifest["genes"]}
@@ -140,7 +144,10 @@ def calibrate_base_model(
     calibrated = _apply(model, arrays)
     thresholds = {name: {str(c): f1_optimal_threshold(p[:, c], labels == c) for c in (1, 2)}
                   for name, p in (("meta", calibrated), ("base", probs))}  # fmt: skip
+    fitted_on = set(allowed)
+    loci = [gene_locus(e) for e in manifest["genes"] if e["gene_id"] in fitted_on]
     run = {"base_models": [record.to_dict()], "channels": channels, "split": split, "thresholds": thresholds,
+           "loci": {"genome_build": manifest["source"].get("genome_build"), "seen": [list(x) for x in loci if x]},
            "data": {"dataset": None, "source": source_fingerprint(manifest["fingerprint"])},
            "calibrated_from": "base model", "temperatures": temperatures.tolist()}  # fmt: skip
     save_model(out, model, {"run": run})
@@ -207,9 +214,11 @@ def calibrate_checkpoint(
     device: str = "cpu",
     models_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
+    allow_partial: bool = False,
 ) -> CalibrationResult:
     """``temperature`` or ``isotonic`` calibration of a canonical checkpoint on its validation genes
-    (module docstring) -> a calibrated copy in ``out``."""
+    (module docstring) -> a calibrated copy in ``out``. An unfinished ``data`` folder is refused unless
+    ``allow_partial``."""
     from meta_layer_cli.jobs.canonical import checkpoint_data
     from meta_layer_cli.models.apply import CanonicalPredictor
     from meta_layer_cli.models.checkpoint import CONFIG, WEIGHTS, read_checkpoint_config, update_checkpoint_config
@@ -226,6 +235,8 @@ def calibrate_checkpoint(
         raise InputDataError(f"{checkpoint} is already calibrated ({config['calibration']['method']}); calibrate the "
                              "uncalibrated checkpoint instead")  # fmt: skip
     dirs, same = checkpoint_data(checkpoint, data, device, models_dir=models_dir)
+    for d in dirs:
+        require_complete(d, None, allow_partial)
     if not same:
         raise InputDataError("calibration must use the checkpoint's own validation genes: give the --data it was "
                              "trained on")  # fmt: skip

@@ -30,13 +30,8 @@ from meta_layer_cli.artifacts import (
     predict_tracks,
     read_manifest,
 )
-from meta_layer_cli.artifacts.sources import (
-    announce_cache,
-    default_cache_dir,
-    resolve_gene_names,
-    source_fingerprint,
-)
-from meta_layer_cli.artifacts.tracks import gene_track_path, manifest_record, missing_gene_ids
+from meta_layer_cli.artifacts.sources import announce_cache, default_cache_dir, resolve_gene_names, source_fingerprint
+from meta_layer_cli.artifacts.tracks import gene_track_path, manifest_record, require_complete
 from meta_layer_cli.base_models import load_base_model
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomic
@@ -46,6 +41,7 @@ from meta_layer_cli.jobs.run_folder import RunFolder, run_outputs
 from meta_layer_cli.runtime.errors import InputDataError, MetalayerError, UsageError
 from meta_layer_cli.runtime.fingerprint import value_checksum
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES, RunConfig, load_run_config
+from meta_layer_cli.training.splits import Locus, gene_locus, overlapping_genes, same_build
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +126,19 @@ class TrainingData:
     loci: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # gene -> (contig, start, end), where known
     contig_chromosomes: dict[str, str] = field(default_factory=dict)  # contig -> chromosome its FASTA header names
     lengths: dict[str, int] = field(default_factory=dict)  # nt per gene (transcript, without flanks)
+    # gene id -> (contig without chr, strand, 0-based start, end): what a checkpoint records of the genes it saw
+    places: dict[str, Locus | None] = field(default_factory=dict)
+    genome_build: str | None = None
 
     def describe(self) -> dict:
         """What a checkpoint records about its data (no paths)."""
         return {"dataset": self.dataset, "source": self.source, "genes": value_checksum(sorted(self.gene_ids))}
+
+    def seen_loci(self, split) -> dict:
+        """The loci of the genes a model trained on this split has seen (training and validation genes), so that
+        evaluation on another annotation of the genome can tell them apart (:func:`evaluate_checkpoint`)."""
+        seen = [self.places.get(g) for g in [*split.train, *split.validation]]
+        return {"genome_build": self.genome_build, "seen": [list(locus) for locus in seen if locus is not None]}
 
 
 def demo_tracks(model, gene_ids: list[str], cache: str | os.PathLike | None, progress: bool = True) -> Path:
@@ -164,10 +169,7 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
                     record.require(load_base_model(name, weights=weights, device="cpu", flank=cfg.flank,
                                                    models_dir=cfg.models_dir), str(d))  # fmt: skip
         for d, m in zip(dirs, manifests):
-            missing = missing_gene_ids(d, m)
-            if missing and not allow_partial:
-                raise InputDataError(f"{d} is incomplete: {len(missing)} of {len(m['genes'])} planned genes have no "
-                                     f"tracks yet (e.g. {missing[0]}); finish `metalayer prepare` first")  # fmt: skip
+            require_complete(d, m, allow_partial)
         sources = [source_fingerprint(m["fingerprint"]) for m in manifests]
         if any(s != sources[0] for s in sources[1:]):
             raise InputDataError("the --data folders were prepared from different genomes or annotations")
@@ -179,7 +181,9 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
                 if entries[g].get("start") is not None}  # fmt: skip
         data = TrainingData(dirs, records, ids, chromosomes, genomic, sources[0], None, loci,
                             dict(manifests[0]["source"].get("chromosomes") or {}),
-                            lengths={g: int(entries[g].get("length") or 0) for g in ids})  # fmt: skip
+                            lengths={g: int(entries[g].get("length") or 0) for g in ids},
+                            places={g: gene_locus(entries[g]) for g in ids},
+                            genome_build=manifests[0]["source"].get("genome_build"))  # fmt: skip
     else:
         if cfg.genes:
             ids = list(cfg.genes)
@@ -198,9 +202,13 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         chromosomes = {g: info.get(g, {}).get("chrom", "") for g in ids}
         loci = {g: (info[g]["chrom"], info[g]["hg19_start"], info[g]["hg19_end"]) for g in ids
                 if "hg19_start" in info.get(g, {})}  # fmt: skip
+        # demo genes are hg19 genes: their hg19 spans (1-based inclusive in the table) are their places
+        places = {g: gene_locus({**info[g], "start": info[g]["hg19_start"] - 1, "end": info[g]["hg19_end"]})
+                  if info.get(g, {}).get("hg19_start") is not None else None for g in ids}  # fmt: skip
         data = TrainingData(dirs, records, ids, chromosomes, False, source_fingerprint(read_manifest(dirs[0])
                                                                                         ["fingerprint"]), "demo", loci,
-                            lengths={g: demo_gene_length(g) for g in ids})  # fmt: skip
+                            lengths={g: demo_gene_length(g) for g in ids}, places=places,
+                            genome_build="GRCh37")  # fmt: skip
         return data
     if cfg.genes or cfg.max_genes:
         wanted = list(cfg.genes) if cfg.genes else data.gene_ids[: cfg.max_genes]
@@ -375,6 +383,7 @@ def run_canonical_training(
     resume: bool = False,
     overwrite: bool = True,
     if_changed: bool = False,
+    allow_partial: bool = False,
     **overrides,
 ) -> CanonicalResult:
     """Train the meta-layer and evaluate it against its base model on held-out genes.
@@ -385,11 +394,12 @@ def run_canonical_training(
     config's ``models_dir``, then ``$METALAYER_MODELS``). Genes are split by chromosome for genome data
     (``test_chroms``, default SpliceAI's 1, 3, 5, 7, 9) and by gene for the demo set, or by ``split``
     (``chromosome``, ``gene`` or ``block``, holding out ``test_fraction`` of the genes);
-    ``train_genes``/``test_genes`` fix the split. Any config key can be overridden as
-    ``section__key=value`` (``training__lr=1e-3``), a top-level key (``max_genes=50``), or a dict
-    ``overrides={"training.lr": 1e-3}``. ``variant_sets``: measured variant tables (polars frames,
-    paths or ``{"loader": "vexseq", "path": ...}``) on which the trained model's meta(alt) − meta(ref)
-    is compared with the measured effect (``result.variant_evaluation``).
+    ``train_genes``/``test_genes`` fix the split; ``allow_partial`` trains on the finished genes of an
+    unfinished prepared folder (refused otherwise: :func:`~meta_layer_cli.artifacts.tracks.require_complete`).
+    Any config key can be overridden as ``section__key=value`` (``training__lr=1e-3``), a top-level key
+    (``max_genes=50``), or a dict ``overrides={"training.lr": 1e-3}``. ``variant_sets``: measured variant
+    tables (polars frames, paths or ``{"loader": "vexseq", "path": ...}``) on which the trained model's
+    meta(alt) − meta(ref) is compared with the measured effect (``result.variant_evaluation``).
 
     The output folder follows :class:`~meta_layer_cli.jobs.run_folder.RunFolder` (the library
     default ``overwrite=True`` retrains into a finished folder; the command line refuses unless
@@ -418,10 +428,10 @@ def run_canonical_training(
     timing: dict[str, float] = {}
     started = time.perf_counter()
     if rank == 0:
-        tracks = training_data(cfg, cfg.training.progress)
+        tracks = training_data(cfg, cfg.training.progress, allow_partial)
     _barrier()
     if rank != 0:
-        tracks = training_data(cfg, False)
+        tracks = training_data(cfg, False, allow_partial)
     timing["base_tracks_s"] = round(time.perf_counter() - started, 2)
     split = checked_split(cfg, tracks)
     fingerprint = run_fingerprint(cfg, tracks)
@@ -453,7 +463,8 @@ def run_canonical_training(
         # the config without paths of this machine: a checkpoint is evaluated and used elsewhere
         portable = cfg.model_dump(exclude={"tracks_cache", "output_dir", "data", "models_dir", "base_weights"})
         run_info = {"base_models": [r.to_dict() for r in tracks.records], "channels": channels,
-                    "split": split.to_dict(), "data": tracks.describe(), "config": portable}  # fmt: skip
+                    "split": split.to_dict(), "loci": tracks.seen_loci(split), "data": tracks.describe(),
+                    "config": portable}  # fmt: skip
         update_checkpoint_config(checkpoint, {"run": run_info}, drop=("structure",))
         _, test = load_gene_arrays(tracks.dirs, split.test)
         result = finish_canonical_run(checkpoint, tracks.dirs, cfg.structure, cfg.hardware.device, state.history,
@@ -657,6 +668,27 @@ def checkpoint_data(checkpoint: str | os.PathLike, data: list[str | os.PathLike]
     return dirs, same
 
 
+def seen_genes(run: dict, gene_ids: list[str], manifest: dict, same: bool, checkpoint) -> set[str]:
+    """The ``gene_ids`` of a prepared folder that a checkpoint has seen (its training and validation genes):
+    held out means held out by gene id *and* by genomic locus, whatever the annotation. On the data it was
+    trained on, its split says; on other data, a gene is seen when its id is a training/validation id or its
+    locus overlaps one of theirs on the same contig and strand (``run["loci"]``, recorded at training)."""
+    fitted = set(run["split"]["train"]) | set(run["split"]["validation"])
+    seen = {g for g in gene_ids if g in fitted}
+    if same:
+        return seen
+    recorded = run.get("loci")
+    if recorded is None:
+        logger.warning(f"{checkpoint} records no loci of its training genes (made by an older metalayer): genes of "
+                       "another annotation are held out by gene id only")  # fmt: skip
+        return seen
+    build = manifest["source"].get("genome_build")
+    if not same_build(recorded.get("genome_build"), build):
+        return seen  # another genome build: its coordinates say nothing about these
+    entries = {g["gene_id"]: g for g in manifest["genes"]}
+    return seen | overlapping_genes(recorded["seen"], {g: gene_locus(entries[g]) for g in gene_ids if g in entries})
+
+
 def evaluate_checkpoint(
     checkpoint: str | os.PathLike,
     data: list[str | os.PathLike] | str | os.PathLike | None = None,
@@ -697,12 +729,8 @@ def evaluate_checkpoint_metrics(
     manifests = [read_manifest(d) for d in dirs]
     in_order = common_gene_ids(dirs, manifests)
     finished = set(in_order)
-    if not allow_partial:
-        for d, manifest in zip(dirs, manifests):
-            missing = missing_gene_ids(d, manifest)
-            if missing:
-                raise InputDataError(f"{d} is incomplete ({len(missing)} planned genes without tracks, e.g. "
-                                     f"{missing[0]}); finish it or pass --allow-partial")  # fmt: skip
+    for d, manifest in zip(dirs, manifests):
+        require_complete(d, manifest, allow_partial)
     if genes is not None:
         genes = resolve_gene_names(genes, manifests[0]["genes"])  # names or ids, as --genes takes them
         if not genes:
@@ -710,12 +738,11 @@ def evaluate_checkpoint_metrics(
         unknown = [g for g in genes if g not in finished]
         if unknown:
             raise InputDataError(f"gene(s) not in the data: {', '.join(unknown[:10])}")
-        if same:
-            fitted = set(run["split"]["train"]) | set(run["split"]["validation"])
-            seen = [g for g in genes if g in fitted]
-            if seen:
-                logger.warning(f"{len(seen)} of the --genes were used in training or validation (e.g. {seen[0]}): "
-                               "their metrics are not held-out metrics")  # fmt: skip
+        seen_ones = seen_genes(run, genes, manifests[0], same, checkpoint)
+        seen = [g for g in genes if g in seen_ones]
+        if seen:
+            logger.warning(f"{len(seen)} of the --genes were used in training or validation, or overlap such a "
+                           f"gene (e.g. {seen[0]}): their metrics are not held-out metrics")  # fmt: skip
         test_ids = genes
     elif same:
         test_ids = [g for g in run["split"]["test"] if g in finished]
@@ -723,7 +750,15 @@ def evaluate_checkpoint_metrics(
             raise InputDataError(f"{len(run['split']['test']) - len(test_ids)} of the checkpoint's test genes have "
                                  "no tracks in the data; pass --allow-partial to evaluate the rest")  # fmt: skip
     else:
-        test_ids = in_order
+        seen = seen_genes(run, in_order, manifests[0], same, checkpoint)
+        test_ids = [g for g in in_order if g not in seen]
+        if seen:
+            logger.info(f"{len(seen)} of the {len(in_order)} genes of the data are the checkpoint's training or "
+                        "validation genes, or overlap one on the same strand (another annotation of the genome): "
+                        f"left out, {len(test_ids)} held-out genes evaluated")  # fmt: skip
+            if not test_ids:
+                raise InputDataError("every gene of the data is a training or validation gene of the checkpoint "
+                                     "(by gene id or genomic locus): nothing held out to evaluate")  # fmt: skip
     if not test_ids:
         raise InputDataError("no genes to evaluate")
     channels, test = load_gene_arrays(dirs, test_ids, manifests)

@@ -41,8 +41,10 @@ def predict_genes(
     profile: str | os.PathLike | None = None,
     device: str | None = None,
     progress: bool = True,
+    allow_partial: bool = False,
 ) -> Path:
-    """Recalibrated probabilities of genes to ``out`` (parquet); see the module docstring.
+    """Recalibrated probabilities of genes to ``out`` (parquet); see the module docstring. An unfinished ``data``
+    folder is refused unless ``allow_partial``.
 
     ``genes`` / ``genes_file``: gene names or ids (also unversioned ids and transcript ids), as
     ``prepare --genes`` takes them; a name that is not in the source is an error naming it.
@@ -66,9 +68,10 @@ def predict_genes(
         dirs = [data] if isinstance(data, (str, os.PathLike)) else list(data)
         if wanted or region is not None or shard is not None:
             # names, ids, unversioned ids or transcript ids, resolved as `prepare --genes` resolves them
-            source = open_source(tracks=dirs[0]).select(wanted or None, region)
+            source = open_source(tracks=dirs[0], allow_partial=allow_partial).select(wanted or None, region)
             wanted = _shard_ids(source, shard)
-        return recalibrate_tracks(checkpoint, dirs, out, wanted or None, bigwig, hardware.device, progress)
+        return recalibrate_tracks(checkpoint, dirs, out, wanted or None, bigwig, hardware.device, progress,
+                                  allow_partial)  # fmt: skip
     source = open_source(dataset, fasta, gtf, None, transcripts).select(wanted or None, region)
     if shard is not None:
         source = source.select(_shard_ids(source, shard))

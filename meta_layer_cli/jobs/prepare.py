@@ -56,20 +56,22 @@ def prepare(
     overwrite: bool = False,
     progress: bool = True,
     source: GeneSource | None = None,
+    allow_partial: bool = False,
 ) -> dict:
     """Prepare ``out``: the base model's tracks of every selected gene (module docstring).
 
     Sources: ``dataset="demo"``, ``fasta`` + ``gtf`` (a GTF/GFF3, an annotation table, ``grch37`` or
-    ``grch38``), or ``data`` (another prepared folder: the same genes, e.g. for a second base model);
-    ``source``: one already opened from those (:func:`~meta_layer_cli.artifacts.open_source`), so a caller
-    that looked at its genes first does not read the FASTA and annotation twice.
+    ``grch38``), or ``data`` (another prepared folder: the same genes, e.g. for a second base model; an
+    unfinished one is refused unless ``allow_partial``); ``source``: one already opened from those
+    (:func:`~meta_layer_cli.artifacts.open_source`), so a caller that looked at its genes first does not read the
+    FASTA and annotation twice.
     Returns the manifest, with this run's counts under ``last_run``.
     """
     refuse_overwriting_inputs({"--out": out}, {"--fasta": fasta, "--gtf": gtf, "--data": data, "--weights": weights,
                                                 "--genes-file": genes_file})  # fmt: skip
     hardware = hardware_settings(profile, device=device, dtype=dtype)
     if source is None:
-        source = open_source(dataset, fasta, gtf, data, transcripts, biotype, genome_build)
+        source = open_source(dataset, fasta, gtf, data, transcripts, biotype, genome_build, allow_partial)
     wanted = list(genes or []) + (read_genes_file(genes_file) if genes_file else [])
     source = source.select(wanted or None, region)
     report_dropped(source.dropped, f"{out}/manifest.json")

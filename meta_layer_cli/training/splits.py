@@ -31,6 +31,50 @@ class GeneSplit:
         return {"train": self.train, "validation": self.validation, "test": self.test}
 
 
+# A gene's place in a genome: contig (``chr`` stripped), strand, 0-based start, end (half-open).
+Locus = tuple[str, str, int, int]
+_BUILDS = {"hg19": "GRCh37", "grch37": "GRCh37", "hg38": "GRCh38", "grch38": "GRCh38"}
+
+
+def gene_locus(entry: Mapping) -> Locus | None:
+    """The locus of a manifest gene entry (``chrom``, ``strand``, ``start``, ``end``), or None without coordinates."""
+    from meta_layer_cli.io.contigs import strip_chr
+
+    if entry.get("start") is None or entry.get("end") is None or not entry.get("chrom"):
+        return None
+    return strip_chr(str(entry["chrom"])), str(entry.get("strand") or "+"), int(entry["start"]), int(entry["end"])
+
+
+def same_build(a: str | None, b: str | None) -> bool:
+    """Whether two genome builds can share coordinates: unknown (None) matches anything; hg19 == GRCh37."""
+    if not a or not b:
+        return True
+    return _BUILDS.get(a.lower(), a) == _BUILDS.get(b.lower(), b)
+
+
+def overlapping_genes(seen: Sequence[Sequence], candidates: Mapping[str, Locus | None]) -> set[str]:
+    """The ``candidates`` (gene id -> locus) whose locus overlaps any of ``seen`` on the same contig and strand:
+    the same piece of genome under another annotation's name. ``seen``: ``[contig, strand, start, end]`` each."""
+    by_place: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for contig, strand, start, end in seen:
+        by_place.setdefault((str(contig), str(strand)), []).append((int(start), int(end)))
+    index = {}
+    for place, spans in by_place.items():
+        spans.sort()
+        starts = np.array([s for s, _ in spans], np.int64)
+        reach = np.maximum.accumulate(np.array([e for _, e in spans], np.int64))  # furthest end so far
+        index[place] = starts, reach
+    out = set()
+    for gene_id, locus in candidates.items():
+        if locus is None or (locus[0], locus[1]) not in index:
+            continue
+        starts, reach = index[(locus[0], locus[1])]
+        before = int(np.searchsorted(starts, locus[3], side="left"))  # seen spans starting before this one ends
+        if before and reach[before - 1] > locus[2]:
+            out.add(gene_id)
+    return out
+
+
 def split_genes(
     gene_ids: Sequence[str],
     seed: int = 0,
