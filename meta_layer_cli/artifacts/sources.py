@@ -98,11 +98,18 @@ def parse_region(text: str) -> tuple[str, int | None, int | None]:
 
 
 def read_genes_file(path: str | os.PathLike) -> list[str]:
-    """Gene ids or names, one per line (``#`` comments and blank lines ignored; ``-`` reads stdin)."""
+    """Gene ids or names, one per line (``#`` comments and blank lines ignored; ``-`` reads stdin). A file that
+    names no gene (empty, blank lines, comments only, stdin from ``/dev/null``) is a :class:`UsageError`: it
+    would otherwise select every gene, as no ``--genes-file`` does."""
     import sys
 
-    text = sys.stdin.read() if str(path) == "-" else Path(path).read_text()
-    return [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]
+    shown = "stdin" if str(path) == "-" else str(path)
+    with reading(f"--genes-file {shown}"):
+        text = sys.stdin.read() if str(path) == "-" else Path(path).read_text()
+    names = [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]
+    if not names:
+        raise UsageError(f"--genes-file {shown} names no gene (it is empty or holds only blank lines and comments)")
+    return names
 
 
 def gene_index(entries: Sequence[GeneEntry | dict]) -> dict[str, GeneEntry]:

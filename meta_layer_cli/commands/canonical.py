@@ -29,7 +29,9 @@ WeightsOpt = Annotated[
     str | None,
     typer.Option("--weights", help="weights file or folder (a folder of flank sizes picks --flank); see README"),
 ]
-FlankOpt = Annotated[int | None, typer.Option("--flank", help="OpenSpliceAI flank size in nt (default 10000)")]
+FlankOpt = Annotated[
+    int | None, typer.Option("--flank", min=1, help="OpenSpliceAI flank size in nt (default 10000)")
+]
 FastaOpt = Annotated[Path | None, typer.Option("--fasta", "-R", help="genome FASTA (plain or bgzip)")]
 GtfOpt = Annotated[
     str | None, typer.Option("--gtf", "-A", help="GTF/GFF3 (gzip ok), a SpliceAI annotation table, grch37 or grch38")
@@ -82,6 +84,25 @@ def _warn_if_worse(meta: dict, base: dict | None, n_genes: int | None) -> None:
     warning = worse_than_base(meta, base, n_genes)
     if warning:
         logging.getLogger("meta_layer_cli").warning(warning)
+
+
+TRACKS_ROWS = ("pr_auc_acceptor", "pr_auc_donor", "pr_auc_macro", "topk_acceptor", "topk_donor", "topk_mean",
+               "fp_acceptor", "fn_acceptor", "fp_donor", "fn_donor", "n_acceptor", "n_donor", "n_nt")  # fmt: skip
+
+
+def _tracks_table(result: dict, title: str):
+    """``evaluate --tracks``: the base model's metrics (every one ``--json`` reports) in a column named after it."""
+    from rich.table import Table
+
+    from meta_layer_cli.evaluation.report import format_metric
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column(f"base ({result['base_model']})", justify="right")
+    for key in TRACKS_ROWS:
+        shown = f"{key} at {result['threshold']:g}" if key.startswith(("fp_", "fn_")) else key
+        table.add_row(shown, format_metric(key, result.get(key)))
+    return table
 
 
 def _print_table(table) -> None:
@@ -237,7 +258,7 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 print(json.dumps(result, indent=2))
             else:
-                _print_table(_metrics_table(result, None, f"{result['n_genes']} genes of {tracks}"))
+                _print_table(_tracks_table(result, f"{result['n_genes']} genes of {tracks}"))
             return
         from meta_layer_cli.models.checkpoint import read_checkpoint_config
 
@@ -368,7 +389,7 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="working folder (tracks are cached there)")] = Path("metalayer_demo"),
         profile: ProfileOpt = None,
         device: DeviceOpt = None,
-        epochs: Annotated[int | None, typer.Option(help="override the lightweight config's epochs")] = None,
+        epochs: Annotated[int | None, typer.Option(min=1, help="override the lightweight config's epochs")] = None,
         genes: Annotated[str | None, typer.Option(help="demo gene ids (default: ~200 genes up to 40 kb)")] = None,
         overwrite: Annotated[
             bool, typer.Option(help="train again from scratch even if the folder holds a finished demo")
@@ -415,7 +436,9 @@ def register(app: typer.Typer) -> None:
         kind: Annotated[
             str, typer.Argument(help="canonical, lightweight, hyena, delta, pipeline, or a profile: cpu, m1, gpu")
         ],
-        out: Annotated[Path | None, typer.Option("--out", "-o", help="write here instead of stdout")] = None,
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="write here instead of stdout (- is stdout)")
+        ] = None,
     ) -> None:
         """Write a starter config (a built-in one, commented) to edit and pass with --config / --profile."""
         from meta_layer_cli.jobs.canonical import builtin_config
@@ -431,11 +454,12 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"unknown config kind {kind!r} (canonical, lightweight, hyena, delta, pipeline, cpu, m1, "
                              "gpu)")  # fmt: skip
         text = path.read_text()
-        if out is None:
+        if out is None or str(out) == "-":
             sys.stdout.write(text)
             return
-        from meta_layer_cli.io.atomic import atomic_path
+        from meta_layer_cli.io.atomic import atomic_path, check_output_file
 
+        check_output_file(out, "--out")
         if out.exists():
             raise UsageError(f"{out} exists; not overwriting it")
         with atomic_path(out) as tmp:

@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         device: DeviceOpt = None,
         profile: ProfileOpt = None,
         cache: Annotated[Path | None, typer.Option(help="directory to cache base-model predictions in")] = None,
-        batch_size: Annotated[int | None, typer.Option(help="windows per forward pass")] = None,
+        batch_size: Annotated[int | None, typer.Option(min=1, help="windows per forward pass")] = None,
         progress: ProgressOpt = True,
         checkpoint: Annotated[
             list[Path] | None,

@@ -22,6 +22,8 @@ def evaluate_tracks(
     Needs ``neither, acceptor, donor`` channels (SpliceAI, OpenSpliceAI). A folder with planned
     genes still missing, or ``gene_ids`` it lacks, is refused unless ``allow_partial``.
     """
+    if not (isinstance(threshold, (int, float)) and 0 <= threshold <= 1):  # NaN fails both comparisons
+        raise UsageError(f"--threshold {threshold}: a score threshold is a probability in [0, 1]")
     manifest = read_manifest(tracks_dir)
     if not {"acceptor", "donor"} <= set(manifest["channels"]):
         raise InputDataError(f"{tracks_dir}: channels {manifest['channels']} have no acceptor/donor to evaluate")
@@ -45,6 +47,8 @@ def evaluate_tracks(
     if not n_genes:
         raise InputDataError(f"{tracks_dir}: no finished gene tracks to evaluate")
     result = site_metrics(np.concatenate(probs), np.concatenate(labels), threshold)
+    result["topk_mean"] = (result["topk_acceptor"] + result["topk_donor"]) / 2
+    result["threshold"] = float(threshold)
     record = manifest_record(manifest)
     result["n_genes"] = n_genes
     result["base_model"] = record.name

@@ -251,6 +251,10 @@ def score_vcf(
     """
     if not 0 <= distance < 5000:
         raise UsageError(f"distance (-D) must be in 0..4999, got {distance}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise UsageError(f"--batch-size {batch_size}: windows per forward pass must be a whole number >= 1")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise UsageError(f"chunk_size {chunk_size}: records held at once must be a whole number >= 1")
     part = parse_shard(shard) if shard is not None else None
     check_output_file(output, "--output")
     refuse_overwriting_inputs({"--output": [output, *([f"{output}.tbi"] if write_index else [])]},

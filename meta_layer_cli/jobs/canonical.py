@@ -129,6 +129,8 @@ class TrainingData:
     # gene id -> (contig without chr, strand, 0-based start, end): what a checkpoint records of the genes it saw
     places: dict[str, Locus | None] = field(default_factory=dict)
     genome_build: str | None = None
+    # each folder's manifest fingerprint: base model, weights, context, tracks dtype, stored flank, genome...
+    tracks: list[dict] = field(default_factory=list)
 
     def describe(self) -> dict:
         """What a checkpoint records about its data (no paths)."""
@@ -183,7 +185,8 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
                             dict(manifests[0]["source"].get("chromosomes") or {}),
                             lengths={g: int(entries[g].get("length") or 0) for g in ids},
                             places={g: gene_locus(entries[g]) for g in ids},
-                            genome_build=manifests[0]["source"].get("genome_build"))  # fmt: skip
+                            genome_build=manifests[0]["source"].get("genome_build"),
+                            tracks=[m["fingerprint"] for m in manifests])  # fmt: skip
     else:
         if cfg.genes:
             ids = list(cfg.genes)
@@ -205,10 +208,10 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         # demo genes are hg19 genes: their hg19 spans (1-based inclusive in the table) are their places
         places = {g: gene_locus({**info[g], "start": info[g]["hg19_start"] - 1, "end": info[g]["hg19_end"]})
                   if info.get(g, {}).get("hg19_start") is not None else None for g in ids}  # fmt: skip
-        data = TrainingData(dirs, records, ids, chromosomes, False, source_fingerprint(read_manifest(dirs[0])
-                                                                                        ["fingerprint"]), "demo", loci,
-                            lengths={g: demo_gene_length(g) for g in ids}, places=places,
-                            genome_build="GRCh37")  # fmt: skip
+        fingerprints = [read_manifest(d)["fingerprint"] for d in dirs]
+        data = TrainingData(dirs, records, ids, chromosomes, False, source_fingerprint(fingerprints[0]), "demo", loci,
+                            lengths={g: demo_gene_length(g) for g in ids}, places=places, genome_build="GRCh37",
+                            tracks=fingerprints)  # fmt: skip
         return data
     if cfg.genes or cfg.max_genes:
         wanted = list(cfg.genes) if cfg.genes else data.gene_ids[: cfg.max_genes]
@@ -347,11 +350,19 @@ def run_start_lines(data: TrainingData, split: dict, method: str | None = None) 
 
 
 def run_fingerprint(cfg: RunConfig, data: TrainingData) -> dict:
-    """What decides whether a finished run is still up to date: the data and every setting but hardware."""
+    """What decides whether a finished run is still up to date: the data and every setting but hardware. The data
+    is everything that changes the tracks' values: each folder's manifest fingerprint (base model, weights,
+    context, the tracks' dtype, stored flank, genome and annotation), named key by key so that a refusal says
+    what changed (``tracks dtype: float32 -> bfloat16``)."""
     settings = cfg.model_dump(exclude={"hardware", "output_dir", "tracks_cache", "data", "models_dir"})
     settings["training"].pop("progress", None)
+    tracks = {}
+    for i, fingerprint in enumerate(data.tracks):
+        prefix = "tracks" if len(data.tracks) == 1 else f"tracks {i + 1}"
+        tracks.update({f"{prefix} {key}": value for key, value in fingerprint.items()})
     return {
         "base models": [f"{r.name} {r.weights_checksum}" for r in data.records],
+        **tracks,
         "genes": value_checksum([data.source, sorted(data.gene_ids)]),
         "config": value_checksum(settings),
     }
