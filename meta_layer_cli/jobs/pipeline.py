@@ -1,6 +1,8 @@
 """``metalayer pipeline``: one config, the whole chain on one machine: prepare -> train-canonical -> evaluate ->
 (predict) -> (score-vcf). Each step is the same library function the command of that name calls; a rerun
-skips what is done (prepared genes, a finished run whose data and config did not change). For many machines,
+skips what is done (prepared genes, a finished run whose data and config did not change) and resumes what was
+interrupted (a training run continues from its last epoch). Every input and output is checked before the first
+expensive step (:func:`preflight`). For many machines,
 ``scripts/workflow/Snakefile`` runs the same steps as separate, sharded jobs.
 
 A starter config: ``metalayer init-config pipeline``.
@@ -19,7 +21,7 @@ from pydantic import Field
 from meta_layer_cli.artifacts import open_source
 from meta_layer_cli.io.atomic import write_json_atomic
 from meta_layer_cli.runtime.config import StrictSection, load_yaml_config, parse_overrides
-from meta_layer_cli.runtime.errors import UpToDate
+from meta_layer_cli.runtime.errors import InputDataError, UpToDate, UsageError
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES
 
 logger = logging.getLogger(__name__)
@@ -76,8 +78,11 @@ def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict |
     cfg, train_set = pipeline_settings(config, overrides)
     out = Path(cfg.out)
     prepared, run = out / "prepared", out / "run"
+    preflight(cfg, train_set)  # every input and output, before anything is read at length
     source = open_source(None, cfg.fasta, cfg.annotation, None, cfg.transcripts, cfg.biotype)
     check_split_before_preparing(cfg, train_set, source, prepared)  # not after an hour of base-model predictions
+    # predict_genes entries resolved now (names, ids...), not when the predict step reaches them
+    predict_ids = [e.gene_id for e in source.select(cfg.predict_genes).entries] if cfg.predict_genes else None
     logger.info(f"pipeline: prepare {cfg.base_model} tracks in {prepared}")
     prepare(prepared, cfg.base_model, cfg.weights, flank=cfg.flank, models_dir=cfg.models_dir, profile=cfg.profile,
             device=cfg.device, progress=progress, source=source)  # fmt: skip
@@ -88,7 +93,7 @@ def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict |
             base_model=cfg.base_model, base_weights=cfg.weights, flank=cfg.flank, data=[str(prepared)],
             test_chroms=cfg.test_chromosomes, split=cfg.split, test_fraction=cfg.test_fraction,
             config=cfg.train_config, profile=cfg.profile, device=cfg.device,
-            output_dir=run, overwrite=False, if_changed=True,
+            output_dir=run, overwrite=False, if_changed=True, resume=True,
             overrides={**({"models_dir": cfg.models_dir} if cfg.models_dir else {}), **train_set},
         )  # fmt: skip
     except UpToDate as done:
@@ -102,7 +107,7 @@ def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict |
         from meta_layer_cli.jobs.predict import predict_genes
 
         table = out / "predictions.parquet"
-        predict_genes(checkpoint, table, data=[prepared], genes=cfg.predict_genes, bigwig=str(out / "bigwig" / "meta"),
+        predict_genes(checkpoint, table, data=[prepared], genes=predict_ids, bigwig=str(out / "bigwig" / "meta"),
                       models_dir=cfg.models_dir, profile=cfg.profile, device=cfg.device, progress=progress)  # fmt: skip
         result["predictions"] = str(table)
     if cfg.vcf:
@@ -136,3 +141,63 @@ def check_split_before_preparing(cfg: PipelineConfig, train_set: dict, source, p
     checked_split(run_cfg, data, {"test_chroms": "test_chromosomes: [{chrom}] in the pipeline config",
                                   "gene_split": "--set split.method=gene --set split.test=0.2",
                                   "shares": "--set split.test=0.1 --set split.validation=0.05"})  # fmt: skip
+
+
+def _outputs(out: Path) -> list[Path]:
+    """Everything a pipeline run writes under ``out``."""
+    names = ("prepared", "run", "evaluation.json", "pipeline.json", "predictions.parquet", "predictions.parquet.base",
+             "bigwig", "scored.vcf.gz")  # fmt: skip
+    return [out / name for name in names]
+
+
+def preflight(cfg: PipelineConfig, train_set: dict) -> None:
+    """What the chain will need, checked before it reads the genome (not hours later when a step reaches it):
+    the inputs exist (FASTA, annotation, VCF, train config, weights), the train config (with ``train_set``) and
+    the hardware settings are valid, the output folder is writable and holds none of the inputs, the VCF's
+    header reads. (:func:`run_pipeline` then resolves ``predict_genes`` and makes the split on the annotation's
+    genes before ``prepare``.)"""
+    from meta_layer_cli.base_models import BASE_MODELS
+    from meta_layer_cli.base_models.weights import find_weights
+    from meta_layer_cli.io.annotation import BUILTIN_TABLES
+    from meta_layer_cli.io.atomic import refuse_overwriting_inputs
+    from meta_layer_cli.jobs.canonical import resolve_canonical_config
+    from meta_layer_cli.runtime.config import hardware_settings
+
+    for key, path in (("fasta", cfg.fasta), ("annotation", cfg.annotation), ("vcf", cfg.vcf),
+                      ("train_config", cfg.train_config), ("models_dir", cfg.models_dir)):  # fmt: skip
+        if path is None or (key == "annotation" and path in BUILTIN_TABLES):
+            continue
+        if not Path(path).expanduser().exists():
+            raise InputDataError(f"pipeline {key}: {path} does not exist")
+    if cfg.base_model not in BASE_MODELS or cfg.base_model == "precomputed":
+        raise UsageError(f"pipeline base_model: {cfg.base_model!r} is not a base model the pipeline can run "
+                         f"({', '.join(b for b in BASE_MODELS if b != 'precomputed')})")  # fmt: skip
+    find_weights(cfg.base_model, cfg.weights, cfg.flank, cfg.models_dir)
+    hardware_settings(cfg.profile, device=cfg.device)
+    resolve_canonical_config(cfg.train_config, {**({"models_dir": cfg.models_dir} if cfg.models_dir else {}),
+                                                **train_set}, cfg.profile, base_model=cfg.base_model,
+                             data=[str(Path(cfg.out) / "prepared")], test_chroms=cfg.test_chromosomes,
+                             split=cfg.split, test_fraction=cfg.test_fraction, device=cfg.device)  # fmt: skip
+    out = Path(cfg.out)
+    refuse_overwriting_inputs({"out": _outputs(out)},
+                              {"fasta": cfg.fasta, "annotation": cfg.annotation, "vcf": cfg.vcf, "weights": cfg.weights,
+                               "train_config": cfg.train_config, "models_dir": cfg.models_dir})  # fmt: skip
+    _check_writable(out)
+    if cfg.vcf:
+        from meta_layer_cli.io.vcf import VcfReader
+
+        with VcfReader(cfg.vcf):  # reads the header: not a VCF, or unreadable, fails here
+            pass
+
+
+def _check_writable(out: Path) -> None:
+    import tempfile
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"pipeline out: {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise UsageError(f"pipeline out: cannot write to {out} ({err.strerror or err})") from None

@@ -12,8 +12,9 @@ a finished run, same inputs     ``--if-changed``: exit 5, nothing done; ``--over
                                 again; otherwise refused (it is finished)
 a finished run, other inputs    ``--if-changed`` or ``--overwrite``: train again; otherwise
                                 refused, naming what changed
-an interrupted run              ``--resume``: continue it (same inputs only); ``--overwrite``:
-                                start over; otherwise refused
+an interrupted run              ``--resume``: continue it (same inputs only); ``--overwrite``,
+                                or ``--if-changed`` with other inputs: start over; otherwise
+                                refused
 files of something else         refused (never deleted)
 ==============================  ==============================================================
 
@@ -160,7 +161,9 @@ class RunFolder:
         if self.resume and same:
             self.resuming = True
             return
-        if self.overwrite:
+        if self.overwrite or (self.if_changed and not same):
+            if not same:
+                logger.info(f"{self.out}: inputs changed since the interrupted run ({changed}); starting over")
             self._clear()
             return self._start()
         if not same:
