@@ -6,11 +6,22 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from meta_layer_cli.models.meta import MetaModelConfig
 from meta_layer_cli.runtime.config import HardwareSection, StrictSection, load_yaml_config
 from meta_layer_cli.runtime.errors import UsageError
+
+
+def check_base_model_names(value: str | list[str] | None) -> str | list[str] | None:
+    """A config's ``base_model`` (one name or a list): every name a base model metalayer knows."""
+    from meta_layer_cli.base_models import BASE_MODELS
+
+    for name in [value] if isinstance(value, str) else value or []:
+        if name not in BASE_MODELS:
+            raise ValueError(f"unknown base model {name!r} (choose from {', '.join(BASE_MODELS)})")
+    return value
+
 
 # SpliceAI's held-out chromosomes; matched with or without "chr"
 SPLICEAI_TEST_CHROMOSOMES = ["1", "3", "5", "7", "9"]
@@ -76,6 +87,18 @@ class RunConfig(StrictSection):
     # fit a gene-structure decoder on the validation genes and apply it to whole genes
     structure: bool = True
     training: TrainingSection = TrainingSection()
+
+    @field_validator("base_model")
+    @classmethod
+    def _known_base_models(cls, value: str | list[str] | None) -> str | list[str] | None:
+        return check_base_model_names(value)
+
+    @model_validator(mode="after")
+    def _odd_kernel(self) -> RunConfig:
+        # checked here, with the other config errors, not when the first layer is built after the data is loaded
+        if self.model.kernel % 2 == 0:
+            raise ValueError(f"model.kernel must be odd (a centred convolution), got {self.model.kernel}")
+        return self
 
     @model_validator(mode="after")
     def _one_data_source(self) -> RunConfig:

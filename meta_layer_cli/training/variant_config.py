@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from meta_layer_cli.features.variants import TARGET_KINDS
 from meta_layer_cli.models.variant import VariantArchitecture, VariantModelConfig, VariantModelName
 from meta_layer_cli.runtime.config import HardwareSection, StrictSection, load_yaml_config
+from meta_layer_cli.training.config import check_base_model_names
 
 
 class DataSpec(StrictSection):
@@ -112,6 +113,11 @@ class VariantRunConfig(StrictSection):
     seed: int = 0
     architecture: VariantArchitecture = VariantArchitecture()
     training: VariantTrainingSection = VariantTrainingSection()
+
+    @field_validator("base_model")
+    @classmethod
+    def _known_base_model(cls, value: str) -> str:
+        return check_base_model_names(value)
     hardware: VariantHardwareSection = VariantHardwareSection()
 
     @field_validator("thresholds")
