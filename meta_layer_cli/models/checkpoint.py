@@ -63,6 +63,8 @@ def check_checkpoint_numbers(config: dict, path) -> None:
     """The numbers a canonical checkpoint is applied with, checked before use: thresholds are probabilities,
     temperatures positive, the gene-structure decoder's sizes positive integers, calibration maps probabilities;
     none NaN or infinite. (The architecture is checked by its schema when the model is built.)"""
+    if config.get("kind") == "variant_model":
+        return  # a variant model's thresholds are effect sizes, its calibration other maps (checked where read)
     run = config.get("run")
     if isinstance(run, dict):
         for name, per_class in (run.get("thresholds") or {}).items():
