@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -451,14 +452,14 @@ def run_canonical_training(
         folder.__enter__()
     try:
         _barrier()
-        if rank == 0:
-            for line in run_start_lines(tracks, split.to_dict(), split_method(cfg, tracks)):
-                logger.info(line)
         # each rank holds only its own share of the training genes' tracks
         channels, train = load_gene_arrays(tracks.dirs, split.train[rank::world])
         if world > 1:
             logger.info(f"rank {rank}/{world}: {len(train)} of {len(split.train)} training genes in memory")
         _, val = load_gene_arrays(tracks.dirs, split.validation)
+        if rank == 0:  # said once the data is read: a file that cannot be read stops the run before this
+            for line in run_start_lines(tracks, split.to_dict(), split_method(cfg, tracks)):
+                logger.info(line)
         # the initialisation is the config's seed's: before, it depended on what the process had drawn
         # earlier (base-model loading), so one config trained differently from one code version to the next
         model = build_meta_model(cfg.model.model_copy(update={"channels": channels}), seed=cfg.training.seed)
@@ -495,6 +496,11 @@ def run_canonical_training(
         folder.finish({"pr_auc_macro": result.canonical_test_metrics.get("pr_auc_macro"),
                        "base_pr_auc_macro": (result.base_test_metrics or {}).get("pr_auc_macro")})  # fmt: skip
         return result
+    except BaseException:
+        if folder is not None:
+            folder.__exit__(*sys.exc_info())
+            folder = None
+        raise
     finally:
         if folder is not None:
             folder.__exit__(None, None, None)

@@ -101,12 +101,20 @@ class RunFolder:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and self._state_only():
+            # failed before writing anything of the run (e.g. unreadable data): no interrupted run to resume,
+            # so the folder is left as a rerun can start in, not as one that needs --resume or --overwrite
+            (self.out / RUN_STATE).unlink(missing_ok=True)
         if self._handler is not None:
             logger.removeHandler(self._handler)
             self._handler.close()
             if self._previous_level is not None:
                 logger.setLevel(self._previous_level)
         self._lock.__exit__(exc_type, exc, tb)
+
+    def _state_only(self) -> bool:
+        """The run has written nothing but its state file (its other files were cleared when it started)."""
+        return not self.resuming and all(not (self.out / name).exists() for name in RUN_FILES if name != RUN_STATE)
 
     def _state(self) -> dict | None:
         path = self.out / RUN_STATE
