@@ -75,6 +75,7 @@ class Probe:
     untouched: list[Path] = field(default_factory=list)  # must not exist after a refusal
     stdin: str | None = None
     run: Callable[[], Outcome] | None = None  # a probe that runs processes itself (signals, concurrency)
+    late_ok: bool = False  # a full disk shows when writing: work before the refusal is no late abort
     setup: Callable[[], None] | None = None
 
 
@@ -120,6 +121,7 @@ def classify(probe: Probe, outcome: Outcome, before: dict, after: dict) -> tuple
     if outcome.code not in expected:
         return "other", f"exit {outcome.code}, expected {expected}: {(errors or lines or ['?'])[-1][:120]}"
     worked = [m for m in WORK_MARKERS if any(m in line for line in lines if not line.startswith("error:"))]
+    worked = [] if probe.late_ok else worked
     made = [str(p) for p in probe.untouched if p.exists()]
     if worked or made:
         return "late abort", f"after {worked or made}"
@@ -397,7 +399,7 @@ def probes(fx: dict) -> list[Probe]:
               check=lambda o: None if (WORK / "s/p21/manifest.json").is_file() else "no manifest"))  # fmt: skip
     add(Probe("prepare", "full disk", run=on_mount(lambda m: [*prep, "--fasta", str(F), "--gtf", str(G), "--out",
                                                               str(m / "p")], "300k", False, 1, "no space left"),
-              expect=1, text="no space left"))  # fmt: skip
+              expect=1, text="no space left", late_ok=True))  # fmt: skip
     add(Probe("prepare", "read-only output", run=on_mount(lambda m: [*prep, "--fasta", str(F), "--gtf", str(G),
                                                                      "--out", str(m / "p")], "1m", True, 1,
                                                           "read-only"), expect=1, text="read-only"))  # fmt: skip
@@ -475,7 +477,7 @@ def probes(fx: dict) -> list[Probe]:
               3, "other inputs", inputs=[WORK / "scratch/t14/checkpoints"]))  # fmt: skip
     add(Probe("train-canonical", "full disk", run=on_mount(lambda m: [*train, "--data", str(P), "--out", str(m / "r")],
                                                            "200k", False, 1, "no space left"), expect=1,
-              text="no space left"))  # fmt: skip
+              text="no space left", late_ok=True))  # fmt: skip
     res_out = WORK / "scratch" / "t-resume"
     res_args = [*train, "--data", str(P), "--out", str(res_out), "--set", "training.epochs=3"]
     add(Probe("train-canonical", "Ctrl-C mid-training, --resume", res_args, 0, setup=lambda: scratch("t-resume"),
@@ -539,7 +541,8 @@ def probes(fx: dict) -> list[Probe]:
                                                                       str(scratch("x5.parquet"))], 0,
               check=lambda o: _same_predictions(fx, WORK / "scratch/x5.parquet", ["148", "713"])))  # fmt: skip
     add(Probe("predict", "full disk", run=on_mount(lambda m: [*pred, "--data", str(P), "--out", str(m / "p.parquet")],
-                                                   "64k", False, 1, "no space left"), expect=1, text="no space left"))
+                                                   "64k", False, 1, "no space left"), expect=1, text="no space left",
+              late_ok=True))
     add(Probe("predict", "read-only output", run=on_mount(lambda m: [*pred, "--data", str(P), "--out",
                                                                      str(m / "p.parquet")], "1m", True, 1,
                                                           "read-only"), expect=1, text="read-only"))  # fmt: skip
@@ -644,7 +647,8 @@ def probes(fx: dict) -> list[Probe]:
                                                                      str(scratch("o12.vcf")), "--checkpoint", str(C)],
               0, check=lambda o: _records_kept(V, WORK / "scratch/o12.vcf", "MetaLayer=")))  # fmt: skip
     add(Probe("score-vcf", "full disk", run=on_mount(lambda m: [*score, "-I", str(V), "-O", str(m / "o.vcf")], "4k",
-                                                     False, 1, "no space left"), expect=1, text="no space left"))
+                                                     False, 1, "no space left"), expect=1, text="no space left",
+              late_ok=True))
     add(Probe("score-vcf", "read-only output", run=on_mount(lambda m: [*score, "-I", str(V), "-O", str(m / "o.vcf")],
                                                             "1m", True, 1, "read-only"), expect=1, text="read-only"))
     sig_vcf = write(WORK / "in" / "big.vcf", "\n".join(fx["header"] + fx["body"] * 60) + "\n")

@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from meta_layer_cli.features.variants import TARGET_KINDS
 from meta_layer_cli.models.variant import VariantArchitecture, VariantModelConfig, VariantModelName
 from meta_layer_cli.runtime.config import HardwareSection, StrictSection, load_yaml_config
+from meta_layer_cli.runtime.errors import reading
 from meta_layer_cli.training.config import check_base_model_names
 
 
@@ -52,9 +53,16 @@ class DataSpec(StrictSection):
 
     def load(self) -> pl.DataFrame:
         """The table, as the loader returns it (sampled to ``max_rows``)."""
+        path = _expand(self.path)
+        with reading(f"{self.loader} data {path or ''}".strip()):  # the loaders' readers name what they read
+            frame = self._read(path)
+        if self.max_rows is not None and frame.height > self.max_rows:
+            frame = frame.with_row_index("_row").sample(n=self.max_rows, seed=self.seed).sort("_row").drop("_row")
+        return frame
+
+    def _read(self, path: str | None) -> pl.DataFrame:
         from meta_layer_cli.io.assays import load_mapsy, load_saturation_mutagenesis, load_splicevardb, load_vexseq
 
-        path = _expand(self.path)
         if self.loader == "vexseq":
             frame = load_vexseq(path)
         elif self.loader == "mapsy":
@@ -67,8 +75,6 @@ class DataSpec(StrictSection):
             from meta_layer_cli.io.tables import read_table
 
             frame = read_table(path)
-        if self.max_rows is not None and frame.height > self.max_rows:
-            frame = frame.with_row_index("_row").sample(n=self.max_rows, seed=self.seed).sort("_row").drop("_row")
         return frame
 
 

@@ -17,7 +17,7 @@ from meta_layer_cli.models.variant.architectures import (
     VariantModel,
 )
 from meta_layer_cli.models.variant.config import VARIANT_MODELS, VariantModelConfig
-from meta_layer_cli.runtime.errors import InputDataError
+from meta_layer_cli.runtime.errors import InputDataError, reading
 
 _REGISTRY: dict[str, type[VariantModel]] = {
     "splice_inducing": SpliceInducingClassifier,
@@ -57,6 +57,7 @@ def load_variant_model(directory: str | os.PathLike, device: str = "cpu") -> tup
     if config.get("kind") != "variant_model":
         raise InputDataError(f"{directory} is not a variant-model checkpoint (written by train-delta)")
     weights = read_weights(directory)
-    model = build_variant_model(None, config["model"])
-    model.load_state_dict(weights)
+    with reading(f"{Path(directory) / 'config.json'} (the variant model)"):  # an architecture it cannot build
+        model = build_variant_model(None, config["model"])
+        model.load_state_dict(weights)
     return model.to(device).eval(), config
