@@ -39,10 +39,10 @@ from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomi
 from meta_layer_cli.io.contigs import chromosome_names, strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
 from meta_layer_cli.jobs.run_folder import RunFolder, run_outputs
-from meta_layer_cli.runtime.errors import InputDataError, MetalayerError, UsageError
+from meta_layer_cli.runtime.errors import InputDataError, UsageError
 from meta_layer_cli.runtime.fingerprint import value_checksum
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES, RunConfig, load_run_config
-from meta_layer_cli.training.splits import Locus, gene_locus, overlapping_genes, same_build
+from meta_layer_cli.training.splits import Locus, SplitImpossible, gene_locus, overlapping_genes, same_build
 
 logger = logging.getLogger(__name__)
 
@@ -278,9 +278,7 @@ def checked_split(cfg: RunConfig, data: TrainingData, options: dict[str, str] | 
     a gene split, ``--split gene|block --test-fraction``)."""
     try:
         return split_for(cfg, data)
-    except MetalayerError:
-        raise
-    except (ValueError, KeyError) as err:
+    except SplitImpossible as err:
         problem = str(err.args[0] if err.args else err)
         if cfg.train_genes is not None or cfg.test_genes is not None:  # the user's own lists: the message says it
             raise InputDataError(problem) from None

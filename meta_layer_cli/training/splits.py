@@ -21,6 +21,11 @@ import numpy as np
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
 
 
+class SplitImpossible(InputDataError):
+    """The genes cannot be split as asked (nothing on the test chromosomes, too few genes or blocks): the
+    training job adds which split was used and the options that fix it."""
+
+
 @dataclass
 class GeneSplit:
     train: list[str]
@@ -111,11 +116,11 @@ def split_genes(
         test_set = [g for g in ids if chromosomes.get(g) in wanted]
         pool = [g for g in ids if chromosomes.get(g) not in wanted]
         if not test_set:
-            raise InputDataError(f"no genes on test chromosomes {sorted(wanted)}")
+            raise SplitImpossible(f"no genes on test chromosomes {sorted(wanted)}")
     elif loci is not None:
         blocks = gene_blocks(ids, loci)
         if len(blocks) < 2:
-            raise InputDataError(f"{len(ids)} gene(s) make {len(blocks)} block(s) of neighbouring genes: too few to "
+            raise SplitImpossible(f"{len(ids)} gene(s) make {len(blocks)} block(s) of neighbouring genes: too few to "
                                  "hold some out (--split gene holds out single genes)")  # fmt: skip
         target = max(1, round(test * len(ids)))
         test_set = []
@@ -133,7 +138,7 @@ def split_genes(
     pool = [pool[i] for i in rng.permutation(len(pool))]
     n_val = max(1, round(validation * (len(pool) + len(test_set)))) if validation > 0 else 0
     if n_val >= len(pool):
-        raise InputDataError(f"{len(pool)} training genes are too few to hold out {n_val} for validation")
+        raise SplitImpossible(f"{len(pool)} training genes are too few to hold out {n_val} for validation")
     return GeneSplit(
         train=sorted(pool[n_val:], key=_key), validation=sorted(pool[:n_val], key=_key), test=sorted(test_set, key=_key)
     )

@@ -378,10 +378,11 @@ def test_the_default_cache_is_announced_the_first_time_it_is_written(osai80, tmp
 
     from meta_layer_cli.jobs.canonical import demo_tracks
 
-    monkeypatch.setenv("METALAYER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("METALAYER_CACHE", raising=False)  # the default cache, in a home of its own
+    monkeypatch.setenv("HOME", str(tmp_path))
     with caplog.at_level(logging.INFO, logger="meta_layer_cli"):
         demo_tracks(osai80, ["148"], None, progress=False)
         demo_tracks(osai80, ["148", "150"], None, progress=False)
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("caching")]
     assert len(said) == 1, said
-    assert f"in {tmp_path / 'cache'} (now empty;" in said[0] and "set $METALAYER_CACHE" in said[0]
+    assert f"in {tmp_path / '.cache' / 'metalayer'} (now empty;" in said[0] and "set $METALAYER_CACHE" in said[0]
