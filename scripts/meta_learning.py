@@ -53,9 +53,10 @@ def curve(history: list[dict], marks: list[float]) -> list[dict]:
                      "val_pr_auc_macro": h["val_pr_auc_macro"],
                      "val_base_pr_auc_macro": h.get("val_base_pr_auc_macro")})  # fmt: skip
     picked = []
+    end = rows[-1]["minutes"] if rows else 0.0
     for mark in marks:
         before = [r for r in rows if r["minutes"] <= mark]
-        if before:
+        if before and mark <= end + 1:  # a mark past the run's end is not a point of this run
             picked.append({"budget_min": mark, **before[-1]})
     return picked or rows[-1:]
 
@@ -63,7 +64,8 @@ def curve(history: list[dict], marks: list[float]) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, type=Path, help="prepared folder (metalayer prepare)")
-    parser.add_argument("--test-chroms", required=True, help="held-out contig(s), comma-separated")
+    parser.add_argument("--test-chroms", default=None,
+                        help="held-out contig(s), comma-separated (or --set split.method=gene)")
     parser.add_argument("--minutes", type=float, default=30.0, help="training budget (training.max_minutes)")
     parser.add_argument("--marks", default="5,10,20,30,40", help="minutes at which to read the curve")
     parser.add_argument("--out", default="runs/meta-learning", type=Path)
@@ -77,9 +79,10 @@ def main() -> None:
     configure_logging()
     overrides = {"training.progress": True, **parse_overrides(args.overrides)}
     started = time.perf_counter()
+    test_chroms = args.test_chroms.split(",") if args.test_chroms else None
     result = run_canonical_training(config=builtin_config("default"), data=str(args.data), output_dir=str(args.out),
-                                    test_chroms=args.test_chroms.split(","), max_minutes=args.minutes,
-                                    device=args.device, overrides=overrides)  # fmt: skip
+                                    test_chroms=test_chroms, max_minutes=args.minutes, device=args.device,
+                                    overrides=overrides)  # fmt: skip
     total = time.perf_counter() - started
     base, whole = result.base_test_metrics, result.canonical_test_metrics
     alone = result.extra_test_metrics.get("meta_per_nucleotide")
