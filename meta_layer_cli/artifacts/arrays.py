@@ -1,18 +1,44 @@
-"""Tracks directories -> in-memory arrays for training and evaluation."""
+"""Tracks folders -> per-gene arrays for training and evaluation, read on demand.
+
+A whole genome's arrays do not fit in memory (GRCh38's protein-coding genes are ~1.3 Gnt, 14 bytes
+each), so :func:`load_gene_arrays` returns :class:`StoredGeneArrays`: each gene's ``codes``,
+``tracks`` and ``labels`` are memory-mapped views of one binary file, opened when a caller reads
+them and unmapped when it lets go. The files form a *gene store* derived once from the folder's
+parquet files: ``arrays/<gene file>.<key>.npy`` beside ``genes/`` (or, when the folder is read-only,
+under :func:`~meta_layer_cli.artifacts.sources.default_cache_dir` ``/arrays/<folder key>/``). Each
+file is written atomically; its ``key`` is the parquet file's size and modification time, so a
+gene that ``prepare --overwrite`` rewrote is converted again, never read stale.
+
+One file holds, as a flat ``uint8`` ``.npy``: ``tracks`` (float32 ``[C, L]``), then ``codes``
+(``[L]``, 0-3 ACGT, 4 N), then ``labels`` (int8 ``[L]``): 4C + 2 bytes per nucleotide.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from meta_layer_cli.artifacts.sources import source_fingerprint
-from meta_layer_cli.artifacts.tracks import finished_gene_ids, read_gene_track, read_manifest
+from meta_layer_cli.artifacts.sources import default_cache_dir, source_fingerprint
+from meta_layer_cli.artifacts.tracks import (
+    finished_gene_ids,
+    gene_file_name,
+    gene_track_path,
+    read_gene_track,
+    read_manifest,
+)
+from meta_layer_cli.io.atomic import atomic_path
 from meta_layer_cli.io.sequence import sequence_to_codes
 from meta_layer_cli.runtime.errors import InputDataError, reading
+from meta_layer_cli.runtime.fingerprint import value_checksum
+from meta_layer_cli.runtime.progress import Progress
+
+ARRAYS_DIR = "arrays"
 
 
 @dataclass
@@ -26,6 +52,10 @@ class GeneArrays:
 
     def __len__(self) -> int:
         return len(self.codes)
+
+    def tracks_slice(self, start: int, end: int) -> np.ndarray:
+        """``tracks[:, start:end]`` (``0 <= start <= end <= len``), without reading the rest of the gene."""
+        return self.tracks[:, start:end]
 
 
 def _base_codes(frame: pl.DataFrame) -> np.ndarray:
@@ -57,32 +87,173 @@ def common_gene_ids(tracks_dirs: Sequence[str | os.PathLike], manifests: Sequenc
     return [g for g in sets[0] if g in common]
 
 
+# ---------------------------------------------------------------------------------------------
+# the gene store
+# ---------------------------------------------------------------------------------------------
+def store_dir(tracks_dir: str | os.PathLike, manifest: dict) -> Path:
+    """Where a tracks folder's gene arrays live: ``arrays/`` inside it when it is writable, else the cache."""
+    root = Path(tracks_dir)
+    inside = root / ARRAYS_DIR
+    if (inside.is_dir() and os.access(inside, os.W_OK)) or (not inside.exists() and os.access(root, os.W_OK)):
+        return inside
+    key = value_checksum([manifest["fingerprint"], str(root.resolve())])
+    return default_cache_dir() / ARRAYS_DIR / key
+
+
+@dataclass(frozen=True)
+class GeneFile:
+    """One gene's arrays on disk (see the module docstring): ``channels`` tracks of ``length`` nt."""
+
+    path: Path
+    channels: int
+    length: int
+
+    def _raw(self) -> np.ndarray:
+        # copy-on-write: callers may write into what they read (torch wants writable arrays) without
+        # touching the file; pages are read from disk only where a caller looks
+        raw = np.load(self.path, mmap_mode="c")
+        if raw.shape != ((4 * self.channels + 2) * self.length,):
+            raise InputDataError(f"{self.path}: {raw.shape[0]} bytes, expected {self.channels} tracks of "
+                                 f"{self.length} nt; delete it to convert the gene again")  # fmt: skip
+        return raw
+
+    def tracks(self) -> np.ndarray:
+        """``[C, L]`` float32 (a memory-mapped view)."""
+        n = 4 * self.channels * self.length
+        return self._raw()[:n].view(np.float32).reshape(self.channels, self.length)
+
+    def codes(self) -> np.ndarray:
+        n = 4 * self.channels * self.length
+        return self._raw()[n : n + self.length]
+
+    def labels(self) -> np.ndarray:
+        n = 4 * self.channels * self.length
+        return self._raw()[n + self.length :].view(np.int8)
+
+
+def _key(parquet: Path) -> str:
+    st = parquet.stat()
+    return hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
+
+
+def convert_gene(tracks_dir: str | os.PathLike, gene_id: str, channels: Sequence[str], target: Path) -> int:
+    """Write one gene's arrays from its parquet file to ``target`` (atomically); returns its length."""
+    frame = read_gene_track(tracks_dir, gene_id)
+    with reading(f"the track of gene {gene_id} in {tracks_dir}"):  # columns missing or of the wrong type
+        codes = _base_codes(frame)
+        labels = frame["label"].to_numpy().astype(np.int8)
+        tracks = np.ascontiguousarray(frame.select(list(channels)).to_numpy().T.astype(np.float32))
+    raw = np.concatenate([tracks.reshape(-1).view(np.uint8), codes.astype(np.uint8), labels.view(np.uint8)])
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, raw)
+    return len(codes)
+
+
+def gene_files(tracks_dir: str | os.PathLike, gene_ids: Sequence[str], manifest: dict | None = None,
+               progress: bool = True) -> list[GeneFile]:  # fmt: skip
+    """The gene store's file of each gene, converting from parquet those not converted yet (or stale)."""
+    manifest = manifest or read_manifest(tracks_dir)
+    channels = list(manifest["channels"])
+    directory = store_dir(tracks_dir, manifest)
+    lengths = {g["gene_id"]: g.get("length") for g in manifest["genes"]}
+    present = set(os.listdir(directory)) if directory.is_dir() else set()
+    files, todo, stale = [], [], []
+    for gene_id in gene_ids:
+        parquet = gene_track_path(tracks_dir, gene_id)
+        if not parquet.is_file():
+            raise FileNotFoundError(f"no track for gene {gene_id!r} in {tracks_dir}")
+        stem = gene_file_name(gene_id).removesuffix(".parquet")
+        target = directory / f"{stem}.{_key(parquet)}.npy"
+        files.append(GeneFile(target, len(channels), lengths.get(gene_id) or -1))
+        if target.name not in present:
+            stale.append(stem)
+        if target.name not in present or files[-1].length < 0:
+            todo.append(len(files) - 1)
+    if stale and present:  # arrays of an older parquet file of the same gene (prepare --overwrite)
+        old = set(stale)
+        for name in present:
+            if name.endswith(".npy") and name.rsplit(".", 2)[0] in old:
+                (directory / name).unlink(missing_ok=True)
+    if todo:
+        total = sum(max(files[i].length, 0) for i in todo) or None
+        with Progress(f"gene arrays ({Path(tracks_dir).name})", total=total, unit="nt", enabled=progress) as bar:
+            for n, i in enumerate(todo):
+                f = files[i]
+                length = f.length
+                if f.path.name not in present:
+                    length = convert_gene(tracks_dir, gene_ids[i], channels, f.path)
+                elif length < 0:  # an old manifest without lengths: read it from the file
+                    length = np.load(f.path, mmap_mode="r").shape[0] // (4 * len(channels) + 2)
+                files[i] = GeneFile(f.path, f.channels, length)
+                bar.update(length, genes=f"{n + 1:,}/{len(todo):,}")
+    return files
+
+
+class StoredGeneArrays(GeneArrays):
+    """A :class:`GeneArrays` read from the gene store on each access (one or several stacked folders).
+
+    ``codes``, ``labels`` and (one folder) ``tracks`` are memory-mapped views: only the pages a caller
+    touches are read, and they are released when the views are dropped.
+    """
+
+    def __init__(self, gene_id: str, parts: Sequence[GeneFile]):  # noqa: D107 (no dataclass fields)
+        self.gene_id = gene_id
+        self.parts = tuple(parts)
+
+    def __repr__(self) -> str:
+        return f"StoredGeneArrays({self.gene_id!r}, {len(self)} nt, {len(self.parts)} folder(s))"
+
+    def __len__(self) -> int:
+        return self.parts[0].length
+
+    @property  # type: ignore[override]
+    def codes(self) -> np.ndarray:
+        return self.parts[0].codes()
+
+    @property  # type: ignore[override]
+    def labels(self) -> np.ndarray:
+        return self.parts[0].labels()
+
+    @property  # type: ignore[override]
+    def tracks(self) -> np.ndarray:
+        if len(self.parts) == 1:
+            return self.parts[0].tracks()
+        return np.concatenate([p.tracks() for p in self.parts])
+
+    def tracks_slice(self, start: int, end: int) -> np.ndarray:
+        return np.concatenate([p.tracks()[:, start:end] for p in self.parts])
+
+
 def load_gene_arrays(
     tracks_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
     gene_ids: Sequence[str],
     manifests: Sequence[dict] | None = None,
+    progress: bool = True,
 ) -> tuple[list[str], list[GeneArrays]]:
-    """Load genes from one tracks directory, or several stacked side by side (channels concatenated).
+    """(channels, one :class:`StoredGeneArrays` per gene) from one tracks directory, or several stacked
+    side by side (channels concatenated); nothing is held in memory but the genes' file names.
 
     Stacked directories must describe the same genes (same sequence and labels). ``manifests``: the
-    directories' manifests, for a caller that loads gene by gene (read here otherwise).
+    directories' manifests, if already read. Genes not yet in the gene store are converted first
+    (a progress phase of their own).
     """
     dirs = [tracks_dirs] if isinstance(tracks_dirs, (str, os.PathLike)) else list(tracks_dirs)
     if manifests is None:
         manifests = [read_manifest(d) for d in dirs]
     check_stackable(dirs, manifests)
     channels = stacked_channels(manifests)
-    genes = []
-    for gene_id in gene_ids:
-        frames = [read_gene_track(d, gene_id) for d in dirs]
-        with reading(f"the track of gene {gene_id} in {dirs[0]}"):  # columns missing or of the wrong type
-            codes = _base_codes(frames[0])
-            labels = frames[0]["label"].to_numpy().astype(np.int8)
-            for d, f in zip(dirs[1:], frames[1:]):
-                if len(f) != len(codes) or not np.array_equal(f["label"].to_numpy(), labels):
-                    raise InputDataError(f"gene {gene_id}: tracks in {d} do not describe the same sequence/labels")
-            tracks = np.concatenate(
-                [f.select(m["channels"]).to_numpy().T.astype(np.float32) for f, m in zip(frames, manifests)]
-            )
-        genes.append(GeneArrays(gene_id, codes, np.ascontiguousarray(tracks), labels))
+    per_dir = [gene_files(d, gene_ids, m, progress) for d, m in zip(dirs, manifests)]
+    genes: list[GeneArrays] = []
+    for i, gene_id in enumerate(gene_ids):
+        parts = [files[i] for files in per_dir]
+        for d, p in zip(dirs[1:], parts[1:]):
+            if p.length != parts[0].length or not np.array_equal(p.labels(), parts[0].labels()):
+                raise InputDataError(f"gene {gene_id}: tracks in {d} do not describe the same sequence/labels")
+        genes.append(StoredGeneArrays(gene_id, parts))
     return channels, genes
+
+
+def in_memory(gene: GeneArrays) -> GeneArrays:
+    """A copy of ``gene`` held in memory (for a caller that reads one gene many times)."""
+    return GeneArrays(gene.gene_id, np.array(gene.codes), np.array(gene.tracks), np.array(gene.labels))

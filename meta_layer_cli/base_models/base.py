@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,8 +151,10 @@ class NeuralBaseModel(BaseModel):
         return (out / self._counts).cpu().numpy()
 
     # -- sequences ---------------------------------------------------------------------------
-    def predict_codes(self, codes: np.ndarray) -> np.ndarray:
-        """Integer codes ``[L + 2*context]`` (0-3 ACGT, 4 N) -> ``[L, C]`` in bounded memory."""
+    def predict_codes(self, codes: np.ndarray, on_progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Integer codes ``[L + 2*context]`` (0-3 ACGT, 4 N) -> ``[L, C]`` in bounded memory.
+
+        ``on_progress(n)``: called after each forward pass with the ``n`` output positions it computed."""
         codes = np.asarray(codes, dtype=np.uint8)
         out_len = len(codes) - 2 * self.context
         if out_len <= 0:
@@ -167,10 +169,14 @@ class NeuralBaseModel(BaseModel):
             probs = self.predict(x)
             for s, p in zip(batch, probs):
                 result[s : s + self.block_size] = p.T
+            if on_progress is not None:
+                on_progress(len(batch) * self.block_size)
         if len(full) < len(starts):
             s = starts[-1]
             probs = self.predict(codes_to_one_hot(codes[s:])[None])
             result[s:] = probs[0].T
+            if on_progress is not None:
+                on_progress(out_len - s)
         return result
 
     def predict_sequence(self, seq: str, strand: str = "+", upstream: str = "", downstream: str = "") -> np.ndarray:
@@ -203,31 +209,102 @@ class NeuralBaseModel(BaseModel):
     def predict_gene(self, gene: GeneSequence) -> np.ndarray:
         return self._predict_text(gene.sequence, "+", gene.upstream, gene.downstream)
 
-    def predict_genes(self, genes: Sequence[GeneSequence]) -> list[np.ndarray]:
-        """Like :meth:`predict_gene` for each gene, packing them into shared blocks.
+    def predict_genes(self, genes: Sequence[GeneSequence], share_windows: bool = True,
+                      on_progress: Callable[[int], None] | None = None) -> list[np.ndarray]:  # fmt: skip
+        """Like :meth:`predict_gene` for each gene, packing them into shared blocks (:func:`pack_genes`).
 
-        Genes are laid end to end, each with its own ``context`` of flank; where the
-        flanks of neighbours are all N a single N spacer of ``context`` serves both.
-        Every output still sees exactly its own ``context`` each side, so the result
-        is the same as one gene at a time, at less padding cost.
+        Genes on one strand whose context windows overlap are scored in one pass over their union
+        (``share_windows``), so no position is computed twice; every output still sees exactly its own
+        ``context`` each side, so the result is the same as one gene at a time (to float rounding).
+        ``on_progress(n)``: called as output positions are computed (``n`` more each time).
         """
-        c = self.context
-        pieces: list[np.ndarray] = []
-        offsets: list[int] = []
-        pos = 0
-        prev_down_all_n = False
-        for g in genes:
-            codes = padded_codes(self.context, g.sequence, g.upstream, g.downstream)
-            up, core = codes[:c], codes[c : len(codes) - c]
-            # the previous gene's all-N downstream flank doubles as this one's upstream flank
-            if not (pieces and prev_down_all_n and (up == _N_CODE).all()):
-                pieces.append(up)
-                pos += c
-            offsets.append(pos - c)
-            pieces += [core, codes[len(codes) - c :]]
-            pos += len(core) + c
-            prev_down_all_n = bool((codes[len(codes) - c :] == _N_CODE).all())
-        if not pieces:
+        pack = pack_genes(genes, self.context, share_windows)
+        if not pack.genes:
             return []
-        scores = self.predict_codes(np.concatenate(pieces))
-        return [scores[o : o + len(g.sequence)].copy() for o, g in zip(offsets, genes)]
+        scores = self.predict_codes(pack.codes, on_progress)
+        return [scores[o : o + len(g.sequence)].copy() for o, g in zip(pack.offsets, genes)]
+
+
+@dataclass
+class GenePack:
+    """Genes laid out for one forward pass: the network input ``codes`` and, per gene (in input order),
+    the index of its first nucleotide in the output (``codes`` minus ``context`` each end)."""
+
+    genes: Sequence[GeneSequence]
+    codes: np.ndarray
+    offsets: list[int]
+    context: int
+
+    @property
+    def computed_nt(self) -> int:
+        """Output positions the pass computes (flanks between segments included)."""
+        return max(len(self.codes) - 2 * self.context, 0)
+
+
+def _oriented_start(g: GeneSequence) -> int | None:
+    """The gene's first nucleotide as a coordinate that grows 5' -> 3' on its strand (None: no usable
+    coordinates). Plus strand: the genomic position; minus strand: minus it."""
+    n = len(g.sequence)
+    if g.positions is None or n == 0 or g.strand not in ("+", "-"):
+        return None
+    first, last = int(g.positions[0]), int(g.positions[-1])
+    step = 1 if g.strand == "+" else -1
+    if last - first != step * (n - 1):
+        return None  # not one contiguous stretch of the genome
+    return first * step
+
+
+def pack_genes(genes: Sequence[GeneSequence], context: int, share_windows: bool = True) -> GenePack:
+    """Lay genes end to end for one pass, each with ``context`` nt of flank (real where given, N past it).
+
+    Genes on the same contig and strand whose windows (gene +- ``context``) overlap are merged into one
+    segment over the union of their windows, provided the windows agree where they overlap (they do
+    when cut from one genome; a stored flank shorter than ``context`` does not, and such a gene keeps
+    its own window). Segments follow each other in the order of their first gene; where the flanks of
+    neighbouring segments are all N a single N spacer of ``context`` serves both.
+    """
+    c = context
+    windows = [padded_codes(c, g.sequence, g.upstream, g.downstream) for g in genes]
+    # segments: (first gene index, codes, [(gene index, nt of the gene's first base from the segment start)])
+    segments: list[tuple[int, np.ndarray, list[tuple[int, int]]]] = []
+    placed = [False] * len(genes)
+    if share_windows:
+        located = [(g.chrom, g.strand, o, i) for i, g in enumerate(genes)
+                   if (o := _oriented_start(g)) is not None]  # fmt: skip
+        located.sort()
+        group: list | None = None  # [key, union start, union codes list, members]
+        for chrom, strand, o, i in located:
+            lo, w = o - c, windows[i]
+            if group is not None and group[0] == (chrom, strand) and lo < group[1] + len(group[2]):
+                union = group[2]
+                overlap = min(group[1] + len(union) - lo, len(w))
+                start = lo - group[1]
+                if np.array_equal(union[start : start + overlap], w[:overlap]):
+                    if overlap < len(w):
+                        group[2] = np.concatenate([union, w[overlap:]])
+                    group[3].append((i, o - group[1]))
+                    continue
+            if group is not None:
+                segments.append((min(m for m, _ in group[3]), group[2], group[3]))
+            group = [(chrom, strand), lo, w, [(i, o - lo)]]
+        if group is not None:
+            segments.append((min(m for m, _ in group[3]), group[2], group[3]))
+        for _, _, members in segments:
+            for i, _ in members:
+                placed[i] = True
+    segments += [(i, windows[i], [(i, c)]) for i in range(len(genes)) if not placed[i]]
+    segments.sort(key=lambda seg: seg[0])
+    pieces: list[np.ndarray] = []
+    offsets = [0] * len(genes)
+    pos = 0
+    prev_down_all_n = False
+    for _, codes, members in segments:
+        # the previous segment's all-N downstream flank doubles as this one's upstream flank
+        skip = c if pieces and prev_down_all_n and bool((codes[:c] == _N_CODE).all()) else 0
+        pieces.append(codes[skip:])
+        for i, at in members:
+            offsets[i] = pos + at - skip - c
+        pos += len(codes) - skip
+        prev_down_all_n = bool((codes[len(codes) - c :] == _N_CODE).all())
+    joined = np.concatenate(pieces) if pieces else np.zeros(0, np.uint8)
+    return GenePack(list(genes), joined, offsets, c)

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from torch import nn
 
 from meta_layer_cli.artifacts import GeneArrays
-from meta_layer_cli.evaluation.metrics import (
-    canonical_metrics,
-    f1_optimal_threshold,
-    precision_recall_curve,
-    reliability_curve,
-)
+from meta_layer_cli.evaluation.streaming import CanonicalScores, SiteScores
 from meta_layer_cli.features.scores import splice_groups
 from meta_layer_cli.models.apply import recalibrate_arrays
 from meta_layer_cli.models.structure import GeneStructureDecoder
 from meta_layer_cli.runtime.errors import InputDataError
+from meta_layer_cli.runtime.progress import Progress
 
 
 @dataclass
@@ -41,8 +37,46 @@ def base_probabilities(tracks: np.ndarray, channels: Sequence[str]) -> np.ndarra
 
 
 def meta_probabilities(model: nn.Module, genes: Sequence[GeneArrays], device: str = "cpu") -> list[np.ndarray]:
-    """Per gene ``[L, 3]``: the meta model alone (no gene-structure decoding)."""
+    """Per gene ``[L, 3]``: the meta model alone (no gene-structure decoding). Holds every gene's
+    probabilities: for a few genes; :func:`evaluate_meta` streams."""
     return [recalibrate_arrays(model, g.codes, g.tracks, device=device) for g in genes]
+
+
+def gene_probabilities(
+    model: nn.Module,
+    channels: Sequence[str],
+    genes: Iterable[GeneArrays],
+    device: str = "cpu",
+    structure: GeneStructureDecoder | None = None,
+    calibration=None,
+    per_nucleotide: Iterable[np.ndarray] | None = None,
+) -> Iterator[tuple[GeneArrays, np.ndarray, dict[str, np.ndarray]]]:
+    """Gene by gene: (gene, labels ``[L]``, ``{source: [L, 3]}``) with sources ``meta`` (the final output:
+    decoded with ``structure``, calibrated with ``calibration``), ``meta_per_nucleotide`` (the meta model
+    alone, when it differs from ``meta``) and ``base`` (the first base model with neither/acceptor/donor
+    channels, if any). ``per_nucleotide``: the meta model's probabilities if already computed."""
+    has_base = bool(splice_groups(channels))
+    precomputed = iter(per_nucleotide) if per_nucleotide is not None else None
+    for g in genes:
+        codes, tracks = g.codes, g.tracks
+        p = next(precomputed) if precomputed is not None else recalibrate_arrays(model, codes, tracks, device=device)
+        final = structure(p, codes) if structure is not None else p
+        final = calibration(final) if calibration is not None else final
+        sources = {"meta": final}
+        if structure is not None or calibration is not None:
+            sources["meta_per_nucleotide"] = p
+        if has_base:
+            sources["base"] = base_probabilities(tracks, channels)
+        yield g, np.asarray(g.labels), sources
+
+
+def total_nt(genes: Sequence[GeneArrays]) -> int:
+    return int(sum(len(g) for g in genes))
+
+
+def choose_thresholds(scores: dict[str, dict[int, SiteScores]]) -> dict[str, dict[int, float]]:
+    """F1-optimal per-class thresholds of each source's streamed validation scores."""
+    return {name: {c: s.f1_optimal_threshold() for c, s in by_class.items()} for name, by_class in scores.items()}
 
 
 def evaluate_meta(
@@ -55,6 +89,8 @@ def evaluate_meta(
     per_nucleotide: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
     thresholds: dict[str, dict] | None = None,
     calibration=None,
+    progress: bool = True,
+    phase: str = "evaluate",
 ) -> Evaluation:
     """Metrics of the meta model and of the base model on every position of ``test_genes``.
 
@@ -67,6 +103,11 @@ def evaluate_meta(
     ``recalibrate`` writes for such a checkpoint), and the undecoded meta model is
     reported too, as ``extra["meta_per_nucleotide"]``. ``per_nucleotide``: the meta
     model's (validation, test) probabilities if already computed.
+
+    Genes are streamed, one at a time (:mod:`~meta_layer_cli.evaluation.streaming`): memory does
+    not grow with their number, PR-AUC and top-k come with an error bound
+    (``pr_auc_error_bound``, ``topk_error_bound``), the rest is exact. ``phase`` names the progress
+    lines.
     """
     if not test_genes:
         raise InputDataError("no test genes to evaluate on")
@@ -74,49 +115,44 @@ def evaluate_meta(
         validation_genes = []
     elif not validation_genes:
         raise InputDataError("no validation genes to choose the F1-optimal thresholds on")
-    if per_nucleotide is None:
-        per_nucleotide = (meta_probabilities(model, validation_genes, device),
-                          meta_probabilities(model, test_genes, device))  # fmt: skip
-    val_meta, test_meta = per_nucleotide
-
-    def joined(arrays: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(arrays) if arrays else np.zeros((0, 3), np.float32)
-
-    def final(p: np.ndarray, g: GeneArrays) -> np.ndarray:
-        p = structure(p, g.codes) if structure is not None else p
-        return calibration(p) if calibration is not None else p
-
-    sources = {"meta": (joined([final(p, g) for p, g in zip(val_meta, validation_genes)]),
-                        joined([final(p, g) for p, g in zip(test_meta, test_genes)]))}  # fmt: skip
-    if structure is not None or calibration is not None:
-        sources["meta_per_nucleotide"] = (joined(val_meta), joined(test_meta))
-    if base_probabilities(test_genes[0].tracks, channels) is not None:
-        sources["base"] = (
-            joined([base_probabilities(g.tracks, channels) for g in validation_genes]),
-            joined([base_probabilities(g.tracks, channels) for g in test_genes]),
-        )
-    labels_val = np.concatenate([g.labels for g in validation_genes]) if validation_genes else np.zeros(0, np.int8)
-    labels_test = np.concatenate([g.labels for g in test_genes])
+    val_p, test_p = per_nucleotide if per_nucleotide is not None else (None, None)
     given = thresholds
-    results, thresholds, curves, pr = {}, {}, {}, {}
-    for name, (val, test) in sources.items():
-        if given is not None:
+    if given is None:
+        scores: dict[str, dict[int, SiteScores]] = {}
+        with Progress(f"{phase}: validation genes (thresholds)", total=total_nt(validation_genes), unit="nt",
+                      enabled=progress) as bar:  # fmt: skip
+            for n, (_, labels, sources) in enumerate(
+                gene_probabilities(model, channels, validation_genes, device, structure, calibration, val_p), 1
+            ):
+                for name, p in sources.items():
+                    by_class = scores.setdefault(name, {c: SiteScores() for c in (1, 2)})
+                    for c, s in by_class.items():
+                        s.add(p[:, c], labels == c)
+                bar.update(len(labels), genes=f"{n:,}/{len(validation_genes):,}")
+        chosen = choose_thresholds(scores)
+    else:
+        chosen = {}
+        for name in ("meta", "meta_per_nucleotide", "base"):
             if name not in given:
-                if name in ("meta", "base"):
+                if name in ("meta", "base") and (name == "meta" or splice_groups(channels)):
                     raise InputDataError(f"no stored thresholds for {name!r}")
                 continue  # a further variant the checkpoint kept no thresholds for
-            thr = {cls: float(given[name][str(cls)] if str(cls) in given[name] else given[name][cls])
-                   for cls in (1, 2)}  # fmt: skip
-        else:
-            thr = {cls: f1_optimal_threshold(val[:, cls], labels_val == cls) for cls in (1, 2)}
-        thresholds[name] = thr
-        results[name] = canonical_metrics(test, labels_test, thr)
-        is_site = np.concatenate([labels_test == 1, labels_test == 2])
-        curves[name] = reliability_curve(np.concatenate([test[:, 1], test[:, 2]]), is_site)
-        pr[name] = {
-            kind: precision_recall_curve(test[:, cls], labels_test == cls)
-            for cls, kind in ((1, "acceptor"), (2, "donor"))
-        }
-    extra = {k: v for k, v in results.items() if k not in ("meta", "base")}
-    return Evaluation(results["meta"], results.get("base"), thresholds, curves, [g.gene_id for g in test_genes], pr,
-                      extra)  # fmt: skip
+            chosen[name] = {cls: float(given[name][str(cls)] if str(cls) in given[name] else given[name][cls])
+                            for cls in (1, 2)}  # fmt: skip
+    results: dict[str, CanonicalScores] = {}
+    with Progress(f"{phase}: test genes", total=total_nt(test_genes), unit="nt", enabled=progress) as bar:
+        for n, (_, labels, sources) in enumerate(
+            gene_probabilities(model, channels, test_genes, device, structure, calibration, test_p), 1
+        ):
+            for name, p in sources.items():
+                if name not in chosen:
+                    continue
+                results.setdefault(name, CanonicalScores(chosen[name])).add(p, labels)
+            bar.update(len(labels), genes=f"{n:,}/{len(test_genes):,}")
+    metrics = {name: r.metrics() for name, r in results.items()}
+    curves = {name: r.reliability_curve() for name, r in results.items()}
+    pr = {name: r.pr_curves() for name, r in results.items()}
+    thresholds_used = {name: chosen[name] for name in results}
+    extra = {k: v for k, v in metrics.items() if k not in ("meta", "base")}
+    return Evaluation(metrics["meta"], metrics.get("base"), thresholds_used, curves, [g.gene_id for g in test_genes],
+                      pr, extra)  # fmt: skip

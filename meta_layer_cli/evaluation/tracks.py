@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import numpy as np
-
 from meta_layer_cli.artifacts import iter_tracks, read_manifest
 from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record, require_complete
-from meta_layer_cli.evaluation.metrics import site_metrics
+from meta_layer_cli.evaluation.streaming import SiteScores
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
+from meta_layer_cli.runtime.progress import Progress
 
 
 def evaluate_tracks(
@@ -39,14 +38,32 @@ def evaluate_tracks(
             raise InputDataError(f"gene(s) not in {tracks_dir}: {', '.join(unknown[:10])}")
     else:
         gene_ids = finished
-    probs, labels, n_genes = [], [], 0
-    for _, frame in iter_tracks(tracks_dir, gene_ids):
-        probs.append(frame.select("neither", "acceptor", "donor").to_numpy())
-        labels.append(frame["label"].to_numpy())
-        n_genes += 1
+    # streamed gene by gene (memory does not grow with the genome); PR-AUC and top-k within a stated bound
+    scores = {c: SiteScores([threshold]) for c in (1, 2)}
+    n_genes = n_nt = 0
+    with Progress("evaluate: genes", total=len(gene_ids), unit="genes") as bar:
+        for _, frame in iter_tracks(tracks_dir, gene_ids):
+            probs = frame.select("neither", "acceptor", "donor").to_numpy()
+            labels = frame["label"].to_numpy()
+            for c, s in scores.items():
+                s.add(probs[:, c], labels == c)
+            n_genes += 1
+            n_nt += len(labels)
+            bar.update(1)
     if not n_genes:
         raise InputDataError(f"{tracks_dir}: no finished gene tracks to evaluate")
-    result = site_metrics(np.concatenate(probs), np.concatenate(labels), threshold)
+    result: dict = {}
+    bounds = []
+    for c, name in ((1, "acceptor"), (2, "donor")):
+        s = scores[c]
+        result[f"topk_{name}"], _ = s.topk()
+        result[f"pr_auc_{name}"], bound = s.average_precision()
+        bounds.append(bound)
+        result[f"fp_{name}"], result[f"fn_{name}"] = s.confusion_at(threshold)
+        result[f"n_{name}"] = s.n_sites
+    result["pr_auc_macro"] = (result["pr_auc_acceptor"] + result["pr_auc_donor"]) / 2
+    result["n_nt"] = n_nt
+    result["pr_auc_error_bound"] = max(bounds)
     result["topk_mean"] = (result["topk_acceptor"] + result["topk_donor"]) / 2
     result["threshold"] = float(threshold)
     record = manifest_record(manifest)

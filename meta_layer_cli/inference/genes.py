@@ -9,6 +9,7 @@ strand-specific bigWig files of the acceptor and donor probabilities.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,32 +73,40 @@ def recalibrate_tracks(
         gene_ids = common
     if not gene_ids:
         raise InputDataError("no genes to predict")
-    channels, _ = load_gene_arrays(dirs, gene_ids[:1], manifests)
+    channels, genes_arrays = load_gene_arrays(dirs, gene_ids, manifests, progress=progress)
     if channels != predictor.model.config.channels:
         raise InputDataError(f"tracks have channels {channels}, the model expects {predictor.model.config.channels}")
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     writer = None
-    per_strand: dict[tuple[str, str], list[pl.DataFrame]] = {}
-    with atomic_path(out) as tmp, Progress("predict", total=len(gene_ids), unit="genes", enabled=progress) as bar:
+    # bigWig needs each chromosome's positions sorted: rows go to a temporary parquet file as genes are
+    # predicted, and are read back one chromosome and strand at a time (memory: the largest of those)
+    spill = tempfile.TemporaryDirectory(prefix=".metalayer-bigwig-", dir=out.parent) if bigwig_prefix else None
+    spill_writer = None
+    total = sum(len(g) for g in genes_arrays)
+    with atomic_path(out) as tmp, Progress("predict", total=total, unit="nt", enabled=progress) as bar:
         try:
-            for gene_id in gene_ids:
-                _, (arrays,) = load_gene_arrays(dirs, [gene_id], manifests)
+            for n, (gene_id, arrays) in enumerate(zip(gene_ids, genes_arrays), 1):
                 probs = predictor(arrays.codes, arrays.tracks)
                 frame = _gene_frame(dirs, gene_id, probs)
                 table = frame.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(str(tmp), table.schema, compression="zstd")
                 writer.write_table(table.cast(writer.schema))
-                if bigwig_prefix is not None:
-                    per_strand.setdefault((str(frame["chrom"][0]), str(frame["strand"][0])), []).append(
-                        frame.select("position", "meta_acceptor", "meta_donor")
-                    )
-                bar.update(1)
+                if spill is not None:
+                    rows = frame.select("chrom", "strand", "position", "meta_acceptor", "meta_donor").to_arrow()
+                    if spill_writer is None:
+                        spill_writer = pq.ParquetWriter(str(Path(spill.name) / "rows.parquet"), rows.schema)
+                    spill_writer.write_table(rows.cast(spill_writer.schema))
+                bar.update(len(probs), genes=f"{n:,}/{len(gene_ids):,}")
         finally:
             if writer is not None:
                 writer.close()
-    if bigwig_prefix is not None:
-        write_bigwigs(per_strand, bigwig_prefix, contig_lengths(manifests[0]))
+            if spill_writer is not None:
+                spill_writer.close()
+    if spill is not None:
+        with spill:
+            write_bigwigs(Path(spill.name) / "rows.parquet", bigwig_prefix, contig_lengths(manifests[0]))
     return out
 
 
@@ -133,9 +142,9 @@ def _gene_frame(dirs: Sequence[Path], gene_id: str, probs: np.ndarray) -> pl.Dat
     return pl.concat([pl.DataFrame({"gene_id": [gene_id] * len(first)}), *frames, meta], how="horizontal")
 
 
-def write_bigwigs(per_strand: dict[tuple[str, str], list[pl.DataFrame]], prefix: str,
-                  chrom_sizes: dict[str, int]) -> list[Path]:  # fmt: skip
-    """``PREFIX.{acceptor,donor}.{plus,minus}.bw`` from 1-based positions; overlapping genes keep the max.
+def write_bigwigs(rows: str | os.PathLike, prefix: str, chrom_sizes: dict[str, int]) -> list[Path]:
+    """``PREFIX.{acceptor,donor}.{plus,minus}.bw`` from a parquet table of ``chrom, strand, position`` (1-based)
+    and ``meta_acceptor, meta_donor``; overlapping genes keep the max. Read one chromosome and strand at a time.
 
     ``chrom_sizes``: each contig's length (:func:`contig_lengths`), the bigWig header genome browsers and
     ``bigWigToBedGraph`` check positions against (never the last gene's end)."""
@@ -143,27 +152,31 @@ def write_bigwigs(per_strand: dict[tuple[str, str], list[pl.DataFrame]], prefix:
         import pyBigWig
     except ImportError:
         raise RuntimeFailure("writing bigWig needs pyBigWig (pip install pybigwig)") from None
+    table = pl.scan_parquet(rows)
+    spans = [pl.col("position").max().alias("end"), pl.col("position").null_count().alias("unknown")]
+    keys = table.group_by("chrom", "strand").agg(spans).collect()
+    if keys["unknown"].sum():
+        raise InputDataError("bigWig output needs genomic coordinates (genes from --fasta/--gtf)")
+    unknown = sorted(c for c in keys["chrom"].to_list() if c not in chrom_sizes)
+    if unknown:
+        raise InputDataError(f"bigWig output needs the length of contig {unknown[0]}, which the prepared "
+                             "folder does not record (prepared by an older metalayer, its FASTA gone): "
+                             "run `metalayer prepare` again, or predict with --fasta/--gtf")  # fmt: skip
     written = []
     for kind in ("acceptor", "donor"):
         for strand, label in (("+", "plus"), ("-", "minus")):
-            parts = {chrom: pl.concat(frames) for (chrom, s), frames in per_strand.items() if s == strand}
-            if not parts:
+            here = keys.filter(pl.col("strand") == strand).sort("chrom")
+            if not len(here):
                 continue
-            if any(p["position"].null_count() for p in parts.values()):
-                raise InputDataError("bigWig output needs genomic coordinates (genes from --fasta/--gtf)")
-            unknown = sorted(c for c in parts if c not in chrom_sizes)
-            if unknown:
-                raise InputDataError(f"bigWig output needs the length of contig {unknown[0]}, which the prepared "
-                                     "folder does not record (prepared by an older metalayer, its FASTA gone): "
-                                     "run `metalayer prepare` again, or predict with --fasta/--gtf")  # fmt: skip
             path = Path(f"{prefix}.{kind}.{label}.bw")
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:
                 bw = pyBigWig.open(str(tmp), "w")
-                chroms = sorted(parts)
+                chroms = here["chrom"].to_list()
                 bw.addHeader([(c, int(chrom_sizes[c])) for c in chroms])
                 for chrom in chroms:
-                    track = parts[chrom].group_by("position").agg(pl.col(f"meta_{kind}").max()).sort("position")
+                    here_rows = table.filter((pl.col("chrom") == chrom) & (pl.col("strand") == strand))
+                    track = here_rows.group_by("position").agg(pl.col(f"meta_{kind}").max()).sort("position").collect()
                     starts = (track["position"].to_numpy() - 1).astype(np.int64).tolist()
                     bw.addEntries([chrom] * len(starts), starts, ends=[s + 1 for s in starts],
                                   values=track[f"meta_{kind}"].cast(pl.Float64).to_list())  # fmt: skip

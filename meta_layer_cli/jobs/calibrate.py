@@ -25,11 +25,13 @@ import numpy as np
 from meta_layer_cli.artifacts import load_gene_arrays, read_manifest
 from meta_layer_cli.artifacts.sources import resolve_gene_names, source_fingerprint
 from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record, require_complete
-from meta_layer_cli.evaluation.evaluator import base_probabilities
-from meta_layer_cli.evaluation.metrics import expected_calibration_error, f1_optimal_threshold, reliability_curve
+from meta_layer_cli.evaluation.evaluator import base_probabilities, total_nt
+from meta_layer_cli.evaluation.streaming import BinnedScores, SiteScores, calibration_error, reliability_from_sums
+from meta_layer_cli.features.scores import splice_groups
 from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomic
 from meta_layer_cli.io.contigs import chromosome_names
 from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageError
+from meta_layer_cli.runtime.progress import Progress
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES
 from meta_layer_cli.training.splits import gene_locus
 
@@ -54,26 +56,77 @@ class CalibrationResult:
         return "\n".join(lines)
 
 
-def _ece(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean([expected_calibration_error(probs[:, c], labels == c) for c in (1, 2)]))
+def _site_scores(by_class: dict[int, SiteScores], probs: np.ndarray, labels: np.ndarray) -> None:
+    for c, s in by_class.items():
+        s.add(probs[:, c], labels == c)
 
 
-def _curve(probs: np.ndarray, labels: np.ndarray) -> dict:
-    return reliability_curve(np.concatenate([probs[:, 1], probs[:, 2]]), np.concatenate([labels == 1, labels == 2]))
+def _ece(by_class: dict) -> float:
+    """Mean of the acceptor and donor one-vs-rest ECEs (``SiteScores`` or ``BinnedScores`` reliability sums)."""
+    return float(np.mean([calibration_error(*r) for r in by_class.values()]))
 
 
-def _fit_temperatures(log_probs: np.ndarray, labels: np.ndarray, steps: int = 100) -> np.ndarray:
-    """Per-class temperatures ``T [3]`` minimising the NLL of ``softmax(log_probs / T)``."""
+def _curve(by_class: dict) -> dict:
+    """Acceptor and donor scores together against ``is_site``."""
+    return reliability_from_sums(*(sum(r[i] for r in by_class.values()) for i in range(3)))
+
+
+class _FitSample:
+    """What the base model's temperatures are fitted on, in bounded memory: every site, and a uniform
+    sample of at most ``capacity`` other positions (the smallest of per-position random keys, so the
+    sample does not depend on how the genes are batched), each sampled position weighted by how many
+    it stands for. With fewer positions than that, it is all of them, unweighted."""
+
+    def __init__(self, capacity: int = 2_000_000, seed: int = 0):
+        self.capacity = capacity
+        self.rng = np.random.default_rng(seed)
+        self.sites: list[tuple[np.ndarray, np.ndarray]] = []
+        self.keys = np.zeros(0)
+        self.rows = np.zeros((0, 3))
+        self.others = 0
+
+    def add(self, log_probs: np.ndarray, labels: np.ndarray) -> None:
+        site = labels > 0
+        self.sites.append((log_probs[site], labels[site]))
+        rest = log_probs[~site]
+        self.others += len(rest)
+        self.keys = np.concatenate([self.keys, self.rng.random(len(rest))])
+        self.rows = np.concatenate([self.rows, rest])
+        if len(self.keys) > 2 * self.capacity:
+            self._prune()
+
+    def _prune(self) -> None:
+        if len(self.keys) > self.capacity:
+            keep = np.argpartition(self.keys, self.capacity - 1)[: self.capacity]
+            keep.sort()
+            self.keys, self.rows = self.keys[keep], self.rows[keep]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(log-probabilities ``[N, 3]``, labels ``[N]``, weights ``[N]``)."""
+        self._prune()
+        z = np.concatenate([s for s, _ in self.sites] + [self.rows])
+        y = np.concatenate([lab for _, lab in self.sites] + [np.zeros(len(self.rows), np.int64)])
+        w = np.ones(len(z))
+        if len(self.rows):
+            w[len(z) - len(self.rows) :] = self.others / len(self.rows)
+        return z, y, w
+
+
+def _fit_temperatures(log_probs: np.ndarray, labels: np.ndarray, steps: int = 100,
+                      weights: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Per-class temperatures ``T [3]`` minimising the (``weights``-weighted) NLL of ``softmax(log_probs / T)``."""
     import torch
 
     z = torch.as_tensor(log_probs, dtype=torch.float64)
     y = torch.as_tensor(labels, dtype=torch.long)
+    w = torch.ones(len(y), dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+    w = w / w.sum()
     log_t = torch.zeros(3, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), y)
+        loss = (w * torch.nn.functional.cross_entropy(z / log_t.exp(), y, reduction="none")).sum()
         loss.backward()
         return loss
 
@@ -129,11 +182,22 @@ def calibrate_base_model(
     if not allowed:
         raise InputDataError(f"no genes off the test chromosomes ({', '.join(test_chroms)}) in {data} to calibrate on")
     channels, arrays = load_gene_arrays(data, allowed)
-    if base_probabilities(arrays[0].tracks, channels) is None:
+    if not splice_groups(channels):
         raise InputDataError(f"{record.name} has no neither/acceptor/donor channels to calibrate")
-    probs = np.concatenate([base_probabilities(g.tracks, channels) for g in arrays]).astype(np.float64)
-    labels = np.concatenate([g.labels for g in arrays])
-    temperatures = _fit_temperatures(np.log(np.clip(probs, 0, None) + 1e-6), labels)
+    # streamed: a bounded sample to fit on, and exact reliability sums and F1 thresholds of the base model
+    sample = _FitSample()
+    before = {c: SiteScores() for c in (1, 2)}
+    with Progress("calibrate: calibration genes (fit)", total=total_nt(arrays), unit="nt") as bar:
+        for n, g in enumerate(arrays, 1):
+            probs, labels = base_probabilities(g.tracks, channels).astype(np.float64), np.asarray(g.labels)
+            sample.add(np.log(np.clip(probs, 0, None) + 1e-6), labels)
+            _site_scores(before, probs, labels)
+            bar.update(len(labels), genes=f"{n:,}/{len(arrays):,}")
+    z, y, w = sample.arrays()
+    temperatures = _fit_temperatures(z, y, weights=w)
+    if len(sample.rows) < sample.others:
+        logger.info(f"temperatures fitted on all {len(y) - len(sample.rows):,} sites and {len(sample.rows):,} of "
+                    f"{sample.others:,} other positions (a uniform sample, weighted)")  # fmt: skip
     model = build_meta_model(MetaModelConfig(channels=channels, correction=False))
     import torch
 
@@ -141,9 +205,13 @@ def calibrate_base_model(
         model.log_temperature.copy_(torch.as_tensor(np.log(temperatures), dtype=torch.float32))
     out = fresh_folder(out, overwrite)
     split = {"train": [], "validation": allowed, "test": test}
-    calibrated = _apply(model, arrays)
-    thresholds = {name: {str(c): f1_optimal_threshold(p[:, c], labels == c) for c in (1, 2)}
-                  for name, p in (("meta", calibrated), ("base", probs))}  # fmt: skip
+    after = {c: SiteScores() for c in (1, 2)}
+    with Progress("calibrate: calibration genes (after)", total=total_nt(arrays), unit="nt") as bar:
+        for n, g in enumerate(arrays, 1):
+            _site_scores(after, _apply(model, g), np.asarray(g.labels))
+            bar.update(len(g), genes=f"{n:,}/{len(arrays):,}")
+    thresholds = {name: {str(c): s.f1_optimal_threshold() for c, s in scores.items()}
+                  for name, scores in (("meta", after), ("base", before))}  # fmt: skip
     fitted_on = set(allowed)
     loci = [gene_locus(e) for e in manifest["genes"] if e["gene_id"] in fitted_on]
     run = {"base_models": [record.to_dict()], "channels": channels, "split": split, "thresholds": thresholds,
@@ -151,22 +219,30 @@ def calibrate_base_model(
            "data": {"dataset": None, "source": source_fingerprint(manifest["fingerprint"])},
            "calibrated_from": "base model", "temperatures": temperatures.tolist()}  # fmt: skip
     save_model(out, model, {"run": run})
-    ece = {"calibration genes": {"before": _ece(probs, labels), "after": _ece(calibrated, labels)}}
-    curves = {"base (before)": _curve(probs, labels), "calibrated (after)": _curve(calibrated, labels)}
+    sums = {name: {c: s.reliability() for c, s in scores.items()} for name, scores in (("before", before),
+                                                                                        ("after", after))}  # fmt: skip
+    ece = {"calibration genes": {"before": _ece(sums["before"]), "after": _ece(sums["after"])}}
+    curves = {"base (before)": _curve(sums["before"]), "calibrated (after)": _curve(sums["after"])}
     if test:
         _, test_arrays = load_gene_arrays(data, test)
-        p_test = np.concatenate([base_probabilities(g.tracks, channels) for g in test_arrays])
-        l_test = np.concatenate([g.labels for g in test_arrays])
-        ece["test genes"] = {"before": _ece(p_test, l_test), "after": _ece(_apply(model, test_arrays), l_test)}
+        t_before, t_after = {c: SiteScores() for c in (1, 2)}, {c: SiteScores() for c in (1, 2)}
+        with Progress("calibrate: test genes", total=total_nt(test_arrays), unit="nt") as bar:
+            for n, g in enumerate(test_arrays, 1):
+                labels = np.asarray(g.labels)
+                _site_scores(t_before, base_probabilities(g.tracks, channels), labels)
+                _site_scores(t_after, _apply(model, g), labels)
+                bar.update(len(labels), genes=f"{n:,}/{len(test_arrays):,}")
+        ece["test genes"] = {"before": _ece({c: s.reliability() for c, s in t_before.items()}),
+                             "after": _ece({c: s.reliability() for c, s in t_after.items()})}  # fmt: skip
     fitted = "per-class temperatures of the base model's log-probabilities: " + ", ".join(
         f"{name} T = {t:.3f}" for name, t in zip(("neither", "acceptor", "donor"), temperatures))
     return _finish(out, "temperature", ece, curves, allowed, fitted, temperatures=temperatures.tolist())
 
 
-def _apply(model, arrays) -> np.ndarray:
+def _apply(model, gene) -> np.ndarray:
     from meta_layer_cli.models.apply import recalibrate_arrays
 
-    return np.concatenate([recalibrate_arrays(model, g.codes, g.tracks) for g in arrays]).astype(np.float64)
+    return recalibrate_arrays(model, gene.codes, gene.tracks).astype(np.float64)
 
 
 def check_output_folder(out: str | os.PathLike, overwrite: bool, inputs: dict) -> None:
@@ -258,21 +334,38 @@ def calibrate_checkpoint(
         raise InputDataError(f"{checkpoint} has no validation genes to calibrate on")
     predictor = CanonicalPredictor.load(checkpoint, device)
     channels, arrays = load_gene_arrays(dirs, chosen)
-    before = np.concatenate([predictor(g.codes, g.tracks) for g in arrays]).astype(np.float64)
-    labels = np.concatenate([g.labels for g in arrays])
-    fitted = SiteCalibration.fit(before, labels, method)
-    after = fitted(before).astype(np.float64)
+    # streamed: per-bin summaries of the checkpoint's scores (what the map is fitted on), exact reliability
+    # sums and F1 thresholds before calibration
+    binned = {c: BinnedScores() for c in (1, 2)}
+    before = {c: SiteScores() for c in (1, 2)}
+    with Progress("calibrate: calibration genes", total=total_nt(arrays), unit="nt") as bar:
+        for n, g in enumerate(arrays, 1):
+            probs, labels = predictor(g.codes, g.tracks), np.asarray(g.labels)
+            _site_scores(before, probs, labels)
+            _site_scores(binned, probs, labels)
+            bar.update(len(labels), genes=f"{n:,}/{len(arrays):,}")
+    fitted = SiteCalibration.fit_binned({c: b.points() for c, b in binned.items()}, method)
     out = fresh_folder(out, overwrite)
     for name in (WEIGHTS, CONFIG):
         shutil.copy2(Path(checkpoint) / name, out / name)
     thresholds = dict(run.get("thresholds") or {})
-    thresholds["meta"] = {str(c): f1_optimal_threshold(after[:, c], labels == c) for c in (1, 2)}
+    # the maps are increasing: the F1-optimal threshold after calibration is the calibrated one before
+    thresholds["meta"] = {str(c): float(fitted.map_class(c, np.array([s.f1_optimal_threshold()]))[0])
+                          for c, s in before.items()}  # fmt: skip
     update_checkpoint_config(out, {"calibration": fitted.to_dict(), "run": {**run, "thresholds": thresholds}})
-    ece = {"calibration genes": {"before": _ece(before, labels), "after": _ece(after, labels)}}
-    curves = {"before": _curve(before, labels), "after": _curve(after, labels)}
+    sums = {"before": {c: s.reliability() for c, s in before.items()},
+            "after": {c: b.reliability(fitted.map_class(c, b.points()[0])) for c, b in binned.items()}}  # fmt: skip
+    ece = {"calibration genes": {"before": _ece(sums["before"]), "after": _ece(sums["after"])}}
+    curves = {"before": _curve(sums["before"]), "after": _curve(sums["after"])}
     if split["test"]:
         _, test = load_gene_arrays(dirs, split["test"])
-        t_before = np.concatenate([predictor(g.codes, g.tracks) for g in test])
-        l_test = np.concatenate([g.labels for g in test])
-        ece["test genes"] = {"before": _ece(t_before, l_test), "after": _ece(fitted(t_before), l_test)}
+        t_before, t_after = {c: SiteScores() for c in (1, 2)}, {c: SiteScores() for c in (1, 2)}
+        with Progress("calibrate: test genes", total=total_nt(test), unit="nt") as bar:
+            for n, g in enumerate(test, 1):
+                probs, labels = predictor(g.codes, g.tracks), np.asarray(g.labels)
+                _site_scores(t_before, probs, labels)
+                _site_scores(t_after, fitted(probs), labels)
+                bar.update(len(labels), genes=f"{n:,}/{len(test):,}")
+        ece["test genes"] = {"before": _ece({c: s.reliability() for c, s in t_before.items()}),
+                             "after": _ece({c: s.reliability() for c, s in t_after.items()})}  # fmt: skip
     return _finish(out, method, ece, curves, chosen, fitted.describe())

@@ -451,10 +451,12 @@ def run_canonical_training(
     try:
         _barrier()
         # each rank holds only its own share of the training genes' tracks
-        channels, train = load_gene_arrays(tracks.dirs, split.train[rank::world])
+        # arrays are read from the gene store as they are needed: nothing grows with the genome
+        shown = cfg.training.progress and rank == 0
+        channels, train = load_gene_arrays(tracks.dirs, split.train[rank::world], progress=shown)
         if world > 1:
-            logger.info(f"rank {rank}/{world}: {len(train)} of {len(split.train)} training genes in memory")
-        _, val = load_gene_arrays(tracks.dirs, split.validation)
+            logger.info(f"rank {rank}/{world}: samples {len(train)} of {len(split.train)} training genes")
+        _, val = load_gene_arrays(tracks.dirs, split.validation, progress=shown)
         if rank == 0:  # said once the data is read: a file that cannot be read stops the run before this
             for line in run_start_lines(tracks, split.to_dict(), split_method(cfg, tracks)):
                 logger.info(line)
@@ -476,9 +478,9 @@ def run_canonical_training(
                     "split": split.to_dict(), "loci": tracks.seen_loci(split), "data": tracks.describe(),
                     "config": portable}  # fmt: skip
         update_checkpoint_config(checkpoint, {"run": run_info}, drop=("structure",))
-        _, test = load_gene_arrays(tracks.dirs, split.test)
+        _, test = load_gene_arrays(tracks.dirs, split.test, progress=shown)
         result = finish_canonical_run(checkpoint, tracks.dirs, cfg.structure, cfg.hardware.device, state.history,
-                                      timing, (val, test))  # fmt: skip
+                                      timing, (val, test), progress=cfg.training.progress)  # fmt: skip
         if variant_sets:
             from meta_layer_cli.evaluation.variant_effects import evaluate_canonical_on_variants
 
@@ -512,6 +514,7 @@ def finish_canonical_run(
     history: list[dict] | None = None,
     timing: dict | None = None,
     genes: tuple[list[GeneArrays], list[GeneArrays]] | None = None,
+    progress: bool = True,
 ) -> CanonicalResult:
     """Fit the gene-structure decoder on the run's validation genes (``structure``), evaluate on its
     test genes, store decoder and thresholds in the checkpoint and write ``metrics.json`` beside
@@ -519,9 +522,11 @@ def finish_canonical_run(
     without a decoder. ``dirs``: the run's tracks folders; ``genes``: its (validation, test) arrays
     if already loaded.
     """
-    from meta_layer_cli.evaluation.evaluator import evaluate_meta, meta_probabilities
+    from meta_layer_cli.evaluation.evaluator import choose_thresholds, evaluate_meta, gene_probabilities, total_nt
+    from meta_layer_cli.evaluation.streaming import SiteScores
     from meta_layer_cli.models.checkpoint import load_model, update_checkpoint_config
-    from meta_layer_cli.training.structure import fit_structure_decoder
+    from meta_layer_cli.runtime.progress import Progress
+    from meta_layer_cli.training.structure import StructureSearch
 
     checkpoint = Path(checkpoint)
     out = checkpoint.parent.parent
@@ -529,17 +534,38 @@ def finish_canonical_run(
     run = _run_info(config, checkpoint)
     channels = run["channels"]
     if genes is None:
-        genes = load_gene_arrays(dirs, run["split"]["validation"])[1], load_gene_arrays(dirs, run["split"]["test"])[1]
+        genes = (load_gene_arrays(dirs, run["split"]["validation"], progress=progress)[1],
+                 load_gene_arrays(dirs, run["split"]["test"], progress=progress)[1])  # fmt: skip
     val, test = genes
     timing = dict(timing or {})
     started = time.perf_counter()
-    per_nt = meta_probabilities(best, val, device), meta_probabilities(best, test, device)
+    # one streamed pass over the validation genes fits the decoder (every grid point decodes each gene) and
+    # collects what the F1-optimal thresholds of the meta model alone and of the base model are chosen from
+    search = StructureSearch() if structure else None
+    scores: dict[str, dict[int, SiteScores]] = {}
+    what = "decoder fit, thresholds" if structure else "thresholds"
+    with Progress(f"train-canonical: validation genes ({what})", total=total_nt(val), unit="nt",
+                  enabled=progress) as bar:  # fmt: skip
+        for n, (g, labels, sources) in enumerate(gene_probabilities(best, channels, val, device), 1):
+            if search is not None:
+                search.add(sources["meta"], labels, g.codes)
+            for name, p in sources.items():
+                name = "meta_per_nucleotide" if name == "meta" and search is not None else name
+                by_class = scores.setdefault(name, {c: SiteScores() for c in (1, 2)})
+                for c, s in by_class.items():
+                    s.add(p[:, c], labels == c)
+            bar.update(len(labels), genes=f"{n:,}/{len(val):,}")
     decoder = None
-    if structure:
-        t = time.perf_counter()
-        decoder, _ = fit_structure_decoder(per_nt[0], [g.labels for g in val], [g.codes for g in val])
-        timing["structure_fit_s"] = round(time.perf_counter() - t, 2)
-    evaluation = evaluate_meta(best, channels, test, val, device, decoder, per_nt)
+    if search is not None:
+        decoder, score, decoded = search.best()
+        scores["meta"] = decoded
+        timing["structure_fit_s"] = round(search.seconds, 2)
+        logger.info(f"gene-structure decoder fitted: macro PR-AUC {score:.4f} (+/- {search.error_bound:.1e}) on "
+                    f"validation genes, scale {decoder.scale_acceptor}, bias {decoder.bias_acceptor}, coding reward "
+                    f"{decoder.coding_reward}")  # fmt: skip
+    chosen = {name: {str(c): t for c, t in by_class.items()} for name, by_class in choose_thresholds(scores).items()}
+    evaluation = evaluate_meta(best, channels, test, [], device, decoder, thresholds=chosen, progress=progress,
+                               phase="train-canonical")  # fmt: skip
     timing["evaluation_s"] = round(time.perf_counter() - started, 2)
     thresholds = {k: {str(c): t for c, t in v.items()} for k, v in evaluation.thresholds.items()}
     entries = {"run": {**run, "thresholds": thresholds}}

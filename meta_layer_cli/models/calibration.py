@@ -94,19 +94,25 @@ class TemperatureScaler:
     def __init__(self, temperature: float = 1.0):
         self.temperature = float(temperature)
 
-    def fit(self, logits: np.ndarray, labels: np.ndarray, steps: int = 200) -> TemperatureScaler:
+    def fit(self, logits: np.ndarray, labels: np.ndarray, steps: int = 200,
+            weights: np.ndarray | None = None) -> TemperatureScaler:  # fmt: skip
+        """Fit ``T``. ``weights``: how many observations each row stands for (binary labels may then be
+        fractions: the share of positives among them)."""
         z = torch.as_tensor(np.asarray(logits, np.float64))
         y = torch.as_tensor(np.asarray(labels))
+        w = torch.ones(len(z), dtype=torch.float64) if weights is None else torch.as_tensor(np.asarray(weights,
+                                                                                                     np.float64))
         if z.ndim == 1:
             keep = torch.isfinite(z) & torch.isfinite(y.double())
-            z, y = z[keep], y[keep].double()
+            z, y, w = z[keep], y[keep].double(), w[keep]
             if len(z) == 0 or y.min() == y.max():
                 return self  # nothing to calibrate against: keep T
         else:
             keep = y >= 0
-            z, y = z[keep], y[keep].long()
+            z, y, w = z[keep], y[keep].long(), w[keep]
             if len(z) == 0:
                 return self
+        w = w / w.sum()
         log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
         opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=steps, line_search_fn="strong_wolfe")
 
@@ -114,9 +120,10 @@ class TemperatureScaler:
             opt.zero_grad()
             scaled = z / log_t.exp()
             if scaled.ndim == 1:
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(scaled, y)
+                losses = torch.nn.functional.binary_cross_entropy_with_logits(scaled, y, reduction="none")
             else:
-                loss = torch.nn.functional.cross_entropy(scaled, y)
+                losses = torch.nn.functional.cross_entropy(scaled, y, reduction="none")
+            loss = (w * losses).sum()
             loss.backward()
             return loss
 

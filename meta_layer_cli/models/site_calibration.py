@@ -88,15 +88,37 @@ class SiteCalibration:
                 maps[cls_id] = _centered(IsotonicCalibrator().fit(probs[:, cls_id], is_site))
         return cls(method, maps)
 
+    @classmethod
+    def fit_binned(cls, points: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], method: str) -> SiteCalibration:
+        """Fit on per-class summaries of validation scores: ``{class: (score, site fraction, count)}``, one
+        row per group of near-equal scores (:class:`~meta_layer_cli.evaluation.streaming.BinnedScores`),
+        for validation data too large to hold."""
+        if method not in METHODS:
+            raise UsageError(f"calibration method must be one of {', '.join(METHODS)}, got {method!r}")
+        maps: dict[int, IsotonicCalibrator | TemperatureScaler] = {}
+        for cls_id in SITE_CLASSES:
+            score, fraction, count = (np.asarray(a, np.float64) for a in points[cls_id])
+            if (fraction * count).sum() == 0:
+                raise InputDataError(f"no {SITE_CLASSES[cls_id]} sites in the calibration genes")
+            if method == "temperature":
+                maps[cls_id] = TemperatureScaler().fit(_logit(score), fraction, weights=count)
+            else:
+                maps[cls_id] = _centered(IsotonicCalibrator().fit(score, fraction, weights=count))
+        return cls(method, maps)
+
+    def map_class(self, cls_id: int, scores: np.ndarray) -> np.ndarray:
+        """One class's calibrated scores, before rows are made probability vectors again (float64)."""
+        fitted = self.maps[cls_id]
+        if self.method == "temperature":
+            return 1 / (1 + np.exp(-fitted(_logit(scores))))
+        # isotonic maps are flat between knots; a 1e-6 share of the raw score keeps the ranking
+        raw = np.asarray(scores, np.float64)
+        return np.clip((1 - TIE_BREAK) * fitted(raw) + TIE_BREAK * raw, 0, 1)
+
     def __call__(self, probs: np.ndarray) -> np.ndarray:
         out = np.asarray(probs, np.float64).copy()
-        for cls_id, fitted in self.maps.items():
-            if self.method == "temperature":
-                out[:, cls_id] = 1 / (1 + np.exp(-fitted(_logit(out[:, cls_id]))))
-            else:
-                # isotonic maps are flat between knots; a 1e-6 share of the raw score keeps the ranking
-                raw = out[:, cls_id]
-                out[:, cls_id] = np.clip((1 - TIE_BREAK) * fitted(raw) + TIE_BREAK * raw, 0, 1)
+        for cls_id in self.maps:
+            out[:, cls_id] = self.map_class(cls_id, out[:, cls_id])
         excess = np.maximum(out[:, 1] + out[:, 2] - 1, 0)
         smaller = np.where(out[:, 1] <= out[:, 2], 1, 2)  # the larger class keeps its calibrated value
         rows = np.flatnonzero(excess > 0)

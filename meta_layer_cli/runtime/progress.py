@@ -6,6 +6,13 @@ until a step ends. :class:`Progress` therefore writes one log line through the
 runs and when it ends (counts, rate, ETA and any fields such as the loss), and shows a rich bar
 only when stderr is a terminal. The command layer routes the logger to stderr and to
 ``--log-file``; the log file always gets the lines, the terminal gets the bar instead of them.
+
+The periodic lines are time-based, not item-based: a heartbeat thread writes the innermost running
+phase's state whenever no progress line was written for ``settings.interval`` seconds, so a phase
+whose single item takes an hour (one pack of genes, one long gene) is never silent longer than the
+interval. Phases nest: a :class:`Progress` opened inside another is named after it
+(``train-canonical: epoch 3/30: ...``), and a command wraps all its work in one outer phase, so no
+stretch of it (loading, splitting, the finishing evaluation) goes without lines.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -31,6 +39,35 @@ class ProgressSettings:
 
 
 settings = ProgressSettings()
+
+MIN_HEARTBEAT = 0.1  # seconds: with --progress-interval 0 (a line per update) the heartbeat still rests
+_active: list[Progress] = []  # running phases, outermost first
+_lock = threading.RLock()
+_last_line = [0.0]  # monotonic time of the last progress line of any phase
+_wake = threading.Condition(_lock)
+_heartbeat: list[threading.Thread] = []
+
+
+def _beat() -> None:
+    """The heartbeat thread: a line for the innermost running phase whenever none came for an interval."""
+    with _lock:
+        while True:
+            live = [p for p in _active if p.enabled]
+            if not _active:
+                _heartbeat.clear()
+                return
+            due = _last_line[0] + max(settings.interval, MIN_HEARTBEAT) - time.monotonic()
+            if live and due <= 0:
+                live[-1]._line("")
+                continue
+            _wake.wait(timeout=min(max(due, 0.01), 1.0) if live else 1.0)
+
+
+def _start_heartbeat() -> None:
+    if not _heartbeat:
+        thread = threading.Thread(target=_beat, name="metalayer-progress", daemon=True)
+        _heartbeat.append(thread)
+        thread.start()
 
 
 def stderr_is_terminal() -> bool:
@@ -56,12 +93,15 @@ class Progress:
     Use as a context manager; call :meth:`update` as items finish. ``enabled=False`` silences the
     bar and the periodic lines (the start and end lines are still logged at DEBUG level);
     ``announce=False`` logs the start and end lines at DEBUG level only (for steps that report
-    themselves with :meth:`log`, such as training epochs).
+    themselves with :meth:`log`, such as training epochs). ``bar=False``: never a live bar (a
+    command's outer phase, whose inner phases show theirs). With ``total=None`` and no
+    :meth:`update`, lines say ``running`` instead of counts.
     """
 
     def __init__(self, description: str, total: int | None = None, unit: str = "items", enabled: bool = True,
-                 completed: int = 0, announce: bool = True):  # fmt: skip
-        self.description = description
+                 completed: int = 0, announce: bool = True, bar: bool = True):  # fmt: skip
+        self.name = self.description = description
+        self.wants_bar = bar
         self.total = total
         self.unit = unit
         self.enabled = enabled and not settings.quiet
@@ -77,7 +117,14 @@ class Progress:
     # -- context ------------------------------------------------------------------------------
     def __enter__(self) -> Progress:
         self._started = self._last_line = time.monotonic()
-        if self.enabled and stderr_is_terminal() and not settings.force_plain:
+        with _lock:
+            parent = _active[-1].description if _active else ""
+            # a phase inside another is named after it ("train-canonical: epoch 3/30")
+            self.description = self.name if not parent or self.name.startswith(parent) else f"{parent}: {self.name}"
+            bar_shown = any(p._bar is not None for p in _active)  # one live bar at a time
+            _active.append(self)
+            _start_heartbeat()
+        if self.enabled and self.wants_bar and not bar_shown and stderr_is_terminal() and not settings.force_plain:
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
             from rich.progress import Progress as RichProgress
 
@@ -94,6 +141,10 @@ class Progress:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        with _lock:
+            if self in _active:
+                _active.remove(self)
+            _wake.notify_all()
         if self._bar is not None:
             self._bar.__exit__(exc_type, exc, tb)
         state = "done" if exc_type is None else f"stopped ({exc_type.__name__})"
@@ -110,28 +161,35 @@ class Progress:
         if self._bar is not None:
             self._bar.update(self._task, completed=self.completed, total=self.total, text=self._fields_text())
         now = time.monotonic()
-        if self.enabled and now - self._last_line >= settings.interval:
+        if self.enabled and now - max(self._last_line, _last_line[0]) >= settings.interval:
             self._line("")
 
     def _fields_text(self) -> str:
         return "  ".join(f"{k} {v}" for k, v in self.fields.items())
 
     def _line(self, state: str, level: int = logging.INFO, final: bool = False) -> None:
-        now = time.monotonic()
-        self._last_line = now
-        elapsed = now - self._started
-        counts = f"{self.completed:,}" + (f"/{self.total:,}" if self.total is not None else "") + f" {self.unit}"
-        parts = [f"{self.description}: {state}, {counts}" if state else f"{self.description}: {counts}"]
-        done_now = self.completed - self._start_completed
-        if elapsed > 0 and done_now > 0:
-            parts.append(f"{done_now / elapsed:,.1f} {self.unit}/s")
-            if self.total is not None and not final and self.completed < self.total:
-                parts.append(f"ETA {format_duration((self.total - self.completed) * elapsed / done_now)}")
-        if self.fields:
-            parts.append(self._fields_text())
-        parts.append(f"elapsed {format_duration(elapsed)}")
-        # on a terminal the bar shows the periodic state; start and end lines are always printed
-        logger.log(level, ", ".join(parts), extra={PROGRESS_LINE: self._bar is not None and not state})
+        with _lock:
+            now = time.monotonic()
+            self._last_line = now
+            if level >= logging.INFO:
+                _last_line[0] = now
+            elapsed = now - self._started
+            if self.total is None and self.completed == 0:  # a phase without counts
+                parts = [f"{self.description}: {state or 'running'}"]
+            else:
+                counts = f"{self.completed:,}" + (f"/{self.total:,}" if self.total is not None else "")
+                counts += f" {self.unit}"
+                parts = [f"{self.description}: {state}, {counts}" if state else f"{self.description}: {counts}"]
+            done_now = self.completed - self._start_completed
+            if elapsed > 0 and done_now > 0:
+                parts.append(f"{done_now / elapsed:,.1f} {self.unit}/s")
+                if self.total is not None and not final and self.completed < self.total:
+                    parts.append(f"ETA {format_duration((self.total - self.completed) * elapsed / done_now)}")
+            if self.fields:
+                parts.append(self._fields_text())
+            parts.append(f"elapsed {format_duration(elapsed)}")
+            # on a terminal the bar shows the periodic state; start and end lines are always printed
+            logger.log(level, ", ".join(parts), extra={PROGRESS_LINE: self._bar is not None and not state})
 
     def log(self, message: str) -> None:
         """An event worth a line of its own everywhere (an epoch's summary, a fold finished)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -42,21 +43,36 @@ class ChunkSampler:
         self._gene_p = lengths / lengths.sum()
         # every channel but "neither" is evidence of a site (a Pangolin tissue, an acceptor...)
         rows = [i for i, name in enumerate(channels) if not name.endswith("neither")]
-        cand_gene, cand_pos = [], []
-        for i, g in enumerate(self.genes):
-            site_like = (g.labels > 0) | (g.tracks[rows].max(axis=0) >= candidate_threshold)
-            pos = np.flatnonzero(site_like)
-            cand_gene.append(np.full(len(pos), i))
-            cand_pos.append(pos)
-        self._cand_gene = np.concatenate(cand_gene)
-        self._cand_pos = np.concatenate(cand_pos)
+        # The candidate index: every candidate's position, gene after gene, in a memory-mapped temporary file
+        # (4 bytes a candidate, on disk), and where each gene's run starts (in memory, 8 bytes a gene). A draw
+        # reads one position, so memory does not grow with the genome; the draws are those of a flat index.
+        counts = np.zeros(len(self.genes) + 1, dtype=np.int64)
+        with tempfile.TemporaryFile(prefix="metalayer-candidates-") as fh:
+            for i, g in enumerate(self.genes):
+                site_like = (g.labels > 0) | (g.tracks[rows].max(axis=0) >= candidate_threshold)
+                pos = np.flatnonzero(site_like).astype(np.int32)
+                fh.write(pos.tobytes())
+                counts[i + 1] = len(pos)
+            fh.flush()
+            self._cand_start = np.cumsum(counts)
+            total = int(self._cand_start[-1])
+            # the mapping outlives the file object (the file itself vanishes with the last reference)
+            self._cand_pos = np.memmap(fh, dtype=np.int32, mode="r", shape=(total,)) if total else np.zeros(0, np.int32)
+
+    def __len__(self) -> int:
+        return len(self.genes)
+
+    def candidate(self, k: int) -> tuple[int, int]:
+        """(gene index, position) of the ``k``-th candidate of the flat index."""
+        gi = int(np.searchsorted(self._cand_start, k, side="right")) - 1
+        return gi, int(self._cand_pos[k])
 
     def _starts(self, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
         out = []
         for _ in range(n):
             if len(self._cand_pos) and rng.random() >= self.random_fraction:
                 k = rng.integers(len(self._cand_pos))
-                gi, centre = int(self._cand_gene[k]), int(self._cand_pos[k])
+                gi, centre = self.candidate(int(k))
                 start = centre - int(rng.integers(self.chunk))
             else:
                 gi = int(rng.choice(len(self.genes), p=self._gene_p))
@@ -68,7 +84,10 @@ class ChunkSampler:
         codes, tracks, labels = [], [], []
         for gi, start in picks:
             g = self.genes[gi]
-            c, t = window_arrays(g.codes, g.tracks, start - self.margin, start + self.chunk + self.margin)
+            # only the window is read (the gene may be memory-mapped from disk)
+            begin, end = start - self.margin, start + self.chunk + self.margin
+            lo, hi = min(max(begin, 0), len(g)), max(min(end, len(g)), 0)
+            c, t = window_arrays(g.codes[lo:hi], g.tracks_slice(lo, hi), begin - lo, end - lo)
             codes.append(c)
             tracks.append(t)
             lab = np.full(self.chunk, IGNORE, dtype=np.int64)
