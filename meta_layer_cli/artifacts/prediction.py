@@ -28,6 +28,7 @@ from meta_layer_cli.artifacts.tracks import (
     write_gene_track,
 )
 from meta_layer_cli.base_models import BaseModel, load_base_model
+from meta_layer_cli.base_models.base import NeuralBaseModel, pack_genes
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import write_json_atomic
 from meta_layer_cli.io.genes import GeneSequence
@@ -102,21 +103,70 @@ def _register(out_dir: Path, record: BaseModelRecord, dtype: str, source: GeneSo
     return manifest
 
 
-def plan_packs(entries: Sequence[GeneEntry], pack_nt: int) -> list[list[GeneEntry]]:
-    """Consecutive genes grouped into forward passes of about ``pack_nt`` nt.
+def window_clusters(entries: Sequence[GeneEntry], context: int) -> list[list[int]]:
+    """Indices of ``entries`` grouped into clusters of genes on one contig and strand whose context windows
+    (gene +- ``context``) overlap, directly or through other genes; each cluster in entry order, clusters
+    by their first gene. Genes without coordinates are clusters of their own."""
+    by_strand: dict[tuple[str, str], list[int]] = {}
+    clusters: list[list[int]] = []
+    for i, e in enumerate(entries):
+        if e.start is None or e.end is None:
+            clusters.append([i])
+        else:
+            by_strand.setdefault((e.chrom, e.strand), []).append(i)
+    for members in by_strand.values():
+        members.sort(key=lambda i: (entries[i].start, entries[i].end, i))
+        current: list[int] = []
+        reach = 0
+        for i in members:
+            e = entries[i]
+            if current and e.start - context < reach + context:
+                current.append(i)
+            else:
+                if current:
+                    clusters.append(sorted(current))
+                current = [i]
+                reach = e.end
+            reach = max(reach, e.end)
+        if current:
+            clusters.append(sorted(current))
+    clusters.sort(key=lambda c: c[0])
+    return clusters
+
+
+def plan_packs(entries: Sequence[GeneEntry], pack_nt: int, context: int = 0) -> list[list[GeneEntry]]:
+    """Genes grouped into forward passes of about ``pack_nt`` nt.
+
+    Genes on one strand whose context windows overlap (:func:`window_clusters`) go into one pack, so
+    they share one pass (:func:`~meta_layer_cli.base_models.base.pack_genes`) and no position is computed
+    twice; a cluster longer than ``pack_nt`` (a compact genome seen with a long context) is cut between
+    genes in genomic order, each cut computing at most ``2 * context`` positions twice. Otherwise
+    consecutive genes fill a pack, as they come.
 
     The grouping depends only on the planned genes, never on which are already done or on the
     shard, so every run computes each gene in the same pack and writes the same bytes (a
     convolution's last bits depend on the shape of the block it runs in).
     """
+    units: list[list[GeneEntry]] = []
+    for cluster in window_clusters(entries, context):
+        if len(cluster) == 1 or sum(entries[i].length for i in cluster) <= pack_nt:
+            units.append([entries[i] for i in cluster])
+            continue
+        piece: list[GeneEntry] = []
+        for i in sorted(cluster, key=lambda i: (entries[i].start, i)):
+            if piece and sum(e.length for e in piece) >= pack_nt:
+                units.append(piece)
+                piece = []
+            piece.append(entries[i])
+        units.append(piece)
     packs: list[list[GeneEntry]] = []
     size = 0
-    for e in entries:
+    for unit in units:
         if not packs or size >= pack_nt:
             packs.append([])
             size = 0
-        packs[-1].append(e)
-        size += e.length
+        packs[-1].extend(unit)
+        size += sum(e.length for e in unit)
     return packs
 
 
@@ -154,30 +204,55 @@ def predict_tracks(
     flank = model.context if flank is None else flank
     manifest = _register(out_dir, record, dtype, source, flank, overwrite, genome_build)
 
-    packs = plan_packs(source.entries, pack_nt)
+    packs = plan_packs(source.entries, pack_nt, model.context)
     parsed = parse_shard(shard)
     if parsed is not None:
         k, n = parsed
         packs = [p for i, p in enumerate(packs) if i % n == k - 1]
     todo = [p for p in packs if any(not gene_track_path(out_dir, e.gene_id).is_file() for e in p)]
     mine = sum(len(p) for p in packs)
+    total_nt = sum(e.length for p in packs for e in p)
+    done_before = total_nt - sum(e.length for p in todo for e in p)
     started = time.perf_counter()
-    done_nt = written = written_nt = 0
-    with Progress(f"prepare {record.name}", total=mine, unit="genes", enabled=progress,
-                  completed=mine - sum(len(p) for p in todo)) as bar:  # fmt: skip
+    written = written_nt = computed_nt = gene_nt = 0
+    # ETA from nucleotides, advanced as the network's blocks finish (a pack can take many minutes)
+    with Progress(f"prepare {record.name}", total=total_nt, unit="nt", enabled=progress,
+                  completed=done_before) as bar:  # fmt: skip
+        genes_done = mine - sum(len(p) for p in todo)
+        bar.update(0, genes=f"{genes_done:,}/{mine:,}")
         for pack in todo:
             genes = list(source.genes(model.context, pack))
-            for gene, scores in zip(genes, model.predict_genes(genes)):
+            pack_nt_here = sum(len(g.sequence) for g in genes)
+            if isinstance(model, NeuralBaseModel):
+                layout = pack_genes(genes, model.context)
+                shown = [0.0, 0]  # gene nt credited so far (fractional, shown)
+
+                def advanced(n: int, layout=layout, pack_nt_here=pack_nt_here, shown=shown) -> None:
+                    shown[0] += n * pack_nt_here / max(layout.computed_nt, 1)
+                    step = min(int(shown[0]), pack_nt_here) - shown[1]
+                    if step > 0:
+                        shown[1] += step
+                        bar.update(step)
+
+                scores_all = model.predict_pack(layout, advanced)
+                computed_nt += layout.computed_nt
+                bar.update(pack_nt_here - shown[1])
+            else:
+                scores_all = model.predict_genes(genes)
+                computed_nt += pack_nt_here
+                bar.update(pack_nt_here)
+            for gene, scores in zip(genes, scores_all):
                 if not gene_track_path(out_dir, gene.gene_id).is_file():  # a resumed pack keeps its finished files
                     write_gene_track(out_dir, gene, scores, model.channels, flank)
                     written += 1
                     written_nt += len(gene.sequence)
-                done_nt += len(gene.sequence)
-                rate = done_nt / max(time.perf_counter() - started, 1e-9)
-                bar.update(1, rate=f"{rate:,.0f} nt/s")
+            gene_nt += pack_nt_here
+            genes_done += len(genes)
+            bar.update(0, genes=f"{genes_done:,}/{mine:,}")
     elapsed = time.perf_counter() - started
     run = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "shard": None if parsed is None else f"{parsed[0]}/{parsed[1]}",
-           "predicted_genes": written, "predicted_nt": written_nt, "seconds": round(elapsed, 2),
+           "predicted_genes": written, "predicted_nt": written_nt, "computed_nt": computed_nt,
+           "seconds": round(elapsed, 2),
            "version": __version__}  # fmt: skip
     with open(out_dir / LOG, "a") as fh:
         fh.write(json.dumps(run) + "\n")

@@ -218,11 +218,14 @@ class NeuralBaseModel(BaseModel):
         ``context`` each side, so the result is the same as one gene at a time (to float rounding).
         ``on_progress(n)``: called as output positions are computed (``n`` more each time).
         """
-        pack = pack_genes(genes, self.context, share_windows)
+        return self.predict_pack(pack_genes(genes, self.context, share_windows), on_progress)
+
+    def predict_pack(self, pack: GenePack, on_progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
+        """Scores ``[L, C]`` of each gene of a :class:`GenePack` (one pass over its codes)."""
         if not pack.genes:
             return []
         scores = self.predict_codes(pack.codes, on_progress)
-        return [scores[o : o + len(g.sequence)].copy() for o, g in zip(pack.offsets, genes)]
+        return [scores[o : o + len(g.sequence)].copy() for o, g in zip(pack.offsets, pack.genes)]
 
 
 @dataclass
