@@ -151,7 +151,7 @@ def convert_gene(tracks_dir: str | os.PathLike, gene_id: str, channels: Sequence
 
 
 def gene_files(tracks_dir: str | os.PathLike, gene_ids: Sequence[str], manifest: dict | None = None,
-               progress: bool = True) -> list[GeneFile]:  # fmt: skip
+               progress: bool | None = None) -> list[GeneFile]:  # fmt: skip
     """The gene store's file of each gene, converting from parquet those not converted yet (or stale)."""
     manifest = manifest or read_manifest(tracks_dir)
     channels = list(manifest["channels"])
@@ -229,14 +229,14 @@ def load_gene_arrays(
     tracks_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
     gene_ids: Sequence[str],
     manifests: Sequence[dict] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> tuple[list[str], list[GeneArrays]]:
     """(channels, one :class:`StoredGeneArrays` per gene) from one tracks directory, or several stacked
     side by side (channels concatenated); nothing is held in memory but the genes' file names.
 
     Stacked directories must describe the same genes (same sequence and labels). ``manifests``: the
     directories' manifests, if already read. Genes not yet in the gene store are converted first
-    (a progress phase of their own).
+    (a progress phase of their own; ``progress=None``: shown as the phase it runs in is).
     """
     dirs = [tracks_dirs] if isinstance(tracks_dirs, (str, os.PathLike)) else list(tracks_dirs)
     if manifests is None:

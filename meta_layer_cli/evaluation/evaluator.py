@@ -89,7 +89,7 @@ def evaluate_meta(
     per_nucleotide: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
     thresholds: dict[str, dict] | None = None,
     calibration=None,
-    progress: bool = True,
+    progress: bool | None = None,
     phase: str = "evaluate",
 ) -> Evaluation:
     """Metrics of the meta model and of the base model on every position of ``test_genes``.
@@ -107,7 +107,7 @@ def evaluate_meta(
     Genes are streamed, one at a time (:mod:`~meta_layer_cli.evaluation.streaming`): memory does
     not grow with their number, PR-AUC and top-k come with an error bound
     (``pr_auc_error_bound``, ``topk_error_bound``), the rest is exact. ``phase`` names the progress
-    lines.
+    lines (``progress=None``: shown as the phase it runs in is).
     """
     if not test_genes:
         raise InputDataError("no test genes to evaluate on")

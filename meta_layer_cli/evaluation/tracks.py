@@ -9,9 +9,10 @@ from meta_layer_cli.artifacts import iter_tracks, read_manifest
 from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record, require_complete
 from meta_layer_cli.evaluation.streaming import SiteScores
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
-from meta_layer_cli.runtime.progress import Progress
+from meta_layer_cli.runtime.progress import Progress, phase
 
 
+@phase("evaluate")
 def evaluate_tracks(
     tracks_dir: str | os.PathLike, gene_ids: Sequence[str] | None = None, threshold: float = 0.5,
     allow_partial: bool = False,
@@ -41,7 +42,7 @@ def evaluate_tracks(
     # streamed gene by gene (memory does not grow with the genome); PR-AUC and top-k within a stated bound
     scores = {c: SiteScores([threshold]) for c in (1, 2)}
     n_genes = n_nt = 0
-    with Progress("evaluate: genes", total=len(gene_ids), unit="genes") as bar:
+    with Progress("evaluate: genes", total=len(gene_ids), unit="genes", enabled=None) as bar:
         for _, frame in iter_tracks(tracks_dir, gene_ids):
             probs = frame.select("neither", "acceptor", "donor").to_numpy()
             labels = frame["label"].to_numpy()

@@ -84,7 +84,7 @@ def recalibrate_tracks(
     spill = tempfile.TemporaryDirectory(prefix=".metalayer-bigwig-", dir=out.parent) if bigwig_prefix else None
     spill_writer = None
     total = sum(len(g) for g in genes_arrays)
-    with atomic_path(out) as tmp, Progress("predict", total=total, unit="nt", enabled=progress) as bar:
+    with atomic_path(out) as tmp, Progress("predict: genes", total=total, unit="nt", enabled=progress) as bar:
         try:
             for n, (gene_id, arrays) in enumerate(zip(gene_ids, genes_arrays), 1):
                 probs = predictor(arrays.codes, arrays.tracks)

@@ -31,7 +31,7 @@ from meta_layer_cli.features.scores import splice_groups
 from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomic
 from meta_layer_cli.io.contigs import chromosome_names
 from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageError
-from meta_layer_cli.runtime.progress import Progress
+from meta_layer_cli.runtime.progress import Progress, phase
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES
 from meta_layer_cli.training.splits import gene_locus
 
@@ -145,6 +145,7 @@ def _split_off_test(gene_ids: list[str], chromosomes: dict[str, str], test_chrom
     return [g for g in gene_ids if g not in held_out], test
 
 
+@phase("calibrate")
 def calibrate_base_model(
     data: str | os.PathLike,
     out: str | os.PathLike,
@@ -187,7 +188,7 @@ def calibrate_base_model(
     # streamed: a bounded sample to fit on, and exact reliability sums and F1 thresholds of the base model
     sample = _FitSample()
     before = {c: SiteScores() for c in (1, 2)}
-    with Progress("calibrate: calibration genes (fit)", total=total_nt(arrays), unit="nt") as bar:
+    with Progress("calibrate: calibration genes (fit)", total=total_nt(arrays), unit="nt", enabled=None) as bar:
         for n, g in enumerate(arrays, 1):
             probs, labels = base_probabilities(g.tracks, channels).astype(np.float64), np.asarray(g.labels)
             sample.add(np.log(np.clip(probs, 0, None) + 1e-6), labels)
@@ -206,7 +207,7 @@ def calibrate_base_model(
     out = fresh_folder(out, overwrite)
     split = {"train": [], "validation": allowed, "test": test}
     after = {c: SiteScores() for c in (1, 2)}
-    with Progress("calibrate: calibration genes (after)", total=total_nt(arrays), unit="nt") as bar:
+    with Progress("calibrate: calibration genes (after)", total=total_nt(arrays), unit="nt", enabled=None) as bar:
         for n, g in enumerate(arrays, 1):
             _site_scores(after, _apply(model, g), np.asarray(g.labels))
             bar.update(len(g), genes=f"{n:,}/{len(arrays):,}")
@@ -226,7 +227,7 @@ def calibrate_base_model(
     if test:
         _, test_arrays = load_gene_arrays(data, test)
         t_before, t_after = {c: SiteScores() for c in (1, 2)}, {c: SiteScores() for c in (1, 2)}
-        with Progress("calibrate: test genes", total=total_nt(test_arrays), unit="nt") as bar:
+        with Progress("calibrate: test genes", total=total_nt(test_arrays), unit="nt", enabled=None) as bar:
             for n, g in enumerate(test_arrays, 1):
                 labels = np.asarray(g.labels)
                 _site_scores(t_before, base_probabilities(g.tracks, channels), labels)
@@ -281,6 +282,7 @@ def _finish(out: Path, method: str, ece: dict, curves: dict, genes: list[str], f
     return CalibrationResult(out, method, ece, plot, genes, fitted)
 
 
+@phase("calibrate")
 def calibrate_checkpoint(
     checkpoint: str | os.PathLike,
     out: str | os.PathLike,
@@ -338,7 +340,7 @@ def calibrate_checkpoint(
     # sums and F1 thresholds before calibration
     binned = {c: BinnedScores() for c in (1, 2)}
     before = {c: SiteScores() for c in (1, 2)}
-    with Progress("calibrate: calibration genes", total=total_nt(arrays), unit="nt") as bar:
+    with Progress("calibrate: calibration genes", total=total_nt(arrays), unit="nt", enabled=None) as bar:
         for n, g in enumerate(arrays, 1):
             probs, labels = predictor(g.codes, g.tracks), np.asarray(g.labels)
             _site_scores(before, probs, labels)
@@ -360,7 +362,7 @@ def calibrate_checkpoint(
     if split["test"]:
         _, test = load_gene_arrays(dirs, split["test"])
         t_before, t_after = {c: SiteScores() for c in (1, 2)}, {c: SiteScores() for c in (1, 2)}
-        with Progress("calibrate: test genes", total=total_nt(test), unit="nt") as bar:
+        with Progress("calibrate: test genes", total=total_nt(test), unit="nt", enabled=None) as bar:
             for n, g in enumerate(test, 1):
                 probs, labels = predictor(g.codes, g.tracks), np.asarray(g.labels)
                 _site_scores(t_before, probs, labels)

@@ -41,6 +41,7 @@ from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_leng
 from meta_layer_cli.jobs.run_folder import RunFolder, run_outputs
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
 from meta_layer_cli.runtime.fingerprint import value_checksum
+from meta_layer_cli.runtime.progress import phase
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES, RunConfig, load_run_config
 from meta_layer_cli.training.splits import Locus, SplitImpossible, gene_locus, overlapping_genes, same_build
 
@@ -416,11 +417,8 @@ def run_canonical_training(
     told). Writes ``checkpoints/best`` (safetensors + JSON), ``metrics.json``, ``report.html``,
     ``train.log``. Returns a :class:`CanonicalResult`.
     """
-    from meta_layer_cli.models import build_meta_model
-    from meta_layer_cli.models.checkpoint import update_checkpoint_config
-    from meta_layer_cli.runtime.device import set_threads
-    from meta_layer_cli.training import Trainer, TrainerConfig
-    from meta_layer_cli.training.trainer import BEST, distributed_rank
+    from meta_layer_cli.runtime.progress import Progress
+    from meta_layer_cli.training.trainer import distributed_rank
 
     nested = overrides.pop("overrides", None) or {}  # a dict of dotted keys, e.g. {"training.lr": 1e-3}
     cfg = resolve_canonical_config(
@@ -429,9 +427,23 @@ def run_canonical_training(
         test_genes=test_genes, base_weights=base_weights, flank=flank, test_chroms=test_chroms, split=split,
         test_fraction=test_fraction, max_minutes=max_minutes, device=device,
     )  # fmt: skip
+    # one phase around everything, so that no stretch of the run (loading, the finishing evaluation) is silent
+    with Progress("train-canonical", bar=False, enabled=cfg.training.progress and distributed_rank()[0] == 0):
+        config_file = config if isinstance(config, (str, os.PathLike)) else None
+        return _train_canonical(cfg, variant_sets, resume, overwrite, if_changed, allow_partial, config_file)
+
+
+def _train_canonical(cfg: RunConfig, variant_sets: list | None, resume: bool, overwrite: bool, if_changed: bool,
+                     allow_partial: bool, config_file: str | os.PathLike | None) -> CanonicalResult:  # fmt: skip
+    from meta_layer_cli.models import build_meta_model
+    from meta_layer_cli.models.checkpoint import update_checkpoint_config
+    from meta_layer_cli.runtime.device import set_threads
+    from meta_layer_cli.runtime.progress import Progress
+    from meta_layer_cli.training import Trainer, TrainerConfig
+    from meta_layer_cli.training.trainer import BEST, distributed_rank
+
     set_threads(cfg.hardware.threads)
     out = Path(cfg.output_dir)
-    config_file = config if isinstance(config, (str, os.PathLike)) else None
     refuse_overwriting_inputs({"--out": run_outputs(out)},
                               {"--data": cfg.data, "--weights": cfg.base_weights, "--config": config_file})
     rank, world = distributed_rank()
@@ -467,7 +479,8 @@ def run_canonical_training(
                                        batch_size=cfg.hardware.batch_size, amp=cfg.hardware.amp)  # fmt: skip
         started = time.perf_counter()
         resuming = folder.resuming if folder is not None else True
-        state = Trainer(trainer_config).fit(model, channels, train, val, out / "checkpoints", resume=resuming)
+        with Progress("training", bar=False, enabled=None):  # its set-up (normaliser, samplers) has no lines of its own
+            state = Trainer(trainer_config).fit(model, channels, train, val, out / "checkpoints", resume=resuming)
         timing["training_s"] = round(time.perf_counter() - started, 2)
         checkpoint = out / "checkpoints" / BEST
         if rank != 0:
@@ -492,7 +505,8 @@ def run_canonical_training(
             write_json_atomic(out / "metrics.json", metrics)
         result.tracks_dirs, result.base_models = list(tracks.dirs), list(tracks.records)
         result.split_rule = describe_split(split.to_dict(), tracks.chromosomes, split_method(cfg, tracks))
-        write_run_report(result, test=test)
+        with Progress("report", bar=False, enabled=None):
+            write_run_report(result, test=test)
         folder.finish({"pr_auc_macro": result.canonical_test_metrics.get("pr_auc_macro"),
                        "base_pr_auc_macro": (result.base_test_metrics or {}).get("pr_auc_macro")})  # fmt: skip
         return result
@@ -743,6 +757,7 @@ def evaluate_checkpoint(
     return metrics["meta"], metrics["base"]
 
 
+@phase("evaluate")
 def evaluate_checkpoint_metrics(
     checkpoint: str | os.PathLike,
     data: list[str | os.PathLike] | str | os.PathLike | None = None,

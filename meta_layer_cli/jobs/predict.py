@@ -21,8 +21,10 @@ from meta_layer_cli.models.checkpoint import read_checkpoint_config
 from meta_layer_cli.runtime.config import hardware_settings
 from meta_layer_cli.runtime.device import resolve_device
 from meta_layer_cli.runtime.errors import UsageError
+from meta_layer_cli.runtime.progress import phase
 
 
+@phase("predict")
 def predict_genes(
     checkpoint: str | os.PathLike,
     out: str | os.PathLike,

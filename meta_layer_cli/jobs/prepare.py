@@ -18,6 +18,7 @@ from meta_layer_cli.artifacts.sources import GeneSource, read_genes_file
 from meta_layer_cli.base_models import load_base_model
 from meta_layer_cli.io.atomic import refuse_overwriting_inputs
 from meta_layer_cli.runtime.config import hardware_settings
+from meta_layer_cli.runtime.progress import Progress, phase
 
 logger = logging.getLogger(__name__)
 SHOWN_DROPS = 10
@@ -32,6 +33,7 @@ def report_dropped(dropped: Sequence[dict], where: str) -> None:
     logger.warning(f"{len(dropped)} gene(s) dropped from the annotation ({shown}{more}); all are listed in {where}")
 
 
+@phase("prepare")
 def prepare(
     out: str | os.PathLike,
     base_model: str = "spliceai",
@@ -70,10 +72,12 @@ def prepare(
     refuse_overwriting_inputs({"--out": out}, {"--fasta": fasta, "--gtf": gtf, "--data": data, "--weights": weights,
                                                 "--genes-file": genes_file})  # fmt: skip
     hardware = hardware_settings(profile, device=device, dtype=dtype)
-    if source is None:
-        source = open_source(dataset, fasta, gtf, data, transcripts, biotype, genome_build, allow_partial)
-    wanted = list(genes or []) + (read_genes_file(genes_file) if genes_file else [])
-    source = source.select(wanted or None, region)
+    # checksumming a genome's FASTA and parsing its annotation take minutes: a phase of their own
+    with Progress("reading genes (FASTA, annotation)", bar=False, enabled=progress):
+        if source is None:
+            source = open_source(dataset, fasta, gtf, data, transcripts, biotype, genome_build, allow_partial)
+        wanted = list(genes or []) + (read_genes_file(genes_file) if genes_file else [])
+        source = source.select(wanted or None, region)
     report_dropped(source.dropped, f"{out}/manifest.json")
     sizes = {k: v for k, v in (("block_size", hardware.base_block), ("batch_size", hardware.base_batch)) if v}
     model = load_base_model(base_model, weights=weights, device=hardware.device, dtype=hardware.dtype, flank=flank,

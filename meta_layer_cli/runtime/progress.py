@@ -17,14 +17,18 @@ stretch of it (loading, splitting, the finishing evaluation) goes without lines.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 logger = logging.getLogger("meta_layer_cli.progress")
+F = TypeVar("F", bound=Callable[..., Any])
 
 PROGRESS_LINE = "progress_line"  # LogRecord attribute set on periodic lines (a terminal shows the bar instead)
 
@@ -94,17 +98,19 @@ class Progress:
     bar and the periodic lines (the start and end lines are still logged at DEBUG level);
     ``announce=False`` logs the start and end lines at DEBUG level only (for steps that report
     themselves with :meth:`log`, such as training epochs). ``bar=False``: never a live bar (a
-    command's outer phase, whose inner phases show theirs). With ``total=None`` and no
+    command's outer phase, whose inner phases show theirs). ``enabled=None``: as the phase it runs
+    in (off outside any; for library code that has no progress flag of its own). With ``total=None`` and no
     :meth:`update`, lines say ``running`` instead of counts.
     """
 
-    def __init__(self, description: str, total: int | None = None, unit: str = "items", enabled: bool = True,
-                 completed: int = 0, announce: bool = True, bar: bool = True):  # fmt: skip
+    def __init__(self, description: str, total: int | None = None, unit: str = "items",
+                 enabled: bool | None = True, completed: int = 0, announce: bool = True, bar: bool = True):  # fmt: skip
         self.name = self.description = description
         self.wants_bar = bar
         self.total = total
         self.unit = unit
-        self.enabled = enabled and not settings.quiet
+        self._enabled = enabled
+        self.enabled = bool(enabled) and not settings.quiet
         self.completed = completed
         self.fields: dict[str, str] = {}
         self.announce = announce
@@ -119,6 +125,8 @@ class Progress:
         self._started = self._last_line = time.monotonic()
         with _lock:
             parent = _active[-1].description if _active else ""
+            if self._enabled is None:  # as the phase it runs in (off outside any)
+                self.enabled = bool(_active and _active[-1].enabled) and not settings.quiet
             # a phase inside another is named after it ("train-canonical: epoch 3/30")
             self.description = self.name if not parent or self.name.startswith(parent) else f"{parent}: {self.name}"
             bar_shown = any(p._bar is not None for p in _active)  # one live bar at a time
@@ -194,3 +202,18 @@ class Progress:
     def log(self, message: str) -> None:
         """An event worth a line of its own everywhere (an epoch's summary, a fold finished)."""
         logger.info(f"{self.description}: {message}")
+
+
+def phase(name: str) -> Callable[[F], F]:
+    """Decorator: the function runs inside an outer phase ``name`` (a :class:`Progress` without counts or
+    bar), so every stretch of a command writes lines (``progress=False`` in the call silences it)."""
+
+    def wrap(function: F) -> F:
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            with Progress(name, bar=False, enabled=bool(kwargs.get("progress", True))):
+                return function(*args, **kwargs)
+
+        return run  # type: ignore[return-value]
+
+    return wrap

@@ -11,6 +11,7 @@ import torch
 from meta_layer_cli.artifacts import GeneArrays
 from meta_layer_cli.io.sequence import codes_to_one_hot
 from meta_layer_cli.models.apply import window_arrays
+from meta_layer_cli.runtime.progress import Progress
 
 IGNORE = -100  # label of positions outside a gene (no loss)
 
@@ -47,12 +48,15 @@ class ChunkSampler:
         # (4 bytes a candidate, on disk), and where each gene's run starts (in memory, 8 bytes a gene). A draw
         # reads one position, so memory does not grow with the genome; the draws are those of a flat index.
         counts = np.zeros(len(self.genes) + 1, dtype=np.int64)
-        with tempfile.TemporaryFile(prefix="metalayer-candidates-") as fh:
+        with tempfile.TemporaryFile(prefix="metalayer-candidates-") as fh, \
+                Progress(f"candidate index ({len(self.genes):,} genes)", total=int(lengths.sum()), unit="nt",
+                         enabled=None) as bar:  # fmt: skip
             for i, g in enumerate(self.genes):
                 site_like = (g.labels > 0) | (g.tracks[rows].max(axis=0) >= candidate_threshold)
                 pos = np.flatnonzero(site_like).astype(np.int32)
                 fh.write(pos.tobytes())
                 counts[i + 1] = len(pos)
+                bar.update(len(g))
             fh.flush()
             self._cand_start = np.cumsum(counts)
             total = int(self._cand_start[-1])

@@ -47,3 +47,47 @@ def test_a_failed_step_says_so(monkeypatch, caplog):
         except KeyboardInterrupt:
             pass
     assert caplog.records[-1].getMessage().startswith("job: stopped (KeyboardInterrupt), 1/2")
+
+
+def _wait_for(condition, timeout: float = 30.0) -> None:
+    """Sleep until ``condition()`` (no assertion on how long it took: the machine may be busy)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_phase_stuck_in_one_item_still_writes_lines(monkeypatch, caplog):
+    """One pack of genes can take an hour: lines come from the clock, not from finished items, and name the
+    phase (nested phases after their parent)."""
+    monkeypatch.setattr(progress_module.settings, "interval", 0.05)
+    monkeypatch.setattr(progress_module, "stderr_is_terminal", lambda: False)
+    with caplog.at_level(logging.INFO, logger="meta_layer_cli.progress"):
+        with Progress("prepare", bar=False):
+            with Progress("prepare spliceai", total=1_000, unit="nt") as bar:
+                bar.update(250)
+                _wait_for(lambda: sum(": 250/1,000 nt" in r.getMessage() for r in caplog.records) >= 3)
+                bar.update(750)
+            with Progress("epoch 1/2", total=10, unit="steps"):
+                _wait_for(lambda: any(r.getMessage().startswith("prepare: epoch 1/2: 0/10") for r in caplog.records))
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum(line.startswith("prepare spliceai: 250/1,000 nt") for line in lines) >= 3
+    assert any(line.startswith("prepare: epoch 1/2: 0/10 steps") for line in lines)
+    assert lines[0] == "prepare: started, elapsed 0 s" and lines[-1].startswith("prepare: done")
+    # the heartbeat ends with the last phase
+    _wait_for(lambda: not progress_module._heartbeat, timeout=5)
+    assert not progress_module._heartbeat
+
+
+def test_a_phase_inherits_whether_it_is_shown(monkeypatch, caplog):
+    monkeypatch.setattr(progress_module, "stderr_is_terminal", lambda: False)
+    with caplog.at_level(logging.INFO, logger="meta_layer_cli.progress"):
+        with Progress("alone", enabled=None):
+            pass
+        with Progress("outer", bar=False, enabled=False):
+            with Progress("inner", enabled=None):
+                pass
+        with Progress("outer", bar=False):
+            with Progress("inner", enabled=None):
+                pass
+    assert [r.getMessage().split(",")[0] for r in caplog.records] == [
+        "outer: started", "outer: inner: started", "outer: inner: done", "outer: done"]  # fmt: skip
