@@ -136,6 +136,11 @@ def _key(parquet: Path) -> str:
     return hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
 
 
+def array_file_name(tracks_dir: str | os.PathLike, gene_id: str) -> str:
+    """The gene store's file name of a gene (its parquet file's name, with the key of that file's state)."""
+    return f"{gene_file_name(gene_id).removesuffix('.parquet')}.{_key(gene_track_path(tracks_dir, gene_id))}.npy"
+
+
 def convert_gene(tracks_dir: str | os.PathLike, gene_id: str, channels: Sequence[str], target: Path) -> int:
     """Write one gene's arrays from its parquet file to ``target`` (atomically); returns its length."""
     frame = read_gene_track(tracks_dir, gene_id)

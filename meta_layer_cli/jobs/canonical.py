@@ -530,17 +530,18 @@ def finish_canonical_run(
     genes: tuple[list[GeneArrays], list[GeneArrays]] | None = None,
     progress: bool = True,
 ) -> CanonicalResult:
-    """Fit the gene-structure decoder on the run's validation genes (``structure``), evaluate on its
-    test genes, store decoder and thresholds in the checkpoint and write ``metrics.json`` beside
-    ``checkpoints/``. ``run_canonical_training`` ends with it; it also upgrades a checkpoint trained
-    without a decoder. ``dirs``: the run's tracks folders; ``genes``: its (validation, test) arrays
-    if already loaded.
+    """Fit the gene-structure decoder on the run's validation genes (``structure``; the grid search, and so the
+    decoded output's thresholds, on at most :data:`~meta_layer_cli.training.structure.GRID_SAMPLE_NT` nt of them,
+    the other thresholds on all), evaluate on its test genes, store decoder and thresholds in the checkpoint
+    and write ``metrics.json`` beside ``checkpoints/``. ``run_canonical_training`` ends with it; it also
+    upgrades a checkpoint trained without a decoder. ``dirs``: the run's tracks folders; ``genes``: its
+    (validation, test) arrays if already loaded. Validation and test genes are streamed, one at a time.
     """
     from meta_layer_cli.evaluation.evaluator import choose_thresholds, evaluate_meta, gene_probabilities, total_nt
     from meta_layer_cli.evaluation.streaming import SiteScores
     from meta_layer_cli.models.checkpoint import load_model, update_checkpoint_config
     from meta_layer_cli.runtime.progress import Progress
-    from meta_layer_cli.training.structure import StructureSearch
+    from meta_layer_cli.training.structure import StructureSearch, grid_sample
 
     checkpoint = Path(checkpoint)
     out = checkpoint.parent.parent
@@ -556,12 +557,13 @@ def finish_canonical_run(
     # one streamed pass over the validation genes fits the decoder (every grid point decodes each gene) and
     # collects what the F1-optimal thresholds of the meta model alone and of the base model are chosen from
     search = StructureSearch() if structure else None
+    sample = grid_sample([len(g) for g in val]) if structure else set()
     scores: dict[str, dict[int, SiteScores]] = {}
     what = "decoder fit, thresholds" if structure else "thresholds"
     with Progress(f"train-canonical: validation genes ({what})", total=total_nt(val), unit="nt",
                   enabled=progress) as bar:  # fmt: skip
         for n, (g, labels, sources) in enumerate(gene_probabilities(best, channels, val, device), 1):
-            if search is not None:
+            if search is not None and n - 1 in sample:
                 search.add(sources["meta"], labels, g.codes)
             for name, p in sources.items():
                 name = "meta_per_nucleotide" if name == "meta" and search is not None else name
@@ -574,8 +576,10 @@ def finish_canonical_run(
         decoder, score, decoded = search.best()
         scores["meta"] = decoded
         timing["structure_fit_s"] = round(search.seconds, 2)
-        logger.info(f"gene-structure decoder fitted: macro PR-AUC {score:.4f} (+/- {search.error_bound:.1e}) on "
-                    f"validation genes, scale {decoder.scale_acceptor}, bias {decoder.bias_acceptor}, coding reward "
+        fitted_nt = sum(len(val[i]) for i in sample)
+        logger.info(f"gene-structure decoder fitted on {len(sample):,} of {len(val):,} validation genes "
+                    f"({fitted_nt / 1e6:.1f} Mnt): macro PR-AUC {score:.4f} (+/- {search.error_bound:.1e}), scale "
+                    f"{decoder.scale_acceptor}, bias {decoder.bias_acceptor}, coding reward "
                     f"{decoder.coding_reward}")  # fmt: skip
     chosen = {name: {str(c): t for c, t in by_class.items()} for name, by_class in choose_thresholds(scores).items()}
     evaluation = evaluate_meta(best, channels, test, [], device, decoder, thresholds=chosen, progress=progress,

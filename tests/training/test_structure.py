@@ -48,3 +48,13 @@ def test_fit_picks_the_best_grid_point_and_reading_frames_win(osai80_arrays):
         fit_structure_decoder(probs, labels, codes, grid={"scales": (1.0,)})
     with pytest.raises(ValueError, match="code arrays"):
         fit_structure_decoder(probs, labels, codes[:-1])
+
+
+def test_the_grid_search_sample_is_bounded_and_seeded():
+    from meta_layer_cli.training.structure import grid_sample
+
+    lengths = [3_000, 50_000, 12_000, 7_000, 400_000, 9_000] * 50
+    assert grid_sample(lengths, limit=10**9) == set(range(len(lengths)))
+    chosen = grid_sample(lengths, limit=200_000)
+    assert sum(lengths[i] for i in chosen) <= 200_000 and len(chosen) > 5
+    assert grid_sample(lengths, limit=200_000) == chosen != grid_sample(lengths, limit=200_000, seed=1)
