@@ -35,6 +35,7 @@ TRAINING = {"epochs": 1, "chunks_per_epoch": 64, "validation_chunks": 32, "norma
             "warmup_steps": 2, "progress": True}  # fmt: skip
 STEPS = ("train-canonical", "evaluate", "calibrate", "predict")
 HELD_OUT = "LR999452.1"
+THREADS = os.environ.get("OMP_NUM_THREADS", "1")  # the machine is shared: one thread unless told otherwise
 # GRCh38 + GENCODE protein-coding genes (the issue's figures); SpliceAI's grch38 table: 19,305 genes, 1.12 Gnt
 HUMAN_NT, HUMAN_GENES = 1.3e9, 20_000
 HUMAN_TEST, HUMAN_VALIDATION = 0.3185, 0.1 * (1 - 0.3185)  # SpliceAI's test chromosomes hold 31.85 % of the nt
@@ -147,7 +148,7 @@ def rates(folder: Path) -> dict:
     from meta_layer_cli.training import Trainer, TrainerConfig
     from meta_layer_cli.training.config import load_run_config
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(THREADS))
     manifest = read_manifest(folder)
     channels, genes = load_gene_arrays(folder, [g["gene_id"] for g in manifest["genes"][:300]], [manifest])
     genes = [in_memory(g) for g in genes]
@@ -207,7 +208,7 @@ def run_child(args: list[str], log: Path, timeout: float) -> dict:
     load = os.getloadavg()[0]
     with open(log, "w") as fh:
         done = subprocess.run([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=fh, text=True,
-                              timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "2"})  # fmt: skip
+                              timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": THREADS})  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}); see {log}")
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -4,18 +4,20 @@ A whole genome's arrays do not fit in memory (GRCh38's protein-coding genes are 
 each), so :func:`load_gene_arrays` returns :class:`StoredGeneArrays`: each gene's ``codes``,
 ``tracks`` and ``labels`` are memory-mapped views of one binary file, opened when a caller reads
 them and unmapped when it lets go. The files form a *gene store* derived once from the folder's
-parquet files: ``arrays/<gene file>.<key>.npy`` beside ``genes/`` (or, when the folder is read-only,
+parquet files: ``arrays/<gene file>.<key>.bin`` beside ``genes/`` (or, when the folder is read-only,
 under :func:`~meta_layer_cli.artifacts.sources.default_cache_dir` ``/arrays/<folder key>/``). Each
 file is written atomically; its ``key`` is the parquet file's size and modification time, so a
 gene that ``prepare --overwrite`` rewrote is converted again, never read stale.
 
-One file holds, as a flat ``uint8`` ``.npy``: ``tracks`` (float32 ``[C, L]``), then ``codes``
-(``[L]``, 0-3 ACGT, 4 N), then ``labels`` (int8 ``[L]``): 4C + 2 bytes per nucleotide.
+One raw file (no header: ``C`` comes from the manifest, ``L`` from the manifest or the file's size) holds
+``tracks`` (float32 ``[C, L]``, native byte order), then ``codes`` (``[L]``, 0-3 ACGT, 4 N), then ``labels``
+(int8 ``[L]``): 4C + 2 bytes per nucleotide.
 """
 
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,12 +112,15 @@ class GeneFile:
 
     def _raw(self) -> np.ndarray:
         # copy-on-write: callers may write into what they read (torch wants writable arrays) without
-        # touching the file; pages are read from disk only where a caller looks
-        raw = np.load(self.path, mmap_mode="c")
-        if raw.shape != ((4 * self.channels + 2) * self.length,):
-            raise InputDataError(f"{self.path}: {raw.shape[0]} bytes, expected {self.channels} tracks of "
-                                 f"{self.length} nt; delete it to convert the gene again")  # fmt: skip
-        return raw
+        # touching the file; pages are read from disk only where a caller looks, and unmapped with the last view
+        with open(self.path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size != (4 * self.channels + 2) * self.length:
+                raise InputDataError(f"{self.path}: {size} bytes, expected {self.channels} tracks of {self.length} "
+                                     "nt; delete it to convert the gene again")  # fmt: skip
+            if size == 0:
+                return np.zeros(0, np.uint8)
+            return np.frombuffer(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY), dtype=np.uint8)
 
     def tracks(self) -> np.ndarray:
         """``[C, L]`` float32 (a memory-mapped view)."""
@@ -138,7 +143,7 @@ def _key(parquet: Path) -> str:
 
 def array_file_name(tracks_dir: str | os.PathLike, gene_id: str) -> str:
     """The gene store's file name of a gene (its parquet file's name, with the key of that file's state)."""
-    return f"{gene_file_name(gene_id).removesuffix('.parquet')}.{_key(gene_track_path(tracks_dir, gene_id))}.npy"
+    return f"{gene_file_name(gene_id).removesuffix('.parquet')}.{_key(gene_track_path(tracks_dir, gene_id))}.bin"
 
 
 def convert_gene(tracks_dir: str | os.PathLike, gene_id: str, channels: Sequence[str], target: Path) -> int:
@@ -150,8 +155,7 @@ def convert_gene(tracks_dir: str | os.PathLike, gene_id: str, channels: Sequence
         tracks = np.ascontiguousarray(frame.select(list(channels)).to_numpy().T.astype(np.float32))
     raw = np.concatenate([tracks.reshape(-1).view(np.uint8), codes.astype(np.uint8), labels.view(np.uint8)])
     with atomic_path(target) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, raw)
+        raw.tofile(tmp)
     return len(codes)
 
 
@@ -169,7 +173,7 @@ def gene_files(tracks_dir: str | os.PathLike, gene_ids: Sequence[str], manifest:
         if not parquet.is_file():
             raise FileNotFoundError(f"no track for gene {gene_id!r} in {tracks_dir}")
         stem = gene_file_name(gene_id).removesuffix(".parquet")
-        target = directory / f"{stem}.{_key(parquet)}.npy"
+        target = directory / f"{stem}.{_key(parquet)}.bin"
         files.append(GeneFile(target, len(channels), lengths.get(gene_id) or -1))
         if target.name not in present:
             stale.append(stem)
@@ -178,7 +182,7 @@ def gene_files(tracks_dir: str | os.PathLike, gene_ids: Sequence[str], manifest:
     if stale and present:  # arrays of an older parquet file of the same gene (prepare --overwrite)
         old = set(stale)
         for name in present:
-            if name.endswith(".npy") and name.rsplit(".", 2)[0] in old:
+            if name.endswith(".bin") and name.rsplit(".", 2)[0] in old:
                 (directory / name).unlink(missing_ok=True)
     if todo:
         total = sum(max(files[i].length, 0) for i in todo) or None
@@ -189,7 +193,7 @@ def gene_files(tracks_dir: str | os.PathLike, gene_ids: Sequence[str], manifest:
                 if f.path.name not in present:
                     length = convert_gene(tracks_dir, gene_ids[i], channels, f.path)
                 elif length < 0:  # an old manifest without lengths: read it from the file
-                    length = np.load(f.path, mmap_mode="r").shape[0] // (4 * len(channels) + 2)
+                    length = f.path.stat().st_size // (4 * len(channels) + 2)
                 files[i] = GeneFile(f.path, f.channels, length)
                 bar.update(length, genes=f"{n + 1:,}/{len(todo):,}")
     return files

@@ -51,7 +51,11 @@ class ScoreHistogram:
         self._pending_n = 0
 
     def bins(self, scores: np.ndarray) -> np.ndarray:
-        return ((np.clip(_bits(scores), self.low, self.high) - self.low) >> self.shift).astype(np.int64)
+        """Bin index of each score (``uint32``)."""
+        b = np.clip(_bits(scores), self.low, self.high)
+        b -= np.uint32(self.low)
+        b >>= np.uint32(self.shift)
+        return b
 
     def offset(self, scores: np.ndarray) -> np.ndarray:
         """Where in its bin each score lies, in [0, 1) (0: the bin's lowest value)."""
@@ -60,7 +64,7 @@ class ScoreHistogram:
 
     def add(self, scores: np.ndarray) -> None:
         if len(scores):
-            self._pending.append(self.bins(scores).astype(np.int32))
+            self._pending.append(self.bins(scores))
             self._pending_n += len(scores)
             if self._pending_n >= self.n_bins:  # bincount costs O(bins): batch small genes
                 self.flush()
