@@ -96,6 +96,8 @@ def main() -> int:
     print("\n| OpenSpliceAI | genes | layout | computed nt | seconds | gene nt/s | max abs diff |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for model_name, count in (("80nt", args.time_genes), ("10000nt", args.time_genes_10k)):
+        if not count:
+            continue
         model = load_base_model("openspliceai", SHARED / "models" / "openspliceai-mane" / model_name)
         entries = arenosa.entries[:count]
         genes = list(arenosa.genes(model.context, entries))

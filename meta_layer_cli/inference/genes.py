@@ -25,6 +25,7 @@ from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageE
 from meta_layer_cli.runtime.progress import Progress
 
 META_COLUMNS = ("meta_neither", "meta_acceptor", "meta_donor")
+ROW_GROUP = 1_000_000  # rows per parquet row group of the predictions
 
 
 def checkpoint_records(config: dict, checkpoint: str | os.PathLike) -> list[BaseModelRecord]:
@@ -51,6 +52,7 @@ def recalibrate_tracks(
     ``PREFIX.{acceptor,donor}.{plus,minus}.bw`` (needs genomic coordinates). An unfinished tracks folder is
     refused unless ``allow_partial`` (:func:`~meta_layer_cli.artifacts.tracks.require_complete`).
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     predictor = CanonicalPredictor.load(checkpoint, device)
@@ -84,6 +86,11 @@ def recalibrate_tracks(
     spill = tempfile.TemporaryDirectory(prefix=".metalayer-bigwig-", dir=out.parent) if bigwig_prefix else None
     spill_writer = None
     total = sum(len(g) for g in genes_arrays)
+    # small genes are written together, in row groups of about ROW_GROUP rows: a row group per gene would make
+    # the file's footer, which the writer holds until it closes, grow with the number of genes
+    pending: list = []
+    spilled: list = []
+    pending_rows = 0
     with atomic_path(out) as tmp, Progress("predict: genes", total=total, unit="nt", enabled=progress) as bar:
         try:
             for n, (gene_id, arrays) in enumerate(zip(gene_ids, genes_arrays), 1):
@@ -92,12 +99,18 @@ def recalibrate_tracks(
                 table = frame.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(str(tmp), table.schema, compression="zstd")
-                writer.write_table(table.cast(writer.schema))
+                pending.append(table.cast(writer.schema))
+                pending_rows += len(table)
                 if spill is not None:
                     rows = frame.select("chrom", "strand", "position", "meta_acceptor", "meta_donor").to_arrow()
                     if spill_writer is None:
                         spill_writer = pq.ParquetWriter(str(Path(spill.name) / "rows.parquet"), rows.schema)
-                    spill_writer.write_table(rows.cast(spill_writer.schema))
+                    spilled.append(rows.cast(spill_writer.schema))
+                if pending_rows >= ROW_GROUP or n == len(gene_ids):
+                    writer.write_table(pa.concat_tables(pending))
+                    if spill_writer is not None:
+                        spill_writer.write_table(pa.concat_tables(spilled))
+                    pending, spilled, pending_rows = [], [], 0
                 bar.update(len(probs), genes=f"{n:,}/{len(gene_ids):,}")
         finally:
             if writer is not None:
