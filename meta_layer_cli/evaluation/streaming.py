@@ -6,15 +6,18 @@ hundreds of millions of positions). :class:`SiteScores` instead keeps, for one s
 
 * every **positive**'s score exactly (sites are ~1 in 1,000 positions);
 * the **negatives** in a histogram over the float32 bit pattern: ``2**mantissa_bits`` bins per
-  octave from ``2**-32`` to 1 (the default 15 bits: 1 M bins, 8 MB; bins are 3e-5 of their score
-  wide), everything below ``2**-32`` in the lowest bin;
+  octave over the whole float32 range from 0 to 1 (the default 15 bits: 4.2 M bins, 33 MB; bins are
+  3e-5 of their score wide, down to the smallest scores a decoder's posteriors reach);
+* the negatives scoring at least :data:`EXACT_ABOVE` (1/16) exactly too, up to 4 M of them: at the
+  top of the ranking few positions decide the precision, and bins near 1 are wide in ``1 - p``;
 * exact counts of false positives/negatives at the thresholds given up front, and exact sums for
   the reliability curve and ECE.
 
 Average precision only needs, for each positive, how many negatives score at least as high: exact
-except for negatives that share the positive's bin. :meth:`SiteScores.average_precision` returns the
-estimate (those bin-mates spread evenly over the bin) and a bound on its error: the largest change
-if every bin-mate scored above, or below, the positive. Top-k accuracy (k = number of sites) and the
+except for negatives that share the positive's bin (and exact then too when the positive is its bin's
+lowest value, as 0 and 1 are). :meth:`SiteScores.average_precision` returns the estimate (those
+bin-mates spread evenly over the bin) and a bound on its error: the largest change if every bin-mate
+scored above, or below, the positive. Top-k accuracy (k = number of sites) and the
 F1-optimal threshold are read from the same histogram, with the same kind of bound. With
 ``mantissa_bits=23`` every float32 value has its own bin and everything is exact (but the histogram
 then needs 2.7 GB).
@@ -26,14 +29,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-FLOOR_EXPONENT = -32  # scores below 2**-32 share the lowest bin
 RELIABILITY_BINS = 15
+EXACT_ABOVE = 2.0**-4  # negatives scoring at least this (a bin boundary) are kept exactly ...
+EXACT_LIMIT = 1 << 22  # ... up to 4 M of them (16 MB); a model with more is counted in the histogram
 
 
 def _bits(scores: np.ndarray) -> np.ndarray:
     """Non-negative float32 scores -> their bit patterns (monotone in the score)."""
     s = np.ascontiguousarray(scores, dtype=np.float32)
-    return np.maximum(s, 0).view(np.uint32)  # -0.0 and negative noise count as 0
+    return np.where(s > 0, s, np.float32(0)).view(np.uint32)  # -0.0, negative noise and NaN count as 0
 
 
 class ScoreHistogram:
@@ -43,7 +47,7 @@ class ScoreHistogram:
         if not 0 <= mantissa_bits <= 23:
             raise ValueError(f"mantissa_bits must be in 0..23, got {mantissa_bits}")
         self.shift = 23 - mantissa_bits
-        self.low = (127 + FLOOR_EXPONENT) << 23
+        self.low = 0  # every float32 from 0 up (decoded posteriors reach 1e-30 and below)
         self.high = 127 << 23  # 1.0
         self.n_bins = ((self.high - self.low) >> self.shift) + 1
         self.counts = np.zeros(self.n_bins, dtype=np.int64)
@@ -86,9 +90,15 @@ class SiteScores:
     is a call). Add genes with :meth:`add`; read metrics at any time.
     """
 
-    def __init__(self, thresholds: Sequence[float] = (), mantissa_bits: int = 15):
+    def __init__(self, thresholds: Sequence[float] = (), mantissa_bits: int = 15, exact_limit: int = EXACT_LIMIT):
         self.negatives = ScoreHistogram(mantissa_bits)
         self._positives: list[np.ndarray] = []
+        # negatives scoring >= EXACT_ABOVE, exactly (where precision is most sensitive), up to exact_limit of them
+        self._high: list[np.ndarray] = []
+        self._high_n = 0
+        self._high_sorted = False
+        self._folded = False
+        self.exact_limit = exact_limit
         self.thresholds = [float(t) for t in thresholds]
         self.false_positives = np.zeros(len(self.thresholds), dtype=np.int64)
         self.false_negatives = np.zeros(len(self.thresholds), dtype=np.int64)
@@ -103,7 +113,17 @@ class SiteScores:
         is_site = np.asarray(is_site, dtype=bool)
         self.n += len(scores)
         self._positives.append(scores[is_site])
-        self.negatives.add(scores[~is_site])
+        negatives = scores[~is_site]
+        if self._high_n <= self.exact_limit:
+            high = negatives >= EXACT_ABOVE
+            self._high.append(negatives[high])
+            self._high_n += len(self._high[-1])
+            self._high_sorted = False
+            negatives = negatives[~high]
+            if self._high_n > self.exact_limit:  # too many: from now on they are histogram counts like the rest
+                self.negatives.add(np.concatenate(self._high))
+                self._high, self._folded = [], True
+        self.negatives.add(negatives)
         for i, t in enumerate(self.thresholds):
             called = scores >= t
             self.false_positives[i] += int((called & ~is_site).sum())
@@ -125,6 +145,14 @@ class SiteScores:
     def n_sites(self) -> int:
         return len(self.positives)
 
+    @property
+    def high_negatives(self) -> np.ndarray:
+        """The negatives kept exactly (scores >= :data:`EXACT_ABOVE`), sorted."""
+        if len(self._high) != 1 or not self._high_sorted:
+            self._high = [np.sort(np.concatenate(self._high)) if self._high else np.zeros(0, np.float32)]
+            self._high_sorted = True
+        return self._high[0]
+
     def _ranked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per distinct positive score, highest first: (score, positives >= it, negatives >= it: lowest,
         estimate, highest possible)."""
@@ -136,9 +164,14 @@ class SiteScores:
         above = np.cumsum(hist.counts[::-1])[::-1] - hist.counts  # negatives in higher bins
         b = hist.bins(values)
         mates = hist.counts[b]
-        lo = above[b]
-        estimate = lo + mates * (1.0 - hist.offset(values))
-        return values, tp, lo.astype(np.float64), estimate, (lo + mates).astype(np.float64)
+        offset = hist.offset(values)
+        # a positive that is its bin's lowest value has every bin-mate at or above it: counted exactly
+        lo = above[b] + np.where(offset == 0, mates, 0)
+        estimate = above[b] + mates * (1.0 - offset)
+        high = self.high_negatives
+        exact = len(high) - np.searchsorted(high, values, side="left")  # kept negatives >= each value
+        return (values, tp, (lo + exact).astype(np.float64), estimate + exact,
+                (above[b] + mates + exact).astype(np.float64))  # fmt: skip
 
     def average_precision(self) -> tuple[float, float]:
         """(average precision, bound on its error); NaN without sites (as :func:`average_precision`)."""
@@ -155,20 +188,35 @@ class SiteScores:
         return value, max(ap(lo) - value, value - ap(hi), 0.0)
 
     def topk(self) -> tuple[float, float]:
-        """(SpliceAI's top-k accuracy, bound): the fraction of sites among the k top scores, k = sites."""
+        """(SpliceAI's top-k accuracy, bound): the fraction of sites among the k top scores, k = sites. The
+        bound covers how ties at the k-th score are broken (any way) and the histogram's bins."""
         k = self.n_sites
         if k == 0:
             return float("nan"), 0.0
+        high = self.high_negatives
+        top_sites = self.positives[self.positives >= EXACT_ABOVE]
+        if not self._folded and len(top_sites) + len(high) >= k:
+            # the k top scores are all >= EXACT_ABOVE, where every score is known: exact, but for ties at the
+            # k-th score, which :func:`~meta_layer_cli.evaluation.metrics.topk_accuracy` breaks arbitrarily
+            t = np.partition(np.concatenate([top_sites, high]), len(top_sites) + len(high) - k)[-k]
+            above = int((top_sites > t).sum() + (high > t).sum())
+            sites_above, tied_sites = int((top_sites > t).sum()), int((top_sites == t).sum())
+            tied = tied_sites + int((high == t).sum())
+            taken = k - above
+            low = sites_above + max(0, taken - (tied - tied_sites))
+            high_count = sites_above + min(tied_sites, taken)
+            return (low + high_count) / 2 / k, (high_count - low) / 2 / k
         hist = self.negatives
         hist.flush()
         pos_bins = np.bincount(hist.bins(self.positives), minlength=hist.n_bins)
-        both = pos_bins + hist.counts
+        counts = hist.counts + np.bincount(hist.bins(high), minlength=hist.n_bins)
+        both = pos_bins + counts
         from_top = np.cumsum(both[::-1])[::-1]  # items in this bin or higher
         b = int(np.flatnonzero(from_top >= k)[-1])  # the bin holding the k-th highest score
         above = int(from_top[b] - both[b])
         taken = k - above
         sites_above = int(pos_bins[b + 1 :].sum())
-        low = sites_above + max(0, taken - int(hist.counts[b]))
+        low = sites_above + max(0, taken - int(counts[b]))
         high = sites_above + min(int(pos_bins[b]), taken)
         return (low + high) / 2 / k, (high - low) / 2 / k
 
@@ -194,7 +242,9 @@ class SiteScores:
         values, tp, _, est, _ = self._ranked()
         precision, recall = tp / (tp + est), tp / n_pos
         hist = self.negatives
-        if hist.counts[hist.bins(values[:1])[0] + 1 :].sum() > 0:  # a negative scores above every site
+        high = self.high_negatives
+        if (len(high) and high[-1] > values[0]) or hist.counts[hist.bins(values[:1])[0] + 1 :].sum() > 0:
+            # a negative scores above every site
             precision, recall = np.r_[0.0, precision], np.r_[0.0, recall]
         levels = np.linspace(0, recall[-1], max_points)
         keep = np.unique(np.minimum(np.searchsorted(recall, levels), len(recall) - 1))
