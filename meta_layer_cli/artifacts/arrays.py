@@ -167,6 +167,7 @@ def gene_files(tracks_dir: str | os.PathLike, gene_ids: Sequence[str], manifest:
     directory = store_dir(tracks_dir, manifest)
     lengths = {g["gene_id"]: g.get("length") for g in manifest["genes"]}
     present = set(os.listdir(directory)) if directory.is_dir() else set()
+    per_nt = 4 * len(channels) + 2
     files, todo, stale = [], [], []
     for gene_id in gene_ids:
         parquet = gene_track_path(tracks_dir, gene_id)
@@ -174,26 +175,27 @@ def gene_files(tracks_dir: str | os.PathLike, gene_ids: Sequence[str], manifest:
             raise FileNotFoundError(f"no track for gene {gene_id!r} in {tracks_dir}")
         stem = gene_file_name(gene_id).removesuffix(".parquet")
         target = directory / f"{stem}.{_key(parquet)}.bin"
-        files.append(GeneFile(target, len(channels), lengths.get(gene_id) or -1))
-        if target.name not in present:
-            stale.append(stem)
-        if target.name not in present or files[-1].length < 0:
-            todo.append(len(files) - 1)
+        if target.name in present:  # converted: its size says how long the gene is
+            size = target.stat().st_size
+            if size % per_nt == 0:
+                files.append(GeneFile(target, len(channels), size // per_nt))
+                continue
+            target.unlink()  # not one of ours (an interrupted copy?): convert again
+            present.discard(target.name)
+        files.append(GeneFile(target, len(channels), lengths.get(gene_id) or 0))
+        stale.append(stem)
+        todo.append(len(files) - 1)
     if stale and present:  # arrays of an older parquet file of the same gene (prepare --overwrite)
         old = set(stale)
         for name in present:
             if name.endswith(".bin") and name.rsplit(".", 2)[0] in old:
                 (directory / name).unlink(missing_ok=True)
     if todo:
-        total = sum(max(files[i].length, 0) for i in todo) or None
+        total = sum(files[i].length for i in todo) or None
         with Progress(f"gene arrays ({Path(tracks_dir).name})", total=total, unit="nt", enabled=progress) as bar:
             for n, i in enumerate(todo):
                 f = files[i]
-                length = f.length
-                if f.path.name not in present:
-                    length = convert_gene(tracks_dir, gene_ids[i], channels, f.path)
-                elif length < 0:  # an old manifest without lengths: read it from the file
-                    length = f.path.stat().st_size // (4 * len(channels) + 2)
+                length = convert_gene(tracks_dir, gene_ids[i], channels, f.path)
                 files[i] = GeneFile(f.path, f.channels, length)
                 bar.update(length, genes=f"{n + 1:,}/{len(todo):,}")
     return files
