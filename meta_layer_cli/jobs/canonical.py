@@ -467,7 +467,7 @@ def _train_canonical(cfg: RunConfig, variant_sets: list | None, resume: bool, ov
         shown = cfg.training.progress and rank == 0
         channels, train = load_gene_arrays(tracks.dirs, split.train[rank::world], progress=shown)
         if world > 1:
-            logger.info(f"rank {rank}/{world}: samples {len(train)} of {len(split.train)} training genes")
+            logger.info(f"rank {rank}/{world}: {len(train)} of {len(split.train)} training genes sampled by this rank")
         _, val = load_gene_arrays(tracks.dirs, split.validation, progress=shown)
         if rank == 0:  # said once the data is read: a file that cannot be read stops the run before this
             for line in run_start_lines(tracks, split.to_dict(), split_method(cfg, tracks)):

@@ -303,7 +303,7 @@ def test_train_canonical_under_torchrun_splits_the_genes_between_ranks(small_gen
     split = json.loads((out / "checkpoints" / "best" / "config.json").read_text())["run"]["split"]
     n_train = len(split["train"])
     shares = sorted(int(line.split(": ")[1].split(" of ")[0]) for line in result.stderr.splitlines()
-                    if "training genes in memory" in line)  # fmt: skip
+                    if "training genes sampled by this rank" in line)  # fmt: skip
     assert shares == sorted([len(split["train"][0::2]), len(split["train"][1::2])]) and sum(shares) == n_train
     assert (out / "metrics.json").is_file()
 
