@@ -20,6 +20,7 @@ width, time does: the time projection replaces its inference by the default mode
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -81,7 +82,7 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def child(step: str, folder: Path, work: Path, model: str) -> dict:
+def child(step: str, folder: Path, work: Path, model: str, structure: bool) -> dict:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -102,7 +103,8 @@ def child(step: str, folder: Path, work: Path, model: str) -> dict:
     if step == "gene store":
         load_gene_arrays(folder, [g["gene_id"] for g in manifest["genes"]], [manifest])
     elif step == "train-canonical":
-        overrides = {f"training.{k}": v for k, v in TRAINING.items()} | {"hardware.batch_size": 8}
+        overrides = {f"training.{k}": v for k, v in TRAINING.items()} | {"hardware.batch_size": 8,
+                                                                         "structure": structure}  # fmt: skip
         if model == "tiny":
             overrides |= {f"model.{k}": v for k, v in TINY_MODEL.items()}
         elif model == "base-only":
@@ -219,11 +221,18 @@ def run_child(args: list[str], log: Path, timeout: float) -> dict:
 # ---------------------------------------------------------------------------------------------
 # projection
 # ---------------------------------------------------------------------------------------------
-def project(results: dict, scale: int, nt: float, rate: dict, model: str) -> list[str]:
+def project(results: dict, scale: int, nt: float, rate: dict, model: str, structure: bool) -> list[str]:
     """GRCh38 figures from the largest scale's measurements (see the printed notes)."""
+    from meta_layer_cli.training.structure import DEFAULT_GRID, GRID_SAMPLE_NT
+
     factor = HUMAN_NT / nt
     measured = rate[f"meta_{model}_nt_per_s"]
     slow = 1 / rate["meta_default_nt_per_s"] - 1 / measured
+    # the gene-structure decoder (on the CPU, also on a GPU machine), when the measured runs went without it:
+    # once per nucleotide scored, and the grid search's decodes of its validation sample
+    grid = len(list(itertools.product(*DEFAULT_GRID.values()))) * GRID_SAMPLE_NT
+    decoded = {"train-canonical": HUMAN_TEST * HUMAN_NT + grid, "evaluate": HUMAN_TEST * HUMAN_NT,
+               "calibrate": (HUMAN_TEST + HUMAN_VALIDATION) * HUMAN_NT, "predict": HUMAN_NT}  # fmt: skip
     gpu_meta = 5.9e6  # measured on an H100 (RESULTS.md, recalibration overhead: 0.22 of SpliceAI's 1.31 Mnt/s)
     inferred = {"train-canonical": HUMAN_TEST + HUMAN_VALIDATION, "evaluate": HUMAN_TEST,
                 "calibrate": HUMAN_TEST + HUMAN_VALIDATION, "predict": 1.0}  # fmt: skip
@@ -231,9 +240,10 @@ def project(results: dict, scale: int, nt: float, rate: dict, model: str) -> lis
     for step in STEPS:
         r = results[scale][step]
         seconds = r["seconds"] - (r.get("timing", {}).get("training_s", 0.0) if step == "train-canonical" else 0)
-        cpu = seconds * factor + inferred[step] * HUMAN_NT * slow
+        decoder = 0.0 if structure else decoded[step] / rate["decoder_nt_per_s"]
+        cpu = seconds * factor + inferred[step] * HUMAN_NT * slow + decoder
         gpu = (seconds * factor - inferred[step] * HUMAN_NT / measured
-               + inferred[step] * HUMAN_NT / gpu_meta)  # fmt: skip
+               + inferred[step] * HUMAN_NT / gpu_meta + decoder)  # fmt: skip
         memory = r["peak_mb"] + rate["longest_gene_rss_mb"]
         rows.append(f"| {step}{' (without its optimisation steps)' if step == 'train-canonical' else ''} | "
                     f"{cpu / 3600:,.1f} h | {max(gpu, 0) / 3600:,.1f} h | {memory / 1024:.1f} GB |")  # fmt: skip
@@ -246,13 +256,15 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/memory-scaling"))
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--model", choices=("base-only", "tiny", "default"), default="base-only")
+    parser.add_argument("--structure", action="store_true",
+                        help="fit and apply the gene-structure decoder (its grid search alone costs ~10 min a scale)")
     parser.add_argument("--timeout", type=float, default=5400, help="seconds per step")
     parser.add_argument("--child", nargs=2, metavar=("STEP", "FOLDER"), help=argparse.SUPPRESS)
     parser.add_argument("--rates", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         step, folder = args.child
-        print(json.dumps(child(step, Path(folder), args.work, args.model)))
+        print(json.dumps(child(step, Path(folder), args.work, args.model, args.structure)))
         return 0
     if args.rates:
         print(json.dumps(rates(args.rates)))
@@ -262,7 +274,8 @@ def main() -> int:
     x1 = replicate(args.source, args.work / "x1", 1, None)
     results: dict = {}
     sizes = {}
-    print(f"# memory scaling: {args.source} ({args.model} meta model), work in {args.work}", flush=True)
+    print(f"# memory scaling: {args.source} ({args.model} meta model, decoder {'on' if args.structure else 'off'}), "
+          f"work in {args.work}", flush=True)  # fmt: skip
     for scale in args.scales:
         folder = x1 if scale == 1 else replicate(args.source, args.work / f"x{scale}", scale, x1)
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -273,8 +286,9 @@ def main() -> int:
         results[scale] = {}
         steps = (["gene store"] if scale == 1 else []) + list(STEPS)
         for step in steps:
-            r = run_child(["--child", step, str(folder), "--work", str(work), "--model", args.model],
-                          work / f"{step}.log", args.timeout)  # fmt: skip
+            flags = ["--model", args.model] + (["--structure"] if args.structure else [])
+            r = run_child(["--child", step, str(folder), "--work", str(work), *flags], work / f"{step}.log",
+                          args.timeout)  # fmt: skip
             results[scale][step] = r
             print(f"x{scale} ({sizes[scale][0]:,} genes, {sizes[scale][1] / 1e6:.1f} Mnt) {step}: {json.dumps(r)}",
                   flush=True)  # fmt: skip
@@ -296,7 +310,7 @@ def main() -> int:
     top = max(args.scales)
     print(f"\nGRCh38 + GENCODE ({HUMAN_GENES:,} genes, {HUMAN_NT / 1e9:.1f} Gnt), projected from the {top}x run:\n")
     print("| step | 2 CPU cores | one GPU | memory |\n|---|---:|---:|---:|")
-    for row in project(results, top, sizes[top][1], rate, args.model):
+    for row in project(results, top, sizes[top][1], rate, args.model, args.structure):
         print(row)
     return 0
 

@@ -97,8 +97,10 @@ class Progress:
     Use as a context manager; call :meth:`update` as items finish. ``enabled=False`` silences the
     bar and the periodic lines (the start and end lines are still logged at DEBUG level);
     ``announce=False`` logs the start and end lines at DEBUG level only (for steps that report
-    themselves with :meth:`log`, such as training epochs). ``bar=False``: never a live bar (a
-    command's outer phase, whose inner phases show theirs). ``enabled=None``: as the phase it runs
+    themselves with :meth:`log`, such as training epochs). ``bar=False``: never a live bar, and no
+    start line: the phase writes lines only once the heartbeat finds it running (a command's outer
+    phase, whose inner phases show theirs; a command stopped by bad input within the interval then
+    writes its one error line and nothing else). ``enabled=None``: as the phase it runs
     in (off outside any; for library code that has no progress flag of its own). With ``total=None`` and no
     :meth:`update`, lines say ``running`` instead of counts.
     """
@@ -119,6 +121,7 @@ class Progress:
         self._task = None
         self._started = 0.0
         self._last_line = 0.0
+        self._spoke = False
 
     # -- context ------------------------------------------------------------------------------
     def __enter__(self) -> Progress:
@@ -145,7 +148,11 @@ class Progress:
             self._bar = RichProgress(*columns, console=stderr_console(), transient=False)
             self._bar.__enter__()
             self._task = self._bar.add_task(self.description, total=self.total, completed=self.completed, text="")
-        self._line("started", level=logging.INFO if self.enabled and self.announce else logging.DEBUG)
+        # a phase without counts or bar (a command's outer phase, "reading genes") speaks only when the heartbeat
+        # finds it running: one that ends within an interval, as a command stopped by bad input does, adds no line
+        # to the one error line
+        self._line("started", level=logging.INFO if self.enabled and self.announce and self.wants_bar
+                   else logging.DEBUG)  # fmt: skip
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -156,7 +163,9 @@ class Progress:
         if self._bar is not None:
             self._bar.__exit__(exc_type, exc, tb)
         state = "done" if exc_type is None else f"stopped ({exc_type.__name__})"
-        self._line(state, level=logging.INFO if self.enabled and self.announce else logging.DEBUG, final=True)
+        said = self.wants_bar or self._spoke  # a quiet phase ends as it began: in silence, unless it spoke
+        self._line(state, level=logging.INFO if self.enabled and self.announce and said else logging.DEBUG,
+                   final=True)  # fmt: skip
 
     # -- reporting ----------------------------------------------------------------------------
     def update(self, advance: int = 1, total: int | None = None, **fields: object) -> None:
@@ -181,6 +190,7 @@ class Progress:
             self._last_line = now
             if level >= logging.INFO:
                 _last_line[0] = now
+                self._spoke = True
             elapsed = now - self._started
             if self.total is None and self.completed == 0:  # a phase without counts
                 parts = [f"{self.description}: {state or 'running'}"]
