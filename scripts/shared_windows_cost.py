@@ -27,7 +27,7 @@ PACK_NT = 200_000
 
 def layout_cost(source, context: int) -> tuple[int, int, int]:
     """(gene nt, computed nt before, computed nt after) of a source's genes at one context."""
-    from meta_layer_cli.artifacts.tracks import plan_packs
+    from meta_layer_cli.artifacts.prediction import plan_packs
     from meta_layer_cli.base_models.base import pack_genes
 
     gene_nt = sum(e.length for e in source.entries)
@@ -40,7 +40,7 @@ def layout_cost(source, context: int) -> tuple[int, int, int]:
 
 def table_cost(entries, context: int) -> tuple[int, int, int]:
     """The same from coordinates alone (every window real sequence; cuts between packs not counted)."""
-    from meta_layer_cli.artifacts.tracks import window_clusters
+    from meta_layer_cli.artifacts.prediction import window_clusters
 
     gene_nt = sum(e.length for e in entries)
     before = sum(e.length + 2 * context for e in entries)
