@@ -188,11 +188,12 @@ def test_the_feature_normaliser_is_fitted_on_training_genes_only(osai80_arrays, 
     anything the training genes hold (+5 on every score), each feature's fitted mean stays within the range of
     that feature on the training genes (zero-padded, as chunks over a gene's end are) and each std within its
     span. Fitted on validation chunks instead, the score features' means would be near 5."""
-    from dataclasses import replace
+    from meta_layer_cli.artifacts.arrays import GeneArrays
 
     channels, genes = osai80_arrays
     train = genes[:7]
-    validation = [replace(g, tracks=g.tracks + 5.0) for g in genes[7:]]
+    # in-memory copies with shifted tracks (loaded genes are memory-mapped views of the gene store)
+    validation = [GeneArrays(g.gene_id, g.codes, g.tracks + 5.0, g.labels) for g in genes[7:]]
     torch.manual_seed(0)
     model = build_meta_model(MetaModelConfig(channels=channels, **TINY_MODEL))
     Trainer(TrainerConfig(**{**TINY_TRAINING, "epochs": 1})).fit(model, channels, train, validation, tmp_path)
