@@ -60,7 +60,11 @@ def _beat() -> None:
             if not _active:
                 _heartbeat.clear()
                 return
-            due = _last_line[0] + max(settings.interval, MIN_HEARTBEAT) - time.monotonic()
+            # an interval from the last line or from the start of the phase it would speak for, whichever is later:
+            # a phase opened after a long silence (the next command of a long-lived process) is not "found
+            # running" at once
+            since = max(_last_line[0], live[-1]._started) if live else _last_line[0]
+            due = since + max(settings.interval, MIN_HEARTBEAT) - time.monotonic()
             if live and due <= 0:
                 live[-1]._line("")
                 continue

@@ -104,3 +104,19 @@ def test_a_quick_phase_without_counts_adds_no_line(monkeypatch, caplog):
         except ValueError:
             pass
     assert not caplog.records
+
+
+def test_a_quick_phase_after_a_long_silence_adds_no_line(monkeypatch, caplog):
+    """The heartbeat counted its interval from the process's last line: the next command of a long-lived process
+    (the test session, a notebook) was 'found running' at once and its one error line came with two more."""
+    monkeypatch.setattr(progress_module, "stderr_is_terminal", lambda: False)
+    monkeypatch.setattr(progress_module.settings, "interval", 0.3)
+    monkeypatch.setattr(progress_module, "_last_line", [time.monotonic() - 60.0])  # a minute without a line
+    with caplog.at_level(logging.INFO, logger="meta_layer_cli.progress"):
+        try:
+            with Progress("calibrate", bar=False):
+                time.sleep(0.05)  # the heartbeat's thread gets its turn
+                raise ValueError("bad input")
+        except ValueError:
+            pass
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
