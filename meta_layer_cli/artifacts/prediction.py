@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from meta_layer_cli import __version__
-from meta_layer_cli.artifacts.sources import GeneEntry, GeneSource, as_source, parse_shard
+from meta_layer_cli.artifacts.sources import GeneEntry, GeneSource, as_source
 from meta_layer_cli.artifacts.tracks import (
     FORMAT,
     FORMAT_VERSION,
@@ -36,6 +36,7 @@ from meta_layer_cli.runtime.errors import ChangedInputsError, InputDataError
 from meta_layer_cli.runtime.fingerprint import differences
 from meta_layer_cli.runtime.locks import folder_lock
 from meta_layer_cli.runtime.progress import Progress
+from meta_layer_cli.runtime.shards import every_nth, parse_shard
 
 
 def _fingerprint(record: BaseModelRecord, dtype: str, source: GeneSource, flank: int) -> dict:
@@ -205,10 +206,9 @@ def predict_tracks(
     manifest = _register(out_dir, record, dtype, source, flank, overwrite, genome_build)
 
     packs = plan_packs(source.entries, pack_nt, model.context)
-    parsed = parse_shard(shard)
+    parsed = parse_shard(shard) if shard is not None else None
     if parsed is not None:
-        k, n = parsed
-        packs = [p for i, p in enumerate(packs) if i % n == k - 1]
+        packs = every_nth(packs, parsed)
     todo = [p for p in packs if any(not gene_track_path(out_dir, e.gene_id).is_file() for e in p)]
     mine = sum(len(p) for p in packs)
     total_nt = sum(e.length for p in packs for e in p)

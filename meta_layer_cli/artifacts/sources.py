@@ -74,16 +74,6 @@ class GeneEntry:
                    transcript_id=data.get("transcript_id") or "")  # fmt: skip
 
 
-def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """``"K/N"`` (1-based K) -> ``(K, N)``; None stays None."""
-    if text is None or isinstance(text, tuple):
-        return text
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
-    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
-        raise UsageError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. 3/10")
-    return int(m.group(1)), int(m.group(2))
-
-
 def parse_region(text: str) -> tuple[str, int | None, int | None]:
     """``chr1``, ``chr1:1000-2000`` or ``chr1:1,000-2,000`` (1-based inclusive) -> (chrom, start0, end0)."""
     m = re.fullmatch(r"\s*([^:\s]+)(?::([\d,]+)-([\d,]+))?\s*", text)
@@ -497,7 +487,6 @@ __all__ = [
     "load_annotation_genes",
     "open_source",
     "parse_region",
-    "parse_shard",
     "read_genes_file",
     "resolve_gene_names",
     "source_fingerprint",

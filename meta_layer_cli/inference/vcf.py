@@ -93,9 +93,7 @@ from meta_layer_cli.inference.vcf_shards import (
     SHARD_TAG,
     VERSION_TAG,
     call_summary,
-    parse_shard,
     provenance_lines,
-    shard_block,
     shard_line,
 )
 from meta_layer_cli.io.annotation import GeneIndex, read_variant_annotation
@@ -115,6 +113,7 @@ from meta_layer_cli.io.vcf import (
 from meta_layer_cli.runtime.errors import InputDataError, UsageError, reading
 from meta_layer_cli.runtime.fingerprint import file_checksum
 from meta_layer_cli.runtime.progress import Progress
+from meta_layer_cli.runtime.shards import parse_shard, shard_block
 
 logger = logging.getLogger(__name__)
 

@@ -23,31 +23,12 @@ from meta_layer_cli import __version__
 from meta_layer_cli.io.atomic import check_output_file, refuse_overwriting_inputs
 from meta_layer_cli.io.vcf import VcfHeader, VcfReader, VcfWriter, is_seekable_file
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
+from meta_layer_cli.runtime.shards import shard_block
 
 VERSION_TAG = "##metalayer_version="
 COMMAND_TAG = "##metalayer_command="
 SHARD_TAG = "##metalayer_shard="
-_SHARD_ARG = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 _SHARD_LINE = re.compile(r"^##metalayer_shard=<shard=(\d+)/(\d+),lines=(\d+),of=(\d+)(?:,input=([0-9a-f]+))?>$")
-
-
-def parse_shard(text: str | tuple[int, int]) -> tuple[int, int]:
-    """``"K/N"`` (or ``(K, N)``) -> ``(K, N)``, 1 <= K <= N; anything else is a :class:`UsageError`."""
-    if isinstance(text, tuple):
-        k, n = text
-    else:
-        m = _SHARD_ARG.match(str(text))
-        if not m:
-            raise UsageError(f"--shard takes K/N (e.g. 3/10), not {text!r}")
-        k, n = int(m.group(1)), int(m.group(2))
-    if not 1 <= k <= n:
-        raise UsageError(f"--shard {k}/{n}: K must be in 1..N")
-    return k, n
-
-
-def shard_block(k: int, n: int, total: int) -> tuple[int, int]:
-    """Body lines ``[start, end)`` (0-based, in input order) of shard ``k`` of ``n`` over ``total`` lines."""
-    return (k - 1) * total // n, k * total // n
 
 
 def shard_line(k: int, n: int, total: int, input_checksum: str) -> str:

@@ -89,14 +89,13 @@ def predict_genes(
 
 
 def _shard_ids(source, shard: str | None) -> list[str]:
-    from meta_layer_cli.artifacts.sources import parse_shard
+    from meta_layer_cli.runtime.shards import every_nth, parse_shard
 
     ids = [e.gene_id for e in source.entries]
-    parsed = parse_shard(shard)
-    if parsed is None:
+    if shard is None:
         return ids
-    k, n = parsed
-    mine = ids[k - 1 :: n]
+    k, n = parse_shard(shard)
+    mine = every_nth(ids, (k, n))
     if not mine:
         raise UsageError(f"--shard {shard}: no genes in this shard ({len(ids)} genes for {n} shards)")
     return mine
