@@ -48,7 +48,8 @@ from pathlib import Path
 
 import torch
 
-from meta_layer_cli.jobs.variants import json_safe, run_validated_delta_training
+from meta_layer_cli.io.json_values import json_safe
+from meta_layer_cli.jobs.variants import run_validated_delta_training
 from meta_layer_cli.runtime.config import parse_overrides
 
 REPO = Path(__file__).resolve().parents[1]

@@ -166,3 +166,18 @@ def base_delta_metrics(deltas: Mapping[str, np.ndarray], target: np.ndarray, thr
     ranked = [n for n in BASE_CANDIDATES if np.isfinite(out[n]["pearson"])]
     out["best"] = max(ranked, key=lambda n: out[n]["pearson"]) if ranked else BASE_CANDIDATES[0]
     return out
+
+
+def binned_calibration_error(prediction: np.ndarray, target: np.ndarray, bins: int = 10) -> tuple[float, dict]:
+    """A regression reliability measure: the rows in ``bins`` equal-count bins of the prediction, the mean over
+    rows of ``|mean predicted - mean measured|`` of their bin (0: predictions are right on average at every
+    level). Returns (that error, the curve ``{mean_predicted, observed, count}``)."""
+    p, t = np.asarray(prediction, np.float64), np.asarray(target, np.float64)
+    keep = np.isfinite(p) & np.isfinite(t)
+    p, t = p[keep], t[keep]
+    order = np.argsort(p, kind="stable")
+    parts = [part for part in np.array_split(order, min(bins, len(p))) if len(part)]
+    curve = {"mean_predicted": [float(p[i].mean()) for i in parts], "observed": [float(t[i].mean()) for i in parts],
+             "count": [int(len(i)) for i in parts]}  # fmt: skip
+    error = sum(c * abs(a - b) for a, b, c in zip(curve["mean_predicted"], curve["observed"], curve["count"]))
+    return float(error / max(len(p), 1)), curve

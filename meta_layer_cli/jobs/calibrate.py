@@ -14,9 +14,11 @@ honest number), with a reliability diagram ``reliability.png`` in the new folder
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from meta_layer_cli.features.scores import splice_groups
 from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomic
 from meta_layer_cli.io.contigs import chromosome_names
 from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageError
+from meta_layer_cli.runtime.locks import LOCK_NAME, folder_lock
 from meta_layer_cli.runtime.progress import Progress, phase
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES
 from meta_layer_cli.training.splits import gene_locus
@@ -204,40 +207,40 @@ def calibrate_base_model(
 
     with torch.no_grad():
         model.log_temperature.copy_(torch.as_tensor(np.log(temperatures), dtype=torch.float32))
-    out = fresh_folder(out, overwrite)
-    split = {"train": [], "validation": allowed, "test": test}
-    after = {c: SiteScores() for c in (1, 2)}
-    with Progress("calibrate: calibration genes (after)", total=total_nt(arrays), unit="nt", enabled=None) as bar:
-        for n, g in enumerate(arrays, 1):
-            _site_scores(after, _apply(model, g), np.asarray(g.labels))
-            bar.update(len(g), genes=f"{n:,}/{len(arrays):,}")
-    thresholds = {name: {str(c): s.f1_optimal_threshold() for c, s in scores.items()}
-                  for name, scores in (("meta", after), ("base", before))}  # fmt: skip
-    fitted_on = set(allowed)
-    loci = [gene_locus(e) for e in manifest["genes"] if e["gene_id"] in fitted_on]
-    run = {"base_models": [record.to_dict()], "channels": channels, "split": split, "thresholds": thresholds,
-           "loci": {"genome_build": manifest["source"].get("genome_build"), "seen": [list(x) for x in loci if x]},
-           "data": {"dataset": None, "source": source_fingerprint(manifest["fingerprint"])},
-           "calibrated_from": "base model", "temperatures": temperatures.tolist()}  # fmt: skip
-    save_model(out, model, {"run": run})
-    sums = {name: {c: s.reliability() for c, s in scores.items()} for name, scores in (("before", before),
-                                                                                        ("after", after))}  # fmt: skip
-    ece = {"calibration genes": {"before": _ece(sums["before"]), "after": _ece(sums["after"])}}
-    curves = {"base (before)": _curve(sums["before"]), "calibrated (after)": _curve(sums["after"])}
-    if test:
-        _, test_arrays = load_gene_arrays(data, test)
-        t_before, t_after = {c: SiteScores() for c in (1, 2)}, {c: SiteScores() for c in (1, 2)}
-        with Progress("calibrate: test genes", total=total_nt(test_arrays), unit="nt", enabled=None) as bar:
-            for n, g in enumerate(test_arrays, 1):
-                labels = np.asarray(g.labels)
-                _site_scores(t_before, base_probabilities(g.tracks, channels), labels)
-                _site_scores(t_after, _apply(model, g), labels)
-                bar.update(len(labels), genes=f"{n:,}/{len(test_arrays):,}")
-        ece["test genes"] = {"before": _ece({c: s.reliability() for c, s in t_before.items()}),
-                             "after": _ece({c: s.reliability() for c, s in t_after.items()})}  # fmt: skip
-    fitted = "per-class temperatures of the base model's log-probabilities: " + ", ".join(
-        f"{name} T = {t:.3f}" for name, t in zip(("neither", "acceptor", "donor"), temperatures))
-    return _finish(out, "temperature", ece, curves, allowed, fitted, temperatures=temperatures.tolist())
+    with fresh_folder(out, overwrite) as out:
+        split = {"train": [], "validation": allowed, "test": test}
+        after = {c: SiteScores() for c in (1, 2)}
+        with Progress("calibrate: calibration genes (after)", total=total_nt(arrays), unit="nt", enabled=None) as bar:
+            for n, g in enumerate(arrays, 1):
+                _site_scores(after, _apply(model, g), np.asarray(g.labels))
+                bar.update(len(g), genes=f"{n:,}/{len(arrays):,}")
+        thresholds = {name: {str(c): s.f1_optimal_threshold() for c, s in scores.items()}
+                      for name, scores in (("meta", after), ("base", before))}  # fmt: skip
+        fitted_on = set(allowed)
+        loci = [gene_locus(e) for e in manifest["genes"] if e["gene_id"] in fitted_on]
+        run = {"base_models": [record.to_dict()], "channels": channels, "split": split, "thresholds": thresholds,
+               "loci": {"genome_build": manifest["source"].get("genome_build"), "seen": [list(x) for x in loci if x]},
+               "data": {"dataset": None, "source": source_fingerprint(manifest["fingerprint"])},
+               "calibrated_from": "base model", "temperatures": temperatures.tolist()}  # fmt: skip
+        save_model(out, model, {"run": run})
+        sums = {name: {c: s.reliability() for c, s in scores.items()}
+                for name, scores in (("before", before), ("after", after))}  # fmt: skip
+        ece = {"calibration genes": {"before": _ece(sums["before"]), "after": _ece(sums["after"])}}
+        curves = {"base (before)": _curve(sums["before"]), "calibrated (after)": _curve(sums["after"])}
+        if test:
+            _, test_arrays = load_gene_arrays(data, test)
+            t_before, t_after = {c: SiteScores() for c in (1, 2)}, {c: SiteScores() for c in (1, 2)}
+            with Progress("calibrate: test genes", total=total_nt(test_arrays), unit="nt", enabled=None) as bar:
+                for n, g in enumerate(test_arrays, 1):
+                    labels = np.asarray(g.labels)
+                    _site_scores(t_before, base_probabilities(g.tracks, channels), labels)
+                    _site_scores(t_after, _apply(model, g), labels)
+                    bar.update(len(labels), genes=f"{n:,}/{len(test_arrays):,}")
+            ece["test genes"] = {"before": _ece({c: s.reliability() for c, s in t_before.items()}),
+                                 "after": _ece({c: s.reliability() for c, s in t_after.items()})}  # fmt: skip
+        fitted = "per-class temperatures of the base model's log-probabilities: " + ", ".join(
+            f"{name} T = {t:.3f}" for name, t in zip(("neither", "acceptor", "donor"), temperatures))
+        return _finish(out, "temperature", ece, curves, allowed, fitted, temperatures=temperatures.tolist())
 
 
 def _apply(model, gene) -> np.ndarray:
@@ -254,20 +257,26 @@ def check_output_folder(out: str | os.PathLike, overwrite: bool, inputs: dict) -
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not overwrite:
         raise InputDataError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
 
 
-def fresh_folder(out: str | os.PathLike, overwrite: bool) -> Path:
-    """``out`` as an empty folder: created, or emptied with ``overwrite``; a non-empty one is refused. Call
-    :func:`check_output_folder` first, before the work whose result goes here."""
+@contextlib.contextmanager
+def fresh_folder(out: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
+    """``out`` as an empty folder for the ``with`` block, under its lock (one writer at a time: a second
+    calibration into it is refused before anything is deleted): created, or emptied with ``overwrite``; a
+    non-empty one is refused. Call :func:`check_output_folder` first, before the work whose result goes here."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
+    with folder_lock(out, wait=0, what="writing into"):
+        entries = [p for p in out.iterdir() if p.name != LOCK_NAME]
+        if entries and not overwrite:
             raise InputDataError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+        for entry in entries:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        yield out
 
 
 def _finish(out: Path, method: str, ece: dict, curves: dict, genes: list[str], fitted: str,
@@ -347,27 +356,27 @@ def calibrate_checkpoint(
             _site_scores(binned, probs, labels)
             bar.update(len(labels), genes=f"{n:,}/{len(arrays):,}")
     fitted = SiteCalibration.fit_binned({c: b.points() for c, b in binned.items()}, method)
-    out = fresh_folder(out, overwrite)
-    for name in (WEIGHTS, CONFIG):
-        shutil.copy2(Path(checkpoint) / name, out / name)
-    thresholds = dict(run.get("thresholds") or {})
-    # the maps are increasing: the F1-optimal threshold after calibration is the calibrated one before
-    thresholds["meta"] = {str(c): float(fitted.map_class(c, np.array([s.f1_optimal_threshold()]))[0])
-                          for c, s in before.items()}  # fmt: skip
-    update_checkpoint_config(out, {"calibration": fitted.to_dict(), "run": {**run, "thresholds": thresholds}})
-    sums = {"before": {c: s.reliability() for c, s in before.items()},
-            "after": {c: b.reliability(fitted.map_class(c, b.points()[0])) for c, b in binned.items()}}  # fmt: skip
-    ece = {"calibration genes": {"before": _ece(sums["before"]), "after": _ece(sums["after"])}}
-    curves = {"before": _curve(sums["before"]), "after": _curve(sums["after"])}
-    if split["test"]:
-        _, test = load_gene_arrays(dirs, split["test"])
-        t_before, t_after = {c: SiteScores() for c in (1, 2)}, {c: SiteScores() for c in (1, 2)}
-        with Progress("calibrate: test genes", total=total_nt(test), unit="nt", enabled=None) as bar:
-            for n, g in enumerate(test, 1):
-                probs, labels = predictor(g.codes, g.tracks), np.asarray(g.labels)
-                _site_scores(t_before, probs, labels)
-                _site_scores(t_after, fitted(probs), labels)
-                bar.update(len(labels), genes=f"{n:,}/{len(test):,}")
-        ece["test genes"] = {"before": _ece({c: s.reliability() for c, s in t_before.items()}),
-                             "after": _ece({c: s.reliability() for c, s in t_after.items()})}  # fmt: skip
-    return _finish(out, method, ece, curves, chosen, fitted.describe())
+    with fresh_folder(out, overwrite) as out:
+        for name in (WEIGHTS, CONFIG):
+            shutil.copy2(Path(checkpoint) / name, out / name)
+        thresholds = dict(run.get("thresholds") or {})
+        # the maps are increasing: the F1-optimal threshold after calibration is the calibrated one before
+        thresholds["meta"] = {str(c): float(fitted.map_class(c, np.array([s.f1_optimal_threshold()]))[0])
+                              for c, s in before.items()}  # fmt: skip
+        update_checkpoint_config(out, {"calibration": fitted.to_dict(), "run": {**run, "thresholds": thresholds}})
+        sums = {"before": {c: s.reliability() for c, s in before.items()},
+                "after": {c: b.reliability(fitted.map_class(c, b.points()[0])) for c, b in binned.items()}}  # fmt: skip
+        ece = {"calibration genes": {"before": _ece(sums["before"]), "after": _ece(sums["after"])}}
+        curves = {"before": _curve(sums["before"]), "after": _curve(sums["after"])}
+        if split["test"]:
+            _, test = load_gene_arrays(dirs, split["test"])
+            t_before, t_after = {c: SiteScores() for c in (1, 2)}, {c: SiteScores() for c in (1, 2)}
+            with Progress("calibrate: test genes", total=total_nt(test), unit="nt", enabled=None) as bar:
+                for n, g in enumerate(test, 1):
+                    probs, labels = predictor(g.codes, g.tracks), np.asarray(g.labels)
+                    _site_scores(t_before, probs, labels)
+                    _site_scores(t_after, fitted(probs), labels)
+                    bar.update(len(labels), genes=f"{n:,}/{len(test):,}")
+            ece["test genes"] = {"before": _ece({c: s.reliability() for c, s in t_before.items()}),
+                                 "after": _ece({c: s.reliability() for c, s in t_after.items()})}  # fmt: skip
+        return _finish(out, method, ece, curves, chosen, fitted.describe())

@@ -73,3 +73,25 @@ def test_calibrating_a_base_model_refuses_test_genes_and_other_methods(small_gen
     assert isotonic.exit_code == 2 and "temperature" in isotonic.output
     two = runner.invoke(app, ["calibrate", "--data", prepared, "--data", prepared, "--out", str(tmp_path / "c")])
     assert two.exit_code == 2 and "one --data" in two.output
+
+
+def test_a_calibration_folder_held_by_another_job_is_not_emptied(tmp_path):
+    """fresh_folder deleted without the lock that RunFolder takes: a second job could empty a folder another
+    one was writing into. Now it takes the folder's lock first, and a busy folder keeps every file."""
+    from meta_layer_cli.jobs.calibrate import fresh_folder
+    from meta_layer_cli.runtime.errors import BusyError
+    from meta_layer_cli.runtime.locks import folder_lock
+
+    out = tmp_path / "calibrated"
+    out.mkdir()
+    (out / "weights.safetensors").write_bytes(b"another job's output")
+    with folder_lock(out):
+        with pytest.raises(BusyError, match="busy"):
+            with fresh_folder(out, overwrite=True):
+                pass
+    assert (out / "weights.safetensors").read_bytes() == b"another job's output"
+    with fresh_folder(out, overwrite=True) as folder:  # free: emptied (the lock file aside) and locked meanwhile
+        assert [p.name for p in folder.iterdir()] == [".metalayer.lock"]
+        with pytest.raises(BusyError):
+            with folder_lock(out):
+                pass
