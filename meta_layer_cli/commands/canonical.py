@@ -267,14 +267,14 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"{checkpoint} is a variant model: give --variants TABLE (measured effects)")
             from meta_layer_cli.jobs.variants import evaluate_variant_checkpoint
 
-            metrics = evaluate_variant_checkpoint(checkpoint, variants, device=device or "auto", allow_seen=allow_seen,
+            metrics = evaluate_variant_checkpoint(checkpoint, variants, device=device, allow_seen=allow_seen,
                                                   models_dir=models_dir)  # fmt: skip
             print(json.dumps(metrics, indent=2) if as_json else _variant_metrics_text(metrics))
             return
         from meta_layer_cli.jobs.canonical import evaluate_checkpoint_metrics
 
         folders = [str(d) for d in data] if data else None
-        metrics = evaluate_checkpoint_metrics(checkpoint, folders, split_list(genes), device or "cpu", allow_partial,
+        metrics = evaluate_checkpoint_metrics(checkpoint, folders, split_list(genes), device, allow_partial,
                                               models_dir)  # fmt: skip
         meta, base = metrics["meta"], metrics["base"]
         if as_json:  # base, meta and, where the checkpoint has a decoder, meta_per_nucleotide (the network alone)
@@ -375,11 +375,11 @@ def register(app: typer.Typer) -> None:
                 from meta_layer_cli.jobs.variants import calibrate_variant_checkpoint
 
                 fitted = calibrate_variant_checkpoint(checkpoint, variants, out, method or "isotonic", quantile,
-                                                      device or "auto", overwrite, models_dir=models_dir)  # fmt: skip
+                                                      device, overwrite, models_dir=models_dir)  # fmt: skip
             else:
                 fitted = jobs.calibrate_checkpoint(checkpoint, out, method or "temperature",
                                                    [str(d) for d in data] if data else None, split_list(genes),
-                                                   device or "cpu", models_dir, overwrite, allow_partial)  # fmt: skip
+                                                   device, models_dir, overwrite, allow_partial)  # fmt: skip
         print_result(fitted.summary())
         print_result(f"reliability plot: {fitted.plot}")
 

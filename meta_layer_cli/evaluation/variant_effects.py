@@ -64,8 +64,10 @@ def _table(item, index: int) -> tuple[str, pl.DataFrame]:
 
 def evaluate_canonical_on_variants(
     checkpoint: str | os.PathLike, variant_sets: Sequence, device: str = "cpu",
-    models_dir: str | os.PathLike | None = None, cache=None,
+    models_dir: str | os.PathLike | None = None, cache=None, loaded: tuple | None = None,
 ) -> VariantEffectEvaluation:  # fmt: skip
+    """meta(alt) - meta(ref) of a canonical checkpoint against measured effects. ``loaded``: the checkpoint's
+    ``(model, config)`` if the caller holds them (train-canonical, which has just loaded its best model)."""
     from meta_layer_cli.artifacts.cache import MemoryCache, as_cache
     from meta_layer_cli.artifacts.sequences import alt_on_ref, predict_sequences, variant_span
     from meta_layer_cli.base_models.record import BaseModelRecord
@@ -73,7 +75,7 @@ def evaluate_canonical_on_variants(
     from meta_layer_cli.models.apply import recalibrate_arrays
     from meta_layer_cli.models.checkpoint import load_model
 
-    model, config = load_model(checkpoint, device)
+    model, config = loaded if loaded is not None else load_model(checkpoint, device)
     records = [BaseModelRecord.from_dict(r) for r in config["run"]["base_models"]]
     bases = [r.load(device=device, models_dir=models_dir) for r in records]
     memory = MemoryCache(as_cache(cache))

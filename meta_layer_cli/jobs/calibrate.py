@@ -32,6 +32,7 @@ from meta_layer_cli.evaluation.streaming import BinnedScores, SiteScores, calibr
 from meta_layer_cli.features.scores import splice_groups
 from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomic
 from meta_layer_cli.io.contigs import chromosome_names
+from meta_layer_cli.runtime.device import resolve_device
 from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageError
 from meta_layer_cli.runtime.locks import LOCK_NAME, folder_lock
 from meta_layer_cli.runtime.progress import Progress, phase
@@ -298,7 +299,7 @@ def calibrate_checkpoint(
     method: str = "temperature",
     data: list[str | os.PathLike] | str | os.PathLike | None = None,
     genes: list[str] | None = None,
-    device: str = "cpu",
+    device: str | None = None,
     models_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
     allow_partial: bool = False,
@@ -314,6 +315,7 @@ def calibrate_checkpoint(
     if method not in ("temperature", "isotonic"):
         raise UsageError(f"--method {method!r}: a canonical checkpoint takes temperature or isotonic")
     check_output_folder(out, overwrite, {"--checkpoint": checkpoint, "--data": data})
+    device = str(resolve_device(device))  # once per job: --device, else the one default (auto)
     config = read_checkpoint_config(checkpoint)
     run = config.get("run") or {}
     if not run:

@@ -39,6 +39,7 @@ from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomi
 from meta_layer_cli.io.contigs import chromosome_names, strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
 from meta_layer_cli.jobs.run_folder import RunFolder, run_outputs
+from meta_layer_cli.runtime.device import resolve_device
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
 from meta_layer_cli.runtime.fingerprint import value_checksum
 from meta_layer_cli.runtime.progress import phase
@@ -89,6 +90,8 @@ class CanonicalResult:
     tracks_dirs: list[Path] = field(default_factory=list)  # the tracks folders it trained on, one per base model
     base_models: list[BaseModelRecord] = field(default_factory=list)
     split_rule: str = ""  # how the genes were split, in words (describe_split)
+    # the best checkpoint as loaded once by finish_canonical_run: (model, config), passed on to the report
+    loaded: tuple | None = field(default=None, repr=False)
 
 
 def resolve_canonical_config(config=None, overrides: dict | None = None, profile: str | None = None,
@@ -436,7 +439,6 @@ def run_canonical_training(
 def _train_canonical(cfg: RunConfig, variant_sets: list | None, resume: bool, overwrite: bool, if_changed: bool,
                      allow_partial: bool, config_file: str | os.PathLike | None) -> CanonicalResult:  # fmt: skip
     from meta_layer_cli.models import build_meta_model
-    from meta_layer_cli.models.checkpoint import update_checkpoint_config
     from meta_layer_cli.runtime.device import set_threads
     from meta_layer_cli.runtime.progress import Progress
     from meta_layer_cli.training import Trainer, TrainerConfig
@@ -490,19 +492,12 @@ def _train_canonical(cfg: RunConfig, variant_sets: list | None, resume: bool, ov
         run_info = {"base_models": [r.to_dict() for r in tracks.records], "channels": channels,
                     "split": split.to_dict(), "loci": tracks.seen_loci(split), "data": tracks.describe(),
                     "config": portable}  # fmt: skip
-        update_checkpoint_config(checkpoint, {"run": run_info}, drop=("structure",))
         _, test = load_gene_arrays(tracks.dirs, split.test, progress=shown)
+        # the best model is loaded once (finish_canonical_run) and passed on; config.json and metrics.json are
+        # written once each
         result = finish_canonical_run(checkpoint, tracks.dirs, cfg.structure, cfg.hardware.device, state.history,
-                                      timing, (val, test), progress=cfg.training.progress)  # fmt: skip
-        if variant_sets:
-            from meta_layer_cli.evaluation.variant_effects import evaluate_canonical_on_variants
-
-            result.variant_evaluation = evaluate_canonical_on_variants(
-                checkpoint, variant_sets, device=cfg.hardware.device, models_dir=cfg.models_dir
-            )
-            metrics = json.loads((out / "metrics.json").read_text())
-            metrics["variants"] = result.variant_evaluation.to_dict()
-            write_json_atomic(out / "metrics.json", metrics)
+                                      timing, (val, test), progress=cfg.training.progress, run_info=run_info,
+                                      variant_sets=variant_sets, models_dir=cfg.models_dir)  # fmt: skip
         result.tracks_dirs, result.base_models = list(tracks.dirs), list(tracks.records)
         result.split_rule = describe_split(split.to_dict(), tracks.chromosomes, split_method(cfg, tracks))
         with Progress("report", bar=False, enabled=None):
@@ -524,11 +519,14 @@ def finish_canonical_run(
     checkpoint: str | os.PathLike,
     dirs: list[Path],
     structure: bool = True,
-    device: str = "cpu",
+    device: str | None = None,
     history: list[dict] | None = None,
     timing: dict | None = None,
     genes: tuple[list[GeneArrays], list[GeneArrays]] | None = None,
     progress: bool = True,
+    run_info: dict | None = None,
+    variant_sets: list | None = None,
+    models_dir: str | os.PathLike | None = None,
 ) -> CanonicalResult:
     """Fit the gene-structure decoder on the run's validation genes (``structure``; the grid search, and so the
     decoded output's thresholds, on at most :data:`~meta_layer_cli.training.structure.GRID_SAMPLE_NT` nt of them,
@@ -536,6 +534,9 @@ def finish_canonical_run(
     and write ``metrics.json`` beside ``checkpoints/``. ``run_canonical_training`` ends with it; it also
     upgrades a checkpoint trained without a decoder. ``dirs``: the run's tracks folders; ``genes``: its
     (validation, test) arrays if already loaded. Validation and test genes are streamed, one at a time.
+    ``run_info``: the checkpoint's ``run`` section, written here with the thresholds (default: the one it
+    holds). ``variant_sets``: measured variant tables to evaluate meta(alt) - meta(ref) on (``metrics.json``'s
+    ``variants``).
     """
     from meta_layer_cli.evaluation.evaluator import choose_thresholds, evaluate_meta, gene_probabilities, total_nt
     from meta_layer_cli.evaluation.streaming import SiteScores
@@ -543,9 +544,13 @@ def finish_canonical_run(
     from meta_layer_cli.runtime.progress import Progress
     from meta_layer_cli.training.structure import StructureSearch, grid_sample
 
+    device = str(resolve_device(device))
+
     checkpoint = Path(checkpoint)
     out = checkpoint.parent.parent
     best, config = load_model(checkpoint, device)
+    if run_info is not None:
+        config = {**config, "run": run_info}
     run = _run_info(config, checkpoint)
     channels = run["channels"]
     if genes is None:
@@ -590,7 +595,14 @@ def finish_canonical_run(
     if decoder is not None:
         entries["structure"] = decoder.to_dict()
     update_checkpoint_config(checkpoint, entries, drop=("structure",))
+    config = {**config, **entries}
     history = history if history is not None else _saved_history(checkpoint)
+    variant_evaluation = None
+    if variant_sets:
+        from meta_layer_cli.evaluation.variant_effects import evaluate_canonical_on_variants
+
+        variant_evaluation = evaluate_canonical_on_variants(checkpoint, variant_sets, device=device,
+                                                            models_dir=models_dir, loaded=(best, config))  # fmt: skip
     result = CanonicalResult(
         canonical_test_metrics=evaluation.meta,
         base_test_metrics=evaluation.base,
@@ -604,6 +616,8 @@ def finish_canonical_run(
         reliability=evaluation.reliability,
         pr_curves=evaluation.pr_curves,
         extra_test_metrics=evaluation.extra,
+        variant_evaluation=variant_evaluation,
+        loaded=(best, config),
     )
     write_json_atomic(
         out / "metrics.json",
@@ -619,6 +633,7 @@ def finish_canonical_run(
             "reliability": evaluation.reliability,
             "pr_curves": evaluation.pr_curves,
             "base_models": run["base_models"],
+            **({"variants": variant_evaluation.to_dict()} if variant_evaluation is not None else {}),
         },
     )
     return result
@@ -635,11 +650,12 @@ def write_run_report(result: CanonicalResult, path: str | os.PathLike | None = N
     from meta_layer_cli.models.checkpoint import load_model
     from meta_layer_cli.models.structure import structure_from_config
 
-    model, config = load_model(result.checkpoint_path, "cpu")
+    model, config = result.loaded if result.loaded is not None else load_model(result.checkpoint_path, "cpu")
     if test is None:
         _, test = load_gene_arrays(result.tracks_dirs, result.split["test"])
     shown = max(test, key=lambda g: (int((g.labels > 0).sum()), -len(g)))
-    meta = recalibrate_arrays(model, shown.codes, shown.tracks, structure=structure_from_config(config))
+    on = next(model.parameters()).device  # the loaded model's device (finish_canonical_run's: maybe a GPU)
+    meta = recalibrate_arrays(model, shown.codes, shown.tracks, device=on, structure=structure_from_config(config))
     planned = read_manifest(result.tracks_dirs[0])["genes"] if result.tracks_dirs else []
     names = {g["gene_id"]: g.get("gene_name") or "" for g in planned}
     gene = {"gene_id": shown.gene_id, "gene_name": names.get(shown.gene_id, ""), "labels": shown.labels,
@@ -699,8 +715,8 @@ def _barrier() -> None:
 # ---------------------------------------------------------------------------------------------
 # evaluation of a checkpoint
 # ---------------------------------------------------------------------------------------------
-def checkpoint_data(checkpoint: str | os.PathLike, data: list[str | os.PathLike] | str | os.PathLike | None = None,
-                    device: str = "cpu", cache: str | os.PathLike | None = None,
+def checkpoint_data(checkpoint: str | os.PathLike, data: list[str | os.PathLike] | str | os.PathLike | None,
+                    device: str, cache: str | os.PathLike | None = None,
                     models_dir: str | os.PathLike | None = None) -> tuple[list[Path], bool]:  # fmt: skip
     """(tracks folders, whether they hold the genes the checkpoint was trained on) for evaluating a
     checkpoint: ``data`` (checked against its base models), or, for a demo-trained checkpoint, the
@@ -752,7 +768,7 @@ def evaluate_checkpoint(
     checkpoint: str | os.PathLike,
     data: list[str | os.PathLike] | str | os.PathLike | None = None,
     genes: list[str] | None = None,
-    device: str = "cpu",
+    device: str | None = None,
     allow_partial: bool = False,
     models_dir: str | os.PathLike | None = None,
 ) -> tuple[dict, dict | None]:
@@ -766,7 +782,7 @@ def evaluate_checkpoint_metrics(
     checkpoint: str | os.PathLike,
     data: list[str | os.PathLike] | str | os.PathLike | None = None,
     genes: list[str] | None = None,
-    device: str = "cpu",
+    device: str | None = None,
     allow_partial: bool = False,
     models_dir: str | os.PathLike | None = None,
 ) -> dict:
@@ -783,6 +799,7 @@ def evaluate_checkpoint_metrics(
     from meta_layer_cli.models.checkpoint import load_model
     from meta_layer_cli.models.structure import structure_from_config
 
+    device = str(resolve_device(device))  # once per job: --device, else the one default (auto)
     model, config = load_model(checkpoint, device)
     run = _run_info(config, Path(checkpoint))
     dirs, same = checkpoint_data(checkpoint, data, device, models_dir=models_dir)

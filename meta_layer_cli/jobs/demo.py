@@ -25,7 +25,7 @@ def demo_gene_subset(max_length: int = 40_000, every: int = 2) -> list[str]:
     return short[::every]
 
 
-def run_demo(out_dir: str | os.PathLike = "metalayer_demo", genes: list[str] | None = None, device: str = "auto",
+def run_demo(out_dir: str | os.PathLike = "metalayer_demo", genes: list[str] | None = None, device: str | None = None,
              epochs: int | None = None, progress: bool = True, profile: str | None = None,
              overwrite: bool = False) -> tuple[CanonicalResult, Path]:  # fmt: skip
     """SpliceAI tracks for demo genes (cached in ``OUT/cache``), the lightweight meta model trained on them,

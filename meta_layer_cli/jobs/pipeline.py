@@ -98,7 +98,7 @@ def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict |
         )  # fmt: skip
     except UpToDate as done:
         logger.info(f"pipeline: {done}")
-    held_out = evaluate_checkpoint_metrics(checkpoint, [str(prepared)], device=cfg.device or "auto",
+    held_out = evaluate_checkpoint_metrics(checkpoint, [str(prepared)], device=cfg.device,
                                            models_dir=cfg.models_dir)  # fmt: skip
     meta, base = held_out["meta"], held_out["base"]
     result = {"prepared": str(prepared), "checkpoint": str(checkpoint), "held_out": held_out}
@@ -116,7 +116,7 @@ def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict |
 
         scored = out / "scored.vcf.gz"
         score_vcf(cfg.vcf, scored, cfg.fasta, cfg.annotation, weights=cfg.weights, models_dir=cfg.models_dir,
-                  distance=cfg.distance, device=str(resolve_device(cfg.device or "auto")), progress=progress,
+                  distance=cfg.distance, device=str(resolve_device(cfg.device)), progress=progress,
                   checkpoints=[checkpoint])  # fmt: skip
         result["scored_vcf"] = str(scored)
     write_json_atomic(out / "pipeline.json", result)

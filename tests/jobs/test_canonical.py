@@ -82,6 +82,36 @@ def test_a_rerun_of_the_config_trains_the_same_model(run, tmp_path):
     assert again.canonical_test_metrics == run.canonical_test_metrics
 
 
+def test_train_canonical_loads_its_best_model_once_and_writes_each_file_once(run, tmp_path, monkeypatch):
+    """It wrote its model and reloaded it up to three times, and wrote config.json and metrics.json twice: the
+    best model is loaded once and passed on (decoder fit, evaluation, report)."""
+    from meta_layer_cli.jobs import canonical
+    from meta_layer_cli.models import checkpoint
+
+    calls = {"load_model": 0, "update_checkpoint_config": 0, "metrics.json": 0}
+    real_load, real_update = checkpoint.load_model, checkpoint.update_checkpoint_config
+    real_write = canonical.write_json_atomic
+
+    def load_model(*args, **kwargs):
+        calls["load_model"] += 1
+        return real_load(*args, **kwargs)
+
+    def update_checkpoint_config(*args, **kwargs):
+        calls["update_checkpoint_config"] += 1
+        return real_update(*args, **kwargs)
+
+    def write_json_atomic(path, *args, **kwargs):
+        calls["metrics.json"] += Path(path).name == "metrics.json"
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "load_model", load_model)
+    monkeypatch.setattr(checkpoint, "update_checkpoint_config", update_checkpoint_config)
+    monkeypatch.setattr(canonical, "write_json_atomic", write_json_atomic)
+    again = _small_run(tmp_path / "again", run.output_dir.parent / "cache")
+    assert calls == {"load_model": 1, "update_checkpoint_config": 1, "metrics.json": 1}, calls
+    assert again.canonical_test_metrics == run.canonical_test_metrics
+
+
 def test_checkpoint_holds_no_machine_local_paths(run):
     text = (run.checkpoint_path / "config.json").read_text()
     assert str(run.output_dir.parent / "cache") not in text  # the tracks cache is looked up, not recorded

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
 from meta_layer_cli.jobs import variants as jobs
+from meta_layer_cli.jobs.variants import training as variant_training
 from meta_layer_cli.runtime.errors import InputDataError, UpToDate
 from tests.conftest import SHARED
 from tests.variant_helpers import osai80_weights, vexseq_path
@@ -111,7 +112,7 @@ def test_resume_continues_from_the_last_finished_fold(exon_sets, tmp_path, monke
     sets, folder = exon_sets
     kwargs = training_kwargs(folder, folds=3, train=[sets["A"]])
     full = jobs.run_validated_delta_training(output_dir=tmp_path / "full", **kwargs)
-    real, calls = jobs._train_one, []
+    real, calls = variant_training._train_one, []
 
     def interrupted_in_the_second_fold(*args, **kw):
         calls.append(args[3])
@@ -119,7 +120,7 @@ def test_resume_continues_from_the_last_finished_fold(exon_sets, tmp_path, monke
             raise KeyboardInterrupt
         return real(*args, **kw)
 
-    monkeypatch.setattr(jobs, "_train_one", interrupted_in_the_second_fold)
+    monkeypatch.setattr(variant_training, "_train_one", interrupted_in_the_second_fold)
     cut = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):
         jobs.run_validated_delta_training(output_dir=cut, **kwargs)
@@ -133,7 +134,7 @@ def test_resume_continues_from_the_last_finished_fold(exon_sets, tmp_path, monke
         return real(*args, **kw)
 
     calls.clear()
-    monkeypatch.setattr(jobs, "_train_one", counting)
+    monkeypatch.setattr(variant_training, "_train_one", counting)
     resumed = jobs.run_validated_delta_training(output_dir=cut, resume=True, overwrite=False, **kwargs)
     assert len(calls) == 3, "folds 2 and 3 and the final model: fold 1 is read back, not trained again"
     assert json.loads((cut / "run.json").read_text())["status"] == "finished"

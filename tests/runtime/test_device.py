@@ -74,3 +74,24 @@ def test_every_path_resolves_through_the_one_module(monkeypatch):
     offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
                  if "torch.cuda.is_available()" in p.read_text() and p.name not in ("device.py", "trainer.py")]
     assert not offenders, offenders
+
+
+def test_every_job_leaves_the_device_default_to_the_one_resolver():
+    """evaluate/calibrate defaulted to the CPU for canonical checkpoints and to auto for variant ones: every job
+    now takes device=None and resolves it once (runtime.device.resolve_device: auto)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import meta_layer_cli.jobs as jobs
+
+    own_defaults = []
+    for info in pkgutil.walk_packages(jobs.__path__, "meta_layer_cli.jobs."):
+        module = importlib.import_module(info.name)
+        for name, fn in vars(module).items():
+            if name.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != module.__name__:
+                continue
+            parameter = inspect.signature(fn).parameters.get("device")
+            if parameter is not None and parameter.default not in (None, inspect.Parameter.empty):
+                own_defaults.append(f"{info.name}.{name}: device={parameter.default!r}")
+    assert not own_defaults, own_defaults

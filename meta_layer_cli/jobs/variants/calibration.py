@@ -138,7 +138,7 @@ def calibrate_variant_checkpoint(
     out: str | os.PathLike,
     method: str = "isotonic",
     quantile: float = 0.9,
-    device: str = "auto",
+    device: str | None = None,
     overwrite: bool = False,
     weights: str | os.PathLike | None = None,
     models_dir: str | os.PathLike | None = None,

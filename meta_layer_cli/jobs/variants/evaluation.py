@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 def evaluate_variant_checkpoint(
     checkpoint: str | os.PathLike,
     table,
-    device: str = "auto",
+    device: str | None = None,
     allow_seen: bool = False,
     weights: str | os.PathLike | None = None,
     models_dir: str | os.PathLike | None = None,
