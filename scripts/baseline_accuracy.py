@@ -14,8 +14,18 @@ import sys
 from meta_layer_cli.artifacts import common_gene_ids
 from meta_layer_cli.evaluation import evaluate_tracks
 
-KEYS = ["n_genes", "n_nt", "topk_acceptor", "topk_donor", "pr_auc_acceptor", "pr_auc_donor",
-        "fp_acceptor", "fp_donor", "fn_acceptor", "fn_donor"]  # fmt: skip
+KEYS = [
+    "n_genes",
+    "n_nt",
+    "topk_acceptor",
+    "topk_donor",
+    "pr_auc_acceptor",
+    "pr_auc_donor",
+    "fp_acceptor",
+    "fp_donor",
+    "fn_acceptor",
+    "fn_donor",
+]
 
 
 def main(pairs: list[str]) -> None:

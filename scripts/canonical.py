@@ -103,8 +103,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--stack-genes", type=int, default=150, help="genes for the stacked SpliceAI+Pangolin run")
     parser.add_argument("--only", nargs="*", default=["spliceai", "osai80", "stacked"])
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="any config key, e.g. --set model.sequence_dilations=[1,2,4,8,16,32,64,128]")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any config key, e.g. --set model.sequence_dilations=[1,2,4,8,16,32,64,128]",
+    )
     args = parser.parse_args()
     configure_logging()  # progress and epoch lines on stderr, as the command line prints them
     overrides = {"training.progress": True, **parse_overrides(args.overrides)}
@@ -114,21 +120,33 @@ def main() -> None:
     runs = {
         "spliceai": dict(base_model="spliceai"),
         "osai80": dict(base_model="openspliceai", base_weights=str(args.shared / "models/openspliceai-mane/80nt")),
-        "stacked": dict(base_model=["spliceai", "pangolin"], base_weights=[None, str(args.shared / "models/pangolin")],
-                        max_genes=args.stack_genes),
+        "stacked": dict(
+            base_model=["spliceai", "pangolin"],
+            base_weights=[None, str(args.shared / "models/pangolin")],
+            max_genes=args.stack_genes,
+        ),
         # all genes: both models' tracks are cheap to reuse from the baselines' cache
-        "stacked_osai": dict(base_model=["spliceai", "openspliceai"],
-                             base_weights=[None, str(args.shared / "models/openspliceai-mane/10000nt")]),
-    }  # fmt: skip
+        "stacked_osai": dict(
+            base_model=["spliceai", "openspliceai"],
+            base_weights=[None, str(args.shared / "models/openspliceai-mane/10000nt")],
+        ),
+    }
     rows, lines, timing = {}, [], {}
     for name in args.only:
         t = time.perf_counter()
-        result = run_canonical_training(config=builtin_config("default"), output_dir=str(args.out / name),
-                                        **runs[name], **common)  # fmt: skip
-        timing[name] = {**result.timing, "total_s": round(time.perf_counter() - t, 1),
-                        "genes": {k: len(v) for k, v in result.split.items()}}  # fmt: skip
-        rows[name] = (result.canonical_test_metrics, result.base_test_metrics,
-                      result.extra_test_metrics.get("meta_per_nucleotide"))  # fmt: skip
+        result = run_canonical_training(
+            config=builtin_config("default"), output_dir=str(args.out / name), **runs[name], **common
+        )
+        timing[name] = {
+            **result.timing,
+            "total_s": round(time.perf_counter() - t, 1),
+            "genes": {k: len(v) for k, v in result.split.items()},
+        }
+        rows[name] = (
+            result.canonical_test_metrics,
+            result.base_test_metrics,
+            result.extra_test_metrics.get("meta_per_nucleotide"),
+        )
         lines += verdict(name, result.canonical_test_metrics, result.base_test_metrics, weak=name == "osai80")
         if name == "spliceai":
             timing[name]["recalibration_overhead"] = round(overhead(result, args.device, args.cache), 4)

@@ -66,10 +66,13 @@ def collect(a: argparse.Namespace) -> None:
 
     variants = a.shared / "data" / "variants"
     cfg = resolve_variant_config(
-        None, train=[{"loader": "vexseq", "path": str(variants / "vexseq_hepg2_train.csv")},
-                     {"loader": "mapsy", "path": str(variants / "mapsy.csv"), "max_rows": a.mapsy_rows}],
+        None,
+        train=[
+            {"loader": "vexseq", "path": str(variants / "vexseq_hepg2_train.csv")},
+            {"loader": "mapsy", "path": str(variants / "mapsy.csv"), "max_rows": a.mapsy_rows},
+        ],
         evaluate=[{"loader": "wt1_saturation"}],
-    )  # fmt: skip
+    )
     recorder = _RecordingModel(load_base_model("openspliceai", weights=str(a.shared / "models/openspliceai-mane/80nt")))
     build = dict(window=cfg.window, cache=None, delta_window=cfg.delta_window)
     build_variant_dataset([s.load() for s in cfg.train], recorder, **build)
@@ -102,8 +105,9 @@ def predict(a: argparse.Namespace) -> None:
 
     items = read_items(a.items)
     model = load_base_model(a.base_model, weights=a.weights, device=a.device)
-    genes = [GeneSequence(str(i), "", "", "+", s, np.zeros(len(s), np.int8), None, u, d)
-             for i, (s, u, d) in enumerate(items)]  # fmt: skip
+    genes = [
+        GeneSequence(str(i), "", "", "+", s, np.zeros(len(s), np.int8), None, u, d) for i, (s, u, d) in enumerate(items)
+    ]
     if a.device.startswith("cuda"):
         model.predict_genes(genes[:8])  # warm-up: cuDNN picks its kernels
         torch.cuda.synchronize()
@@ -114,9 +118,15 @@ def predict(a: argparse.Namespace) -> None:
         scores += model.predict_genes(genes[i : i + step])
     seconds = time.perf_counter() - t0
     nt = sum(len(i[0]) for i in items)
-    summary = {"model": model.name, "checksum": model.weights_checksum, "device": a.device, "inputs": len(items),
-               "nt": nt, "seconds": round(seconds, 2),
-               "gpu": torch.cuda.get_device_name() if a.device.startswith("cuda") else None}  # fmt: skip
+    summary = {
+        "model": model.name,
+        "checksum": model.weights_checksum,
+        "device": a.device,
+        "inputs": len(items),
+        "nt": nt,
+        "seconds": round(seconds, 2),
+        "gpu": torch.cuda.get_device_name() if a.device.startswith("cuda") else None,
+    }
     if a.check_cpu:
         cpu = load_base_model(a.base_model, weights=a.weights, device="cpu")
         rng = np.random.default_rng(0)

@@ -30,10 +30,22 @@ import sys
 import time
 from pathlib import Path
 
-TINY_MODEL = {"width": 8, "kernel": 5, "sequence_dilations": [1, 2], "score_dilations": [1, 4],
-              "trunk_dilations": [1], "dropout": 0.0}  # fmt: skip
-TRAINING = {"epochs": 1, "chunks_per_epoch": 64, "validation_chunks": 32, "normalizer_chunks": 16,
-            "warmup_steps": 2, "progress": True}  # fmt: skip
+TINY_MODEL = {
+    "width": 8,
+    "kernel": 5,
+    "sequence_dilations": [1, 2],
+    "score_dilations": [1, 4],
+    "trunk_dilations": [1],
+    "dropout": 0.0,
+}
+TRAINING = {
+    "epochs": 1,
+    "chunks_per_epoch": 64,
+    "validation_chunks": 32,
+    "normalizer_chunks": 16,
+    "warmup_steps": 2,
+    "progress": True,
+}
 STEPS = ("train-canonical", "evaluate", "calibrate", "predict")
 HELD_OUT = "LR999452.1"
 THREADS = os.environ.get("OMP_NUM_THREADS", "1")  # the machine is shared: one thread unless told otherwise
@@ -65,7 +77,8 @@ def replicate(source: Path, out: Path, copies: int, x1: Path | None) -> Path:
             parquet.symlink_to((source / g["file"]).resolve())
             if x1 is not None:
                 (out / ARRAYS_DIR / array_file_name(out, gene_id)).symlink_to(
-                    (x1 / ARRAYS_DIR / array_file_name(x1, g["gene_id"])).resolve())  # fmt: skip
+                    (x1 / ARRAYS_DIR / array_file_name(x1, g["gene_id"])).resolve()
+                )
             planned.append({**g, "gene_id": gene_id, "chrom": chrom, "file": parquet.relative_to(out).as_posix()})
     manifest["genes"] = planned
     write_json_atomic(out / "manifest.json", manifest)
@@ -103,14 +116,17 @@ def child(step: str, folder: Path, work: Path, model: str, structure: bool) -> d
     if step == "gene store":
         load_gene_arrays(folder, [g["gene_id"] for g in manifest["genes"]], [manifest])
     elif step == "train-canonical":
-        overrides = {f"training.{k}": v for k, v in TRAINING.items()} | {"hardware.batch_size": 8,
-                                                                         "structure": structure}  # fmt: skip
+        overrides = {f"training.{k}": v for k, v in TRAINING.items()} | {
+            "hardware.batch_size": 8,
+            "structure": structure,
+        }
         if model == "tiny":
             overrides |= {f"model.{k}": v for k, v in TINY_MODEL.items()}
         elif model == "base-only":
             overrides["model.correction"] = False
-        result = run_canonical_training(data=str(folder), test_chroms=held_out, output_dir=run, device="cpu",
-                                        overrides=overrides)  # fmt: skip
+        result = run_canonical_training(
+            data=str(folder), test_chroms=held_out, output_dir=run, device="cpu", overrides=overrides
+        )
         out["timing"] = result.timing
         out["split"] = {k: len(v) for k, v in result.split.items()}
         out["pr_auc_error_bound"] = result.canonical_test_metrics.get("pr_auc_error_bound")
@@ -128,8 +144,11 @@ def child(step: str, folder: Path, work: Path, model: str, structure: bool) -> d
         table.unlink()
     else:
         raise SystemExit(f"unknown step {step}")
-    out.update(seconds=round(time.perf_counter() - started, 1), baseline_mb=round(baseline),
-               peak_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))  # fmt: skip
+    out.update(
+        seconds=round(time.perf_counter() - started, 1),
+        baseline_mb=round(baseline),
+        peak_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    )
     return out
 
 
@@ -157,8 +176,11 @@ def rates(folder: Path) -> dict:
     nt = sum(len(g) for g in genes)
     out: dict = {"nt": nt}
     default = load_run_config(None).model.model_copy(update={"channels": channels})
-    models = (("base-only", MetaModelConfig(channels=channels, correction=False)),
-              ("tiny", MetaModelConfig(channels=channels, **TINY_MODEL)), ("default", default))  # fmt: skip
+    models = (
+        ("base-only", MetaModelConfig(channels=channels, correction=False)),
+        ("tiny", MetaModelConfig(channels=channels, **TINY_MODEL)),
+        ("default", default),
+    )
     for name, config in models:
         model = build_meta_model(config)
         recalibrate_arrays(model, genes[0].codes, genes[0].tracks)  # warm-up
@@ -174,8 +196,17 @@ def rates(folder: Path) -> dict:
     out["decoder_nt_per_s"] = round(nt / (time.perf_counter() - t))
     # training steps of the default model (batch 8 x 2,000 nt), after one warm-up epoch
     model = build_meta_model(default, seed=0)
-    trainer = Trainer(TrainerConfig(epochs=1, chunks_per_epoch=8 * 10, validation_chunks=8, normalizer_chunks=8,
-                                    batch_size=8, progress=False, device="cpu"))  # fmt: skip
+    trainer = Trainer(
+        TrainerConfig(
+            epochs=1,
+            chunks_per_epoch=8 * 10,
+            validation_chunks=8,
+            normalizer_chunks=8,
+            batch_size=8,
+            progress=False,
+            device="cpu",
+        )
+    )
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,9 +221,12 @@ def rates(folder: Path) -> dict:
         total += len(g)
         if total >= longest:
             break
-    gene = GeneArrays("long", np.concatenate([g.codes for g in parts])[:longest],
-                      np.concatenate([g.tracks for g in parts], axis=1)[:, :longest].copy(),
-                      np.concatenate([g.labels for g in parts])[:longest])  # fmt: skip
+    gene = GeneArrays(
+        "long",
+        np.concatenate([g.codes for g in parts])[:longest],
+        np.concatenate([g.tracks for g in parts], axis=1)[:, :longest].copy(),
+        np.concatenate([g.labels for g in parts])[:longest],
+    )
     before = _rss_mb()
     scores = CanonicalScores()
     tiny = build_meta_model(MetaModelConfig(channels=channels, **TINY_MODEL))
@@ -209,8 +243,14 @@ def rates(folder: Path) -> dict:
 def run_child(args: list[str], log: Path, timeout: float) -> dict:
     load = os.getloadavg()[0]
     with open(log, "w") as fh:
-        done = subprocess.run([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=fh, text=True,
-                              timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": THREADS})  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, __file__, *args],
+            stdout=subprocess.PIPE,
+            stderr=fh,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "OMP_NUM_THREADS": THREADS},
+        )
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}); see {log}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -231,22 +271,31 @@ def project(results: dict, scale: int, nt: float, rate: dict, model: str, struct
     # the gene-structure decoder (on the CPU, also on a GPU machine), when the measured runs went without it:
     # once per nucleotide scored, and the grid search's decodes of its validation sample
     grid = len(list(itertools.product(*DEFAULT_GRID.values()))) * GRID_SAMPLE_NT
-    decoded = {"train-canonical": HUMAN_TEST * HUMAN_NT + grid, "evaluate": HUMAN_TEST * HUMAN_NT,
-               "calibrate": (HUMAN_TEST + HUMAN_VALIDATION) * HUMAN_NT, "predict": HUMAN_NT}  # fmt: skip
+    decoded = {
+        "train-canonical": HUMAN_TEST * HUMAN_NT + grid,
+        "evaluate": HUMAN_TEST * HUMAN_NT,
+        "calibrate": (HUMAN_TEST + HUMAN_VALIDATION) * HUMAN_NT,
+        "predict": HUMAN_NT,
+    }
     gpu_meta = 5.9e6  # measured on an H100 (RESULTS.md, recalibration overhead: 0.22 of SpliceAI's 1.31 Mnt/s)
-    inferred = {"train-canonical": HUMAN_TEST + HUMAN_VALIDATION, "evaluate": HUMAN_TEST,
-                "calibrate": HUMAN_TEST + HUMAN_VALIDATION, "predict": 1.0}  # fmt: skip
+    inferred = {
+        "train-canonical": HUMAN_TEST + HUMAN_VALIDATION,
+        "evaluate": HUMAN_TEST,
+        "calibrate": HUMAN_TEST + HUMAN_VALIDATION,
+        "predict": 1.0,
+    }
     rows = []
     for step in STEPS:
         r = results[scale][step]
         seconds = r["seconds"] - (r.get("timing", {}).get("training_s", 0.0) if step == "train-canonical" else 0)
         decoder = 0.0 if structure else decoded[step] / rate["decoder_nt_per_s"]
         cpu = seconds * factor + inferred[step] * HUMAN_NT * slow + decoder
-        gpu = (seconds * factor - inferred[step] * HUMAN_NT / measured
-               + inferred[step] * HUMAN_NT / gpu_meta + decoder)  # fmt: skip
+        gpu = seconds * factor - inferred[step] * HUMAN_NT / measured + inferred[step] * HUMAN_NT / gpu_meta + decoder
         memory = r["peak_mb"] + rate["longest_gene_rss_mb"]
-        rows.append(f"| {step}{' (without its optimisation steps)' if step == 'train-canonical' else ''} | "
-                    f"{cpu / 3600:,.1f} h | {max(gpu, 0) / 3600:,.1f} h | {memory / 1024:.1f} GB |")  # fmt: skip
+        rows.append(
+            f"| {step}{' (without its optimisation steps)' if step == 'train-canonical' else ''} | "
+            f"{cpu / 3600:,.1f} h | {max(gpu, 0) / 3600:,.1f} h | {memory / 1024:.1f} GB |"
+        )
     return rows
 
 
@@ -256,8 +305,11 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/memory-scaling"))
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--model", choices=("base-only", "tiny", "default"), default="base-only")
-    parser.add_argument("--structure", action="store_true",
-                        help="fit and apply the gene-structure decoder (its grid search alone costs ~10 min a scale)")
+    parser.add_argument(
+        "--structure",
+        action="store_true",
+        help="fit and apply the gene-structure decoder (its grid search alone costs ~10 min a scale)",
+    )
     parser.add_argument("--timeout", type=float, default=5400, help="seconds per step")
     parser.add_argument("--child", nargs=2, metavar=("STEP", "FOLDER"), help=argparse.SUPPRESS)
     parser.add_argument("--rates", type=Path, help=argparse.SUPPRESS)
@@ -274,8 +326,11 @@ def main() -> int:
     x1 = replicate(args.source, args.work / "x1", 1, None)
     results: dict = {}
     sizes = {}
-    print(f"# memory scaling: {args.source} ({args.model} meta model, decoder {'on' if args.structure else 'off'}), "
-          f"work in {args.work}", flush=True)  # fmt: skip
+    print(
+        f"# memory scaling: {args.source} ({args.model} meta model, decoder {'on' if args.structure else 'off'}), "
+        f"work in {args.work}",
+        flush=True,
+    )
     for scale in args.scales:
         folder = x1 if scale == 1 else replicate(args.source, args.work / f"x{scale}", scale, x1)
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -287,25 +342,34 @@ def main() -> int:
         steps = (["gene store"] if scale == 1 else []) + list(STEPS)
         for step in steps:
             flags = ["--model", args.model] + (["--structure"] if args.structure else [])
-            r = run_child(["--child", step, str(folder), "--work", str(work), *flags], work / f"{step}.log",
-                          args.timeout)  # fmt: skip
+            r = run_child(
+                ["--child", step, str(folder), "--work", str(work), *flags], work / f"{step}.log", args.timeout
+            )
             results[scale][step] = r
-            print(f"x{scale} ({sizes[scale][0]:,} genes, {sizes[scale][1] / 1e6:.1f} Mnt) {step}: {json.dumps(r)}",
-                  flush=True)  # fmt: skip
+            print(
+                f"x{scale} ({sizes[scale][0]:,} genes, {sizes[scale][1] / 1e6:.1f} Mnt) {step}: {json.dumps(r)}",
+                flush=True,
+            )
     rate = run_child(["--rates", str(x1)], args.work / "rates.log", args.timeout)
     print(f"rates: {json.dumps(rate)}", flush=True)
-    (args.work / "results.json").write_text(json.dumps({"results": results, "sizes": sizes, "rates": rate},
-                                                       indent=1))  # fmt: skip
+    (args.work / "results.json").write_text(json.dumps({"results": results, "sizes": sizes, "rates": rate}, indent=1))
 
-    print("\n| step | " + " | ".join(f"{s}x: {sizes[s][0]:,} genes, {sizes[s][1] / 1e6:.0f} Mnt" for s in args.scales)
-          + " |")  # fmt: skip
+    print(
+        "\n| step | "
+        + " | ".join(f"{s}x: {sizes[s][0]:,} genes, {sizes[s][1] / 1e6:.0f} Mnt" for s in args.scales)
+        + " |"
+    )
     print("|---|" + "---:|" * len(args.scales))
     for step in ["gene store", *STEPS]:
         cells = []
         for s in args.scales:
             r = results[s].get(step)
-            cells.append("" if r is None else f"{r['peak_mb']:,} MB ({r['peak_mb'] - r['baseline_mb']:+,}), "
-                                              f"{r['seconds']:,.0f} s, load {r['load']}")  # fmt: skip
+            cells.append(
+                ""
+                if r is None
+                else f"{r['peak_mb']:,} MB ({r['peak_mb'] - r['baseline_mb']:+,}), "
+                f"{r['seconds']:,.0f} s, load {r['load']}"
+            )
         print(f"| {step} | " + " | ".join(cells) + " |")
     top = max(args.scales)
     print(f"\nGRCh38 + GENCODE ({HUMAN_GENES:,} genes, {HUMAN_NT / 1e9:.1f} Gnt), projected from the {top}x run:\n")

@@ -49,9 +49,15 @@ def curve(history: list[dict], marks: list[float]) -> list[dict]:
     rows, spent = [], 0.0
     for h in history:
         spent += h["seconds"]
-        rows.append({"minutes": round(spent / 60, 2), "step": h.get("step"), "epoch": h["epoch"],
-                     "val_pr_auc_macro": h["val_pr_auc_macro"],
-                     "val_base_pr_auc_macro": h.get("val_base_pr_auc_macro")})  # fmt: skip
+        rows.append(
+            {
+                "minutes": round(spent / 60, 2),
+                "step": h.get("step"),
+                "epoch": h["epoch"],
+                "val_pr_auc_macro": h["val_pr_auc_macro"],
+                "val_base_pr_auc_macro": h.get("val_base_pr_auc_macro"),
+            }
+        )
     picked = []
     end = rows[-1]["minutes"] if rows else 0.0
     for mark in marks:
@@ -64,8 +70,9 @@ def curve(history: list[dict], marks: list[float]) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, type=Path, help="prepared folder (metalayer prepare)")
-    parser.add_argument("--test-chroms", default=None,
-                        help="held-out contig(s), comma-separated (or --set split.method=gene)")
+    parser.add_argument(
+        "--test-chroms", default=None, help="held-out contig(s), comma-separated (or --set split.method=gene)"
+    )
     parser.add_argument("--minutes", type=float, default=30.0, help="training budget (training.max_minutes)")
     parser.add_argument("--marks", default="5,10,20,30,40", help="minutes at which to read the curve")
     parser.add_argument("--out", default="runs/meta-learning", type=Path)
@@ -73,16 +80,28 @@ def main() -> None:
     parser.add_argument("--alone-lift", type=float, default=0.15)
     parser.add_argument("--whole-pr-auc", type=float, default=0.95)
     parser.add_argument("--whole-topk", type=float, default=0.90)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="any config key, e.g. --set model.dropout=0.1")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any config key, e.g. --set model.dropout=0.1",
+    )
     args = parser.parse_args()
     configure_logging()
     overrides = {"training.progress": True, **parse_overrides(args.overrides)}
     started = time.perf_counter()
     test_chroms = args.test_chroms.split(",") if args.test_chroms else None
-    result = run_canonical_training(config=builtin_config("default"), data=str(args.data), output_dir=str(args.out),
-                                    test_chroms=test_chroms, max_minutes=args.minutes, device=args.device,
-                                    overrides=overrides)  # fmt: skip
+    result = run_canonical_training(
+        config=builtin_config("default"),
+        data=str(args.data),
+        output_dir=str(args.out),
+        test_chroms=test_chroms,
+        max_minutes=args.minutes,
+        device=args.device,
+        overrides=overrides,
+    )
     total = time.perf_counter() - started
     base, whole = result.base_test_metrics, result.canonical_test_metrics
     alone = result.extra_test_metrics.get("meta_per_nucleotide")
@@ -94,29 +113,41 @@ def main() -> None:
     lift = alone["pr_auc_macro"] - base["pr_auc_macro"] if alone else float("nan")
     verdicts = [
         f"network alone PR-AUC {base['pr_auc_macro']:.4f} -> {alone['pr_auc_macro']:.4f} (lift {lift:+.4f}; "
-        f"{'PASS' if lift >= args.alone_lift else 'FAIL'} vs >= +{args.alone_lift})" if alone else
-        "network alone: not reported (FAIL)",
+        f"{'PASS' if lift >= args.alone_lift else 'FAIL'} vs >= +{args.alone_lift})"
+        if alone
+        else "network alone: not reported (FAIL)",
         f"network alone FP+FN at F1-opt {errors(base)} -> {errors(alone)}" if alone else "",
         f"network + decoder PR-AUC {whole['pr_auc_macro']:.4f} "
         f"({'PASS' if whole['pr_auc_macro'] >= args.whole_pr_auc else 'FAIL'} vs >= {args.whole_pr_auc})",
         f"network + decoder mean top-k {whole['topk_mean']:.4f} "
         f"({'PASS' if whole['topk_mean'] >= args.whole_topk else 'FAIL'} vs >= {args.whole_topk})",
-    ]  # fmt: skip
+    ]
     print()
     print("\n".join(v for v in verdicts if v))
     marks = [float(m) for m in args.marks.split(",") if m]
     points = curve(result.history, marks)
     print("\nquality vs training time (validation genes, network alone; one run, snapshots after each epoch):")
     for p in points:
-        print(f"  <= {p.get('budget_min', p['minutes']):g} min: epoch {p['epoch']} step {p['step']} "
-              f"({p['minutes']:.1f} min) val PR-AUC {p['val_pr_auc_macro']:.4f} "
-              f"(base {p['val_base_pr_auc_macro'] or float('nan'):.4f})")  # fmt: skip
+        print(
+            f"  <= {p.get('budget_min', p['minutes']):g} min: epoch {p['epoch']} step {p['step']} "
+            f"({p['minutes']:.1f} min) val PR-AUC {p['val_pr_auc_macro']:.4f} "
+            f"(base {p['val_base_pr_auc_macro'] or float('nan'):.4f})"
+        )
     summary = {
-        "data": str(args.data), "test_chroms": args.test_chroms, "budget_min": args.minutes,
-        "genes": {k: len(v) for k, v in result.split.items()}, "base": base, "network_alone": alone,
-        "network_and_decoder": whole, "curve": points, "history": result.history, "timing": result.timing,
-        "total_s": round(total, 1), "cpu_count": os.cpu_count(), "overrides": overrides,
-    }  # fmt: skip
+        "data": str(args.data),
+        "test_chroms": args.test_chroms,
+        "budget_min": args.minutes,
+        "genes": {k: len(v) for k, v in result.split.items()},
+        "base": base,
+        "network_alone": alone,
+        "network_and_decoder": whole,
+        "curve": points,
+        "history": result.history,
+        "timing": result.timing,
+        "total_s": round(total, 1),
+        "cpu_count": os.cpu_count(),
+        "overrides": overrides,
+    }
     (args.out / "meta_learning.json").write_text(json.dumps(summary, indent=2, default=str))
     print(json.dumps({"timing": result.timing, "total_s": round(total, 1)}, indent=2))
 

@@ -34,70 +34,137 @@ REPO = Path(__file__).resolve().parents[1]
 
 # (what breaks, file, text, replacement, test that must fail)
 MUTATIONS = [
-    ("minus-strand scores not flipped back", "meta_layer_cli/base_models/base.py",
-     'return scores[::-1].copy() if strand == "-" else scores', "return scores.copy()",
-     "tests/base_models/test_predict_sequence.py"),
-    ("minus-strand genes of a GTF not reverse-complemented", "meta_layer_cli/io/genes.py",
-     'if transcript.strand == "-":', "if False:",
-     "tests/jobs/test_prepare.py::test_prepared_genes_equal_the_demo_genes_on_both_strands"),
-    ("Pangolin tissue heads mixed up", "meta_layer_cli/base_models/pangolin.py",
-     "tissue = model_index // 2\n", "tissue = (model_index // 2 + 1) % len(CHANNELS)\n",
-     "tests/base_models/test_pangolin_reference.py"),
-    ("weights loaded with weights_only=False", "meta_layer_cli/base_models/torch_weights.py",
-     "weights_only=True)", "weights_only=False)",
-     "tests/base_models/test_weights_safety.py"),
-    ("base-model record check disabled", "meta_layer_cli/base_models/record.py",
-     "        if diff:\n            raise InputDataError(", "        if False:\n            raise InputDataError(",
-     "tests/jobs/test_canonical.py::test_predict_refuses_tracks_of_other_weights_or_the_wrong_number_of_folders"),
-    ("score-vcf keeps an earlier run's fields", "meta_layer_cli/inference/vcf.py",
-     "writer.write(record, info, remove=OWN_FIELDS)", "writer.write(record, info, remove=())",
-     "tests/inference/test_vcf.py::test_samples_kept_and_the_tools_own_fields_replaced"),
-    ("evaluate drops unknown gene ids silently", "meta_layer_cli/jobs/canonical.py",
-     "        unknown = [g for g in genes if g not in finished]\n",
-     "        genes = [g for g in genes if g in finished]\n        unknown = []\n",
-     "tests/jobs/test_canonical.py::test_evaluate_refuses_unknown_genes_and_an_empty_list"),
-    ("no gene-structure decoder (meta model alone)", "meta_layer_cli/jobs/canonical.py",
-     "    if structure:\n        t = time.perf_counter()", "    if False:\n        t = time.perf_counter()",
-     "tests/jobs/test_canonical.py::test_meta_layer_beats_the_base_model_on_the_held_out_chromosome"),
-    ("indel realignment misses 1-nt shifts", "meta_layer_cli/features/variants.py",
-     "    for d in range(1, max_shift + 1):\n        v = n - s - d",
-     "    for d in range(2, max_shift + 1):\n        v = n - s - d",
-     "tests/features/test_variants.py::test_realign_shifted_indels_on_vexseq"),
-    ("score-vcf: minus-strand ALT allele not reverse-complemented", "meta_layer_cli/inference/vcf_scorer.py",
-     "len(region.codes) - v - t.ref_len, reverse_complement(block)", "len(region.codes) - v - t.ref_len, block",
-     "tests/inference/test_vcf.py::test_spliceai_matches_official_on_every_record"),
-    ("score-vcf: -M 1 masks like -M 0", "meta_layer_cli/inference/spliceai_format.py",
-     "    m = int(mask)\n", "    m = 0\n",
-     "tests/inference/test_vcf.py::test_spliceai_matches_official_on_every_record"),
-    ("meta model initialised from the global generator, not the config's seed", "meta_layer_cli/jobs/canonical.py",
-     'update={"channels": channels}), seed=cfg.training.seed)', 'update={"channels": channels}))',
-     "tests/jobs/test_canonical.py::test_a_rerun_of_the_config_trains_the_same_model"),
-    ("FASTA index left to htslib (written in place, never rebuilt when stale)", "meta_layer_cli/io/fasta.py",
-     "            ensure_fasta_index(self.path)\n", "            pass\n",
-     "tests/io/test_fasta.py::test_an_index_older_than_the_fasta_is_rebuilt"),
+    (
+        "minus-strand scores not flipped back",
+        "meta_layer_cli/base_models/base.py",
+        'return scores[::-1].copy() if strand == "-" else scores',
+        "return scores.copy()",
+        "tests/base_models/test_predict_sequence.py",
+    ),
+    (
+        "minus-strand genes of a GTF not reverse-complemented",
+        "meta_layer_cli/io/genes.py",
+        'if transcript.strand == "-":',
+        "if False:",
+        "tests/jobs/test_prepare.py::test_prepared_genes_equal_the_demo_genes_on_both_strands",
+    ),
+    (
+        "Pangolin tissue heads mixed up",
+        "meta_layer_cli/base_models/pangolin.py",
+        "tissue = model_index // 2\n",
+        "tissue = (model_index // 2 + 1) % len(CHANNELS)\n",
+        "tests/base_models/test_pangolin_reference.py",
+    ),
+    (
+        "weights loaded with weights_only=False",
+        "meta_layer_cli/base_models/torch_weights.py",
+        "weights_only=True)",
+        "weights_only=False)",
+        "tests/base_models/test_weights_safety.py",
+    ),
+    (
+        "base-model record check disabled",
+        "meta_layer_cli/base_models/record.py",
+        "        if diff:\n            raise InputDataError(",
+        "        if False:\n            raise InputDataError(",
+        "tests/jobs/test_canonical.py::test_predict_refuses_tracks_of_other_weights_or_the_wrong_number_of_folders",
+    ),
+    (
+        "score-vcf keeps an earlier run's fields",
+        "meta_layer_cli/inference/vcf.py",
+        "writer.write(record, info, remove=OWN_FIELDS)",
+        "writer.write(record, info, remove=())",
+        "tests/inference/test_vcf.py::test_samples_kept_and_the_tools_own_fields_replaced",
+    ),
+    (
+        "evaluate drops unknown gene ids silently",
+        "meta_layer_cli/jobs/canonical.py",
+        "        unknown = [g for g in genes if g not in finished]\n",
+        "        genes = [g for g in genes if g in finished]\n        unknown = []\n",
+        "tests/jobs/test_canonical.py::test_evaluate_refuses_unknown_genes_and_an_empty_list",
+    ),
+    (
+        "no gene-structure decoder (meta model alone)",
+        "meta_layer_cli/jobs/canonical.py",
+        "    if structure:\n        t = time.perf_counter()",
+        "    if False:\n        t = time.perf_counter()",
+        "tests/jobs/test_canonical.py::test_meta_layer_beats_the_base_model_on_the_held_out_chromosome",
+    ),
+    (
+        "indel realignment misses 1-nt shifts",
+        "meta_layer_cli/features/variants.py",
+        "    for d in range(1, max_shift + 1):\n        v = n - s - d",
+        "    for d in range(2, max_shift + 1):\n        v = n - s - d",
+        "tests/features/test_variants.py::test_realign_shifted_indels_on_vexseq",
+    ),
+    (
+        "score-vcf: minus-strand ALT allele not reverse-complemented",
+        "meta_layer_cli/inference/vcf_scorer.py",
+        "len(region.codes) - v - t.ref_len, reverse_complement(block)",
+        "len(region.codes) - v - t.ref_len, block",
+        "tests/inference/test_vcf.py::test_spliceai_matches_official_on_every_record",
+    ),
+    (
+        "score-vcf: -M 1 masks like -M 0",
+        "meta_layer_cli/inference/spliceai_format.py",
+        "    m = int(mask)\n",
+        "    m = 0\n",
+        "tests/inference/test_vcf.py::test_spliceai_matches_official_on_every_record",
+    ),
+    (
+        "meta model initialised from the global generator, not the config's seed",
+        "meta_layer_cli/jobs/canonical.py",
+        'update={"channels": channels}), seed=cfg.training.seed)',
+        'update={"channels": channels}))',
+        "tests/jobs/test_canonical.py::test_a_rerun_of_the_config_trains_the_same_model",
+    ),
+    (
+        "FASTA index left to htslib (written in place, never rebuilt when stale)",
+        "meta_layer_cli/io/fasta.py",
+        "            ensure_fasta_index(self.path)\n",
+        "            pass\n",
+        "tests/io/test_fasta.py::test_an_index_older_than_the_fasta_is_rebuilt",
+    ),
     # leaks of held-out data into a choice made on other data
-    ("F1-optimal thresholds chosen on the test genes", "meta_layer_cli/evaluation/evaluator.py",
-     "f1_optimal_threshold(val[:, cls], labels_val == cls)", "f1_optimal_threshold(test[:, cls], labels_test == cls)",
-     "tests/evaluation/test_evaluator.py::test_thresholds_are_chosen_on_the_validation_genes"),
-    ("feature normaliser fitted on the validation genes", "meta_layer_cli/training/trainer.py",
-     "for _, t, _ in sampler.batches(c.normalizer_chunks", "for _, t, _ in val_sampler.batches(c.normalizer_chunks",
-     "tests/training/test_trainer.py::test_the_feature_normaliser_is_fitted_on_training_genes_only"),
-    ("predict --variants ignores the checkpoint's isotonic map", "meta_layer_cli/inference/variant_models.py",
-     "                if iso is not None:\n                    delta = iso(delta)",
-     "                if False:\n                    delta = iso(delta)",
-     "tests/jobs/test_variants.py::test_calibrated_delta_models"),
+    (
+        "F1-optimal thresholds chosen on the test genes",
+        "meta_layer_cli/evaluation/evaluator.py",
+        "f1_optimal_threshold(val[:, cls], labels_val == cls)",
+        "f1_optimal_threshold(test[:, cls], labels_test == cls)",
+        "tests/evaluation/test_evaluator.py::test_thresholds_are_chosen_on_the_validation_genes",
+    ),
+    (
+        "feature normaliser fitted on the validation genes",
+        "meta_layer_cli/training/trainer.py",
+        "for _, t, _ in sampler.batches(c.normalizer_chunks",
+        "for _, t, _ in val_sampler.batches(c.normalizer_chunks",
+        "tests/training/test_trainer.py::test_the_feature_normaliser_is_fitted_on_training_genes_only",
+    ),
+    (
+        "predict --variants ignores the checkpoint's isotonic map",
+        "meta_layer_cli/inference/variant_models.py",
+        "                if iso is not None:\n                    delta = iso(delta)",
+        "                if False:\n                    delta = iso(delta)",
+        "tests/jobs/test_variants.py::test_calibrated_delta_models",
+    ),
     # the package's shape
-    ("upward import inside a function of io/contigs.py, through the package root", "meta_layer_cli/io/contigs.py",
-     "def strip_chr(name: str) -> str:\n",
-     "def _reach_the_jobs():\n    from meta_layer_cli import run_demo\n\n    return run_demo\n\n\n"
-     "def strip_chr(name: str) -> str:\n",
-     "tests/test_structure.py::test_imports_point_down"),
-    ("import cycle closed inside a function (tracks format -> gene sources)", "meta_layer_cli/artifacts/tracks.py",
-     "def gene_file_name(gene_id: str) -> str:\n",
-     "def _sources():\n    from meta_layer_cli.artifacts import sources\n\n    return sources\n\n\n"
-     "def gene_file_name(gene_id: str) -> str:\n",
-     "tests/test_structure.py::test_no_import_cycles_between_modules"),
-]  # fmt: skip
+    (
+        "upward import inside a function of io/contigs.py, through the package root",
+        "meta_layer_cli/io/contigs.py",
+        "def strip_chr(name: str) -> str:\n",
+        "def _reach_the_jobs():\n    from meta_layer_cli import run_demo\n\n    return run_demo\n\n\n"
+        "def strip_chr(name: str) -> str:\n",
+        "tests/test_structure.py::test_imports_point_down",
+    ),
+    (
+        "import cycle closed inside a function (tracks format -> gene sources)",
+        "meta_layer_cli/artifacts/tracks.py",
+        "def gene_file_name(gene_id: str) -> str:\n",
+        "def _sources():\n    from meta_layer_cli.artifacts import sources\n\n    return sources\n\n\n"
+        "def gene_file_name(gene_id: str) -> str:\n",
+        "tests/test_structure.py::test_no_import_cycles_between_modules",
+    ),
+]
 
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs"]
 
@@ -173,8 +240,12 @@ def main(argv: list[str]) -> int:
         survived += outcome.startswith("SURVIVED")
         errors += outcome.startswith("ERROR")
         print(f"[{i}] {MUTATIONS[i][0]}: {outcome}; {time.perf_counter() - t:.0f} s, {MUTATIONS[i][4]}", flush=True)
-    print(f"caught {caught}/{len(chosen)}" + (f", {survived} survived" if survived else "")
-          + (f", {errors} errors" if errors else "") + f" ({time.perf_counter() - started:.0f} s)")  # fmt: skip
+    print(
+        f"caught {caught}/{len(chosen)}"
+        + (f", {survived} survived" if survived else "")
+        + (f", {errors} errors" if errors else "")
+        + f" ({time.perf_counter() - started:.0f} s)"
+    )
     return 2 if errors else (1 if survived else 0)
 
 

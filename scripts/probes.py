@@ -94,11 +94,18 @@ def digest(paths: list[Path]) -> dict[str, str | None]:
 def invoke(args: list[str], stdin: str | None = None) -> Outcome:
     """The real entry point in a subprocess (what a user runs): exit code, stdout + stderr."""
     started = time.perf_counter()
-    proc = subprocess.run([*CLI, *args], input=stdin, capture_output=True, text=True, cwd=WORK,
-                          env={**os.environ, "METALAYER_CACHE": str(WORK / "cache")})  # fmt: skip
+    proc = subprocess.run(
+        [*CLI, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=WORK,
+        env={**os.environ, "METALAYER_CACHE": str(WORK / "cache")},
+    )
     output = proc.stdout + proc.stderr
-    return Outcome(proc.returncode, output, "Traceback (most recent call last)" in output,
-                   time.perf_counter() - started)  # fmt: skip
+    return Outcome(
+        proc.returncode, output, "Traceback (most recent call last)" in output, time.perf_counter() - started
+    )
 
 
 def classify(probe: Probe, outcome: Outcome, before: dict, after: dict) -> tuple[str, str]:
@@ -149,17 +156,60 @@ def build_fixtures() -> dict:
     fx["fasta"], fx["gtf"] = fasta, gtf
     fx["prepared"] = WORK / "prepared"
     if not (fx["prepared"] / "manifest.json").is_file():
-        must(invoke(["prepare", "--fasta", str(fasta), "--gtf", str(gtf), *OSAI, "--out", str(fx["prepared"]),
-                     "--device", "cpu", "--no-progress"]))  # fmt: skip
+        must(
+            invoke(
+                [
+                    "prepare",
+                    "--fasta",
+                    str(fasta),
+                    "--gtf",
+                    str(gtf),
+                    *OSAI,
+                    "--out",
+                    str(fx["prepared"]),
+                    "--device",
+                    "cpu",
+                    "--no-progress",
+                ]
+            )
+        )
     fx["run"] = WORK / "run"
     if not (fx["run"] / "run.json").is_file() or "finished" not in (fx["run"] / "run.json").read_text():
-        must(invoke(["train-canonical", "--data", str(fx["prepared"]), *OSAI, "--test-chroms", "chr3", "--out",
-                     str(fx["run"]), "--device", "cpu", "--overwrite", *TINY]))  # fmt: skip
+        must(
+            invoke(
+                [
+                    "train-canonical",
+                    "--data",
+                    str(fx["prepared"]),
+                    *OSAI,
+                    "--test-chroms",
+                    "chr3",
+                    "--out",
+                    str(fx["run"]),
+                    "--device",
+                    "cpu",
+                    "--overwrite",
+                    *TINY,
+                ]
+            )
+        )
     fx["checkpoint"] = fx["run"] / "checkpoints" / "best"
     fx["calibrated"] = WORK / "calibrated"
     if not (fx["calibrated"] / "config.json").is_file():
-        must(invoke(["calibrate", "--checkpoint", str(fx["checkpoint"]), "--data", str(fx["prepared"]), "--out",
-                     str(fx["calibrated"]), "--overwrite"]))  # fmt: skip
+        must(
+            invoke(
+                [
+                    "calibrate",
+                    "--checkpoint",
+                    str(fx["checkpoint"]),
+                    "--data",
+                    str(fx["prepared"]),
+                    "--out",
+                    str(fx["calibrated"]),
+                    "--overwrite",
+                ]
+            )
+        )
     ref = REPO / "tests" / "fixtures" / "spliceai_vcf_reference"
     fx["vref"] = WORK / "vref"
     fx["vref"].mkdir(exist_ok=True)
@@ -219,13 +269,26 @@ def vcf_text(path: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 # probes that run processes themselves
 # ---------------------------------------------------------------------------------------------
-def interrupted_then_rerun(args: list[str], out: Path, ready: Callable[[], bool], sig: int, code: int,
-                           compare: Callable[[], str | None], rerun: list[str] | None = None) -> Outcome:  # fmt: skip
+def interrupted_then_rerun(
+    args: list[str],
+    out: Path,
+    ready: Callable[[], bool],
+    sig: int,
+    code: int,
+    compare: Callable[[], str | None],
+    rerun: list[str] | None = None,
+) -> Outcome:
     """Start ``args``, send ``sig`` once ``ready()``, expect ``code``; then rerun (``rerun`` or ``args``) to the end
     and ``compare()`` the result with a clean one."""
     started = time.perf_counter()
-    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=WORK,
-                            env={**os.environ, "METALAYER_CACHE": str(WORK / "cache")})  # fmt: skip
+    proc = subprocess.Popen(
+        [*CLI, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=WORK,
+        env={**os.environ, "METALAYER_CACHE": str(WORK / "cache")},
+    )
     deadline = time.time() + 300
     while proc.poll() is None and not ready() and time.time() < deadline:
         time.sleep(0.05)
@@ -233,8 +296,12 @@ def interrupted_then_rerun(args: list[str], out: Path, ready: Callable[[], bool]
         proc.send_signal(sig)
     first, _ = proc.communicate(timeout=300)
     if proc.returncode != code:
-        return Outcome(proc.returncode, first + f"\nerror: expected exit {code} after the signal", "Traceback" in first,
-                       time.perf_counter() - started)  # fmt: skip
+        return Outcome(
+            proc.returncode,
+            first + f"\nerror: expected exit {code} after the signal",
+            "Traceback" in first,
+            time.perf_counter() - started,
+        )
     again = invoke(rerun or args)
     problem = compare() if again.code == 0 else None
     output = first + again.output + (f"\nerror: {problem}" if problem else "")
@@ -254,8 +321,12 @@ def two_at_once(first: list[str], second: list[str], codes: set[int]) -> Outcome
     got = {a.returncode, b.returncode}
     output = out_a + out_b
     if got != codes:
-        return Outcome(98, output + f"\nerror: exit codes {sorted(got)}, expected {sorted(codes)}",
-                       "Traceback" in output, time.perf_counter() - started)  # fmt: skip
+        return Outcome(
+            98,
+            output + f"\nerror: exit codes {sorted(got)}, expected {sorted(codes)}",
+            "Traceback" in output,
+            time.perf_counter() - started,
+        )
     return Outcome(0, output, "Traceback" in output, time.perf_counter() - started)
 
 
@@ -268,8 +339,12 @@ class Mount:
     def __enter__(self) -> Mount:
         self.path.mkdir(parents=True, exist_ok=True)
         options = f"size={self.size}" + (",ro" if self.ro else "")
-        self.ok = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(self.path)],
-                                 capture_output=True).returncode == 0  # fmt: skip
+        self.ok = (
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(self.path)], capture_output=True
+            ).returncode
+            == 0
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -277,8 +352,9 @@ class Mount:
             subprocess.run(["umount", str(self.path)], capture_output=True)
 
 
-def on_mount(args: Callable[[Path], list[str]], size: str, ro: bool, code: int, text: str,
-             leftovers: bool = True) -> Callable[[], Outcome]:  # fmt: skip
+def on_mount(
+    args: Callable[[Path], list[str]], size: str, ro: bool, code: int, text: str, leftovers: bool = True
+) -> Callable[[], Outcome]:
     """Run ``args(mount point)`` with a tiny full disk (``size``) or a read-only one; expect ``code`` with ``text``
     and nothing half-written there (no temporary files; every parquet readable)."""
 
@@ -287,8 +363,11 @@ def on_mount(args: Callable[[Path], list[str]], size: str, ro: bool, code: int, 
             if not mount.ok:
                 return Outcome(-1, "skipped: cannot mount a tmpfs here (needs root)", False, 0.0)
             outcome = invoke(args(mount.path))
-            left = [p for p in mount.path.rglob("*") if p.is_file() and p.name.startswith(".") and
-                    p.name != ".metalayer.lock"]  # fmt: skip
+            left = [
+                p
+                for p in mount.path.rglob("*")
+                if p.is_file() and p.name.startswith(".") and p.name != ".metalayer.lock"
+            ]
             broken = []
             for p in mount.path.rglob("*.parquet"):
                 try:
@@ -315,20 +394,56 @@ def probes(fx: dict) -> list[Probe]:
     prep = ["prepare", *OSAI, "--device", "cpu", "--no-progress"]
 
     # ---- prepare ------------------------------------------------------------------------------------------------
-    add(Probe("prepare", "missing FASTA", [*prep, "--fasta", "nope.fa", "--gtf", str(G), "--out", "s/p1"], 3,
-              "FASTA not found", untouched=[WORK / "s/p1/genes"]))
+    add(
+        Probe(
+            "prepare",
+            "missing FASTA",
+            [*prep, "--fasta", "nope.fa", "--gtf", str(G), "--out", "s/p1"],
+            3,
+            "FASTA not found",
+            untouched=[WORK / "s/p1/genes"],
+        )
+    )
     garbage = write(WORK / "in" / "garbage.fa", "this is not a fasta\n\x00\x01binary\n")
-    add(Probe("prepare", "FASTA that is not one", [*prep, "--fasta", str(garbage), "--gtf", str(G), "--out", "s/p2"],
-              3, inputs=[garbage]))
+    add(
+        Probe(
+            "prepare",
+            "FASTA that is not one",
+            [*prep, "--fasta", str(garbage), "--gtf", str(G), "--out", "s/p2"],
+            3,
+            inputs=[garbage],
+        )
+    )
     truncated = write(WORK / "in" / "truncated.fa.gz", gzip.compress(F.read_bytes())[:5000])
-    add(Probe("prepare", "truncated gzip FASTA", [*prep, "--fasta", str(truncated), "--gtf", str(G), "--out", "s/p3"],
-              3, inputs=[truncated]))
-    bad_gtf = write(WORK / "in" / "bad.gtf", "chr1\tx\texon\tabc\t50\t.\t+\t.\tgene_id \"G\";\nnot a gtf line\n")
-    add(Probe("prepare", "malformed GTF", [*prep, "--fasta", str(F), "--gtf", str(bad_gtf), "--out", "s/p4"], 3,
-              inputs=[bad_gtf]))
+    add(
+        Probe(
+            "prepare",
+            "truncated gzip FASTA",
+            [*prep, "--fasta", str(truncated), "--gtf", str(G), "--out", "s/p3"],
+            3,
+            inputs=[truncated],
+        )
+    )
+    bad_gtf = write(WORK / "in" / "bad.gtf", 'chr1\tx\texon\tabc\t50\t.\t+\t.\tgene_id "G";\nnot a gtf line\n')
+    add(
+        Probe(
+            "prepare",
+            "malformed GTF",
+            [*prep, "--fasta", str(F), "--gtf", str(bad_gtf), "--out", "s/p4"],
+            3,
+            inputs=[bad_gtf],
+        )
+    )
     other_contigs = write(WORK / "in" / "contigs.gtf", re.sub(r"^chr", "scaffold_", G.read_text(), flags=re.M))
-    add(Probe("prepare", "GTF of other contigs", [*prep, "--fasta", str(F), "--gtf", str(other_contigs), "--out",
-                                                    "s/p5"], 3, "contigs"))  # fmt: skip
+    add(
+        Probe(
+            "prepare",
+            "GTF of other contigs",
+            [*prep, "--fasta", str(F), "--gtf", str(other_contigs), "--out", "s/p5"],
+            3,
+            "contigs",
+        )
+    )
     no_chr = write(WORK / "in" / "nochr.fa", re.sub(r"^>chr", ">", F.read_text(), flags=re.M))
 
     def same_as_prepared(folder: str, genes: list[str]) -> Callable[[Outcome], str | None]:
@@ -343,66 +458,246 @@ def probes(fx: dict) -> list[Probe]:
 
         return check
 
-    add(Probe("prepare", "FASTA '1', GTF 'chr1' (matched)", [*prep, "--fasta", str(no_chr), "--gtf", str(G), "--genes",
-                                                               "148,713", "--out", "s/p6"], 0,
-              check=same_as_prepared("s/p6", ["148", "713"])))  # fmt: skip
-    lower = write(WORK / "in" / "lower.fa", "".join(x if x.startswith(">") else x.lower()
-                                                   for x in F.read_text().splitlines(True)))  # fmt: skip
-    add(Probe("prepare", "soft-masked (lowercase) FASTA", [*prep, "--fasta", str(lower), "--gtf", str(G), "--genes",
-                                                             "148,713", "--out", "s/p7"], 0,
-              check=same_as_prepared("s/p7", ["148", "713"])))  # fmt: skip
-    add(Probe("prepare", "unknown gene", [*prep, "--fasta", str(F), "--gtf", str(G), "--genes", "148,NOPE", "--out",
-                                            "s/p8"], 3, "NOPE", untouched=[WORK / "s/p8/genes"]))  # fmt: skip
-    add(Probe("prepare", "empty --genes-file", [*prep, "--fasta", str(F), "--gtf", str(G), "--genes-file", "-",
-                                                  "--out", "s/p9"], 2, "names no gene", stdin=""))  # fmt: skip
-    add(Probe("prepare", "--genes ,", [*prep, "--fasta", str(F), "--gtf", str(G), "--genes", ",", "--out", "s/p9"],
-              2, "empty list"))
-    add(Probe("prepare", "bad --region", [*prep, "--fasta", str(F), "--gtf", str(G), "--region", "chr1:9-3", "--out",
-                                            "s/p10"], 2, "--region"))  # fmt: skip
-    add(Probe("prepare", "--shard 3/2", [*prep, "--fasta", str(F), "--gtf", str(G), "--shard", "3/2", "--out",
-                                           "s/p11"], 2, "--shard"))  # fmt: skip
-    add(Probe("prepare", "--dtype float8", [*prep, "--fasta", str(F), "--gtf", str(G), "--dtype", "float8", "--out",
-                                              "s/p12"], 2, "dtype"))  # fmt: skip
-    add(Probe("prepare", "--device cuda without a GPU", [*prep[:-3], "--device", "cuda", "--no-progress", "--fasta",
-                                                           str(F), "--gtf", str(G), "--out", "s/p13"],
-              (1, 0), "CUDA"))  # fmt: skip
-    add(Probe("prepare", "weights path missing", ["prepare", "-b", "openspliceai", "--weights", "nope/", "--fasta",
-                                                    str(F), "--gtf", str(G), "--out", "s/p14"], 3, "weights"))
+    add(
+        Probe(
+            "prepare",
+            "FASTA '1', GTF 'chr1' (matched)",
+            [*prep, "--fasta", str(no_chr), "--gtf", str(G), "--genes", "148,713", "--out", "s/p6"],
+            0,
+            check=same_as_prepared("s/p6", ["148", "713"]),
+        )
+    )
+    lower = write(
+        WORK / "in" / "lower.fa", "".join(x if x.startswith(">") else x.lower() for x in F.read_text().splitlines(True))
+    )
+    add(
+        Probe(
+            "prepare",
+            "soft-masked (lowercase) FASTA",
+            [*prep, "--fasta", str(lower), "--gtf", str(G), "--genes", "148,713", "--out", "s/p7"],
+            0,
+            check=same_as_prepared("s/p7", ["148", "713"]),
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "unknown gene",
+            [*prep, "--fasta", str(F), "--gtf", str(G), "--genes", "148,NOPE", "--out", "s/p8"],
+            3,
+            "NOPE",
+            untouched=[WORK / "s/p8/genes"],
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "empty --genes-file",
+            [*prep, "--fasta", str(F), "--gtf", str(G), "--genes-file", "-", "--out", "s/p9"],
+            2,
+            "names no gene",
+            stdin="",
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "--genes ,",
+            [*prep, "--fasta", str(F), "--gtf", str(G), "--genes", ",", "--out", "s/p9"],
+            2,
+            "empty list",
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "bad --region",
+            [*prep, "--fasta", str(F), "--gtf", str(G), "--region", "chr1:9-3", "--out", "s/p10"],
+            2,
+            "--region",
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "--shard 3/2",
+            [*prep, "--fasta", str(F), "--gtf", str(G), "--shard", "3/2", "--out", "s/p11"],
+            2,
+            "--shard",
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "--dtype float8",
+            [*prep, "--fasta", str(F), "--gtf", str(G), "--dtype", "float8", "--out", "s/p12"],
+            2,
+            "dtype",
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "--device cuda without a GPU",
+            [*prep[:-3], "--device", "cuda", "--no-progress", "--fasta", str(F), "--gtf", str(G), "--out", "s/p13"],
+            (1, 0),
+            "CUDA",
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "weights path missing",
+            [
+                "prepare",
+                "-b",
+                "openspliceai",
+                "--weights",
+                "nope/",
+                "--fasta",
+                str(F),
+                "--gtf",
+                str(G),
+                "--out",
+                "s/p14",
+            ],
+            3,
+            "weights",
+        )
+    )
     bad_weights = write(WORK / "in" / "w" / "model_80nt_rs10.pt", b"PK\x03\x04 not torch")
-    add(Probe("prepare", "weights file garbage", ["prepare", "-b", "openspliceai", "--weights", str(bad_weights.parent),
-                                                    "--fasta", str(F), "--gtf", str(G), "--out", "s/p15"], 3,
-              inputs=[bad_weights]))  # fmt: skip
+    add(
+        Probe(
+            "prepare",
+            "weights file garbage",
+            [
+                "prepare",
+                "-b",
+                "openspliceai",
+                "--weights",
+                str(bad_weights.parent),
+                "--fasta",
+                str(F),
+                "--gtf",
+                str(G),
+                "--out",
+                "s/p15",
+            ],
+            3,
+            inputs=[bad_weights],
+        )
+    )
     changed_gtf = write(WORK / "in" / "changed.gtf", G.read_text().replace("Ensembl_canonical", "basic"))
-    add(Probe("prepare", "rerun with a changed GTF", lambda: [*prep, "--fasta", str(F), "--gtf", str(changed_gtf),
-                                                             "--out", str(copy(P, "p16"))], 3, "other inputs",
-              inputs=[P]))  # fmt: skip
-    add(Probe("prepare", "--out is its own --data", lambda: [*prep, "--data", str(copy(P, "p17")), "--out",
-                                                            str(WORK / "scratch/p17"), "--overwrite"], 2,
-              "would destroy", inputs=[]))  # fmt: skip
-    add(Probe("prepare", "--out is a file", [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(F)], (2, 3),
-              inputs=[F]))
-    add(Probe("prepare", "--out holds its FASTA", lambda: [*prep, "--fasta", str(write(WORK / "s/p18/g.fa",
-                                                                                       F.read_text())),
-                                                          "--gtf", str(G), "--out", str(WORK / "s/p18"), "--overwrite"],
-              2, "would destroy"))  # fmt: skip
-    exon0 = write(WORK / "in" / "exon0.gtf", 'chr1\tx\texon\t0\t50\t.\t+\t.\tgene_id "Z"; transcript_id "Z1";\n'
-                  + G.read_text())  # fmt: skip
-    add(Probe("prepare", "GTF exon starting at 0", [*prep, "--fasta", str(F), "--gtf", str(exon0), "--genes", "Z",
-                                                      "--out", "s/p19"], 3, "Z"))  # fmt: skip
+    add(
+        Probe(
+            "prepare",
+            "rerun with a changed GTF",
+            lambda: [*prep, "--fasta", str(F), "--gtf", str(changed_gtf), "--out", str(copy(P, "p16"))],
+            3,
+            "other inputs",
+            inputs=[P],
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "--out is its own --data",
+            lambda: [*prep, "--data", str(copy(P, "p17")), "--out", str(WORK / "scratch/p17"), "--overwrite"],
+            2,
+            "would destroy",
+            inputs=[],
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "--out is a file",
+            [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(F)],
+            (2, 3),
+            inputs=[F],
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "--out holds its FASTA",
+            lambda: [
+                *prep,
+                "--fasta",
+                str(write(WORK / "s/p18/g.fa", F.read_text())),
+                "--gtf",
+                str(G),
+                "--out",
+                str(WORK / "s/p18"),
+                "--overwrite",
+            ],
+            2,
+            "would destroy",
+        )
+    )
+    exon0 = write(
+        WORK / "in" / "exon0.gtf", 'chr1\tx\texon\t0\t50\t.\t+\t.\tgene_id "Z"; transcript_id "Z1";\n' + G.read_text()
+    )
+    add(
+        Probe(
+            "prepare",
+            "GTF exon starting at 0",
+            [*prep, "--fasta", str(F), "--gtf", str(exon0), "--genes", "Z", "--out", "s/p19"],
+            3,
+            "Z",
+        )
+    )
     dup_fa = write(WORK / "in" / "dup.fa", F.read_text() + ">chr1\nACGT\n")
-    add(Probe("prepare", "FASTA with a contig twice", [*prep, "--fasta", str(dup_fa), "--gtf", str(G), "--out",
-                                                       "s/p20"], 3, "chr1", inputs=[dup_fa]))  # fmt: skip
-    masked = write(WORK / "in" / "masked.fa", re.sub(r"[ACGT]", "N", F.read_text().split(">chr3")[0]) + ">chr3" +
-                   F.read_text().split(">chr3")[1])  # fmt: skip
-    add(Probe("prepare", "genes in N-masked sequence", [*prep, "--fasta", str(masked), "--gtf", str(G), "--genes",
-                                                        "148,713", "--out", "s/p21"], 0,
-              check=lambda o: None if (WORK / "s/p21/manifest.json").is_file() else "no manifest"))  # fmt: skip
-    add(Probe("prepare", "full disk", run=on_mount(lambda m: [*prep, "--fasta", str(F), "--gtf", str(G), "--out",
-                                                              str(m / "p")], "300k", False, 1, "no space left"),
-              expect=1, text="no space left", late_ok=True))  # fmt: skip
-    add(Probe("prepare", "read-only output", run=on_mount(lambda m: [*prep, "--fasta", str(F), "--gtf", str(G),
-                                                                     "--out", str(m / "p")], "1m", True, 1,
-                                                          "read-only"), expect=1, text="read-only"))  # fmt: skip
+    add(
+        Probe(
+            "prepare",
+            "FASTA with a contig twice",
+            [*prep, "--fasta", str(dup_fa), "--gtf", str(G), "--out", "s/p20"],
+            3,
+            "chr1",
+            inputs=[dup_fa],
+        )
+    )
+    masked = write(
+        WORK / "in" / "masked.fa",
+        re.sub(r"[ACGT]", "N", F.read_text().split(">chr3")[0]) + ">chr3" + F.read_text().split(">chr3")[1],
+    )
+    add(
+        Probe(
+            "prepare",
+            "genes in N-masked sequence",
+            [*prep, "--fasta", str(masked), "--gtf", str(G), "--genes", "148,713", "--out", "s/p21"],
+            0,
+            check=lambda o: None if (WORK / "s/p21/manifest.json").is_file() else "no manifest",
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "full disk",
+            run=on_mount(
+                lambda m: [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(m / "p")],
+                "300k",
+                False,
+                1,
+                "no space left",
+            ),
+            expect=1,
+            text="no space left",
+            late_ok=True,
+        )
+    )
+    add(
+        Probe(
+            "prepare",
+            "read-only output",
+            run=on_mount(
+                lambda m: [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(m / "p")], "1m", True, 1, "read-only"
+            ),
+            expect=1,
+            text="read-only",
+        )
+    )
 
     def prepared_like_clean(folder: Path) -> Callable[[], str | None]:
         def compare() -> str | None:
@@ -418,107 +713,373 @@ def probes(fx: dict) -> list[Probe]:
 
     sig_out = WORK / "scratch" / "p-sig"
     sig_args = [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(sig_out)]
-    add(Probe("prepare", "SIGTERM mid-run, rerun", sig_args, 0, setup=lambda: scratch("p-sig"),
-              run=lambda: interrupted_then_rerun(sig_args, sig_out, lambda: any((sig_out / "genes").glob("*.parquet")),
-                                                 signal.SIGTERM, 143, prepared_like_clean(sig_out))))  # fmt: skip
+    add(
+        Probe(
+            "prepare",
+            "SIGTERM mid-run, rerun",
+            sig_args,
+            0,
+            setup=lambda: scratch("p-sig"),
+            run=lambda: interrupted_then_rerun(
+                sig_args,
+                sig_out,
+                lambda: any((sig_out / "genes").glob("*.parquet")),
+                signal.SIGTERM,
+                143,
+                prepared_like_clean(sig_out),
+            ),
+        )
+    )
     int_out = WORK / "scratch" / "p-int"
     int_args = [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(int_out)]
-    add(Probe("prepare", "Ctrl-C mid-run, rerun", int_args, 0, setup=lambda: scratch("p-int"),
-              run=lambda: interrupted_then_rerun(int_args, int_out, lambda: any((int_out / "genes").glob("*.parquet")),
-                                                 signal.SIGINT, 130, prepared_like_clean(int_out))))  # fmt: skip
+    add(
+        Probe(
+            "prepare",
+            "Ctrl-C mid-run, rerun",
+            int_args,
+            0,
+            setup=lambda: scratch("p-int"),
+            run=lambda: interrupted_then_rerun(
+                int_args,
+                int_out,
+                lambda: any((int_out / "genes").glob("*.parquet")),
+                signal.SIGINT,
+                130,
+                prepared_like_clean(int_out),
+            ),
+        )
+    )
     both = WORK / "scratch" / "p-two"
-    add(Probe("prepare", "two models into one folder at once", [], 0, setup=lambda: scratch("p-two"),
-              run=lambda: two_at_once([*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(both)],
-                                      ["prepare", "-b", "pangolin", "--weights", str(SHARED / "models" / "pangolin"),
-                                       "--device", "cpu", "--no-progress", "--fasta", str(F), "--gtf", str(G),
-                                       "--genes", "148", "--out", str(both)], {0, 3})))  # fmt: skip
+    add(
+        Probe(
+            "prepare",
+            "two models into one folder at once",
+            [],
+            0,
+            setup=lambda: scratch("p-two"),
+            run=lambda: two_at_once(
+                [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(both)],
+                [
+                    "prepare",
+                    "-b",
+                    "pangolin",
+                    "--weights",
+                    str(SHARED / "models" / "pangolin"),
+                    "--device",
+                    "cpu",
+                    "--no-progress",
+                    "--fasta",
+                    str(F),
+                    "--gtf",
+                    str(G),
+                    "--genes",
+                    "148",
+                    "--out",
+                    str(both),
+                ],
+                {0, 3},
+            ),
+        )
+    )
 
     # ---- train-canonical ----------------------------------------------------------------------------------------
     train = ["train-canonical", "--device", "cpu", "--test-chroms", "chr3", *TINY]
-    add(Probe("train-canonical", "--data missing", [*train, "--data", "nope", "--out", "s/t1"], 3, "nope",
-              untouched=[WORK / "s/t1/checkpoints"]))
-    add(Probe("train-canonical", "--data not a prepared folder", [*train, "--data", str(WORK / "in"), "--out", "s/t2"],
-              3, "not a metalayer tracks folder"))
-    add(Probe("train-canonical", "corrupt manifest", lambda: [*train, "--data", str(_corrupt_manifest(P)), "--out",
-                                                             "s/t3"], 3, "manifest.json"))  # fmt: skip
-    add(Probe("train-canonical", "corrupt gene parquet", lambda: [*train, "--data", str(_corrupt_gene(P)), "--out",
-                                                                 "s/t4"], 3, "cannot read it",
-              untouched=[WORK / "s/t4/run.json"]))  # no interrupted run left to --resume  # fmt: skip
-    add(Probe("train-canonical", "--set training.epochs=0", [*train, "--data", str(P), "--set", "training.epochs=0",
-                                                             "--out", "s/t5"], 2, "epochs"))  # fmt: skip
-    add(Probe("train-canonical", "kernel: 4", [*train, "--data", str(P), "--set", "model.kernel=4", "--out", "s/t6"],
-              2, "kernel must be odd"))
-    add(Probe("train-canonical", "--set base_model=nope", [*train, "--data", str(P), "--set", "base_model=nope",
-                                                           "--out", "s/t7"], 2, "unknown base model"))  # fmt: skip
+    add(
+        Probe(
+            "train-canonical",
+            "--data missing",
+            [*train, "--data", "nope", "--out", "s/t1"],
+            3,
+            "nope",
+            untouched=[WORK / "s/t1/checkpoints"],
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "--data not a prepared folder",
+            [*train, "--data", str(WORK / "in"), "--out", "s/t2"],
+            3,
+            "not a metalayer tracks folder",
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "corrupt manifest",
+            lambda: [*train, "--data", str(_corrupt_manifest(P)), "--out", "s/t3"],
+            3,
+            "manifest.json",
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "corrupt gene parquet",
+            lambda: [*train, "--data", str(_corrupt_gene(P)), "--out", "s/t4"],
+            3,
+            "cannot read it",
+            untouched=[WORK / "s/t4/run.json"],
+        )
+    )  # no interrupted run left to --resume
+    add(
+        Probe(
+            "train-canonical",
+            "--set training.epochs=0",
+            [*train, "--data", str(P), "--set", "training.epochs=0", "--out", "s/t5"],
+            2,
+            "epochs",
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "kernel: 4",
+            [*train, "--data", str(P), "--set", "model.kernel=4", "--out", "s/t6"],
+            2,
+            "kernel must be odd",
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "--set base_model=nope",
+            [*train, "--data", str(P), "--set", "base_model=nope", "--out", "s/t7"],
+            2,
+            "unknown base model",
+        )
+    )
     dup = write(WORK / "in" / "dup.yaml", "training:\n  epochs: 1\ntraining:\n  lr: 0.1\n")
-    add(Probe("train-canonical", "config with a key twice", [*train, "--data", str(P), "--config", str(dup), "--out",
-                                                             "s/t8"], 2, "appears twice"))  # fmt: skip
-    add(Probe("train-canonical", "missing --config", [*train, "--data", str(P), "--config", "nope.yaml", "--out",
-                                                      "s/t9"], (2, 3), "nope.yaml"))  # fmt: skip
-    add(Probe("train-canonical", "test chromosome without genes", ["train-canonical", "--device", "cpu", *TINY,
-                                                                   "--data", str(P), "--test-chroms", "chr9",
-                                                                   "--out", "s/t10"], 3, "chr9"))  # fmt: skip
-    add(Probe("train-canonical", "rerun of a finished run", [*train, "--data", str(P), "--out", str(fx["run"])], 3,
-              "finished", inputs=[fx["run"]]))
-    add(Probe("train-canonical", "rerun --if-changed, nothing changed", [*train, *OSAI, "--data", str(P), "--out",
-                                                                         str(fx["run"]), "--if-changed"], 5,
-              inputs=[fx["run"] / "checkpoints"]))  # fmt: skip
-    add(Probe("train-canonical", "--out is its --data", lambda: [*train, "--data", str(copy(P, "t11")), "--out",
-                                                                str(WORK / "scratch/t11"), "--overwrite"], 2,
-              "would destroy"))  # fmt: skip
-    add(Probe("train-canonical", "unfinished --data", lambda: [*train, "--data", str(_unfinished(P)), "--out", "s/t12"],
-              3, "incomplete"))
-    add(Probe("train-canonical", "--if-changed sees bfloat16 tracks", lambda: [*train, "--data", str(_bf16(P)),
-                                                                              "--out", str(copy(fx["run"], "t13")),
-                                                                              "--if-changed"], 0,
-              check=lambda o: None if "tracks dtype: float32 -> bfloat16" in o.output else "not retrained"))
-    add(Probe("train-canonical", "rerun with changed tracks, no flag", lambda: [*train, "--data", str(_bf16(P)),
-                                                                               "--out", str(copy(fx["run"], "t14"))],
-              3, "other inputs", inputs=[WORK / "scratch/t14/checkpoints"]))  # fmt: skip
-    add(Probe("train-canonical", "full disk", run=on_mount(lambda m: [*train, "--data", str(P), "--out", str(m / "r")],
-                                                           "200k", False, 1, "no space left"), expect=1,
-              text="no space left", late_ok=True))  # fmt: skip
+    add(
+        Probe(
+            "train-canonical",
+            "config with a key twice",
+            [*train, "--data", str(P), "--config", str(dup), "--out", "s/t8"],
+            2,
+            "appears twice",
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "missing --config",
+            [*train, "--data", str(P), "--config", "nope.yaml", "--out", "s/t9"],
+            (2, 3),
+            "nope.yaml",
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "test chromosome without genes",
+            ["train-canonical", "--device", "cpu", *TINY, "--data", str(P), "--test-chroms", "chr9", "--out", "s/t10"],
+            3,
+            "chr9",
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "rerun of a finished run",
+            [*train, "--data", str(P), "--out", str(fx["run"])],
+            3,
+            "finished",
+            inputs=[fx["run"]],
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "rerun --if-changed, nothing changed",
+            [*train, *OSAI, "--data", str(P), "--out", str(fx["run"]), "--if-changed"],
+            5,
+            inputs=[fx["run"] / "checkpoints"],
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "--out is its --data",
+            lambda: [*train, "--data", str(copy(P, "t11")), "--out", str(WORK / "scratch/t11"), "--overwrite"],
+            2,
+            "would destroy",
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "unfinished --data",
+            lambda: [*train, "--data", str(_unfinished(P)), "--out", "s/t12"],
+            3,
+            "incomplete",
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "--if-changed sees bfloat16 tracks",
+            lambda: [*train, "--data", str(_bf16(P)), "--out", str(copy(fx["run"], "t13")), "--if-changed"],
+            0,
+            check=lambda o: None if "tracks dtype: float32 -> bfloat16" in o.output else "not retrained",
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "rerun with changed tracks, no flag",
+            lambda: [*train, "--data", str(_bf16(P)), "--out", str(copy(fx["run"], "t14"))],
+            3,
+            "other inputs",
+            inputs=[WORK / "scratch/t14/checkpoints"],
+        )
+    )
+    add(
+        Probe(
+            "train-canonical",
+            "full disk",
+            run=on_mount(
+                lambda m: [*train, "--data", str(P), "--out", str(m / "r")], "200k", False, 1, "no space left"
+            ),
+            expect=1,
+            text="no space left",
+            late_ok=True,
+        )
+    )
     res_out = WORK / "scratch" / "t-resume"
     res_args = [*train, "--data", str(P), "--out", str(res_out), "--set", "training.epochs=3"]
-    add(Probe("train-canonical", "Ctrl-C mid-training, --resume", res_args, 0, setup=lambda: scratch("t-resume"),
-              run=lambda: interrupted_then_rerun(res_args, res_out,
-                                                 lambda: (res_out / "checkpoints" / "last").is_dir(), signal.SIGINT,
-                                                 130, lambda: _finished(res_out), [*res_args, "--resume"])))
+    add(
+        Probe(
+            "train-canonical",
+            "Ctrl-C mid-training, --resume",
+            res_args,
+            0,
+            setup=lambda: scratch("t-resume"),
+            run=lambda: interrupted_then_rerun(
+                res_args,
+                res_out,
+                lambda: (res_out / "checkpoints" / "last").is_dir(),
+                signal.SIGINT,
+                130,
+                lambda: _finished(res_out),
+                [*res_args, "--resume"],
+            ),
+        )
+    )
     two_out = WORK / "scratch" / "t-two"
-    add(Probe("train-canonical", "two trainings into one folder", [], 0, setup=lambda: scratch("t-two"),
-              run=lambda: two_at_once([*train, "--data", str(P), "--out", str(two_out), "--set", "training.epochs=2"],
-                                      [*train, "--data", str(P), "--out", str(two_out)], {0, 4})))  # fmt: skip
+    add(
+        Probe(
+            "train-canonical",
+            "two trainings into one folder",
+            [],
+            0,
+            setup=lambda: scratch("t-two"),
+            run=lambda: two_at_once(
+                [*train, "--data", str(P), "--out", str(two_out), "--set", "training.epochs=2"],
+                [*train, "--data", str(P), "--out", str(two_out)],
+                {0, 4},
+            ),
+        )
+    )
 
     # ---- evaluate -----------------------------------------------------------------------------------------------
     add(Probe("evaluate", "--tracks missing", ["evaluate", "--tracks", "nope"], 3, "not a metalayer tracks folder"))
-    add(Probe("evaluate", "--tracks unfinished", lambda: ["evaluate", "--tracks", str(_unfinished(P))], 3,
-              "incomplete"))
+    add(
+        Probe("evaluate", "--tracks unfinished", lambda: ["evaluate", "--tracks", str(_unfinished(P))], 3, "incomplete")
+    )
     add(Probe("evaluate", "--threshold 7", ["evaluate", "--tracks", str(P), "--threshold", "7"], 2, "--threshold"))
     add(Probe("evaluate", "--threshold nan", ["evaluate", "--tracks", str(P), "--threshold", "nan"], 2, "--threshold"))
-    add(Probe("evaluate", "table shows the base model", ["evaluate", "--tracks", str(P)], 0,
-              check=lambda o: None if "base (openspliceai)" in o.output and "fp_acceptor" in o.output else
-              "no base column / FP rows"))  # fmt: skip
-    add(Probe("evaluate", "checkpoint config not JSON", lambda: ["evaluate", "--checkpoint",
-                                                                str(_edit_config(C, None)), "--data", str(P)], 3,
-              "not valid JSON"))  # fmt: skip
-    add(Probe("evaluate", "NaN threshold in checkpoint", lambda: ["evaluate", "--checkpoint",
-                                                                 str(_edit_config(C, ("run", "thresholds", "meta", "1"),
-                                                                                  float("nan"))), "--data", str(P)],
-              3, "thresholds"))  # fmt: skip
-    add(Probe("evaluate", "negative decoder size in checkpoint", lambda: [
-        "evaluate", "--checkpoint", str(_edit_config(C, ("structure", "min_intron"), -5)), "--data", str(P)], 3,
-              "min_intron"))  # fmt: skip
-    add(Probe("evaluate", "damaged weights", lambda: ["evaluate", "--checkpoint", str(_damaged_weights(C)), "--data",
-                                                      str(P)], 3, "safetensors"))  # fmt: skip
+    add(
+        Probe(
+            "evaluate",
+            "table shows the base model",
+            ["evaluate", "--tracks", str(P)],
+            0,
+            check=lambda o: (
+                None if "base (openspliceai)" in o.output and "fp_acceptor" in o.output else "no base column / FP rows"
+            ),
+        )
+    )
+    add(
+        Probe(
+            "evaluate",
+            "checkpoint config not JSON",
+            lambda: ["evaluate", "--checkpoint", str(_edit_config(C, None)), "--data", str(P)],
+            3,
+            "not valid JSON",
+        )
+    )
+    add(
+        Probe(
+            "evaluate",
+            "NaN threshold in checkpoint",
+            lambda: [
+                "evaluate",
+                "--checkpoint",
+                str(_edit_config(C, ("run", "thresholds", "meta", "1"), float("nan"))),
+                "--data",
+                str(P),
+            ],
+            3,
+            "thresholds",
+        )
+    )
+    add(
+        Probe(
+            "evaluate",
+            "negative decoder size in checkpoint",
+            lambda: [
+                "evaluate",
+                "--checkpoint",
+                str(_edit_config(C, ("structure", "min_intron"), -5)),
+                "--data",
+                str(P),
+            ],
+            3,
+            "min_intron",
+        )
+    )
+    add(
+        Probe(
+            "evaluate",
+            "damaged weights",
+            lambda: ["evaluate", "--checkpoint", str(_damaged_weights(C)), "--data", str(P)],
+            3,
+            "safetensors",
+        )
+    )
     add(Probe("evaluate", "--genes ,", ["evaluate", "--checkpoint", str(C), "--data", str(P), "--genes", ","], 2))
-    add(Probe("evaluate", "--genes unknown", ["evaluate", "--checkpoint", str(C), "--data", str(P), "--genes", "NOPE"],
-              3, "NOPE"))
-    add(Probe("evaluate", "another annotation: held out by locus", lambda: ["evaluate", "--checkpoint", str(C),
-                                                                           "--data", str(_renamed(fx)), "--json"], 0,
-              check=lambda o: _n_genes(o, len(GENOME_CHR3))))  # fmt: skip
-    add(Probe("evaluate", "--json is JSON, errors not on stdout", ["evaluate", "--tracks", str(P), "--json"], 0,
-              check=lambda o: None if json.loads(o.output[o.output.index("{"):o.output.rindex("}") + 1])["n_genes"]
-              == len(GENOME_CHR1) + len(GENOME_CHR3) else "wrong gene count"))  # fmt: skip
+    add(
+        Probe(
+            "evaluate",
+            "--genes unknown",
+            ["evaluate", "--checkpoint", str(C), "--data", str(P), "--genes", "NOPE"],
+            3,
+            "NOPE",
+        )
+    )
+    add(
+        Probe(
+            "evaluate",
+            "another annotation: held out by locus",
+            lambda: ["evaluate", "--checkpoint", str(C), "--data", str(_renamed(fx)), "--json"],
+            0,
+            check=lambda o: _n_genes(o, len(GENOME_CHR3)),
+        )
+    )
+    add(
+        Probe(
+            "evaluate",
+            "--json is JSON, errors not on stdout",
+            ["evaluate", "--tracks", str(P), "--json"],
+            0,
+            check=lambda o: (
+                None
+                if json.loads(o.output[o.output.index("{") : o.output.rindex("}") + 1])["n_genes"]
+                == len(GENOME_CHR1) + len(GENOME_CHR3)
+                else "wrong gene count"
+            ),
+        )
+    )
 
     # ---- predict ------------------------------------------------------------------------------------------------
     pred = ["predict", "--checkpoint", str(C), "--no-progress"]
@@ -526,26 +1087,88 @@ def probes(fx: dict) -> list[Probe]:
     folder = WORK / "in" / "folder.parquet"
     folder.mkdir(parents=True, exist_ok=True)
     add(Probe("predict", "--out is a folder", [*pred, "--data", str(P), "--out", str(folder)], 2, "folder"))
-    add(Probe("predict", "--out inside the checkpoint", [*pred, "--data", str(P), "--out", str(C / "p.parquet")], 2,
-              "would destroy", untouched=[C / "p.parquet"]))
-    add(Probe("predict", "unfinished --data", lambda: [*pred, "--data", str(_unfinished(P)), "--out", "s/x1.parquet"],
-              3, "incomplete", untouched=[WORK / "s/x1.parquet"]))
-    add(Probe("predict", "--allow-partial", lambda: [*pred, "--data", str(_unfinished(P)), "--out",
-                                                    str(scratch("x2.parquet")), "--allow-partial"], 0,
-              check=lambda o: _gene_count(WORK / "scratch/x2.parquet", len(GENOME_CHR1) + len(GENOME_CHR3) - 1)))
-    add(Probe("predict", "--genes-file from /dev/null", [*pred, "--data", str(P), "--out", "s/x3.parquet",
-                                                         "--genes-file", "-"], 2, "names no gene", stdin=""))
+    add(
+        Probe(
+            "predict",
+            "--out inside the checkpoint",
+            [*pred, "--data", str(P), "--out", str(C / "p.parquet")],
+            2,
+            "would destroy",
+            untouched=[C / "p.parquet"],
+        )
+    )
+    add(
+        Probe(
+            "predict",
+            "unfinished --data",
+            lambda: [*pred, "--data", str(_unfinished(P)), "--out", "s/x1.parquet"],
+            3,
+            "incomplete",
+            untouched=[WORK / "s/x1.parquet"],
+        )
+    )
+    add(
+        Probe(
+            "predict",
+            "--allow-partial",
+            lambda: [*pred, "--data", str(_unfinished(P)), "--out", str(scratch("x2.parquet")), "--allow-partial"],
+            0,
+            check=lambda o: _gene_count(WORK / "scratch/x2.parquet", len(GENOME_CHR1) + len(GENOME_CHR3) - 1),
+        )
+    )
+    add(
+        Probe(
+            "predict",
+            "--genes-file from /dev/null",
+            [*pred, "--data", str(P), "--out", "s/x3.parquet", "--genes-file", "-"],
+            2,
+            "names no gene",
+            stdin="",
+        )
+    )
     add(Probe("predict", "--shard 0/3", [*pred, "--data", str(P), "--out", "s/x4.parquet", "--shard", "0/3"], 2))
-    add(Probe("predict", "from FASTA = from prepared folder", lambda: [*pred, "--fasta", str(F), "--gtf", str(G),
-                                                                      "--genes", "148,713", "--out",
-                                                                      str(scratch("x5.parquet"))], 0,
-              check=lambda o: _same_predictions(fx, WORK / "scratch/x5.parquet", ["148", "713"])))  # fmt: skip
-    add(Probe("predict", "full disk", run=on_mount(lambda m: [*pred, "--data", str(P), "--out", str(m / "p.parquet")],
-                                                   "64k", False, 1, "no space left"), expect=1, text="no space left",
-              late_ok=True))
-    add(Probe("predict", "read-only output", run=on_mount(lambda m: [*pred, "--data", str(P), "--out",
-                                                                     str(m / "p.parquet")], "1m", True, 1,
-                                                          "read-only"), expect=1, text="read-only"))  # fmt: skip
+    add(
+        Probe(
+            "predict",
+            "from FASTA = from prepared folder",
+            lambda: [
+                *pred,
+                "--fasta",
+                str(F),
+                "--gtf",
+                str(G),
+                "--genes",
+                "148,713",
+                "--out",
+                str(scratch("x5.parquet")),
+            ],
+            0,
+            check=lambda o: _same_predictions(fx, WORK / "scratch/x5.parquet", ["148", "713"]),
+        )
+    )
+    add(
+        Probe(
+            "predict",
+            "full disk",
+            run=on_mount(
+                lambda m: [*pred, "--data", str(P), "--out", str(m / "p.parquet")], "64k", False, 1, "no space left"
+            ),
+            expect=1,
+            text="no space left",
+            late_ok=True,
+        )
+    )
+    add(
+        Probe(
+            "predict",
+            "read-only output",
+            run=on_mount(
+                lambda m: [*pred, "--data", str(P), "--out", str(m / "p.parquet")], "1m", True, 1, "read-only"
+            ),
+            expect=1,
+            text="read-only",
+        )
+    )
     variants = ["predict", *OSAI, "--out", "s/v.parquet", "--variants"]
     ref = "CAGGTAAGTACTTACCTTTCAGGAGCTGCAGGTGAGTACGTAGCTAGCTAACAGG"
     for name, row, text in [
@@ -555,141 +1178,406 @@ def probes(fx: dict) -> list[Probe]:
         ("empty alt", f"v1,{ref},,5,20", "empty"),
     ]:
         table = write(WORK / "in" / f"{name.replace(' ', '_')}.csv", f"id,ref_seq,alt_seq,exon_start,exon_end\n{row}\n")
-        add(Probe("predict", f"variant table: {name}", [*variants, str(table)], 3, text, inputs=[table],
-                  untouched=[WORK / "s/v.parquet"]))
-    target = write(WORK / "in" / "target.csv", f"id,ref_seq,alt_seq,exon_start,exon_end,target\nv1,{ref},{ref[:-1]}T,"
-                   "5,20,high\n")  # fmt: skip
+        add(
+            Probe(
+                "predict",
+                f"variant table: {name}",
+                [*variants, str(table)],
+                3,
+                text,
+                inputs=[table],
+                untouched=[WORK / "s/v.parquet"],
+            )
+        )
+    target = write(
+        WORK / "in" / "target.csv", f"id,ref_seq,alt_seq,exon_start,exon_end,target\nv1,{ref},{ref[:-1]}T,5,20,high\n"
+    )
     add(Probe("predict", "variant table: text target", [*variants, str(target)], 3, "not a number"))
     missing_col = write(WORK / "in" / "nocol.csv", f"id,ref_seq,alt_seq\nv1,{ref},{ref}\n")
     add(Probe("predict", "variant table: missing column", [*variants, str(missing_col)], 3, "lacks column"))
     corrupt = write(WORK / "in" / "corrupt.parquet", b"PAR1" + os.urandom(300))
     add(Probe("predict", "corrupt parquet", [*variants, str(corrupt)], 3, "cannot read it"))
     good = write(WORK / "in" / "good.csv", f"id,ref_seq,alt_seq,exon_start,exon_end\nv1,{ref},{ref[:-1]}T,5,20\n")
-    add(Probe("predict", "--out is the variant table", ["predict", *OSAI, "--variants", str(good), "--out", str(good)],
-              2, "would destroy", inputs=[good]))
-    add(Probe("predict", "variant table scored", lambda: ["predict", *OSAI, "--variants", str(good), "--out",
-                                                         str(scratch("v2.tsv"))], 0,
-              check=lambda o: None if len((WORK / "scratch/v2.tsv").read_text().splitlines()) == 2 else "rows lost"))
+    add(
+        Probe(
+            "predict",
+            "--out is the variant table",
+            ["predict", *OSAI, "--variants", str(good), "--out", str(good)],
+            2,
+            "would destroy",
+            inputs=[good],
+        )
+    )
+    add(
+        Probe(
+            "predict",
+            "variant table scored",
+            lambda: ["predict", *OSAI, "--variants", str(good), "--out", str(scratch("v2.tsv"))],
+            0,
+            check=lambda o: None if len((WORK / "scratch/v2.tsv").read_text().splitlines()) == 2 else "rows lost",
+        )
+    )
 
     # ---- calibrate ----------------------------------------------------------------------------------------------
     for what in ("run folder", "checkpoint", "data"):
+
         def args(what=what):
             run, data = copy(fx["run"], "c-run"), copy(P, "c-data")
             target = {"run folder": run, "checkpoint": run / "checkpoints" / "best", "data": data}[what]
-            return ["calibrate", "--checkpoint", str(run / "checkpoints" / "best"), "--data", str(data), "--out",
-                    str(target), "--overwrite"]
+            return [
+                "calibrate",
+                "--checkpoint",
+                str(run / "checkpoints" / "best"),
+                "--data",
+                str(data),
+                "--out",
+                str(target),
+                "--overwrite",
+            ]
 
-        add(Probe("calibrate", f"--out is its own {what}", args, 2, "would destroy",
-                  inputs=[WORK / "scratch/c-run", WORK / "scratch/c-data"]))
-    add(Probe("calibrate", "base only, --out is its data", lambda: ["calibrate", "--data", str(copy(P, "c-d2")),
-                                                                   "--out", str(WORK / "scratch/c-d2"), "--overwrite",
-                                                                   "--test-chroms", "chr3"], 2, "would destroy",
-              inputs=[WORK / "scratch/c-d2"]))  # fmt: skip
-    add(Probe("calibrate", "--out not empty (checked first)", ["calibrate", "--checkpoint", str(C), "--data", str(P),
-                                                               "--out", str(WORK / "in")], 3, "not empty"))
-    add(Probe("calibrate", "base only, unfinished data", lambda: ["calibrate", "--data", str(_unfinished(P)), "--out",
-                                                                 "s/c1", "--test-chroms", "chr3"], 3, "incomplete",
-              untouched=[WORK / "s/c1"]))  # fmt: skip
-    add(Probe("calibrate", "--method bogus", ["calibrate", "--checkpoint", str(C), "--data", str(P), "--out", "s/c2",
-                                              "--method", "bogus"], 2, "bogus"))  # fmt: skip
-    add(Probe("calibrate", "already calibrated", ["calibrate", "--checkpoint", str(fx["calibrated"]), "--data", str(P),
-                                                  "--out", "s/c3"], 3, "already calibrated"))  # fmt: skip
-    add(Probe("calibrate", "calibrated checkpoint evaluates", ["evaluate", "--checkpoint", str(fx["calibrated"]),
-                                                               "--data", str(P), "--json"], 0,
-              check=lambda o: _n_genes(o, len(GENOME_CHR3))))  # fmt: skip
+        add(
+            Probe(
+                "calibrate",
+                f"--out is its own {what}",
+                args,
+                2,
+                "would destroy",
+                inputs=[WORK / "scratch/c-run", WORK / "scratch/c-data"],
+            )
+        )
+    add(
+        Probe(
+            "calibrate",
+            "base only, --out is its data",
+            lambda: [
+                "calibrate",
+                "--data",
+                str(copy(P, "c-d2")),
+                "--out",
+                str(WORK / "scratch/c-d2"),
+                "--overwrite",
+                "--test-chroms",
+                "chr3",
+            ],
+            2,
+            "would destroy",
+            inputs=[WORK / "scratch/c-d2"],
+        )
+    )
+    add(
+        Probe(
+            "calibrate",
+            "--out not empty (checked first)",
+            ["calibrate", "--checkpoint", str(C), "--data", str(P), "--out", str(WORK / "in")],
+            3,
+            "not empty",
+        )
+    )
+    add(
+        Probe(
+            "calibrate",
+            "base only, unfinished data",
+            lambda: ["calibrate", "--data", str(_unfinished(P)), "--out", "s/c1", "--test-chroms", "chr3"],
+            3,
+            "incomplete",
+            untouched=[WORK / "s/c1"],
+        )
+    )
+    add(
+        Probe(
+            "calibrate",
+            "--method bogus",
+            ["calibrate", "--checkpoint", str(C), "--data", str(P), "--out", "s/c2", "--method", "bogus"],
+            2,
+            "bogus",
+        )
+    )
+    add(
+        Probe(
+            "calibrate",
+            "already calibrated",
+            ["calibrate", "--checkpoint", str(fx["calibrated"]), "--data", str(P), "--out", "s/c3"],
+            3,
+            "already calibrated",
+        )
+    )
+    add(
+        Probe(
+            "calibrate",
+            "calibrated checkpoint evaluates",
+            ["evaluate", "--checkpoint", str(fx["calibrated"]), "--data", str(P), "--json"],
+            0,
+            check=lambda o: _n_genes(o, len(GENOME_CHR3)),
+        )
+    )
 
     # ---- score-vcf ----------------------------------------------------------------------------------------------
     V, R, A = fx["vcf"], fx["ref"], fx["ann"]
     score = ["score-vcf", *OSAI, "--no-progress", "-R", str(R), "-A", str(A)]
-    add(Probe("score-vcf", "-O a folder (before scoring)", [*score, "-I", str(V), "-O", str(WORK / "in")], 2,
-              "folder"))
+    add(Probe("score-vcf", "-O a folder (before scoring)", [*score, "-I", str(V), "-O", str(WORK / "in")], 2, "folder"))
     add(Probe("score-vcf", "-O is -I", [*score, "-I", str(V), "-O", str(V)], 2, "would destroy", inputs=[V]))
     add(Probe("score-vcf", "-O is -R", [*score, "-I", str(V), "-O", str(R)], 2, "would destroy", inputs=[R]))
-    add(Probe("score-vcf", "-I missing", [*score, "-I", "nope.vcf", "-O", "s/o1.vcf"], 3, "nope.vcf",
-              untouched=[WORK / "s/o1.vcf"]))
+    add(
+        Probe(
+            "score-vcf",
+            "-I missing",
+            [*score, "-I", "nope.vcf", "-O", "s/o1.vcf"],
+            3,
+            "nope.vcf",
+            untouched=[WORK / "s/o1.vcf"],
+        )
+    )
     notvcf = write(WORK / "in" / "not.vcf", "hello\nworld\n")
-    add(Probe("score-vcf", "-I not a VCF", [*score, "-I", str(notvcf), "-O", "s/o2.vcf"], 3, "#CHROM",
-              untouched=[WORK / "s/o2.vcf"]))
+    add(
+        Probe(
+            "score-vcf",
+            "-I not a VCF",
+            [*score, "-I", str(notvcf), "-O", "s/o2.vcf"],
+            3,
+            "#CHROM",
+            untouched=[WORK / "s/o2.vcf"],
+        )
+    )
     cut = write(WORK / "in" / "cut.vcf.gz", gzip.compress(V.read_bytes())[:-40])
-    add(Probe("score-vcf", "truncated gzip VCF", [*score, "-I", str(cut), "-O", "s/o3.vcf"], 3,
-              untouched=[WORK / "s/o3.vcf"]))
-    bad_lines = write(WORK / "in" / "badlines.vcf", "\n".join(fx["header"] + fx["body"][:5] + [
-        "1\t6448\tshort\tG\tA", "1\tabc\tpos\tG\tA\t.\t.\t.", "just text"] + fx["body"][5:]) + "\n")  # fmt: skip
-    add(Probe("score-vcf", "malformed lines pass through", lambda: [*score, "-I", str(bad_lines), "-O",
-                                                                   str(scratch("o4.vcf"))], 0,
-              check=lambda o: _records_kept(bad_lines, WORK / "scratch/o4.vcf", "MetaLayerSkip=malformed")))
-    add(Probe("score-vcf", "--strict on malformed lines", [*score, "-I", str(bad_lines), "-O", "s/o5.vcf",
-                                                           "--strict"], 3, "malformed", untouched=[WORK / "s/o5.vcf"]))
+    add(
+        Probe(
+            "score-vcf",
+            "truncated gzip VCF",
+            [*score, "-I", str(cut), "-O", "s/o3.vcf"],
+            3,
+            untouched=[WORK / "s/o3.vcf"],
+        )
+    )
+    bad_lines = write(
+        WORK / "in" / "badlines.vcf",
+        "\n".join(
+            fx["header"]
+            + fx["body"][:5]
+            + ["1\t6448\tshort\tG\tA", "1\tabc\tpos\tG\tA\t.\t.\t.", "just text"]
+            + fx["body"][5:]
+        )
+        + "\n",
+    )
+    add(
+        Probe(
+            "score-vcf",
+            "malformed lines pass through",
+            lambda: [*score, "-I", str(bad_lines), "-O", str(scratch("o4.vcf"))],
+            0,
+            check=lambda o: _records_kept(bad_lines, WORK / "scratch/o4.vcf", "MetaLayerSkip=malformed"),
+        )
+    )
+    add(
+        Probe(
+            "score-vcf",
+            "--strict on malformed lines",
+            [*score, "-I", str(bad_lines), "-O", "s/o5.vcf", "--strict"],
+            3,
+            "malformed",
+            untouched=[WORK / "s/o5.vcf"],
+        )
+    )
     chr_vcf = write(WORK / "in" / "chr.vcf", "\n".join(fx["header"] + ["chr" + b for b in fx["body"]]) + "\n")
-    add(Probe("score-vcf", "VCF 'chr1', FASTA '1'", lambda: [*score, "-I", str(chr_vcf), "-O",
-                                                            str(scratch("o6.vcf"))], 0,
-              check=lambda o: _same_scores(fx, WORK / "scratch/o6.vcf")))  # fmt: skip
-    old = write(WORK / "in" / "old.vcf", "\n".join(fx["header"][:-1] + [
-        '##INFO=<ID=MetaSpliceSkip,Number=1,Type=String,Description="old">', "##metasplice_score_vcf=<x>",
-        fx["header"][-1]] + [b.replace("\tPASS\t.", "\tPASS\tMetaSpliceSkip=old") for b in fx["body"]]) + "\n")
-    add(Probe("score-vcf", "fields of the former name dropped", lambda: [*score, "-I", str(old), "-O",
-                                                                        str(scratch("o7.vcf"))], 0,
-              check=lambda o: "former-name fields kept" if "etaSplice" in vcf_text(WORK / "scratch/o7.vcf") or
-              "metasplice" in vcf_text(WORK / "scratch/o7.vcf") else None))  # fmt: skip
+    add(
+        Probe(
+            "score-vcf",
+            "VCF 'chr1', FASTA '1'",
+            lambda: [*score, "-I", str(chr_vcf), "-O", str(scratch("o6.vcf"))],
+            0,
+            check=lambda o: _same_scores(fx, WORK / "scratch/o6.vcf"),
+        )
+    )
+    old = write(
+        WORK / "in" / "old.vcf",
+        "\n".join(
+            fx["header"][:-1]
+            + [
+                '##INFO=<ID=MetaSpliceSkip,Number=1,Type=String,Description="old">',
+                "##metasplice_score_vcf=<x>",
+                fx["header"][-1],
+            ]
+            + [b.replace("\tPASS\t.", "\tPASS\tMetaSpliceSkip=old") for b in fx["body"]]
+        )
+        + "\n",
+    )
+    add(
+        Probe(
+            "score-vcf",
+            "fields of the former name dropped",
+            lambda: [*score, "-I", str(old), "-O", str(scratch("o7.vcf"))],
+            0,
+            check=lambda o: (
+                "former-name fields kept"
+                if "etaSplice" in vcf_text(WORK / "scratch/o7.vcf") or "metasplice" in vcf_text(WORK / "scratch/o7.vcf")
+                else None
+            ),
+        )
+    )
     add(Probe("score-vcf", "--batch-size 0", [*score, "-I", str(V), "-O", "s/o8.vcf", "--batch-size", "0"], 2))
     add(Probe("score-vcf", "--batch-size -3", [*score, "-I", str(V), "-O", "s/o8.vcf", "--batch-size", "-3"], 2))
     add(Probe("score-vcf", "-D 6000", [*score, "-I", str(V), "-O", "s/o9.vcf", "-D", "6000"], 2))
-    add(Probe("score-vcf", "annotation missing", [*score[:-2], "-A", "nope.txt", "-I", str(V), "-O", "s/o10.vcf"], 3,
-              "nope.txt"))
-    add(Probe("score-vcf", "reference missing", ["score-vcf", *OSAI, "--no-progress", "-R", "nope.fa", "-A", str(A),
-                                                 "-I", str(V), "-O", "s/o11.vcf"], 3, "nope.fa"))  # fmt: skip
-    add(Probe("score-vcf", "stdin to stdout", [*score, "-I", "-", "-O", "-"], 0, stdin=V.read_text(),
-              check=lambda o: None if sum(1 for x in o.output.splitlines() if x.startswith(("1\t", "2\t", "3\t",
-                                                                                              "9\t", "5\t")))
-              == len(fx["body"]) else "records lost on stdout"))  # fmt: skip
+    add(
+        Probe(
+            "score-vcf",
+            "annotation missing",
+            [*score[:-2], "-A", "nope.txt", "-I", str(V), "-O", "s/o10.vcf"],
+            3,
+            "nope.txt",
+        )
+    )
+    add(
+        Probe(
+            "score-vcf",
+            "reference missing",
+            ["score-vcf", *OSAI, "--no-progress", "-R", "nope.fa", "-A", str(A), "-I", str(V), "-O", "s/o11.vcf"],
+            3,
+            "nope.fa",
+        )
+    )
+    add(
+        Probe(
+            "score-vcf",
+            "stdin to stdout",
+            [*score, "-I", "-", "-O", "-"],
+            0,
+            stdin=V.read_text(),
+            check=lambda o: (
+                None
+                if sum(1 for x in o.output.splitlines() if x.startswith(("1\t", "2\t", "3\t", "9\t", "5\t")))
+                == len(fx["body"])
+                else "records lost on stdout"
+            ),
+        )
+    )
     add(Probe("score-vcf", "shards merged = one run", [], 0, run=lambda: _shards_equal_one_run(fx)))
-    add(Probe("score-vcf", "with --checkpoint (MetaLayer=)", lambda: [*score, "-I", str(V), "-O",
-                                                                     str(scratch("o12.vcf")), "--checkpoint", str(C)],
-              0, check=lambda o: _records_kept(V, WORK / "scratch/o12.vcf", "MetaLayer=")))  # fmt: skip
-    add(Probe("score-vcf", "full disk", run=on_mount(lambda m: [*score, "-I", str(V), "-O", str(m / "o.vcf")], "4k",
-                                                     False, 1, "no space left"), expect=1, text="no space left",
-              late_ok=True))
-    add(Probe("score-vcf", "read-only output", run=on_mount(lambda m: [*score, "-I", str(V), "-O", str(m / "o.vcf")],
-                                                            "1m", True, 1, "read-only"), expect=1, text="read-only"))
+    add(
+        Probe(
+            "score-vcf",
+            "with --checkpoint (MetaLayer=)",
+            lambda: [*score, "-I", str(V), "-O", str(scratch("o12.vcf")), "--checkpoint", str(C)],
+            0,
+            check=lambda o: _records_kept(V, WORK / "scratch/o12.vcf", "MetaLayer="),
+        )
+    )
+    add(
+        Probe(
+            "score-vcf",
+            "full disk",
+            run=on_mount(lambda m: [*score, "-I", str(V), "-O", str(m / "o.vcf")], "4k", False, 1, "no space left"),
+            expect=1,
+            text="no space left",
+            late_ok=True,
+        )
+    )
+    add(
+        Probe(
+            "score-vcf",
+            "read-only output",
+            run=on_mount(lambda m: [*score, "-I", str(V), "-O", str(m / "o.vcf")], "1m", True, 1, "read-only"),
+            expect=1,
+            text="read-only",
+        )
+    )
     sig_vcf = write(WORK / "in" / "big.vcf", "\n".join(fx["header"] + fx["body"] * 60) + "\n")
     term_out = WORK / "scratch" / "o-term.vcf"
-    add(Probe("score-vcf", "SIGTERM mid-run leaves no output", [], 143, setup=lambda: scratch("o-term.vcf"),
-              run=lambda: _killed(["score-vcf", *OSAI, "--no-progress", "-R", str(R), "-A", str(A), "-I",
-                                   str(sig_vcf), "-O", str(term_out)], term_out)))  # fmt: skip
+    add(
+        Probe(
+            "score-vcf",
+            "SIGTERM mid-run leaves no output",
+            [],
+            143,
+            setup=lambda: scratch("o-term.vcf"),
+            run=lambda: _killed(
+                [
+                    "score-vcf",
+                    *OSAI,
+                    "--no-progress",
+                    "-R",
+                    str(R),
+                    "-A",
+                    str(A),
+                    "-I",
+                    str(sig_vcf),
+                    "-O",
+                    str(term_out),
+                ],
+                term_out,
+            ),
+        )
+    )
 
     # ---- merge-vcf ----------------------------------------------------------------------------------------------
-    add(Probe("merge-vcf", "shards of two inputs", [], 3, run=lambda: _merge_case(fx, "other input"),
-              text="another input"))
+    add(
+        Probe(
+            "merge-vcf", "shards of two inputs", [], 3, run=lambda: _merge_case(fx, "other input"), text="another input"
+        )
+    )
     add(Probe("merge-vcf", "a shard missing", [], 3, run=lambda: _merge_case(fx, "missing"), text="missing"))
     add(Probe("merge-vcf", "a shard given twice", [], 3, run=lambda: _merge_case(fx, "twice"), text="twice"))
     add(Probe("merge-vcf", "a truncated shard", [], 3, run=lambda: _merge_case(fx, "truncated"), text="lines"))
     add(Probe("merge-vcf", "not a shard", ["merge-vcf", "-O", "s/m.vcf", str(V)], 3, "shard"))
     add(Probe("merge-vcf", "read-only output", [], 1, "read-only", run=lambda: _merge_case(fx, "read-only")))
-    add(Probe("merge-vcf", "-O is a shard", [], 2, run=lambda: _merge_case(fx, "output is input"),
-              text="would destroy"))
+    add(
+        Probe("merge-vcf", "-O is a shard", [], 2, run=lambda: _merge_case(fx, "output is input"), text="would destroy")
+    )
 
     # ---- train-delta --------------------------------------------------------------------------------------------
     delta = ["train-delta", "--set", "hardware.device=cpu", "--out", "s/d"]
     add(Probe("train-delta", "--set base_model=nope", [*delta, "--set", "base_model=nope"], 2, "unknown base model"))
     add(Probe("train-delta", "--set folds=1", [*delta, "--set", "folds=1"], 2, "folds"))
-    add(Probe("train-delta", "table missing", [*delta, "--set", 'train=[{"loader": "table", "path": "nope.csv"}]'], 3,
-              "nope.csv"))
-    add(Probe("train-delta", "table with a text target", [*delta, "--set", "base_model=openspliceai", "--set",
-                                                          f"base_weights={WEIGHTS}", "--set",
-                                                          f'train=[{{"loader": "table", "path": "{target}"}}]'], 3,
-              "not a number"))  # fmt: skip
+    add(
+        Probe(
+            "train-delta",
+            "table missing",
+            [*delta, "--set", 'train=[{"loader": "table", "path": "nope.csv"}]'],
+            3,
+            "nope.csv",
+        )
+    )
+    add(
+        Probe(
+            "train-delta",
+            "table with a text target",
+            [
+                *delta,
+                "--set",
+                "base_model=openspliceai",
+                "--set",
+                f"base_weights={WEIGHTS}",
+                "--set",
+                f'train=[{{"loader": "table", "path": "{target}"}}]',
+            ],
+            3,
+            "not a number",
+        )
+    )
+
     def delta_into_its_table() -> list[str]:
         inside = write(WORK / "s/d2/metrics.json", good.read_text())  # a table where the run writes metrics.json
-        return ["train-delta", "--set", "hardware.device=cpu", "--set",
-                f'train=[{{"loader": "table", "path": "{inside}"}}]', "--out", str(WORK / "s/d2")]
+        return [
+            "train-delta",
+            "--set",
+            "hardware.device=cpu",
+            "--set",
+            f'train=[{{"loader": "table", "path": "{inside}"}}]',
+            "--out",
+            str(WORK / "s/d2"),
+        ]
 
     add(Probe("train-delta", "--out holds its table", delta_into_its_table, 2, "would destroy"))
 
     # ---- demo, pipeline, init-config, global options -----------------------------------------------------------
     add(Probe("demo", "unknown demo gene", ["demo", "--genes", "99999", "--out", "s/demo"], 3, "99999"))
     add(Probe("demo", "--epochs 0", ["demo", "--epochs", "0", "--out", "s/demo"], 2))
-    add(Probe("demo", "--out is a file", ["demo", "--genes", "4,5", "--out", str(F), "--device", "cpu"], (2, 3),
-              inputs=[F]))
+    add(
+        Probe(
+            "demo",
+            "--out is a file",
+            ["demo", "--genes", "4,5", "--out", str(F), "--device", "cpu"],
+            (2, 3),
+            inputs=[F],
+        )
+    )
     for name, changes, code, text in [
         ("missing VCF", {"vcf": "missing.vcf"}, 3, "missing.vcf"),
         ("missing train_config", {"train_config": "missing.yaml"}, 3, "missing.yaml"),
@@ -698,34 +1586,91 @@ def probes(fx: dict) -> list[Probe]:
         ("unknown key", {"out_dir": "x"}, 2, "unknown key"),
         ("its VCF is its output", {"vcf": str(WORK / "scratch" / "pipe" / "scored.vcf.gz")}, 2, "would destroy"),
     ]:
-        add(Probe("pipeline", name, lambda changes=changes: ["pipeline", "--config", str(_pipeline(fx, **changes)),
-                                                             "--no-progress"], code, text,
-                  untouched=[WORK / "scratch" / "pipe" / "prepared"], setup=lambda: _pipe_vcf(fx)))  # fmt: skip
-    pipe_args = lambda: ["pipeline", "--config", str(_pipeline(fx, train_set={"training.epochs": 3})),  # noqa: E731
-                         "--no-progress"]
-    add(Probe("pipeline", "Ctrl-C in training, rerun resumes", [], 0, setup=lambda: scratch("pipe"),
-              run=lambda: interrupted_then_rerun(pipe_args(), WORK / "scratch/pipe",
-                                                 lambda: (WORK / "scratch/pipe/run/checkpoints/last").is_dir(),
-                                                 signal.SIGINT, 130,
-                                                 lambda: _finished(WORK / "scratch/pipe/run"))))  # fmt: skip
-    add(Probe("init-config", "-o - is stdout", ["init-config", "cpu", "-o", "-"], 0,
-              check=lambda o: "stdout not written" if "device" not in o.output or (WORK / "-").exists() else None))
+        add(
+            Probe(
+                "pipeline",
+                name,
+                lambda changes=changes: ["pipeline", "--config", str(_pipeline(fx, **changes)), "--no-progress"],
+                code,
+                text,
+                untouched=[WORK / "scratch" / "pipe" / "prepared"],
+                setup=lambda: _pipe_vcf(fx),
+            )
+        )
+
+    def pipe_args():
+        return ["pipeline", "--config", str(_pipeline(fx, train_set={"training.epochs": 3})), "--no-progress"]
+
+    add(
+        Probe(
+            "pipeline",
+            "Ctrl-C in training, rerun resumes",
+            [],
+            0,
+            setup=lambda: scratch("pipe"),
+            run=lambda: interrupted_then_rerun(
+                pipe_args(),
+                WORK / "scratch/pipe",
+                lambda: (WORK / "scratch/pipe/run/checkpoints/last").is_dir(),
+                signal.SIGINT,
+                130,
+                lambda: _finished(WORK / "scratch/pipe/run"),
+            ),
+        )
+    )
+    add(
+        Probe(
+            "init-config",
+            "-o - is stdout",
+            ["init-config", "cpu", "-o", "-"],
+            0,
+            check=lambda o: "stdout not written" if "device" not in o.output or (WORK / "-").exists() else None,
+        )
+    )
     add(Probe("init-config", "-o an existing file", ["init-config", "cpu", "-o", str(F)], 2, "exists", inputs=[F]))
     add(Probe("init-config", "-o a folder", ["init-config", "cpu", "-o", str(WORK / "in")], 2, "folder"))
     add(Probe("init-config", "unknown kind", ["init-config", "nope"], 2, "nope"))
     for log in (str(WORK / "in"), "/proc/no/such/x.log", str(F / "below.log")):
         for command in (["evaluate", "--tracks", str(P), "--json"], ["init-config", "cpu"]):
-            add(Probe("global options", f"--log-file {log[-18:]} / {command[0]}", ["--log-file", log, *command], 2,
-                      "--log-file"))
-    add(Probe("global options", "--log-file on a read-only disk", run=on_mount(
-        lambda m: ["--log-file", str(m / "x.log"), "init-config", "cpu"], "1m", True, 2, "--log-file", False),
-              expect=2, text="--log-file"))  # fmt: skip
-    add(Probe("global options", "--profile nope", ["prepare", "--profile", "nope", "--dataset", "demo", "--out",
-                                                   "s/g"], 2, "--profile"))  # fmt: skip
-    add(Probe("global options", "--device tpu", ["prepare", "--device", "tpu", "--dataset", "demo", "--out", "s/g"],
-              2, "tpu"))
-    add(Probe("global options", "-O - | head (broken pipe)", [], 1, run=lambda: _broken_pipe(fx),
-              text="broken pipe"))
+            add(
+                Probe(
+                    "global options",
+                    f"--log-file {log[-18:]} / {command[0]}",
+                    ["--log-file", log, *command],
+                    2,
+                    "--log-file",
+                )
+            )
+    add(
+        Probe(
+            "global options",
+            "--log-file on a read-only disk",
+            run=on_mount(
+                lambda m: ["--log-file", str(m / "x.log"), "init-config", "cpu"], "1m", True, 2, "--log-file", False
+            ),
+            expect=2,
+            text="--log-file",
+        )
+    )
+    add(
+        Probe(
+            "global options",
+            "--profile nope",
+            ["prepare", "--profile", "nope", "--dataset", "demo", "--out", "s/g"],
+            2,
+            "--profile",
+        )
+    )
+    add(
+        Probe(
+            "global options",
+            "--device tpu",
+            ["prepare", "--device", "tpu", "--dataset", "demo", "--out", "s/g"],
+            2,
+            "tpu",
+        )
+    )
+    add(Probe("global options", "-O - | head (broken pipe)", [], 1, run=lambda: _broken_pipe(fx), text="broken pipe"))
     return out
 
 
@@ -782,16 +1727,32 @@ def _damaged_weights(checkpoint: Path) -> Path:
 def _renamed(fx: dict) -> Path:
     folder = WORK / "renamed"
     if not (folder / "manifest.json").is_file():
-        gtf = write(WORK / "in" / "renamed.gtf", re.sub(r'(gene_id|transcript_id) "', r'\1 "other_',
-                                                        fx["gtf"].read_text()))  # fmt: skip
-        must(invoke(["prepare", *OSAI, "--device", "cpu", "--no-progress", "--fasta", str(fx["fasta"]), "--gtf",
-                     str(gtf), "--out", str(folder)]))  # fmt: skip
+        gtf = write(
+            WORK / "in" / "renamed.gtf", re.sub(r'(gene_id|transcript_id) "', r'\1 "other_', fx["gtf"].read_text())
+        )
+        must(
+            invoke(
+                [
+                    "prepare",
+                    *OSAI,
+                    "--device",
+                    "cpu",
+                    "--no-progress",
+                    "--fasta",
+                    str(fx["fasta"]),
+                    "--gtf",
+                    str(gtf),
+                    "--out",
+                    str(folder),
+                ]
+            )
+        )
     return folder
 
 
 def _n_genes(outcome: Outcome, n: int) -> str | None:
     text = outcome.output
-    data = json.loads(text[text.index("{"): text.rindex("}") + 1])
+    data = json.loads(text[text.index("{") : text.rindex("}") + 1])
     got = data["meta"]["n_genes"]
     return None if got == n else f"{got} genes evaluated as held out, expected {n}"
 
@@ -807,8 +1768,22 @@ def _same_predictions(fx: dict, table: Path, genes: list[str]) -> str | None:
     import polars as pl
 
     reference = scratch("x-ref.parquet")
-    must(invoke(["predict", "--checkpoint", str(fx["checkpoint"]), "--data", str(fx["prepared"]), "--genes",
-                 ",".join(genes), "--out", str(reference), "--no-progress"]))  # fmt: skip
+    must(
+        invoke(
+            [
+                "predict",
+                "--checkpoint",
+                str(fx["checkpoint"]),
+                "--data",
+                str(fx["prepared"]),
+                "--genes",
+                ",".join(genes),
+                "--out",
+                str(reference),
+                "--no-progress",
+            ]
+        )
+    )
     a, b = pl.read_parquet(table), pl.read_parquet(reference)
     if a.select("gene_id", "meta_acceptor").rows() != b.select("gene_id", "meta_acceptor").rows():
         return "predictions from the FASTA differ from those of the prepared folder"
@@ -827,8 +1802,23 @@ def _records_kept(source: Path, out: Path, marker: str) -> str | None:
 
 def _same_scores(fx: dict, out: Path) -> str | None:
     reference = scratch("o-ref.vcf")
-    must(invoke(["score-vcf", *OSAI, "--no-progress", "-R", str(fx["ref"]), "-A", str(fx["ann"]), "-I",
-                 str(fx["vcf"]), "-O", str(reference)]))  # fmt: skip
+    must(
+        invoke(
+            [
+                "score-vcf",
+                *OSAI,
+                "--no-progress",
+                "-R",
+                str(fx["ref"]),
+                "-A",
+                str(fx["ann"]),
+                "-I",
+                str(fx["vcf"]),
+                "-O",
+                str(reference),
+            ]
+        )
+    )
     a = [r.split("\t")[7] for r in vcf_records(reference)]
     b = [r.split("\t")[7] for r in vcf_records(out)]
     return None if a == b else "scores differ between 'chr1' and '1' contig names"
@@ -846,8 +1836,12 @@ def _shards_equal_one_run(fx: dict) -> Outcome:
     if any(o.code for o in outputs):
         return Outcome(max(o.code for o in outputs), text, "Traceback" in text, time.perf_counter() - started)
     same = vcf_records(one) == vcf_records(merged)
-    return Outcome(0 if same else 96, text + ("" if same else "\nerror: merged shards differ from one run"),
-                   "Traceback" in text, time.perf_counter() - started)  # fmt: skip
+    return Outcome(
+        0 if same else 96,
+        text + ("" if same else "\nerror: merged shards differ from one run"),
+        "Traceback" in text,
+        time.perf_counter() - started,
+    )
 
 
 def _merge_case(fx: dict, case: str) -> Outcome:
@@ -891,8 +1885,14 @@ def _merge_case(fx: dict, case: str) -> Outcome:
 def _killed(args: list[str], out: Path) -> Outcome:
     """SIGTERM once scoring runs: exit 143 and no output file (a regular file appears only when complete)."""
     started = time.perf_counter()
-    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=WORK,
-                            env={**os.environ, "METALAYER_CACHE": str(WORK / "cache")})  # fmt: skip
+    proc = subprocess.Popen(
+        [*CLI, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=WORK,
+        env={**os.environ, "METALAYER_CACHE": str(WORK / "cache")},
+    )
     deadline = time.time() + 120
     while proc.poll() is None and not list(out.parent.glob(f".{out.name}.*")) and time.time() < deadline:
         time.sleep(0.05)
@@ -908,11 +1908,30 @@ def _killed(args: list[str], out: Path) -> Outcome:
 def _broken_pipe(fx: dict) -> Outcome:
     started = time.perf_counter()
     big = write(WORK / "in" / "big2.vcf", "\n".join(fx["header"] + fx["body"] * 40) + "\n")
-    command = " ".join([*map(str, CLI), "score-vcf", *OSAI, "--no-progress", "-R", str(fx["ref"]), "-A",
-                        str(fx["ann"]), "-I", str(big), "-O", "-", "| head -c 100 > /dev/null"])  # fmt: skip
-    proc = subprocess.run(["bash", "-c", f"set -o pipefail; {command}; echo \"rc=${{PIPESTATUS[0]}}\" >&2"],
-                          capture_output=True, text=True, cwd=WORK,
-                          env={**os.environ, "METALAYER_CACHE": str(WORK / "cache")})  # fmt: skip
+    command = " ".join(
+        [
+            *map(str, CLI),
+            "score-vcf",
+            *OSAI,
+            "--no-progress",
+            "-R",
+            str(fx["ref"]),
+            "-A",
+            str(fx["ann"]),
+            "-I",
+            str(big),
+            "-O",
+            "-",
+            "| head -c 100 > /dev/null",
+        ]
+    )
+    proc = subprocess.run(
+        ["bash", "-c", f'set -o pipefail; {command}; echo "rc=${{PIPESTATUS[0]}}" >&2'],
+        capture_output=True,
+        text=True,
+        cwd=WORK,
+        env={**os.environ, "METALAYER_CACHE": str(WORK / "cache")},
+    )
     code = int(re.search(r"rc=(\d+)", proc.stderr).group(1))
     text = re.sub(r"rc=\d+\n?", "", proc.stderr)
     return Outcome(code, text, "Traceback" in text, time.perf_counter() - started)
@@ -932,18 +1951,27 @@ def _finished(run: Path) -> str | None:
 def _pipeline(fx: dict, **changes) -> Path:
     import yaml
 
-    config = {"fasta": str(fx["fasta"]), "annotation": str(fx["gtf"]), "base_model": "openspliceai",
-              "weights": str(WEIGHTS), "out": str(WORK / "scratch" / "pipe"), "test_chromosomes": ["chr3"],
-              "device": "cpu",
-              "train_set": {**{f"model.{k}": v for k, v in TINY_MODEL.items()},
-                            **{f"training.{k}": v for k, v in {**TINY_TRAINING, "epochs": 1}.items()}}}  # fmt: skip
+    config = {
+        "fasta": str(fx["fasta"]),
+        "annotation": str(fx["gtf"]),
+        "base_model": "openspliceai",
+        "weights": str(WEIGHTS),
+        "out": str(WORK / "scratch" / "pipe"),
+        "test_chromosomes": ["chr3"],
+        "device": "cpu",
+        "train_set": {
+            **{f"model.{k}": v for k, v in TINY_MODEL.items()},
+            **{f"training.{k}": v for k, v in {**TINY_TRAINING, "epochs": 1}.items()},
+        },
+    }
     for key, value in changes.items():
         if key == "train_set":
             config["train_set"].update(value)
         else:
             config[key] = value
-    return write(WORK / "in" / f"pipeline-{abs(hash(json.dumps(changes, sort_keys=True)))}.yaml",
-                 yaml.safe_dump(config))
+    return write(
+        WORK / "in" / f"pipeline-{abs(hash(json.dumps(changes, sort_keys=True)))}.yaml", yaml.safe_dump(config)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -983,16 +2011,20 @@ def main() -> int:
         table[probe.command][kind] += 1
         if kind != "held":
             failures.append((probe, kind, why, outcome))
-        print(f"  {'ok' if kind == 'held' else 'FAIL':5} {probe.command:16} {probe.name} ({outcome.seconds:.1f} s)"
-              + ("" if kind == "held" else f"  [{kind}] {why}"), flush=True)  # fmt: skip
+        print(
+            f"  {'ok' if kind == 'held' else 'FAIL':5} {probe.command:16} {probe.name} ({outcome.seconds:.1f} s)"
+            + ("" if kind == "held" else f"  [{kind}] {why}"),
+            flush=True,
+        )
     print(f"\n{sum(c['probes'] for c in table.values())} probes in {time.perf_counter() - started:.0f} s\n")
     print("| command | probes | held | " + " | ".join(KINDS) + " |")
     print("|---|---:|---:|" + "---:|" * len(KINDS))
     total = Counter()
     for command, counts in table.items():
         total.update(counts)
-        print(f"| {command} | {counts['probes']} | {counts['held']} | " + " | ".join(str(counts[k]) for k in KINDS)
-              + " |")  # fmt: skip
+        print(
+            f"| {command} | {counts['probes']} | {counts['held']} | " + " | ".join(str(counts[k]) for k in KINDS) + " |"
+        )
     print(f"| **all** | {total['probes']} | {total['held']} | " + " | ".join(str(total[k]) for k in KINDS) + " |")
     if total["skipped"]:
         print(f"\n{total['skipped']} probe(s) skipped (mounting a tmpfs needs root)")

@@ -51,8 +51,10 @@ def main() -> None:
     model = build_meta_model(model_config.model_copy(update={"channels": list(base.channels)})).to(args.device)
     # the decoder as fitted for SpliceAI (scripts/RESULTS.md), open reading frames included
     decoder = GeneStructureDecoder(0.75, 1.0, 0.75, 1.0, 3, 30, 3e-3, coding_reward=0.02)
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, device {args.device}, "
-          f"{torch.get_num_threads()} threads; {len(genes)} genes, {n:,} nt")  # fmt: skip
+    print(
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, device {args.device}, "
+        f"{torch.get_num_threads()} threads; {len(genes)} genes, {n:,} nt"
+    )
     print(f"SpliceAI: {t_base:.2f} s ({n / t_base:,.0f} nt/s)")
     print("| block | meta s | meta / SpliceAI | meta + decoder / SpliceAI |\n|---:|---:|---:|---:|")
     reference = None

@@ -60,14 +60,23 @@ def main() -> None:
         best: dict[str, float] = {}
         for label, checkpoints in (("plain", None), ("with checkpoint", [checkpoint])) * args.repeats:
             started = time.perf_counter()
-            summary = score_vcf(tmp / "input.vcf", tmp / "out.vcf", tmp / "ref.fa", tmp / "annotation.txt",
-                                base_model=base, device=args.device, progress=False,
-                                checkpoints=checkpoints)  # fmt: skip
+            summary = score_vcf(
+                tmp / "input.vcf",
+                tmp / "out.vcf",
+                tmp / "ref.fa",
+                tmp / "annotation.txt",
+                base_model=base,
+                device=args.device,
+                progress=False,
+                checkpoints=checkpoints,
+            )
             seconds = time.perf_counter() - started
             best[label] = min(best.get(label, float("inf")), seconds)
         print(f"code: {Path(meta_layer_cli.__file__).parent}")
-        print(f"{args.base_model} (context {base.context}), meta-layer margin {margin} nt, "
-              f"{summary['records']} records, {summary['entries']} entries")  # fmt: skip
+        print(
+            f"{args.base_model} (context {base.context}), meta-layer margin {margin} nt, "
+            f"{summary['records']} records, {summary['entries']} entries"
+        )
         for label, seconds in best.items():
             print(f"  {label:16s} {seconds:6.2f} s")
         print(f"  ratio            {best['with checkpoint'] / best['plain']:6.2f}x")

@@ -31,10 +31,14 @@ def layout_cost(source, context: int) -> tuple[int, int, int]:
     from meta_layer_cli.base_models.base import pack_genes
 
     gene_nt = sum(e.length for e in source.entries)
-    before = sum(pack_genes(list(source.genes(context, p)), context, False).computed_nt
-                 for p in plan_packs(source.entries, PACK_NT))  # fmt: skip
-    after = sum(pack_genes(list(source.genes(context, p)), context).computed_nt
-                for p in plan_packs(source.entries, PACK_NT, context))  # fmt: skip
+    before = sum(
+        pack_genes(list(source.genes(context, p)), context, False).computed_nt
+        for p in plan_packs(source.entries, PACK_NT)
+    )
+    after = sum(
+        pack_genes(list(source.genes(context, p)), context).computed_nt
+        for p in plan_packs(source.entries, PACK_NT, context)
+    )
     return gene_nt, before, after
 
 
@@ -53,8 +57,10 @@ def table_cost(entries, context: int) -> tuple[int, int, int]:
 
 def row(name: str, model: str, cost: tuple[int, int, int], genes: int) -> str:
     gene_nt, before, after = cost
-    return (f"| {name} | {genes:,} | {gene_nt / 1e6:,.2f} | {model} | {before / gene_nt:.3f} | {after / gene_nt:.3f} | "
-            f"{1 - after / before:.1%} |")  # fmt: skip
+    return (
+        f"| {name} | {genes:,} | {gene_nt / 1e6:,.2f} | {model} | {before / gene_nt:.3f} | {after / gene_nt:.3f} | "
+        f"{1 - after / before:.1%} |"
+    )
 
 
 def main() -> int:
@@ -73,8 +79,10 @@ def main() -> int:
         print(row("A. arenosa chr1-2", model, layout_cost(arenosa, c), len(arenosa.entries)), flush=True)
     demo = DemoSource()
     for model in ("80 nt", "10,000 nt"):
-        print(row("demo genes (`--dataset demo`)", model, layout_cost(demo, CONTEXTS[model]), len(demo.entries)),
-              flush=True)  # fmt: skip
+        print(
+            row("demo genes (`--dataset demo`)", model, layout_cost(demo, CONTEXTS[model]), len(demo.entries)),
+            flush=True,
+        )
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' demo genome
     from tests.conftest import GENOME_CHR1, GENOME_CHR3
 
@@ -82,13 +90,27 @@ def main() -> int:
         fasta, gtf = write_demo_genome(Path(tmp), GENOME_CHR1 + GENOME_CHR3, spacer=3000)
         genome = FastaSource(fasta, gtf, cache=False)
         for model in ("80 nt", "10,000 nt"):
-            print(row("demo genome of the tests (21 genes, 3-kb spacers)", model,
-                      layout_cost(genome, CONTEXTS[model]), len(genome.entries)), flush=True)  # fmt: skip
+            print(
+                row(
+                    "demo genome of the tests (21 genes, 3-kb spacers)",
+                    model,
+                    layout_cost(genome, CONTEXTS[model]),
+                    len(genome.entries),
+                ),
+                flush=True,
+            )
     human = [t.transcript() for t in read_annotation_table(annotation_path("grch38"))]
     entries = [GeneEntry(t.gene_id, t.gene_name, t.chrom, t.strand, t.end - t.start, t.start, t.end) for t in human]
     for model in ("80 nt", "10,000 nt"):
-        print(row("GRCh38, SpliceAI's gene table (coordinates only)", model, table_cost(entries, CONTEXTS[model]),
-                  len(entries)), flush=True)  # fmt: skip
+        print(
+            row(
+                "GRCh38, SpliceAI's gene table (coordinates only)",
+                model,
+                table_cost(entries, CONTEXTS[model]),
+                len(entries),
+            ),
+            flush=True,
+        )
 
     from meta_layer_cli.base_models import load_base_model
     from meta_layer_cli.base_models.base import pack_genes
@@ -110,8 +132,11 @@ def main() -> int:
             outputs[layout] = model.predict_pack(pack)
             seconds = time.perf_counter() - t
             diff = max(abs(a - b).max() for a, b in zip(outputs[layout], outputs["separate"]))
-            print(f"| {model_name} | {count} | {layout} | {pack.computed_nt:,} | {seconds:.1f} | "
-                  f"{gene_nt / seconds:,.0f} | {diff:.1e} |", flush=True)  # fmt: skip
+            print(
+                f"| {model_name} | {count} | {layout} | {pack.computed_nt:,} | {seconds:.1f} | "
+                f"{gene_nt / seconds:,.0f} | {diff:.1e} |",
+                flush=True,
+            )
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -53,8 +53,24 @@ def main() -> int:
     info = demo_gene_info()
     ids = [g for g in demo_gene_ids() if g in info and demo_gene_length(g) <= 12_000][: args.genes]
     fasta, gtf = write_demo_genome(work / "genome", ids, spacer=3000)
-    cli = [sys.executable, "-m", "meta_layer_cli", "--quiet", "prepare", "--fasta", str(fasta), "--gtf", str(gtf),
-           "-b", args.base_model, "--weights", args.weights, "--device", "cpu", "--no-progress"]  # fmt: skip
+    cli = [
+        sys.executable,
+        "-m",
+        "meta_layer_cli",
+        "--quiet",
+        "prepare",
+        "--fasta",
+        str(fasta),
+        "--gtf",
+        str(gtf),
+        "-b",
+        args.base_model,
+        "--weights",
+        args.weights,
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
 
     clean, stressed = work / "clean", work / "stressed"
     for d in (clean, stressed):
@@ -64,8 +80,9 @@ def main() -> int:
     clean_s = time.perf_counter() - t
 
     def start(k: int) -> subprocess.Popen:
-        return subprocess.Popen([*cli, "--out", str(stressed), "--shard", f"{k}/{args.shards}"],
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        return subprocess.Popen(
+            [*cli, "--out", str(stressed), "--shard", f"{k}/{args.shards}"], stderr=subprocess.PIPE, text=True
+        )
 
     running = {k: start(k) for k in range(1, args.shards + 1)}
     kills = restarts = 0
@@ -89,8 +106,10 @@ def main() -> int:
             kills += 1
     stressed_s = time.perf_counter() - t
     problems = compare(clean, stressed)
-    print(f"genome: {len(ids)} genes; shards: {args.shards}; SIGKILLs: {kills}; restarts: {restarts}; "
-          f"exit codes seen: {dict(sorted(codes.items()))}")  # fmt: skip
+    print(
+        f"genome: {len(ids)} genes; shards: {args.shards}; SIGKILLs: {kills}; restarts: {restarts}; "
+        f"exit codes seen: {dict(sorted(codes.items()))}"
+    )
     print(f"clean run {clean_s:.1f} s; stressed run {stressed_s:.1f} s")
     print("result: byte-identical to the clean run" if not problems else "result: DIFFERS\n" + "\n".join(problems))
     return 0 if not problems else 1

@@ -86,8 +86,10 @@ def table(rows: list[dict]) -> str:
         pearson = m.get("pearson", m.get("pearson_abs"))
         spearman = m.get("spearman", m.get("spearman_abs"))
         suffix = " (abs)" if "pearson_abs" in m else ""
-        lines.append(f"| {r['base']} | {r['predictor']} | {r['set']} | {m['n']} | {fmt(pearson)}{suffix} | "
-                     f"{fmt(spearman)}{suffix} | {fmt(m['auroc'])} | {fmt(m['auprc'])} |")  # fmt: skip
+        lines.append(
+            f"| {r['base']} | {r['predictor']} | {r['set']} | {m['n']} | {fmt(pearson)}{suffix} | "
+            f"{fmt(spearman)}{suffix} | {fmt(m['auroc'])} | {fmt(m['auprc'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -128,8 +130,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/variant_bench"))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    ap.add_argument("--set", dest="overrides", action="append", default=[],
-                    help="any train-delta key, e.g. --set architecture.width=48 --set training.lr=3e-3")  # fmt: skip
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        help="any train-delta key, e.g. --set architecture.width=48 --set training.lr=3e-3",
+    )
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -138,8 +145,10 @@ def main() -> None:
     overrides |= {key.replace(".", "__"): value for key, value in parse_overrides(a.overrides).items()}
     variants = a.shared / "data" / "variants"
     mapsy_rows = a.mapsy_rows or a.max_rows
-    train = [{"loader": "vexseq", "path": str(variants / "vexseq_hepg2_train.csv"), "max_rows": a.max_rows},
-             {"loader": "mapsy", "path": str(variants / "mapsy.csv"), "max_rows": mapsy_rows}]  # fmt: skip
+    train = [
+        {"loader": "vexseq", "path": str(variants / "vexseq_hepg2_train.csv"), "max_rows": a.max_rows},
+        {"loader": "mapsy", "path": str(variants / "mapsy.csv"), "max_rows": mapsy_rows},
+    ]
     evaluate = [{"loader": "wt1_saturation", "max_rows": a.wt1_rows or a.max_rows}]
     models = [m.strip() for m in a.models.split(",") if m.strip()]
     cache = a.cache or str(a.out / "cache")  # base tracks once per base model, shared by all its runs
@@ -152,15 +161,27 @@ def main() -> None:
         for name in models:
             t0 = time.perf_counter()
             r = run_validated_delta_training(
-                base_model=registry, weights=weights, train=train, evaluate=evaluate, model=name,
-                output_dir=a.out / label / name, folds=a.folds, epochs=a.epochs, device=a.device, cache=cache,
+                base_model=registry,
+                weights=weights,
+                train=train,
+                evaluate=evaluate,
+                model=name,
+                output_dir=a.out / label / name,
+                folds=a.folds,
+                epochs=a.epochs,
+                device=a.device,
+                cache=cache,
                 **overrides,
-            )  # fmt: skip
+            )
             seconds = time.perf_counter() - t0
             print(f"\n== {label} / {name} ({seconds:.0f} s)\n{r.summary()}", flush=True)
-            results["runs"][f"{label}/{name}"] = {"cv": r.cv_metrics, "base": r.base_metrics,
-                                                  "evaluation": r.evaluation_metrics, "timing": r.timing,
-                                                  "seconds": seconds}  # fmt: skip
+            results["runs"][f"{label}/{name}"] = {
+                "cv": r.cv_metrics,
+                "base": r.base_metrics,
+                "evaluation": r.evaluation_metrics,
+                "timing": r.timing,
+                "seconds": seconds,
+            }
             if not base_done:
                 for source, base in r.base_metrics.items():
                     best = base["best"]
@@ -169,8 +190,9 @@ def main() -> None:
                 for source, both in r.evaluation_metrics.items():
                     best = both["base"]["best"]
                     sign = "-" if both["base"][best]["sign"] < 0 else ""
-                    rows.append({"base": label, "predictor": f"raw {sign}{best}", "set": source,
-                                 "metrics": both["base"][best]})  # fmt: skip
+                    rows.append(
+                        {"base": label, "predictor": f"raw {sign}{best}", "set": source, "metrics": both["base"][best]}
+                    )
                 base_done = True
             for source, m in r.cv_metrics.items():
                 rows.append({"base": label, "predictor": f"{name} (CV)", "set": source, "metrics": m})
@@ -178,11 +200,13 @@ def main() -> None:
                 untrained = untrained_site_logit(registry, weights, cache, a.out / label / name, train)
                 results["runs"][f"{label}/site_logit_untrained"] = untrained
                 for source, m in untrained.items():
-                    rows.append({"base": label, "predictor": "site_logit untrained (no fit)", "set": source,
-                                 "metrics": m})  # fmt: skip
+                    rows.append(
+                        {"base": label, "predictor": "site_logit untrained (no fit)", "set": source, "metrics": m}
+                    )
             for source, both in r.evaluation_metrics.items():
-                rows.append({"base": label, "predictor": f"{name} (trained on others)", "set": source,
-                             "metrics": both["model"]})  # fmt: skip
+                rows.append(
+                    {"base": label, "predictor": f"{name} (trained on others)", "set": source, "metrics": both["model"]}
+                )
     results["seconds"] = time.perf_counter() - started
 
     vex = [r for r in rows if r["set"] == "vexseq" and "pearson" in r["metrics"]]
@@ -201,10 +225,16 @@ def main() -> None:
             f"Pearson >= {BAR_PEARSON}: {'PASS' if p_best >= BAR_PEARSON else 'FAIL'}",
         ]
         for r in untrained:
-            lines.append(f"{r['base']} {r['predictor']} on Vex-seq: Pearson {fmt(r['metrics']['pearson'])} "
-                         "(the trained model's starting point)")  # fmt: skip
-        results["bar"] = {"best_raw": best_raw, "best_trained": best, "beats_raw": p_best > p_raw,
-                          "pearson_at_least": p_best >= BAR_PEARSON}  # fmt: skip
+            lines.append(
+                f"{r['base']} {r['predictor']} on Vex-seq: Pearson {fmt(r['metrics']['pearson'])} "
+                "(the trained model's starting point)"
+            )
+        results["bar"] = {
+            "best_raw": best_raw,
+            "best_trained": best,
+            "beats_raw": p_best > p_raw,
+            "pearson_at_least": p_best >= BAR_PEARSON,
+        }
     report = "\n".join(lines)
     print("\n" + report)
     a.out.mkdir(parents=True, exist_ok=True)

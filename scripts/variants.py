@@ -109,8 +109,15 @@ def build_genome(directory: Path, n_genes: int, n_variants: int, indel_fraction:
         for chrom, pos, ref, alt in sorted(variants, key=lambda v: (names.index(v[0]), v[1], v[2], v[3])):
             fh.write(f"{chrom}\t{pos}\t.\t{ref}\t{alt}\t.\t.\t.\n")
     n_snv = sum(len(r) == len(a) == 1 for _, _, r, a in variants)
-    return {"fasta": fasta, "annotation": annotation, "vcf": vcf, "genes": ids, "snvs": n_snv,
-            "indels": len(variants) - n_snv, "genome_nt": sum(map(len, contigs.values()))}  # fmt: skip
+    return {
+        "fasta": fasta,
+        "annotation": annotation,
+        "vcf": vcf,
+        "genes": ids,
+        "snvs": n_snv,
+        "indels": len(variants) - n_snv,
+        "genome_nt": sum(map(len, contigs.values())),
+    }
 
 
 def timed(fn):
@@ -131,9 +138,18 @@ def bench_sequences(model, path: Path, n: int) -> dict:
     same_ref = table["ref_seq"].n_unique()
     same_len = int((table["ref_seq"].str.len_chars() == table["alt_seq"].str.len_chars()).sum())
     rows = table.height
-    return {"rows": rows, "unique_refs": same_ref, "substitutions": same_len, "naive_s": t_naive,
-            "batched_s": t_fast, "naive_rows_per_s": rows / t_naive, "batched_rows_per_s": rows / t_fast,
-            "speedup": t_naive / t_fast, "max_abs_diff": diff, "identical": diff <= 1e-5}  # fmt: skip
+    return {
+        "rows": rows,
+        "unique_refs": same_ref,
+        "substitutions": same_len,
+        "naive_s": t_naive,
+        "batched_s": t_fast,
+        "naive_rows_per_s": rows / t_naive,
+        "batched_rows_per_s": rows / t_fast,
+        "speedup": t_naive / t_fast,
+        "max_abs_diff": diff,
+        "identical": diff <= 1e-5,
+    }
 
 
 def bench_vcf(model, directory: Path, genome: dict) -> dict:
@@ -142,19 +158,35 @@ def bench_vcf(model, directory: Path, genome: dict) -> dict:
     for name, batched in (("naive", False), ("batched", True)):
         out = directory / f"{name}.vcf"
         summary, times[name] = timed(
-            lambda out=out, batched=batched: score_vcf(genome["vcf"], out, genome["fasta"], genome["annotation"],
-                                                       base_model=model, progress=False, batched=batched)
-        )  # fmt: skip
+            lambda out=out, batched=batched: score_vcf(
+                genome["vcf"],
+                out,
+                genome["fasta"],
+                genome["annotation"],
+                base_model=model,
+                progress=False,
+                batched=batched,
+            )
+        )
         outputs[name] = [ln for ln in out.read_text().splitlines() if not ln.startswith("#")]
     n = summary["records"]
     differing = [(a, b) for a, b in zip(outputs["naive"], outputs["batched"]) if a != b]
     for a, b in differing[:5]:
         print(f"  differs:\n    naive   {a}\n    batched {b}", file=sys.stderr)
-    return {"variants": n, "snvs": genome["snvs"], "indels": genome["indels"], "entries": summary["entries"],
-            "genes": len(genome["genes"]), "naive_s": times["naive"], "batched_s": times["batched"],
-            "naive_variants_per_s": n / times["naive"], "batched_variants_per_s": n / times["batched"],
-            "speedup": times["naive"] / times["batched"], "differing_records": len(differing),
-            "identical": not differing and len(outputs["naive"]) == len(outputs["batched"])}  # fmt: skip
+    return {
+        "variants": n,
+        "snvs": genome["snvs"],
+        "indels": genome["indels"],
+        "entries": summary["entries"],
+        "genes": len(genome["genes"]),
+        "naive_s": times["naive"],
+        "batched_s": times["batched"],
+        "naive_variants_per_s": n / times["naive"],
+        "batched_variants_per_s": n / times["batched"],
+        "speedup": times["naive"] / times["batched"],
+        "differing_records": len(differing),
+        "identical": not differing and len(outputs["naive"]) == len(outputs["batched"]),
+    }
 
 
 def main() -> None:
@@ -181,8 +213,10 @@ def main() -> None:
     if a.n_seqs:
         r = bench_sequences(model, a.vexseq, a.n_seqs)
         results["sequences"] = r
-        print(f"\nscore_sequences, Vex-seq: {r['rows']} rows ({r['unique_refs']} distinct refs, "
-              f"{r['substitutions']} same-length alts)")  # fmt: skip
+        print(
+            f"\nscore_sequences, Vex-seq: {r['rows']} rows ({r['unique_refs']} distinct refs, "
+            f"{r['substitutions']} same-length alts)"
+        )
         print(f"  naive    {r['naive_rows_per_s']:8.2f} rows/s   ({r['naive_s']:.1f} s)")
         print(f"  batched  {r['batched_rows_per_s']:8.2f} rows/s   ({r['batched_s']:.1f} s)")
         print(f"  speedup  {r['speedup']:8.2f}x    max |diff| {r['max_abs_diff']:.2e}")
@@ -191,8 +225,10 @@ def main() -> None:
             genome = build_genome(Path(tmp), a.genes, a.n_variants, a.indel_fraction, a.seed)
             r = bench_vcf(model, Path(tmp), genome)
         results["vcf"] = r
-        print(f"\nscore_vcf: {r['variants']} variants ({r['snvs']} SNVs, {r['indels']} indels) in {r['genes']} genes, "
-              f"{r['entries']} entries")  # fmt: skip
+        print(
+            f"\nscore_vcf: {r['variants']} variants ({r['snvs']} SNVs, {r['indels']} indels) in {r['genes']} genes, "
+            f"{r['entries']} entries"
+        )
         print(f"  naive    {r['naive_variants_per_s']:8.2f} variants/s   ({r['naive_s']:.1f} s)")
         print(f"  batched  {r['batched_variants_per_s']:8.2f} variants/s   ({r['batched_s']:.1f} s)")
         print(f"  speedup  {r['speedup']:8.2f}x    SpliceAI= fields identical: {r['identical']}")

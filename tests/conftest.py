@@ -97,8 +97,6 @@ def reference_outputs():
     return np.load(FIXTURES / "reference_outputs.npz")
 
 
-
-
 SMALL_DEMO_GENES = ["148", "150", "239", "245", "480", "760", "4", "5", "6", "8"]
 
 
@@ -158,8 +156,15 @@ def small_genome_prepared(tmp_path_factory, small_genome):
 
     out = tmp_path_factory.mktemp("prepared") / "osai80"
     fasta, gtf = small_genome
-    prepare(out, "openspliceai", shared_path("models", "openspliceai-mane", "80nt"), fasta=fasta, gtf=gtf,
-            device="cpu", progress=False)  # fmt: skip
+    prepare(
+        out,
+        "openspliceai",
+        shared_path("models", "openspliceai-mane", "80nt"),
+        fasta=fasta,
+        gtf=gtf,
+        device="cpu",
+        progress=False,
+    )
     return out
 
 

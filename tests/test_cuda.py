@@ -39,8 +39,16 @@ def test_spliceai_scores_on_cuda_equal_the_cpu(spliceai):
 def test_score_vcf_on_cuda_matches_the_official_tool_on_every_record(genome, tmp_path, mask):
     body = write_input(tmp_path / "in.vcf", None)
     out = tmp_path / "out.vcf"
-    score_vcf(tmp_path / "in.vcf", out, genome / "ref.fa", genome / "annotation.txt", base_model="spliceai",
-              device=DEVICE, mask=bool(mask), progress=False)  # fmt: skip
+    score_vcf(
+        tmp_path / "in.vcf",
+        out,
+        genome / "ref.fa",
+        genome / "annotation.txt",
+        base_model="spliceai",
+        device=DEVICE,
+        mask=bool(mask),
+        progress=False,
+    )
     check_against_official(out, body, mask)
 
 
@@ -71,10 +79,17 @@ def test_meta_layer_trains_on_cuda_and_recalibrates_like_the_cpu(tmp_path, encod
         f"training.{k}": v for k, v in TINY_TRAINING.items()
     }
     result = run_canonical_training(
-        base_model="openspliceai", base_weights=str(shared_path("models", "openspliceai-mane", "80nt")),
-        epochs=2, sequence_encoder=encoder, output_dir=tmp_path / "run", train_genes=SMALL_DEMO_GENES[:8],
-        test_genes=SMALL_DEMO_GENES[8:], tracks_cache=str(tmp_path / "cache"), device=DEVICE, overrides=overrides,
-    )  # fmt: skip
+        base_model="openspliceai",
+        base_weights=str(shared_path("models", "openspliceai-mane", "80nt")),
+        epochs=2,
+        sequence_encoder=encoder,
+        output_dir=tmp_path / "run",
+        train_genes=SMALL_DEMO_GENES[:8],
+        test_genes=SMALL_DEMO_GENES[8:],
+        tracks_cache=str(tmp_path / "cache"),
+        device=DEVICE,
+        overrides=overrides,
+    )
     assert all(np.isfinite(v) for v in result.canonical_test_metrics.values())
     gpu_model, config = load_model(result.checkpoint_path, DEVICE)
     cpu_model, _ = load_model(result.checkpoint_path, "cpu")
@@ -93,10 +108,17 @@ def test_variant_model_trains_and_scores_on_cuda(tmp_path):
 
     table = small_vexseq(40)
     result = run_validated_delta_training(
-        base_model="openspliceai", weights=osai80_weights(), train=[table], model="validated",
-        output_dir=tmp_path / "run", folds=2, device=DEVICE, cache=str(tmp_path / "cache"),
-        **TINY_ARCHITECTURE, **TINY_VARIANT_TRAINING,
-    )  # fmt: skip
+        base_model="openspliceai",
+        weights=osai80_weights(),
+        train=[table],
+        model="validated",
+        output_dir=tmp_path / "run",
+        folds=2,
+        device=DEVICE,
+        cache=str(tmp_path / "cache"),
+        **TINY_ARCHITECTURE,
+        **TINY_VARIANT_TRAINING,
+    )
     assert np.isfinite(result.cv_metrics["vexseq"]["pearson"])
     rows = table.head(8).select("id", "ref_seq", "alt_seq", "exon_start", "exon_end")
     on_gpu = score_sequences_with_models(rows, [result.checkpoint_path], device=DEVICE)

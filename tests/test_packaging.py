@@ -40,14 +40,30 @@ def test_the_wheel_holds_every_module_and_the_configs(tmp_path):
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
     for folder in ("meta_layer_cli", "configs"):
         shutil.copytree(ROOT / folder, source / folder, ignore=skip)
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                            str(tmp_path / "dist"), str(source)], capture_output=True, text=True)  # fmt: skip
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("metalayer-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
-    configs = {"meta_layer_cli/configs/" + p.relative_to(ROOT / "configs").as_posix()
-               for p in (ROOT / "configs").rglob("*.yaml")}  # fmt: skip
+    configs = {
+        "meta_layer_cli/configs/" + p.relative_to(ROOT / "configs").as_posix()
+        for p in (ROOT / "configs").rglob("*.yaml")
+    }
     assert {"meta_layer_cli/configs/lightweight.yaml", "meta_layer_cli/configs/profiles/cpu.yaml"} <= configs
     assert modules <= names and configs <= names, sorted((modules | configs) - names)
     assert not [n for n in names if n.startswith(("tests/", "scripts/", "configs/"))]
@@ -56,7 +72,7 @@ def test_the_wheel_holds_every_module_and_the_configs(tmp_path):
     requires = metadata.get_all("Requires-Dist")
     assert "demo" in metadata.get_all("Provides-Extra")
     spliceai = [r for r in requires if r.startswith(("spliceai", "frame-alignment-checks"))]
-    assert len(spliceai) == 2 and all("extra == \"demo\"" in r for r in spliceai), spliceai
+    assert len(spliceai) == 2 and all('extra == "demo"' in r for r in spliceai), spliceai
     assert any(r.startswith("scikit-learn") and "extra" not in r for r in requires)
 
 

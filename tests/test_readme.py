@@ -62,8 +62,9 @@ def invocations(line: str) -> list[list[str]]:
 
 
 def readme_invocations() -> list[list[str]]:
-    return [args for block in bash_blocks(README.read_text()) for line in command_lines(block)
-            for args in invocations(line)]  # fmt: skip
+    return [
+        args for block in bash_blocks(README.read_text()) for line in command_lines(block) for args in invocations(line)
+    ]
 
 
 def parse(args: list[str]) -> None:
@@ -85,9 +86,19 @@ def parse(args: list[str]) -> None:
 def test_the_readme_has_the_commands_this_test_reads():
     calls = readme_invocations()
     used = {args[0] for args in calls if args and not args[0].startswith("-")} | {
-        a for args in calls for a in args if a in ("prepare", "train-canonical", "score-vcf")}  # fmt: skip
-    assert {"prepare", "train-canonical", "evaluate", "calibrate", "predict", "score-vcf", "merge-vcf",
-            "train-delta", "demo"} <= used, used  # fmt: skip
+        a for args in calls for a in args if a in ("prepare", "train-canonical", "score-vcf")
+    }
+    assert {
+        "prepare",
+        "train-canonical",
+        "evaluate",
+        "calibrate",
+        "predict",
+        "score-vcf",
+        "merge-vcf",
+        "train-delta",
+        "demo",
+    } <= used, used
     assert len(calls) >= 20
 
 
@@ -127,7 +138,12 @@ def your_genome_block() -> list[str]:
 def test_the_your_genome_block_is_the_chain_the_slow_test_runs():
     lines = your_genome_block()
     assert [args[0] for line in lines for args in invocations(line)] == [
-        "prepare", "train-canonical", "evaluate", "calibrate", "predict"]  # fmt: skip
+        "prepare",
+        "train-canonical",
+        "evaluate",
+        "calibrate",
+        "predict",
+    ]
     assert lines[0].startswith("export METALAYER_MODELS=../shared/models")
 
 
@@ -150,8 +166,12 @@ def test_the_your_genome_block_runs_as_written(tmp_path, monkeypatch):
     names = [demo_gene_info()[g]["gene"] for g in GENOME_CHR1[:2]]
     tiny = [f"--set=model.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()]
     tiny += [f"--set=training.{k}={json.dumps(v)}" for k, v in TINY_TRAINING.items()]
-    substitutions = {"../shared/models": str(SHARED / "models"), "GRCh38.fa.gz": str(fasta),
-                     "gencode.v44.annotation.gtf.gz": str(gtf), "BRCA1,TP53": ",".join(names)}  # fmt: skip
+    substitutions = {
+        "../shared/models": str(SHARED / "models"),
+        "GRCh38.fa.gz": str(fasta),
+        "gencode.v44.annotation.gtf.gz": str(gtf),
+        "BRCA1,TP53": ",".join(names),
+    }
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     for line in your_genome_block():

@@ -37,10 +37,23 @@ def test_under_ci_only_missing_shared_data_fails_and_gpu_skips_stay_skips(tmp_pa
     env = {**os.environ, "CI": "true", "METALAYER_SHARED": str(tmp_path / "absent"), "CUDA_VISIBLE_DEVICES": ""}
     env.pop("METALAYER_GPU_TEST_DEVICE", None)
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rsf", "tests/test_cuda.py",
-         "tests/base_models/test_equivalence.py::test_openspliceai_matches_official"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-rsf",
+            "tests/test_cuda.py",
+            "tests/base_models/test_equivalence.py::test_openspliceai_matches_official",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     lines = out.stdout.splitlines()
     failed = [line for line in lines if line.startswith("FAILED")]
     skipped = [line for line in lines if line.startswith("SKIPPED")]

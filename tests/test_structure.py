@@ -240,8 +240,9 @@ def _cycle_report(sources: dict[str, str], groups: list[list[str]]) -> str:
 
 
 def test_every_top_level_module_is_a_known_layer():
-    found = {p.name.removesuffix(".py") for p in PACKAGE.iterdir()
-             if p.suffix == ".py" or (p / "__init__.py").is_file()}  # fmt: skip
+    found = {
+        p.name.removesuffix(".py") for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()
+    }
     found -= {"__init__", "__main__", *DATA_PACKAGES}
     assert found <= set(LAYERS), f"not in a layer: {sorted(found - set(LAYERS))}"
 

@@ -78,8 +78,10 @@ def check_stackable(dirs: Sequence[str | os.PathLike], manifests: Sequence[dict]
     first = source_fingerprint(manifests[0]["fingerprint"])
     for d, m in zip(dirs[1:], manifests[1:]):
         if source_fingerprint(m["fingerprint"]) != first:
-            raise InputDataError(f"{d} and {dirs[0]} were prepared from different genomes or annotations; "
-                                 "stacked base models must score the same genes")  # fmt: skip
+            raise InputDataError(
+                f"{d} and {dirs[0]} were prepared from different genomes or annotations; "
+                "stacked base models must score the same genes"
+            )
 
 
 def common_gene_ids(tracks_dirs: Sequence[str | os.PathLike], manifests: Sequence[dict] | None = None) -> list[str]:
@@ -116,8 +118,10 @@ class GeneFile:
         with open(self.path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size != (4 * self.channels + 2) * self.length:
-                raise InputDataError(f"{self.path}: {size} bytes, expected {self.channels} tracks of {self.length} "
-                                     "nt; delete it to convert the gene again")  # fmt: skip
+                raise InputDataError(
+                    f"{self.path}: {size} bytes, expected {self.channels} tracks of {self.length} "
+                    "nt; delete it to convert the gene again"
+                )
             if size == 0:
                 return np.zeros(0, np.uint8)
             return np.frombuffer(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY), dtype=np.uint8)
@@ -159,8 +163,9 @@ def convert_gene(tracks_dir: str | os.PathLike, gene_id: str, channels: Sequence
     return len(codes)
 
 
-def gene_files(tracks_dir: str | os.PathLike, gene_ids: Sequence[str], manifest: dict | None = None,
-               progress: bool | None = None) -> list[GeneFile]:  # fmt: skip
+def gene_files(
+    tracks_dir: str | os.PathLike, gene_ids: Sequence[str], manifest: dict | None = None, progress: bool | None = None
+) -> list[GeneFile]:
     """The gene store's file of each gene, converting from parquet those not converted yet (or stale)."""
     manifest = manifest or read_manifest(tracks_dir)
     channels = list(manifest["channels"])

@@ -70,6 +70,7 @@ class PredictionCache:
             with open(tmp, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(value, dtype=np.float32), allow_pickle=False)
 
+
 class MemoryCache(PredictionCache):
     """Base-model predictions kept in memory for one job, passed through to an on-disk cache if given."""
 

@@ -62,8 +62,15 @@ def _merge_entries(old: list[dict], new: list[dict]) -> list[dict]:
     return [by_id[g] for g in order]
 
 
-def _register(out_dir: Path, record: BaseModelRecord, dtype: str, source: GeneSource, flank: int,
-              overwrite: bool, genome_build: str | None) -> dict:  # fmt: skip
+def _register(
+    out_dir: Path,
+    record: BaseModelRecord,
+    dtype: str,
+    source: GeneSource,
+    flank: int,
+    overwrite: bool,
+    genome_build: str | None,
+) -> dict:
     """Check the folder's fingerprint and add this source's planned genes to its manifest (under the lock)."""
     fingerprint = _fingerprint(record, dtype, source, flank)
     planned = [_entry(e, out_dir) for e in source.entries]
@@ -79,8 +86,10 @@ def _register(out_dir: Path, record: BaseModelRecord, dtype: str, source: GeneSo
         if existing is not None and existing["fingerprint"] != fingerprint:
             if not overwrite:
                 changed = "; ".join(differences(existing["fingerprint"], fingerprint))
-                raise ChangedInputsError(f"{out_dir} was made from other inputs ({changed}); use another folder, "
-                                         "or --overwrite to start over")  # fmt: skip
+                raise ChangedInputsError(
+                    f"{out_dir} was made from other inputs ({changed}); use another folder, "
+                    "or --overwrite to start over"
+                )
             existing = None
         if existing is None and overwrite and (out_dir / GENES_DIR).is_dir():
             shutil.rmtree(out_dir / GENES_DIR)
@@ -93,8 +102,7 @@ def _register(out_dir: Path, record: BaseModelRecord, dtype: str, source: GeneSo
             "base_model": record.to_dict(),
             "channels": list(record.channels),
             "dtype": dtype,
-            "source": {**source.info, "flank": flank,
-                       "genome_build": genome_build or source.info.get("genome_build")},  # fmt: skip
+            "source": {**source.info, "flank": flank, "genome_build": genome_build or source.info.get("genome_build")},
             "fingerprint": fingerprint,
             "genes": _merge_entries((existing or {}).get("genes", []), planned),
             "dropped": [dropped[k] for k in sorted(dropped)],
@@ -216,8 +224,7 @@ def predict_tracks(
     started = time.perf_counter()
     written = written_nt = computed_nt = gene_nt = 0
     # ETA from nucleotides, advanced as the network's blocks finish (a pack can take many minutes)
-    with Progress(f"prepare {record.name}", total=total_nt, unit="nt", enabled=progress,
-                  completed=done_before) as bar:  # fmt: skip
+    with Progress(f"prepare {record.name}", total=total_nt, unit="nt", enabled=progress, completed=done_before) as bar:
         genes_done = mine - sum(len(p) for p in todo)
         bar.update(0, genes=f"{genes_done:,}/{mine:,}")
         for pack in todo:
@@ -250,10 +257,15 @@ def predict_tracks(
             genes_done += len(genes)
             bar.update(0, genes=f"{genes_done:,}/{mine:,}")
     elapsed = time.perf_counter() - started
-    run = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "shard": None if parsed is None else f"{parsed[0]}/{parsed[1]}",
-           "predicted_genes": written, "predicted_nt": written_nt, "computed_nt": computed_nt,
-           "seconds": round(elapsed, 2),
-           "version": __version__}  # fmt: skip
+    run = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "shard": None if parsed is None else f"{parsed[0]}/{parsed[1]}",
+        "predicted_genes": written,
+        "predicted_nt": written_nt,
+        "computed_nt": computed_nt,
+        "seconds": round(elapsed, 2),
+        "version": __version__,
+    }
     with open(out_dir / LOG, "a") as fh:
         fh.write(json.dumps(run) + "\n")
     return {**manifest, "last_run": run}

@@ -115,9 +115,14 @@ def _spliced_sequences(model, pairs: Sequence[tuple[tuple[str, str, str], str]],
 
 
 def predict_sequences(
-    model, refs: Sequence[tuple[str, str, str]], alts: Sequence[tuple[str, str, str]], cache, batched: bool,
-    incremental: bool = True, batch_size: int | None = None,
-) -> tuple[list[np.ndarray], list[np.ndarray]]:  # fmt: skip
+    model,
+    refs: Sequence[tuple[str, str, str]],
+    alts: Sequence[tuple[str, str, str]],
+    cache,
+    batched: bool,
+    incremental: bool = True,
+    batch_size: int | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Scores ``[len(seq), C]`` for each reference and ALT (seq, upstream, downstream).
 
     Batched: identical inputs once, cached ones not at all; ALTs from their reference's

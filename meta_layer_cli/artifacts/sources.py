@@ -70,8 +70,10 @@ class GeneEntry:
 
     @classmethod
     def from_dict(cls, data: dict) -> GeneEntry:
-        return cls(**{k: data.get(k) for k in ("gene_id", "gene_name", "chrom", "strand", "length", "start", "end")},
-                   transcript_id=data.get("transcript_id") or "")  # fmt: skip
+        return cls(
+            **{k: data.get(k) for k in ("gene_id", "gene_name", "chrom", "strand", "length", "start", "end")},
+            transcript_id=data.get("transcript_id") or "",
+        )
 
 
 def parse_region(text: str) -> tuple[str, int | None, int | None]:
@@ -126,8 +128,13 @@ class GeneSource:
 
     kind = "genes"
 
-    def __init__(self, entries: list[GeneEntry], dropped: list[dict] | None = None, info: dict | None = None,
-                 fingerprint: dict | None = None):  # fmt: skip
+    def __init__(
+        self,
+        entries: list[GeneEntry],
+        dropped: list[dict] | None = None,
+        info: dict | None = None,
+        fingerprint: dict | None = None,
+    ):
         ids = [e.gene_id for e in entries]
         if len(set(ids)) != len(ids):
             dup = sorted({g for g in ids if ids.count(g) > 1})
@@ -173,9 +180,10 @@ class GeneSource:
             if any(e.start is None for e in entries):
                 raise UsageError("--region needs genes with coordinates (a FASTA + annotation source)")
             entries = [
-                e for e in entries
+                e
+                for e in entries
                 if strip_chr(e.chrom) == strip_chr(chrom) and (lo is None or (e.start < hi and e.end > lo))
-            ]  # fmt: skip
+            ]
             if not entries:
                 raise InputDataError(f"no genes in region {region}")
         return self._narrowed(entries)
@@ -192,11 +200,17 @@ class SequenceSource(GeneSource):
     def __init__(self, genes: Sequence[GeneSequence]):
         self._genes = {g.gene_id: g for g in genes}
         entries = [
-            GeneEntry(g.gene_id, g.gene_name, g.chrom, g.strand, len(g.sequence),
-                      None if g.positions is None else int(min(g.positions[0], g.positions[-1])) - 1,
-                      None if g.positions is None else int(max(g.positions[0], g.positions[-1])))
+            GeneEntry(
+                g.gene_id,
+                g.gene_name,
+                g.chrom,
+                g.strand,
+                len(g.sequence),
+                None if g.positions is None else int(min(g.positions[0], g.positions[-1])) - 1,
+                None if g.positions is None else int(max(g.positions[0], g.positions[-1])),
+            )
             for g in genes
-        ]  # fmt: skip
+        ]
         digest = value_checksum([[g.gene_id, g.sequence, g.upstream, g.downstream, g.labels.tolist()] for g in genes])
         super().__init__(entries, info={"kind": self.kind}, fingerprint={"sequences": digest})
 
@@ -218,12 +232,20 @@ class DemoSource(GeneSource):
         if missing:
             raise InputDataError(f"demo gene(s) {', '.join(missing[:5])} do not exist (ids run 1..825 with gaps)")
         entries = [
-            GeneEntry(g, info.get(g, {}).get("gene", ""), info.get(g, {}).get("chrom", ""),
-                      info.get(g, {}).get("strand", "+"), demo_gene_length(g))
+            GeneEntry(
+                g,
+                info.get(g, {}).get("gene", ""),
+                info.get(g, {}).get("chrom", ""),
+                info.get(g, {}).get("strand", "+"),
+                demo_gene_length(g),
+            )
             for g in ids
-        ]  # fmt: skip
-        super().__init__(entries, info={"kind": "demo", "genome_build": "hg19"},
-                         fingerprint={"sequence source": "demo genes (frame-alignment-checks)"})  # fmt: skip
+        ]
+        super().__init__(
+            entries,
+            info={"kind": "demo", "genome_build": "hg19"},
+            fingerprint={"sequence source": "demo genes (frame-alignment-checks)"},
+        )
 
     def select(self, genes: Sequence[str] | None = None, region: str | None = None) -> GeneSource:
         if region is not None:
@@ -266,8 +288,10 @@ def announce_cache(what: str) -> None:
     _announced.add(root)
     size = folder_size(root)
     shown = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB" if size >= 1e6 else "empty"
-    logger.info(f"caching {what} in {root} (now {shown}; it is reused by later runs and safe to delete; "
-                f"set ${CACHE_ENV} to keep it elsewhere)")  # fmt: skip
+    logger.info(
+        f"caching {what} in {root} (now {shown}; it is reused by later runs and safe to delete; "
+        f"set ${CACHE_ENV} to keep it elsewhere)"
+    )
 
 
 def load_annotation_genes(
@@ -291,8 +315,10 @@ def load_annotation_genes(
         if cache_file.is_file():
             try:
                 data = json.loads(gzip.decompress(cache_file.read_bytes()))
-                genes = [Transcript(**{**t, "exons": tuple(map(tuple, t["exons"])), "tags": frozenset(t["tags"])})
-                         for t in data["genes"]]  # fmt: skip
+                genes = [
+                    Transcript(**{**t, "exons": tuple(map(tuple, t["exons"])), "tags": frozenset(t["tags"])})
+                    for t in data["genes"]
+                ]
                 return genes, data["dropped"], checksum
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # unreadable cache entry: parse again and overwrite it
@@ -359,33 +385,56 @@ class FastaSource(GeneSource):
                 continue
             size = reference.lengths[name]
             if t.start < 0:  # a table's 0-based start below 0 (GTF/GFF3 transcripts are dropped when parsed)
-                dropped.append({"gene_id": t.gene_id, "reason": f"starts at {t.start + 1:,}, before position 1 of "
-                                                                f"{name}"})  # fmt: skip
+                dropped.append(
+                    {"gene_id": t.gene_id, "reason": f"starts at {t.start + 1:,}, before position 1 of {name}"}
+                )
                 continue
             if t.end > size:
-                dropped.append({"gene_id": t.gene_id,
-                                "reason": f"ends at {t.end:,}, past the end of {name} ({size:,} nt)"})  # fmt: skip
+                dropped.append(
+                    {"gene_id": t.gene_id, "reason": f"ends at {t.end:,}, past the end of {name} ({size:,} nt)"}
+                )
                 continue
-            entries.append(GeneEntry(t.gene_id, t.gene_name, t.chrom, t.strand, t.end - t.start, t.start, t.end,
-                                     t.transcript_id))  # fmt: skip
+            entries.append(
+                GeneEntry(t.gene_id, t.gene_name, t.chrom, t.strand, t.end - t.start, t.start, t.end, t.transcript_id)
+            )
             contig_lengths[t.chrom] = size
             self._transcripts[t.gene_id] = t
         reference.close()
         if not entries:
-            raise InputDataError(f"no usable genes in {annotation} on {self.fasta_path.name}"
-                                 + (f" ({len(dropped)} dropped, e.g. {dropped[0]['gene_id']}: {dropped[0]['reason']})"
-                                    if dropped else ""))  # fmt: skip
+            raise InputDataError(
+                f"no usable genes in {annotation} on {self.fasta_path.name}"
+                + (
+                    f" ({len(dropped)} dropped, e.g. {dropped[0]['gene_id']}: {dropped[0]['reason']})"
+                    if dropped
+                    else ""
+                )
+            )
         build = genome_build or {"grch37": "GRCh37", "grch38": "GRCh38"}.get(str(annotation))
         # the chromosome each gene's contig is, where the FASTA header says so (NC_000001.11 -> 1): splits use it
-        chromosomes = {e.chrom: numbered[reference.contigs.resolve(e.chrom)] for e in entries
-                       if reference.contigs.resolve(e.chrom) in numbered}  # fmt: skip
-        info = {"kind": "fasta", "fasta": str(self.fasta_path), "fasta_checksum": fasta_checksum,
-                "annotation": str(annotation), "annotation_checksum": ann_checksum, "transcripts": transcripts,
-                "biotype": sorted(wanted) or None, "filtered_by_biotype": filtered, "genome_build": build,
-                "chromosomes": dict(sorted(chromosomes.items())),
-                "contig_lengths": dict(sorted(contig_lengths.items()))}  # fmt: skip
-        fingerprint = {"FASTA checksum": fasta_checksum, "annotation checksum": ann_checksum,
-                       "transcripts": transcripts, "biotype": sorted(wanted) or None}  # fmt: skip
+        chromosomes = {
+            e.chrom: numbered[reference.contigs.resolve(e.chrom)]
+            for e in entries
+            if reference.contigs.resolve(e.chrom) in numbered
+        }
+        info = {
+            "kind": "fasta",
+            "fasta": str(self.fasta_path),
+            "fasta_checksum": fasta_checksum,
+            "annotation": str(annotation),
+            "annotation_checksum": ann_checksum,
+            "transcripts": transcripts,
+            "biotype": sorted(wanted) or None,
+            "filtered_by_biotype": filtered,
+            "genome_build": build,
+            "chromosomes": dict(sorted(chromosomes.items())),
+            "contig_lengths": dict(sorted(contig_lengths.items())),
+        }
+        fingerprint = {
+            "FASTA checksum": fasta_checksum,
+            "annotation checksum": ann_checksum,
+            "transcripts": transcripts,
+            "biotype": sorted(wanted) or None,
+        }
         if not is_annotation_table(annotation_path(annotation)):
             # another GTF/GFF3 reader may give other genes from the same file (ids, biotypes): a folder prepared
             # by an older one is refused rather than mixed with these genes
@@ -426,10 +475,16 @@ class TracksSource(GeneSource):
                 logger.debug(f"{e.gene_id}: {context} nt of context wanted, {len(up)}/{len(down)} stored; N beyond")
             positions = frame["position"]
             yield GeneSequence(
-                gene_id=e.gene_id, gene_name=e.gene_name, chrom=e.chrom, strand=e.strand,
-                sequence="".join(frame["base"].cast(str).to_list()), labels=frame["label"].to_numpy().astype(np.int8),
-                positions=None if positions.null_count() else positions.to_numpy(), upstream=up, downstream=down,
-            )  # fmt: skip
+                gene_id=e.gene_id,
+                gene_name=e.gene_name,
+                chrom=e.chrom,
+                strand=e.strand,
+                sequence="".join(frame["base"].cast(str).to_list()),
+                labels=frame["label"].to_numpy().astype(np.int8),
+                positions=None if positions.null_count() else positions.to_numpy(),
+                upstream=up,
+                downstream=down,
+            )
 
 
 # fingerprint keys that describe the genes themselves (shared by every base model's tracks of them)

@@ -84,8 +84,9 @@ def track_frame(gene: GeneSequence, scores: np.ndarray, channels: Sequence[str])
     return pl.DataFrame(columns)
 
 
-def write_gene_track(out_dir: str | os.PathLike, gene: GeneSequence, scores: np.ndarray, channels,
-                     flank: int | None = None) -> Path:  # fmt: skip
+def write_gene_track(
+    out_dir: str | os.PathLike, gene: GeneSequence, scores: np.ndarray, channels, flank: int | None = None
+) -> Path:
     """Write one gene's track atomically, with its id and up to ``flank`` nt of each real flank as metadata."""
     import pyarrow.parquet as pq
 
@@ -109,9 +110,11 @@ def read_manifest(out_dir: str | os.PathLike) -> dict:
     except ValueError as err:
         raise InputDataError(f"{path}: not valid JSON ({err})") from None
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        raise InputDataError(f"{out_dir} was written by another version of metalayer (format "
-                             f"{manifest.get('format')} {manifest.get('format_version')}); run `metalayer prepare` "
-                             "into a new folder")  # fmt: skip
+        raise InputDataError(
+            f"{out_dir} was written by another version of metalayer (format "
+            f"{manifest.get('format')} {manifest.get('format_version')}); run `metalayer prepare` "
+            "into a new folder"
+        )
     return manifest
 
 
@@ -142,9 +145,11 @@ def require_complete(out_dir: str | os.PathLike, manifest: dict | None = None, a
     manifest = manifest or read_manifest(out_dir)
     missing = missing_gene_ids(out_dir, manifest)
     if missing:
-        raise InputDataError(f"{out_dir} is incomplete: {len(missing)} of {len(manifest['genes'])} planned genes have "
-                             f"no tracks yet (e.g. {missing[0]}); finish `metalayer prepare` (every --shard) or pass "
-                             "--allow-partial to use the finished ones")  # fmt: skip
+        raise InputDataError(
+            f"{out_dir} is incomplete: {len(missing)} of {len(manifest['genes'])} planned genes have "
+            f"no tracks yet (e.g. {missing[0]}); finish `metalayer prepare` (every --shard) or pass "
+            "--allow-partial to use the finished ones"
+        )
 
 
 def read_gene_track(out_dir: str | os.PathLike, gene_id: str) -> pl.DataFrame:

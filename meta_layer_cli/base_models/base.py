@@ -35,8 +35,9 @@ def full_precision_convolutions():
     Ampere and later), so a GPU reproduces the published models' CPU scores to ~1e-6
     instead of ~1e-3 -- enough to flip SpliceAI's two-decimal delta scores."""
     cudnn = torch.backends.cudnn
-    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
-                       allow_tf32=False)  # fmt: skip
+    return cudnn.flags(
+        enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False
+    )
 
 
 @dataclass
@@ -209,8 +210,12 @@ class NeuralBaseModel(BaseModel):
     def predict_gene(self, gene: GeneSequence) -> np.ndarray:
         return self._predict_text(gene.sequence, "+", gene.upstream, gene.downstream)
 
-    def predict_genes(self, genes: Sequence[GeneSequence], share_windows: bool = True,
-                      on_progress: Callable[[int], None] | None = None) -> list[np.ndarray]:  # fmt: skip
+    def predict_genes(
+        self,
+        genes: Sequence[GeneSequence],
+        share_windows: bool = True,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[np.ndarray]:
         """Like :meth:`predict_gene` for each gene, packing them into shared blocks (:func:`pack_genes`).
 
         Genes on one strand whose context windows overlap are scored in one pass over their union
@@ -272,8 +277,7 @@ def pack_genes(genes: Sequence[GeneSequence], context: int, share_windows: bool 
     segments: list[tuple[int, np.ndarray, list[tuple[int, int]]]] = []
     placed = [False] * len(genes)
     if share_windows:
-        located = [(g.chrom, g.strand, o, i) for i, g in enumerate(genes)
-                   if (o := _oriented_start(g)) is not None]  # fmt: skip
+        located = [(g.chrom, g.strand, o, i) for i, g in enumerate(genes) if (o := _oriented_start(g)) is not None]
         located.sort()
         group: list | None = None  # [key, union start, union codes list, members]
         for chrom, strand, o, i in located:

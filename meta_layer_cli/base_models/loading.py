@@ -64,12 +64,19 @@ def load_base_model(
     return PrecomputedScores(source, **kwargs)
 
 
-def resolve_base_model(base_model, weights: str | os.PathLike | None = None, device: str = "cpu",
-                       models_dir: str | os.PathLike | None = None):  # fmt: skip
+def resolve_base_model(
+    base_model,
+    weights: str | os.PathLike | None = None,
+    device: str = "cpu",
+    models_dir: str | os.PathLike | None = None,
+):
     """A loaded base model that can predict new sequences, from a name (+ weights, found as
     :func:`load_base_model` finds them) or a model."""
-    model = (load_base_model(base_model, weights=weights, device=device, models_dir=models_dir)
-             if isinstance(base_model, str) else base_model)  # fmt: skip
+    model = (
+        load_base_model(base_model, weights=weights, device=device, models_dir=models_dir)
+        if isinstance(base_model, str)
+        else base_model
+    )
     if not hasattr(model, "predict_codes"):
         raise UsageError(f"base model {model.name!r} cannot predict new sequences (it only has precomputed scores)")
     return model

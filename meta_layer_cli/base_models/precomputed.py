@@ -30,8 +30,10 @@ def _checked(table: pl.DataFrame, channels: tuple[str, ...], path: Path) -> pl.D
             *(pl.col(c).cast(pl.Float64, strict=False).alias(f"_{c}") for c in channels),
         )
     checks = [("pos", typed["_pos"], "is not an integer >= 1", lambda s: s.is_null() | (s < 1))]
-    checks += [(c, typed[f"_{c}"], "is not a probability in [0, 1]",
-                lambda s: s.is_null() | s.is_nan() | (s < 0) | (s > 1)) for c in channels]  # fmt: skip
+    checks += [
+        (c, typed[f"_{c}"], "is not a probability in [0, 1]", lambda s: s.is_null() | s.is_nan() | (s < 0) | (s > 1))
+        for c in channels
+    ]
     for column, values, problem, is_bad in checks:
         bad = is_bad(values)
         if bad.any():
@@ -44,8 +46,10 @@ def _checked(table: pl.DataFrame, channels: tuple[str, ...], path: Path) -> pl.D
     repeated = typed.select("chrom", "_pos", "strand").is_duplicated()
     if repeated.any():
         i = int(repeated.arg_max())
-        raise InputDataError(f"{path.name} row {i + 1}: position {typed['chrom'][i]}:{typed['_pos'][i]} "
-                             f"({typed['strand'][i]}) appears more than once")  # fmt: skip
+        raise InputDataError(
+            f"{path.name} row {i + 1}: position {typed['chrom'][i]}:{typed['_pos'][i]} "
+            f"({typed['strand'][i]}) appears more than once"
+        )
     return typed.select(
         "chrom", pl.col("_pos").alias("pos"), "strand", *(pl.col(f"_{c}").cast(pl.Float32).alias(c) for c in channels)
     )

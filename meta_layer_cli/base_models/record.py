@@ -75,14 +75,20 @@ class BaseModelRecord:
                 "pass the same --base-model / --weights"
             )
 
-    def load(self, device: str = "auto", weights: str | os.PathLike | None = None,
-             models_dir: str | os.PathLike | None = None, dtype=None):  # fmt: skip
+    def load(
+        self,
+        device: str = "auto",
+        weights: str | os.PathLike | None = None,
+        models_dir: str | os.PathLike | None = None,
+        dtype=None,
+    ):
         """Load this base model again: ``weights`` if given, else the recorded path if it still exists, else
         the lookup by name and flank; the checksum must match."""
         if weights is None and self.weights and Path(self.weights).exists():
             weights = self.weights
         flank = self.flank if self.name == "openspliceai" else None
-        model = load_base_model(self.name, weights=weights, device=device, dtype=dtype, flank=flank,
-                                models_dir=models_dir)  # fmt: skip
+        model = load_base_model(
+            self.name, weights=weights, device=device, dtype=dtype, flank=flank, models_dir=models_dir
+        )
         self.require(model, "the checkpoint")
         return model

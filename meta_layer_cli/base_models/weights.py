@@ -53,8 +53,10 @@ def pick_flank(folder: Path, flank: int | None) -> Path:
         raise InputDataError(f"{folder} has no {want}nt weights (flank sizes there: {have}); pass --flank")
     if flank is None and len(found) > 1:  # a silent default here cost a user hours of CPU time: say it
         others = "|".join(str(f) for f in sorted(found) if f != want)
-        logger.info(f"{folder} holds several flank sizes: using the {want:,}-nt model (the largest context, the "
-                    f"slowest); --flank {others} picks another")  # fmt: skip
+        logger.info(
+            f"{folder} holds several flank sizes: using the {want:,}-nt model (the largest context, the "
+            f"slowest); --flank {others} picks another"
+        )
     return found[want]
 
 

@@ -29,9 +29,7 @@ WeightsOpt = Annotated[
     str | None,
     typer.Option("--weights", help="weights file or folder (a folder of flank sizes picks --flank); see README"),
 ]
-FlankOpt = Annotated[
-    int | None, typer.Option("--flank", min=1, help="OpenSpliceAI flank size in nt (default 10000)")
-]
+FlankOpt = Annotated[int | None, typer.Option("--flank", min=1, help="OpenSpliceAI flank size in nt (default 10000)")]
 FastaOpt = Annotated[Path | None, typer.Option("--fasta", "-R", help="genome FASTA (plain or bgzip)")]
 GtfOpt = Annotated[
     str | None, typer.Option("--gtf", "-A", help="GTF/GFF3 (gzip ok), a SpliceAI annotation table, grch37 or grch38")
@@ -63,13 +61,18 @@ def _metrics_table(meta: dict, base: dict | None, title: str, alone: dict | None
     if alone:
         table.add_column("network alone", justify="right")
     for key in ROWS:
-        table.add_row(key, format_metric(key, (base or {}).get(key)), format_metric(key, meta.get(key)),
-                      *([format_metric(key, alone.get(key))] if alone else []))  # fmt: skip
+        table.add_row(
+            key,
+            format_metric(key, (base or {}).get(key)),
+            format_metric(key, meta.get(key)),
+            *([format_metric(key, alone.get(key))] if alone else []),
+        )
     return table
 
 
-def _held_out_result(meta: dict, base: dict | None, title: str, alone: dict | None = None,
-                     n_genes: int | None = None) -> None:  # fmt: skip
+def _held_out_result(
+    meta: dict, base: dict | None, title: str, alone: dict | None = None, n_genes: int | None = None
+) -> None:
     """The held-out table on stdout, then the warning of :func:`_warn_if_worse`."""
     _print_table(_metrics_table(meta, base, title, alone))
     _warn_if_worse(meta, base, n_genes)
@@ -86,8 +89,21 @@ def _warn_if_worse(meta: dict, base: dict | None, n_genes: int | None) -> None:
         logging.getLogger("meta_layer_cli").warning(warning)
 
 
-TRACKS_ROWS = ("pr_auc_acceptor", "pr_auc_donor", "pr_auc_macro", "topk_acceptor", "topk_donor", "topk_mean",
-               "fp_acceptor", "fn_acceptor", "fp_donor", "fn_donor", "n_acceptor", "n_donor", "n_nt")  # fmt: skip
+TRACKS_ROWS = (
+    "pr_auc_acceptor",
+    "pr_auc_donor",
+    "pr_auc_macro",
+    "topk_acceptor",
+    "topk_donor",
+    "topk_mean",
+    "fp_acceptor",
+    "fn_acceptor",
+    "fp_donor",
+    "fn_donor",
+    "n_acceptor",
+    "n_donor",
+    "n_nt",
+)
 
 
 def _tracks_table(result: dict, title: str):
@@ -112,8 +128,10 @@ def _print_table(table) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(epilog="Example: metalayer prepare --fasta hg38.fa --gtf gencode.v44.gtf.gz -b openspliceai "
-                        "--weights models/openspliceai-mane --out prepared/osai")  # fmt: skip
+    @app.command(
+        epilog="Example: metalayer prepare --fasta hg38.fa --gtf gencode.v44.gtf.gz -b openspliceai "
+        "--weights models/openspliceai-mane --out prepared/osai"
+    )
     @run_command
     def prepare(
         out: Annotated[Path, typer.Option("--out", "-o", help="prepared folder (resumable; shards may share it)")],
@@ -142,21 +160,45 @@ def register(app: typer.Typer) -> None:
         """Prepare a dataset: per gene its sequence, labels from the chosen transcript and the base model's tracks."""
         from meta_layer_cli.jobs.prepare import prepare as run
 
-        manifest = run(out, base_model or "spliceai", weights, flank=flank, models_dir=models_dir, dataset=dataset,
-                       fasta=fasta, gtf=gtf, data=data, transcripts=transcripts, biotype=split_list(biotype),
-                       genes=split_list(genes), genes_file=genes_file, region=region, shard=shard,
-                       genome_build=genome_build, profile=profile, device=device, dtype=dtype, overwrite=overwrite,
-                       progress=progress, allow_partial=allow_partial)  # fmt: skip
+        manifest = run(
+            out,
+            base_model or "spliceai",
+            weights,
+            flank=flank,
+            models_dir=models_dir,
+            dataset=dataset,
+            fasta=fasta,
+            gtf=gtf,
+            data=data,
+            transcripts=transcripts,
+            biotype=split_list(biotype),
+            genes=split_list(genes),
+            genes_file=genes_file,
+            region=region,
+            shard=shard,
+            genome_build=genome_build,
+            profile=profile,
+            device=device,
+            dtype=dtype,
+            overwrite=overwrite,
+            progress=progress,
+            allow_partial=allow_partial,
+        )
         last = manifest["last_run"]
         from meta_layer_cli.artifacts.tracks import missing_gene_ids
 
         missing = len(missing_gene_ids(out, manifest))
-        print_result(f"{out}: {len(manifest['genes']) - missing} of {len(manifest['genes'])} genes ready "
-             f"({last['predicted_genes']} predicted now, {last['predicted_nt']:,} nt in {last['seconds']:.1f} s); "
-             f"{len(manifest['dropped'])} dropped")  # fmt: skip
+        print_result(
+            f"{out}: {len(manifest['genes']) - missing} of {len(manifest['genes'])} genes ready "
+            f"({last['predicted_genes']} predicted now, {last['predicted_nt']:,} nt in {last['seconds']:.1f} s); "
+            f"{len(manifest['dropped'])} dropped"
+        )
 
-    @app.command("train-canonical", epilog="Example: metalayer train-canonical --base-model openspliceai "
-                 "--data prepared/osai --test-chroms chr3 --profile gpu --out runs/osai")  # fmt: skip
+    @app.command(
+        "train-canonical",
+        epilog="Example: metalayer train-canonical --base-model openspliceai "
+        "--data prepared/osai --test-chroms chr3 --profile gpu --out runs/osai",
+    )
     @run_command
     def train_canonical(
         base_model: Annotated[
@@ -172,21 +214,32 @@ def register(app: typer.Typer) -> None:
         gtf: GtfOpt = None,
         dataset: DatasetOpt = None,
         test_chroms: Annotated[
-            str | None, typer.Option("--test-chroms", help="held-out chromosomes (default 1,3,5,7,9; chr optional; "
-                                     "NC_000001.11 is 1 when its FASTA header says so)")
+            str | None,
+            typer.Option(
+                "--test-chroms",
+                help="held-out chromosomes (default 1,3,5,7,9; chr optional; "
+                "NC_000001.11 is 1 when its FASTA header says so)",
+            ),
         ] = None,
         split: Annotated[
-            str | None, typer.Option("--split", help="chromosome (genome default), gene, or block: blocks of "
-                                     "neighbouring genes, any assembly")
+            str | None,
+            typer.Option(
+                "--split",
+                help="chromosome (genome default), gene, or block: blocks of neighbouring genes, any assembly",
+            ),
         ] = None,
         test_fraction: Annotated[
             float | None, typer.Option("--test-fraction", help="gene/block split: share of genes held out (0.2)")
         ] = None,
         config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML run config (configs/)")] = None,
         max_minutes: Annotated[
-            float | None, typer.Option("--max-minutes", help="wall-clock budget of the training loop in minutes, "
-                                       "validation after each epoch included (training.max_minutes); the final "
-                                       "evaluation on held-out genes comes after")
+            float | None,
+            typer.Option(
+                "--max-minutes",
+                help="wall-clock budget of the training loop in minutes, "
+                "validation after each epoch included (training.max_minutes); the final "
+                "evaluation on held-out genes comes after",
+            ),
         ] = None,
         profile: ProfileOpt = None,
         set_: SetOpt = None,
@@ -213,20 +266,36 @@ def register(app: typer.Typer) -> None:
         result = run_canonical_training(
             base_model=(base_model[0] if len(base_model) == 1 else base_model) if base_model else None,
             base_weights=(weights[0] if len(weights) == 1 else weights) if weights else None,
-            flank=flank, data=[str(d) for d in data] if data else None, dataset=dataset,
-            test_chroms=split_list(test_chroms), split=split, test_fraction=test_fraction, config=config,
-            max_minutes=max_minutes, profile=profile, device=device, output_dir=out, resume=resume,
-            overwrite=overwrite, if_changed=if_changed,
+            flank=flank,
+            data=[str(d) for d in data] if data else None,
+            dataset=dataset,
+            test_chroms=split_list(test_chroms),
+            split=split,
+            test_fraction=test_fraction,
+            config=config,
+            max_minutes=max_minutes,
+            profile=profile,
+            device=device,
+            output_dir=out,
+            resume=resume,
+            overwrite=overwrite,
+            if_changed=if_changed,
             allow_partial=allow_partial,
             overrides={**({"models_dir": str(models_dir)} if models_dir else {}), **parse_overrides(set_ or [])},
-        )  # fmt: skip
+        )
         info(f"checkpoint: {result.checkpoint_path}\nreport: {result.output_dir / 'report.html'}")
-        _held_out_result(result.canonical_test_metrics, result.base_test_metrics,
-                         f"{len(result.split['test'])} held-out genes, same positions",
-                         result.extra_test_metrics.get("meta_per_nucleotide"), len(result.split["test"]))  # fmt: skip
+        _held_out_result(
+            result.canonical_test_metrics,
+            result.base_test_metrics,
+            f"{len(result.split['test'])} held-out genes, same positions",
+            result.extra_test_metrics.get("meta_per_nucleotide"),
+            len(result.split["test"]),
+        )
 
-    @app.command(epilog="Examples: metalayer evaluate --checkpoint runs/osai/checkpoints/best --data prepared/osai "
-                 "--json; metalayer evaluate --tracks prepared/osai")  # fmt: skip
+    @app.command(
+        epilog="Examples: metalayer evaluate --checkpoint runs/osai/checkpoints/best --data prepared/osai "
+        "--json; metalayer evaluate --tracks prepared/osai"
+    )
     @run_command
     def evaluate(
         checkpoint: Annotated[Path | None, typer.Option(help="a canonical or variant-model checkpoint")] = None,
@@ -267,25 +336,30 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"{checkpoint} is a variant model: give --variants TABLE (measured effects)")
             from meta_layer_cli.jobs.variants import evaluate_variant_checkpoint
 
-            metrics = evaluate_variant_checkpoint(checkpoint, variants, device=device, allow_seen=allow_seen,
-                                                  models_dir=models_dir)  # fmt: skip
+            metrics = evaluate_variant_checkpoint(
+                checkpoint, variants, device=device, allow_seen=allow_seen, models_dir=models_dir
+            )
             print(json.dumps(metrics, indent=2) if as_json else _variant_metrics_text(metrics))
             return
         from meta_layer_cli.jobs.canonical import evaluate_checkpoint_metrics
 
         folders = [str(d) for d in data] if data else None
-        metrics = evaluate_checkpoint_metrics(checkpoint, folders, split_list(genes), device, allow_partial,
-                                              models_dir)  # fmt: skip
+        metrics = evaluate_checkpoint_metrics(checkpoint, folders, split_list(genes), device, allow_partial, models_dir)
         meta, base = metrics["meta"], metrics["base"]
         if as_json:  # base, meta and, where the checkpoint has a decoder, meta_per_nucleotide (the network alone)
             print(json.dumps(metrics, indent=2))
         else:
-            _print_table(_metrics_table(meta, base, f"{meta['n_genes']} held-out genes, same positions",
-                                        metrics.get("meta_per_nucleotide")))  # fmt: skip
+            _print_table(
+                _metrics_table(
+                    meta, base, f"{meta['n_genes']} held-out genes, same positions", metrics.get("meta_per_nucleotide")
+                )
+            )
         _warn_if_worse(meta, base, meta["n_genes"])
 
-    @app.command(epilog="Examples: metalayer predict --checkpoint runs/osai/checkpoints/best --data prepared/new "
-                 "--out new.parquet --bigwig tracks/meta; metalayer predict --variants vexseq.csv --out d.parquet")
+    @app.command(
+        epilog="Examples: metalayer predict --checkpoint runs/osai/checkpoints/best --data prepared/new "
+        "--out new.parquet --bigwig tracks/meta; metalayer predict --variants vexseq.csv --out d.parquet"
+    )
     @run_command
     def predict(
         out: Annotated[Path, typer.Option("--out", "-o", help="output table (.parquet; variants also .tsv/.csv)")],
@@ -320,23 +394,41 @@ def register(app: typer.Typer) -> None:
         if variants is not None:
             from meta_layer_cli.jobs.predict import predict_variant_table
 
-            result = predict_variant_table(variants, out, checkpoint, base_model, weights, window, cache, device,
-                                           profile)  # fmt: skip
+            result = predict_variant_table(
+                variants, out, checkpoint, base_model, weights, window, cache, device, profile
+            )
             info(f"{result.height:,} rows -> {out}")
             return
         if not checkpoint or len(checkpoint) != 1:
             raise UsageError("genes need exactly one --checkpoint (a train-canonical or calibrate checkpoint)")
         from meta_layer_cli.jobs.predict import predict_genes
 
-        path = predict_genes(checkpoint[0], out, data=data, dataset=dataset, fasta=fasta, gtf=gtf,
-                             transcripts=transcripts, genes=split_list(genes), genes_file=genes_file, region=region,
-                             shard=shard, bigwig=bigwig, models_dir=models_dir, profile=profile, device=device,
-                             progress=progress, allow_partial=allow_partial)  # fmt: skip
+        path = predict_genes(
+            checkpoint[0],
+            out,
+            data=data,
+            dataset=dataset,
+            fasta=fasta,
+            gtf=gtf,
+            transcripts=transcripts,
+            genes=split_list(genes),
+            genes_file=genes_file,
+            region=region,
+            shard=shard,
+            bigwig=bigwig,
+            models_dir=models_dir,
+            profile=profile,
+            device=device,
+            progress=progress,
+            allow_partial=allow_partial,
+        )
         info(f"wrote {path}" + (f" and {bigwig}.*.bw" if bigwig else ""))
 
-    @app.command(epilog="Examples: metalayer calibrate --checkpoint runs/osai/checkpoints/best --data prepared/osai "
-                 "--method isotonic --out runs/osai/calibrated; metalayer calibrate --data prepared/osai "
-                 "--out osai-temperature (a base model alone)")  # fmt: skip
+    @app.command(
+        epilog="Examples: metalayer calibrate --checkpoint runs/osai/checkpoints/best --data prepared/osai "
+        "--method isotonic --out runs/osai/calibrated; metalayer calibrate --data prepared/osai "
+        "--out osai-temperature (a base model alone)"
+    )
     @run_command
     def calibrate(
         out: Annotated[Path, typer.Option("--out", "-o", help="new checkpoint folder")],
@@ -364,8 +456,9 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("a base model alone is calibrated on one --data folder")
             if method not in (None, "temperature"):
                 raise UsageError("a base model alone takes --method temperature")
-            fitted = jobs.calibrate_base_model(data[0], out, split_list(genes), split_list(test_chroms), overwrite,
-                                               allow_partial)  # fmt: skip
+            fitted = jobs.calibrate_base_model(
+                data[0], out, split_list(genes), split_list(test_chroms), overwrite, allow_partial
+            )
         else:
             from meta_layer_cli.models.checkpoint import read_checkpoint_config
 
@@ -374,12 +467,21 @@ def register(app: typer.Typer) -> None:
                     raise UsageError("a variant model is calibrated on --variants TABLE (held-out measured effects)")
                 from meta_layer_cli.jobs.variants import calibrate_variant_checkpoint
 
-                fitted = calibrate_variant_checkpoint(checkpoint, variants, out, method or "isotonic", quantile,
-                                                      device, overwrite, models_dir=models_dir)  # fmt: skip
+                fitted = calibrate_variant_checkpoint(
+                    checkpoint, variants, out, method or "isotonic", quantile, device, overwrite, models_dir=models_dir
+                )
             else:
-                fitted = jobs.calibrate_checkpoint(checkpoint, out, method or "temperature",
-                                                   [str(d) for d in data] if data else None, split_list(genes),
-                                                   device, models_dir, overwrite, allow_partial)  # fmt: skip
+                fitted = jobs.calibrate_checkpoint(
+                    checkpoint,
+                    out,
+                    method or "temperature",
+                    [str(d) for d in data] if data else None,
+                    split_list(genes),
+                    device,
+                    models_dir,
+                    overwrite,
+                    allow_partial,
+                )
         print_result(fitted.summary())
         print_result(f"reliability plot: {fitted.plot}")
 
@@ -401,12 +503,23 @@ def register(app: typer.Typer) -> None:
         training (--overwrite trains again); other settings train again; an interrupted demo continues."""
         from meta_layer_cli.jobs.demo import run_demo
 
-        result, report = run_demo(out, split_list(genes), device=device, epochs=epochs, progress=progress,
-                                  profile=profile, overwrite=overwrite)  # fmt: skip
+        result, report = run_demo(
+            out,
+            split_list(genes),
+            device=device,
+            epochs=epochs,
+            progress=progress,
+            profile=profile,
+            overwrite=overwrite,
+        )
         info(f"report: {report}\ncheckpoint: {result.checkpoint_path}")
-        _held_out_result(result.canonical_test_metrics, result.base_test_metrics,
-                         f"demo: {len(result.split['test'])} held-out genes",
-                         result.extra_test_metrics.get("meta_per_nucleotide"), len(result.split["test"]))  # fmt: skip
+        _held_out_result(
+            result.canonical_test_metrics,
+            result.base_test_metrics,
+            f"demo: {len(result.split['test'])} held-out genes",
+            result.extra_test_metrics.get("meta_per_nucleotide"),
+            len(result.split["test"]),
+        )
 
     @app.command(epilog="Example: metalayer init-config pipeline > p.yaml; metalayer pipeline --config p.yaml")
     @run_command
@@ -414,9 +527,12 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path, typer.Option("--config", "-c", help="pipeline YAML (metalayer init-config pipeline)")],
         set_: Annotated[
             list[str] | None,
-            typer.Option("--set", help="override a pipeline key (device=cpu) or a training key (training.epochs=5, "
-                         "model.width=16: the train-canonical step's)"),
-        ] = None,  # fmt: skip
+            typer.Option(
+                "--set",
+                help="override a pipeline key (device=cpu) or a training key (training.epochs=5, "
+                "model.width=16: the train-canonical step's)",
+            ),
+        ] = None,
         progress: ProgressOpt = True,
     ) -> None:
         """The whole chain on one machine from one config: prepare, train-canonical, evaluate, and optionally
@@ -426,9 +542,13 @@ def register(app: typer.Typer) -> None:
         result = run_pipeline(config, list(set_ or []), progress)
         held_out = result["held_out"]
         info(f"summary: {Path(result['checkpoint']).parents[2] / 'pipeline.json'}")
-        _held_out_result(held_out["meta"], held_out["base"],
-                         f"{held_out['meta']['n_genes']} held-out genes, same positions",
-                         held_out.get("meta_per_nucleotide"), held_out["meta"]["n_genes"])  # fmt: skip
+        _held_out_result(
+            held_out["meta"],
+            held_out["base"],
+            f"{held_out['meta']['n_genes']} held-out genes, same positions",
+            held_out.get("meta_per_nucleotide"),
+            held_out["meta"]["n_genes"],
+        )
 
     @app.command("init-config", epilog="Example: metalayer init-config canonical > my-run.yaml")
     @run_command
@@ -444,15 +564,21 @@ def register(app: typer.Typer) -> None:
         from meta_layer_cli.jobs.canonical import builtin_config
         from meta_layer_cli.runtime.config import PROFILES, profile_path
 
-        names = {"canonical": "default", "lightweight": "lightweight", "hyena": "hyena", "delta": "variants",
-                 "pipeline": "pipeline"}  # fmt: skip
+        names = {
+            "canonical": "default",
+            "lightweight": "lightweight",
+            "hyena": "hyena",
+            "delta": "variants",
+            "pipeline": "pipeline",
+        }
         if kind in PROFILES:
             path = profile_path(kind)
         elif kind in names:
             path = builtin_config(names[kind])
         else:
-            raise UsageError(f"unknown config kind {kind!r} (canonical, lightweight, hyena, delta, pipeline, cpu, m1, "
-                             "gpu)")  # fmt: skip
+            raise UsageError(
+                f"unknown config kind {kind!r} (canonical, lightweight, hyena, delta, pipeline, cpu, m1, gpu)"
+            )
         text = path.read_text()
         if out is None or str(out) == "-":
             sys.stdout.write(text)
@@ -480,8 +606,9 @@ def _prepare_for_training(out, base_model, weights, flank, models_dir, fasta, gt
     dirs = []
     for name, w in zip(names, given):
         folder = Path(out) / "data" / name
-        prepare(folder, name, w, flank=flank, models_dir=models_dir, fasta=fasta, gtf=gtf, profile=profile,
-                device=device)  # fmt: skip
+        prepare(
+            folder, name, w, flank=flank, models_dir=models_dir, fasta=fasta, gtf=gtf, profile=profile, device=device
+        )
         dirs.append(folder)
     return dirs
 

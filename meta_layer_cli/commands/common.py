@@ -100,8 +100,10 @@ class _LogFileHandler(logging.FileHandler):
         err = sys.exc_info()[1]
         logging.getLogger(LOGGER).removeHandler(self)
         logging.getLogger("py.warnings").removeHandler(self)
-        sys.stderr.write(f"warning: --log-file {self.baseFilename}: cannot write ({first_line(err) if err else '?'}); "
-                         "continuing without it\n")  # fmt: skip
+        sys.stderr.write(
+            f"warning: --log-file {self.baseFilename}: cannot write ({first_line(err) if err else '?'}); "
+            "continuing without it\n"
+        )
 
 
 def _open_log_file(path: Path) -> logging.Handler:
@@ -118,8 +120,9 @@ def _open_log_file(path: Path) -> logging.Handler:
         raise UsageError(f"--log-file {path}: cannot write it ({err.strerror or first_line(err)})") from None
 
 
-def configure_logging(quiet: bool = False, verbose: bool = False, log_file: Path | None = None,
-                      progress_interval: float | None = None) -> None:  # fmt: skip
+def configure_logging(
+    quiet: bool = False, verbose: bool = False, log_file: Path | None = None, progress_interval: float | None = None
+) -> None:
     """Route the package's log records to stderr (and ``log_file``); called once per command."""
     root = logging.getLogger(LOGGER)
     for h in _handlers:
@@ -181,8 +184,9 @@ def _one_line(err: BaseException) -> str:
 
 def _out_of_device_memory(err: BaseException) -> bool:
     """torch's CUDA/MPS out-of-memory errors (RuntimeError subclasses, or plain RuntimeErrors saying so)."""
-    return isinstance(err, RuntimeError) and ("out of memory" in str(err).lower()
-                                              or type(err).__name__ == "OutOfMemoryError")  # fmt: skip
+    return isinstance(err, RuntimeError) and (
+        "out of memory" in str(err).lower() or type(err).__name__ == "OutOfMemoryError"
+    )
 
 
 def run_command(func):
@@ -224,11 +228,19 @@ def run_command(func):
             _report(err, EXIT_RUNTIME, "out of memory (lower the batch or block sizes, e.g. --profile cpu)")
         except Exception as err:  # not a typed error: a bug of metalayer, not the user's fault
             if _out_of_device_memory(err):
-                _report(err, EXIT_RUNTIME, f"out of device memory ({_one_line(err)}); lower the batch or block "
-                                            "sizes (--profile, --set hardware.batch_size=...)")  # fmt: skip
+                _report(
+                    err,
+                    EXIT_RUNTIME,
+                    f"out of device memory ({_one_line(err)}); lower the batch or block "
+                    "sizes (--profile, --set hardware.batch_size=...)",
+                )
             else:
-                _report(err, EXIT_RUNTIME, f"internal error: {type(err).__name__}: {_one_line(err)}; this is a bug "
-                                            "in metalayer, please report it (--verbose: traceback)")  # fmt: skip
+                _report(
+                    err,
+                    EXIT_RUNTIME,
+                    f"internal error: {type(err).__name__}: {_one_line(err)}; this is a bug "
+                    "in metalayer, please report it (--verbose: traceback)",
+                )
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)

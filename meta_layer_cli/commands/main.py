@@ -25,8 +25,13 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 bad input data, 4 folder busy, 5
 done), 130/143 interrupted.
 """
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode=None,
-                  context_settings={"help_option_names": ["-h", "--help"]})  # fmt: skip
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help=HELP,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
 def _version(value: bool) -> None:

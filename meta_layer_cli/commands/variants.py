@@ -25,11 +25,14 @@ def _shown(output: Path) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("score-vcf", epilog="Example: metalayer score-vcf -I in.vcf.gz -O out.vcf.gz -R hg38.fa -A grch38 "
-                 "-D 50 -M 1 --checkpoint runs/osai/checkpoints/best (its base model, found by --weights, "
-                 "--models-dir or $METALAYER_MODELS)\n\n"
-                 "In a pipeline: zcat in.vcf.gz | metalayer score-vcf -I - -O - -R hg38.fa -A grch38 | bgzip > "
-                 "out.vcf.gz")  # fmt: skip
+    @app.command(
+        "score-vcf",
+        epilog="Example: metalayer score-vcf -I in.vcf.gz -O out.vcf.gz -R hg38.fa -A grch38 "
+        "-D 50 -M 1 --checkpoint runs/osai/checkpoints/best (its base model, found by --weights, "
+        "--models-dir or $METALAYER_MODELS)\n\n"
+        "In a pipeline: zcat in.vcf.gz | metalayer score-vcf -I - -O - -R hg38.fa -A grch38 | bgzip > "
+        "out.vcf.gz",
+    )
     @run_command
     def score_vcf_command(
         ctx: typer.Context,
@@ -44,9 +47,12 @@ def register(app: typer.Typer) -> None:
         ],
         base_model: Annotated[
             str | None,
-            typer.Option("--base-model", "-b", help="spliceai, openspliceai or pangolin (default: the --checkpoint's "
-                         "base model, else spliceai)"),
-        ] = None,  # fmt: skip
+            typer.Option(
+                "--base-model",
+                "-b",
+                help="spliceai, openspliceai or pangolin (default: the --checkpoint's base model, else spliceai)",
+            ),
+        ] = None,
         weights: Annotated[str | None, typer.Option(help="weights file or folder (default: the lookup)")] = None,
         models_dir: ModelsDirOpt = None,
         distance: Annotated[
@@ -68,14 +74,20 @@ def register(app: typer.Typer) -> None:
         ] = None,
         strict: Annotated[
             bool,
-            typer.Option("--strict", help="stop (exit 3) at the first malformed record, before scoring anything; "
-                         "default: pass it through with MetaLayerSkip=malformed and a warning"),
-        ] = False,  # fmt: skip
+            typer.Option(
+                "--strict",
+                help="stop (exit 3) at the first malformed record, before scoring anything; "
+                "default: pass it through with MetaLayerSkip=malformed and a warning",
+            ),
+        ] = False,
         shard: Annotated[
             str | None,
-            typer.Option("--shard", metavar="K/N", help="score only the K-th of N contiguous blocks of records "
-                         "(join the N outputs with merge-vcf)"),
-        ] = None,  # fmt: skip
+            typer.Option(
+                "--shard",
+                metavar="K/N",
+                help="score only the K-th of N contiguous blocks of records (join the N outputs with merge-vcf)",
+            ),
+        ] = None,
         write_index: Annotated[
             bool, typer.Option("--write-index", help="also write a tabix index (OUTPUT.tbi); bgzip output only")
         ] = False,
@@ -96,11 +108,25 @@ def register(app: typer.Typer) -> None:
 
         hardware = hardware_settings(profile, device=device)
         summary = score_vcf(
-            input, output, reference, annotation, base_model=base_model, weights=weights, distance=distance,
-            mask=bool(mask), device=str(resolve_device(hardware.device)), progress=progress, cache=cache,
-            batch_size=batch_size or hardware.window_batch, checkpoints=checkpoint, strict=strict, shard=shard,
-            write_index=write_index, command=command_line(ctx), models_dir=models_dir,
-        )  # fmt: skip
+            input,
+            output,
+            reference,
+            annotation,
+            base_model=base_model,
+            weights=weights,
+            distance=distance,
+            mask=bool(mask),
+            device=str(resolve_device(hardware.device)),
+            progress=progress,
+            cache=cache,
+            batch_size=batch_size or hardware.window_batch,
+            checkpoints=checkpoint,
+            strict=strict,
+            shard=shard,
+            write_index=write_index,
+            command=command_line(ctx),
+            models_dir=models_dir,
+        )
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(summary["skipped"].items()))
         info(
             f"{summary['records']:,} records -> {_shown(output)}: {summary['scored']:,} scored "
@@ -108,8 +134,10 @@ def register(app: typer.Typer) -> None:
             f"in {summary['seconds']:.1f} s"
         )
 
-    @app.command("merge-vcf", epilog="Example: metalayer merge-vcf -O scored.vcf.gz --write-index "
-                 "shard1.vcf.gz shard2.vcf.gz shard3.vcf.gz")  # fmt: skip
+    @app.command(
+        "merge-vcf",
+        epilog="Example: metalayer merge-vcf -O scored.vcf.gz --write-index shard1.vcf.gz shard2.vcf.gz shard3.vcf.gz",
+    )
     @run_command
     def merge_vcf_command(
         ctx: typer.Context,
@@ -131,8 +159,11 @@ def register(app: typer.Typer) -> None:
         summary = merge_vcf(shards, output, write_index=write_index, command=command_line(ctx))
         info(f"{summary['shards']} shards, {summary['lines']:,} lines -> {_shown(output)}")
 
-    @app.command("train-delta", epilog="Example: metalayer train-delta --config configs/variants.yaml "
-                 "--profile gpu --out runs/delta --set cache=~/.cache/metalayer")  # fmt: skip
+    @app.command(
+        "train-delta",
+        epilog="Example: metalayer train-delta --config configs/variants.yaml "
+        "--profile gpu --out runs/delta --set cache=~/.cache/metalayer",
+    )
     @run_command
     def train_delta(
         config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (configs/variants.yaml)")] = (
@@ -159,7 +190,8 @@ def register(app: typer.Typer) -> None:
         from meta_layer_cli.training.variant_config import load_variant_config
 
         cfg = load_variant_config(config or builtin_config("variants"), list(set_ or []), profile)
-        result = run_validated_delta_training(config=cfg, output_dir=out, device=device, resume=resume,
-                                              overwrite=overwrite, if_changed=if_changed)  # fmt: skip
+        result = run_validated_delta_training(
+            config=cfg, output_dir=out, device=device, resume=resume, overwrite=overwrite, if_changed=if_changed
+        )
         Console(soft_wrap=True).print(result.summary(), highlight=False, markup=False)
         info(f"metrics: {result.output_dir / 'metrics.json'}\ncheckpoint: {result.checkpoint_path}")

@@ -119,8 +119,9 @@ def evaluate_meta(
     given = thresholds
     if given is None:
         scores: dict[str, dict[int, SiteScores]] = {}
-        with Progress(f"{phase}: validation genes (thresholds)", total=total_nt(validation_genes), unit="nt",
-                      enabled=progress) as bar:  # fmt: skip
+        with Progress(
+            f"{phase}: validation genes (thresholds)", total=total_nt(validation_genes), unit="nt", enabled=progress
+        ) as bar:
             for n, (_, labels, sources) in enumerate(
                 gene_probabilities(model, channels, validation_genes, device, structure, calibration, val_p), 1
             ):
@@ -137,8 +138,9 @@ def evaluate_meta(
                 if name in ("meta", "base") and (name == "meta" or splice_groups(channels)):
                     raise InputDataError(f"no stored thresholds for {name!r}")
                 continue  # a further variant the checkpoint kept no thresholds for
-            chosen[name] = {cls: float(given[name][str(cls)] if str(cls) in given[name] else given[name][cls])
-                            for cls in (1, 2)}  # fmt: skip
+            chosen[name] = {
+                cls: float(given[name][str(cls)] if str(cls) in given[name] else given[name][cls]) for cls in (1, 2)
+            }
     results: dict[str, CanonicalScores] = {}
     with Progress(f"{phase}: test genes", total=total_nt(test_genes), unit="nt", enabled=progress) as bar:
         for n, (_, labels, sources) in enumerate(
@@ -154,5 +156,6 @@ def evaluate_meta(
     pr = {name: r.pr_curves() for name, r in results.items()}
     thresholds_used = {name: chosen[name] for name in results}
     extra = {k: v for k, v in metrics.items() if k not in ("meta", "base")}
-    return Evaluation(metrics["meta"], metrics.get("base"), thresholds_used, curves, [g.gene_id for g in test_genes],
-                      pr, extra)  # fmt: skip
+    return Evaluation(
+        metrics["meta"], metrics.get("base"), thresholds_used, curves, [g.gene_id for g in test_genes], pr, extra
+    )

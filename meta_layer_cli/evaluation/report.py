@@ -18,9 +18,18 @@ from meta_layer_cli.runtime.progress import format_duration
 from meta_layer_cli.runtime.provenance import current_command_line
 
 ROWS = (
-    "pr_auc_acceptor", "pr_auc_donor", "pr_auc_macro", "topk_acceptor", "topk_donor", "topk_mean",
-    "fp_at_0.5", "fn_at_0.5", "fp_at_f1opt", "fn_at_f1opt", "ece",
-)  # fmt: skip
+    "pr_auc_acceptor",
+    "pr_auc_donor",
+    "pr_auc_macro",
+    "topk_acceptor",
+    "topk_donor",
+    "topk_mean",
+    "fp_at_0.5",
+    "fn_at_0.5",
+    "fp_at_f1opt",
+    "fn_at_f1opt",
+    "ece",
+)
 
 
 def format_metric(key: str, value) -> str:
@@ -62,8 +71,10 @@ def worse_than_base(meta: dict, base: dict | None, n_genes: int | None = None) -
     if not worse:
         return None
     genes = f" on the {n_genes} held-out genes" if n_genes else " on the held-out genes"
-    return (f"the meta-layer is WORSE than its base model{genes} ({'; '.join(worse)}): use the base model's "
-            "scores, or train on more genes or for longer")  # fmt: skip
+    return (
+        f"the meta-layer is WORSE than its base model{genes} ({'; '.join(worse)}): use the base model's "
+        "scores, or train on more genes or for longer"
+    )
 
 
 def _png(fig) -> str:
@@ -105,8 +116,12 @@ def _reliability_with_counts(reliability: dict, metrics: dict):
         count = np.asarray(curve["count"])
         keep = count > 0
         ece = (metrics.get(name) or {}).get("ece", float("nan"))
-        ax.plot(np.asarray(curve["mean_predicted"])[keep], np.asarray(curve["observed"])[keep], marker=marker,
-                label=f"{name} (ECE {ece:.2e})")  # fmt: skip
+        ax.plot(
+            np.asarray(curve["mean_predicted"])[keep],
+            np.asarray(curve["observed"])[keep],
+            marker=marker,
+            label=f"{name} (ECE {ece:.2e})",
+        )
         width = 1 / len(count)
         centres = (np.arange(len(count)) + 0.5) * width
         counts_ax.bar(centres + offset, np.where(keep, count, np.nan), width=0.022, label=name)
@@ -187,14 +202,22 @@ def _reliability_rows(reliability: dict) -> list[list[str]]:
         row = [f"{b / bins:.2f}-{(b + 1) / bins:.2f}"]
         for n in names:
             c = reliability[n]
-            row += [f"{c['count'][b]:,}", f"{c['mean_predicted'][b]:.4f}" if c["count"][b] else "-",
-                    f"{c['observed'][b]:.4f}" if c["count"][b] else "-"]  # fmt: skip
+            row += [
+                f"{c['count'][b]:,}",
+                f"{c['mean_predicted'][b]:.4f}" if c["count"][b] else "-",
+                f"{c['observed'][b]:.4f}" if c["count"][b] else "-",
+            ]
         rows.append(row)
     return rows
 
 
-def write_report(path: str | os.PathLike, metrics: dict, title: str = "metalayer report", gene: dict | None = None,
-                 notes: list[str] | None = None) -> Path:  # fmt: skip
+def write_report(
+    path: str | os.PathLike,
+    metrics: dict,
+    title: str = "metalayer report",
+    gene: dict | None = None,
+    notes: list[str] | None = None,
+) -> Path:
     """Write the report. ``metrics`` is the content of a run's ``metrics.json`` (``meta``, ``base``, optionally
     ``meta_per_nucleotide``, ``history``, ``timing``, ``reliability``, ``pr_curves``); ``gene`` optionally
     ``{"gene_id", "gene_name", "labels" [L], "base" [L, 3], "meta" [L, 3]}`` for the track plot; ``notes``:
@@ -203,16 +226,24 @@ def write_report(path: str | os.PathLike, metrics: dict, title: str = "metalayer
     base, meta = metrics.get("base") or {}, metrics["meta"]
     alone = metrics.get(NETWORK_ALONE)
     header = ["metric", "base", "meta"] + (["network alone"] if alone else [])
-    rows = [[key, format_metric(key, base.get(key)), format_metric(key, meta.get(key))]
-            + ([format_metric(key, alone.get(key))] if alone else []) for key in ROWS]  # fmt: skip
+    rows = [
+        [key, format_metric(key, base.get(key)), format_metric(key, meta.get(key))]
+        + ([format_metric(key, alone.get(key))] if alone else [])
+        for key in ROWS
+    ]
     command = current_command_line()
-    provenance = [f"metalayer {__version__}, {time.strftime('%Y-%m-%d %H:%M')}",
-                  f"command: {command}" if command else "written by a library call (no command line)"]  # fmt: skip
+    provenance = [
+        f"metalayer {__version__}, {time.strftime('%Y-%m-%d %H:%M')}",
+        f"command: {command}" if command else "written by a library call (no command line)",
+    ]
     warning = worse_than_base(meta, base, metrics.get("meta", {}).get("n_genes"))
     warning_html = f"<p class='warning'><b>Warning:</b> {html.escape(warning)}</p>" if warning else ""
     timing = metrics.get("timing") or {}
-    timing_rows = [[TIMING_LABELS.get(k, k.removesuffix("_s").replace("_", " ")), format_duration(v)]
-                   for k, v in timing.items() if isinstance(v, (int, float))]  # fmt: skip
+    timing_rows = [
+        [TIMING_LABELS.get(k, k.removesuffix("_s").replace("_", " ")), format_duration(v)]
+        for k, v in timing.items()
+        if isinstance(v, (int, float))
+    ]
     if len(timing_rows) > 1:
         timing_rows.append(["total", format_duration(sum(v for v in timing.values() if isinstance(v, (int, float))))])
     reliability_rows = _reliability_rows(metrics.get("reliability") or {})
@@ -226,8 +257,12 @@ def write_report(path: str | os.PathLike, metrics: dict, title: str = "metalayer
             if reliability_rows:
                 figures.append(_table(reliability_header, reliability_rows))
     notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in provenance + (notes or []))
-    alone_note = ("<p>network alone: the meta model's own output, before the gene-structure decoder (and any "
-                  "calibration) that make the final meta column.</p>" if alone else "")  # fmt: skip
+    alone_note = (
+        "<p>network alone: the meta model's own output, before the gene-structure decoder (and any "
+        "calibration) that make the final meta column.</p>"
+        if alone
+        else ""
+    )
     document = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{text-align:left}}
@@ -243,9 +278,14 @@ img{{max-width:100%}}.warning{{background:#fde2e1;border:1px solid #c0392b;paddi
     return path
 
 
-def write_reliability_plot(path: str | os.PathLike, curves: dict[str, dict], title: str = "reliability",
-                           xlabel: str = "predicted probability", ylabel: str = "observed frequency",
-                           limits: tuple[float, float] | None = (0.0, 1.0)) -> Path:  # fmt: skip
+def write_reliability_plot(
+    path: str | os.PathLike,
+    curves: dict[str, dict],
+    title: str = "reliability",
+    xlabel: str = "predicted probability",
+    ylabel: str = "observed frequency",
+    limits: tuple[float, float] | None = (0.0, 1.0),
+) -> Path:
     """A PNG reliability diagram of several curves (``{label: reliability_curve(...)}``: ``mean_predicted``,
     ``observed``, ``count`` per bin), e.g. before/after. ``limits``: both axes' range (None: fitted to the
     curves, for values other than probabilities, e.g. predicted vs measured delta PSI)."""

@@ -170,8 +170,13 @@ class SiteScores:
         estimate = above[b] + mates * (1.0 - offset)
         high = self.high_negatives
         exact = len(high) - np.searchsorted(high, values, side="left")  # kept negatives >= each value
-        return (values, tp, (lo + exact).astype(np.float64), estimate + exact,
-                (above[b] + mates + exact).astype(np.float64))  # fmt: skip
+        return (
+            values,
+            tp,
+            (lo + exact).astype(np.float64),
+            estimate + exact,
+            (above[b] + mates + exact).astype(np.float64),
+        )
 
     def average_precision(self) -> tuple[float, float]:
         """(average precision, bound on its error); NaN without sites (as :func:`average_precision`)."""
@@ -372,5 +377,8 @@ class BinnedScores:
         value = mean if mapped is None else np.asarray(mapped, dtype=np.float64)
         idx = np.minimum((value * RELIABILITY_BINS).astype(int), RELIABILITY_BINS - 1)
         count = np.bincount(idx, weights=n, minlength=RELIABILITY_BINS).round().astype(np.int64)
-        return (count, np.bincount(idx, weights=n * value, minlength=RELIABILITY_BINS),
-                np.bincount(idx, weights=n * frac, minlength=RELIABILITY_BINS))  # fmt: skip
+        return (
+            count,
+            np.bincount(idx, weights=n * value, minlength=RELIABILITY_BINS),
+            np.bincount(idx, weights=n * frac, minlength=RELIABILITY_BINS),
+        )

@@ -14,9 +14,11 @@ from meta_layer_cli.runtime.progress import Progress, phase
 
 @phase("evaluate")
 def evaluate_tracks(
-    tracks_dir: str | os.PathLike, gene_ids: Sequence[str] | None = None, threshold: float = 0.5,
+    tracks_dir: str | os.PathLike,
+    gene_ids: Sequence[str] | None = None,
+    threshold: float = 0.5,
     allow_partial: bool = False,
-) -> dict:  # fmt: skip
+) -> dict:
     """Top-k accuracy, PR-AUC and FP/FN at ``threshold`` over all (or the given) genes.
 
     Needs ``neither, acceptor, donor`` channels (SpliceAI, OpenSpliceAI). A folder with planned

@@ -43,8 +43,10 @@ class VariantEffectEvaluation:
                     v = m.get(k)
                     return f"{v:8.3f}" if isinstance(v, float) and math.isfinite(v) else f"{'-':>8}"
 
-                lines.append(f"{name:<16} {m['n']:>6}  {label:<26} {f('pearson')} {f('spearman')} "
-                             f"{f('auroc')[1:]:>7} {f('auprc')[1:]:>7}")  # fmt: skip
+                lines.append(
+                    f"{name:<16} {m['n']:>6}  {label:<26} {f('pearson')} {f('spearman')} "
+                    f"{f('auroc')[1:]:>7} {f('auprc')[1:]:>7}"
+                )
         return "\n".join(lines)
 
 
@@ -63,9 +65,13 @@ def _table(item, index: int) -> tuple[str, pl.DataFrame]:
 
 
 def evaluate_canonical_on_variants(
-    checkpoint: str | os.PathLike, variant_sets: Sequence, device: str = "cpu",
-    models_dir: str | os.PathLike | None = None, cache=None, loaded: tuple | None = None,
-) -> VariantEffectEvaluation:  # fmt: skip
+    checkpoint: str | os.PathLike,
+    variant_sets: Sequence,
+    device: str = "cpu",
+    models_dir: str | os.PathLike | None = None,
+    cache=None,
+    loaded: tuple | None = None,
+) -> VariantEffectEvaluation:
     """meta(alt) - meta(ref) of a canonical checkpoint against measured effects. ``loaded``: the checkpoint's
     ``(model, config)`` if the caller holds them (train-canonical, which has just loaded its best model)."""
     from meta_layer_cli.artifacts.cache import MemoryCache, as_cache
@@ -82,8 +88,9 @@ def evaluate_canonical_on_variants(
     out: dict[str, dict[str, dict]] = {}
     for i, item in enumerate(variant_sets):
         name, frame = _table(item, i)
-        frame = frame.filter(pl.col("exon_start").is_not_null() & pl.col("exon_end").is_not_null()
-                             & pl.col("target").is_not_null())  # fmt: skip
+        frame = frame.filter(
+            pl.col("exon_start").is_not_null() & pl.col("exon_end").is_not_null() & pl.col("target").is_not_null()
+        )
         if frame.is_empty():
             continue
         n = len(frame)
@@ -113,6 +120,8 @@ def evaluate_canonical_on_variants(
         kinds = frame["target_kind"].to_list() if "target_kind" in frame.columns else ["delta_psi_percent"] * n
         threshold = DEFAULT_THRESHOLDS.get(max(set(kinds), key=kinds.count), 20.0)
         target = frame["target"].cast(pl.Float64).to_numpy()
-        out[name] = {"meta": regression_metrics(meta_delta, target, threshold),
-                     "base": regression_metrics(base_delta, target, threshold)}  # fmt: skip
+        out[name] = {
+            "meta": regression_metrics(meta_delta, target, threshold),
+            "base": regression_metrics(base_delta, target, threshold),
+        }
     return VariantEffectEvaluation(out)

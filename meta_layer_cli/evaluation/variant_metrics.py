@@ -177,7 +177,10 @@ def binned_calibration_error(prediction: np.ndarray, target: np.ndarray, bins: i
     p, t = p[keep], t[keep]
     order = np.argsort(p, kind="stable")
     parts = [part for part in np.array_split(order, min(bins, len(p))) if len(part)]
-    curve = {"mean_predicted": [float(p[i].mean()) for i in parts], "observed": [float(t[i].mean()) for i in parts],
-             "count": [int(len(i)) for i in parts]}  # fmt: skip
+    curve = {
+        "mean_predicted": [float(p[i].mean()) for i in parts],
+        "observed": [float(t[i].mean()) for i in parts],
+        "count": [int(len(i)) for i in parts],
+    }
     error = sum(c * abs(a - b) for a, b, c in zip(curve["mean_predicted"], curve["observed"], curve["count"]))
     return float(error / max(len(p), 1)), curve

@@ -34,9 +34,23 @@ import torch.nn.functional as F
 
 EPS = 1e-6
 PER_CHANNEL = (
-    "p", "p-1", "p+1", "p-2", "p+2", "d-1", "d+1", "d-2", "d+2",
-    "peak", "peak_ratio", "d2", "context", "strength", "max10", "max50",
-)  # fmt: skip
+    "p",
+    "p-1",
+    "p+1",
+    "p-2",
+    "p+2",
+    "d-1",
+    "d+1",
+    "d-2",
+    "d+2",
+    "peak",
+    "peak_ratio",
+    "d2",
+    "context",
+    "strength",
+    "max10",
+    "max50",
+)
 PER_GROUP = ("donor_vs_acceptor", "splice_vs_neither", "entropy", "rel_donor")
 SPLICE_TRIPLE = ("neither", "acceptor", "donor")
 

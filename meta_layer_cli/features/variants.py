@@ -362,7 +362,7 @@ def build_variant_dataset(
         {
             "id": frame["id"],
             **{k: pl.Series(k, v, dtype=pl.Int64 if k.startswith("exon") else pl.Utf8) for k, v in ext.items()},
-        }  # fmt: skip
+        }
     )
     scored = score_sequences(ext_frame, base_model=model, window=delta_window, cache=memory, batch_size=batch_size)
     items_ref = list(zip(ext["ref_seq"], ext["upstream"], ext["downstream"]))
@@ -425,5 +425,3 @@ def build_variant_dataset(
         window=window,
         base_model=BaseModelRecord.of(model),
     )
-
-

@@ -31,8 +31,10 @@ ROW_GROUP = 1_000_000  # rows per parquet row group of the predictions
 def checkpoint_records(config: dict, checkpoint: str | os.PathLike) -> list[BaseModelRecord]:
     run = config.get("run")
     if not run:
-        raise InputDataError(f"{checkpoint}: not a canonical checkpoint (no run information; written by "
-                             "`metalayer train-canonical` or `metalayer calibrate`?)")  # fmt: skip
+        raise InputDataError(
+            f"{checkpoint}: not a canonical checkpoint (no run information; written by "
+            "`metalayer train-canonical` or `metalayer calibrate`?)"
+        )
     return [BaseModelRecord.from_dict(r) for r in run["base_models"]]
 
 
@@ -145,8 +147,9 @@ def contig_lengths(manifest: dict) -> dict[str, int]:
 
 def _gene_frame(dirs: Sequence[Path], gene_id: str, probs: np.ndarray) -> pl.DataFrame:
     first = read_gene_track(dirs[0], gene_id)
-    frames = [first.with_columns(pl.col("chrom").cast(pl.Utf8), pl.col("strand").cast(pl.Utf8),
-                                 pl.col("base").cast(pl.Utf8))]  # fmt: skip
+    frames = [
+        first.with_columns(pl.col("chrom").cast(pl.Utf8), pl.col("strand").cast(pl.Utf8), pl.col("base").cast(pl.Utf8))
+    ]
     for i, d in enumerate(dirs[1:], 1):
         extra = read_gene_track(d, gene_id)
         channels = [c for c in extra.columns if c not in first.columns[:6]]
@@ -172,9 +175,11 @@ def write_bigwigs(rows: str | os.PathLike, prefix: str, chrom_sizes: dict[str, i
         raise InputDataError("bigWig output needs genomic coordinates (genes from --fasta/--gtf)")
     unknown = sorted(c for c in keys["chrom"].to_list() if c not in chrom_sizes)
     if unknown:
-        raise InputDataError(f"bigWig output needs the length of contig {unknown[0]}, which the prepared "
-                             "folder does not record (prepared by an older metalayer, its FASTA gone): "
-                             "run `metalayer prepare` again, or predict with --fasta/--gtf")  # fmt: skip
+        raise InputDataError(
+            f"bigWig output needs the length of contig {unknown[0]}, which the prepared "
+            "folder does not record (prepared by an older metalayer, its FASTA gone): "
+            "run `metalayer prepare` again, or predict with --fasta/--gtf"
+        )
     written = []
     for kind in ("acceptor", "donor"):
         for strand, label in (("+", "plus"), ("-", "minus")):
@@ -191,8 +196,12 @@ def write_bigwigs(rows: str | os.PathLike, prefix: str, chrom_sizes: dict[str, i
                     here_rows = table.filter((pl.col("chrom") == chrom) & (pl.col("strand") == strand))
                     track = here_rows.group_by("position").agg(pl.col(f"meta_{kind}").max()).sort("position").collect()
                     starts = (track["position"].to_numpy() - 1).astype(np.int64).tolist()
-                    bw.addEntries([chrom] * len(starts), starts, ends=[s + 1 for s in starts],
-                                  values=track[f"meta_{kind}"].cast(pl.Float64).to_list())  # fmt: skip
+                    bw.addEntries(
+                        [chrom] * len(starts),
+                        starts,
+                        ends=[s + 1 for s in starts],
+                        values=track[f"meta_{kind}"].cast(pl.Float64).to_list(),
+                    )
                 bw.close()
             written.append(path)
     return written

@@ -130,10 +130,8 @@ def gain_loss_entry(
     )
 
 
-
 def mask_outside_gene(seq: str, start0: int, gene: VariantGene) -> str:
     """``seq`` (genome from 0-based ``start0``) with every base outside the gene's span set to N."""
     lo = min(max(gene.tx_start - 1 - start0, 0), len(seq))
     hi = max(min(gene.tx_end - start0, len(seq)), lo)
     return "N" * lo + seq[lo:hi] + "N" * (len(seq) - hi)
-

@@ -103,8 +103,9 @@ class VariantPredictor:
     def scored(self, dataset, device: str = "cpu") -> dict[str, np.ndarray]:
         """Every row in its own target kind: :func:`calibrated_predictions` (``delta`` and/or ``probability``,
         ...), then the held-out calibration (``delta`` mapped, or ``lo`` / ``hi`` added)."""
-        out = calibrated_predictions(self.model, predict_variants(self.model, dataset, device=device),
-                                     self.calibration, dataset)  # fmt: skip
+        out = calibrated_predictions(
+            self.model, predict_variants(self.model, dataset, device=device), self.calibration, dataset
+        )
         if self.heldout is not None and "delta" in out:
             out["delta"], lo, hi = self.heldout.apply(out["delta"], dataset.kind_names)
             if lo is not None:
@@ -116,9 +117,14 @@ def load_variant_predictor(checkpoint: str | os.PathLike, device: str = "cpu") -
     """A ``train-delta`` checkpoint with its calibration and ``p_splice_altering`` map."""
     model, config = load_variant_model(checkpoint, device)
     checkpoint_record(config, str(checkpoint))  # an old checkpoint fails here, with one clear line
-    return VariantPredictor(model, config, calibration_from_json(config.get("calibration")),
-                            config.get("p_splice_altering") or {}, str(checkpoint),
-                            HeldOutCalibration.from_dict(config.get("heldout_calibration")))  # fmt: skip
+    return VariantPredictor(
+        model,
+        config,
+        calibration_from_json(config.get("calibration")),
+        config.get("p_splice_altering") or {},
+        str(checkpoint),
+        HeldOutCalibration.from_dict(config.get("heldout_calibration")),
+    )
 
 
 def checkpoint_record(checkpoint: str | os.PathLike | dict, path: str | None = None) -> BaseModelRecord:
@@ -128,8 +134,10 @@ def checkpoint_record(checkpoint: str | os.PathLike | dict, path: str | None = N
     where = path or (str(checkpoint) if not isinstance(checkpoint, dict) else "the checkpoint")
     stored = (config.get("run") or {}).get("base_model")
     if not isinstance(stored, dict) or "name" not in stored or "context" not in stored:
-        raise InputDataError(f"{where} does not record its base model the current way (a checkpoint of an older "
-                             "metalayer?): retrain it with `metalayer train-delta`")  # fmt: skip
+        raise InputDataError(
+            f"{where} does not record its base model the current way (a checkpoint of an older "
+            "metalayer?): retrain it with `metalayer train-delta`"
+        )
     return BaseModelRecord.from_dict(stored)
 
 
@@ -167,8 +175,10 @@ def predict_table_columns(
                 if kind == pred.readout_kind() and kind in pred.p_map:
                     p_delta = calibrator_from_dict(pred.p_map[kind])(np.abs(before))
             if "predicted_delta_psi" not in cols:
-                logger.warning(f"{pred.path} was not trained on delta PSI data: predicted_delta_psi is null; "
-                               f"see predicted_{pred.kinds[0]}")  # fmt: skip
+                logger.warning(
+                    f"{pred.path} was not trained on delta PSI data: predicted_delta_psi is null; "
+                    f"see predicted_{pred.kinds[0]}"
+                )
                 cols["predicted_delta_psi"] = np.full(n, np.nan)
         else:
             out = predict_variants(pred.model, ds, device=device, kind=pred.readout_kind())
@@ -220,18 +230,26 @@ def score_sequences_with_models(
     result = score_sequences(frame, base_model=model, window=window, cache=memory)
     datasets = {}
     for w in sorted({p.window for p in predictors}):
-        datasets[w] = build_variant_dataset(frame, model, window=w, cache=memory,
-                                            delta_window=predictors[0].run.get("delta_window", 50))  # fmt: skip
+        datasets[w] = build_variant_dataset(
+            frame, model, window=w, cache=memory, delta_window=predictors[0].run.get("delta_window", 50)
+        )
     cols = predict_table_columns(predictors, datasets, device)
     added = []
     for name, values in cols.items():
         if values.dtype == object:
             added.append(pl.Series(name, values.tolist(), dtype=pl.Utf8))
         else:
-            added.append(pl.Series(name, np.where(np.isfinite(values), values, np.nan), dtype=pl.Float64)
-                         .fill_nan(None))  # fmt: skip
+            added.append(
+                pl.Series(name, np.where(np.isfinite(values), values, np.nan), dtype=pl.Float64).fill_nan(None)
+            )
     return result.drop([c for c in cols if c in result.columns]).with_columns(added)
 
 
-__all__ = ["MODEL_COLUMNS", "TARGET_KINDS", "VariantPredictor", "checkpoint_record", "load_variant_predictor",
-           "score_sequences_with_models"]  # fmt: skip
+__all__ = [
+    "MODEL_COLUMNS",
+    "TARGET_KINDS",
+    "VariantPredictor",
+    "checkpoint_record",
+    "load_variant_predictor",
+    "score_sequences_with_models",
+]

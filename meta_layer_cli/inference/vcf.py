@@ -125,8 +125,9 @@ FORMER_TAG = "##metasplice_"
 SETTINGS_TAG = "##metalayer_score_vcf="
 
 
-def output_header(header: VcfHeader, model, distance: int, mask: bool, meta_info: str | None, command: str,
-                  shard: str | None = None) -> VcfHeader:  # fmt: skip
+def output_header(
+    header: VcfHeader, model, distance: int, mask: bool, meta_info: str | None, command: str, shard: str | None = None
+) -> VcfHeader:
     """The input header with this run's INFO lines (replacing an earlier run's) and provenance lines."""
     info = SPLICEAI_INFO
     if model.name != "spliceai":
@@ -167,8 +168,10 @@ def _scan(path, name: str, strict: bool, index: bool) -> _Scan:
         for record in reader:
             flags.append(record.is_record)
             if strict and record.error is not None:
-                raise InputDataError(f"{name} line {record.line_number}: malformed record ({record.error}); "
-                                     "--strict stops here, before anything is scored")  # fmt: skip
+                raise InputDataError(
+                    f"{name} line {record.line_number}: malformed record ({record.error}); "
+                    "--strict stops here, before anything is scored"
+                )
             if check is not None:
                 check.add(record)
     return _Scan(flags)
@@ -256,19 +259,35 @@ def score_vcf(
         raise UsageError(f"chunk_size {chunk_size}: records held at once must be a whole number >= 1")
     part = parse_shard(shard) if shard is not None else None
     check_output_file(output, "--output")
-    refuse_overwriting_inputs({"--output": [output, *([f"{output}.tbi"] if write_index else [])]},
-                              {"--input": input, "--reference": reference_fasta, "--annotation": annotation,
-                               "--checkpoint": checkpoints, "--weights": weights})  # fmt: skip
+    refuse_overwriting_inputs(
+        {"--output": [output, *([f"{output}.tbi"] if write_index else [])]},
+        {
+            "--input": input,
+            "--reference": reference_fasta,
+            "--annotation": annotation,
+            "--checkpoint": checkpoints,
+            "--weights": weights,
+        },
+    )
     if write_index:
         check_index_target(output)
     if command is None:
         command = call_summary(
-            "score_vcf", input=input, output=output, reference_fasta=reference_fasta, annotation=annotation,
-            base_model=base_model if isinstance(base_model, str) or base_model is None else getattr(base_model,
-                                                                                                    "name", "?"),
-            weights=weights, distance=distance, mask=mask, checkpoints=checkpoints, strict=strict or None,
+            "score_vcf",
+            input=input,
+            output=output,
+            reference_fasta=reference_fasta,
+            annotation=annotation,
+            base_model=base_model
+            if isinstance(base_model, str) or base_model is None
+            else getattr(base_model, "name", "?"),
+            weights=weights,
+            distance=distance,
+            mask=mask,
+            checkpoints=checkpoints,
+            strict=strict or None,
             shard=f"{part[0]}/{part[1]}" if part else None,
-        )  # fmt: skip
+        )
     started = time.perf_counter()
     name = "<stdin>" if os.fspath(input) == STDIN else Path(input).name
     with contextlib.ExitStack() as stack:
@@ -281,10 +300,29 @@ def score_vcf(
         model = _base_model(base_model, weights, device, checkpoints, models_dir)
         # a shard carries the plan and the input's checksum, so that merge-vcf refuses shards of another input
         plan = shard_line(*part, scan.lines, file_checksum(source)) if part is not None else None
-        summary = _score(source, name, output, reference_fasta, annotation, model, distance, mask,
-                         device, progress, cache, batch_size, chunk_size, batched, incremental, checkpoints,
-                         command, write_index, (start, end), total,
-                         plan)  # fmt: skip
+        summary = _score(
+            source,
+            name,
+            output,
+            reference_fasta,
+            annotation,
+            model,
+            distance,
+            mask,
+            device,
+            progress,
+            cache,
+            batch_size,
+            chunk_size,
+            batched,
+            incremental,
+            checkpoints,
+            command,
+            write_index,
+            (start, end),
+            total,
+            plan,
+        )
     summary["seconds"] = time.perf_counter() - started
     return summary
 
@@ -300,9 +338,29 @@ def _base_model(base_model, weights, device: str, checkpoints, models_dir):
     return resolve_base_model(base_model or "spliceai", weights, device, models_dir)
 
 
-def _score(source, name, output, reference_fasta, annotation, model, distance, mask, device, progress,
-           cache, batch_size, chunk_size, batched, incremental, checkpoints, command, write_index, block, total,
-           shard) -> dict:  # fmt: skip
+def _score(
+    source,
+    name,
+    output,
+    reference_fasta,
+    annotation,
+    model,
+    distance,
+    mask,
+    device,
+    progress,
+    cache,
+    batch_size,
+    chunk_size,
+    batched,
+    incremental,
+    checkpoints,
+    command,
+    write_index,
+    block,
+    total,
+    shard,
+) -> dict:
     with reading(f"annotation {annotation}"):  # the parsers name the line; anything they raise is the file's fault
         genes = GeneIndex(read_variant_annotation(annotation))
     fasta = Fasta(reference_fasta)
@@ -312,8 +370,17 @@ def _score(source, name, output, reference_fasta, annotation, model, distance, m
 
         extra, meta_info = VcfCheckpoints.load(checkpoints, model, device), META_INFO
     # one base-model pass serves both fields: with a meta model it covers the rows that model reads beyond +-D
-    scorer = VariantScorer(model, fasta, genes, distance, mask, as_cache(cache), batch_size, incremental,
-                           margin=extra.margin if extra is not None else 0)  # fmt: skip
+    scorer = VariantScorer(
+        model,
+        fasta,
+        genes,
+        distance,
+        mask,
+        as_cache(cache),
+        batch_size,
+        incremental,
+        margin=extra.margin if extra is not None else 0,
+    )
     counts = Counter()
     with VcfReader(source, name) as reader:
         header = output_header(reader.header, model, distance, mask, meta_info, command, shard)
@@ -346,8 +413,9 @@ def _score(source, name, output, reference_fasta, annotation, model, distance, m
                         counts["scored"] += 1
                         counts["entries"] += len(values)
                         if extra is not None:  # unscored allele x gene entries are all '.' already
-                            info["MetaLayer"] = ",".join(meta_scored[e] if isinstance(e, int) else f"{e}|.|.|."
-                                                          for e in entries)  # fmt: skip
+                            info["MetaLayer"] = ",".join(
+                                meta_scored[e] if isinstance(e, int) else f"{e}|.|.|." for e in entries
+                            )
                     if reason is not None:
                         info["MetaLayerSkip"] = reason
                     # this run's fields replace an earlier run's; those it does not write are removed

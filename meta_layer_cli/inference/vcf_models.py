@@ -79,8 +79,10 @@ class VcfCheckpoints:
             return checkpoint_record(config, str(paths[0]))
         bases = (config.get("run") or {}).get("base_models") or []
         if len(bases) != 1:
-            raise InputDataError(f"{paths[0]} was trained on {len(bases)} base models; score-vcf runs one base model, "
-                                 "so its meta layer must have been trained on that model alone")  # fmt: skip
+            raise InputDataError(
+                f"{paths[0]} was trained on {len(bases)} base models; score-vcf runs one base model, "
+                "so its meta layer must have been trained on that model alone"
+            )
         return BaseModelRecord.from_dict(bases[0])
 
     @classmethod
@@ -111,8 +113,13 @@ class VcfCheckpoints:
             meta = CanonicalPredictor.load(path, device)  # with its calibration, if `metalayer calibrate` made it
         return cls(meta, predictors, device)
 
-    def entries(self, scorer: VariantScorer, tasks: Sequence[ScoringTask], refs: Sequence[np.ndarray],
-                alts: Sequence[np.ndarray]) -> list[str]:  # fmt: skip
+    def entries(
+        self,
+        scorer: VariantScorer,
+        tasks: Sequence[ScoringTask],
+        refs: Sequence[np.ndarray],
+        alts: Sequence[np.ndarray],
+    ) -> list[str]:
         """One ``MetaLayer`` entry per task (same order as the ``SpliceAI`` entries); ``refs``/``alts``: the
         scorer's base-model tracks of the tasks (:meth:`VariantScorer.tracks`, with :attr:`margin`)."""
         if not tasks:
@@ -126,8 +133,13 @@ class VcfCheckpoints:
         return out
 
     # -- meta-layer deltas ------------------------------------------------------------------
-    def _meta_deltas(self, scorer: VariantScorer, tasks: Sequence[ScoringTask], refs: Sequence[np.ndarray],
-                     alts: Sequence[np.ndarray]) -> list[str]:  # fmt: skip
+    def _meta_deltas(
+        self,
+        scorer: VariantScorer,
+        tasks: Sequence[ScoringTask],
+        refs: Sequence[np.ndarray],
+        alts: Sequence[np.ndarray],
+    ) -> list[str]:
         """meta(REF) and meta(ALT) over POS +- (D + margin), from the scorer's tracks; the +-D rows give the
         entry."""
         m = self.margin
@@ -137,8 +149,9 @@ class VcfCheckpoints:
         out = []
         for t, ref_track, alt_track in zip(tasks, refs, alts):
             gene = scorer.genes.genes[t.gene]
-            x_ref = mask_outside_gene(spliceai_normalize(scorer.fetch_padded(t.chrom, t.pos - 1 - s, t.pos + s)),
-                                      t.pos - 1 - s, gene)  # fmt: skip
+            x_ref = mask_outside_gene(
+                spliceai_normalize(scorer.fetch_padded(t.chrom, t.pos - 1 - s, t.pos + s)), t.pos - 1 - s, gene
+            )
             x_alt = x_ref[:s] + spliceai_normalize(t.allele) + x_ref[s + t.ref_len :]
             probs = []
             for seq, track in ((x_ref, ref_track), (x_alt, alt_track)):
@@ -171,10 +184,11 @@ class VcfCheckpoints:
         frame = pl.DataFrame(rows)
         memory = MemoryCache(scorer.cache)
         datasets = {
-            w: build_variant_dataset(frame, scorer.model, window=w, cache=memory,
-                                     delta_window=self.predictors[0].run.get("delta_window", 50))
+            w: build_variant_dataset(
+                frame, scorer.model, window=w, cache=memory, delta_window=self.predictors[0].run.get("delta_window", 50)
+            )
             for w in sorted({p.window for p in self.predictors})
-        }  # fmt: skip
+        }
         cols = predict_table_columns(self.predictors, datasets, self.device)
         n = len(rows)
         p_sa = cols.get("p_splice_altering", np.full(n, np.nan))
@@ -218,5 +232,12 @@ def _exon_row(scorer: VariantScorer, t: ScoringTask, row_id: str) -> dict | None
         up, down = reverse_complement(down), reverse_complement(up)
         exon_start, exon_end = len(ref) - exon_end, len(ref) - exon_start
         ref, alt = reverse_complement(ref), reverse_complement(alt)
-    return {"id": row_id, "ref_seq": ref, "alt_seq": alt, "exon_start": exon_start, "exon_end": exon_end,
-            "upstream": up, "downstream": down}  # fmt: skip
+    return {
+        "id": row_id,
+        "ref_seq": ref,
+        "alt_seq": alt,
+        "exon_start": exon_start,
+        "exon_end": exon_end,
+        "upstream": up,
+        "downstream": down,
+    }

@@ -91,12 +91,21 @@ def _is_symbolic(alt: str) -> bool:
     return any(c in alt for c in ".-*<>[]")
 
 
-
 class VariantScorer:
     """Scores chunks of VCF records (see the module docstring for the definition)."""
 
-    def __init__(self, model, fasta: Fasta, genes: GeneIndex, distance: int, mask: bool, cache, batch_size,
-                 incremental: bool = True, margin: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        model,
+        fasta: Fasta,
+        genes: GeneIndex,
+        distance: int,
+        mask: bool,
+        cache,
+        batch_size,
+        incremental: bool = True,
+        margin: int = 0,
+    ):
         self.model = model
         self.incremental = incremental
         self.fasta = fasta
@@ -301,8 +310,9 @@ class VariantScorer:
             return [], []
         return self._batched(tasks) if batched else (self._naive(tasks, 0), self._naive(tasks, 1))
 
-    def entries(self, tasks: Sequence[ScoringTask], refs: Sequence[np.ndarray],
-                alts: Sequence[np.ndarray]) -> list[str]:  # fmt: skip
+    def entries(
+        self, tasks: Sequence[ScoringTask], refs: Sequence[np.ndarray], alts: Sequence[np.ndarray]
+    ) -> list[str]:
         """The ``SpliceAI=`` entry of each task from its :meth:`tracks`: the +-D rows around POS."""
         m = self.margin
         out = []
@@ -322,4 +332,3 @@ class VariantScorer:
                 annotated = np.isin(positions, gene.boundaries)
                 out.append(gain_loss_entry(t.allele, gene.name, y_ref, y_alt, t.ref_len, annotated, self.mask))
         return out
-

@@ -62,12 +62,15 @@ def call_summary(function: str, **arguments) -> str:
 def _shard_of(path, header: VcfHeader) -> tuple[int, int, int, int, str]:
     found = [m for line in header.meta if (m := _SHARD_LINE.match(line))]
     if len(found) != 1:
-        raise InputDataError(f"{path}: {'no' if not found else 'more than one'} {SHARD_TAG} line; "
-                             "merge-vcf takes the outputs of score-vcf --shard K/N")  # fmt: skip
+        raise InputDataError(
+            f"{path}: {'no' if not found else 'more than one'} {SHARD_TAG} line; "
+            "merge-vcf takes the outputs of score-vcf --shard K/N"
+        )
     *numbers, checksum = found[0].groups()
     if checksum is None:
-        raise InputDataError(f"{path}: its {SHARD_TAG} line has no input checksum (an older metalayer made it); "
-                             "score the shards again")  # fmt: skip
+        raise InputDataError(
+            f"{path}: its {SHARD_TAG} line has no input checksum (an older metalayer made it); score the shards again"
+        )
     return (*(int(g) for g in numbers), checksum)  # type: ignore[return-value]
 
 
@@ -75,8 +78,13 @@ def _comparable(header: VcfHeader) -> list[str]:
     return header.without((COMMAND_TAG, SHARD_TAG)).lines()
 
 
-def merge_vcf(shards: Sequence[str | os.PathLike], output: str | os.PathLike, *, write_index: bool = False,
-              command: str | None = None) -> dict:  # fmt: skip
+def merge_vcf(
+    shards: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    write_index: bool = False,
+    command: str | None = None,
+) -> dict:
     """Concatenate the ``N`` outputs of ``score_vcf(..., shard="K/N")`` into ``output``, in shard order.
 
     Refuses (:class:`InputDataError`) a file that is no shard, shards of different splits or headers, a
@@ -103,11 +111,15 @@ def merge_vcf(shards: Sequence[str | os.PathLike], output: str | os.PathLike, *,
         if split is None:
             split, first = (n, total, checksum), (path, _comparable(header))
         elif (n, total) != split[:2]:
-            raise InputDataError(f"{path} is shard {k}/{n} of {total} lines, {first[0]} one of {split[0]} "
-                                 f"shards of {split[1]} lines: not the same split")  # fmt: skip
+            raise InputDataError(
+                f"{path} is shard {k}/{n} of {total} lines, {first[0]} one of {split[0]} "
+                f"shards of {split[1]} lines: not the same split"
+            )
         elif checksum != split[2]:
-            raise InputDataError(f"{path} was scored from another input VCF than {first[0]} (input checksum "
-                                 f"{checksum}, not {split[2]}): shards must come from one input")  # fmt: skip
+            raise InputDataError(
+                f"{path} was scored from another input VCF than {first[0]} (input checksum "
+                f"{checksum}, not {split[2]}): shards must come from one input"
+            )
         if k in by_index:
             raise InputDataError(f"shard {k}/{n} given twice: {by_index[k][0]} and {path}")
         if lines != (lambda b: b[1] - b[0])(shard_block(k, n, total)):
@@ -115,8 +127,10 @@ def merge_vcf(shards: Sequence[str | os.PathLike], output: str | os.PathLike, *,
         ours = _comparable(header)
         if ours != first[1]:
             diff = next((a for a, b in zip(ours, first[1]) if a != b), None) or f"{len(ours)} header lines"
-            raise InputDataError(f"{path}: header differs from {first[0]}'s (at {diff[:120]!r}); "
-                                 "shards must come from one score-vcf setup")  # fmt: skip
+            raise InputDataError(
+                f"{path}: header differs from {first[0]}'s (at {diff[:120]!r}); "
+                "shards must come from one score-vcf setup"
+            )
         by_index[k] = (path, header)
     n, total, _ = split
     missing = [k for k in range(1, n + 1) if k not in by_index]
@@ -139,7 +153,8 @@ def merge_vcf(shards: Sequence[str | os.PathLike], output: str | os.PathLike, *,
                     writer.write(record)
                     count += 1
             if count != end - start:
-                raise InputDataError(f"{path}: shard {k}/{n} has {count} lines, its header says {end - start} "
-                                     "(truncated or edited?)")  # fmt: skip
+                raise InputDataError(
+                    f"{path}: shard {k}/{n} has {count} lines, its header says {end - start} (truncated or edited?)"
+                )
             written += count
     return {"shards": n, "lines": written}

@@ -65,8 +65,9 @@ class VariantGene:
     exons: np.ndarray | None = None
 
     @classmethod
-    def from_exons(cls, name: str, chrom: str, strand: str, tx_start: int, tx_end: int,
-                   firsts: Sequence[int], lasts: Sequence[int]) -> VariantGene:  # fmt: skip
+    def from_exons(
+        cls, name: str, chrom: str, strand: str, tx_start: int, tx_end: int, firsts: Sequence[int], lasts: Sequence[int]
+    ) -> VariantGene:
         """From paired 1-based first / last exonic nt (equal lengths)."""
         firsts, lasts = np.asarray(firsts, np.int64), np.asarray(lasts, np.int64)
         exons = np.stack([firsts, lasts], axis=1).reshape(-1, 2)
@@ -76,8 +77,15 @@ class VariantGene:
     @classmethod
     def from_transcript(cls, t: Transcript) -> VariantGene:
         """A GTF/GFF3 transcript, named by its gene name; its span is the first exon's start to the last exon's end."""
-        return cls.from_exons(t.gene_name or t.gene_id, t.chrom, t.strand, t.start + 1, t.end,
-                              [s + 1 for s, _ in t.exons], [e for _, e in t.exons])  # fmt: skip
+        return cls.from_exons(
+            t.gene_name or t.gene_id,
+            t.chrom,
+            t.strand,
+            t.start + 1,
+            t.end,
+            [s + 1 for s, _ in t.exons],
+            [e for _, e in t.exons],
+        )
 
     def transcript(self) -> Transcript:
         """The gene as a :class:`Transcript` (0-based half-open exons; id and names = the gene's name)."""
@@ -130,9 +138,7 @@ def read_annotation_table(path: str | os.PathLike) -> list[VariantGene]:
             if strand not in ("+", "-"):
                 raise ValueError(f"{path.name} line {lineno}: strand {strand!r} is not + or -")
             if len(starts) != len(ends):
-                raise ValueError(
-                    f"{path.name} line {lineno}: {len(starts)} exon starts but {len(ends)} exon ends"
-                )
+                raise ValueError(f"{path.name} line {lineno}: {len(starts)} exon starts but {len(ends)} exon ends")
             if not starts:
                 raise ValueError(f"{path.name} line {lineno}: no exons")
             firsts = [s + 1 for s in starts]

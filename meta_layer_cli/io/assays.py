@@ -107,23 +107,57 @@ def load_vexseq(path: str | os.PathLike) -> pl.DataFrame:
     (nt of intron after the exon in ``ref_seq``).
     """
     raw = _read_csv(path, "Vex-seq")
-    need = ["ID", "seqnames", "start", "end", "width", "strand", "hg19_variant_position", "reference", "variant",
-            "HepG2_delta_psi", "REF_SEQ", "ALT_SEQ"]  # fmt: skip
+    need = [
+        "ID",
+        "seqnames",
+        "start",
+        "end",
+        "width",
+        "strand",
+        "hg19_variant_position",
+        "reference",
+        "variant",
+        "HepG2_delta_psi",
+        "REF_SEQ",
+        "ALT_SEQ",
+    ]
     _require(raw, need, "Vex-seq")
     rows = raw.to_dicts()
     cols: dict[str, list] = {c: [] for c in BASE_COLUMNS}
-    extra = {c: [] for c in ("chrom", "strand", "exon_start_genomic", "exon_end_genomic", "variant_position",
-                             "ref_allele", "alt_allele", "ref_psi", "side", "downstream_flank")}  # fmt: skip
+    extra = {
+        c: []
+        for c in (
+            "chrom",
+            "strand",
+            "exon_start_genomic",
+            "exon_end_genomic",
+            "variant_position",
+            "ref_allele",
+            "alt_allele",
+            "ref_psi",
+            "side",
+            "downstream_flank",
+        )
+    }
     for i, r in enumerate(rows):
         ref, alt, width = str(r["REF_SEQ"]).upper(), str(r["ALT_SEQ"]).upper(), int(r["width"])
         exon_end = VEXSEQ_UPSTREAM + width
         if len(ref) < exon_end:
             raise InputDataError(f"Vex-seq row {i} ({r['ID']}): REF_SEQ ({len(ref)} nt) shorter than 100 + width")
         group = f"{r['seqnames']}:{r['start']}-{r['end']}:{r['strand']}"
-        for key, value in (("id", str(r["ID"])), ("ref_seq", ref), ("alt_seq", alt),
-                           ("exon_start", VEXSEQ_UPSTREAM), ("exon_end", exon_end), ("target", r["HepG2_delta_psi"]),
-                           ("target_kind", "delta_psi_percent"), ("group", group), ("source", "vexseq"),
-                           ("upstream", ""), ("downstream", "")):  # fmt: skip
+        for key, value in (
+            ("id", str(r["ID"])),
+            ("ref_seq", ref),
+            ("alt_seq", alt),
+            ("exon_start", VEXSEQ_UPSTREAM),
+            ("exon_end", exon_end),
+            ("target", r["HepG2_delta_psi"]),
+            ("target_kind", "delta_psi_percent"),
+            ("group", group),
+            ("source", "vexseq"),
+            ("upstream", ""),
+            ("downstream", ""),
+        ):
             cols[key].append(value)
         extra["chrom"].append(r["seqnames"])
         extra["strand"].append(r["strand"])
@@ -143,7 +177,7 @@ def load_vexseq(path: str | os.PathLike) -> pl.DataFrame:
             "variant_position": pl.Int64,
             "ref_psi": pl.Float64,
             "downstream_flank": pl.Int64,
-        },  # fmt: skip
+        },
     )
 
 
@@ -188,13 +222,37 @@ def load_mapsy(path: str | os.PathLike) -> pl.DataFrame:
     ``vitro_mut_input``), ``esm`` and ``test`` (the published split flag).
     """
     raw = _read_csv(path, "MaPSy")
-    need = ["ID", "WT_ID", "MUT_ID", "WT_SEQ", "MUT_SEQ", "Exon_Start", "Exon_End", "chr", "strand", "donor",
-            "acceptor", "log2_vivo_ratio", "log2_vitro_ratio"]  # fmt: skip
+    need = [
+        "ID",
+        "WT_ID",
+        "MUT_ID",
+        "WT_SEQ",
+        "MUT_SEQ",
+        "Exon_Start",
+        "Exon_End",
+        "chr",
+        "strand",
+        "donor",
+        "acceptor",
+        "log2_vivo_ratio",
+        "log2_vitro_ratio",
+    ]
     _require(raw, need, "MaPSy")
     counts = [f"{a}_{b}_{c}" for a in ("Vivo", "Vitro") for b in ("WT", "MUT") for c in ("Spliced", "Input")]
     cols: dict[str, list] = {c: [] for c in BASE_COLUMNS}
-    extra_names = ["wt_id", "mut_id", "chrom", "strand", "exon_start_genomic", "exon_end_genomic",
-                   "log2_vivo_ratio", "log2_vitro_ratio", *[c.lower() for c in counts], "esm", "test"]  # fmt: skip
+    extra_names = [
+        "wt_id",
+        "mut_id",
+        "chrom",
+        "strand",
+        "exon_start_genomic",
+        "exon_end_genomic",
+        "log2_vivo_ratio",
+        "log2_vitro_ratio",
+        *[c.lower() for c in counts],
+        "esm",
+        "test",
+    ]
     extra: dict[str, list] = {c: [] for c in extra_names}
     for i, r in enumerate(raw.to_dicts()):
         wt, mut = str(r["WT_SEQ"]).upper(), str(r["MUT_SEQ"]).upper()
@@ -205,19 +263,45 @@ def load_mapsy(path: str | os.PathLike) -> pl.DataFrame:
         group = f"{r['chr']}:{r['Exon_Start']}-{r['Exon_End']}"
         vivo, vitro = _float(r["log2_vivo_ratio"]), _float(r["log2_vitro_ratio"])
         target = vivo if vivo is not None and math.isfinite(vivo) else None
-        for key, value in (("id", str(r["ID"])), ("ref_seq", wt), ("alt_seq", mut), ("exon_start", exon[0]),
-                           ("exon_end", exon[1]), ("target", target), ("target_kind", "log2_ratio"),
-                           ("group", group), ("source", "mapsy"), ("upstream", ""), ("downstream", "")):  # fmt: skip
+        for key, value in (
+            ("id", str(r["ID"])),
+            ("ref_seq", wt),
+            ("alt_seq", mut),
+            ("exon_start", exon[0]),
+            ("exon_end", exon[1]),
+            ("target", target),
+            ("target_kind", "log2_ratio"),
+            ("group", group),
+            ("source", "mapsy"),
+            ("upstream", ""),
+            ("downstream", ""),
+        ):
             cols[key].append(value)
         test = r.get("test")
-        values = [r["WT_ID"], r["MUT_ID"], r["chr"], r["strand"], int(r["Exon_Start"]), int(r["Exon_End"]),
-                  vivo, vitro, *[r.get(c) for c in counts], r.get("ESM"),
-                  None if test is None else str(test).upper() == "TRUE"]  # fmt: skip
+        values = [
+            r["WT_ID"],
+            r["MUT_ID"],
+            r["chr"],
+            r["strand"],
+            int(r["Exon_Start"]),
+            int(r["Exon_End"]),
+            vivo,
+            vitro,
+            *[r.get(c) for c in counts],
+            r.get("ESM"),
+            None if test is None else str(test).upper() == "TRUE",
+        ]
         for name, value in zip(extra_names, values):
             extra[name].append(value)
-    types = {"exon_start_genomic": pl.Int64, "exon_end_genomic": pl.Int64, "log2_vivo_ratio": pl.Float64,
-             "log2_vitro_ratio": pl.Float64, "esm": pl.Int64, "test": pl.Boolean,
-             **{c.lower(): pl.Int64 for c in counts}}  # fmt: skip
+    types = {
+        "exon_start_genomic": pl.Int64,
+        "exon_end_genomic": pl.Int64,
+        "log2_vivo_ratio": pl.Float64,
+        "log2_vitro_ratio": pl.Float64,
+        "esm": pl.Int64,
+        "test": pl.Boolean,
+        **{c.lower(): pl.Int64 for c in counts},
+    }
     return _finish({**cols, **extra}, types)
 
 
@@ -282,8 +366,17 @@ def load_saturation_mutagenesis(context: int = 5000) -> pl.DataFrame:
     upstream, downstream = mg[max(0, lo - context) : lo], mg[hi : hi + context]
     parents = {r["hexmut"]: r for r in rows if r["position"] == 0}
     cols: dict[str, list] = {c: [] for c in BASE_COLUMNS}
-    names = ["table_id", "hexmut_group", "hexmut_position", "ei", "rel_ei", "lei", "ei_ref", "base_change",
-             "mutation_class"]  # fmt: skip
+    names = [
+        "table_id",
+        "hexmut_group",
+        "hexmut_position",
+        "ei",
+        "rel_ei",
+        "lei",
+        "ei_ref",
+        "base_change",
+        "mutation_class",
+    ]
     extra: dict[str, list] = {c: [] for c in names}
     for r in rows:
         parent = parents.get(r["hexmut"])
@@ -291,18 +384,41 @@ def load_saturation_mutagenesis(context: int = 5000) -> pl.DataFrame:
             raise InputDataError(f"WT1 table: hexmut group {r['hexmut']} has no parent (Posn 0) row")
         ei, ei_ref = r["ei"], parent["ei"]
         target = math.log2(ei / ei_ref) if ei is not None and ei_ref and ei > 0 and ei_ref > 0 else None
-        for key, value in (("id", f"WT1_ex5_{r['table_id']}"), ("ref_seq", parent["sequence"]),
-                           ("alt_seq", r["sequence"]), ("exon_start", WT1_PAD_LEFT),
-                           ("exon_end", WT1_PAD_LEFT + WT1_EXON_LENGTH), ("target", target),
-                           ("target_kind", "log2_ratio"), ("group", "WT1_exon5"), ("source", "wt1_saturation"),
-                           ("upstream", upstream), ("downstream", downstream)):  # fmt: skip
+        for key, value in (
+            ("id", f"WT1_ex5_{r['table_id']}"),
+            ("ref_seq", parent["sequence"]),
+            ("alt_seq", r["sequence"]),
+            ("exon_start", WT1_PAD_LEFT),
+            ("exon_end", WT1_PAD_LEFT + WT1_EXON_LENGTH),
+            ("target", target),
+            ("target_kind", "log2_ratio"),
+            ("group", "WT1_exon5"),
+            ("source", "wt1_saturation"),
+            ("upstream", upstream),
+            ("downstream", downstream),
+        ):
             cols[key].append(value)
-        values = [r["table_id"], r["hexmut"], r["position"], ei, r["rel_ei"], r["lei"], ei_ref, r["base_change"],
-                  r["mutation_class"]]  # fmt: skip
+        values = [
+            r["table_id"],
+            r["hexmut"],
+            r["position"],
+            ei,
+            r["rel_ei"],
+            r["lei"],
+            ei_ref,
+            r["base_change"],
+            r["mutation_class"],
+        ]
         for name, value in zip(names, values):
             extra[name].append(value)
-    types = {"table_id": pl.Int64, "hexmut_position": pl.Int64, "ei": pl.Float64, "rel_ei": pl.Float64,
-             "lei": pl.Float64, "ei_ref": pl.Float64}  # fmt: skip
+    types = {
+        "table_id": pl.Int64,
+        "hexmut_position": pl.Int64,
+        "ei": pl.Float64,
+        "rel_ei": pl.Float64,
+        "lei": pl.Float64,
+        "ei_ref": pl.Float64,
+    }
     return _finish({**cols, **extra}, types)
 
 
@@ -382,8 +498,20 @@ def load_splicevardb(
     for t in transcripts:
         by_name.setdefault(t.gene_name, []).append(t)
     cols: dict[str, list] = {c: [] for c in BASE_COLUMNS}
-    names = ["variant_id", "chrom", "pos", "ref", "alt", "gene", "hgvs", "method", "classification", "location",
-             "strand", "ref_matches"]  # fmt: skip
+    names = [
+        "variant_id",
+        "chrom",
+        "pos",
+        "ref",
+        "alt",
+        "gene",
+        "hgvs",
+        "method",
+        "classification",
+        "location",
+        "strand",
+        "ref_matches",
+    ]
     extra: dict[str, list] = {c: [] for c in names}
     mismatches = 0
     for i, r in enumerate(raw.to_dicts()):
@@ -418,14 +546,34 @@ def load_splicevardb(
         gene = str(r["gene"])
         group = f"{gene}:{chrom}:{exon[0]}-{exon[1]}" if exon else gene
         cls = r["classification"]
-        for key, value in (("id", f"{r['variant_id']}"), ("ref_seq", window), ("alt_seq", alt_window),
-                           ("exon_start", exon_bounds[0]), ("exon_end", exon_bounds[1]),
-                           ("target", _SPLICEVARDB_CLASSES.get(cls)), ("target_kind", "splice_altering"),
-                           ("group", group), ("source", "splicevardb"), ("upstream", up),
-                           ("downstream", down)):  # fmt: skip
+        for key, value in (
+            ("id", f"{r['variant_id']}"),
+            ("ref_seq", window),
+            ("alt_seq", alt_window),
+            ("exon_start", exon_bounds[0]),
+            ("exon_end", exon_bounds[1]),
+            ("target", _SPLICEVARDB_CLASSES.get(cls)),
+            ("target_kind", "splice_altering"),
+            ("group", group),
+            ("source", "splicevardb"),
+            ("upstream", up),
+            ("downstream", down),
+        ):
             cols[key].append(value)
-        values = [r["variant_id"], chrom, pos, ref, alt, gene, r.get("hgvs"), r.get("method"), cls, r.get("location"),
-                  strand, matches]  # fmt: skip
+        values = [
+            r["variant_id"],
+            chrom,
+            pos,
+            ref,
+            alt,
+            gene,
+            r.get("hgvs"),
+            r.get("method"),
+            cls,
+            r.get("location"),
+            strand,
+            matches,
+        ]
         for name, value in zip(names, values):
             extra[name].append(value)
     genome.close()

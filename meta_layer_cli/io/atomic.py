@@ -116,8 +116,9 @@ def _overlap(written: Path, read: Path) -> str | None:
     return None
 
 
-def refuse_overwriting_inputs(written: Mapping[str, PathArg | Sequence[PathArg]],
-                              inputs: Mapping[str, PathArg | Sequence[PathArg]]) -> None:  # fmt: skip
+def refuse_overwriting_inputs(
+    written: Mapping[str, PathArg | Sequence[PathArg]], inputs: Mapping[str, PathArg | Sequence[PathArg]]
+) -> None:
     """The one guard against a command destroying its own inputs, called before anything is written.
 
     ``written``: what the command may create, replace or delete, by the flag that names it (``{"--out": folder}``;
@@ -142,8 +143,10 @@ def refuse_overwriting_inputs(written: Mapping[str, PathArg | Sequence[PathArg]]
                         continue
                     how = _overlap(target, _real(given))
                     if how is not None:
-                        raise UsageError(f"{out_flag} {out} {how} the input {in_flag} {given}; writing it would "
-                                         f"destroy that input: choose another {out_flag}")  # fmt: skip
+                        raise UsageError(
+                            f"{out_flag} {out} {how} the input {in_flag} {given}; writing it would "
+                            f"destroy that input: choose another {out_flag}"
+                        )
 
 
 def check_output_file(path: str | os.PathLike, flag: str) -> None:

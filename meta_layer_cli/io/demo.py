@@ -76,8 +76,9 @@ def _demo_gene_lengths() -> dict[str, int]:
         if name.startswith("x"):
             with archive.zip.open(f"{name}.npy") as fh:
                 version = np.lib.format.read_magic(fh)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)  # fmt: skip
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
                 lengths[name[1:]] = int(read_header(fh)[0][0])
     return lengths
 

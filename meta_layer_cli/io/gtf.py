@@ -50,9 +50,21 @@ READER_VERSION = 2
 _GTF_ATTR = re.compile(r'\s*([^\s;"]+)\s+(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))\s*;?')
 _PLACEHOLDER_TRANSCRIPT = re.compile(r"unassigned_transcript_\d+")
 # GFF3 features that never parent an exon: not kept (a whole genome has millions of them)
-_LEAF_FEATURES = frozenset({"exon", "CDS", "five_prime_UTR", "three_prime_UTR", "UTR", "start_codon",
-                            "stop_codon", "intron", "stop_codon_redefined_as_selenocysteine", "cDNA_match",
-                            "match_part"})  # fmt: skip
+_LEAF_FEATURES = frozenset(
+    {
+        "exon",
+        "CDS",
+        "five_prime_UTR",
+        "three_prime_UTR",
+        "UTR",
+        "start_codon",
+        "stop_codon",
+        "intron",
+        "stop_codon_redefined_as_selenocysteine",
+        "cDNA_match",
+        "match_part",
+    }
+)
 # the GFF3 attributes a gene or transcript line is read for
 _KEPT_ATTRIBUTES = ("gene_id", "transcript_id", "gene_name", "Name", "gene", "gene_type", "gene_biotype", "biotype")
 _GENE_BIOTYPE_KEYS = ("gene_type", "gene_biotype")
@@ -220,8 +232,7 @@ def _gff3_transcripts(rec: _Records) -> dict[str, dict]:
             attrs = rec.exon_ids.get(key, {})
             tid = attrs.get("transcript_id") or _strip_prefix(key, ("transcript:", "rna-"))
             gene_id = attrs.get("gene_id") or tid
-            out[key] = {"transcript_id": tid, "gene_id": gene_id, "tags": set(), "gene_attrs": attrs,
-                        "tx_attrs": attrs}  # fmt: skip
+            out[key] = {"transcript_id": tid, "gene_id": gene_id, "tags": set(), "gene_attrs": attrs, "tx_attrs": attrs}
             continue
         if not feature.parents and key in parenting:
             continue  # a gene's own copy of its transcripts' exons (EMBL): not a transcript
@@ -235,14 +246,19 @@ def _gff3_transcripts(rec: _Records) -> dict[str, dict]:
             tid = feature.attrs.get("transcript_id") or gene_id
         else:
             tid = feature.attrs.get("transcript_id") or _strip_prefix(key, ("transcript:", "rna-"))
-        out[key] = {"transcript_id": tid, "gene_id": gene_id, "tags": feature.tags, "gene_attrs": root.attrs,
-                    "tx_attrs": feature.attrs}  # fmt: skip
+        out[key] = {
+            "transcript_id": tid,
+            "gene_id": gene_id,
+            "tags": feature.tags,
+            "gene_attrs": root.attrs,
+            "tx_attrs": feature.attrs,
+        }
     for entry in out.values():
         gene_attrs, tx_attrs = entry.pop("gene_attrs"), entry.pop("tx_attrs")
-        entry["gene_name"] = _first(tx_attrs, ("gene_name", "gene")) or _first(gene_attrs, ("gene_name", "Name",
-                                                                                            "gene"))  # fmt: skip
-        entry["biotype"] = _first(tx_attrs, _GENE_BIOTYPE_KEYS) or _first(gene_attrs, (*_GENE_BIOTYPE_KEYS,
-                                                                                        "biotype"))  # fmt: skip
+        entry["gene_name"] = _first(tx_attrs, ("gene_name", "gene")) or _first(
+            gene_attrs, ("gene_name", "Name", "gene")
+        )
+        entry["biotype"] = _first(tx_attrs, _GENE_BIOTYPE_KEYS) or _first(gene_attrs, (*_GENE_BIOTYPE_KEYS, "biotype"))
     return out
 
 
@@ -260,8 +276,13 @@ def _gtf_transcripts(rec: _Records) -> dict[str, dict]:
             placeholders[gene_id] += 1
             name = gene_id if placeholders[gene_id] == 1 else f"{gene_id}-{placeholders[gene_id]}"
         gene = rec.genes.get(gene_id, {})
-        out[tid] = {"transcript_id": name, "gene_id": gene_id, "tags": entry["tags"],
-                    "gene_name": gene.get("name", ""), "biotype": gene.get("biotype", "")}  # fmt: skip
+        out[tid] = {
+            "transcript_id": name,
+            "gene_id": gene_id,
+            "tags": entry["tags"],
+            "gene_name": gene.get("name", ""),
+            "biotype": gene.get("biotype", ""),
+        }
     return out
 
 
@@ -287,9 +308,7 @@ def parse_annotation(path: str | os.PathLike) -> ParsedAnnotation:
             continue
         fields = line.rstrip("\r\n").split("\t")
         if len(fields) != 9:
-            raise InputDataError(
-                f"{path.name} line {lineno}: expected 9 tab-separated fields, found {len(fields)}"
-            )
+            raise InputDataError(f"{path.name} line {lineno}: expected 9 tab-separated fields, found {len(fields)}")
         chrom, _, feature, start, end, _, strand, _, attr_text = fields
         if gff3 is None:
             gff3 = "=" in attr_text and '"' not in attr_text
@@ -327,8 +346,10 @@ def parse_annotation(path: str | os.PathLike) -> ParsedAnnotation:
     if not out:
         reasons = f" ({len(dropped)} dropped, e.g. {dropped[0]['id']}: {dropped[0]['reason']})" if dropped else ""
         if not reasons and rec.has_cds:
-            reasons = " (it has CDS lines but no exon lines: give the annotation with exons, e.g. AUGUSTUS --UTR=on" \
-                      " or gffread -E)"
+            reasons = (
+                " (it has CDS lines but no exon lines: give the annotation with exons, e.g. AUGUSTUS --UTR=on"
+                " or gffread -E)"
+            )
         raise InputDataError(f"{path}: no usable transcripts with exons found{reasons}")
     return ParsedAnnotation(out, dropped)
 
@@ -367,8 +388,9 @@ def filter_genes(genes: list[Transcript], wanted: list[str] | None) -> list[Tran
     return [index[w] for w in wanted]
 
 
-def filter_biotypes(genes: list[Transcript], wanted: list[str] | set[str] | None, what: str = "the annotation"
-                    ) -> tuple[list[Transcript], int]:  # fmt: skip
+def filter_biotypes(
+    genes: list[Transcript], wanted: list[str] | set[str] | None, what: str = "the annotation"
+) -> tuple[list[Transcript], int]:
     """(genes of the ``wanted`` gene biotypes, how many others were left out); no ``wanted``: all genes.
 
     A filter that cannot be applied is a UsageError, never a silent keep-everything: ``what`` (the
@@ -384,9 +406,11 @@ def filter_biotypes(genes: list[Transcript], wanted: list[str] | set[str] | None
             present[g.biotype] += 1
     asked = ", ".join(sorted(wanted))
     if not present:
-        raise UsageError(f"biotype filter {asked}: {what} names no gene biotypes (no gene_type, gene_biotype or "
-                         "biotype attribute on any gene); drop the filter (--biotype, a pipeline's "
-                         "biotype:)")  # fmt: skip
+        raise UsageError(
+            f"biotype filter {asked}: {what} names no gene biotypes (no gene_type, gene_biotype or "
+            "biotype attribute on any gene); drop the filter (--biotype, a pipeline's "
+            "biotype:)"
+        )
     unknown = sorted(wanted - set(present))
     if unknown:
         have = ", ".join(f"{b} ({n:,})" for b, n in sorted(present.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -28,10 +28,16 @@ def package_file(distribution: str, relative: str, what: str | None = None) -> P
         dist = importlib.metadata.distribution(distribution)
     except importlib.metadata.PackageNotFoundError:
         extra = EXTRAS.get(distribution)
-        install = (f"install metalayer's {extra} extra: pip install 'metalayer[{extra}]' (in a checkout: "
-                   f"pip install -e '.[{extra}]')" if extra else f"pip install {distribution}")  # fmt: skip
-        raise InputDataError(f"{what or relative}: shipped in the optional package {distribution!r}, which is not "
-                             f"installed here; {install}") from None  # fmt: skip
+        install = (
+            f"install metalayer's {extra} extra: pip install 'metalayer[{extra}]' (in a checkout: "
+            f"pip install -e '.[{extra}]')"
+            if extra
+            else f"pip install {distribution}"
+        )
+        raise InputDataError(
+            f"{what or relative}: shipped in the optional package {distribution!r}, which is not "
+            f"installed here; {install}"
+        ) from None
     path = Path(dist.locate_file(relative))
     if not path.is_file():
         raise FileNotFoundError(f"{relative} not found in installed package {distribution!r} (looked at {path})")

@@ -54,8 +54,10 @@ def _as_numbers(frame: pl.DataFrame, column: str, dtype, what: str) -> pl.Series
         bad = bad | (series.is_not_null() & (series != series.floor()))
     if bad.any():
         i = int(bad.arg_max())
-        raise InputDataError(f"{what} row {i} ({frame['id'][i]}): {column} {series[i]!r} is not "
-                             f"{'an integer' if dtype == pl.Int64 else 'a number'}")  # fmt: skip
+        raise InputDataError(
+            f"{what} row {i} ({frame['id'][i]}): {column} {series[i]!r} is not "
+            f"{'an integer' if dtype == pl.Int64 else 'a number'}"
+        )
     return cast
 
 
@@ -85,8 +87,9 @@ def check_variant_table(frame: pl.DataFrame, what: str = "variant table") -> pl.
     reversed_ = (start >= end).fill_null(False)
     if reversed_.any():
         i = int(reversed_.arg_max())
-        raise InputDataError(f"{what} row {i} ({frame['id'][i]}): exon_start {start[i]} is not before exon_end "
-                             f"{end[i]}")  # fmt: skip
+        raise InputDataError(
+            f"{what} row {i} ({frame['id'][i]}): exon_start {start[i]} is not before exon_end {end[i]}"
+        )
     columns = [start.alias("exon_start"), end.alias("exon_end")]
     for column in _NUMERIC:
         if column in frame.columns:
@@ -94,7 +97,9 @@ def check_variant_table(frame: pl.DataFrame, what: str = "variant table") -> pl.
             infinite = numbers.is_infinite().fill_null(False) | numbers.is_nan().fill_null(False)
             if infinite.any():
                 i = int(infinite.arg_max())
-                raise InputDataError(f"{what} row {i} ({frame['id'][i]}): {column} {numbers[i]} is not a finite "
-                                     "number (leave it empty for none)")  # fmt: skip
+                raise InputDataError(
+                    f"{what} row {i} ({frame['id'][i]}): {column} {numbers[i]} is not a finite "
+                    "number (leave it empty for none)"
+                )
             columns.append(numbers.alias(column))
     return frame.with_columns(columns)

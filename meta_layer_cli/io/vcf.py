@@ -224,8 +224,10 @@ def _parse_record(text: str) -> tuple[list[str], str | None]:
     """Columns (a short line filled with ``.`` up to INFO) and why the record is malformed (or None)."""
     columns = text.split("\t")
     if len(columns) < MIN_COLUMNS:
-        error = (f"{len(columns)} tab-separated columns, a VCF record needs at least {MIN_COLUMNS} "
-                 "(CHROM POS ID REF ALT QUAL FILTER INFO)")  # fmt: skip
+        error = (
+            f"{len(columns)} tab-separated columns, a VCF record needs at least {MIN_COLUMNS} "
+            "(CHROM POS ID REF ALT QUAL FILTER INFO)"
+        )
         return columns + ["."] * (MIN_COLUMNS - len(columns)), error
     return columns, _check_record(columns)
 

@@ -116,8 +116,9 @@ class _FitSample:
         return z, y, w
 
 
-def _fit_temperatures(log_probs: np.ndarray, labels: np.ndarray, steps: int = 100,
-                      weights: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+def _fit_temperatures(
+    log_probs: np.ndarray, labels: np.ndarray, steps: int = 100, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Per-class temperatures ``T [3]`` minimising the (``weights``-weighted) NLL of ``softmax(log_probs / T)``."""
     import torch
 
@@ -141,8 +142,12 @@ def _fit_temperatures(log_probs: np.ndarray, labels: np.ndarray, steps: int = 10
     return t
 
 
-def _split_off_test(gene_ids: list[str], chromosomes: dict[str, str], test_chroms: list[str],
-                    contig_chromosomes: dict[str, str] | None = None) -> tuple[list, list]:  # fmt: skip
+def _split_off_test(
+    gene_ids: list[str],
+    chromosomes: dict[str, str],
+    test_chroms: list[str],
+    contig_chromosomes: dict[str, str] | None = None,
+) -> tuple[list, list]:
     wanted = set().union(*(chromosome_names(c) for c in test_chroms))
     test = [g for g in gene_ids if chromosome_names(chromosomes.get(g, ""), contig_chromosomes) & wanted]
     held_out = set(test)
@@ -177,8 +182,10 @@ def calibrate_base_model(
         held_out = set(test)
         refused = [g for g in genes if g in held_out]
         if refused:
-            raise InputDataError(f"{len(refused)} of --genes lie on test chromosomes ({', '.join(test_chroms)}), e.g. "
-                                 f"{refused[0]}: calibration must not see test genes")  # fmt: skip
+            raise InputDataError(
+                f"{len(refused)} of --genes lie on test chromosomes ({', '.join(test_chroms)}), e.g. "
+                f"{refused[0]}: calibration must not see test genes"
+            )
         known = set(allowed)
         unknown = [g for g in genes if g not in known]
         if unknown:
@@ -201,8 +208,10 @@ def calibrate_base_model(
     z, y, w = sample.arrays()
     temperatures = _fit_temperatures(z, y, weights=w)
     if len(sample.rows) < sample.others:
-        logger.info(f"temperatures fitted on all {len(y) - len(sample.rows):,} sites and {len(sample.rows):,} of "
-                    f"{sample.others:,} other positions (a uniform sample, weighted)")  # fmt: skip
+        logger.info(
+            f"temperatures fitted on all {len(y) - len(sample.rows):,} sites and {len(sample.rows):,} of "
+            f"{sample.others:,} other positions (a uniform sample, weighted)"
+        )
     model = build_meta_model(MetaModelConfig(channels=channels, correction=False))
     import torch
 
@@ -215,17 +224,27 @@ def calibrate_base_model(
             for n, g in enumerate(arrays, 1):
                 _site_scores(after, _apply(model, g), np.asarray(g.labels))
                 bar.update(len(g), genes=f"{n:,}/{len(arrays):,}")
-        thresholds = {name: {str(c): s.f1_optimal_threshold() for c, s in scores.items()}
-                      for name, scores in (("meta", after), ("base", before))}  # fmt: skip
+        thresholds = {
+            name: {str(c): s.f1_optimal_threshold() for c, s in scores.items()}
+            for name, scores in (("meta", after), ("base", before))
+        }
         fitted_on = set(allowed)
         loci = [gene_locus(e) for e in manifest["genes"] if e["gene_id"] in fitted_on]
-        run = {"base_models": [record.to_dict()], "channels": channels, "split": split, "thresholds": thresholds,
-               "loci": {"genome_build": manifest["source"].get("genome_build"), "seen": [list(x) for x in loci if x]},
-               "data": {"dataset": None, "source": source_fingerprint(manifest["fingerprint"])},
-               "calibrated_from": "base model", "temperatures": temperatures.tolist()}  # fmt: skip
+        run = {
+            "base_models": [record.to_dict()],
+            "channels": channels,
+            "split": split,
+            "thresholds": thresholds,
+            "loci": {"genome_build": manifest["source"].get("genome_build"), "seen": [list(x) for x in loci if x]},
+            "data": {"dataset": None, "source": source_fingerprint(manifest["fingerprint"])},
+            "calibrated_from": "base model",
+            "temperatures": temperatures.tolist(),
+        }
         save_model(out, model, {"run": run})
-        sums = {name: {c: s.reliability() for c, s in scores.items()}
-                for name, scores in (("before", before), ("after", after))}  # fmt: skip
+        sums = {
+            name: {c: s.reliability() for c, s in scores.items()}
+            for name, scores in (("before", before), ("after", after))
+        }
         ece = {"calibration genes": {"before": _ece(sums["before"]), "after": _ece(sums["after"])}}
         curves = {"base (before)": _curve(sums["before"]), "calibrated (after)": _curve(sums["after"])}
         if test:
@@ -237,10 +256,13 @@ def calibrate_base_model(
                     _site_scores(t_before, base_probabilities(g.tracks, channels), labels)
                     _site_scores(t_after, _apply(model, g), labels)
                     bar.update(len(labels), genes=f"{n:,}/{len(test_arrays):,}")
-            ece["test genes"] = {"before": _ece({c: s.reliability() for c, s in t_before.items()}),
-                                 "after": _ece({c: s.reliability() for c, s in t_after.items()})}  # fmt: skip
+            ece["test genes"] = {
+                "before": _ece({c: s.reliability() for c, s in t_before.items()}),
+                "after": _ece({c: s.reliability() for c, s in t_after.items()}),
+            }
         fitted = "per-class temperatures of the base model's log-probabilities: " + ", ".join(
-            f"{name} T = {t:.3f}" for name, t in zip(("neither", "acceptor", "donor"), temperatures))
+            f"{name} T = {t:.3f}" for name, t in zip(("neither", "acceptor", "donor"), temperatures)
+        )
         return _finish(out, "temperature", ece, curves, allowed, fitted, temperatures=temperatures.tolist())
 
 
@@ -280,14 +302,14 @@ def fresh_folder(out: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
         yield out
 
 
-def _finish(out: Path, method: str, ece: dict, curves: dict, genes: list[str], fitted: str,
-            **extra) -> CalibrationResult:  # fmt: skip
+def _finish(
+    out: Path, method: str, ece: dict, curves: dict, genes: list[str], fitted: str, **extra
+) -> CalibrationResult:
     from meta_layer_cli.evaluation.report import write_reliability_plot
     from meta_layer_cli.models.checkpoint import update_checkpoint_config
 
     plot = write_reliability_plot(out / "reliability.png", curves, f"{method} calibration (calibration genes)")
-    update_checkpoint_config(out, {"calibration_report": {"method": method, "ece": ece, "genes": len(genes),
-                                                          **extra}})  # fmt: skip
+    update_checkpoint_config(out, {"calibration_report": {"method": method, "ece": ece, "genes": len(genes), **extra}})
     write_json_atomic(out / "calibration.json", {"method": method, "ece": ece, "genes": genes, **extra})
     return CalibrationResult(out, method, ece, plot, genes, fitted)
 
@@ -321,22 +343,27 @@ def calibrate_checkpoint(
     if not run:
         raise InputDataError(f"{checkpoint}: not a canonical checkpoint")
     if config.get("calibration"):
-        raise InputDataError(f"{checkpoint} is already calibrated ({config['calibration']['method']}); calibrate the "
-                             "uncalibrated checkpoint instead")  # fmt: skip
+        raise InputDataError(
+            f"{checkpoint} is already calibrated ({config['calibration']['method']}); calibrate the "
+            "uncalibrated checkpoint instead"
+        )
     dirs, same = checkpoint_data(checkpoint, data, device, models_dir=models_dir)
     for d in dirs:
         require_complete(d, None, allow_partial)
     if not same:
-        raise InputDataError("calibration must use the checkpoint's own validation genes: give the --data it was "
-                             "trained on")  # fmt: skip
+        raise InputDataError(
+            "calibration must use the checkpoint's own validation genes: give the --data it was trained on"
+        )
     split = run["split"]
     if genes:
         genes = resolve_gene_names(genes, read_manifest(dirs[0])["genes"])  # names or ids, as --genes takes them
         held_out = set(split["test"])
         refused = [g for g in genes if g in held_out]
         if refused:
-            raise InputDataError(f"{len(refused)} of --genes are the checkpoint's test genes (e.g. {refused[0]}): "
-                                 "calibration must not see them")  # fmt: skip
+            raise InputDataError(
+                f"{len(refused)} of --genes are the checkpoint's test genes (e.g. {refused[0]}): "
+                "calibration must not see them"
+            )
         trained = set(split["train"])
         if any(g in trained for g in genes):
             logger.warning("some --genes were training genes: the model has seen them, calibration will be optimistic")
@@ -363,11 +390,14 @@ def calibrate_checkpoint(
             shutil.copy2(Path(checkpoint) / name, out / name)
         thresholds = dict(run.get("thresholds") or {})
         # the maps are increasing: the F1-optimal threshold after calibration is the calibrated one before
-        thresholds["meta"] = {str(c): float(fitted.map_class(c, np.array([s.f1_optimal_threshold()]))[0])
-                              for c, s in before.items()}  # fmt: skip
+        thresholds["meta"] = {
+            str(c): float(fitted.map_class(c, np.array([s.f1_optimal_threshold()]))[0]) for c, s in before.items()
+        }
         update_checkpoint_config(out, {"calibration": fitted.to_dict(), "run": {**run, "thresholds": thresholds}})
-        sums = {"before": {c: s.reliability() for c, s in before.items()},
-                "after": {c: b.reliability(fitted.map_class(c, b.points()[0])) for c, b in binned.items()}}  # fmt: skip
+        sums = {
+            "before": {c: s.reliability() for c, s in before.items()},
+            "after": {c: b.reliability(fitted.map_class(c, b.points()[0])) for c, b in binned.items()},
+        }
         ece = {"calibration genes": {"before": _ece(sums["before"]), "after": _ece(sums["after"])}}
         curves = {"before": _curve(sums["before"]), "after": _curve(sums["after"])}
         if split["test"]:
@@ -379,6 +409,8 @@ def calibrate_checkpoint(
                     _site_scores(t_before, probs, labels)
                     _site_scores(t_after, fitted(probs), labels)
                     bar.update(len(labels), genes=f"{n:,}/{len(test):,}")
-            ece["test genes"] = {"before": _ece({c: s.reliability() for c, s in t_before.items()}),
-                                 "after": _ece({c: s.reliability() for c, s in t_after.items()})}  # fmt: skip
+            ece["test genes"] = {
+                "before": _ece({c: s.reliability() for c, s in t_before.items()}),
+                "after": _ece({c: s.reliability() for c, s in t_after.items()}),
+            }
         return _finish(out, method, ece, curves, chosen, fitted.describe())

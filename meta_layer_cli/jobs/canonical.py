@@ -48,9 +48,15 @@ from meta_layer_cli.training.splits import Locus, SplitImpossible, gene_locus, o
 
 logger = logging.getLogger(__name__)
 
-_ALIASES = {"epochs": "training.epochs", "sequence_encoder": "model.sequence_encoder", "device": "hardware.device",
-            "test_chroms": "split.test_chromosomes", "split": "split.method",
-            "test_fraction": "split.test", "max_minutes": "training.max_minutes"}  # fmt: skip
+_ALIASES = {
+    "epochs": "training.epochs",
+    "sequence_encoder": "model.sequence_encoder",
+    "device": "hardware.device",
+    "test_chroms": "split.test_chromosomes",
+    "split": "split.method",
+    "test_fraction": "split.test",
+    "max_minutes": "training.max_minutes",
+}
 
 
 def builtin_config(name: str) -> Path:
@@ -94,8 +100,9 @@ class CanonicalResult:
     loaded: tuple | None = field(default=None, repr=False)
 
 
-def resolve_canonical_config(config=None, overrides: dict | None = None, profile: str | None = None,
-                             **arguments) -> RunConfig:  # fmt: skip
+def resolve_canonical_config(
+    config=None, overrides: dict | None = None, profile: str | None = None, **arguments
+) -> RunConfig:
     """Merge a config (path, dict or :class:`RunConfig`), a hardware ``profile`` and keyword arguments.
 
     Arguments left at None do not override the config. ``overrides`` use ``"section.key"`` (or
@@ -107,8 +114,9 @@ def resolve_canonical_config(config=None, overrides: dict | None = None, profile
             continue
         dotted[_ALIASES.get(key, key)] = str(value) if isinstance(value, os.PathLike) else value
     if "data" in dotted:
-        dotted["data"] = [str(d) for d in ([dotted["data"]] if isinstance(dotted["data"], (str, os.PathLike))
-                                           else dotted["data"])]  # fmt: skip
+        dotted["data"] = [
+            str(d) for d in ([dotted["data"]] if isinstance(dotted["data"], (str, os.PathLike)) else dotted["data"])
+        ]
     for key, value in (overrides or {}).items():
         dotted[key.replace("__", ".")] = value
     return load_run_config(config, dotted, profile)
@@ -173,8 +181,12 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
                 if name != record.name:
                     raise InputDataError(f"{d} holds {record.name} tracks, not {name} (--base-model)")
                 if weights is not None:
-                    record.require(load_base_model(name, weights=weights, device="cpu", flank=cfg.flank,
-                                                   models_dir=cfg.models_dir), str(d))  # fmt: skip
+                    record.require(
+                        load_base_model(
+                            name, weights=weights, device="cpu", flank=cfg.flank, models_dir=cfg.models_dir
+                        ),
+                        str(d),
+                    )
         for d, m in zip(dirs, manifests):
             require_complete(d, m, allow_partial)
         sources = [source_fingerprint(m["fingerprint"]) for m in manifests]
@@ -184,14 +196,26 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         entries = {g["gene_id"]: g for g in manifests[0]["genes"]}
         chromosomes = {g: entries[g]["chrom"] for g in ids}
         genomic = manifests[0]["source"].get("kind") == "fasta" or manifests[0]["source"].get("from") == "fasta"
-        loci = {g: (entries[g]["chrom"], entries[g]["start"], entries[g]["end"]) for g in ids
-                if entries[g].get("start") is not None}  # fmt: skip
-        data = TrainingData(dirs, records, ids, chromosomes, genomic, sources[0], None, loci,
-                            dict(manifests[0]["source"].get("chromosomes") or {}),
-                            lengths={g: int(entries[g].get("length") or 0) for g in ids},
-                            places={g: gene_locus(entries[g]) for g in ids},
-                            genome_build=manifests[0]["source"].get("genome_build"),
-                            tracks=[m["fingerprint"] for m in manifests])  # fmt: skip
+        loci = {
+            g: (entries[g]["chrom"], entries[g]["start"], entries[g]["end"])
+            for g in ids
+            if entries[g].get("start") is not None
+        }
+        data = TrainingData(
+            dirs,
+            records,
+            ids,
+            chromosomes,
+            genomic,
+            sources[0],
+            None,
+            loci,
+            dict(manifests[0]["source"].get("chromosomes") or {}),
+            lengths={g: int(entries[g].get("length") or 0) for g in ids},
+            places={g: gene_locus(entries[g]) for g in ids},
+            genome_build=manifests[0]["source"].get("genome_build"),
+            tracks=[m["fingerprint"] for m in manifests],
+        )
     else:
         if cfg.genes:
             ids = list(cfg.genes)
@@ -202,21 +226,45 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         ids = list(dict.fromkeys([*ids, *(cfg.train_genes or []), *(cfg.test_genes or [])]))
         dirs, records = [], []
         for name, weights in cfg.base_models():
-            model = load_base_model(name, weights=weights, device=cfg.hardware.device, flank=cfg.flank,
-                                    models_dir=cfg.models_dir, dtype=cfg.hardware.dtype)  # fmt: skip
+            model = load_base_model(
+                name,
+                weights=weights,
+                device=cfg.hardware.device,
+                flank=cfg.flank,
+                models_dir=cfg.models_dir,
+                dtype=cfg.hardware.dtype,
+            )
             dirs.append(demo_tracks(model, ids, cfg.tracks_cache, progress))
             records.append(BaseModelRecord.of(model))
         info = demo_gene_info()
         chromosomes = {g: info.get(g, {}).get("chrom", "") for g in ids}
-        loci = {g: (info[g]["chrom"], info[g]["hg19_start"], info[g]["hg19_end"]) for g in ids
-                if "hg19_start" in info.get(g, {})}  # fmt: skip
+        loci = {
+            g: (info[g]["chrom"], info[g]["hg19_start"], info[g]["hg19_end"])
+            for g in ids
+            if "hg19_start" in info.get(g, {})
+        }
         # demo genes are hg19 genes: their hg19 spans (1-based inclusive in the table) are their places
-        places = {g: gene_locus({**info[g], "start": info[g]["hg19_start"] - 1, "end": info[g]["hg19_end"]})
-                  if info.get(g, {}).get("hg19_start") is not None else None for g in ids}  # fmt: skip
+        places = {
+            g: gene_locus({**info[g], "start": info[g]["hg19_start"] - 1, "end": info[g]["hg19_end"]})
+            if info.get(g, {}).get("hg19_start") is not None
+            else None
+            for g in ids
+        }
         fingerprints = [read_manifest(d)["fingerprint"] for d in dirs]
-        data = TrainingData(dirs, records, ids, chromosomes, False, source_fingerprint(fingerprints[0]), "demo", loci,
-                            lengths={g: demo_gene_length(g) for g in ids}, places=places, genome_build="GRCh37",
-                            tracks=fingerprints)  # fmt: skip
+        data = TrainingData(
+            dirs,
+            records,
+            ids,
+            chromosomes,
+            False,
+            source_fingerprint(fingerprints[0]),
+            "demo",
+            loci,
+            lengths={g: demo_gene_length(g) for g in ids},
+            places=places,
+            genome_build="GRCh37",
+            tracks=fingerprints,
+        )
         return data
     if cfg.genes or cfg.max_genes:
         wanted = list(cfg.genes) if cfg.genes else data.gene_ids[: cfg.max_genes]
@@ -244,16 +292,28 @@ def split_for(cfg: RunConfig, data: TrainingData):
     test_chromosomes, loci = None, None
     if method == "chromosome" and not explicit:
         wanted = set().union(*(chromosome_names(c) for c in cfg.split.test_chromosomes))
-        test_chromosomes = sorted({c for c in data.chromosomes.values()
-                                   if chromosome_names(c, data.contig_chromosomes) & wanted})  # fmt: skip
+        test_chromosomes = sorted(
+            {c for c in data.chromosomes.values() if chromosome_names(c, data.contig_chromosomes) & wanted}
+        )
         if not test_chromosomes:
-            raise InputDataError(f"no genes on the test chromosomes {', '.join(cfg.split.test_chromosomes)}: the "
-                                 f"data's contigs are {_contigs_listed(data)}; name some with --test-chroms, or split "
-                                 "by gene: --split gene or --split block (blocks of neighbouring genes)")  # fmt: skip
+            raise InputDataError(
+                f"no genes on the test chromosomes {', '.join(cfg.split.test_chromosomes)}: the "
+                f"data's contigs are {_contigs_listed(data)}; name some with --test-chroms, or split "
+                "by gene: --split gene or --split block (blocks of neighbouring genes)"
+            )
     elif method == "block" and not explicit:
         loci = data.loci
-    return split_genes(data.gene_ids, cfg.split.seed, cfg.split.validation, cfg.split.test, cfg.train_genes,
-                       cfg.test_genes, data.chromosomes, test_chromosomes, loci)  # fmt: skip
+    return split_genes(
+        data.gene_ids,
+        cfg.split.seed,
+        cfg.split.validation,
+        cfg.split.test,
+        cfg.train_genes,
+        cfg.test_genes,
+        data.chromosomes,
+        test_chromosomes,
+        loci,
+    )
 
 
 def _contigs_listed(data: TrainingData, shown: int = 12) -> str:
@@ -262,8 +322,12 @@ def _contigs_listed(data: TrainingData, shown: int = 12) -> str:
     for contig in data.chromosomes.values():
         counts[contig] = counts.get(contig, 0) + 1
     order = sorted(counts, key=lambda c: (-counts[c], c))
-    listed = [f"{c} (" + (f"chromosome {data.contig_chromosomes[c]}, " if c in data.contig_chromosomes else "")
-              + f"{counts[c]:,} gene{'s' if counts[c] != 1 else ''})" for c in order[:shown]]  # fmt: skip
+    listed = [
+        f"{c} ("
+        + (f"chromosome {data.contig_chromosomes[c]}, " if c in data.contig_chromosomes else "")
+        + f"{counts[c]:,} gene{'s' if counts[c] != 1 else ''})"
+        for c in order[:shown]
+    ]
     more = f" and {len(order) - shown:,} more" if len(order) > shown else ""
     return ", ".join(listed) + more
 
@@ -300,12 +364,16 @@ def split_advice(problem: str, cfg: RunConfig, data: TrainingData, options: dict
         default = " (SpliceAI's, the default)" if cfg.split.test_chromosomes == SPLICEAI_TEST_CHROMOSOMES else ""
         # a contig holding about a fifth of the genes: a test set of the usual size
         suggested = min(per_chrom, key=lambda c: (abs(per_chrom[c] - 0.2 * len(data.gene_ids)), c))
-        return (f"{problem}: the test chromosomes {', '.join(cfg.split.test_chromosomes)}{default} hold {held:,} of "
-                f"the {len(data.gene_ids):,} genes (the data's contigs: {_contigs_listed(data)}); hold out fewer "
-                f"chromosomes (e.g. {options['test_chroms'].format(chrom=suggested)}), or split by gene instead "
-                f"({options['gene_split']})")  # fmt: skip
-    return (f"{problem}: {len(data.gene_ids)} genes in all, validation {cfg.split.validation:g} and test "
-            f"{cfg.split.test:g} of them; use more genes, or smaller shares ({options['shares']})")  # fmt: skip
+        return (
+            f"{problem}: the test chromosomes {', '.join(cfg.split.test_chromosomes)}{default} hold {held:,} of "
+            f"the {len(data.gene_ids):,} genes (the data's contigs: {_contigs_listed(data)}); hold out fewer "
+            f"chromosomes (e.g. {options['test_chroms'].format(chrom=suggested)}), or split by gene instead "
+            f"({options['gene_split']})"
+        )
+    return (
+        f"{problem}: {len(data.gene_ids)} genes in all, validation {cfg.split.validation:g} and test "
+        f"{cfg.split.test:g} of them; use more genes, or smaller shares ({options['shares']})"
+    )
 
 
 def describe_split(split: dict, chromosomes: dict[str, str], method: str | None = None) -> str:
@@ -425,19 +493,40 @@ def run_canonical_training(
 
     nested = overrides.pop("overrides", None) or {}  # a dict of dotted keys, e.g. {"training.lr": 1e-3}
     cfg = resolve_canonical_config(
-        config, {**overrides, **nested}, profile, base_model=base_model, epochs=epochs,
-        sequence_encoder=sequence_encoder, output_dir=output_dir, dataset=dataset, data=data, train_genes=train_genes,
-        test_genes=test_genes, base_weights=base_weights, flank=flank, test_chroms=test_chroms, split=split,
-        test_fraction=test_fraction, max_minutes=max_minutes, device=device,
-    )  # fmt: skip
+        config,
+        {**overrides, **nested},
+        profile,
+        base_model=base_model,
+        epochs=epochs,
+        sequence_encoder=sequence_encoder,
+        output_dir=output_dir,
+        dataset=dataset,
+        data=data,
+        train_genes=train_genes,
+        test_genes=test_genes,
+        base_weights=base_weights,
+        flank=flank,
+        test_chroms=test_chroms,
+        split=split,
+        test_fraction=test_fraction,
+        max_minutes=max_minutes,
+        device=device,
+    )
     # one phase around everything, so that no stretch of the run (loading, the finishing evaluation) is silent
     with Progress("train-canonical", bar=False, enabled=cfg.training.progress and distributed_rank()[0] == 0):
         config_file = config if isinstance(config, (str, os.PathLike)) else None
         return _train_canonical(cfg, variant_sets, resume, overwrite, if_changed, allow_partial, config_file)
 
 
-def _train_canonical(cfg: RunConfig, variant_sets: list | None, resume: bool, overwrite: bool, if_changed: bool,
-                     allow_partial: bool, config_file: str | os.PathLike | None) -> CanonicalResult:  # fmt: skip
+def _train_canonical(
+    cfg: RunConfig,
+    variant_sets: list | None,
+    resume: bool,
+    overwrite: bool,
+    if_changed: bool,
+    allow_partial: bool,
+    config_file: str | os.PathLike | None,
+) -> CanonicalResult:
     from meta_layer_cli.models import build_meta_model
     from meta_layer_cli.runtime.device import set_threads
     from meta_layer_cli.runtime.progress import Progress
@@ -446,8 +535,9 @@ def _train_canonical(cfg: RunConfig, variant_sets: list | None, resume: bool, ov
 
     set_threads(cfg.hardware.threads)
     out = Path(cfg.output_dir)
-    refuse_overwriting_inputs({"--out": run_outputs(out)},
-                              {"--data": cfg.data, "--weights": cfg.base_weights, "--config": config_file})
+    refuse_overwriting_inputs(
+        {"--out": run_outputs(out)}, {"--data": cfg.data, "--weights": cfg.base_weights, "--config": config_file}
+    )
     rank, world = distributed_rank()
     timing: dict[str, float] = {}
     started = time.perf_counter()
@@ -477,8 +567,12 @@ def _train_canonical(cfg: RunConfig, variant_sets: list | None, resume: bool, ov
         # the initialisation is the config's seed's: before, it depended on what the process had drawn
         # earlier (base-model loading), so one config trained differently from one code version to the next
         model = build_meta_model(cfg.model.model_copy(update={"channels": channels}), seed=cfg.training.seed)
-        trainer_config = TrainerConfig(**cfg.training.model_dump(), device=cfg.hardware.device,
-                                       batch_size=cfg.hardware.batch_size, amp=cfg.hardware.amp)  # fmt: skip
+        trainer_config = TrainerConfig(
+            **cfg.training.model_dump(),
+            device=cfg.hardware.device,
+            batch_size=cfg.hardware.batch_size,
+            amp=cfg.hardware.amp,
+        )
         started = time.perf_counter()
         resuming = folder.resuming if folder is not None else True
         with Progress("training", bar=False, enabled=None):  # its set-up (normaliser, samplers) has no lines of its own
@@ -489,21 +583,40 @@ def _train_canonical(cfg: RunConfig, variant_sets: list | None, resume: bool, ov
             return CanonicalResult({}, None, checkpoint, out, split.to_dict(), state.history, {}, timing, channels)
         # the config without paths of this machine: a checkpoint is evaluated and used elsewhere
         portable = cfg.model_dump(exclude={"tracks_cache", "output_dir", "data", "models_dir", "base_weights"})
-        run_info = {"base_models": [r.to_dict() for r in tracks.records], "channels": channels,
-                    "split": split.to_dict(), "loci": tracks.seen_loci(split), "data": tracks.describe(),
-                    "config": portable}  # fmt: skip
+        run_info = {
+            "base_models": [r.to_dict() for r in tracks.records],
+            "channels": channels,
+            "split": split.to_dict(),
+            "loci": tracks.seen_loci(split),
+            "data": tracks.describe(),
+            "config": portable,
+        }
         _, test = load_gene_arrays(tracks.dirs, split.test, progress=shown)
         # the best model is loaded once (finish_canonical_run) and passed on; config.json and metrics.json are
         # written once each
-        result = finish_canonical_run(checkpoint, tracks.dirs, cfg.structure, cfg.hardware.device, state.history,
-                                      timing, (val, test), progress=cfg.training.progress, run_info=run_info,
-                                      variant_sets=variant_sets, models_dir=cfg.models_dir)  # fmt: skip
+        result = finish_canonical_run(
+            checkpoint,
+            tracks.dirs,
+            cfg.structure,
+            cfg.hardware.device,
+            state.history,
+            timing,
+            (val, test),
+            progress=cfg.training.progress,
+            run_info=run_info,
+            variant_sets=variant_sets,
+            models_dir=cfg.models_dir,
+        )
         result.tracks_dirs, result.base_models = list(tracks.dirs), list(tracks.records)
         result.split_rule = describe_split(split.to_dict(), tracks.chromosomes, split_method(cfg, tracks))
         with Progress("report", bar=False, enabled=None):
             write_run_report(result, test=test)
-        folder.finish({"pr_auc_macro": result.canonical_test_metrics.get("pr_auc_macro"),
-                       "base_pr_auc_macro": (result.base_test_metrics or {}).get("pr_auc_macro")})  # fmt: skip
+        folder.finish(
+            {
+                "pr_auc_macro": result.canonical_test_metrics.get("pr_auc_macro"),
+                "base_pr_auc_macro": (result.base_test_metrics or {}).get("pr_auc_macro"),
+            }
+        )
         return result
     except BaseException:
         if folder is not None:
@@ -554,8 +667,10 @@ def finish_canonical_run(
     run = _run_info(config, checkpoint)
     channels = run["channels"]
     if genes is None:
-        genes = (load_gene_arrays(dirs, run["split"]["validation"], progress=progress)[1],
-                 load_gene_arrays(dirs, run["split"]["test"], progress=progress)[1])  # fmt: skip
+        genes = (
+            load_gene_arrays(dirs, run["split"]["validation"], progress=progress)[1],
+            load_gene_arrays(dirs, run["split"]["test"], progress=progress)[1],
+        )
     val, test = genes
     timing = dict(timing or {})
     started = time.perf_counter()
@@ -565,8 +680,9 @@ def finish_canonical_run(
     sample = grid_sample([len(g) for g in val]) if structure else set()
     scores: dict[str, dict[int, SiteScores]] = {}
     what = "decoder fit, thresholds" if structure else "thresholds"
-    with Progress(f"train-canonical: validation genes ({what})", total=total_nt(val), unit="nt",
-                  enabled=progress) as bar:  # fmt: skip
+    with Progress(
+        f"train-canonical: validation genes ({what})", total=total_nt(val), unit="nt", enabled=progress
+    ) as bar:
         for n, (g, labels, sources) in enumerate(gene_probabilities(best, channels, val, device), 1):
             if search is not None and n - 1 in sample:
                 search.add(sources["meta"], labels, g.codes)
@@ -582,13 +698,16 @@ def finish_canonical_run(
         scores["meta"] = decoded
         timing["structure_fit_s"] = round(search.seconds, 2)
         fitted_nt = sum(len(val[i]) for i in sample)
-        logger.info(f"gene-structure decoder fitted on {len(sample):,} of {len(val):,} validation genes "
-                    f"({fitted_nt / 1e6:.1f} Mnt): macro PR-AUC {score:.4f} (+/- {search.error_bound:.1e}), scale "
-                    f"{decoder.scale_acceptor}, bias {decoder.bias_acceptor}, coding reward "
-                    f"{decoder.coding_reward}")  # fmt: skip
+        logger.info(
+            f"gene-structure decoder fitted on {len(sample):,} of {len(val):,} validation genes "
+            f"({fitted_nt / 1e6:.1f} Mnt): macro PR-AUC {score:.4f} (+/- {search.error_bound:.1e}), scale "
+            f"{decoder.scale_acceptor}, bias {decoder.bias_acceptor}, coding reward "
+            f"{decoder.coding_reward}"
+        )
     chosen = {name: {str(c): t for c, t in by_class.items()} for name, by_class in choose_thresholds(scores).items()}
-    evaluation = evaluate_meta(best, channels, test, [], device, decoder, thresholds=chosen, progress=progress,
-                               phase="train-canonical")  # fmt: skip
+    evaluation = evaluate_meta(
+        best, channels, test, [], device, decoder, thresholds=chosen, progress=progress, phase="train-canonical"
+    )
     timing["evaluation_s"] = round(time.perf_counter() - started, 2)
     thresholds = {k: {str(c): t for c, t in v.items()} for k, v in evaluation.thresholds.items()}
     entries = {"run": {**run, "thresholds": thresholds}}
@@ -601,8 +720,9 @@ def finish_canonical_run(
     if variant_sets:
         from meta_layer_cli.evaluation.variant_effects import evaluate_canonical_on_variants
 
-        variant_evaluation = evaluate_canonical_on_variants(checkpoint, variant_sets, device=device,
-                                                            models_dir=models_dir, loaded=(best, config))  # fmt: skip
+        variant_evaluation = evaluate_canonical_on_variants(
+            checkpoint, variant_sets, device=device, models_dir=models_dir, loaded=(best, config)
+        )
     result = CanonicalResult(
         canonical_test_metrics=evaluation.meta,
         base_test_metrics=evaluation.base,
@@ -639,8 +759,13 @@ def finish_canonical_run(
     return result
 
 
-def write_run_report(result: CanonicalResult, path: str | os.PathLike | None = None, title: str | None = None,
-                     notes: list[str] | None = None, test: list[GeneArrays] | None = None) -> Path:  # fmt: skip
+def write_run_report(
+    result: CanonicalResult,
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+    notes: list[str] | None = None,
+    test: list[GeneArrays] | None = None,
+) -> Path:
     """``report.html`` (default: beside ``checkpoints/``): metrics, PR curves, reliability diagram and one
     held-out gene's base and meta tracks. ``test``: the run's test genes if the caller holds them (else
     read from ``result.tracks_dirs``)."""
@@ -658,8 +783,13 @@ def write_run_report(result: CanonicalResult, path: str | os.PathLike | None = N
     meta = recalibrate_arrays(model, shown.codes, shown.tracks, device=on, structure=structure_from_config(config))
     planned = read_manifest(result.tracks_dirs[0])["genes"] if result.tracks_dirs else []
     names = {g["gene_id"]: g.get("gene_name") or "" for g in planned}
-    gene = {"gene_id": shown.gene_id, "gene_name": names.get(shown.gene_id, ""), "labels": shown.labels,
-            "meta": meta, "base": base_probabilities(shown.tracks, result.channels)}  # fmt: skip
+    gene = {
+        "gene_id": shown.gene_id,
+        "gene_name": names.get(shown.gene_id, ""),
+        "labels": shown.labels,
+        "meta": meta,
+        "base": base_probabilities(shown.tracks, result.channels),
+    }
     metrics = json.loads((result.output_dir / "metrics.json").read_text())
     metrics["meta"] = {**metrics["meta"], "n_genes": len(result.split["test"])}
     split = result.split
@@ -668,8 +798,9 @@ def write_run_report(result: CanonicalResult, path: str | os.PathLike | None = N
         f"{result.split_rule or 'split'}: {len(split['train'])} training, {len(split['validation'])} validation, "
         f"{len(split['test'])} held-out test genes",
     ]
-    return write_report(path or result.output_dir / "report.html", metrics, title or "metalayer train-canonical", gene,
-                        notes)
+    return write_report(
+        path or result.output_dir / "report.html", metrics, title or "metalayer train-canonical", gene, notes
+    )
 
 
 def read_finished_run(out: str | os.PathLike) -> CanonicalResult:
@@ -684,19 +815,28 @@ def read_finished_run(out: str | os.PathLike) -> CanonicalResult:
     run = _run_info(read_checkpoint_config(checkpoint), checkpoint)
     extra = {k: metrics[k] for k in ("meta_per_nucleotide",) if metrics.get(k)}
     return CanonicalResult(
-        canonical_test_metrics=metrics["meta"], base_test_metrics=metrics.get("base"), checkpoint_path=checkpoint,
-        output_dir=out, split=metrics.get("split") or run["split"], history=metrics.get("history", []),
-        thresholds=metrics.get("thresholds", {}), timing=metrics.get("timing", {}), channels=run["channels"],
-        reliability=metrics.get("reliability", {}), pr_curves=metrics.get("pr_curves", {}), extra_test_metrics=extra,
+        canonical_test_metrics=metrics["meta"],
+        base_test_metrics=metrics.get("base"),
+        checkpoint_path=checkpoint,
+        output_dir=out,
+        split=metrics.get("split") or run["split"],
+        history=metrics.get("history", []),
+        thresholds=metrics.get("thresholds", {}),
+        timing=metrics.get("timing", {}),
+        channels=run["channels"],
+        reliability=metrics.get("reliability", {}),
+        pr_curves=metrics.get("pr_curves", {}),
+        extra_test_metrics=extra,
         base_models=[BaseModelRecord.from_dict(r) for r in run["base_models"]],
-    )  # fmt: skip
+    )
 
 
 def _run_info(config: dict, checkpoint: Path) -> dict:
     run = config.get("run")
     if not run:
-        raise InputDataError(f"{checkpoint}: not a canonical checkpoint (no run information; written by "
-                             "`metalayer train-canonical`?)")  # fmt: skip
+        raise InputDataError(
+            f"{checkpoint}: not a canonical checkpoint (no run information; written by `metalayer train-canonical`?)"
+        )
     return run
 
 
@@ -715,9 +855,13 @@ def _barrier() -> None:
 # ---------------------------------------------------------------------------------------------
 # evaluation of a checkpoint
 # ---------------------------------------------------------------------------------------------
-def checkpoint_data(checkpoint: str | os.PathLike, data: list[str | os.PathLike] | str | os.PathLike | None,
-                    device: str, cache: str | os.PathLike | None = None,
-                    models_dir: str | os.PathLike | None = None) -> tuple[list[Path], bool]:  # fmt: skip
+def checkpoint_data(
+    checkpoint: str | os.PathLike,
+    data: list[str | os.PathLike] | str | os.PathLike | None,
+    device: str,
+    cache: str | os.PathLike | None = None,
+    models_dir: str | os.PathLike | None = None,
+) -> tuple[list[Path], bool]:
     """(tracks folders, whether they hold the genes the checkpoint was trained on) for evaluating a
     checkpoint: ``data`` (checked against its base models), or, for a demo-trained checkpoint, the
     demo tracks in the cache (predicted again if missing)."""
@@ -730,8 +874,7 @@ def checkpoint_data(checkpoint: str | os.PathLike, data: list[str | os.PathLike]
         if trained_on.get("dataset") != "demo":
             raise UsageError(f"{checkpoint} was trained on prepared data: give --data (the prepared folder(s))")
         ids = run["split"]["train"] + run["split"]["validation"] + run["split"]["test"]
-        dirs = [demo_tracks(r.load(device=device, models_dir=models_dir), ids, cache, progress=False)
-                for r in records]  # fmt: skip
+        dirs = [demo_tracks(r.load(device=device, models_dir=models_dir), ids, cache, progress=False) for r in records]
         return dirs, True
     dirs = [Path(d) for d in ([data] if isinstance(data, (str, os.PathLike)) else data)]
     if len(dirs) != len(records):
@@ -754,8 +897,10 @@ def seen_genes(run: dict, gene_ids: list[str], manifest: dict, same: bool, check
         return seen
     recorded = run.get("loci")
     if recorded is None:
-        logger.warning(f"{checkpoint} records no loci of its training genes (made by an older metalayer): genes of "
-                       "another annotation are held out by gene id only")  # fmt: skip
+        logger.warning(
+            f"{checkpoint} records no loci of its training genes (made by an older metalayer): genes of "
+            "another annotation are held out by gene id only"
+        )
         return seen
     build = manifest["source"].get("genome_build")
     if not same_build(recorded.get("genome_build"), build):
@@ -818,24 +963,32 @@ def evaluate_checkpoint_metrics(
         seen_ones = seen_genes(run, genes, manifests[0], same, checkpoint)
         seen = [g for g in genes if g in seen_ones]
         if seen:
-            logger.warning(f"{len(seen)} of the --genes were used in training or validation, or overlap such a "
-                           f"gene (e.g. {seen[0]}): their metrics are not held-out metrics")  # fmt: skip
+            logger.warning(
+                f"{len(seen)} of the --genes were used in training or validation, or overlap such a "
+                f"gene (e.g. {seen[0]}): their metrics are not held-out metrics"
+            )
         test_ids = genes
     elif same:
         test_ids = [g for g in run["split"]["test"] if g in finished]
         if len(test_ids) < len(run["split"]["test"]) and not allow_partial:
-            raise InputDataError(f"{len(run['split']['test']) - len(test_ids)} of the checkpoint's test genes have "
-                                 "no tracks in the data; pass --allow-partial to evaluate the rest")  # fmt: skip
+            raise InputDataError(
+                f"{len(run['split']['test']) - len(test_ids)} of the checkpoint's test genes have "
+                "no tracks in the data; pass --allow-partial to evaluate the rest"
+            )
     else:
         seen = seen_genes(run, in_order, manifests[0], same, checkpoint)
         test_ids = [g for g in in_order if g not in seen]
         if seen:
-            logger.info(f"{len(seen)} of the {len(in_order)} genes of the data are the checkpoint's training or "
-                        "validation genes, or overlap one on the same strand (another annotation of the genome): "
-                        f"left out, {len(test_ids)} held-out genes evaluated")  # fmt: skip
+            logger.info(
+                f"{len(seen)} of the {len(in_order)} genes of the data are the checkpoint's training or "
+                "validation genes, or overlap one on the same strand (another annotation of the genome): "
+                f"left out, {len(test_ids)} held-out genes evaluated"
+            )
             if not test_ids:
-                raise InputDataError("every gene of the data is a training or validation gene of the checkpoint "
-                                     "(by gene id or genomic locus): nothing held out to evaluate")  # fmt: skip
+                raise InputDataError(
+                    "every gene of the data is a training or validation gene of the checkpoint "
+                    "(by gene id or genomic locus): nothing held out to evaluate"
+                )
     if not test_ids:
         raise InputDataError("no genes to evaluate")
     channels, test = load_gene_arrays(dirs, test_ids, manifests)
@@ -846,7 +999,15 @@ def evaluate_checkpoint_metrics(
         raise InputDataError(f"{checkpoint} has no thresholds (an unfinished run?)")
     from meta_layer_cli.models.site_calibration import calibration_from_config
 
-    evaluation = evaluate_meta(model, channels, test, [], device, structure_from_config(config),
-                               thresholds=thresholds, calibration=calibration_from_config(config))  # fmt: skip
+    evaluation = evaluate_meta(
+        model,
+        channels,
+        test,
+        [],
+        device,
+        structure_from_config(config),
+        thresholds=thresholds,
+        calibration=calibration_from_config(config),
+    )
     meta = {**evaluation.meta, "n_genes": len(test_ids)}
     return {"meta": meta, "base": evaluation.base, **evaluation.extra}

@@ -25,9 +25,15 @@ def demo_gene_subset(max_length: int = 40_000, every: int = 2) -> list[str]:
     return short[::every]
 
 
-def run_demo(out_dir: str | os.PathLike = "metalayer_demo", genes: list[str] | None = None, device: str | None = None,
-             epochs: int | None = None, progress: bool = True, profile: str | None = None,
-             overwrite: bool = False) -> tuple[CanonicalResult, Path]:  # fmt: skip
+def run_demo(
+    out_dir: str | os.PathLike = "metalayer_demo",
+    genes: list[str] | None = None,
+    device: str | None = None,
+    epochs: int | None = None,
+    progress: bool = True,
+    profile: str | None = None,
+    overwrite: bool = False,
+) -> tuple[CanonicalResult, Path]:
     """SpliceAI tracks for demo genes (cached in ``OUT/cache``), the lightweight meta model trained on them,
     evaluated on held-out genes; writes ``OUT/report.html``. Returns (result, report path).
 
@@ -43,10 +49,17 @@ def run_demo(out_dir: str | os.PathLike = "metalayer_demo", genes: list[str] | N
         overrides["training.epochs"] = epochs
     try:
         result = run_canonical_training(
-            config=builtin_config("lightweight"), output_dir=out / "run", overrides=overrides, profile=profile,
-            genes=genes or demo_gene_subset(), tracks_cache=str(out / "cache"), device=device, overwrite=overwrite,
-            if_changed=not overwrite, resume=not overwrite,
-        )  # fmt: skip
+            config=builtin_config("lightweight"),
+            output_dir=out / "run",
+            overrides=overrides,
+            profile=profile,
+            genes=genes or demo_gene_subset(),
+            tracks_cache=str(out / "cache"),
+            device=device,
+            overwrite=overwrite,
+            if_changed=not overwrite,
+            resume=not overwrite,
+        )
     except UpToDate as done:
         logger.info(f"{done}: showing the finished demo's results (--overwrite trains it again)")
         return read_finished_run(out / "run"), out / "report.html"

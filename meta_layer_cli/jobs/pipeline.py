@@ -55,8 +55,9 @@ class PipelineConfig(StrictSection):
 TRAIN_SECTIONS = ("training", "model", "split", "structure")
 
 
-def pipeline_settings(config: str | os.PathLike | dict, overrides: list[str] | dict | None = None
-                      ) -> tuple[PipelineConfig, dict]:  # fmt: skip
+def pipeline_settings(
+    config: str | os.PathLike | dict, overrides: list[str] | dict | None = None
+) -> tuple[PipelineConfig, dict]:
     """The pipeline config with ``overrides`` applied, and the training step's extra keys (``train_set``).
 
     An override in a section of the train-canonical config (:data:`TRAIN_SECTIONS`, e.g.
@@ -68,8 +69,9 @@ def pipeline_settings(config: str | os.PathLike | dict, overrides: list[str] | d
     return cfg, {**cfg.train_set, **for_training}
 
 
-def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict | None = None,
-                 progress: bool = True) -> dict:  # fmt: skip
+def run_pipeline(
+    config: str | os.PathLike | dict, overrides: list[str] | dict | None = None, progress: bool = True
+) -> dict:
     """Run the chain (module docstring); returns ``{"prepared", "checkpoint", "evaluation", ...}`` paths and
     the held-out metrics, also written to ``OUT/pipeline.json``."""
     from meta_layer_cli.jobs.canonical import evaluate_checkpoint_metrics, run_canonical_training
@@ -84,22 +86,40 @@ def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict |
     # predict_genes entries resolved now (names, ids...), not when the predict step reaches them
     predict_ids = [e.gene_id for e in source.select(cfg.predict_genes).entries] if cfg.predict_genes else None
     logger.info(f"pipeline: prepare {cfg.base_model} tracks in {prepared}")
-    prepare(prepared, cfg.base_model, cfg.weights, flank=cfg.flank, models_dir=cfg.models_dir, profile=cfg.profile,
-            device=cfg.device, progress=progress, source=source)  # fmt: skip
+    prepare(
+        prepared,
+        cfg.base_model,
+        cfg.weights,
+        flank=cfg.flank,
+        models_dir=cfg.models_dir,
+        profile=cfg.profile,
+        device=cfg.device,
+        progress=progress,
+        source=source,
+    )
     checkpoint = run / "checkpoints" / "best"
     logger.info(f"pipeline: train-canonical into {run}")
     try:
         run_canonical_training(
-            base_model=cfg.base_model, base_weights=cfg.weights, flank=cfg.flank, data=[str(prepared)],
-            test_chroms=cfg.test_chromosomes, split=cfg.split, test_fraction=cfg.test_fraction,
-            config=cfg.train_config, profile=cfg.profile, device=cfg.device,
-            output_dir=run, overwrite=False, if_changed=True, resume=True,
+            base_model=cfg.base_model,
+            base_weights=cfg.weights,
+            flank=cfg.flank,
+            data=[str(prepared)],
+            test_chroms=cfg.test_chromosomes,
+            split=cfg.split,
+            test_fraction=cfg.test_fraction,
+            config=cfg.train_config,
+            profile=cfg.profile,
+            device=cfg.device,
+            output_dir=run,
+            overwrite=False,
+            if_changed=True,
+            resume=True,
             overrides={**({"models_dir": cfg.models_dir} if cfg.models_dir else {}), **train_set},
-        )  # fmt: skip
+        )
     except UpToDate as done:
         logger.info(f"pipeline: {done}")
-    held_out = evaluate_checkpoint_metrics(checkpoint, [str(prepared)], device=cfg.device,
-                                           models_dir=cfg.models_dir)  # fmt: skip
+    held_out = evaluate_checkpoint_metrics(checkpoint, [str(prepared)], device=cfg.device, models_dir=cfg.models_dir)
     meta, base = held_out["meta"], held_out["base"]
     result = {"prepared": str(prepared), "checkpoint": str(checkpoint), "held_out": held_out}
     write_json_atomic(out / "evaluation.json", result["held_out"])
@@ -107,21 +127,41 @@ def run_pipeline(config: str | os.PathLike | dict, overrides: list[str] | dict |
         from meta_layer_cli.jobs.predict import predict_genes
 
         table = out / "predictions.parquet"
-        predict_genes(checkpoint, table, data=[prepared], genes=predict_ids, bigwig=str(out / "bigwig" / "meta"),
-                      models_dir=cfg.models_dir, profile=cfg.profile, device=cfg.device, progress=progress)  # fmt: skip
+        predict_genes(
+            checkpoint,
+            table,
+            data=[prepared],
+            genes=predict_ids,
+            bigwig=str(out / "bigwig" / "meta"),
+            models_dir=cfg.models_dir,
+            profile=cfg.profile,
+            device=cfg.device,
+            progress=progress,
+        )
         result["predictions"] = str(table)
     if cfg.vcf:
         from meta_layer_cli.inference.vcf import score_vcf
         from meta_layer_cli.runtime.device import resolve_device
 
         scored = out / "scored.vcf.gz"
-        score_vcf(cfg.vcf, scored, cfg.fasta, cfg.annotation, weights=cfg.weights, models_dir=cfg.models_dir,
-                  distance=cfg.distance, device=str(resolve_device(cfg.device)), progress=progress,
-                  checkpoints=[checkpoint])  # fmt: skip
+        score_vcf(
+            cfg.vcf,
+            scored,
+            cfg.fasta,
+            cfg.annotation,
+            weights=cfg.weights,
+            models_dir=cfg.models_dir,
+            distance=cfg.distance,
+            device=str(resolve_device(cfg.device)),
+            progress=progress,
+            checkpoints=[checkpoint],
+        )
         result["scored_vcf"] = str(scored)
     write_json_atomic(out / "pipeline.json", result)
-    logger.info(f"pipeline: done; held-out PR-AUC macro base {base['pr_auc_macro']:.4f} -> meta "
-                f"{meta['pr_auc_macro']:.4f} ({json.dumps(str(out / 'pipeline.json'))})")  # fmt: skip
+    logger.info(
+        f"pipeline: done; held-out PR-AUC macro base {base['pr_auc_macro']:.4f} -> meta "
+        f"{meta['pr_auc_macro']:.4f} ({json.dumps(str(out / 'pipeline.json'))})"
+    )
     return result
 
 
@@ -131,22 +171,45 @@ def check_split_before_preparing(cfg: PipelineConfig, train_set: dict, source, p
     ``train-canonical`` would give after ``prepare``."""
     from meta_layer_cli.jobs.canonical import TrainingData, checked_split, resolve_canonical_config
 
-    run_cfg = resolve_canonical_config(cfg.train_config, train_set, cfg.profile, data=[str(prepared)],
-                                       test_chroms=cfg.test_chromosomes)  # fmt: skip
+    run_cfg = resolve_canonical_config(
+        cfg.train_config, train_set, cfg.profile, data=[str(prepared)], test_chroms=cfg.test_chromosomes
+    )
     entries = source.entries
-    data = TrainingData([], [], [e.gene_id for e in entries], {e.gene_id: e.chrom for e in entries}, True, {}, None,
-                        loci={e.gene_id: (e.chrom, e.start, e.end) for e in entries if e.start is not None},
-                        contig_chromosomes=dict(source.info.get("chromosomes") or {}),
-                        lengths={e.gene_id: e.length for e in entries})  # fmt: skip
-    checked_split(run_cfg, data, {"test_chroms": "test_chromosomes: [{chrom}] in the pipeline config",
-                                  "gene_split": "--set split.method=gene --set split.test=0.2",
-                                  "shares": "--set split.test=0.1 --set split.validation=0.05"})  # fmt: skip
+    data = TrainingData(
+        [],
+        [],
+        [e.gene_id for e in entries],
+        {e.gene_id: e.chrom for e in entries},
+        True,
+        {},
+        None,
+        loci={e.gene_id: (e.chrom, e.start, e.end) for e in entries if e.start is not None},
+        contig_chromosomes=dict(source.info.get("chromosomes") or {}),
+        lengths={e.gene_id: e.length for e in entries},
+    )
+    checked_split(
+        run_cfg,
+        data,
+        {
+            "test_chroms": "test_chromosomes: [{chrom}] in the pipeline config",
+            "gene_split": "--set split.method=gene --set split.test=0.2",
+            "shares": "--set split.test=0.1 --set split.validation=0.05",
+        },
+    )
 
 
 def _outputs(out: Path) -> list[Path]:
     """Everything a pipeline run writes under ``out``."""
-    names = ("prepared", "run", "evaluation.json", "pipeline.json", "predictions.parquet", "predictions.parquet.base",
-             "bigwig", "scored.vcf.gz")  # fmt: skip
+    names = (
+        "prepared",
+        "run",
+        "evaluation.json",
+        "pipeline.json",
+        "predictions.parquet",
+        "predictions.parquet.base",
+        "bigwig",
+        "scored.vcf.gz",
+    )
     return [out / name for name in names]
 
 
@@ -163,25 +226,47 @@ def preflight(cfg: PipelineConfig, train_set: dict) -> None:
     from meta_layer_cli.jobs.canonical import resolve_canonical_config
     from meta_layer_cli.runtime.config import hardware_settings
 
-    for key, path in (("fasta", cfg.fasta), ("annotation", cfg.annotation), ("vcf", cfg.vcf),
-                      ("train_config", cfg.train_config), ("models_dir", cfg.models_dir)):  # fmt: skip
+    for key, path in (
+        ("fasta", cfg.fasta),
+        ("annotation", cfg.annotation),
+        ("vcf", cfg.vcf),
+        ("train_config", cfg.train_config),
+        ("models_dir", cfg.models_dir),
+    ):
         if path is None or (key == "annotation" and path in BUILTIN_TABLES):
             continue
         if not Path(path).expanduser().exists():
             raise InputDataError(f"pipeline {key}: {path} does not exist")
     if cfg.base_model not in BASE_MODELS or cfg.base_model == "precomputed":
-        raise UsageError(f"pipeline base_model: {cfg.base_model!r} is not a base model the pipeline can run "
-                         f"({', '.join(b for b in BASE_MODELS if b != 'precomputed')})")  # fmt: skip
+        raise UsageError(
+            f"pipeline base_model: {cfg.base_model!r} is not a base model the pipeline can run "
+            f"({', '.join(b for b in BASE_MODELS if b != 'precomputed')})"
+        )
     find_weights(cfg.base_model, cfg.weights, cfg.flank, cfg.models_dir)
     hardware_settings(cfg.profile, device=cfg.device)
-    resolve_canonical_config(cfg.train_config, {**({"models_dir": cfg.models_dir} if cfg.models_dir else {}),
-                                                **train_set}, cfg.profile, base_model=cfg.base_model,
-                             data=[str(Path(cfg.out) / "prepared")], test_chroms=cfg.test_chromosomes,
-                             split=cfg.split, test_fraction=cfg.test_fraction, device=cfg.device)  # fmt: skip
+    resolve_canonical_config(
+        cfg.train_config,
+        {**({"models_dir": cfg.models_dir} if cfg.models_dir else {}), **train_set},
+        cfg.profile,
+        base_model=cfg.base_model,
+        data=[str(Path(cfg.out) / "prepared")],
+        test_chroms=cfg.test_chromosomes,
+        split=cfg.split,
+        test_fraction=cfg.test_fraction,
+        device=cfg.device,
+    )
     out = Path(cfg.out)
-    refuse_overwriting_inputs({"out": _outputs(out)},
-                              {"fasta": cfg.fasta, "annotation": cfg.annotation, "vcf": cfg.vcf, "weights": cfg.weights,
-                               "train_config": cfg.train_config, "models_dir": cfg.models_dir})  # fmt: skip
+    refuse_overwriting_inputs(
+        {"out": _outputs(out)},
+        {
+            "fasta": cfg.fasta,
+            "annotation": cfg.annotation,
+            "vcf": cfg.vcf,
+            "weights": cfg.weights,
+            "train_config": cfg.train_config,
+            "models_dir": cfg.models_dir,
+        },
+    )
     _check_writable(out)
     if cfg.vcf:
         from meta_layer_cli.io.vcf import VcfReader

@@ -59,9 +59,10 @@ def predict_genes(
         raise UsageError(f"--out {out}: gene predictions are written as a .parquet table")
     check_output_file(out, "--out")
     bigwigs = [f"{bigwig}.{kind}.{strand}.bw" for kind in ("acceptor", "donor") for strand in ("plus", "minus")]
-    refuse_overwriting_inputs({"--out": [out, f"{out}.base"], "--bigwig": bigwigs if bigwig else None},
-                              {"--checkpoint": checkpoint, "--data": data, "--fasta": fasta, "--gtf": gtf,
-                               "--genes-file": genes_file})  # fmt: skip
+    refuse_overwriting_inputs(
+        {"--out": [out, f"{out}.base"], "--bigwig": bigwigs if bigwig else None},
+        {"--checkpoint": checkpoint, "--data": data, "--fasta": fasta, "--gtf": gtf, "--genes-file": genes_file},
+    )
     hardware = hardware_settings(profile, device=device)
     wanted = list(genes or []) + (read_genes_file(genes_file) if genes_file else [])
     if data is not None:
@@ -72,8 +73,9 @@ def predict_genes(
             # names, ids, unversioned ids or transcript ids, resolved as `prepare --genes` resolves them
             source = open_source(tracks=dirs[0], allow_partial=allow_partial).select(wanted or None, region)
             wanted = _shard_ids(source, shard)
-        return recalibrate_tracks(checkpoint, dirs, out, wanted or None, bigwig, hardware.device, progress,
-                                  allow_partial)  # fmt: skip
+        return recalibrate_tracks(
+            checkpoint, dirs, out, wanted or None, bigwig, hardware.device, progress, allow_partial
+        )
     source = open_source(dataset, fasta, gtf, None, transcripts).select(wanted or None, region)
     if shard is not None:
         source = source.select(_shard_ids(source, shard))
@@ -84,8 +86,9 @@ def predict_genes(
         directory = Path(f"{out}.base") / f"{record.name}-{record.weights_checksum}"
         predict_tracks(model, source, directory, progress=progress)
         dirs.append(directory)
-    return recalibrate_tracks(checkpoint, dirs, out, [e.gene_id for e in source.entries], bigwig, hardware.device,
-                              progress)  # fmt: skip
+    return recalibrate_tracks(
+        checkpoint, dirs, out, [e.gene_id for e in source.entries], bigwig, hardware.device, progress
+    )
 
 
 def _shard_ids(source, shard: str | None) -> list[str]:
@@ -126,10 +129,12 @@ def predict_variant_table(
     if checkpoints:
         from meta_layer_cli.inference.variant_models import score_sequences_with_models
 
-        result = score_sequences_with_models(table, checkpoints, base_model=base_model, weights=weights,
-                                             device=device, window=window, cache=cache)  # fmt: skip
+        result = score_sequences_with_models(
+            table, checkpoints, base_model=base_model, weights=weights, device=device, window=window, cache=cache
+        )
     else:
-        result = score_sequences(table, base_model=base_model or "spliceai", weights=weights, device=device,
-                                 window=window, cache=cache)  # fmt: skip
+        result = score_sequences(
+            table, base_model=base_model or "spliceai", weights=weights, device=device, window=window, cache=cache
+        )
     write_table(result, out)
     return result

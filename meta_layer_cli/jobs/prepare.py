@@ -69,8 +69,10 @@ def prepare(
     FASTA and annotation twice.
     Returns the manifest, with this run's counts under ``last_run``.
     """
-    refuse_overwriting_inputs({"--out": out}, {"--fasta": fasta, "--gtf": gtf, "--data": data, "--weights": weights,
-                                                "--genes-file": genes_file})  # fmt: skip
+    refuse_overwriting_inputs(
+        {"--out": out},
+        {"--fasta": fasta, "--gtf": gtf, "--data": data, "--weights": weights, "--genes-file": genes_file},
+    )
     hardware = hardware_settings(profile, device=device, dtype=dtype)
     # checksumming a genome's FASTA and parsing its annotation take minutes: a phase of their own
     with Progress("reading genes (FASTA, annotation)", bar=False, enabled=progress):
@@ -80,7 +82,15 @@ def prepare(
         source = source.select(wanted or None, region)
     report_dropped(source.dropped, f"{out}/manifest.json")
     sizes = {k: v for k, v in (("block_size", hardware.base_block), ("batch_size", hardware.base_batch)) if v}
-    model = load_base_model(base_model, weights=weights, device=hardware.device, dtype=hardware.dtype, flank=flank,
-                            models_dir=models_dir, **sizes)  # fmt: skip
-    return predict_tracks(model, source, out, genome_build=genome_build, shard=shard, overwrite=overwrite,
-                          progress=progress)  # fmt: skip
+    model = load_base_model(
+        base_model,
+        weights=weights,
+        device=hardware.device,
+        dtype=hardware.dtype,
+        flank=flank,
+        models_dir=models_dir,
+        **sizes,
+    )
+    return predict_tracks(
+        model, source, out, genome_build=genome_build, shard=shard, overwrite=overwrite, progress=progress
+    )

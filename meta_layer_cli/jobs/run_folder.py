@@ -41,8 +41,15 @@ from meta_layer_cli.runtime.progress import PROGRESS_LINE
 
 RUN_STATE = "run.json"
 RUN_LOG = "train.log"
-RUN_FILES = ("checkpoints", "checkpoint", "metrics.json", "report.html", "cv_predictions.parquet", "cv_folds",
-             RUN_STATE)  # fmt: skip
+RUN_FILES = (
+    "checkpoints",
+    "checkpoint",
+    "metrics.json",
+    "report.html",
+    "cv_predictions.parquet",
+    "cv_folds",
+    RUN_STATE,
+)
 KEPT = ("data", "cache")  # prepared tracks a run made for itself: reused by the next run (their own fingerprint)
 logger = logging.getLogger("meta_layer_cli")
 
@@ -68,8 +75,15 @@ class RunFolder:
     ``run.resuming`` tells the trainer to continue from ``checkpoints/last``.
     """
 
-    def __init__(self, out: str | os.PathLike, fingerprint: dict, kind: str, resume: bool = False,
-                 overwrite: bool = False, if_changed: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        fingerprint: dict,
+        kind: str,
+        resume: bool = False,
+        overwrite: bool = False,
+        if_changed: bool = False,
+    ):
         self.out = Path(out)
         self.fingerprint = fingerprint
         self.kind = kind
@@ -134,8 +148,10 @@ class RunFolder:
                 path.unlink()
 
     def _start(self) -> None:
-        write_json_atomic(self.out / RUN_STATE, {"kind": self.kind, "status": "running", "started": time.time(),
-                                                 "fingerprint": self.fingerprint})  # fmt: skip
+        write_json_atomic(
+            self.out / RUN_STATE,
+            {"kind": self.kind, "status": "running", "started": time.time(), "fingerprint": self.fingerprint},
+        )
 
     def _decide(self) -> None:
         state = self._state()
@@ -143,8 +159,10 @@ class RunFolder:
         if state is None:
             foreign = [p.name for p in self.out.iterdir() if p.name not in ours] if self.out.is_dir() else []
             if foreign and not self.overwrite:
-                raise InputDataError(f"{self.out} is not a metalayer run folder (it holds {', '.join(foreign[:3])}); "
-                                     "choose a new or empty --out")  # fmt: skip
+                raise InputDataError(
+                    f"{self.out} is not a metalayer run folder (it holds {', '.join(foreign[:3])}); "
+                    "choose a new or empty --out"
+                )
             self._clear()
             return self._start()
         if state.get("kind") != self.kind:
@@ -153,14 +171,20 @@ class RunFolder:
         changed = "; ".join(differences(state.get("fingerprint") or {}, self.fingerprint))
         if state.get("status") == "finished":
             if same and self.if_changed:
-                raise UpToDate(f"{self.out}: data and config unchanged since the run finished "
-                               f"({_when(state.get('finished'))}); nothing to do")  # fmt: skip
+                raise UpToDate(
+                    f"{self.out}: data and config unchanged since the run finished "
+                    f"({_when(state.get('finished'))}); nothing to do"
+                )
             if same and not self.overwrite:
-                raise InputDataError(f"{self.out} holds a run finished {_when(state.get('finished'))}; --overwrite to "
-                                     "train again, or --if-changed to retrain only when data or config change")
+                raise InputDataError(
+                    f"{self.out} holds a run finished {_when(state.get('finished'))}; --overwrite to "
+                    "train again, or --if-changed to retrain only when data or config change"
+                )
             if not same and not (self.if_changed or self.overwrite):
-                raise ChangedInputsError(f"{self.out} holds a finished run made from other inputs ({changed}); "
-                                         "--if-changed or --overwrite to retrain")  # fmt: skip
+                raise ChangedInputsError(
+                    f"{self.out} holds a finished run made from other inputs ({changed}); "
+                    "--if-changed or --overwrite to retrain"
+                )
             if not same:
                 logger.info(f"{self.out}: inputs changed since the last run ({changed}); training again")
             self._clear()
@@ -175,12 +199,16 @@ class RunFolder:
             self._clear()
             return self._start()
         if not same:
-            raise ChangedInputsError(f"{self.out} holds an interrupted run made from other inputs ({changed}); "
-                                     "--overwrite to start over")  # fmt: skip
-        raise InputDataError(f"{self.out} holds an interrupted run (started {_when(state.get('started'))}); "
-                             "--resume to continue it, or --overwrite to start over")  # fmt: skip
+            raise ChangedInputsError(
+                f"{self.out} holds an interrupted run made from other inputs ({changed}); --overwrite to start over"
+            )
+        raise InputDataError(
+            f"{self.out} holds an interrupted run (started {_when(state.get('started'))}); "
+            "--resume to continue it, or --overwrite to start over"
+        )
 
     def finish(self, summary: dict | None = None) -> None:
         state = self._state() or {}
-        write_json_atomic(self.out / RUN_STATE, {**state, "status": "finished", "finished": time.time(),
-                                                 "summary": summary or {}})  # fmt: skip
+        write_json_atomic(
+            self.out / RUN_STATE, {**state, "status": "finished", "finished": time.time(), "summary": summary or {}}
+        )

@@ -123,8 +123,9 @@ class CanonicalPredictor:
         model, config = load_model(checkpoint, device)
         return cls(model, structure_from_config(config), calibration_from_config(config), config, device)
 
-    def __call__(self, codes: np.ndarray, tracks: np.ndarray, whole_gene: bool = True,
-                 block: int | None = None) -> np.ndarray:  # fmt: skip
+    def __call__(
+        self, codes: np.ndarray, tracks: np.ndarray, whole_gene: bool = True, block: int | None = None
+    ) -> np.ndarray:
         """``[L, 3]`` for one gene (``whole_gene``: decoder and calibration apply) or a window (neither applies
         the decoder, which reads whole transcripts; the calibration still does)."""
         structure = self.structure if whole_gene else None

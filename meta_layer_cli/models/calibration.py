@@ -94,14 +94,18 @@ class TemperatureScaler:
     def __init__(self, temperature: float = 1.0):
         self.temperature = float(temperature)
 
-    def fit(self, logits: np.ndarray, labels: np.ndarray, steps: int = 200,
-            weights: np.ndarray | None = None) -> TemperatureScaler:  # fmt: skip
+    def fit(
+        self, logits: np.ndarray, labels: np.ndarray, steps: int = 200, weights: np.ndarray | None = None
+    ) -> TemperatureScaler:
         """Fit ``T``. ``weights``: how many observations each row stands for (binary labels may then be
         fractions: the share of positives among them)."""
         z = torch.as_tensor(np.asarray(logits, np.float64))
         y = torch.as_tensor(np.asarray(labels))
-        w = torch.ones(len(z), dtype=torch.float64) if weights is None else torch.as_tensor(np.asarray(weights,
-                                                                                                     np.float64))
+        w = (
+            torch.ones(len(z), dtype=torch.float64)
+            if weights is None
+            else torch.as_tensor(np.asarray(weights, np.float64))
+        )
         if z.ndim == 1:
             keep = torch.isfinite(z) & torch.isfinite(y.double())
             z, y, w = z[keep], y[keep].double(), w[keep]

@@ -47,16 +47,25 @@ def read_checkpoint_config(directory: str | os.PathLike) -> dict:
     return config
 
 
-def _number(value, where: str, path, low: float | None = None, high: float | None = None, low_open: bool = False,
-            integer: bool = False) -> None:  # fmt: skip
+def _number(
+    value,
+    where: str,
+    path,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    integer: bool = False,
+) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (not integer or float(value).is_integer())
     ok = ok and (low is None or (value > low if low_open else value >= low)) and (high is None or value <= high)
     if not ok:
         bound = f"{'>' if low_open else '>='} {low}" if low is not None else ""
         bound += (" and " if bound and high is not None else "") + (f"<= {high}" if high is not None else "")
-        raise InputDataError(f"{path}: {where} is {value!r}, expected {'an integer' if integer else 'a number'}"
-                             f"{' ' + bound if bound else ''}")  # fmt: skip
+        raise InputDataError(
+            f"{path}: {where} is {value!r}, expected {'an integer' if integer else 'a number'}"
+            f"{' ' + bound if bound else ''}"
+        )
 
 
 def check_checkpoint_numbers(config: dict, path) -> None:

@@ -74,9 +74,14 @@ class ImplicitFilter(nn.Module):
         self.channels, self.emb_dim, self.max_len = channels, emb_dim, max_len
         self.pos_emb = _PositionalEmbedding(emb_dim, max_len)
         self.implicit_filter = nn.Sequential(
-            nn.Linear(emb_dim, order), _Sin(order), nn.Linear(order, order), _Sin(order),
-            nn.Linear(order, order), _Sin(order), nn.Linear(order, channels, bias=False),
-        )  # fmt: skip
+            nn.Linear(emb_dim, order),
+            _Sin(order),
+            nn.Linear(order, order),
+            _Sin(order),
+            nn.Linear(order, order),
+            _Sin(order),
+            nn.Linear(order, channels, bias=False),
+        )
         self.modulation = _ExponentialModulation(channels)
         self.bias = nn.Parameter(torch.randn(channels))
 
@@ -139,9 +144,12 @@ class HyenaOperator(nn.Module):
         self.in_proj = nn.Linear(d_model, (order + 1) * d_model)
         self.out_proj = nn.Linear(d_model, d_model)
         self.short_filter = nn.Conv1d(
-            (order + 1) * d_model, (order + 1) * d_model, short_kernel, padding=short_kernel - 1,
+            (order + 1) * d_model,
+            (order + 1) * d_model,
+            short_kernel,
+            padding=short_kernel - 1,
             groups=(order + 1) * d_model,
-        )  # fmt: skip
+        )
         self.filter_fn = ImplicitFilter(d_model * (order - 1), order=filter_order, max_len=max_len)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:

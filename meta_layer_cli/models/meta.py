@@ -18,7 +18,6 @@ N_CLASSES = 3  # neither, acceptor, donor
 EPS = 1e-6
 
 
-
 class MetaModelConfig(StrictSection):
     """Architecture of a meta model; stored as JSON beside the weights. Unknown keys, wrong types and
     out-of-range sizes are errors.

@@ -35,8 +35,9 @@ def _transformers():
     try:
         import transformers
     except ImportError:
-        raise UsageError("sequence_encoder transformers needs the transformers package "
-                         "(pip install 'metalayer[transformers]')") from None  # fmt: skip
+        raise UsageError(
+            "sequence_encoder transformers needs the transformers package (pip install 'metalayer[transformers]')"
+        ) from None
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     return transformers
@@ -76,8 +77,10 @@ def read_vocabulary(folder: str | os.PathLike) -> dict[str, int]:
                 break
     missing = [b for b in BASES if b not in tokens]
     if missing:
-        raise InputDataError(f"{folder}: the vocabulary has no single-nucleotide token for {', '.join(missing)} "
-                             "(k-mer / BPE-only tokenizers are not supported)")  # fmt: skip
+        raise InputDataError(
+            f"{folder}: the vocabulary has no single-nucleotide token for {', '.join(missing)} "
+            "(k-mer / BPE-only tokenizers are not supported)"
+        )
     return tokens
 
 
@@ -87,16 +90,25 @@ def describe_folder(folder: str | os.PathLike, trust_remote_code: bool = False) 
     if not (folder / "config.json").is_file():
         raise InputDataError(f"pretrained_model {folder}: no config.json (expected a Hugging Face model folder)")
     transformers = _transformers()
-    config = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True,
-                                                     trust_remote_code=trust_remote_code)  # fmt: skip
+    config = transformers.AutoConfig.from_pretrained(
+        str(folder), local_files_only=True, trust_remote_code=trust_remote_code
+    )
     return config.to_dict(), read_vocabulary(folder)
 
 
 class PretrainedEncoder(nn.Module):
     """``[B, 4, L]`` -> ``[B, width, L]`` through a ``transformers`` model (module docstring)."""
 
-    def __init__(self, width: int, hf_config: dict, tokens: dict[str, int], tile: int | None = None,
-                 trust_remote_code: bool = False, weights_folder: str | None = None, freeze: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        width: int,
+        hf_config: dict,
+        tokens: dict[str, int],
+        tile: int | None = None,
+        trust_remote_code: bool = False,
+        weights_folder: str | None = None,
+        freeze: bool = False,
+    ):
         super().__init__()
         transformers = _transformers()
         config_dict = dict(hf_config)
@@ -133,8 +145,15 @@ class PretrainedEncoder(nn.Module):
             config.pretrained_config, config.pretrained_tokens = hf_config, tokens
         if not config.pretrained_config or not config.pretrained_tokens:
             raise InputDataError("sequence_encoder transformers: no pretrained_model folder and no stored config")
-        return cls(config.width, config.pretrained_config, config.pretrained_tokens, config.pretrained_tile,
-                   config.trust_remote_code, config.pretrained_model, config.freeze_encoder)  # fmt: skip
+        return cls(
+            config.width,
+            config.pretrained_config,
+            config.pretrained_tokens,
+            config.pretrained_tile,
+            config.trust_remote_code,
+            config.pretrained_model,
+            config.freeze_encoder,
+        )
 
     def tokens(self, one_hot: torch.Tensor) -> torch.Tensor:
         """One-hot ``[B, 4, L]`` -> token ids ``[B, L]`` (all-zero columns are N)."""

@@ -59,8 +59,12 @@ def folder_lock(folder: str | os.PathLike, wait: float = 0.0, what: str = "writi
                 if time.monotonic() >= deadline:
                     raise BusyError(f"{folder} is busy: {_holder(path)} is {what} it") from None
                 time.sleep(0.05)
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
-                "command": " ".join(sys.argv)[:300]}  # fmt: skip
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.time(),
+            "command": " ".join(sys.argv)[:300],
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         try:

@@ -109,8 +109,16 @@ class Progress:
     :meth:`update`, lines say ``running`` instead of counts.
     """
 
-    def __init__(self, description: str, total: int | None = None, unit: str = "items",
-                 enabled: bool | None = True, completed: int = 0, announce: bool = True, bar: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        description: str,
+        total: int | None = None,
+        unit: str = "items",
+        enabled: bool | None = True,
+        completed: int = 0,
+        announce: bool = True,
+        bar: bool = True,
+    ):
         self.name = self.description = description
         self.wants_bar = bar
         self.total = total
@@ -155,8 +163,9 @@ class Progress:
         # a phase without counts or bar (a command's outer phase, "reading genes") speaks only when the heartbeat
         # finds it running: one that ends within an interval, as a command stopped by bad input does, adds no line
         # to the one error line
-        self._line("started", level=logging.INFO if self.enabled and self.announce and self.wants_bar
-                   else logging.DEBUG)  # fmt: skip
+        self._line(
+            "started", level=logging.INFO if self.enabled and self.announce and self.wants_bar else logging.DEBUG
+        )
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -168,8 +177,7 @@ class Progress:
             self._bar.__exit__(exc_type, exc, tb)
         state = "done" if exc_type is None else f"stopped ({exc_type.__name__})"
         said = self.wants_bar or self._spoke  # a quiet phase ends as it began: in silence, unless it spoke
-        self._line(state, level=logging.INFO if self.enabled and self.announce and said else logging.DEBUG,
-                   final=True)  # fmt: skip
+        self._line(state, level=logging.INFO if self.enabled and self.announce and said else logging.DEBUG, final=True)
 
     # -- reporting ----------------------------------------------------------------------------
     def update(self, advance: int = 1, total: int | None = None, **fields: object) -> None:

@@ -48,9 +48,12 @@ class ChunkSampler:
         # (4 bytes a candidate, on disk), and where each gene's run starts (in memory, 8 bytes a gene). A draw
         # reads one position, so memory does not grow with the genome; the draws are those of a flat index.
         counts = np.zeros(len(self.genes) + 1, dtype=np.int64)
-        with tempfile.TemporaryFile(prefix="metalayer-candidates-") as fh, \
-                Progress(f"candidate index ({len(self.genes):,} genes)", total=int(lengths.sum()), unit="nt",
-                         enabled=None) as bar:  # fmt: skip
+        with (
+            tempfile.TemporaryFile(prefix="metalayer-candidates-") as fh,
+            Progress(
+                f"candidate index ({len(self.genes):,} genes)", total=int(lengths.sum()), unit="nt", enabled=None
+            ) as bar,
+        ):
             for i, g in enumerate(self.genes):
                 site_like = (g.labels > 0) | (g.tracks[rows].max(axis=0) >= candidate_threshold)
                 pos = np.flatnonzero(site_like).astype(np.int32)

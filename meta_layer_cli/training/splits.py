@@ -120,8 +120,10 @@ def split_genes(
     elif loci is not None:
         blocks = gene_blocks(ids, loci)
         if len(blocks) < 2:
-            raise SplitImpossible(f"{len(ids)} gene(s) make {len(blocks)} block(s) of neighbouring genes: too few to "
-                                 "hold some out (--split gene holds out single genes)")  # fmt: skip
+            raise SplitImpossible(
+                f"{len(ids)} gene(s) make {len(blocks)} block(s) of neighbouring genes: too few to "
+                "hold some out (--split gene holds out single genes)"
+            )
         target = max(1, round(test * len(ids)))
         test_set = []
         for b in rng.permutation(len(blocks)):
@@ -152,8 +154,9 @@ def _key(gene_id: str):
 BLOCK_GENES = 20
 
 
-def gene_blocks(gene_ids: Sequence[str], loci: Mapping[str, tuple[str, int, int]],
-                block_genes: int = BLOCK_GENES) -> list[list[str]]:  # fmt: skip
+def gene_blocks(
+    gene_ids: Sequence[str], loci: Mapping[str, tuple[str, int, int]], block_genes: int = BLOCK_GENES
+) -> list[list[str]]:
     """Genes in blocks of about ``block_genes`` neighbours: sorted by contig and start, cut every ``block_genes``
     genes, but never between overlapping genes (a block grows until the next gene starts past its end) and
     always at a contig's end. With fewer than ``10 * block_genes`` genes, blocks are a tenth of the genes (at
@@ -174,6 +177,7 @@ def gene_blocks(gene_ids: Sequence[str], loci: Mapping[str, tuple[str, int, int]
             reach = max(reach, end)
         blocks.append(block)
     return blocks + [[g] for g in gene_ids if g not in loci]
+
 
 def grouped_kfold(groups: Sequence[str] | np.ndarray, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """K folds of whole groups (exons): ``[(train_index, test_index), ...]``, every row tested once.

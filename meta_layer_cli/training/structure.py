@@ -57,8 +57,17 @@ class StructureSearch:
         if unknown:
             raise ValueError(f"unknown structure grid key(s): {', '.join(sorted(unknown))}")
         self.decoders = [
-            GeneStructureDecoder(scale, bias, scale, bias, int(min_exon), int(min_intron), threshold,
-                                 coding_reward=reward, start_weight=start)  # fmt: skip
+            GeneStructureDecoder(
+                scale,
+                bias,
+                scale,
+                bias,
+                int(min_exon),
+                int(min_intron),
+                threshold,
+                coding_reward=reward,
+                start_weight=start,
+            )
             for scale, bias, reward, start, min_exon, min_intron in itertools.product(*(grid[k] for k in DEFAULT_GRID))
         ]
         if not self.decoders:

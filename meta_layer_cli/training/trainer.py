@@ -156,10 +156,15 @@ class Trainer:
     def _announce_estimate(self, per_step: float, total_steps: int, budget: float | None) -> None:
         """One line, once the first steps are timed: what the whole training phase will take."""
         steps = total_steps if budget is None else min(total_steps, int(budget / per_step))
-        reason = "" if steps == total_steps else f" (the time budget; {total_steps:,} steps would take " \
-            f"{_minutes(total_steps * per_step)})"
-        logger.info(f"training: {per_step:.2f} s per step; about {steps:,} steps, {_minutes(steps * per_step)} "
-                    f"of training{reason}, plus validation after each epoch")  # fmt: skip
+        reason = (
+            ""
+            if steps == total_steps
+            else f" (the time budget; {total_steps:,} steps would take {_minutes(total_steps * per_step)})"
+        )
+        logger.info(
+            f"training: {per_step:.2f} s per step; about {steps:,} steps, {_minutes(steps * per_step)} "
+            f"of training{reason}, plus validation after each epoch"
+        )
 
     @torch.no_grad()
     def _validate(self, model: nn.Module, batches: list, device: torch.device) -> dict:
@@ -263,13 +268,20 @@ class Trainer:
         out_of_time = False
         if rank == 0 and c.progress:
             limit = f", at most {c.max_minutes:g} min (training.max_minutes)" if budget is not None else ""
-            logger.info(f"training: up to {c.epochs} epochs of {steps_per_epoch} steps ({c.batch_size} chunks of "
-                        f"{chunk:,} nt + {self._margin:,} nt of context each side), early stop after "
-                        f"{c.patience} epochs without improvement{limit}")  # fmt: skip
+            logger.info(
+                f"training: up to {c.epochs} epochs of {steps_per_epoch} steps ({c.batch_size} chunks of "
+                f"{chunk:,} nt + {self._margin:,} nt of context each side), early stop after "
+                f"{c.patience} epochs without improvement{limit}"
+            )
         shown = ""  # the last validation result, kept on screen through the next epoch
         while state.epoch < c.epochs and state.epochs_without_improvement < c.patience and not out_of_time:
-            with Progress(f"epoch {state.epoch + 1}/{c.epochs}", total=steps_per_epoch, unit="steps",
-                          enabled=c.progress and rank == 0, announce=False) as bar:  # fmt: skip
+            with Progress(
+                f"epoch {state.epoch + 1}/{c.epochs}",
+                total=steps_per_epoch,
+                unit="steps",
+                enabled=c.progress and rank == 0,
+                announce=False,
+            ) as bar:
                 net.train()
                 torch.manual_seed(c.seed * 100_003 + state.epoch * 101 + rank)
                 rng = np.random.default_rng([c.seed, state.epoch, rank])
@@ -294,16 +306,21 @@ class Trainer:
                     if rank == 0 and c.progress and state.step == ESTIMATE_AFTER_STEPS and not resuming:
                         per_step = (time.perf_counter() - fit_started) / ESTIMATE_AFTER_STEPS
                         self._announce_estimate(per_step, total_steps, budget)
-                    if budget is not None and self._out_of_time(time.perf_counter() - fit_started, budget, world,
-                                                                device):  # fmt: skip
+                    if budget is not None and self._out_of_time(
+                        time.perf_counter() - fit_started, budget, world, device
+                    ):
                         out_of_time = True
                         break
                 state.epoch += 1
                 if rank == 0:
                     metrics = self._validate(model, val_batches, device)
                     seconds = round(time.perf_counter() - started, 2)
-                    record = {"epoch": state.epoch, "step": state.step, "train_loss": float(np.mean(losses)),
-                              "seconds": seconds}  # fmt: skip
+                    record = {
+                        "epoch": state.epoch,
+                        "step": state.step,
+                        "train_loss": float(np.mean(losses)),
+                        "seconds": seconds,
+                    }
                     record.update(metrics)
                     record.update(base_reference)
                     state.history.append(record)
@@ -323,9 +340,11 @@ class Trainer:
                     if base_reference:
                         shown += f" (base {base_reference['val_base_pr_auc_macro']:.4f})"
                     # a result, not progress: logged whatever the progress setting (the run's train.log keeps it)
-                    bar.log(f"loss {record['train_loss']:.4f}, validation PR-AUC {shown}, {seconds:.0f} s"
-                            + (", best so far" if improved else "")
-                            + (f"; time budget of {c.max_minutes:g} min reached" if out_of_time else ""))  # fmt: skip
+                    bar.log(
+                        f"loss {record['train_loss']:.4f}, validation PR-AUC {shown}, {seconds:.0f} s"
+                        + (", best so far" if improved else "")
+                        + (f"; time budget of {c.max_minutes:g} min reached" if out_of_time else "")
+                    )
                 if world > 1:
                     # rank 0 decides early stopping for all, so every rank stops after the same epoch
                     flags = torch.tensor([state.epochs_without_improvement], device=device)

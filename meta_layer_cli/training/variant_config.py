@@ -124,6 +124,7 @@ class VariantRunConfig(StrictSection):
     @classmethod
     def _known_base_model(cls, value: str) -> str:
         return check_base_model_names(value)
+
     hardware: VariantHardwareSection = VariantHardwareSection()
 
     @field_validator("thresholds")

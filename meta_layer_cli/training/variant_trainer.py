@@ -79,8 +79,9 @@ class VariantTrainer:
 
         return resolve_device(self.config.device)
 
-    def loss(self, model: VariantModel, batch: dict[str, torch.Tensor], labels: torch.Tensor,
-             effects: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    def loss(
+        self, model: VariantModel, batch: dict[str, torch.Tensor], labels: torch.Tensor, effects: torch.Tensor
+    ) -> torch.Tensor:
         """The training loss of one batch (see the module docstring)."""
         c = self.config
         kind = batch["kind"]
@@ -107,8 +108,11 @@ class VariantTrainer:
         for i in range(0, len(order), self.config.batch_size):
             idx = order[i : i + self.config.batch_size]
             batch = dataset.batch(idx, device)
-            yield batch, torch.from_numpy(np.nan_to_num(labels[idx]).astype(np.float32)).to(device), \
-                torch.from_numpy(dataset.effect[idx]).to(device)  # fmt: skip
+            yield (
+                batch,
+                torch.from_numpy(np.nan_to_num(labels[idx]).astype(np.float32)).to(device),
+                torch.from_numpy(dataset.effect[idx]).to(device),
+            )
 
     @torch.no_grad()
     def _evaluate_loss(self, model: VariantModel, dataset: VariantDataset, device) -> float:
@@ -158,8 +162,11 @@ class VariantTrainer:
                 nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
                 optimizer.step()
                 losses.append(float(loss.detach()))
-            record = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                      "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+            record = {
+                "epoch": epoch,
+                "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                "seconds": round(time.perf_counter() - started, 2),
+            }
             if validation is not None:
                 val = self._evaluate_loss(model, validation, device)
                 record["val_loss"] = val
@@ -171,8 +178,10 @@ class VariantTrainer:
             history.append(record)
             # library code logs (the command line routes the package's logger to stderr); stdout is for results
             shown = f" val {record['val_loss']:.4f}" if "val_loss" in record else ""
-            logger.log(logging.INFO if c.progress else logging.DEBUG,
-                       f"epoch {epoch}: train {record['train_loss']:.4f}{shown} ({record['seconds']} s)")  # fmt: skip
+            logger.log(
+                logging.INFO if c.progress else logging.DEBUG,
+                f"epoch {epoch}: train {record['train_loss']:.4f}{shown} ({record['seconds']} s)",
+            )
             if validation is not None and stale >= c.patience:
                 break
         if best_state is not None:
@@ -180,5 +189,10 @@ class VariantTrainer:
         else:
             best_epoch = len(history)
         model.eval()
-        return {"history": history, "best_epoch": best_epoch, "best_val_loss": best_loss, "target_kinds": kinds,
-                "target_scales": {k: float(model.target_scale[TARGET_KINDS.index(k)]) for k in kinds}}  # fmt: skip
+        return {
+            "history": history,
+            "best_epoch": best_epoch,
+            "best_val_loss": best_loss,
+            "target_kinds": kinds,
+            "target_scales": {k: float(model.target_scale[TARGET_KINDS.index(k)]) for k in kinds},
+        }

@@ -19,12 +19,16 @@ ANNOTATIONS = FIXTURES / "annotations"
 # each convention's contig names, and the FASTA header an assembly of that source carries
 CONTIGS = {
     "gencode": [("chr1", ""), ("chr2", "")],
-    "ensembl": [("1", "dna:chromosome chromosome:GRCh38:1:1:248956422:1 REF"),
-                ("2", "dna:chromosome chromosome:GRCh38:2:1:242193529:1 REF")],
-    "refseq": [("NC_000001.11", "Homo sapiens chromosome 1, GRCh38.p14 Primary Assembly"),
-               ("NC_000002.12", "Homo sapiens chromosome 2, GRCh38.p14 Primary Assembly")],
+    "ensembl": [
+        ("1", "dna:chromosome chromosome:GRCh38:1:1:248956422:1 REF"),
+        ("2", "dna:chromosome chromosome:GRCh38:2:1:242193529:1 REF"),
+    ],
+    "refseq": [
+        ("NC_000001.11", "Homo sapiens chromosome 1, GRCh38.p14 Primary Assembly"),
+        ("NC_000002.12", "Homo sapiens chromosome 2, GRCh38.p14 Primary Assembly"),
+    ],
     "embl_augustus": [("OU000001.1", "Example species genome assembly, chromosome: 1")],
-}  # fmt: skip
+}
 PROTEIN_CODING = {
     "gencode": ["ENSG00000100001.5", "ENSG00000100002.9"],
     "ensembl": ["ENSG00000100001", "ENSG00000100002"],
@@ -63,12 +67,28 @@ def test_a_biotype_filter_on_an_annotation_without_biotypes_stops_with_one_line(
 
     fasta = write_genome(tmp_path / "genome.fa", CONTIGS["gencode"])
     plain = tmp_path / "plain.gtf"
-    plain.write_text("".join(f'chr1\tX\texon\t{s}\t{e}\t.\t+\t.\tgene_id "G"; transcript_id "T";\n'
-                             for s, e in ((101, 200), (301, 400))))  # fmt: skip
+    plain.write_text(
+        "".join(
+            f'chr1\tX\texon\t{s}\t{e}\t.\t+\t.\tgene_id "G"; transcript_id "T";\n' for s, e in ((101, 200), (301, 400))
+        )
+    )
     with pytest.raises(UsageError, match="names no gene biotypes"):
         FastaSource(fasta, plain, biotype=["protein_coding"], cache=False)
-    result = CliRunner().invoke(app, ["prepare", "--fasta", str(fasta), "--gtf", str(plain), "--biotype",
-                                      "protein_coding", "--out", str(tmp_path / "out"), "--no-progress"])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "prepare",
+            "--fasta",
+            str(fasta),
+            "--gtf",
+            str(plain),
+            "--biotype",
+            "protein_coding",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+    )
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "names no gene biotypes" in lines[0], result.output
     assert not (tmp_path / "out" / "manifest.json").exists()
@@ -78,9 +98,11 @@ def test_genes_before_position_1_are_dropped_by_name(tmp_path):
     """Was: a GTF exon start <= 0 (or a table's negative start) built a gene reaching position -5, mostly N."""
     fasta = write_genome(tmp_path / "genome.fa", CONTIGS["gencode"])
     gtf = tmp_path / "neg.gtf"
-    gtf.write_text((ANNOTATIONS / "gencode.gtf").read_text()
-                   + 'chr2\tX\texon\t-5\t100\t.\t+\t.\tgene_id "NEG"; transcript_id "TN";\n'
-                   + 'chr2\tX\texon\t201\t300\t.\t+\t.\tgene_id "NEG"; transcript_id "TN";\n')  # fmt: skip
+    gtf.write_text(
+        (ANNOTATIONS / "gencode.gtf").read_text()
+        + 'chr2\tX\texon\t-5\t100\t.\t+\t.\tgene_id "NEG"; transcript_id "TN";\n'
+        + 'chr2\tX\texon\t201\t300\t.\t+\t.\tgene_id "NEG"; transcript_id "TN";\n'
+    )
     source = FastaSource(fasta, gtf, cache=False)
     assert "NEG" not in {e.gene_id for e in source.entries} and len(source.entries) == 4
     reasons = {d["gene_id"]: d["reason"] for d in source.dropped}
@@ -88,9 +110,11 @@ def test_genes_before_position_1_are_dropped_by_name(tmp_path):
     with pytest.raises(ValueError, match=r"NEG \(dropped: transcript TN: exon -5-100 starts before position 1"):
         source.select(["NEG"])
     table = tmp_path / "genes.txt"
-    table.write_text("#NAME\tCHROM\tSTRAND\tTX_START\tTX_END\tEXON_START\tEXON_END\n"
-                     "NEGT\tchr1\t+\t-6\t300\t-6,200,\t100,300,\n"
-                     "OKT\tchr1\t-\t500\t900\t500,800,\t600,900,\n")  # fmt: skip
+    table.write_text(
+        "#NAME\tCHROM\tSTRAND\tTX_START\tTX_END\tEXON_START\tEXON_END\n"
+        "NEGT\tchr1\t+\t-6\t300\t-6,200,\t100,300,\n"
+        "OKT\tchr1\t-\t500\t900\t500,800,\t600,900,\n"
+    )
     source = FastaSource(fasta, table, cache=False)
     assert [e.gene_id for e in source.entries] == ["OKT"]
     assert source.dropped == [{"gene_id": "NEGT", "reason": "starts at -5, before position 1 of chr1"}]
@@ -101,8 +125,7 @@ def test_fasta_headers_name_the_chromosomes_of_accessions(tmp_path):
     fasta = write_genome(tmp_path / "genome.fa", CONTIGS["refseq"])
     source = FastaSource(fasta, ANNOTATIONS / "refseq.gff3", cache=False)
     assert source.info["chromosomes"] == {"NC_000001.11": "1", "NC_000002.12": "2"}
-    ensembl = FastaSource(write_genome(tmp_path / "e.fa", CONTIGS["ensembl"]), ANNOTATIONS / "ensembl.gtf",
-                          cache=False)  # fmt: skip
+    ensembl = FastaSource(write_genome(tmp_path / "e.fa", CONTIGS["ensembl"]), ANNOTATIONS / "ensembl.gtf", cache=False)
     assert ensembl.info["chromosomes"] == {}  # "1" is chromosome 1 already
 
 
@@ -115,8 +138,16 @@ def test_a_parse_cached_by_an_older_reader_is_not_reused(tmp_path):
     annotation = ANNOTATIONS / "refseq.gff3"
     stale = tmp_path / "annotations" / f"{file_checksum(annotation)}-canonical.json.gz"
     stale.parent.mkdir()
-    old = {"transcript_id": "rna-NM_000001.4", "gene_id": "gene-ALPHA", "gene_name": "ALPHA", "chrom": "NC_000001.11",
-           "strand": "+", "exons": [[1000, 1200]], "tags": [], "biotype": ""}  # fmt: skip
+    old = {
+        "transcript_id": "rna-NM_000001.4",
+        "gene_id": "gene-ALPHA",
+        "gene_name": "ALPHA",
+        "chrom": "NC_000001.11",
+        "strand": "+",
+        "exons": [[1000, 1200]],
+        "tags": [],
+        "biotype": "",
+    }
     stale.write_bytes(gzip.compress(json.dumps({"genes": [old], "dropped": []}).encode()))
     genes, _, _ = load_annotation_genes(annotation, cache=tmp_path)
     assert "ALPHA" in {g.gene_id for g in genes} and "gene-ALPHA" not in {g.gene_id for g in genes}

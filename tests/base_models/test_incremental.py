@@ -30,8 +30,19 @@ def check(model, length: int, variants, reach: int, seed: int = 0) -> None:
 def test_openspliceai_80nt(osai80):
     # SNVs (two batched together), an MNV, an N, substitutions at the very edges of the output range,
     # deletions (VCF style with an anchor base, and a bare one), insertions (with anchor, and bare)
-    variants = [(30, [0]), (31, [3]), (60, [1, 2, 3]), (100, [4]), (20, [2]), (179, [1]),
-                (40, [2], 4), (45, [1], 3), (90, [0, 1, 2, 3], 1), (120, [3, 3], 0), (176, [1], 4)]  # fmt: skip
+    variants = [
+        (30, [0]),
+        (31, [3]),
+        (60, [1, 2, 3]),
+        (100, [4]),
+        (20, [2]),
+        (179, [1]),
+        (40, [2], 4),
+        (45, [1], 3),
+        (90, [0, 1, 2, 3], 1),
+        (120, [3, 3], 0),
+        (176, [1], 4),
+    ]
     check(osai80, 200, variants, reach=20)
 
 
@@ -53,8 +64,16 @@ def test_outputs_outside_the_reference_are_refused(osai80):
 def test_score_sequences_paths_agree(osai80):
     ref = "CTTCTTATTCCTACAGCTTCTAAGACCACGAGAGAAAAAGTTGGGACTAGGTAAGTCGTGTAATCTCTAAAAAGG"
     alts = [ref[:14] + "T" + ref[15:], ref[:51] + "CA" + ref[53:], ref[:30] + ref[33:], ref]
-    frame = pl.DataFrame({"id": list("abcd"), "ref_seq": [ref] * 4, "alt_seq": alts, "exon_start": [16] * 4,
-                          "exon_end": [50] * 4, "downstream": ["ACGT" * 30] * 4})  # fmt: skip
+    frame = pl.DataFrame(
+        {
+            "id": list("abcd"),
+            "ref_seq": [ref] * 4,
+            "alt_seq": alts,
+            "exon_start": [16] * 4,
+            "exon_end": [50] * 4,
+            "downstream": ["ACGT" * 30] * 4,
+        }
+    )
     results = [
         score_sequences(frame, base_model=osai80, batched=b, incremental=i)
         for b, i in ((False, False), (True, False), (True, True))
@@ -62,6 +81,8 @@ def test_score_sequences_paths_agree(osai80):
     for other in results[1:]:
         for col in SEQUENCE_SCORE_COLUMNS:
             np.testing.assert_allclose(
-                np.asarray(results[0][col].to_numpy(), float), np.asarray(other[col].to_numpy(), float),
-                atol=1e-6, equal_nan=True,
-            )  # fmt: skip
+                np.asarray(results[0][col].to_numpy(), float),
+                np.asarray(other[col].to_numpy(), float),
+                atol=1e-6,
+                equal_nan=True,
+            )

@@ -20,8 +20,9 @@ SCRIPT = REPO / "scripts" / "long_gene_memory.py"
 
 def _peaks(*args: str) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, str(SCRIPT), "--nt", "2300000", *args], capture_output=True, text=True,
-                         check=True, env=env).stdout  # this checkout's package, not whichever is installed  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--nt", "2300000", *args], capture_output=True, text=True, check=True, env=env
+    ).stdout  # this checkout's package, not whichever is installed
 
     def mb(label: str) -> float:
         return float(re.search(rf"^{label}: ([\d,]+) MB", out, re.M).group(1).replace(",", ""))

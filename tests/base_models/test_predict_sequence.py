@@ -39,8 +39,14 @@ def test_lowercase_and_n_input(osai80, gene):
     np.testing.assert_allclose(out[:900], osai80.predict_sequence(seq)[:900], atol=1e-6)
 
 
-@pytest.mark.parametrize("text, where", [(">chr1 pasted header\nACGT", "'>' at position 0"),
-                                         ("ACGT ACGT", "' ' at position 4"), ("ACGTRYACGT", "'R' at position 4")])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        (">chr1 pasted header\nACGT", "'>' at position 0"),
+        ("ACGT ACGT", "' ' at position 4"),
+        ("ACGTRYACGT", "'R' at position 4"),
+    ],
+)
 def test_characters_other_than_acgtn_are_refused_naming_the_first(osai80, text, where):
     """A pasted FASTA header (or a space, or an ambiguity code) was read as N without a word."""
     from meta_layer_cli.runtime.errors import InputDataError

@@ -60,8 +60,14 @@ def _entry(gene_id, start, end, strand="+", chrom="c1"):
 
 
 def test_plan_keeps_overlapping_windows_in_one_pack():
-    entries = [_entry("a", 0, 100), _entry("b", 150, 250, "-"), _entry("c", 180, 300), _entry("d", 5000, 5100),
-               _entry("e", 5130, 5200), _entry("f", 9000, 9100)]  # fmt: skip
+    entries = [
+        _entry("a", 0, 100),
+        _entry("b", 150, 250, "-"),
+        _entry("c", 180, 300),
+        _entry("d", 5000, 5100),
+        _entry("e", 5130, 5200),
+        _entry("f", 9000, 9100),
+    ]
     # windows of 50 nt: a-c (gap 80 < 100) and d-e (gap 30) overlap; b is on the other strand
     assert window_clusters(entries, 50) == [[0, 2], [1], [3, 4], [5]]
     packs = [[e.gene_id for e in p] for p in plan_packs(entries, 150, 50)]

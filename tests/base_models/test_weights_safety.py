@@ -19,9 +19,7 @@ def test_the_payload_runs_when_unpickled_unsafely(tmp_path, legacy):
 
 
 @pytest.mark.parametrize("legacy", [False, True])
-@pytest.mark.parametrize(
-    "name, filename", [("openspliceai", "model_80nt_rs10.pt"), ("pangolin", "final.1.0.3.v2")]
-)
+@pytest.mark.parametrize("name, filename", [("openspliceai", "model_80nt_rs10.pt"), ("pangolin", "final.1.0.3.v2")])
 @pytest.mark.parametrize("as_directory", [False, True])
 def test_code_carrying_weights_are_refused_without_running(tmp_path, name, filename, legacy, as_directory):
     marker = tmp_path / "marker"

@@ -16,15 +16,25 @@ runner = CliRunner()
 
 def test_help_lists_the_commands_and_version():
     result = runner.invoke(app, ["--help"])
-    for name in ("prepare", "train-canonical", "train-delta", "evaluate", "predict", "calibrate", "score-vcf",
-                 "demo", "init-config"):  # fmt: skip
+    for name in (
+        "prepare",
+        "train-canonical",
+        "train-delta",
+        "evaluate",
+        "predict",
+        "calibrate",
+        "score-vcf",
+        "demo",
+        "init-config",
+    ):
         assert name in result.output
     version = runner.invoke(app, ["--version"])
     assert version.exit_code == 0 and version.output.startswith("metalayer ")
 
 
-@pytest.mark.parametrize("command", ["prepare", "train-canonical", "evaluate", "predict", "calibrate", "score-vcf",
-                                     "train-delta", "demo"])  # fmt: skip
+@pytest.mark.parametrize(
+    "command", ["prepare", "train-canonical", "evaluate", "predict", "calibrate", "score-vcf", "train-delta", "demo"]
+)
 def test_every_command_shows_an_example(command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Example" in result.output and "metalayer " in result.output
@@ -33,8 +43,22 @@ def test_every_command_shows_an_example(command):
 def test_prepare_and_evaluate_demo_genes(tmp_path):
     weights = shared_path("models", "openspliceai-mane", "80nt")
     out = tmp_path / "tracks"
-    args = ["prepare", "-b", "openspliceai", "--weights", str(weights), "--dataset", "demo", "--genes", "4,5",
-            "--out", str(out), "--no-progress", "--device", "cpu"]  # fmt: skip
+    args = [
+        "prepare",
+        "-b",
+        "openspliceai",
+        "--weights",
+        str(weights),
+        "--dataset",
+        "demo",
+        "--genes",
+        "4,5",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (out / "genes").iterdir()) == sorted([gene_file_name("4"), gene_file_name("5")])
@@ -53,15 +77,30 @@ def _one_line_error(result, text, code):
 
 
 def test_missing_weights_path(tmp_path):
-    result = runner.invoke(app, ["prepare", "-b", "pangolin", "--weights", "/nope", "--dataset", "demo", "--genes",
-                                 "4", "--out", str(tmp_path)])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "prepare",
+            "-b",
+            "pangolin",
+            "--weights",
+            "/nope",
+            "--dataset",
+            "demo",
+            "--genes",
+            "4",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     _one_line_error(result, "pangolin weights not found: --weights /nope does not exist", 3)
 
 
 def test_weights_lookup_names_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.delenv("METALAYER_MODELS", raising=False)
-    result = runner.invoke(app, ["prepare", "-b", "openspliceai", "--dataset", "demo", "--genes", "4", "--out",
-                                 str(tmp_path)])  # fmt: skip
+    result = runner.invoke(
+        app, ["prepare", "-b", "openspliceai", "--dataset", "demo", "--genes", "4", "--out", str(tmp_path)]
+    )
     _one_line_error(result, "looked at --weights (not given), config models_dir (not set), $METALAYER_MODELS", 3)
 
 
@@ -86,16 +125,18 @@ def test_openspliceai_weights_from_the_environment_pick_10000nt(tmp_path, monkey
 
 
 def test_unknown_demo_gene(tmp_path):
-    result = runner.invoke(app, ["prepare", "-b", "spliceai", "--dataset", "demo", "--genes", "4,99999", "--out",
-                                 str(tmp_path)])  # fmt: skip
+    result = runner.invoke(
+        app, ["prepare", "-b", "spliceai", "--dataset", "demo", "--genes", "4,99999", "--out", str(tmp_path)]
+    )
     _one_line_error(result, "requested gene(s) not available: 99999", 3)
 
 
 def test_fasta_without_gtf_and_missing_fasta(tmp_path):
     result = runner.invoke(app, ["prepare", "--fasta", str(tmp_path / "x.fa"), "--out", str(tmp_path)])
     _one_line_error(result, "--fasta needs --gtf", 2)
-    result = runner.invoke(app, ["prepare", "--fasta", str(tmp_path / "x.fa"), "--gtf", "grch37", "--out",
-                                 str(tmp_path)])  # fmt: skip
+    result = runner.invoke(
+        app, ["prepare", "--fasta", str(tmp_path / "x.fa"), "--gtf", "grch37", "--out", str(tmp_path)]
+    )
     _one_line_error(result, "FASTA not found", 3)
 
 
@@ -125,7 +166,14 @@ def test_config_errors_are_usage_errors(tmp_path):
 
 def test_global_options_after_the_command_are_hoisted():
     assert hoist_global_options(["prepare", "--out", "x", "-v", "--log-file", "a.log", "--quiet"]) == [
-        "-v", "--log-file", "a.log", "--quiet", "prepare", "--out", "x"]  # fmt: skip
+        "-v",
+        "--log-file",
+        "a.log",
+        "--quiet",
+        "prepare",
+        "--out",
+        "x",
+    ]
     assert hoist_global_options(["score-vcf", "-I", "-", "--log-file=l"]) == ["--log-file=l", "score-vcf", "-I", "-"]
 
 

@@ -41,9 +41,22 @@ NEEDS_THE_EXTRA = {
     "demo": ["demo", "--out", "d", "--genes", "4", "--epochs", "1", "--device", "cpu"],
     "demo genes": ["prepare", "--dataset", "demo", "--base-model", "openspliceai", "--out", "p"],
     "SpliceAI weights": ["predict", "--variants", "rows.csv", "--out", "a.tsv", "--device", "cpu"],  # the default
-    "built-in annotation": ["score-vcf", "-I", "in.vcf", "-O", "out.vcf", "-R", "ref.fa", "-A", "grch38",
-                            "--base-model", "openspliceai", "--weights", "WEIGHTS"],
-}  # fmt: skip
+    "built-in annotation": [
+        "score-vcf",
+        "-I",
+        "in.vcf",
+        "-O",
+        "out.vcf",
+        "-R",
+        "ref.fa",
+        "-A",
+        "grch38",
+        "--base-model",
+        "openspliceai",
+        "--weights",
+        "WEIGHTS",
+    ],
+}
 
 
 def test_without_the_demo_extra(tmp_path):
@@ -54,12 +67,28 @@ def test_without_the_demo_extra(tmp_path):
     (tmp_path / "in.vcf").write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
     (tmp_path / "ref.fa").write_text(">1\nACGTACGTACGT\n")
     weights = str(shared_path("models", "openspliceai-mane", "80nt"))
-    other = ["predict", "--variants", "rows.csv", "--out", "b.tsv", "--base-model", "openspliceai", "--weights",
-             weights, "--device", "cpu"]  # fmt: skip
+    other = [
+        "predict",
+        "--variants",
+        "rows.csv",
+        "--out",
+        "b.tsv",
+        "--base-model",
+        "openspliceai",
+        "--weights",
+        weights,
+        "--device",
+        "cpu",
+    ]
     commands = [[weights if a == "WEIGHTS" else a for a in args] for args in NEEDS_THE_EXTRA.values()] + [other]
-    run = subprocess.run([sys.executable, "-c", WITHOUT_DEMO_EXTRA, json.dumps(commands)], capture_output=True,
-                         text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-                         timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", WITHOUT_DEMO_EXTRA, json.dumps(commands)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     results = json.loads(run.stdout.strip().splitlines()[-1])
     for what, (code, stderr) in zip(NEEDS_THE_EXTRA, results):

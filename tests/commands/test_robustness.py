@@ -43,8 +43,19 @@ def tiny_run(tmp_path_factory, small_genome_prepared):
     """A one-epoch train-canonical run on the small genome (chr3 held out): (run folder, prepared folder)."""
     shared_path("models", "openspliceai-mane", "80nt")
     out = tmp_path_factory.mktemp("robust_run") / "R"
-    args = ["train-canonical", "--data", str(small_genome_prepared), *OSAI80, "--test-chroms", "chr3", "--out",
-            str(out), "--device", "cpu", *TINY_SETS]  # fmt: skip
+    args = [
+        "train-canonical",
+        "--data",
+        str(small_genome_prepared),
+        *OSAI80,
+        "--test-chroms",
+        "chr3",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        *TINY_SETS,
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return out, small_genome_prepared
@@ -68,8 +79,9 @@ def test_calibrate_never_deletes_its_own_inputs(own_copy, target):
     checkpoint = run / "checkpoints" / "best"
     out = {"run folder": run, "checkpoint": checkpoint, "data": prepared}[target]
     before = {**digest(run), **digest(prepared)}
-    result = runner.invoke(app, ["calibrate", "--checkpoint", str(checkpoint), "--data", str(prepared), "--out",
-                                 str(out), "--overwrite"])  # fmt: skip
+    result = runner.invoke(
+        app, ["calibrate", "--checkpoint", str(checkpoint), "--data", str(prepared), "--out", str(out), "--overwrite"]
+    )
     one_error_line(result, 2, "would destroy that input")
     assert {**digest(run), **digest(prepared)} == before
 
@@ -77,11 +89,25 @@ def test_calibrate_never_deletes_its_own_inputs(own_copy, target):
 def test_base_only_calibrate_and_prepare_never_replace_their_data(own_copy):
     _, prepared = own_copy
     before = digest(prepared)
-    calibrate = runner.invoke(app, ["calibrate", "--data", str(prepared), "--out", str(prepared), "--overwrite",
-                                    "--test-chroms", "chr3"])  # fmt: skip
+    calibrate = runner.invoke(
+        app, ["calibrate", "--data", str(prepared), "--out", str(prepared), "--overwrite", "--test-chroms", "chr3"]
+    )
     one_error_line(calibrate, 2, f"--out {prepared} is the input --data {prepared}")
-    prepare = runner.invoke(app, ["prepare", "--data", str(prepared), "--out", str(prepared), "--overwrite",
-                                  *OSAI80, "--no-progress", "--device", "cpu"])  # fmt: skip
+    prepare = runner.invoke(
+        app,
+        [
+            "prepare",
+            "--data",
+            str(prepared),
+            "--out",
+            str(prepared),
+            "--overwrite",
+            *OSAI80,
+            "--no-progress",
+            "--device",
+            "cpu",
+        ],
+    )
     one_error_line(prepare, 2, "would destroy that input")
     assert digest(prepared) == before
 
@@ -93,8 +119,22 @@ def test_score_vcf_and_merge_vcf_never_write_over_an_input(genome, tmp_path):
     shutil.copy(REF_DIR / "input.vcf", vcf)
     before = digest(vcf)
     for output in (vcf, genome / "ref.fa", genome / "annotation.txt"):
-        result = runner.invoke(app, ["score-vcf", "-I", str(vcf), "-O", str(output), "-R", str(genome / "ref.fa"),
-                                     "-A", str(genome / "annotation.txt"), *OSAI80, "--no-progress"])  # fmt: skip
+        result = runner.invoke(
+            app,
+            [
+                "score-vcf",
+                "-I",
+                str(vcf),
+                "-O",
+                str(output),
+                "-R",
+                str(genome / "ref.fa"),
+                "-A",
+                str(genome / "annotation.txt"),
+                *OSAI80,
+                "--no-progress",
+            ],
+        )
         one_error_line(result, 2, "would destroy that input")
     link = tmp_path / "link.vcf"
     link.symlink_to(vcf)
@@ -114,11 +154,26 @@ def test_evaluate_on_another_annotation_holds_out_by_locus(tiny_run, small_genom
     text = gtf.read_text()
     renamed.write_text(re.sub(r'(gene_id|transcript_id) "', r'\1 "other_', text))
     prepared = tmp_path / "other"
-    result = runner.invoke(app, ["prepare", "--fasta", str(fasta), "--gtf", str(renamed), *OSAI80, "--out",
-                                 str(prepared), "--no-progress", "--device", "cpu"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "prepare",
+            "--fasta",
+            str(fasta),
+            "--gtf",
+            str(renamed),
+            *OSAI80,
+            "--out",
+            str(prepared),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    evaluated = runner.invoke(app, ["evaluate", "--checkpoint", str(run / "checkpoints" / "best"), "--data",
-                                    str(prepared), "--json"])  # fmt: skip
+    evaluated = runner.invoke(
+        app, ["evaluate", "--checkpoint", str(run / "checkpoints" / "best"), "--data", str(prepared), "--json"]
+    )
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout)["meta"]["n_genes"] == len(GENOME_CHR3)  # the chr3 genes only
 
@@ -138,8 +193,15 @@ def test_merge_vcf_refuses_shards_of_another_input(genome, tmp_path):
     shards = []
     for k, source in ((1, first), (2, second)):
         shards.append(tmp_path / f"s{k}.vcf")
-        score_vcf(source, shards[-1], genome / "ref.fa", genome / "annotation.txt", base_model=StubModel(context=5),
-                  progress=False, shard=f"{k}/2")  # fmt: skip
+        score_vcf(
+            source,
+            shards[-1],
+            genome / "ref.fa",
+            genome / "annotation.txt",
+            base_model=StubModel(context=5),
+            progress=False,
+            shard=f"{k}/2",
+        )
     with pytest.raises(InputDataError, match="another input VCF"):
         merge_vcf(shards, tmp_path / "merged.vcf")
     assert not (tmp_path / "merged.vcf").exists()
@@ -161,16 +223,48 @@ def test_every_reader_of_an_unfinished_folder_refuses_it_unless_allow_partial(ti
     run, _ = tiny_run
     checkpoint = str(run / "checkpoints" / "best")
     commands = {
-        "predict": ["predict", "--checkpoint", checkpoint, "--data", str(unfinished), "--out",
-                    str(tmp_path / "p.parquet"), "--no-progress"],
-        "base-only calibrate": ["calibrate", "--data", str(unfinished), "--out", str(tmp_path / "c"),
-                                "--test-chroms", "chr3"],
-        "prepare --data": ["prepare", "--data", str(unfinished), *OSAI80, "--out", str(tmp_path / "again"),
-                           "--no-progress", "--device", "cpu"],
+        "predict": [
+            "predict",
+            "--checkpoint",
+            checkpoint,
+            "--data",
+            str(unfinished),
+            "--out",
+            str(tmp_path / "p.parquet"),
+            "--no-progress",
+        ],
+        "base-only calibrate": [
+            "calibrate",
+            "--data",
+            str(unfinished),
+            "--out",
+            str(tmp_path / "c"),
+            "--test-chroms",
+            "chr3",
+        ],
+        "prepare --data": [
+            "prepare",
+            "--data",
+            str(unfinished),
+            *OSAI80,
+            "--out",
+            str(tmp_path / "again"),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ],
         "evaluate": ["evaluate", "--checkpoint", checkpoint, "--data", str(unfinished)],
-        "train-canonical": ["train-canonical", "--data", str(unfinished), "--out", str(tmp_path / "t"),
-                            "--test-chroms", "chr3", *TINY_SETS],
-    }  # fmt: skip
+        "train-canonical": [
+            "train-canonical",
+            "--data",
+            str(unfinished),
+            "--out",
+            str(tmp_path / "t"),
+            "--test-chroms",
+            "chr3",
+            *TINY_SETS,
+        ],
+    }
     for name, args in commands.items():
         one_error_line(runner.invoke(app, args), 3, "is incomplete")
         assert not (tmp_path / "p.parquet").exists(), name
@@ -187,11 +281,26 @@ def test_a_genes_file_naming_no_gene_is_an_error(tiny_run, tmp_path, content):
     genes = tmp_path / "genes.txt"
     genes.write_text(content)
     out = tmp_path / "p.parquet"
-    result = runner.invoke(app, ["predict", "--checkpoint", str(run / "checkpoints" / "best"), "--data",
-                                 str(prepared), "--out", str(out), "--genes-file", str(genes)])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            "--checkpoint",
+            str(run / "checkpoints" / "best"),
+            "--data",
+            str(prepared),
+            "--out",
+            str(out),
+            "--genes-file",
+            str(genes),
+        ],
+    )
     one_error_line(result, 2, "names no gene")
-    stdin = runner.invoke(app, ["prepare", "--data", str(prepared), *OSAI80, "--out", str(tmp_path / "x"),
-                                "--genes-file", "-"], input=content)  # fmt: skip
+    stdin = runner.invoke(
+        app,
+        ["prepare", "--data", str(prepared), *OSAI80, "--out", str(tmp_path / "x"), "--genes-file", "-"],
+        input=content,
+    )
     one_error_line(stdin, 2, "names no gene")
     assert not out.exists() and not (tmp_path / "x").exists()
 
@@ -206,9 +315,12 @@ def test_if_changed_sees_a_change_of_the_tracks_dtype(small_genome_prepared, tmp
     manifest = json.loads((other / "manifest.json").read_text())
     manifest["dtype"] = manifest["fingerprint"]["dtype"] = "bfloat16"
     (other / "manifest.json").write_text(json.dumps(manifest))
-    prints = [run_fingerprint(cfg, training_data(cfg, progress=False))
-              for cfg in (resolve_canonical_config(data=[str(d)], test_chroms=["chr3"])
-                          for d in (small_genome_prepared, other))]  # fmt: skip
+    prints = [
+        run_fingerprint(cfg, training_data(cfg, progress=False))
+        for cfg in (
+            resolve_canonical_config(data=[str(d)], test_chroms=["chr3"]) for d in (small_genome_prepared, other)
+        )
+    ]
     assert prints[0] != prints[1]
     assert any("dtype: float32 -> bfloat16" in d for d in differences(*prints))
 
@@ -255,9 +367,14 @@ def test_precomputed_score_tables_are_checked(tmp_path, change, text):
 
 @pytest.mark.parametrize(
     "where, value",
-    [(("run", "thresholds", "meta", "1"), float("nan")), (("run", "thresholds", "base", "2"), -0.2),
-     (("structure", "min_exon"), -3), (("structure", "threshold"), float("inf")), (("model", "width"), -8)],
-)  # fmt: skip
+    [
+        (("run", "thresholds", "meta", "1"), float("nan")),
+        (("run", "thresholds", "base", "2"), -0.2),
+        (("structure", "min_exon"), -3),
+        (("structure", "threshold"), float("inf")),
+        (("model", "width"), -8),
+    ],
+)
 def test_checkpoint_numbers_are_checked(own_copy, where, value):
     run, prepared = own_copy
     checkpoint = run / "checkpoints" / "best"
@@ -304,9 +421,23 @@ def test_a_corrupt_table_is_bad_input_not_an_internal_error(tmp_path, small_geno
 def test_score_vcf_batch_size_must_be_positive(genome, tmp_path, size):
     from tests.inference.vcf_fixtures import REF_DIR
 
-    result = runner.invoke(app, ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(tmp_path / "o.vcf"), "-R",
-                                 str(genome / "ref.fa"), "-A", str(genome / "annotation.txt"), *OSAI80,
-                                 "--batch-size", size])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "score-vcf",
+            "-I",
+            str(REF_DIR / "input.vcf"),
+            "-O",
+            str(tmp_path / "o.vcf"),
+            "-R",
+            str(genome / "ref.fa"),
+            "-A",
+            str(genome / "annotation.txt"),
+            *OSAI80,
+            "--batch-size",
+            size,
+        ],
+    )
     assert result.exit_code == 2 and not (tmp_path / "o.vcf").exists(), result.output
 
 
@@ -319,9 +450,12 @@ def test_score_vcf_drops_the_fields_of_the_tools_former_name(genome, tmp_path):
     lines = (REF_DIR / "input.vcf").read_text().splitlines()
     header = [x for x in lines if x.startswith("#")]
     body = [x for x in lines if not x.startswith("#")]
-    header = header[:-1] + ['##INFO=<ID=MetaSpliceSkip,Number=1,Type=String,Description="old">',
-                            "##metasplice_score_vcf=<base_model=spliceai>", "##metasplice_version=0.0.1",
-                            header[-1]]  # fmt: skip
+    header = header[:-1] + [
+        '##INFO=<ID=MetaSpliceSkip,Number=1,Type=String,Description="old">',
+        "##metasplice_score_vcf=<base_model=spliceai>",
+        "##metasplice_version=0.0.1",
+        header[-1],
+    ]
 
     def with_former_fields(line: str) -> str:
         columns = line.split("\t")
@@ -331,8 +465,9 @@ def test_score_vcf_drops_the_fields_of_the_tools_former_name(genome, tmp_path):
     body = [with_former_fields(x) if i % 2 and len(x.split("\t")) >= 8 else x for i, x in enumerate(body)]
     source, out = tmp_path / "in.vcf", tmp_path / "out.vcf"
     source.write_text("\n".join(header + body) + "\n")
-    score_vcf(source, out, genome / "ref.fa", genome / "annotation.txt", base_model=StubModel(context=5),
-              progress=False)  # fmt: skip
+    score_vcf(
+        source, out, genome / "ref.fa", genome / "annotation.txt", base_model=StubModel(context=5), progress=False
+    )
     text = out.read_text()
     assert "MetaSplice" not in text and "metasplice" not in text
     assert len(read_vcf(out)[1]) == len(body)
@@ -356,8 +491,14 @@ def test_score_vcf_into_a_folder_fails_before_scoring(genome, tmp_path):
 
     model = StubModel(context=5)
     with pytest.raises(UsageError, match="is a folder"):
-        score_vcf(REF_DIR / "input.vcf", tmp_path, genome / "ref.fa", genome / "annotation.txt", base_model=model,
-                  progress=False)  # fmt: skip
+        score_vcf(
+            REF_DIR / "input.vcf",
+            tmp_path,
+            genome / "ref.fa",
+            genome / "annotation.txt",
+            base_model=model,
+            progress=False,
+        )
     assert model.calls == 0
 
 
@@ -365,12 +506,20 @@ def _pipeline_config(small_genome, tmp_path, **changes) -> Path:
     import yaml
 
     fasta, gtf = small_genome
-    config = {"fasta": str(fasta), "annotation": str(gtf), "base_model": "openspliceai",
-              "weights": str(shared_path("models", "openspliceai-mane", "80nt")), "out": str(tmp_path / "out"),
-              "test_chromosomes": ["chr3"], "device": "cpu",
-              "train_set": {**{f"model.{k}": v for k, v in TINY_MODEL.items()},
-                            **{f"training.{k}": v for k, v in {**TINY_TRAINING, "epochs": 1}.items()}},
-              **changes}  # fmt: skip
+    config = {
+        "fasta": str(fasta),
+        "annotation": str(gtf),
+        "base_model": "openspliceai",
+        "weights": str(shared_path("models", "openspliceai-mane", "80nt")),
+        "out": str(tmp_path / "out"),
+        "test_chromosomes": ["chr3"],
+        "device": "cpu",
+        "train_set": {
+            **{f"model.{k}": v for k, v in TINY_MODEL.items()},
+            **{f"training.{k}": v for k, v in {**TINY_TRAINING, "epochs": 1}.items()},
+        },
+        **changes,
+    }
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -386,8 +535,9 @@ def _pipeline_config(small_genome, tmp_path, **changes) -> Path:
     ],
 )
 def test_pipeline_checks_everything_before_its_first_step(small_genome, tmp_path, changes, code, text):
-    result = runner.invoke(app, ["pipeline", "--config", str(_pipeline_config(small_genome, tmp_path, **changes)),
-                                 "--no-progress"])  # fmt: skip
+    result = runner.invoke(
+        app, ["pipeline", "--config", str(_pipeline_config(small_genome, tmp_path, **changes)), "--no-progress"]
+    )
     one_error_line(result, code, text)
     assert not (tmp_path / "out" / "prepared").exists()
 
@@ -413,8 +563,15 @@ def test_pipeline_interrupted_during_training_resumes_on_rerun(small_genome, tmp
 # ---------------------------------------------------------------------------------------------
 # errors and exit codes
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("command", [["evaluate", "--tracks", "x"], ["init-config", "cpu"],
-                                     ["merge-vcf", "-O", "o.vcf", "a.vcf"], ["prepare", "--out", "x"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", "--tracks", "x"],
+        ["init-config", "cpu"],
+        ["merge-vcf", "-O", "o.vcf", "a.vcf"],
+        ["prepare", "--out", "x"],
+    ],
+)
 @pytest.mark.parametrize("log_file", ["{tmp}", "/proc/no/such/dir/x.log", "{tmp}/file/below/a/file.log"])
 def test_a_bad_log_file_is_one_line_for_every_command(tmp_path, command, log_file):
     (tmp_path / "file").write_text("")
@@ -425,11 +582,14 @@ def test_a_bad_log_file_is_one_line_for_every_command(tmp_path, command, log_fil
 @pytest.mark.parametrize(
     "args, code, text",
     [
-        (["train-canonical", "--set", "model.kernel=4", "--data", "{prepared}", "--test-chroms", "chr3"], 2,
-         "kernel must be odd"),
+        (
+            ["train-canonical", "--set", "model.kernel=4", "--data", "{prepared}", "--test-chroms", "chr3"],
+            2,
+            "kernel must be odd",
+        ),
         (["train-canonical", "--set", "base_model=nope", "--data", "{prepared}"], 2, "unknown base model 'nope'"),
     ],
-)  # fmt: skip
+)
 def test_bad_config_values_are_usage_errors(small_genome_prepared, tmp_path, args, code, text):
     args = [a.format(prepared=small_genome_prepared) for a in args] + ["--out", str(tmp_path / "r")]
     one_error_line(runner.invoke(app, args), code, text)

@@ -26,9 +26,28 @@ def test_score_vcf_command(tmp_path, osai80):
     shutil.copy(REF_DIR / "ref.fa", tmp_path / "ref.fa")
     out = tmp_path / "out.vcf.gz"
     distance = 30
-    args = ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(out), "-R", str(tmp_path / "ref.fa"),
-            "-A", str(REF_DIR / "annotation.txt"), "--base-model", "openspliceai", "--weights", str(weights),
-            "-D", str(distance), "-M", "1", "--device", "cpu", "--no-progress"]  # fmt: skip
+    args = [
+        "score-vcf",
+        "-I",
+        str(REF_DIR / "input.vcf"),
+        "-O",
+        str(out),
+        "-R",
+        str(tmp_path / "ref.fa"),
+        "-A",
+        str(REF_DIR / "annotation.txt"),
+        "--base-model",
+        "openspliceai",
+        "--weights",
+        str(weights),
+        "-D",
+        str(distance),
+        "-M",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     result = runner.invoke(make_app(), args)
     assert result.exit_code == 0, result.output
     assert "29 records" in result.output and "warning: line" in result.output
@@ -53,8 +72,18 @@ def test_score_vcf_command(tmp_path, osai80):
 
 
 def test_score_vcf_errors_are_one_line(tmp_path):
-    args = ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(tmp_path / "o.vcf"), "-R",
-            str(tmp_path / "missing.fa"), "-A", str(REF_DIR / "annotation.txt"), "--no-progress"]  # fmt: skip
+    args = [
+        "score-vcf",
+        "-I",
+        str(REF_DIR / "input.vcf"),
+        "-O",
+        str(tmp_path / "o.vcf"),
+        "-R",
+        str(tmp_path / "missing.fa"),
+        "-A",
+        str(REF_DIR / "annotation.txt"),
+        "--no-progress",
+    ]
     result = runner.invoke(make_app(), args)
     assert result.exit_code == 3  # bad input data
     assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
@@ -73,12 +102,21 @@ def test_predict_variants_command(tmp_path):
             "alt_seq": [ref[:14] + "T" + ref[15:], ref[:51] + "C" + ref[52:]],
             "exon_start": [16, 16],
             "exon_end": [50, 50],
-        }  # fmt: skip
+        }
     )
     table.write_csv(tmp_path / "in.csv")
     out = tmp_path / "out.parquet"
-    args = ["predict", "--variants", str(tmp_path / "in.csv"), "--out", str(out), "-b", "openspliceai",
-            "--weights", str(weights)]  # fmt: skip
+    args = [
+        "predict",
+        "--variants",
+        str(tmp_path / "in.csv"),
+        "--out",
+        str(out),
+        "-b",
+        "openspliceai",
+        "--weights",
+        str(weights),
+    ]
     result = runner.invoke(make_app(), args)
     assert result.exit_code == 0, result.output
     scored = pl.read_parquet(out)
@@ -93,9 +131,23 @@ def test_score_vcf_checkpoint_flag(tmp_path, osai80, spliceai):
     weights = shared_path("models", "openspliceai-mane", "80nt")
     shutil.copy(REF_DIR / "ref.fa", tmp_path / "ref.fa")
     out = tmp_path / "out.vcf"
-    args = ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(out), "-R", str(tmp_path / "ref.fa"),
-            "-A", str(REF_DIR / "annotation.txt"), "--base-model", "openspliceai", "--weights", str(weights),
-            "--no-progress", "--checkpoint"]  # fmt: skip
+    args = [
+        "score-vcf",
+        "-I",
+        str(REF_DIR / "input.vcf"),
+        "-O",
+        str(out),
+        "-R",
+        str(tmp_path / "ref.fa"),
+        "-A",
+        str(REF_DIR / "annotation.txt"),
+        "--base-model",
+        "openspliceai",
+        "--weights",
+        str(weights),
+        "--no-progress",
+        "--checkpoint",
+    ]
     result = runner.invoke(make_app(), args + [str(meta_checkpoint(tmp_path / "m", osai80))])
     assert result.exit_code == 0, result.output
     body = [ln for ln in out.read_text().splitlines() if not ln.startswith("#")]
@@ -108,8 +160,18 @@ def test_score_vcf_checkpoint_flag(tmp_path, osai80, spliceai):
 def osai_args(tmp_path) -> list[str]:
     weights = shared_path("models", "openspliceai-mane", "80nt")
     shutil.copy(REF_DIR / "ref.fa", tmp_path / "ref.fa")
-    return ["-R", str(tmp_path / "ref.fa"), "-A", str(REF_DIR / "annotation.txt"), "-b", "openspliceai",
-            "--weights", str(weights), "--device", "cpu"]  # fmt: skip
+    return [
+        "-R",
+        str(tmp_path / "ref.fa"),
+        "-A",
+        str(REF_DIR / "annotation.txt"),
+        "-b",
+        "openspliceai",
+        "--weights",
+        str(weights),
+        "--device",
+        "cpu",
+    ]
 
 
 def test_score_vcf_stdin_to_stdout_with_progress_lines(tmp_path, monkeypatch):
@@ -138,16 +200,21 @@ def test_score_vcf_stdin_to_stdout_with_progress_lines(tmp_path, monkeypatch):
 def test_score_vcf_strict_and_write_index_errors(tmp_path):
     bad = (REF_DIR / "input.vcf").read_text() + "1\t100\tshort\tA\n"
     out = tmp_path / "o.vcf"
-    result = runner.invoke(make_app(), ["score-vcf", "-I", "-", "-O", str(out), "--strict", *osai_args(tmp_path)],
-                           input=bad)  # fmt: skip
+    result = runner.invoke(
+        make_app(), ["score-vcf", "-I", "-", "-O", str(out), "--strict", *osai_args(tmp_path)], input=bad
+    )
     assert result.exit_code == 3 and not out.exists() and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: <stdin> line {len(bad.splitlines())}: malformed record (4 tab-separated columns")
-    result = runner.invoke(make_app(), ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(out),
-                                        "--write-index", *osai_args(tmp_path)])  # fmt: skip
+    result = runner.invoke(
+        make_app(),
+        ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(out), "--write-index", *osai_args(tmp_path)],
+    )
     assert result.exit_code == 2 and "bgzip" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    result = runner.invoke(make_app(), ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(out),
-                                        "--shard", "4/3", *osai_args(tmp_path)])  # fmt: skip
+    result = runner.invoke(
+        make_app(),
+        ["score-vcf", "-I", str(REF_DIR / "input.vcf"), "-O", str(out), "--shard", "4/3", *osai_args(tmp_path)],
+    )
     assert result.exit_code == 2 and result.stderr.startswith("error: --shard 4/3")
 
 
@@ -165,8 +232,10 @@ def test_score_vcf_shards_and_merge_vcf(tmp_path):
     assert "3 shards, 29 lines" in result.stderr
     got, want = (gzip.decompress(p.read_bytes()).decode().splitlines() for p in (merged, whole))
     assert [(a, b) for a, b in zip(got, want) if a != b] == [
-        (f"##metalayer_command=metalayer merge-vcf {' '.join(map(str, shards[::-1]))} --output {merged}",
-         next(w for w in want if w.startswith("##metalayer_command=")))
+        (
+            f"##metalayer_command=metalayer merge-vcf {' '.join(map(str, shards[::-1]))} --output {merged}",
+            next(w for w in want if w.startswith("##metalayer_command=")),
+        )
     ] and len(got) == len(want)
     result = runner.invoke(make_app(), ["merge-vcf", "-O", str(tmp_path / "m2.vcf"), str(shards[0]), str(shards[2])])
     assert result.exit_code == 3 and result.stderr.strip() == "error: shard 2 of 3 missing"
@@ -182,14 +251,18 @@ def test_score_vcf_in_a_shell_pipeline(tmp_path):
 
     bgzip = shutil.which("bgzip")
     if bgzip is None:  # htslib's bgzip is not installed here: the same BGZF writer, through pysam
-        bgzip = f"{shlex.quote(sys.executable)} -c 'import sys, pysam; f = pysam.BGZFile(\"/dev/stdout\", \"wb\"); " \
-                "f.write(sys.stdin.buffer.read()); f.close()'"  # fmt: skip
+        bgzip = (
+            f'{shlex.quote(sys.executable)} -c \'import sys, pysam; f = pysam.BGZFile("/dev/stdout", "wb"); '
+            "f.write(sys.stdin.buffer.read()); f.close()'"
+        )
     metalayer = f"{shlex.quote(sys.executable)} -c 'from meta_layer_cli.commands.main import main; main()'"
     args = shlex.join(osai_args(tmp_path) + ["--no-progress"])
     src = tmp_path / "in.vcf.gz"
     src.write_bytes(gzip.compress((REF_DIR / "input.vcf").read_bytes()))
-    script = (f"set -o pipefail; {metalayer} score-vcf -I - -O - {args} < {src} | {bgzip} > out.vcf.gz && "
-              f"{metalayer} -q score-vcf -I {src} -O /dev/stdout {args} | cat > dev_stdout.vcf")  # fmt: skip
+    script = (
+        f"set -o pipefail; {metalayer} score-vcf -I - -O - {args} < {src} | {bgzip} > out.vcf.gz && "
+        f"{metalayer} -q score-vcf -I {src} -O /dev/stdout {args} | cat > dev_stdout.vcf"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

@@ -21,8 +21,12 @@ def _run(seed: int) -> tuple[dict, dict, dict]:
 
 def test_the_table_holds_the_run_numbers_and_one_figure_per_plot(tmp_path):
     (base, base_pr, base_rel), (meta, meta_pr, meta_rel) = _run(0), _run(1)
-    metrics = {"base": base, "meta": meta, "pr_curves": {"base": base_pr, "meta": meta_pr},
-               "reliability": {"base": base_rel, "meta": meta_rel}}  # fmt: skip
+    metrics = {
+        "base": base,
+        "meta": meta,
+        "pr_curves": {"base": base_pr, "meta": meta_pr},
+        "reliability": {"base": base_rel, "meta": meta_rel},
+    }
     text = write_report(tmp_path / "report.html", metrics, title="run <1>", notes=["a & b"]).read_text()
     rows = dict(re.findall(r"<tr><td>([^<]+)</td>(<td>[^<]*</td><td>[^<]*</td>)</tr>", text))
     assert list(rows) == list(ROWS)
@@ -51,12 +55,19 @@ def test_the_report_says_what_made_it_and_warns_when_the_meta_layer_is_worse(tmp
     from meta_layer_cli.runtime.provenance import set_command_line
 
     (good, good_pr, good_rel), (bad, bad_pr, bad_rel) = _run(1), _run(0)
-    history = [{"epoch": e, "train_loss": 0.1 / e, "val_pr_auc_macro": 0.5 + 0.1 * e, "val_base_pr_auc_macro": 0.6}
-               for e in (1, 2, 3)]  # fmt: skip
-    metrics = {"base": good, "meta": bad, "meta_per_nucleotide": good, "history": history,
-               "timing": {"base_tracks_s": 12.5, "training_s": 310.0, "evaluation_s": 4.0},
-               "pr_curves": {"base": good_pr, "meta": bad_pr},
-               "reliability": {"base": good_rel, "meta": bad_rel}}  # fmt: skip
+    history = [
+        {"epoch": e, "train_loss": 0.1 / e, "val_pr_auc_macro": 0.5 + 0.1 * e, "val_base_pr_auc_macro": 0.6}
+        for e in (1, 2, 3)
+    ]
+    metrics = {
+        "base": good,
+        "meta": bad,
+        "meta_per_nucleotide": good,
+        "history": history,
+        "timing": {"base_tracks_s": 12.5, "training_s": 310.0, "evaluation_s": 4.0},
+        "pr_curves": {"base": good_pr, "meta": bad_pr},
+        "reliability": {"base": good_rel, "meta": bad_rel},
+    }
     flat = np.full((50, 3), 1 / 3)
     gene = {"gene_id": "ENSG0001", "gene_name": "BRCA9", "labels": np.zeros(50, int), "base": flat, "meta": flat}
     set_command_line("metalayer train-canonical --data prepared/x")

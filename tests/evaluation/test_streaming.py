@@ -32,8 +32,9 @@ def test_streamed_report_card_equals_the_exact_one(real):
     for key in ("fp_at_0.5", "fn_at_0.5", "fp_at_f1opt", "fn_at_f1opt"):
         assert got[key] == want[key], key
     assert got["ece"] == pytest.approx(want["ece"], rel=1e-9)
-    curve = exact.reliability_curve(np.concatenate([probs[:, 1], probs[:, 2]]),
-                                    np.concatenate([labels == 1, labels == 2]))  # fmt: skip
+    curve = exact.reliability_curve(
+        np.concatenate([probs[:, 1], probs[:, 2]]), np.concatenate([labels == 1, labels == 2])
+    )
     assert streamed.reliability_curve()["count"] == curve["count"]
     np.testing.assert_allclose(streamed.reliability_curve()["observed"], curve["observed"], rtol=1e-9)
     for cls, name in ((1, "acceptor"), (2, "donor")):

@@ -25,7 +25,7 @@ def test_an_untrained_meta_layer_scores_exactly_like_its_base_model(osai80, tmp_
     """An untrained meta model is its base model: identical deltas, so identical metrics on the same rows."""
     table = small_vexseq(30)
     result = evaluate_canonical_on_variants(checkpoint(tmp_path / "a", osai80, False), [table], device="cpu")
-    (name, both), = result.sets.items()
+    ((name, both),) = result.sets.items()
     assert name == "vexseq" and both["meta"]["n"] == both["base"]["n"] == 30
     for key in ("pearson", "spearman", "auroc"):
         assert np.isclose(both["meta"][key], both["base"][key], atol=1e-6, equal_nan=True)

@@ -68,8 +68,13 @@ def test_base_delta_metrics_pick_and_sign_adjust():
     rng = np.random.default_rng(0)
     loss = rng.random(200)
     target = -50 * loss + rng.normal(0, 5, 200)  # losses lower PSI
-    deltas = {"delta_acceptor": rng.normal(0, 0.1, 200), "delta_donor": rng.normal(0, 0.1, 200),
-              "delta_gain": np.zeros(200), "delta_loss": loss, "max_abs_delta": loss}  # fmt: skip
+    deltas = {
+        "delta_acceptor": rng.normal(0, 0.1, 200),
+        "delta_donor": rng.normal(0, 0.1, 200),
+        "delta_gain": np.zeros(200),
+        "delta_loss": loss,
+        "max_abs_delta": loss,
+    }
     m = base_delta_metrics(deltas, target, 20.0)
     assert m["best"] in ("max_abs_delta", "signed_max_delta")
     assert m["max_abs_delta"]["sign"] == -1.0 and m["max_abs_delta"]["pearson"] > 0.9

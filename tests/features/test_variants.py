@@ -118,8 +118,15 @@ def test_effect_labels_and_plain_tables(osai80):
         effect_type_labels(frame.with_columns(pl.lit("intron_retention").alias("effect_type")))
     # a plain variant table (predict --variants) (no target / group / flanks)
     ref = "CTTCTTATTCCTACAGCTTCTAAGACCACGAGAGAAAAAGTTGGGACTAGGTAAGTCGTG"
-    plain = pl.DataFrame({"id": ["a", "b"], "ref_seq": [ref, ref], "alt_seq": [ref[:14] + "T" + ref[15:], ref],
-                          "exon_start": [16, None], "exon_end": [50, None]})  # fmt: skip
+    plain = pl.DataFrame(
+        {
+            "id": ["a", "b"],
+            "ref_seq": [ref, ref],
+            "alt_seq": [ref[:14] + "T" + ref[15:], ref],
+            "exon_start": [16, None],
+            "exon_end": [50, None],
+        }
+    )
     ds = build_variant_dataset(plain, osai80, window=128)
     assert np.isnan(ds.target).all() and ds.groups.tolist() == ["a", "b"] and ds.mask[1].sum() == 0
     with pytest.raises(ValueError, match="not unique"):
@@ -137,9 +144,10 @@ def test_realign_shifted_indels_on_vexseq():
     # these rows, and only these, must be realigned (31 in this file; the SNVs and the indels stored as indels
     # are left alone).
     shifted = {
-        r["id"] for r in frame.iter_rows(named=True)
+        r["id"]
+        for r in frame.iter_rows(named=True)
         if len(r["ref_allele"]) != len(r["alt_allele"]) and len(r["ref_seq"]) == len(r["alt_seq"])
-    }  # fmt: skip
+    }
     assert shifted
     realigned = set()
     for r in frame.iter_rows(named=True):

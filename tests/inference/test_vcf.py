@@ -45,8 +45,16 @@ def test_spliceai_matches_official_on_every_record(spliceai, genome, tmp_path, c
     cache = tmp_path / "cache"
     for mask in (0, 1):
         out = tmp_path / f"out{mask}.vcf.gz"
-        summary = score_vcf(tmp_path / "in.vcf", out, genome / "ref.fa", genome / "annotation.txt",
-                            base_model=spliceai, mask=bool(mask), progress=False, cache=cache)  # fmt: skip
+        summary = score_vcf(
+            tmp_path / "in.vcf",
+            out,
+            genome / "ref.fa",
+            genome / "annotation.txt",
+            base_model=spliceai,
+            mask=bool(mask),
+            progress=False,
+            cache=cache,
+        )
         with gzip.open(out, "rt") as fh:  # bgzip output is valid gzip
             assert fh.readline().startswith("##fileformat")
         scored = check_against_official(out, body, mask)
@@ -112,8 +120,14 @@ def test_no_chrom_header_is_a_clear_error(genome, tmp_path):
     bad = tmp_path / "bad.vcf"
     bad.write_text("1\t100\t.\tA\tG\t.\t.\t.\n")
     with pytest.raises(ValueError, match="line 1"):
-        score_vcf(bad, tmp_path / "o.vcf", genome / "ref.fa", genome / "annotation.txt", base_model=StubModel(),
-                  progress=False)  # fmt: skip
+        score_vcf(
+            bad,
+            tmp_path / "o.vcf",
+            genome / "ref.fa",
+            genome / "annotation.txt",
+            base_model=StubModel(),
+            progress=False,
+        )
     assert not (tmp_path / "o.vcf").exists()
 
 
@@ -141,8 +155,15 @@ def test_samples_kept_and_the_tools_own_fields_replaced(genome, tmp_path, with_c
     model = StubModel(context=5)
     checkpoints = [meta_checkpoint(tmp_path / "meta", model)] if with_checkpoint else None
     out = tmp_path / "out.vcf"
-    score_vcf(vcf, out, genome / "ref.fa", genome / "annotation.txt", base_model=model, progress=False,
-              checkpoints=checkpoints)  # fmt: skip
+    score_vcf(
+        vcf,
+        out,
+        genome / "ref.fa",
+        genome / "annotation.txt",
+        base_model=model,
+        progress=False,
+        checkpoints=checkpoints,
+    )
     _, records = read_vcf(out)
     given = [ln.split("\t") for ln in VCF_WITH_SAMPLES.splitlines() if not ln.startswith("#")]
     assert [r.columns[:7] + r.columns[8:] for r in records] == [g[:7] + g[8:] for g in given]

@@ -49,8 +49,16 @@ def test_untrained_meta_layer_reproduces_the_base_deltas(osai80, genome, tmp_pat
     body = write_input(tmp_path / "in.vcf", None)
     ck = meta_checkpoint(tmp_path / "meta", osai80)
     out = tmp_path / "out.vcf"
-    score_vcf(tmp_path / "in.vcf", out, genome / "ref.fa", genome / "annotation.txt", base_model=osai80,
-              mask=mask, progress=False, checkpoints=[ck])  # fmt: skip
+    score_vcf(
+        tmp_path / "in.vcf",
+        out,
+        genome / "ref.fa",
+        genome / "annotation.txt",
+        base_model=osai80,
+        mask=mask,
+        progress=False,
+        checkpoints=[ck],
+    )
     header, records = read_vcf(out)
     assert len(records) == len(body)
     assert any(m.startswith("##INFO=<ID=MetaLayer,") for m in header.meta)
@@ -105,8 +113,15 @@ def test_a_trained_correction_changes_meta_deltas_only(osai80, genome, tmp_path)
     for name, perturb in (("plain", False), ("meta", True)):
         checkpoints[name] = meta_checkpoint(tmp_path / name, osai80, perturb=perturb)
         outs[name] = tmp_path / f"{name}.vcf"
-        score_vcf(tmp_path / "in.vcf", outs[name], genome / "ref.fa", genome / "annotation.txt",
-                  base_model=osai80, progress=False, checkpoints=[checkpoints[name]])  # fmt: skip
+        score_vcf(
+            tmp_path / "in.vcf",
+            outs[name],
+            genome / "ref.fa",
+            genome / "annotation.txt",
+            base_model=osai80,
+            progress=False,
+            checkpoints=[checkpoints[name]],
+        )
     assert entries(outs["plain"], "SpliceAI") == entries(outs["meta"], "SpliceAI")
     plain, meta = entries(outs["plain"], "MetaLayer"), entries(outs["meta"], "MetaLayer")
     assert plain != meta
@@ -119,8 +134,12 @@ def test_a_trained_correction_changes_meta_deltas_only(osai80, genome, tmp_path)
     _, records = read_vcf(outs["meta"])
     by_id = {r.columns[2]: info_of(r.columns) for r in records}
     # plus strand (PSMB4) and minus strand (PSMB4-AS, C1orf35); a strong delta away from POS shows the side
-    for vid, symbol in (("donor_plus1", "PSMB4"), ("two_genes", "PSMB4"), ("exonic", "PSMB4-AS"),
-                        ("minus_acceptor", "C1orf35")):  # fmt: skip
+    for vid, symbol in (
+        ("donor_plus1", "PSMB4"),
+        ("two_genes", "PSMB4"),
+        ("exonic", "PSMB4-AS"),
+        ("minus_acceptor", "C1orf35"),
+    ):
         got = next(e for e in by_id[vid]["MetaLayer"].split(",") if e.split("|")[1] == symbol).split("|")
         want = whole_gene_entry(osai80, model, genome, vid, symbol).split("|")
         assert got[:2] == want[:2]
@@ -137,8 +156,15 @@ def test_a_meta_layer_on_stacked_base_models_is_refused(osai80, genome, tmp_path
     write_input(tmp_path / "in.vcf", ["donor_plus1"])
     ck = meta_checkpoint(tmp_path / "meta", osai80, stacked_with=StubModel())
     with pytest.raises(ValueError, match="trained on 2 stacked base models; score-vcf runs one base model"):
-        score_vcf(tmp_path / "in.vcf", tmp_path / "out.vcf", genome / "ref.fa", genome / "annotation.txt",
-                  base_model=osai80, progress=False, checkpoints=[ck])  # fmt: skip
+        score_vcf(
+            tmp_path / "in.vcf",
+            tmp_path / "out.vcf",
+            genome / "ref.fa",
+            genome / "annotation.txt",
+            base_model=osai80,
+            progress=False,
+            checkpoints=[ck],
+        )
     assert not (tmp_path / "out.vcf").exists()
 
 
@@ -146,8 +172,15 @@ def test_checkpoint_of_another_base_model_is_refused(osai80, spliceai, genome, t
     write_input(tmp_path / "in.vcf", ["donor_plus1"])
     ck = meta_checkpoint(tmp_path / "meta", spliceai)
     with pytest.raises(ValueError, match="made with base model spliceai .*not openspliceai"):
-        score_vcf(tmp_path / "in.vcf", tmp_path / "out.vcf", genome / "ref.fa", genome / "annotation.txt",
-                  base_model=osai80, progress=False, checkpoints=[ck])  # fmt: skip
+        score_vcf(
+            tmp_path / "in.vcf",
+            tmp_path / "out.vcf",
+            genome / "ref.fa",
+            genome / "annotation.txt",
+            base_model=osai80,
+            progress=False,
+            checkpoints=[ck],
+        )
     assert not (tmp_path / "out.vcf").exists()
 
 
@@ -187,12 +220,20 @@ def test_a_calibrated_checkpoint_moves_the_meta_deltas(osai80, genome, tmp_path)
     for name, temperature in (("plain", None), ("identity", 1.0), ("hot", 3.0)):
         checkpoint = plain if temperature is None else meta_checkpoint(tmp_path / name, osai80, perturb=True)
         if temperature is not None:
-            calibration = SiteCalibration("temperature", {1: TemperatureScaler(temperature),
-                                                          2: TemperatureScaler(temperature)})  # fmt: skip
+            calibration = SiteCalibration(
+                "temperature", {1: TemperatureScaler(temperature), 2: TemperatureScaler(temperature)}
+            )
             update_checkpoint_config(checkpoint, {"calibration": calibration.to_dict()})
         outs[name] = tmp_path / f"{name}.vcf"
-        score_vcf(tmp_path / "in.vcf", outs[name], genome / "ref.fa", genome / "annotation.txt", base_model=osai80,
-                  progress=False, checkpoints=[checkpoint])  # fmt: skip
+        score_vcf(
+            tmp_path / "in.vcf",
+            outs[name],
+            genome / "ref.fa",
+            genome / "annotation.txt",
+            base_model=osai80,
+            progress=False,
+            checkpoints=[checkpoint],
+        )
     assert entries(outs["plain"], "SpliceAI") == entries(outs["hot"], "SpliceAI")
     assert entries(outs["plain"], "MetaLayer") == entries(outs["identity"], "MetaLayer")
     assert entries(outs["plain"], "MetaLayer") != entries(outs["hot"], "MetaLayer")
@@ -208,8 +249,15 @@ def test_the_meta_deltas_reuse_the_base_models_pass(genome, tmp_path):
     for name in ("plain", "meta"):
         stub = StubModel(context=7)
         checkpoints = [meta_checkpoint(tmp_path / "ck", stub, perturb=True)] if name == "meta" else None
-        score_vcf(tmp_path / "in.vcf", tmp_path / f"{name}.vcf", genome / "ref.fa", genome / "annotation.txt",
-                  base_model=stub, progress=False, checkpoints=checkpoints)  # fmt: skip
+        score_vcf(
+            tmp_path / "in.vcf",
+            tmp_path / f"{name}.vcf",
+            genome / "ref.fa",
+            genome / "annotation.txt",
+            base_model=stub,
+            progress=False,
+            checkpoints=checkpoints,
+        )
         calls[name] = stub.calls
     assert calls["meta"] == calls["plain"] > 0
     assert entries(tmp_path / "plain.vcf", "SpliceAI") == entries(tmp_path / "meta.vcf", "SpliceAI")
@@ -231,15 +279,37 @@ def test_score_vcf_takes_the_base_model_from_the_checkpoint(osai80, genome, tmp_
     config["run"]["base_models"][0]["weights"] = None  # as on another machine: only the lookup can find them
     (ck / "config.json").write_text(json.dumps(config))
     monkeypatch.delenv("METALAYER_MODELS", raising=False)
-    common = ["score-vcf", "-I", str(tmp_path / "in.vcf"), "-R", str(genome / "ref.fa"), "-A",
-              str(genome / "annotation.txt"), "--checkpoint", str(ck), "--no-progress", "--device", "cpu"]  # fmt: skip
+    common = [
+        "score-vcf",
+        "-I",
+        str(tmp_path / "in.vcf"),
+        "-R",
+        str(genome / "ref.fa"),
+        "-A",
+        str(genome / "annotation.txt"),
+        "--checkpoint",
+        str(ck),
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     runner = CliRunner()
     lost = runner.invoke(app, [*common, "-O", str(tmp_path / "lost.vcf")])
     assert lost.exit_code == 3 and "openspliceai weights not found" in lost.output
     found = runner.invoke(app, [*common, "-O", str(tmp_path / "a.vcf"), "--models-dir", str(shared_path("models"))])
     assert found.exit_code == 0, found.output
-    named = runner.invoke(app, [*common, "-O", str(tmp_path / "b.vcf"), "-b", "openspliceai", "--weights",
-                                str(shared_path("models", "openspliceai-mane", "80nt"))])  # fmt: skip
+    named = runner.invoke(
+        app,
+        [
+            *common,
+            "-O",
+            str(tmp_path / "b.vcf"),
+            "-b",
+            "openspliceai",
+            "--weights",
+            str(shared_path("models", "openspliceai-mane", "80nt")),
+        ],
+    )
     assert named.exit_code == 0, named.output
     for key in ("SpliceAI", "MetaLayer"):
         assert entries(tmp_path / "a.vcf", key) == entries(tmp_path / "b.vcf", key)

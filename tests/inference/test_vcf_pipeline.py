@@ -39,8 +39,9 @@ def run(tmp_path, body, out_name="out.vcf", model=None, header=HEADER, **kwargs)
     src.write_text("\n".join(header + body) + "\n")
     out = tmp_path / out_name
     model = model or StubModel(context=5)
-    summary = score_vcf(src, out, tmp_path / "ref.fa", tmp_path / "annotation.txt", base_model=model,
-                        progress=False, **kwargs)  # fmt: skip
+    summary = score_vcf(
+        src, out, tmp_path / "ref.fa", tmp_path / "annotation.txt", base_model=model, progress=False, **kwargs
+    )
     return out, summary
 
 
@@ -73,8 +74,16 @@ def test_malformed_records_pass_through_flagged_in_order(genome, tmp_path, caplo
             continue
         assert record.render() == next(good_out).render(), "good records score as in a clean file"
     short = [r for r in records if r.columns[2] == "short"]
-    assert short[0].render().rstrip("\n").split("\t") == ["1", "6448", "short", "G", "A", ".", ".",
-                                                           "MetaLayerSkip=malformed"]  # fmt: skip
+    assert short[0].render().rstrip("\n").split("\t") == [
+        "1",
+        "6448",
+        "short",
+        "G",
+        "A",
+        ".",
+        ".",
+        "MetaLayerSkip=malformed",
+    ]
     assert out.read_text().splitlines()[-1] == "1\t6448\tshort\tG\tA\t.\t.\tMetaLayerSkip=malformed"
     assert "just some text\t.\t.\t.\t.\t.\t.\tMetaLayerSkip=malformed" in out.read_text()
     warned = " ".join(r.getMessage() for r in caplog.records)
@@ -102,8 +111,7 @@ def test_strict_on_standard_input_checks_a_spooled_copy_first(genome, tmp_path, 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(stdout))
     with pytest.raises(InputDataError, match=rf"<stdin> line {len(HEADER) + len(GOOD) + 1}: malformed"):
-        score_vcf("-", "-", genome / "ref.fa", genome / "annotation.txt", base_model=model, progress=False,
-                  strict=True)  # fmt: skip
+        score_vcf("-", "-", genome / "ref.fa", genome / "annotation.txt", base_model=model, progress=False, strict=True)
     assert model.calls == 0 and stdout.getvalue() == b""
 
 
@@ -120,8 +128,10 @@ STALE_HEADER = HEADER[:-1] + [
 
 
 def test_header_lines_of_an_earlier_run_are_replaced(genome, tmp_path):
-    stale = [GOOD[0] + ";SpliceAI=A|OLD|0.9|0|0|0|1|1|1|1;MetaLayer=A|OLD|.|.|.|.|.|.|.|.|.|.|.",
-             GOOD[12].replace("DP=", "SpliceAI=C|OLD|0.9|0|0|0|1|1|1|1;DP=")]  # fmt: skip
+    stale = [
+        GOOD[0] + ";SpliceAI=A|OLD|0.9|0|0|0|1|1|1|1;MetaLayer=A|OLD|.|.|.|.|.|.|.|.|.|.|.",
+        GOOD[12].replace("DP=", "SpliceAI=C|OLD|0.9|0|0|0|1|1|1|1;DP="),
+    ]
     assert "outside_genes" in stale[1]
     out, _ = run(genome, stale, model=StubModel(context=5, name="openspliceai"), header=STALE_HEADER)
     header, records = read_vcf(out)
@@ -159,8 +169,9 @@ def test_standard_input_and_output(genome, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(open(bgz, "rb")))
     monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(stdout))
     monkeypatch.chdir(tmp_path)
-    summary = score_vcf("-", "-", genome / "ref.fa", genome / "annotation.txt", base_model=StubModel(context=5),
-                        progress=False)  # fmt: skip
+    summary = score_vcf(
+        "-", "-", genome / "ref.fa", genome / "annotation.txt", base_model=StubModel(context=5), progress=False
+    )
     assert summary["records"] == len(body)
     (tmp_path / "stdout.vcf").write_bytes(stdout.getvalue())
     assert without_command(tmp_path / "stdout.vcf") == without_command(reference)
@@ -237,8 +248,14 @@ def test_progress_line_at_every_chunk(genome, tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="meta_layer_cli.progress")
     src = genome / "in.vcf"
     src.write_text("\n".join(HEADER + GOOD) + "\n")
-    score_vcf(src, genome / "out.vcf", genome / "ref.fa", genome / "annotation.txt", base_model=StubModel(context=5),
-              chunk_size=10)  # fmt: skip
+    score_vcf(
+        src,
+        genome / "out.vcf",
+        genome / "ref.fa",
+        genome / "annotation.txt",
+        base_model=StubModel(context=5),
+        chunk_size=10,
+    )
     lines = [r.getMessage() for r in caplog.records if r.name == "meta_layer_cli.progress"]
     counts = [line.split(": ", 1)[1].split(" records")[0] for line in lines]
     assert counts == ["started, 0/29", "10/29", "20/29", "29/29", "done, 29/29"], lines

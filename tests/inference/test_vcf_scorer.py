@@ -16,9 +16,18 @@ def test_shared_reference_batching_equals_one_at_a_time(osai80, genome, tmp_path
     outs = {}
     for batched, incremental in ((True, True), (True, False), (False, False)):
         outs[batched, incremental] = tmp_path / f"out_{batched}_{incremental}.vcf"
-        score_vcf(tmp_path / "in.vcf", outs[batched, incremental], genome / "ref.fa", genome / "annotation.txt",
-                  base_model=osai80, mask=mask, progress=False, batched=batched, incremental=incremental,
-                  batch_size=3)  # fmt: skip
+        score_vcf(
+            tmp_path / "in.vcf",
+            outs[batched, incremental],
+            genome / "ref.fa",
+            genome / "annotation.txt",
+            base_model=osai80,
+            mask=mask,
+            progress=False,
+            batched=batched,
+            incremental=incremental,
+            batch_size=3,
+        )
     batched_lines = without_command(outs[True, True])
     assert batched_lines == without_command(outs[False, False])
     assert batched_lines == without_command(outs[True, False])
@@ -34,8 +43,16 @@ def test_stub_batched_equals_naive_both_model_kinds(genome, tmp_path):
         lines = []
         for batched in (True, False):
             out = tmp_path / f"{len(channels)}_{batched}.vcf"
-            score_vcf(tmp_path / "in.vcf", out, genome / "ref.fa", genome / "annotation.txt", base_model=model,
-                      distance=20, progress=False, batched=batched)  # fmt: skip
+            score_vcf(
+                tmp_path / "in.vcf",
+                out,
+                genome / "ref.fa",
+                genome / "annotation.txt",
+                base_model=model,
+                distance=20,
+                progress=False,
+                batched=batched,
+            )
             lines.append("\n".join(without_command(out)))
         assert lines[0] == lines[1]
         fields = [

@@ -86,8 +86,9 @@ def test_unequal_exon_lists_are_an_error_in_both_readers(tmp_path):
             reader(ragged)
 
 
-@pytest.mark.parametrize("name, gz", [("genes.tsv", False), ("genes", False), ("genes.txt.gz", True),
-                                      ("genes.gtf", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, gz", [("genes.tsv", False), ("genes", False), ("genes.txt.gz", True), ("genes.gtf", False)]
+)
 def test_a_table_is_known_by_its_header_whatever_its_name(tmp_path, name, gz):
     """Was: read_gene_annotation took only *.txt / *.txt.gz as tables (anything else went to the GTF reader),
     score_vcf's reader took ``#NAME`` files (but not gzip). Now: ``#NAME`` first, plain or gzip."""
@@ -124,8 +125,11 @@ def test_headerless_and_broken_tables_are_clear_errors(tmp_path):
     missing = write(tmp_path / "m.txt", "#NAME\tCHROM\tSTRAND\n")
     with pytest.raises(ValueError, match="header needs #NAME CHROM STRAND TX_START TX_END EXON_START EXON_END"):
         read_gene_annotation(missing)
-    for row, message in ((ROW.replace("\t-\t", "\t.\t"), "strand '.'"), (ROW.replace("400", "4x0"), "malformed"),
-                         ("G3\tchr7\t+\t1\t9\t\t\n", "no exons")):  # fmt: skip
+    for row, message in (
+        (ROW.replace("\t-\t", "\t.\t"), "strand '.'"),
+        (ROW.replace("400", "4x0"), "malformed"),
+        ("G3\tchr7\t+\t1\t9\t\t\n", "no exons"),
+    ):
         with pytest.raises(ValueError, match=f"line 2: {message}"):
             read_variant_annotation(write(tmp_path / "e.txt", HEADER + row))
     with pytest.raises(FileNotFoundError, match="grch37, grch38"):

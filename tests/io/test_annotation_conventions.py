@@ -48,8 +48,10 @@ EXPECTED = {
 
 def described(transcripts) -> list[tuple]:
     """Everything a transcript says, in a comparable order."""
-    return sorted((t.gene_id, t.transcript_id, t.gene_name, t.chrom, t.strand, t.exons, sorted(t.tags), t.biotype)
-                  for t in transcripts)  # fmt: skip
+    return sorted(
+        (t.gene_id, t.transcript_id, t.gene_name, t.chrom, t.strand, t.exons, sorted(t.tags), t.biotype)
+        for t in transcripts
+    )
 
 
 def assert_same_genes(a, b) -> None:
@@ -116,8 +118,10 @@ def test_ncbi_gene_ids_are_the_same_in_both_files_and_found_by_genes():
 def test_a_biotype_filter_that_cannot_be_applied_is_an_error(tmp_path):
     """Was: an annotation naming no biotypes kept every gene under --biotype protein_coding."""
     plain = tmp_path / "plain.gtf"
-    plain.write_text('chr1\tX\texon\t1\t10\t.\t+\t.\tgene_id "G"; transcript_id "T";\n'
-                     'chr1\tX\texon\t21\t30\t.\t+\t.\tgene_id "G"; transcript_id "T";\n')  # fmt: skip
+    plain.write_text(
+        'chr1\tX\texon\t1\t10\t.\t+\t.\tgene_id "G"; transcript_id "T";\n'
+        'chr1\tX\texon\t21\t30\t.\t+\t.\tgene_id "G"; transcript_id "T";\n'
+    )
     genes = genes_from_transcripts(parse_annotation(plain).transcripts)
     with pytest.raises(UsageError, match="names no gene biotypes"):
         filter_biotypes(genes, ["protein_coding"])
@@ -150,9 +154,11 @@ def test_an_exon_starting_before_position_1_drops_its_transcript_with_a_reason(t
     from meta_layer_cli.io.gtf import dropped_genes
 
     path = tmp_path / "neg.gtf"
-    path.write_text(f'chr1\tX\texon\t{start}\t100\t.\t+\t.\tgene_id "NEG"; transcript_id "TN";\n'
-                    'chr1\tX\texon\t201\t300\t.\t+\t.\tgene_id "NEG"; transcript_id "TN";\n'
-                    'chr1\tX\texon\t501\t600\t.\t-\t.\tgene_id "OK"; transcript_id "TO";\n')  # fmt: skip
+    path.write_text(
+        f'chr1\tX\texon\t{start}\t100\t.\t+\t.\tgene_id "NEG"; transcript_id "TN";\n'
+        'chr1\tX\texon\t201\t300\t.\t+\t.\tgene_id "NEG"; transcript_id "TN";\n'
+        'chr1\tX\texon\t501\t600\t.\t-\t.\tgene_id "OK"; transcript_id "TO";\n'
+    )
     parsed = parse_annotation(path)
     assert [t.gene_id for t in parsed.transcripts] == ["OK"]
     (drop,) = dropped_genes(parsed)
@@ -161,8 +167,10 @@ def test_an_exon_starting_before_position_1_drops_its_transcript_with_a_reason(t
 
 def test_a_gtf_of_cds_lines_only_says_so(tmp_path):
     path = tmp_path / "augustus.gtf"
-    path.write_text("c1\tAUGUSTUS\tgene\t1\t90\t0.9\t+\t.\tg1\n"
-                    'c1\tAUGUSTUS\tCDS\t1\t30\t0.9\t+\t0\ttranscript_id "g1.t1"; gene_id "g1";\n')  # fmt: skip
+    path.write_text(
+        "c1\tAUGUSTUS\tgene\t1\t90\t0.9\t+\t.\tg1\n"
+        'c1\tAUGUSTUS\tCDS\t1\t30\t0.9\t+\t0\ttranscript_id "g1.t1"; gene_id "g1";\n'
+    )
     with pytest.raises(ValueError, match="CDS lines but no exon lines"):
         parse_annotation(path)
 
@@ -176,8 +184,9 @@ def cut(path, windows: list[tuple[str, int, int]], out):
     with gzip.open(path, "rt") as fh, open(out, "w") as dst:
         for line in fh:
             fields = line.split("\t")
-            if line.startswith("#") or any(fields[0] == c and int(fields[3]) >= lo and int(fields[4]) <= hi
-                                           for c, lo, hi in windows):  # fmt: skip
+            if line.startswith("#") or any(
+                fields[0] == c and int(fields[3]) >= lo and int(fields[4]) <= hi for c, lo, hi in windows
+            ):
                 dst.write(line)
     return out
 

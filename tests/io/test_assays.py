@@ -100,8 +100,14 @@ def test_saturation_mutagenesis():
 
 
 def test_numpy_pickle_reader_matches_and_refuses_code(tmp_path):
-    data = {"x": np.arange(12, dtype=np.int64).reshape(3, 4), "f": np.float32(2.5), "n": 3, "s": "text",
-            "big": np.ones((2, 3), dtype=">f8"), "fortran": np.asfortranarray(np.arange(6).reshape(2, 3))}  # fmt: skip
+    data = {
+        "x": np.arange(12, dtype=np.int64).reshape(3, 4),
+        "f": np.float32(2.5),
+        "n": 3,
+        "s": "text",
+        "big": np.ones((2, 3), dtype=">f8"),
+        "fortran": np.asfortranarray(np.arange(6).reshape(2, 3)),
+    }
     path = tmp_path / "ok.pkl"
     path.write_bytes(pickle.dumps(data, protocol=4))
     got = read_numpy_pickle(path)

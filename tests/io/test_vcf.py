@@ -163,9 +163,15 @@ def test_render_removes_keys_unless_set(tmp_path):
 
 
 def test_replacing_info_lines_in_place_and_dropping_ids():
-    header = VcfHeader(["##fileformat=VCFv4.2", '##INFO=<ID=A,Number=1,Type=String,Description="old">',
-                        "##contig=<ID=1>", '##INFO=<ID=A,Number=1,Type=String,Description="dup">',
-                        '##INFO=<ID=B,Number=1,Type=String,Description="b">'])  # fmt: skip
+    header = VcfHeader(
+        [
+            "##fileformat=VCFv4.2",
+            '##INFO=<ID=A,Number=1,Type=String,Description="old">',
+            "##contig=<ID=1>",
+            '##INFO=<ID=A,Number=1,Type=String,Description="dup">',
+            '##INFO=<ID=B,Number=1,Type=String,Description="b">',
+        ]
+    )
     new_a = '##INFO=<ID=A,Number=1,Type=String,Description="new">'
     new_c = '##INFO=<ID=C,Number=1,Type=String,Description="c">'
     out = header.replacing_info([new_a, new_c], drop=["B"])
@@ -278,9 +284,11 @@ def test_tabix_index_for_bgzip_output(tmp_path):
 
 def test_index_check_names_the_first_line_tabix_cannot_index(tmp_path):
     src = tmp_path / "in.vcf"
-    for body, message in (([BODY[1], BODY[0]], "line 6: .*POS 100 after 200"),
-                          ([BODY[0], BODY[3]], "line 6: .*POS 'abc'"),
-                          ([BODY[0], "2\t5\t.\tA\tG\t.\t.\t.", BODY[1]], "line 7: .*contig '1' appears again")):
+    for body, message in (
+        ([BODY[1], BODY[0]], "line 6: .*POS 100 after 200"),
+        ([BODY[0], BODY[3]], "line 6: .*POS 'abc'"),
+        ([BODY[0], "2\t5\t.\tA\tG\t.\t.\t.", BODY[1]], "line 7: .*contig '1' appears again"),
+    ):
         write_text(src, HEADER + [COLUMNS] + body)
         check = IndexCheck("in.vcf")
         with pytest.raises(InputDataError, match=message):

@@ -65,11 +65,24 @@ def test_calibrate_a_base_model_alone(small_genome_prepared, tmp_path):
 
 def test_calibrating_a_base_model_refuses_test_genes_and_other_methods(small_genome_prepared, tmp_path):
     prepared = str(small_genome_prepared)
-    on_test = runner.invoke(app, ["calibrate", "--data", prepared, "--out", str(tmp_path / "a"), "--test-chroms",
-                                     "chr3", "--genes", f"{GENOME_CHR1[0]},{GENOME_CHR3[0]}"])  # fmt: skip
+    on_test = runner.invoke(
+        app,
+        [
+            "calibrate",
+            "--data",
+            prepared,
+            "--out",
+            str(tmp_path / "a"),
+            "--test-chroms",
+            "chr3",
+            "--genes",
+            f"{GENOME_CHR1[0]},{GENOME_CHR3[0]}",
+        ],
+    )
     assert on_test.exit_code == 3 and "test chromosomes" in on_test.output and not (tmp_path / "a").exists()
-    isotonic = runner.invoke(app, ["calibrate", "--data", prepared, "--out", str(tmp_path / "b"), "--method",
-                                      "isotonic"])  # fmt: skip
+    isotonic = runner.invoke(
+        app, ["calibrate", "--data", prepared, "--out", str(tmp_path / "b"), "--method", "isotonic"]
+    )
     assert isotonic.exit_code == 2 and "temperature" in isotonic.output
     two = runner.invoke(app, ["calibrate", "--data", prepared, "--data", prepared, "--out", str(tmp_path / "c")])
     assert two.exit_code == 2 and "one --data" in two.output

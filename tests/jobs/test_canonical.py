@@ -20,9 +20,17 @@ from meta_layer_cli.jobs.canonical import (
 from tests.conftest import GENOME_CHR3, SMALL_DEMO_GENES, TINY_MODEL, TINY_TRAINING, shared_path
 
 KEYS = {
-    "pr_auc_acceptor", "pr_auc_donor", "pr_auc_macro", "topk_acceptor", "topk_donor",
-    "fp_at_0.5", "fn_at_0.5", "fp_at_f1opt", "fn_at_f1opt", "ece",
-}  # fmt: skip
+    "pr_auc_acceptor",
+    "pr_auc_donor",
+    "pr_auc_macro",
+    "topk_acceptor",
+    "topk_donor",
+    "fp_at_0.5",
+    "fn_at_0.5",
+    "fp_at_f1opt",
+    "fn_at_f1opt",
+    "ece",
+}
 runner = CliRunner()
 TINY_SETS = [f"--set=model.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()] + [
     f"--set=training.{k}={json.dumps(v)}" for k, v in TINY_TRAINING.items()
@@ -137,9 +145,24 @@ def test_the_trainer_logs_one_line_per_epoch(run):
 def genome_run(tmp_path_factory, small_genome_prepared):
     out = tmp_path_factory.mktemp("genome_run") / "R"
     weights = str(shared_path("models", "openspliceai-mane", "80nt"))
-    args = ["train-canonical", "--data", str(small_genome_prepared), "--base-model", "openspliceai",
-            "--weights", weights, "--test-chroms", "chr3", "--out", str(out), "--device", "cpu",
-            *TINY_SETS, "--set", "training.epochs=3"]  # fmt: skip
+    args = [
+        "train-canonical",
+        "--data",
+        str(small_genome_prepared),
+        "--base-model",
+        "openspliceai",
+        "--weights",
+        weights,
+        "--test-chroms",
+        "chr3",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        *TINY_SETS,
+        "--set",
+        "training.epochs=3",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return out, small_genome_prepared, result
@@ -155,8 +178,19 @@ def test_train_canonical_holds_out_the_named_chromosome(genome_run):
 
 def test_meta_layer_beats_the_base_model_on_the_held_out_chromosome(genome_run):
     out, prepared, _ = genome_run
-    result = runner.invoke(app, ["evaluate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
-                                 str(prepared), "--json", "--device", "cpu"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--checkpoint",
+            str(out / "checkpoints" / "best"),
+            "--data",
+            str(prepared),
+            "--json",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert metrics["meta"]["n_genes"] == len(GENOME_CHR3)
@@ -169,8 +203,9 @@ def test_meta_layer_beats_the_base_model_on_the_held_out_chromosome(genome_run):
     alone, base = metrics["meta_per_nucleotide"], metrics["base"]
     assert alone["pr_auc_macro"] > base["pr_auc_macro"], (alone["pr_auc_macro"], base["pr_auc_macro"])
     # the table prints ECE (~1e-4 per nucleotide) with its exponent, not rounded to 0.0000
-    table = runner.invoke(app, ["evaluate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
-                                str(prepared), "--device", "cpu"])  # fmt: skip
+    table = runner.invoke(
+        app, ["evaluate", "--checkpoint", str(out / "checkpoints" / "best"), "--data", str(prepared), "--device", "cpu"]
+    )
     assert table.exit_code == 0 and f"{metrics['meta']['ece']:.2e}" in table.output, table.output
     assert "network alone" in table.stdout and f"{metrics['meta_per_nucleotide']['ece']:.2e}" in table.stdout
 
@@ -178,27 +213,78 @@ def test_meta_layer_beats_the_base_model_on_the_held_out_chromosome(genome_run):
 def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_path):
     out, prepared, _ = genome_run
     calibrated = tmp_path / "C"
-    result = runner.invoke(app, ["calibrate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
-                                 str(prepared), "--out", str(calibrated), "--device", "cpu"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "calibrate",
+            "--checkpoint",
+            str(out / "checkpoints" / "best"),
+            "--data",
+            str(prepared),
+            "--out",
+            str(calibrated),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "ECE on calibration genes" in result.stdout and (calibrated / "reliability.png").is_file()
     assert "fitted: temperature: acceptor T = " in result.stdout  # what was fitted, not only its effect
     config = json.loads((calibrated / "config.json").read_text())
     assert config["calibration"]["method"] == "temperature"
     # refuses the checkpoint's test genes
-    refused = runner.invoke(app, ["calibrate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
-                                  str(prepared), "--out", str(tmp_path / "X"), "--genes", GENOME_CHR3[0]])  # fmt: skip
+    refused = runner.invoke(
+        app,
+        [
+            "calibrate",
+            "--checkpoint",
+            str(out / "checkpoints" / "best"),
+            "--data",
+            str(prepared),
+            "--out",
+            str(tmp_path / "X"),
+            "--genes",
+            GENOME_CHR3[0],
+        ],
+    )
     assert refused.exit_code == 3 and "test genes" in refused.output
     from meta_layer_cli.io.demo import demo_gene_info
 
-    by_name = runner.invoke(app, ["calibrate", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
-                                  str(prepared), "--out", str(tmp_path / "Y"), "--genes",
-                                  demo_gene_info()[GENOME_CHR3[0]]["gene"]])  # fmt: skip
+    by_name = runner.invoke(
+        app,
+        [
+            "calibrate",
+            "--checkpoint",
+            str(out / "checkpoints" / "best"),
+            "--data",
+            str(prepared),
+            "--out",
+            str(tmp_path / "Y"),
+            "--genes",
+            demo_gene_info()[GENOME_CHR3[0]]["gene"],
+        ],
+    )
     assert by_name.exit_code == 3 and "test genes" in by_name.output  # the name is that test gene, refused too
     table = tmp_path / "p.parquet"
-    result = runner.invoke(app, ["predict", "--checkpoint", str(calibrated), "--data", str(prepared), "--genes",
-                                 ",".join(GENOME_CHR3[:2]), "--out", str(table), "--bigwig", str(tmp_path / "bw" / "m"),
-                                 "--no-progress", "--device", "cpu"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            "--checkpoint",
+            str(calibrated),
+            "--data",
+            str(prepared),
+            "--genes",
+            ",".join(GENOME_CHR3[:2]),
+            "--out",
+            str(table),
+            "--bigwig",
+            str(tmp_path / "bw" / "m"),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     frame = pl.read_parquet(table)
     from meta_layer_cli.artifacts import load_gene_arrays
@@ -210,10 +296,15 @@ def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_pa
     for g in genes:
         rows = frame.filter(pl.col("gene_id") == g.gene_id)
         expected = predictor(g.codes, g.tracks)
-        np.testing.assert_allclose(rows.select("meta_neither", "meta_acceptor", "meta_donor").to_numpy(), expected,
-                                   atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            rows.select("meta_neither", "meta_acceptor", "meta_donor").to_numpy(), expected, atol=1e-6
+        )
     assert sorted(p.name for p in (tmp_path / "bw").iterdir()) == [
-        "m.acceptor.minus.bw", "m.acceptor.plus.bw", "m.donor.minus.bw", "m.donor.plus.bw"]  # fmt: skip
+        "m.acceptor.minus.bw",
+        "m.acceptor.plus.bw",
+        "m.donor.minus.bw",
+        "m.donor.plus.bw",
+    ]
     # each bigWig holds the table's probabilities at the genes' 1-based genomic positions, on their strand
     import pyBigWig
 
@@ -242,9 +333,23 @@ def test_predict_takes_gene_names_and_sizes_bigwig_contigs_by_the_genome(genome_
     name = demo_gene_info()[GENOME_CHR3[0]]["gene"]
     assert name and name != GENOME_CHR3[0]
     table = tmp_path / "named.parquet"
-    result = runner.invoke(app, ["predict", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
-                                 str(prepared), "--genes", f"{name},{GENOME_CHR3[1]}", "--out", str(table),
-                                 "--bigwig", str(tmp_path / "bw" / "m"), "--no-progress"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            "--checkpoint",
+            str(out / "checkpoints" / "best"),
+            "--data",
+            str(prepared),
+            "--genes",
+            f"{name},{GENOME_CHR3[1]}",
+            "--out",
+            str(table),
+            "--bigwig",
+            str(tmp_path / "bw" / "m"),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert pl.read_parquet(table)["gene_id"].unique(maintain_order=True).to_list() == GENOME_CHR3[:2]
     fasta = Fasta(small_genome[0])
@@ -254,8 +359,20 @@ def test_predict_takes_gene_names_and_sizes_bigwig_contigs_by_the_genome(genome_
         assert bw.chroms() == {chrom: fasta.lengths[chrom]}, path.name
         bw.close()
     fasta.close()
-    unknown = runner.invoke(app, ["predict", "--checkpoint", str(out / "checkpoints" / "best"), "--data",
-                                  str(prepared), "--genes", "NOT_A_GENE", "--out", str(tmp_path / "x.parquet")])
+    unknown = runner.invoke(
+        app,
+        [
+            "predict",
+            "--checkpoint",
+            str(out / "checkpoints" / "best"),
+            "--data",
+            str(prepared),
+            "--genes",
+            "NOT_A_GENE",
+            "--out",
+            str(tmp_path / "x.parquet"),
+        ],
+    )
     assert unknown.exit_code == 3 and "NOT_A_GENE" in unknown.output
 
 
@@ -263,8 +380,18 @@ def test_predict_from_fasta_matches_predict_from_the_prepared_folder(genome_run,
     out, prepared, _ = genome_run
     fasta, gtf = small_genome
     a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
-    common = ["predict", "--checkpoint", str(out / "checkpoints" / "best"), "--genes", GENOME_CHR3[3],
-              "--no-progress", "--device", "cpu", "--models-dir", str(shared_path("models"))]  # fmt: skip
+    common = [
+        "predict",
+        "--checkpoint",
+        str(out / "checkpoints" / "best"),
+        "--genes",
+        GENOME_CHR3[3],
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--models-dir",
+        str(shared_path("models")),
+    ]
     assert runner.invoke(app, [*common, "--data", str(prepared), "--out", str(a)]).exit_code == 0
     result = runner.invoke(app, [*common, "--fasta", str(fasta), "--gtf", str(gtf), "--out", str(b)])
     assert result.exit_code == 0, result.output
@@ -275,9 +402,24 @@ def test_predict_from_fasta_matches_predict_from_the_prepared_folder(genome_run,
 def test_a_rerun_into_the_finished_folder_is_refused_or_skipped(genome_run):
     out, prepared, _ = genome_run
     weights = str(shared_path("models", "openspliceai-mane", "80nt"))
-    args = ["train-canonical", "--data", str(prepared), "--base-model", "openspliceai", "--weights", weights,
-            "--test-chroms", "chr3", "--out", str(out), "--device", "cpu", *TINY_SETS,
-            "--set", "training.epochs=3"]  # fmt: skip
+    args = [
+        "train-canonical",
+        "--data",
+        str(prepared),
+        "--base-model",
+        "openspliceai",
+        "--weights",
+        weights,
+        "--test-chroms",
+        "chr3",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        *TINY_SETS,
+        "--set",
+        "training.epochs=3",
+    ]
     refused = runner.invoke(app, args)
     assert refused.exit_code == 3 and "finished" in refused.output
     skipped = runner.invoke(app, [*args, "--if-changed"])
@@ -290,13 +432,18 @@ def test_a_rerun_into_the_finished_folder_is_refused_or_skipped(genome_run):
 def test_a_split_that_cannot_be_made_says_how_to_fix_it(small_genome_prepared, tmp_path):
     """Every gene of the genome on SpliceAI's test chromosomes: the message names them, where the genes lie and
     the options that fix it (it said only "0 training genes are too few to hold out 2 for validation")."""
-    result = runner.invoke(app, ["train-canonical", "--data", str(small_genome_prepared), "--out",
-                                 str(tmp_path / "R"), "--device", "cpu"])  # fmt: skip
+    result = runner.invoke(
+        app, ["train-canonical", "--data", str(small_genome_prepared), "--out", str(tmp_path / "R"), "--device", "cpu"]
+    )
     assert result.exit_code == 3, result.output
     line = result.output.strip()
     assert line.startswith("error: 0 training genes are too few") and "\n" not in line
-    for part in ("test chromosomes 1, 3, 5, 7, 9 (SpliceAI's, the default) hold 21 of the 21 genes",
-                 "chr1 (14 genes), chr3 (7 genes)", "--test-chroms chr3", "--split gene --test-fraction"):  # fmt: skip
+    for part in (
+        "test chromosomes 1, 3, 5, 7, 9 (SpliceAI's, the default) hold 21 of the 21 genes",
+        "chr1 (14 genes), chr3 (7 genes)",
+        "--test-chroms chr3",
+        "--split gene --test-fraction",
+    ):
         assert part in line, part
 
 
@@ -326,17 +473,39 @@ def test_train_canonical_under_torchrun_splits_the_genes_between_ranks(small_gen
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     out = tmp_path / "R"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-               "-m", "meta_layer_cli", "train-canonical", "--data", str(small_genome_prepared), "--test-chroms",
-               "chr3", "--out", str(out), "--device", "cpu", *TINY_SETS, "--set", "training.epochs=1",
-               "--set", "structure=false"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={port}",
+        "-m",
+        "meta_layer_cli",
+        "train-canonical",
+        "--data",
+        str(small_genome_prepared),
+        "--test-chroms",
+        "chr3",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        *TINY_SETS,
+        "--set",
+        "training.epochs=1",
+        "--set",
+        "structure=false",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     split = json.loads((out / "checkpoints" / "best" / "config.json").read_text())["run"]["split"]
     n_train = len(split["train"])
-    shares = sorted(int(line.split(": ")[1].split(" of ")[0]) for line in result.stderr.splitlines()
-                    if "training genes sampled by this rank" in line)  # fmt: skip
+    shares = sorted(
+        int(line.split(": ")[1].split(" of ")[0])
+        for line in result.stderr.splitlines()
+        if "training genes sampled by this rank" in line
+    )
     assert shares == sorted([len(split["train"][0::2]), len(split["train"][1::2])]) and sum(shares) == n_train
     assert (out / "metrics.json").is_file()
 
@@ -347,14 +516,35 @@ def test_predict_refuses_tracks_of_other_weights_or_the_wrong_number_of_folders(
     out, prepared, _ = genome_run
     fasta, gtf = small_genome
     other = tmp_path / "osai400"  # the same genes, the 400-nt OpenSpliceAI: other weights
-    prepare(other, "openspliceai", shared_path("models", "openspliceai-mane", "400nt"), fasta=fasta, gtf=gtf,
-            genes=GENOME_CHR3[:1], device="cpu", progress=False)  # fmt: skip
+    prepare(
+        other,
+        "openspliceai",
+        shared_path("models", "openspliceai-mane", "400nt"),
+        fasta=fasta,
+        gtf=gtf,
+        genes=GENOME_CHR3[:1],
+        device="cpu",
+        progress=False,
+    )
     checkpoint = str(out / "checkpoints" / "best")
-    result = runner.invoke(app, ["predict", "--checkpoint", checkpoint, "--data", str(other), "--out",
-                                 str(tmp_path / "x.parquet")])  # fmt: skip
+    result = runner.invoke(
+        app, ["predict", "--checkpoint", checkpoint, "--data", str(other), "--out", str(tmp_path / "x.parquet")]
+    )
     assert result.exit_code == 3 and "weights_checksum" in result.output and not (tmp_path / "x.parquet").exists()
-    result = runner.invoke(app, ["predict", "--checkpoint", checkpoint, "--data", str(prepared), "--data",
-                                 str(prepared), "--out", str(tmp_path / "y.parquet")])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            "--checkpoint",
+            checkpoint,
+            "--data",
+            str(prepared),
+            "--data",
+            str(prepared),
+            "--out",
+            str(tmp_path / "y.parquet"),
+        ],
+    )
     assert result.exit_code == 2 and "trained on 1 base model(s); got 2" in result.output
     result = runner.invoke(app, ["evaluate", "--checkpoint", checkpoint, "--data", str(other)])
     assert result.exit_code == 3 and "weights_checksum" in result.output
@@ -390,11 +580,15 @@ def test_the_demo_command_end_to_end(tmp_path, monkeypatch):
     assert report.count("data:image/png;base64,") == 4 and "metalayer demo" in report  # with the training curve
     metrics = json.loads((tmp_path / "d" / "run" / "metrics.json").read_text())
     assert sorted(metrics["split"]["train"] + metrics["split"]["validation"] + metrics["split"]["test"]) == sorted(
-        genes.split(","))  # fmt: skip
+        genes.split(",")
+    )
     config = json.loads((tmp_path / "d" / "run" / "checkpoints" / "best" / "config.json").read_text())
     assert config["model"]["width"] == TINY_MODEL["width"] and len(metrics["history"]) == 1
-    finished = {p: p.stat().st_mtime_ns for p in (tmp_path / "d").rglob("*")
-                if p.is_file() and "cache" not in p.parts and p.name != ".metalayer.lock"}  # fmt: skip
+    finished = {
+        p: p.stat().st_mtime_ns
+        for p in (tmp_path / "d").rglob("*")
+        if p.is_file() and "cache" not in p.parts and p.name != ".metalayer.lock"
+    }
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
     assert "showing the finished demo's results" in again.output and "held-out genes" in again.stdout

@@ -49,8 +49,16 @@ def exon_sets(tmp_path_factory):
 
 
 def training_kwargs(folder, **extra) -> dict:
-    return {"base_model": "openspliceai", "weights": osai80_weights(), "model": "site_logit", "folds": 2,
-            "epochs": 2, "cache": str(folder / "cache"), "device": "cpu", **extra}  # fmt: skip
+    return {
+        "base_model": "openspliceai",
+        "weights": osai80_weights(),
+        "model": "site_logit",
+        "folds": 2,
+        "epochs": 2,
+        "cache": str(folder / "cache"),
+        "device": "cpu",
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +74,16 @@ def test_train_delta_run_folder(exon_sets, tmp_path):
     sets, folder = exon_sets
     data = tmp_path / "A.parquet"
     shutil.copy(folder / "A.parquet", data)
-    config = {"base_model": "openspliceai", "base_weights": osai80_weights(), "model": "site_logit",
-              "train": [{"loader": "table", "path": str(data)}], "folds": 2, "cache": str(folder / "cache"),
-              "training": {"epochs": 1}, "output_dir": str(tmp_path / "not-this-one")}  # fmt: skip
+    config = {
+        "base_model": "openspliceai",
+        "base_weights": osai80_weights(),
+        "model": "site_logit",
+        "train": [{"loader": "table", "path": str(data)}],
+        "folds": 2,
+        "cache": str(folder / "cache"),
+        "training": {"epochs": 1},
+        "output_dir": str(tmp_path / "not-this-one"),
+    }
     path = tmp_path / "delta.yaml"
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "run"
@@ -85,8 +100,9 @@ def test_train_delta_run_folder(exon_sets, tmp_path):
     assert again.exit_code == 3 and "finished" in again.output and "--overwrite" in again.output
     same = runner.invoke(app, args + ["--if-changed"])
     assert same.exit_code == 5 and "unchanged" in same.output
-    hardware_only = runner.invoke(app, args + ["--if-changed", "--set", "hardware.batch_size=4", "--profile", "gpu",
-                                               "--device", "cpu"])  # fmt: skip
+    hardware_only = runner.invoke(
+        app, args + ["--if-changed", "--set", "hardware.batch_size=4", "--profile", "gpu", "--device", "cpu"]
+    )
     assert hardware_only.exit_code == 5, "hardware is not part of what makes a run"
     before = (out / "checkpoint" / "model.safetensors").stat().st_mtime_ns
     other_config = runner.invoke(app, args + ["--if-changed", "--set", "training.lr=0.01"])
@@ -162,8 +178,18 @@ def test_evaluate_on_held_out_exons(trained, exon_sets):
     again = regression_metrics(scored["predicted_delta_psi"].to_numpy(), sets["B"]["target"].to_numpy(), 20.0)
     assert model == pytest.approx(again, nan_ok=True)
     assert base["best"] in base and base[base["best"]]["n"] == 40
-    text = runner.invoke(app, ["evaluate", "--checkpoint", str(trained.checkpoint_path), "--variants",
-                               str(folder / "B_vexseq.csv"), "--device", "cpu"])  # fmt: skip
+    text = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--checkpoint",
+            str(trained.checkpoint_path),
+            "--variants",
+            str(folder / "B_vexseq.csv"),
+            "--device",
+            "cpu",
+        ],
+    )
     assert text.exit_code == 0, text.output
     assert "site_logit (checkpoint)" in text.output and "openspliceai raw" in text.output
 
@@ -184,8 +210,21 @@ def test_calibrate_on_held_out_exons(trained, exon_sets, tmp_path, method):
 
     sets, folder = exon_sets
     out = tmp_path / "calibrated"
-    args = ["calibrate", "--checkpoint", str(trained.checkpoint_path), "--variants", str(folder / "B_vexseq.csv"),
-            "--method", method, "--quantile", "0.8", "--out", str(out), "--device", "cpu"]  # fmt: skip
+    args = [
+        "calibrate",
+        "--checkpoint",
+        str(trained.checkpoint_path),
+        "--variants",
+        str(folder / "B_vexseq.csv"),
+        "--method",
+        method,
+        "--quantile",
+        "0.8",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert f"{method} calibration fitted on 40 held-out rows (8 exons)" in result.output
@@ -208,8 +247,20 @@ def test_calibrate_on_held_out_exons(trained, exon_sets, tmp_path, method):
     # predict --variants uses it on new exons (C): the same point prediction +- q, or the isotonic map of it
     new = score_sequences_with_models(sets["C"], [trained.checkpoint_path])["predicted_delta_psi"].to_numpy()
     out_table = tmp_path / "C.tsv"
-    cli = runner.invoke(app, ["predict", "--variants", str(folder / "C.parquet"), "--checkpoint", str(out),
-                              "--out", str(out_table), "--device", "cpu"])  # fmt: skip
+    cli = runner.invoke(
+        app,
+        [
+            "predict",
+            "--variants",
+            str(folder / "C.parquet"),
+            "--checkpoint",
+            str(out),
+            "--out",
+            str(out_table),
+            "--device",
+            "cpu",
+        ],
+    )
     assert cli.exit_code == 0, cli.output
     calibrated = pl.read_csv(out_table, separator="\t")
     if method == "quantile":
@@ -218,15 +269,29 @@ def test_calibrate_on_held_out_exons(trained, exon_sets, tmp_path, method):
         np.testing.assert_allclose(calibrated["predicted_delta_psi_lo"].to_numpy(), new - q, rtol=1e-6)
     else:
         assert "predicted_delta_psi_lo" not in calibrated.columns
-        np.testing.assert_allclose(calibrated["predicted_delta_psi"].to_numpy(),
-                                   fitted.maps["delta_psi_percent"](new), rtol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            calibrated["predicted_delta_psi"].to_numpy(), fitted.maps["delta_psi_percent"](new), rtol=1e-6
+        )
 
     # refused: its training exons, a calibrated checkpoint again, evaluating it on the exons it was calibrated on
-    on_training = runner.invoke(app, args[:4] + [str(folder / "A.parquet")] + args[5:-4] + ["--out",
-                                                                                           str(tmp_path / "x")])
+    on_training = runner.invoke(
+        app, args[:4] + [str(folder / "A.parquet")] + args[5:-4] + ["--out", str(tmp_path / "x")]
+    )
     assert on_training.exit_code == 3 and "held-out" in on_training.output and not (tmp_path / "x").exists()
-    twice = runner.invoke(app, ["calibrate", "--checkpoint", str(out), "--variants", str(folder / "C.parquet"),
-                                "--out", str(tmp_path / "y"), "--device", "cpu"])  # fmt: skip
+    twice = runner.invoke(
+        app,
+        [
+            "calibrate",
+            "--checkpoint",
+            str(out),
+            "--variants",
+            str(folder / "C.parquet"),
+            "--out",
+            str(tmp_path / "y"),
+            "--device",
+            "cpu",
+        ],
+    )
     assert twice.exit_code == 3 and "already calibrated" in twice.output
     with pytest.raises(InputDataError, match="trained or calibrated on"):
         jobs.evaluate_variant_checkpoint(out, folder / "B_vexseq.csv", device="cpu")
@@ -264,8 +329,14 @@ def test_checkpoint_records_its_base_model(trained, exon_sets, osai80, tmp_path,
     # a checkpoint of an older metalayer (a flat description of the base model) is refused in one line
     legacy = tmp_path / "legacy"
     shutil.copytree(trained.checkpoint_path, legacy)
-    old = {"base_model": "openspliceai", "context": 40, "channels": ["neither", "acceptor", "donor"],
-           "weights_checksum": osai80.weights_checksum, "weights": [], "name": None}  # fmt: skip
+    old = {
+        "base_model": "openspliceai",
+        "context": 40,
+        "channels": ["neither", "acceptor", "donor"],
+        "weights_checksum": osai80.weights_checksum,
+        "weights": [],
+        "name": None,
+    }
     config["run"]["base_model"] = {k: v for k, v in old.items() if k != "name"}
     (legacy / "config.json").write_text(json.dumps(config))
     with pytest.raises(InputDataError, match="older metalayer.*retrain it"):

@@ -17,14 +17,20 @@ def test_pipeline_runs_the_chain_and_a_rerun_skips_it(small_genome, tmp_path):
     fasta, gtf = small_genome
     n_records = write_vcf(tmp_path / "in.vcf", fasta, gtf, n=4)
     config = {
-        "fasta": str(fasta), "annotation": str(gtf), "base_model": "openspliceai",
-        "weights": str(shared_path("models", "openspliceai-mane", "80nt")), "out": str(tmp_path / "out"),
-        "test_chromosomes": ["chr3"], "device": "cpu",
+        "fasta": str(fasta),
+        "annotation": str(gtf),
+        "base_model": "openspliceai",
+        "weights": str(shared_path("models", "openspliceai-mane", "80nt")),
+        "out": str(tmp_path / "out"),
+        "test_chromosomes": ["chr3"],
+        "device": "cpu",
         "predict_genes": [demo_gene_info()[GENOME_CHR3[0]]["gene"], GENOME_CHR3[1]],  # a name and an id
         "vcf": str(tmp_path / "in.vcf"),
-        "train_set": {**{f"model.{k}": v for k, v in TINY_MODEL.items()},
-                      **{f"training.{k}": v for k, v in TINY_TRAINING.items()}},
-    }  # fmt: skip
+        "train_set": {
+            **{f"model.{k}": v for k, v in TINY_MODEL.items()},
+            **{f"training.{k}": v for k, v in TINY_TRAINING.items()},
+        },
+    }
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(config))
     first = runner.invoke(app, ["pipeline", "--config", str(path), "--no-progress"])
@@ -73,8 +79,16 @@ def test_pipeline_refuses_an_impossible_split_before_preparing(small_genome, tmp
     `prepare` first, then failed in training)."""
     fasta, gtf = small_genome
     path = tmp_path / "p.yaml"
-    path.write_text(yaml.safe_dump({"fasta": str(fasta), "annotation": str(gtf), "out": str(tmp_path / "out"),
-                                    "weights": str(shared_path("models", "openspliceai-mane", "80nt"))}))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "fasta": str(fasta),
+                "annotation": str(gtf),
+                "out": str(tmp_path / "out"),
+                "weights": str(shared_path("models", "openspliceai-mane", "80nt")),
+            }
+        )
+    )
     result = runner.invoke(app, ["pipeline", "--config", str(path), "--no-progress"])
     assert result.exit_code == 3, result.output
     assert "0 training genes are too few" in result.output and "test_chromosomes: [chr3]" in result.output

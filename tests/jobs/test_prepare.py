@@ -66,8 +66,17 @@ def test_shards_into_one_folder_equal_one_clean_run(small_genome, tmp_path):
 
     def shard(k):
         try:
-            prepare(sharded, "openspliceai", weights, fasta=fasta, gtf=gtf, genes=genes, shard=f"{k}/3", device="cpu",
-                    progress=False)  # fmt: skip
+            prepare(
+                sharded,
+                "openspliceai",
+                weights,
+                fasta=fasta,
+                gtf=gtf,
+                genes=genes,
+                shard=f"{k}/3",
+                device="cpu",
+                progress=False,
+            )
         except Exception as err:  # pragma: no cover - reported below
             errors.append(err)
 
@@ -92,14 +101,15 @@ def test_a_rerun_with_other_inputs_is_refused_naming_what_changed(small_genome, 
     with pytest.raises(ChangedInputsError, match="annotation checksum: .* -> "):
         prepare(small_genome_prepared, "openspliceai", weights, fasta=fasta, gtf=other_gtf, progress=False)
     with pytest.raises(ChangedInputsError, match="transcripts: canonical -> longest"):
-        prepare(small_genome_prepared, "openspliceai", weights, fasta=fasta, gtf=gtf, transcripts="longest",
-                progress=False)  # fmt: skip
+        prepare(
+            small_genome_prepared, "openspliceai", weights, fasta=fasta, gtf=gtf, transcripts="longest", progress=False
+        )
     with pytest.raises(ChangedInputsError, match="dtype: float32 -> bfloat16"):
-        prepare(small_genome_prepared, "openspliceai", weights, fasta=fasta, gtf=gtf, dtype="bfloat16",
-                progress=False)  # fmt: skip
+        prepare(small_genome_prepared, "openspliceai", weights, fasta=fasta, gtf=gtf, dtype="bfloat16", progress=False)
     with pytest.raises(ChangedInputsError, match="base model: openspliceai -> pangolin"):
-        prepare(small_genome_prepared, "pangolin", shared_path("models", "pangolin"), fasta=fasta, gtf=gtf,
-                progress=False)  # fmt: skip
+        prepare(
+            small_genome_prepared, "pangolin", shared_path("models", "pangolin"), fasta=fasta, gtf=gtf, progress=False
+        )
     # the folder is untouched by the refusals
     assert not missing_gene_ids(small_genome_prepared)
 
@@ -109,8 +119,17 @@ def test_overwrite_starts_over(small_genome, tmp_path):
     weights = shared_path("models", "openspliceai-mane", "80nt")
     out = tmp_path / "p"
     prepare(out, "openspliceai", weights, fasta=fasta, gtf=gtf, genes=["713"], progress=False)
-    manifest = prepare(out, "openspliceai", weights, fasta=fasta, gtf=gtf, genes=["716"], transcripts="longest",
-                       overwrite=True, progress=False)  # fmt: skip
+    manifest = prepare(
+        out,
+        "openspliceai",
+        weights,
+        fasta=fasta,
+        gtf=gtf,
+        genes=["716"],
+        transcripts="longest",
+        overwrite=True,
+        progress=False,
+    )
     assert [g["gene_id"] for g in manifest["genes"]] == ["716"]
     assert [p.name for p in (out / GENES_DIR).iterdir()] == [gene_file_name("716")]
 
@@ -129,16 +148,30 @@ def test_dropped_genes_are_named_in_a_warning_and_the_manifest(small_genome, tmp
     bad.write_text(text + "\n".join(extra) + "\n")
     out = tmp_path / "p"
     with caplog.at_level("WARNING"):
-        manifest = prepare(out, "openspliceai", shared_path("models", "openspliceai-mane", "80nt"), fasta=fasta,
-                           gtf=bad, genes=["713"], progress=False)  # fmt: skip
+        manifest = prepare(
+            out,
+            "openspliceai",
+            shared_path("models", "openspliceai-mane", "80nt"),
+            fasta=fasta,
+            gtf=bad,
+            genes=["713"],
+            progress=False,
+        )
     reasons = {d["gene_id"]: d["reason"] for d in manifest["dropped"]}
     assert reasons["ON_UNKNOWN"] == "contig 'chrUn' is not in the FASTA"
     assert reasons["PAST_END"].startswith("ends at 99,999,999, past the end of chr3")
     assert reasons["OVERLAP"].startswith("transcript TO: overlapping exons")
     assert "3 gene(s) dropped from the annotation" in caplog.text and "ON_UNKNOWN" in caplog.text
     with pytest.raises(ValueError, match="PAST_END \\(dropped: ends at"):
-        prepare(out, "openspliceai", shared_path("models", "openspliceai-mane", "80nt"), fasta=fasta, gtf=bad,
-                genes=["PAST_END"], progress=False)  # fmt: skip
+        prepare(
+            out,
+            "openspliceai",
+            shared_path("models", "openspliceai-mane", "80nt"),
+            fasta=fasta,
+            gtf=bad,
+            genes=["PAST_END"],
+            progress=False,
+        )
 
 
 def test_ids_that_sanitise_alike_get_distinct_files(osai80, tmp_path):
@@ -166,8 +199,15 @@ def test_region_and_genes_file_select_genes(small_genome, tmp_path):
     listed = tmp_path / "genes.txt"
     listed.write_text("# wanted\n713\n\n716  # second\n")
     out = tmp_path / "p"
-    manifest = prepare(out, "openspliceai", shared_path("models", "openspliceai-mane", "80nt"), fasta=fasta, gtf=gtf,
-                       genes_file=listed, progress=False)  # fmt: skip
+    manifest = prepare(
+        out,
+        "openspliceai",
+        shared_path("models", "openspliceai-mane", "80nt"),
+        fasta=fasta,
+        gtf=gtf,
+        genes_file=listed,
+        progress=False,
+    )
     assert [g["gene_id"] for g in manifest["genes"]] == ["713", "716"]
     assert len(pl.read_parquet(out / GENES_DIR / gene_file_name("713"))) > 0
 
@@ -193,8 +233,9 @@ def test_a_spliceai_annotation_table_prepares_the_same_genes_as_the_gtf(small_ge
     table = tmp_path / "genes.txt"
     table.write_text("\n".join(rows) + "\n")
     out = tmp_path / "p"
-    manifest = prepare(out, "openspliceai", shared_path("models", "openspliceai-mane", "80nt"), fasta=fasta,
-                       gtf=table, progress=False)  # fmt: skip
+    manifest = prepare(
+        out, "openspliceai", shared_path("models", "openspliceai-mane", "80nt"), fasta=fasta, gtf=table, progress=False
+    )
     assert sorted(g["gene_id"] for g in manifest["genes"]) == ["26", "96"]
     for gene_id in ("26", "96"):
         a, b = read_gene_track(small_genome_prepared, gene_id), read_gene_track(out, gene_id)

@@ -35,17 +35,27 @@ def test_every_phase_of_every_command_writes_lines(small_genome, tmp_path, monke
     fasta, gtf = small_genome
     prepared, run = tmp_path / "prepared", tmp_path / "run"
     checkpoint = run / "checkpoints" / "best"
-    overrides = {f"model.{k}": v for k, v in TINY_MODEL.items()} | {
-        f"training.{k}": v for k, v in TINY_TRAINING.items()} | {"training.progress": True}  # fmt: skip
+    overrides = (
+        {f"model.{k}": v for k, v in TINY_MODEL.items()}
+        | {f"training.{k}": v for k, v in TINY_TRAINING.items()}
+        | {"training.progress": True}
+    )
     steps = {
         "prepare": lambda: prepare(prepared, "openspliceai", weights, fasta=fasta, gtf=gtf, device="cpu"),
         "train-canonical": lambda: run_canonical_training(
-            base_model="openspliceai", base_weights=str(weights), data=str(prepared), test_chroms=["chr3"],
-            output_dir=run, device="cpu", overrides=overrides),  # fmt: skip
+            base_model="openspliceai",
+            base_weights=str(weights),
+            data=str(prepared),
+            test_chroms=["chr3"],
+            output_dir=run,
+            device="cpu",
+            overrides=overrides,
+        ),
         "evaluate": lambda: evaluate_checkpoint(checkpoint, str(prepared)),
         "calibrate": lambda: calibrate_checkpoint(checkpoint, tmp_path / "calibrated", data=str(prepared)),
-        "predict": lambda: predict_genes(checkpoint, tmp_path / "p.parquet", data=str(prepared),
-                                         genes=GENOME_CHR1[:3] + GENOME_CHR3[:2]),  # fmt: skip
+        "predict": lambda: predict_genes(
+            checkpoint, tmp_path / "p.parquet", data=str(prepared), genes=GENOME_CHR1[:3] + GENOME_CHR3[:2]
+        ),
     }
     seen = {}
     for command, step in steps.items():
@@ -60,6 +70,11 @@ def test_every_phase_of_every_command_writes_lines(small_genome, tmp_path, monke
         assert all(line.startswith(command) for line in seen[command]), seen[command]
     # ETA in nucleotides; train-canonical's finishing work (validation, decoder fit, test genes) has phases of its own
     assert any(line.startswith("prepare openspliceai: started, 0/") and " nt" in line for line in seen["prepare"])
-    for phase in ("training: candidate index", "training: epoch 1/2", "validation genes (decoder fit, thresholds)",
-                  "test genes", "report"):
+    for phase in (
+        "training: candidate index",
+        "training: epoch 1/2",
+        "validation genes (decoder fit, thresholds)",
+        "test genes",
+        "report",
+    ):
         assert any(line.startswith(f"train-canonical: {phase}") for line in seen["train-canonical"]), phase

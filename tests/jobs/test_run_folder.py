@@ -84,4 +84,6 @@ def test_train_log_has_one_line_per_epoch_and_starts_afresh(tmp_path, monkeypatc
     run({"config": "a"}, 3, overwrite=True)
     lines = (tmp_path / RUN_LOG).read_text().splitlines()
     assert [line.split(" INFO ")[1] for line in lines] == [
-        "training run a", *(f"epoch {e}/3: loss 0.1, validation PR-AUC 0.9" for e in (1, 2, 3))]  # fmt: skip
+        "training run a",
+        *(f"epoch {e}/3: loss 0.1, validation PR-AUC 0.9" for e in (1, 2, 3)),
+    ]

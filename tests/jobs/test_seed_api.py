@@ -12,16 +12,26 @@ SHORT = 8  # the shortest demo genes (1-2 kb each): OpenSpliceAI-10k costs secon
 
 
 def tiny_overrides(**extra):
-    return {**{f"model.{k}": v for k, v in TINY_MODEL.items()},
-            **{f"training.{k}": v for k, v in TINY_TRAINING.items()}, "max_genes": SHORT, **extra}  # fmt: skip
+    return {
+        **{f"model.{k}": v for k, v in TINY_MODEL.items()},
+        **{f"training.{k}": v for k, v in TINY_TRAINING.items()},
+        "max_genes": SHORT,
+        **extra,
+    }
 
 
 def test_the_seed_example_runs_with_weights_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("METALAYER_MODELS", str(shared_path("models")))
     from meta_layer_cli import run_canonical_training  # importable from the package root
 
-    result = run_canonical_training(base_model="openspliceai", epochs=1, sequence_encoder="cnn",
-                                    output_dir=tmp_path / "run", device="cpu", overrides=tiny_overrides())  # fmt: skip
+    result = run_canonical_training(
+        base_model="openspliceai",
+        epochs=1,
+        sequence_encoder="cnn",
+        output_dir=tmp_path / "run",
+        device="cpu",
+        overrides=tiny_overrides(),
+    )
     assert 0 <= result.canonical_test_metrics["pr_auc_macro"] <= 1
     base = json.loads((result.checkpoint_path / "config.json").read_text())["run"]["base_models"][0]
     assert base["name"] == "openspliceai" and base["context"] == 5000  # the 10,000-nt flank, picked by default
@@ -31,13 +41,16 @@ def test_the_seed_example_runs_with_weights_from_the_environment(monkeypatch, tm
 def test_train_canonical_base_model_openspliceai_as_typed(monkeypatch, tmp_path):
     monkeypatch.setenv("METALAYER_MODELS", str(shared_path("models")))
     sets = [f"--set={k}={json.dumps(v)}" for k, v in tiny_overrides(**{"training.epochs": 1}).items()]
-    result = CliRunner().invoke(app, ["train-canonical", "--base-model", "openspliceai", "--out",
-                                      str(tmp_path / "run"), "--device", "cpu", *sets])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        ["train-canonical", "--base-model", "openspliceai", "--out", str(tmp_path / "run"), "--device", "cpu", *sets],
+    )
     assert result.exit_code == 0, result.output
     assert "held-out genes" in result.output
     monkeypatch.delenv("METALAYER_MODELS")
-    missing = CliRunner().invoke(app, ["train-canonical", "--base-model", "openspliceai", "--out",
-                                       str(tmp_path / "other")])  # fmt: skip
+    missing = CliRunner().invoke(
+        app, ["train-canonical", "--base-model", "openspliceai", "--out", str(tmp_path / "other")]
+    )
     assert missing.exit_code == 3
     assert "openspliceai weights not found: looked at --weights (not given)" in missing.output
 

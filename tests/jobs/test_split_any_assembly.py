@@ -25,8 +25,7 @@ def refseq_data(named: bool = True, genes_per_contig: int = 12) -> TrainingData:
             gene = f"{contig}-g{i}"
             chromosomes[gene] = contig
             loci[gene] = (contig, 5000 * i, 5000 * i + 3000)
-    return TrainingData([], [], list(chromosomes), chromosomes, True, {}, None, loci,
-                        dict(ACCESSIONS) if named else {})  # fmt: skip
+    return TrainingData([], [], list(chromosomes), chromosomes, True, {}, None, loci, dict(ACCESSIONS) if named else {})
 
 
 def config(**arguments):
@@ -37,8 +36,13 @@ def test_the_default_split_finds_refseq_accessions_by_chromosome_number():
     """Was: SpliceAI's test chromosomes 1, 3, 5, 7, 9 matched nothing on NC_0000xx accessions (an error)."""
     data = refseq_data()
     split = split_for(config(), data)
-    assert {data.chromosomes[g] for g in split.test} == {"NC_000001.11", "NC_000003.10", "NC_000005.12",
-                                                         "NC_000007.11", "NC_000009.10"}  # fmt: skip
+    assert {data.chromosomes[g] for g in split.test} == {
+        "NC_000001.11",
+        "NC_000003.10",
+        "NC_000005.12",
+        "NC_000007.11",
+        "NC_000009.10",
+    }
     assert not {data.chromosomes[g] for g in split.train + split.validation} & {data.chromosomes[g] for g in split.test}
     by_number = split_for(config(test_chroms=["chr2"]), data)
     by_name = split_for(config(test_chroms=["NC_000002.12"]), data)
@@ -80,28 +84,39 @@ def test_prepare_records_accession_chromosomes_and_training_uses_them(small_geno
     from meta_layer_cli.jobs.prepare import prepare
 
     fasta, gtf = small_genome
-    names = {"chr1": ("NC_000001.11", "Homo sapiens chromosome 1, GRCh38.p14 Primary Assembly"),
-             "chr3": ("NC_000003.12", "Homo sapiens chromosome 3, GRCh38.p14 Primary Assembly")}  # fmt: skip
+    names = {
+        "chr1": ("NC_000001.11", "Homo sapiens chromosome 1, GRCh38.p14 Primary Assembly"),
+        "chr3": ("NC_000003.12", "Homo sapiens chromosome 3, GRCh38.p14 Primary Assembly"),
+    }
     text = fasta.read_text()
     for old, (new, description) in names.items():
         text = text.replace(f">{old}\n", f">{new} {description}\n")
     renamed_fasta = tmp_path / "GCF_genomic.fna"
     renamed_fasta.write_text(text)
-    lines = [names[line.split("\t")[0]][0] + line[len(line.split("\t")[0]):] if "\t" in line else line
-             for line in gtf.read_text().splitlines(keepends=True)]  # fmt: skip
+    lines = [
+        names[line.split("\t")[0]][0] + line[len(line.split("\t")[0]) :] if "\t" in line else line
+        for line in gtf.read_text().splitlines(keepends=True)
+    ]
     renamed_gtf = tmp_path / "genomic.gtf"
     renamed_gtf.write_text("".join(lines))
     out = tmp_path / "prepared"
     genes = GENOME_CHR1[:3] + GENOME_CHR3[:3]
-    manifest = prepare(out, "openspliceai", shared_path("models", "openspliceai-mane", "80nt"), fasta=renamed_fasta,
-                       gtf=renamed_gtf, genes=genes, device="cpu", progress=False)  # fmt: skip
+    manifest = prepare(
+        out,
+        "openspliceai",
+        shared_path("models", "openspliceai-mane", "80nt"),
+        fasta=renamed_fasta,
+        gtf=renamed_gtf,
+        genes=genes,
+        device="cpu",
+        progress=False,
+    )
     assert manifest["source"]["chromosomes"] == {"NC_000001.11": "1", "NC_000003.12": "3"}
     cfg = config(test_chroms=["3"])
     cfg.data = [str(out)]
     split = split_for(cfg, training_data(cfg, progress=False))
     assert sorted(split.test) == sorted(GENOME_CHR3[:3])
-    result = runner.invoke(app, ["calibrate", "--data", str(out), "--out", str(tmp_path / "cal"), "--test-chroms",
-                                 "3"])  # fmt: skip
+    result = runner.invoke(app, ["calibrate", "--data", str(out), "--out", str(tmp_path / "cal"), "--test-chroms", "3"])
     assert result.exit_code == 0, result.output
     calibrated = json.loads((tmp_path / "cal" / "config.json").read_text())["run"]["split"]
     assert sorted(calibrated["test"]) == sorted(GENOME_CHR3[:3])

@@ -30,18 +30,28 @@ runner = CliRunner()
 
 
 def data_specs(vexseq_rows: int = 40, mapsy_rows: int = 24) -> list[dict]:
-    return [{"loader": "vexseq", "path": vexseq_path(), "max_rows": vexseq_rows},
-            {"loader": "mapsy", "path": mapsy_path(), "max_rows": mapsy_rows}]  # fmt: skip
+    return [
+        {"loader": "vexseq", "path": vexseq_path(), "max_rows": vexseq_rows},
+        {"loader": "mapsy", "path": mapsy_path(), "max_rows": mapsy_rows},
+    ]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("variants")
     result = run_validated_delta_training(
-        base_model="openspliceai", weights=osai80_weights(), train=data_specs(), model="validated",
-        output_dir=out / "run", folds=2, evaluate=[{"loader": "wt1_saturation", "max_rows": 12}],
-        cache=str(out / "cache"), **TINY_ARCHITECTURE, **TINY_TRAINING, **TINY_HARDWARE,
-    )  # fmt: skip
+        base_model="openspliceai",
+        weights=osai80_weights(),
+        train=data_specs(),
+        model="validated",
+        output_dir=out / "run",
+        folds=2,
+        evaluate=[{"loader": "wt1_saturation", "max_rows": 12}],
+        cache=str(out / "cache"),
+        **TINY_ARCHITECTURE,
+        **TINY_TRAINING,
+        **TINY_HARDWARE,
+    )
     return result
 
 
@@ -126,8 +136,16 @@ def test_vcf_variants_get_variant_model_outputs(run, tmp_path):
     ids = ["acceptor_snv", "exonic", "minus_donor", "minus_del_acceptor", "deep_intron"]
     body = write_input(tmp_path / "in.vcf", ids, malformed=False, extra=[far])
     out = tmp_path / "out.vcf"
-    score_vcf(tmp_path / "in.vcf", out, genome / "ref.fa", genome / "annotation.txt", base_model="openspliceai",
-              weights=osai80_weights(), progress=False, checkpoints=[run.checkpoint_path])  # fmt: skip
+    score_vcf(
+        tmp_path / "in.vcf",
+        out,
+        genome / "ref.fa",
+        genome / "annotation.txt",
+        base_model="openspliceai",
+        weights=osai80_weights(),
+        progress=False,
+        checkpoints=[run.checkpoint_path],
+    )
     lines = [ln for ln in out.read_text().splitlines() if not ln.startswith("#")]
     assert len(lines) == len(body)
     fields, positions = {}, {}
@@ -154,11 +172,17 @@ def test_vcf_variants_get_variant_model_outputs(run, tmp_path):
 
 def test_classifier_run_and_cli(run, tmp_path, osai80):
     config = {
-        "base_model": "openspliceai", "base_weights": osai80_weights(), "model": "unified",
-        "train": data_specs(32, 16), "output_dir": str(tmp_path / "clf"), "folds": 2, "cache": str(tmp_path / "c"),
-        "architecture": {**TINY_ARCHITECTURE, "calibration": "temperature"}, "training": TINY_TRAINING,
+        "base_model": "openspliceai",
+        "base_weights": osai80_weights(),
+        "model": "unified",
+        "train": data_specs(32, 16),
+        "output_dir": str(tmp_path / "clf"),
+        "folds": 2,
+        "cache": str(tmp_path / "c"),
+        "architecture": {**TINY_ARCHITECTURE, "calibration": "temperature"},
+        "training": TINY_TRAINING,
         "hardware": TINY_HARDWARE,
-    }  # fmt: skip
+    }
     path = tmp_path / "v.yaml"
     path.write_text(yaml.safe_dump(config))
     result = runner.invoke(app, ["train-delta", "--config", str(path), "--set", "training.epochs=1"])
@@ -173,8 +197,17 @@ def test_classifier_run_and_cli(run, tmp_path, osai80):
         tmp_path / "in.csv"
     )
     out = tmp_path / "out.tsv"
-    args = ["predict", "--variants", str(tmp_path / "in.csv"), "--out", str(out), "--checkpoint",
-            str(run.checkpoint_path), "--checkpoint", str(tmp_path / "clf" / "checkpoint")]  # fmt: skip
+    args = [
+        "predict",
+        "--variants",
+        str(tmp_path / "in.csv"),
+        "--out",
+        str(out),
+        "--checkpoint",
+        str(run.checkpoint_path),
+        "--checkpoint",
+        str(tmp_path / "clf" / "checkpoint"),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     scored = pl.read_csv(out, separator="\t")
@@ -236,9 +269,16 @@ def test_calibrated_delta_models(tmp_path, name, calibration):
 
     vexseq = load_vexseq(vexseq_path()).sample(n=30, seed=2)
     result = run_validated_delta_training(
-        base_model="openspliceai", weights=osai80_weights(), train=[vexseq], model=name, output_dir=tmp_path,
-        folds=2, epochs=1, calibration=calibration, **{k: v for k, v in TINY_ARCHITECTURE.items()},
-    )  # fmt: skip
+        base_model="openspliceai",
+        weights=osai80_weights(),
+        train=[vexseq],
+        model=name,
+        output_dir=tmp_path,
+        folds=2,
+        epochs=1,
+        calibration=calibration,
+        **{k: v for k, v in TINY_ARCHITECTURE.items()},
+    )
     assert result.cv_metrics["vexseq"]["n"] == 30
     saved = json.loads((result.checkpoint_path / "config.json").read_text())
     scored = score_sequences_with_models(vexseq.head(3), [result.checkpoint_path])
@@ -260,14 +300,30 @@ def _predict_variants_applies_the_isotonic_map(checkpoint, table, tmp_path):
     from meta_layer_cli.models.variant import predict_variants
 
     predictor = load_variant_predictor(checkpoint)
-    dataset = build_variant_dataset(table, predictor.record.load(device="cpu"), window=predictor.window,
-                                    delta_window=predictor.run.get("delta_window", 50))  # fmt: skip
+    dataset = build_variant_dataset(
+        table,
+        predictor.record.load(device="cpu"),
+        window=predictor.window,
+        delta_window=predictor.run.get("delta_window", 50),
+    )
     raw = predict_variants(predictor.model, dataset, kind="delta_psi_percent")["delta"]
     mapped = predictor.calibration["isotonic"]["delta_psi_percent"](raw)
     assert not np.allclose(mapped, raw)  # the map moves these rows, so a path that skips it fails below
     table.write_parquet(tmp_path / "rows.parquet")
-    result = runner.invoke(app, ["predict", "--variants", str(tmp_path / "rows.parquet"), "--checkpoint",
-                                 str(checkpoint), "--out", str(tmp_path / "rows.tsv"), "--device", "cpu"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            "--variants",
+            str(tmp_path / "rows.parquet"),
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(tmp_path / "rows.tsv"),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     written = pl.read_csv(tmp_path / "rows.tsv", separator="\t")["predicted_delta_psi"].to_numpy()
     np.testing.assert_allclose(written, mapped, rtol=1e-6)
@@ -279,9 +335,14 @@ def test_site_logit_end_to_end_reads_the_reference_psi(tmp_path):
 
     vexseq = load_vexseq(vexseq_path()).sample(n=30, seed=2)
     result = run_validated_delta_training(
-        base_model="openspliceai", weights=osai80_weights(), train=[vexseq], model="site_logit", output_dir=tmp_path,
-        folds=2, epochs=2,
-    )  # fmt: skip
+        base_model="openspliceai",
+        weights=osai80_weights(),
+        train=[vexseq],
+        model="site_logit",
+        output_dir=tmp_path,
+        folds=2,
+        epochs=2,
+    )
     assert result.cv_metrics["vexseq"]["n"] == 30
     model = json.loads((result.checkpoint_path / "config.json").read_text())["model"]
     assert model["link"] == "logit_psi"

@@ -61,8 +61,11 @@ def test_pinball_loss():
 
 def test_a_checkpoints_calibration_survives_json():
     iso = IsotonicCalibrator().fit(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 2.0, 1.0, 5.0]))
-    fitted = {"isotonic": {"log2_ratio": iso}, "temperature": TemperatureScaler(2.5),
-              "effect_temperature": TemperatureScaler(0.7)}  # fmt: skip
+    fitted = {
+        "isotonic": {"log2_ratio": iso},
+        "temperature": TemperatureScaler(2.5),
+        "effect_temperature": TemperatureScaler(0.7),
+    }
     text = json.dumps(calibration_to_json(fitted))  # plain JSON, nothing pickled
     back = calibration_from_json(json.loads(text))
     assert set(back) == set(fitted) and set(back["isotonic"]) == {"log2_ratio"}

@@ -114,27 +114,38 @@ def test_damaged_checkpoints_are_one_line_errors_naming_the_problem(tmp_path):
         return directory
 
     _one_line_error(variant("no_config", tensors=weights), FileNotFoundError, r"config\.json is missing")
-    _one_line_error(variant("no_weights", config_text=json.dumps(config)), FileNotFoundError,
-                    r"model\.safetensors is missing")  # fmt: skip
+    _one_line_error(
+        variant("no_weights", config_text=json.dumps(config)), FileNotFoundError, r"model\.safetensors is missing"
+    )
     key = "head.weight"
     dropped = {k: v for k, v in weights.items() if k != key}
-    message = _one_line_error(variant("missing_key", dropped, json.dumps(config)), ValueError,
-                              rf"does not match .*config\.json: missing tensors: {key}$")  # fmt: skip
+    message = _one_line_error(
+        variant("missing_key", dropped, json.dumps(config)),
+        ValueError,
+        rf"does not match .*config\.json: missing tensors: {key}$",
+    )
     assert "unexpected" not in message and "shape" not in message
     bigger = {**weights, key: torch.zeros(weights[key].shape[0], weights[key].shape[1] + 1, *weights[key].shape[2:])}
     width = weights[key].shape[1]
-    _one_line_error(variant("wrong_shape", bigger, json.dumps(config)), ValueError,
-                    rf"wrong shapes: {key} \(3, {width + 1}, 1\) \(config: \(3, {width}, 1\)\)$")  # fmt: skip
-    _one_line_error(variant("extra_key", {**weights, "stray": torch.zeros(2)}, json.dumps(config)), ValueError,
-                    "unexpected tensors: stray")  # fmt: skip
+    _one_line_error(
+        variant("wrong_shape", bigger, json.dumps(config)),
+        ValueError,
+        rf"wrong shapes: {key} \(3, {width + 1}, 1\) \(config: \(3, {width}, 1\)\)$",
+    )
+    _one_line_error(
+        variant("extra_key", {**weights, "stray": torch.zeros(2)}, json.dumps(config)),
+        ValueError,
+        "unexpected tensors: stray",
+    )
     # the config describes another architecture than the weights (width 16 instead of 8)
     wider = {**config, "model": {**config["model"], "width": 16}}
     _one_line_error(variant("other_width", weights, json.dumps(wider)), ValueError, "wrong shapes: .* and \\d+ more")
     _one_line_error(variant("bad_json", weights, "{"), ValueError, "config.json: not valid JSON")
     _one_line_error(variant("no_model", weights, json.dumps({"note": 1})), ValueError, "no 'model' entry")
     bad_key = {**config, "model": {**config["model"], "widht": 8}}
-    _one_line_error(variant("bad_key", weights, json.dumps(bad_key)), ValueError,
-                    r"invalid model \(model.widht: unknown key\)")  # fmt: skip
+    _one_line_error(
+        variant("bad_key", weights, json.dumps(bad_key)), ValueError, r"invalid model \(model.widht: unknown key\)"
+    )
     garbage = variant("garbage", config_text=json.dumps(config))
     (garbage / "model.safetensors").write_bytes(b"not safetensors")
     _one_line_error(garbage, ValueError, "model.safetensors: not a readable safetensors file")

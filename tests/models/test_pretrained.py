@@ -21,8 +21,14 @@ SMALL = {"width": 8, "kernel": 5, "sequence_dilations": [1], "score_dilations": 
 def tiny_lm(tmp_path_factory):
     """A 1-layer BERT saved in the Hugging Face layout with a single-nucleotide vocabulary."""
     folder = tmp_path_factory.mktemp("tiny_lm")
-    config = transformers.BertConfig(vocab_size=9, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=32, max_position_embeddings=64)  # fmt: skip
+    config = transformers.BertConfig(
+        vocab_size=9,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
     torch.manual_seed(0)
     transformers.BertModel(config).save_pretrained(folder)
     (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "A", "C", "G", "T", "N"]) + "\n")
@@ -37,8 +43,14 @@ def one_hot(seq: str) -> torch.Tensor:
 
 def test_bases_map_to_the_folders_tokens(tiny_lm):
     assert read_vocabulary(tiny_lm) == {"A": 4, "C": 5, "G": 6, "T": 7, "N": 8}
-    model = build_meta_model(MetaModelConfig(channels=["neither", "acceptor", "donor"], sequence_encoder="transformers",
-                                             pretrained_model=str(tiny_lm), **SMALL))  # fmt: skip
+    model = build_meta_model(
+        MetaModelConfig(
+            channels=["neither", "acceptor", "donor"],
+            sequence_encoder="transformers",
+            pretrained_model=str(tiny_lm),
+            **SMALL,
+        )
+    )
     assert model.sequence_encoder.tokens(one_hot("ACGTN")).tolist() == [[4, 5, 6, 7, 8]]
     # the pretrained weights were loaded, not a fresh initialisation
     fresh = transformers.BertModel.from_pretrained(str(tiny_lm), local_files_only=True)
@@ -47,8 +59,12 @@ def test_bases_map_to_the_folders_tokens(tiny_lm):
 
 
 def test_trains_saves_and_reloads_without_the_folder(tiny_lm, tmp_path):
-    config = MetaModelConfig(channels=["neither", "acceptor", "donor"], sequence_encoder="transformers",
-                             pretrained_model=str(tiny_lm), **SMALL)  # fmt: skip
+    config = MetaModelConfig(
+        channels=["neither", "acceptor", "donor"],
+        sequence_encoder="transformers",
+        pretrained_model=str(tiny_lm),
+        **SMALL,
+    )
     torch.manual_seed(1)
     model = build_meta_model(config)
     x = one_hot("ACGT" * 40)  # 160 nt: three 64-nt tiles
@@ -84,8 +100,14 @@ def test_remote_code_is_never_run_by_default(tiny_lm, tmp_path):
     (folder / "modeling_evil.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').write('x')\n")
     (folder / "vocab.txt").write_text((tiny_lm / "vocab.txt").read_text())
     with pytest.raises(Exception) as info:
-        build_meta_model(MetaModelConfig(channels=["neither", "acceptor", "donor"], sequence_encoder="transformers",
-                                         pretrained_model=str(folder), **SMALL))  # fmt: skip
+        build_meta_model(
+            MetaModelConfig(
+                channels=["neither", "acceptor", "donor"],
+                sequence_encoder="transformers",
+                pretrained_model=str(folder),
+                **SMALL,
+            )
+        )
     assert "trust_remote_code" in str(info.value) or "evil" in str(info.value)
     assert not (tmp_path / "ran").exists()
 

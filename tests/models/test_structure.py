@@ -139,9 +139,16 @@ def test_coding_posteriors_equal_enumeration(seed):
         probs[x, rng.integers(1, 3)] = rng.uniform(0.05, 0.95)
     probs[:, 0] = 1 - probs[:, 1:].sum(1)
     dec = GeneStructureDecoder(
-        1.1, -0.3, 0.9, 0.2, min_exon=int(rng.integers(1, 10)), min_intron=int(rng.integers(0, 15)),
-        coding_reward=float(rng.choice([0.05, 0.2])), start_weight=-1.0, max_exon=int(rng.choice([40, 1000])),
-    )  # fmt: skip
+        1.1,
+        -0.3,
+        0.9,
+        0.2,
+        min_exon=int(rng.integers(1, 10)),
+        min_intron=int(rng.integers(0, 15)),
+        coding_reward=float(rng.choice([0.05, 0.2])),
+        start_weight=-1.0,
+        max_exon=int(rng.choice([40, 1000])),
+    )
     pos, kind, weight = dec.candidates(probs)
     expected = brute_force(pos.tolist(), kind.tolist(), weight.tolist(), dec, seq)
     out = dec(probs, sequence_to_codes(seq))
@@ -185,8 +192,14 @@ def test_reading_frames_help_on_real_genes(osai80_arrays):
 
     def macro_ap(dec, use_codes):
         out = [dec(g.tracks.T.copy(), g.codes if use_codes else None) for g in genes]
-        return np.mean([average_precision(np.concatenate([o[:, c] for o in out]),
-                                          np.concatenate([g.labels == c for g in genes])) for c in (1, 2)])  # fmt: skip
+        return np.mean(
+            [
+                average_precision(
+                    np.concatenate([o[:, c] for o in out]), np.concatenate([g.labels == c for g in genes])
+                )
+                for c in (1, 2)
+            ]
+        )
 
     assert macro_ap(coding, True) > macro_ap(plain, False)
 

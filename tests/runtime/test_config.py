@@ -78,8 +78,16 @@ def test_checkpoint_sizes_are_bounded_before_allocation(tmp_path):
     from meta_layer_cli.models.checkpoint import load_model, save_model
     from meta_layer_cli.models.meta import build_meta_model
 
-    model = build_meta_model({"channels": ["neither", "acceptor", "donor"], "width": 8, "kernel": 5,
-                              "sequence_dilations": [1], "score_dilations": [1], "trunk_dilations": [1]})  # fmt: skip
+    model = build_meta_model(
+        {
+            "channels": ["neither", "acceptor", "donor"],
+            "width": 8,
+            "kernel": 5,
+            "sequence_dilations": [1],
+            "score_dilations": [1],
+            "trunk_dilations": [1],
+        }
+    )
     save_model(tmp_path, model)
     config = json.loads((tmp_path / "config.json").read_text())
     config["model"]["width"] = 10**7

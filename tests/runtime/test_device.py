@@ -71,8 +71,11 @@ def test_every_path_resolves_through_the_one_module(monkeypatch):
     import pathlib
 
     root = pathlib.Path(dev.__file__).parents[1]
-    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
-                 if "torch.cuda.is_available()" in p.read_text() and p.name not in ("device.py", "trainer.py")]
+    offenders = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if "torch.cuda.is_available()" in p.read_text() and p.name not in ("device.py", "trainer.py")
+    ]
     assert not offenders, offenders
 
 

@@ -30,8 +30,12 @@ def write_vcf(path: Path, fasta: Path, gtf: Path, n: int = 12) -> int:
         alt = "A" if ref != "A" else "C"
         records.append((t.chrom, pos, ref, alt))
     records.sort()
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1>", "##contig=<ID=chr3>",
-             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]  # fmt: skip
+    lines = [
+        "##fileformat=VCFv4.2",
+        "##contig=<ID=chr1>",
+        "##contig=<ID=chr3>",
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
+    ]
     lines += [f"{c}\t{p}\tv{i}\t{r}\t{a}\t.\t.\t." for i, (c, p, r, a) in enumerate(records)]
     path.write_text("\n".join(lines) + "\n")
     return len(records)
@@ -43,19 +47,38 @@ def test_workflow_runs_locally_end_to_end(small_genome, tmp_path):
     n_records = write_vcf(tmp_path / "in.vcf", fasta, gtf)
     metalayer = Path(sys.executable).parent / "metalayer"
     config = {
-        "fasta": str(fasta), "gtf": str(gtf), "base_model": "openspliceai",
-        "weights": str(shared_path("models", "openspliceai-mane", "80nt")), "out": str(tmp_path / "out"),
-        "shards": 2, "test_chroms": "chr3", "device": "cpu", "metalayer": str(metalayer),
+        "fasta": str(fasta),
+        "gtf": str(gtf),
+        "base_model": "openspliceai",
+        "weights": str(shared_path("models", "openspliceai-mane", "80nt")),
+        "out": str(tmp_path / "out"),
+        "shards": 2,
+        "test_chroms": "chr3",
+        "device": "cpu",
+        "metalayer": str(metalayer),
         "vcf": str(tmp_path / "in.vcf"),
         "train_set": [f"model.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()]
         + [f"training.{k}={json.dumps(v)}" for k, v in TINY_TRAINING.items()],
-    }  # fmt: skip
+    }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--configfile", str(tmp_path / "config.yaml"),
-         "--cores", "2", "--directory", str(tmp_path)],
-        capture_output=True, text=True, timeout=1500,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(SNAKEFILE),
+            "--configfile",
+            str(tmp_path / "config.yaml"),
+            "--cores",
+            "2",
+            "--directory",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = tmp_path / "out"
     evaluation = json.loads((out / "evaluation.json").read_text())

@@ -31,8 +31,9 @@ def test_fit_picks_the_best_grid_point_and_reading_frames_win(osai80_arrays):
 
     by_point = {}
     for scale, reward in itertools.product(grid["scale"], grid["coding_reward"]):
-        hand = GeneStructureDecoder(scale_acceptor=scale, scale_donor=scale, min_exon=3, min_intron=30,
-                                    threshold=3e-3, coding_reward=reward)  # fmt: skip
+        hand = GeneStructureDecoder(
+            scale_acceptor=scale, scale_donor=scale, min_exon=3, min_intron=30, threshold=3e-3, coding_reward=reward
+        )
         by_point[scale, reward] = _macro_ap([hand(p, c if reward else None) for p, c in zip(probs, codes)], labels)
     best = max(by_point.values())
     assert score == pytest.approx(best)

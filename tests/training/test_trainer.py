@@ -160,8 +160,9 @@ def test_v1_window_model_fits_its_genes_and_round_trips(osai80_arrays, tmp_path)
     torch.manual_seed(0)
     model = build_meta_model(MetaModelConfig(channels=channels, version="v1", window=101, **TINY_MODEL))
     before = _candidate_nll(model, genes[:7])
-    config = TrainerConfig(**{**TINY_TRAINING, "epochs": 3, "chunks_per_epoch": 512, "batch_size": 32, "lr": 5e-3,
-                              "validation_chunks": 64})  # fmt: skip
+    config = TrainerConfig(
+        **{**TINY_TRAINING, "epochs": 3, "chunks_per_epoch": 512, "batch_size": 32, "lr": 5e-3, "validation_chunks": 64}
+    )
     state = Trainer(config).fit(model, channels, genes[:7], genes[7:], tmp_path)
     assert state.epoch == 3
     after = _candidate_nll(model, genes[:7])
@@ -169,8 +170,9 @@ def test_v1_window_model_fits_its_genes_and_round_trips(osai80_arrays, tmp_path)
     again, saved = load_model(tmp_path / "last")
     assert saved["model"]["version"] == "v1" and saved["epoch"] == 3
     for g in genes[:2]:  # short genes: the window model runs one window per nucleotide
-        np.testing.assert_array_equal(recalibrate_arrays(again, g.codes, g.tracks),
-                                      recalibrate_arrays(model, g.codes, g.tracks))  # fmt: skip
+        np.testing.assert_array_equal(
+            recalibrate_arrays(again, g.codes, g.tracks), recalibrate_arrays(model, g.codes, g.tracks)
+        )
 
 
 def _padded_features(model, genes, pad: int) -> torch.Tensor:

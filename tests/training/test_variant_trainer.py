@@ -19,9 +19,15 @@ def tiny(name: str, ds, **extra):
 
 @pytest.mark.parametrize(
     "name, extra",
-    [("validated", {}), ("simple_cnn", {}), ("delta", {}), ("validated", {"calibration": "quantile"}),
-     ("splice_inducing", {}), ("unified", {})],
-)  # fmt: skip
+    [
+        ("validated", {}),
+        ("simple_cnn", {}),
+        ("delta", {}),
+        ("validated", {"calibration": "quantile"}),
+        ("splice_inducing", {}),
+        ("unified", {}),
+    ],
+)
 def test_training_steps_reduce_the_loss(vexseq_dataset, name, extra):
     """20 epochs on the 40 rows: the loss on them falls to under half of the untrained model's, and the training
     loss falls from the first epoch to the last. Measured after/before (seeds 0-3 or 0-5, tracks computed with 1
@@ -129,4 +135,6 @@ def test_training_logs_its_epochs_and_prints_nothing_on_stdout(vexseq_dataset, c
         VariantTrainer(VariantTrainerConfig(epochs=2, batch_size=8, progress=True)).fit(model, ds)
     assert capsys.readouterr().out == ""
     assert [r.getMessage().split(":")[0] for r in caplog.records if r.getMessage().startswith("epoch")] == [
-        "epoch 1", "epoch 2"]  # fmt: skip
+        "epoch 1",
+        "epoch 2",
+    ]

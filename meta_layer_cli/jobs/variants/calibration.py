@@ -40,27 +40,40 @@ class VariantCalibrationResult:
     calibration: object = field(repr=False, default=None)
 
     def summary(self) -> str:
-        lines = [f"{self.method} calibration fitted on {self.rows} held-out rows ({self.exons} exons) -> "
-                 f"{self.checkpoint}: {self.calibration.describe()}"]  # fmt: skip
+        lines = [
+            f"{self.method} calibration fitted on {self.rows} held-out rows ({self.exons} exons) -> "
+            f"{self.checkpoint}: {self.calibration.describe()}"
+        ]
 
         def f(v) -> str:
             return "-" if v is None else f"{v:.3g}"
 
         for kind, e in self.errors.items():
             if self.method == "isotonic":
-                lines.append(f"{kind}: binned |mean predicted - mean measured| {f(e['before'])} before, "
-                             f"{f(e['after'])} after (in-sample), {f(e.get('after_cross_fitted'))} after "
-                             "(cross-fitted by exon)")  # fmt: skip
+                lines.append(
+                    f"{kind}: binned |mean predicted - mean measured| {f(e['before'])} before, "
+                    f"{f(e['after'])} after (in-sample), {f(e.get('after_cross_fitted'))} after "
+                    "(cross-fitted by exon)"
+                )
             else:
-                lines.append(f"{kind}: coverage of the {self.quantile:g} interval ±{e['half_width']:.3g}: "
-                             f"{f(e['after'])} on the table (in-sample), {f(e.get('after_cross_fitted'))} "
-                             f"cross-fitted by exon; before: {f(e['before'])} "
-                             f"({e['before_interval']})")  # fmt: skip
+                lines.append(
+                    f"{kind}: coverage of the {self.quantile:g} interval ±{e['half_width']:.3g}: "
+                    f"{f(e['after'])} on the table (in-sample), {f(e.get('after_cross_fitted'))} "
+                    f"cross-fitted by exon; before: {f(e['before'])} "
+                    f"({e['before_interval']})"
+                )
         return "\n".join(lines)
 
 
-def _cross_fitted(method: str, delta: np.ndarray, target: np.ndarray, kinds: np.ndarray, groups: np.ndarray,
-                  quantile: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:  # fmt: skip
+def _cross_fitted(
+    method: str,
+    delta: np.ndarray,
+    target: np.ndarray,
+    kinds: np.ndarray,
+    groups: np.ndarray,
+    quantile: float,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Honest after-values: the calibration fitted on half of the exons, applied to the other half, and back
     (None with fewer than two exons or too few rows per half)."""
     from meta_layer_cli.models.variant.heldout import HeldOutCalibration
@@ -81,8 +94,15 @@ def _cross_fitted(method: str, delta: np.ndarray, target: np.ndarray, kinds: np.
     return out_delta, lo, hi
 
 
-def _isotonic_errors(kind: str, rows: np.ndarray, delta: np.ndarray, after: np.ndarray, target: np.ndarray,
-                     crossed: tuple | None, curves: dict) -> dict:  # fmt: skip
+def _isotonic_errors(
+    kind: str,
+    rows: np.ndarray,
+    delta: np.ndarray,
+    after: np.ndarray,
+    target: np.ndarray,
+    crossed: tuple | None,
+    curves: dict,
+) -> dict:
     """Binned error of an isotonic map for one target kind: before, after (in-sample) and cross-fitted by exon;
     adds the kind's reliability curves to ``curves``."""
     before_err, before_curve = binned_calibration_error(delta[rows], target[rows])
@@ -90,16 +110,29 @@ def _isotonic_errors(kind: str, rows: np.ndarray, delta: np.ndarray, after: np.n
     e = {"before": before_err, "after": after_err, "rows": int(rows.sum())}
     curves[f"{kind}: before"] = before_curve
     if crossed is not None:
-        e["after_cross_fitted"], curves[f"{kind}: after (cross-fitted by exon)"] = (
-            binned_calibration_error(crossed[0][rows], target[rows]))  # fmt: skip
+        e["after_cross_fitted"], curves[f"{kind}: after (cross-fitted by exon)"] = binned_calibration_error(
+            crossed[0][rows], target[rows]
+        )
     else:
         curves[f"{kind}: after (in-sample)"] = after_curve
     return e
 
 
-def _interval_coverage(kind: str, rows: np.ndarray, delta: np.ndarray, target: np.ndarray, lo: np.ndarray,
-                       hi: np.ndarray, fitted, predictor, scored: dict, crossed: tuple | None, levels: list[float],
-                       cross_by_level: dict, curves: dict) -> dict:  # fmt: skip
+def _interval_coverage(
+    kind: str,
+    rows: np.ndarray,
+    delta: np.ndarray,
+    target: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    fitted,
+    predictor,
+    scored: dict,
+    crossed: tuple | None,
+    levels: list[float],
+    cross_by_level: dict,
+    curves: dict,
+) -> dict:
     """Empirical coverage of a split-conformal interval for one target kind: before (the quantile heads' interval,
     if any), after (in-sample) and cross-fitted by exon; adds coverage-vs-level curves to ``curves``."""
     t, d = target[rows], delta[rows]
@@ -127,8 +160,11 @@ def _interval_coverage(kind: str, rows: np.ndarray, delta: np.ndarray, target: n
         for level in levels:
             c = cross_by_level[level]
             cross.append(float("nan") if c is None else float(((c[1][rows] <= t) & (t <= c[2][rows])).mean()))
-        curves[f"{kind}: cross-fitted by exon"] = {"mean_predicted": levels, "observed": cross,
-                                                   "count": [1] * len(levels)}  # fmt: skip
+        curves[f"{kind}: cross-fitted by exon"] = {
+            "mean_predicted": levels,
+            "observed": cross,
+            "count": [1] * len(levels),
+        }
     return e
 
 
@@ -177,11 +213,15 @@ def calibrate_variant_checkpoint(
     device = str(resolve_device(device))
     predictor = load_variant_predictor(checkpoint, device)
     if predictor.model.task != "regression":
-        raise InputDataError(f"{checkpoint} is a {predictor.model.config.architecture} classifier: isotonic and "
-                             "quantile calibration apply to delta predictors")  # fmt: skip
+        raise InputDataError(
+            f"{checkpoint} is a {predictor.model.config.architecture} classifier: isotonic and "
+            "quantile calibration apply to delta predictors"
+        )
     if predictor.heldout is not None:
-        raise InputDataError(f"{checkpoint} is already calibrated ({predictor.heldout.describe()}); calibrate the "
-                             "uncalibrated checkpoint instead")  # fmt: skip
+        raise InputDataError(
+            f"{checkpoint} is already calibrated ({predictor.heldout.describe()}); calibrate the "
+            "uncalibrated checkpoint instead"
+        )
     ds, _ = checkpoint_rows(predictor, table, device, weights, models_dir, cache)
     seen, what = seen_rows(predictor, ds)
     if seen.any():
@@ -197,8 +237,11 @@ def calibrate_variant_checkpoint(
     # reliability of the interval at several levels: empirical vs nominal coverage (the cross-fitted
     # intervals pool every kind, so they are fitted once per level, not once per kind and level)
     levels = sorted(set(COVERAGE_LEVELS) | {quantile})
-    cross_by_level = ({level: _cross_fitted("quantile", delta, target, kinds, groups, level) for level in levels}
-                      if method == "quantile" and crossed is not None else {})  # fmt: skip
+    cross_by_level = (
+        {level: _cross_fitted("quantile", delta, target, kinds, groups, level) for level in levels}
+        if method == "quantile" and crossed is not None
+        else {}
+    )
     errors: dict[str, dict] = {}
     curves: dict[str, dict] = {}
     for kind in fitted.kinds:
@@ -206,8 +249,9 @@ def calibrate_variant_checkpoint(
         if method == "isotonic":
             errors[kind] = _isotonic_errors(kind, rows, delta, after, target, crossed, curves)
         else:
-            errors[kind] = _interval_coverage(kind, rows, delta, target, lo, hi, fitted, predictor, scored, crossed,
-                                              levels, cross_by_level, curves)  # fmt: skip
+            errors[kind] = _interval_coverage(
+                kind, rows, delta, target, lo, hi, fitted, predictor, scored, crossed, levels, cross_by_level, curves
+            )
 
     with fresh_folder(out, overwrite) as out:
         for name in (WEIGHTS, CONFIG):
@@ -215,17 +259,35 @@ def calibrate_variant_checkpoint(
         calibration_groups = sorted(set(groups.astype(str).tolist()))
         run = {**predictor.run, "calibration_groups": calibration_groups}
         table_name = None if isinstance(table, (pl.DataFrame, dict)) else Path(table).name  # a name, not a machine path
-        report = {"method": method, "quantile": fitted.quantile, "rows": len(ds), "exons": len(calibration_groups),
-                  "errors": errors, "table": table_name}  # fmt: skip
-        update_checkpoint_config(out, {"run": run, "heldout_calibration": fitted.to_dict(),
-                                       "calibration_report": json_safe(report)})  # fmt: skip
+        report = {
+            "method": method,
+            "quantile": fitted.quantile,
+            "rows": len(ds),
+            "exons": len(calibration_groups),
+            "errors": errors,
+            "table": table_name,
+        }
+        update_checkpoint_config(
+            out, {"run": run, "heldout_calibration": fitted.to_dict(), "calibration_report": json_safe(report)}
+        )
         write_json_atomic(out / "calibration.json", json_safe({**report, "calibration": fitted.to_dict()}))
         if method == "isotonic":
-            plot = write_reliability_plot(out / "reliability.png", curves, "isotonic calibration (held-out rows)",
-                                          "mean predicted delta (bin)", "mean measured delta (bin)",
-                                          limits=None)  # fmt: skip
+            plot = write_reliability_plot(
+                out / "reliability.png",
+                curves,
+                "isotonic calibration (held-out rows)",
+                "mean predicted delta (bin)",
+                "mean measured delta (bin)",
+                limits=None,
+            )
         else:
-            plot = write_reliability_plot(out / "reliability.png", curves, "split-conformal interval (held-out rows)",
-                                          "nominal coverage", "empirical coverage")  # fmt: skip
-        return VariantCalibrationResult(out, method, fitted.quantile, len(ds), len(calibration_groups), errors, plot,
-                                        fitted)  # fmt: skip
+            plot = write_reliability_plot(
+                out / "reliability.png",
+                curves,
+                "split-conformal interval (held-out rows)",
+                "nominal coverage",
+                "empirical coverage",
+            )
+        return VariantCalibrationResult(
+            out, method, fitted.quantile, len(ds), len(calibration_groups), errors, plot, fitted
+        )

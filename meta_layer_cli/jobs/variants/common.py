@@ -28,8 +28,7 @@ def metrics_table(rows: list[tuple[str, str, dict, dict]], base_model: str, thre
             v = m.get(key, m.get(f"{key}_abs"))
             return f"{v:8.3f}" if isinstance(v, float) and math.isfinite(v) else f"{'-':>8}"
 
-        return (f"{name:<18} {n:>6}  {label:<38} {f('pearson')} {f('spearman')} {f('auroc')[1:]:>7} "
-                f"{f('auprc')[1:]:>7}")  # fmt: skip
+        return f"{name:<18} {n:>6}  {label:<38} {f('pearson')} {f('spearman')} {f('auroc')[1:]:>7} {f('auprc')[1:]:>7}"
 
     for name, label, metrics, base in rows:
         lines.append(row(name, metrics["n"], label, metrics))
@@ -89,8 +88,10 @@ def read_measured_table(table) -> pl.DataFrame:
             frame = load_mapsy(table)
     missing = [c for c in ("target", "group") if c not in frame.columns]
     if missing:
-        raise InputDataError(f"the variant table has no {' or '.join(missing)} column: a measured table needs the "
-                             "measured effect (target, target_kind) and the exon of each row (group)")  # fmt: skip
+        raise InputDataError(
+            f"the variant table has no {' or '.join(missing)} column: a measured table needs the "
+            "measured effect (target, target_kind) and the exon of each row (group)"
+        )
     return frame
 
 
@@ -102,8 +103,14 @@ def checkpoint_rows(predictor, table, device: str, weights=None, models_dir=None
     base = predictor.record.load(device=device, weights=weights, models_dir=models_dir)
     run = predictor.run
     thresholds = {**DEFAULT_THRESHOLDS, **(run.get("thresholds") or {})}
-    ds = build_variant_dataset(frame, base, window=predictor.window, cache=cache,
-                               delta_window=run.get("delta_window", 50), thresholds=thresholds)  # fmt: skip
+    ds = build_variant_dataset(
+        frame,
+        base,
+        window=predictor.window,
+        cache=cache,
+        delta_window=run.get("delta_window", 50),
+        thresholds=thresholds,
+    )
     ds = ds.subset(np.isfinite(ds.target))
     if len(ds) == 0:
         raise InputDataError("the variant table has no row with a measured target")
@@ -114,10 +121,18 @@ def seen_rows(predictor, ds: VariantDataset) -> tuple[np.ndarray, str]:
     """Rows of exons the checkpoint was trained (or calibrated) on, and a phrase naming them for errors."""
     seen = predictor.seen_groups
     if seen is None:
-        raise InputDataError(f"{predictor.path} does not record the exons it was trained on, so held-out rows "
-                             "cannot be told from seen ones")  # fmt: skip
+        raise InputDataError(
+            f"{predictor.path} does not record the exons it was trained on, so held-out rows "
+            "cannot be told from seen ones"
+        )
     mask = np.isin(ds.groups.astype(str), sorted(seen))
     exons = sorted(set(ds.groups[mask].astype(str).tolist()))
-    what = (f"{int(mask.sum())} of {len(ds)} rows ({len(exons)} exon(s), e.g. {exons[0]}) belong to exons the "
-            "checkpoint was trained or calibrated on") if exons else ""  # fmt: skip
+    what = (
+        (
+            f"{int(mask.sum())} of {len(ds)} rows ({len(exons)} exon(s), e.g. {exons[0]}) belong to exons the "
+            "checkpoint was trained or calibrated on"
+        )
+        if exons
+        else ""
+    )
     return mask, what

@@ -57,8 +57,10 @@ def evaluate_variant_checkpoint(
     seen, what = seen_rows(predictor, ds)
     if seen.any():
         if not allow_seen:
-            raise InputDataError(f"{what}: their metrics would not be held-out metrics; give a table of other "
-                                 "exons, or --allow-seen to evaluate anyway")  # fmt: skip
+            raise InputDataError(
+                f"{what}: their metrics would not be held-out metrics; give a table of other "
+                "exons, or --allow-seen to evaluate anyway"
+            )
         logger.warning(f"{what}: evaluated anyway (--allow-seen), the metrics are optimistic")
     scored = predictor.scored(ds, device)
     sets = {}
@@ -69,30 +71,40 @@ def evaluate_variant_checkpoint(
             inside = (scored["lo"][rows] <= ds.target[rows]) & (ds.target[rows] <= scored["hi"][rows])
             model_metrics["coverage"] = float(inside.mean())
         sets[name] = {"model": model_metrics, "base": metrics_of_base(ds, rows, thr)}
-    return json_safe({
-        "checkpoint": str(checkpoint),
-        "model": predictor.model.config.architecture,
-        "base_model": predictor.record.to_dict(),
-        "rows": len(ds),
-        "exons": int(len(np.unique(ds.groups.astype(str)))),
-        "seen_rows": int(seen.sum()),
-        "thresholds": thresholds,
-        "calibration": predictor.heldout.describe() if predictor.heldout is not None else None,
-        "sets": sets,
-    })  # fmt: skip
+    return json_safe(
+        {
+            "checkpoint": str(checkpoint),
+            "model": predictor.model.config.architecture,
+            "base_model": predictor.record.to_dict(),
+            "rows": len(ds),
+            "exons": int(len(np.unique(ds.groups.astype(str)))),
+            "seen_rows": int(seen.sum()),
+            "thresholds": thresholds,
+            "calibration": predictor.heldout.describe() if predictor.heldout is not None else None,
+            "sets": sets,
+        }
+    )
 
 
 def format_variant_evaluation(metrics: dict) -> str:
     """:func:`evaluate_variant_checkpoint`'s result as a text table (the checkpoint vs the best raw delta)."""
-    rows = [(name, f"{metrics['model']} (checkpoint)", both["model"], both["base"])
-            for name, both in metrics["sets"].items()]  # fmt: skip
+    rows = [
+        (name, f"{metrics['model']} (checkpoint)", both["model"], both["base"])
+        for name, both in metrics["sets"].items()
+    ]
     thresholds = {name: both["model"]["threshold"] for name, both in metrics["sets"].items()}
     lines = [metrics_table(rows, metrics["base_model"]["name"], thresholds)]
-    coverage = {name: both["model"]["coverage"] for name, both in metrics["sets"].items()
-                if "coverage" in both["model"]}  # fmt: skip
+    coverage = {
+        name: both["model"]["coverage"] for name, both in metrics["sets"].items() if "coverage" in both["model"]
+    }
     if coverage:
         lines.append(f"interval coverage ({metrics['calibration']}): {coverage}")
-    lines.append(f"{metrics['rows']} rows, {metrics['exons']} exons"
-                 + (f"; {metrics['seen_rows']} rows of exons the checkpoint has seen" if metrics["seen_rows"] else
-                    "; none of them seen by the checkpoint"))  # fmt: skip
+    lines.append(
+        f"{metrics['rows']} rows, {metrics['exons']} exons"
+        + (
+            f"; {metrics['seen_rows']} rows of exons the checkpoint has seen"
+            if metrics["seen_rows"]
+            else "; none of them seen by the checkpoint"
+        )
+    )
     return "\n".join(lines)

@@ -115,8 +115,9 @@ def _fit_calibration(model: VariantModel, preds: dict, dataset: VariantDataset, 
         for k in np.unique(dataset.kind):
             rows = (dataset.kind == k) & np.isfinite(dataset.target)
             if rows.sum() >= 2:
-                out["isotonic"][TARGET_KINDS[int(k)]] = IsotonicCalibrator().fit(preds["delta"][rows],
-                                                                                 dataset.target[rows])  # fmt: skip
+                out["isotonic"][TARGET_KINDS[int(k)]] = IsotonicCalibrator().fit(
+                    preds["delta"][rows], dataset.target[rows]
+                )
     if name == "temperature":
         labels = dataset.labels(thresholds)
         if "logit" in preds:
@@ -136,8 +137,9 @@ def _train_one(cfg: VariantRunConfig, dataset: VariantDataset, rows: np.ndarray,
     part = dataset.subset(rows)
     fit_rows, val_rows = grouped_holdout(part.groups, cfg.validation, seed)
     train_part, val_part = part.subset(fit_rows), part.subset(val_rows)
-    trainer_config = VariantTrainerConfig(**cfg.training.model_dump(), thresholds=thresholds, seed=seed,
-                                          batch_size=cfg.hardware.batch_size, device=device)  # fmt: skip
+    trainer_config = VariantTrainerConfig(
+        **cfg.training.model_dump(), thresholds=thresholds, seed=seed, batch_size=cfg.hardware.batch_size, device=device
+    )
     import torch
 
     torch.manual_seed(seed)
@@ -145,9 +147,13 @@ def _train_one(cfg: VariantRunConfig, dataset: VariantDataset, rows: np.ndarray,
     state = VariantTrainer(trainer_config).fit(model, train_part, val_part)
     val_preds = predict_variants(model, val_part, device=device)
     calibration = _fit_calibration(model, val_preds, val_part, thresholds)
-    info = {"train_rows": len(fit_rows), "validation_rows": len(val_rows),
-            "train_groups": int(len(np.unique(train_part.groups.astype(str)))),
-            "validation_groups": int(len(np.unique(val_part.groups.astype(str)))), **state}  # fmt: skip
+    info = {
+        "train_rows": len(fit_rows),
+        "validation_rows": len(val_rows),
+        "train_groups": int(len(np.unique(train_part.groups.astype(str)))),
+        "validation_groups": int(len(np.unique(val_part.groups.astype(str)))),
+        **state,
+    }
     return model, calibration, info
 
 
@@ -161,14 +167,19 @@ def portable_settings(cfg: VariantRunConfig) -> dict:
     data paths): what a checkpoint records and a fingerprint compares. Data tables are named by file name."""
     settings = cfg.model_dump(exclude={"hardware", "output_dir", "cache", "base_weights"})
     for key in ("train", "evaluate"):
-        settings[key] = [{**{k: v for k, v in spec.items() if k not in ("path", "fasta", "annotation")},
-                          **({"file": Path(spec["path"]).name} if spec.get("path") else {})}
-                         for spec in settings[key]]  # fmt: skip
+        settings[key] = [
+            {
+                **{k: v for k, v in spec.items() if k not in ("path", "fasta", "annotation")},
+                **({"file": Path(spec["path"]).name} if spec.get("path") else {}),
+            }
+            for spec in settings[key]
+        ]
     return settings
 
 
-def delta_fingerprint(cfg: VariantRunConfig, train: Sequence[pl.DataFrame], evaluate: Sequence[pl.DataFrame],
-                      base) -> dict:  # fmt: skip
+def delta_fingerprint(
+    cfg: VariantRunConfig, train: Sequence[pl.DataFrame], evaluate: Sequence[pl.DataFrame], base
+) -> dict:
     """What decides whether a finished ``train-delta`` run is up to date: the base model's weights, the
     checksums of the data tables as loaded, and every setting but ``hardware`` and where things are
     (output folder, cache, weights and data paths: their contents are already fingerprinted)."""
@@ -272,19 +283,31 @@ def run_validated_delta_training(
         return [s.model_dump() if isinstance(s, DataSpec) else s for s in items if not isinstance(s, pl.DataFrame)]
 
     cfg = resolve_variant_config(
-        config, profile, base_model=base_model, model=model,
-        output_dir=str(output_dir) if output_dir is not None else None, folds=folds, epochs=epochs,
-        base_weights=weights, device=device, train=specs(train), evaluate=specs(evaluate), **options,
-    )  # fmt: skip
+        config,
+        profile,
+        base_model=base_model,
+        model=model,
+        output_dir=str(output_dir) if output_dir is not None else None,
+        folds=folds,
+        epochs=epochs,
+        base_weights=weights,
+        device=device,
+        train=specs(train),
+        evaluate=specs(evaluate),
+        **options,
+    )
     set_threads(cfg.hardware.threads)
     device = str(resolve_device(cfg.hardware.device))
     out = Path(cfg.output_dir)
     refuse_overwriting_inputs(
         {"--out": run_outputs(out)},
-        {"--config": config if isinstance(config, (str, os.PathLike)) else None, "--weights": cfg.base_weights,
-         "train data": [p for s in cfg.train for p in s.input_paths()],
-         "evaluate data": [p for s in cfg.evaluate for p in s.input_paths()]},
-    )  # fmt: skip
+        {
+            "--config": config if isinstance(config, (str, os.PathLike)) else None,
+            "--weights": cfg.base_weights,
+            "train data": [p for s in cfg.train for p in s.input_paths()],
+            "evaluate data": [p for s in cfg.evaluate for p in s.input_paths()],
+        },
+    )
     timing: dict[str, float] = {}
     started = time.perf_counter()
     train_frames = frames_given + [s.load() for s in cfg.train]
@@ -300,8 +323,15 @@ def run_validated_delta_training(
     return result
 
 
-def _train_in_folder(cfg: VariantRunConfig, folder: RunFolder, base, train_frames: list[pl.DataFrame],
-                     evaluate_frames: list[pl.DataFrame], device: str, timing: dict):  # fmt: skip
+def _train_in_folder(
+    cfg: VariantRunConfig,
+    folder: RunFolder,
+    base,
+    train_frames: list[pl.DataFrame],
+    evaluate_frames: list[pl.DataFrame],
+    device: str,
+    timing: dict,
+):
     import torch
 
     from meta_layer_cli.features.variants import build_variant_dataset
@@ -337,8 +367,10 @@ def _train_in_folder(cfg: VariantRunConfig, folder: RunFolder, base, train_frame
             scored = calibrated_predictions(net, predict_variants(net, test, device=device), calibration, test)
             info.update(fold=f, test_rows=len(test_rows), test_groups=int(len(np.unique(test.groups.astype(str)))))
             _save_fold(out, f, test_rows, scored, info)
-            logger.info(f"fold {f + 1}/{len(splits)}: {len(train_rows)} training rows, best epoch "
-                       f"{info.get('best_epoch')}, {time.perf_counter() - started:.0f} s so far")  # fmt: skip
+            logger.info(
+                f"fold {f + 1}/{len(splits)}: {len(train_rows)} training rows, best epoch "
+                f"{info.get('best_epoch')}, {time.perf_counter() - started:.0f} s so far"
+            )
         for key, values in scored.items():
             if key not in oof:
                 oof[key] = np.full((len(dataset),) + values.shape[1:], np.nan)
@@ -372,11 +404,15 @@ def _train_in_folder(cfg: VariantRunConfig, folder: RunFolder, base, train_frame
         for name, rows in groups_by_source(ds).items():
             rows = rows[np.isfinite(ds.target[rows])]
             thr = majority_threshold(ds, rows, thresholds)
-            evaluation_metrics[name] = {"model": metrics_of_model(scored, ds, rows, thr),
-                                        "base": metrics_of_base(ds, rows, thr)}  # fmt: skip
+            evaluation_metrics[name] = {
+                "model": metrics_of_model(scored, ds, rows, thr),
+                "base": metrics_of_base(ds, rows, thr),
+            }
 
-    data_info = {name: {"rows": int(len(rows)), "exons": int(len(np.unique(dataset.groups[rows].astype(str))))}
-                 for name, rows in groups_by_source(dataset).items()}  # fmt: skip
+    data_info = {
+        name: {"rows": int(len(rows)), "exons": int(len(np.unique(dataset.groups[rows].astype(str))))}
+        for name, rows in groups_by_source(dataset).items()
+    }
     run_info = {
         "base_model": dataset.base_model.to_dict(),  # BaseModelRecord: name, checksum, context, channels, hint
         "window": cfg.window,
@@ -389,11 +425,16 @@ def _train_in_folder(cfg: VariantRunConfig, folder: RunFolder, base, train_frame
     }
     checkpoint = out / CHECKPOINT
     save_variant_model(
-        checkpoint, final,
-        {"run": run_info, "calibration": calibration_to_json(calibration), "p_splice_altering": p_map,
-         "training": json_safe({k: v for k, v in final_info.items() if k != "history"}),
-         "cv_metrics": json_safe(cv_metrics)},
-    )  # fmt: skip
+        checkpoint,
+        final,
+        {
+            "run": run_info,
+            "calibration": calibration_to_json(calibration),
+            "p_splice_altering": p_map,
+            "training": json_safe({k: v for k, v in final_info.items() if k != "history"}),
+            "cv_metrics": json_safe(cv_metrics),
+        },
+    )
 
     predictions = pl.DataFrame(
         {
@@ -405,23 +446,43 @@ def _train_in_folder(cfg: VariantRunConfig, folder: RunFolder, base, train_frame
             "target": dataset.target,
             **{f"predicted_{k}" if k in ("delta", "probability") else k: v for k, v in oof.items() if v.ndim == 1},
             **{f"base_{k}": v for k, v in dataset.base_deltas.items()},
-        }  # fmt: skip
+        }
     )
     from meta_layer_cli.io.tables import write_table
 
     write_table(predictions, out / "cv_predictions.parquet")
     result = VariantTrainingResult(
-        checkpoint_path=checkpoint, output_dir=out, model=cfg.model, base_model=cfg.base_model,
-        cv_metrics=cv_metrics, base_metrics=base_metrics, evaluation_metrics=evaluation_metrics,
-        folds=fold_info, timing=timing, predictions=predictions,
-    )  # fmt: skip
+        checkpoint_path=checkpoint,
+        output_dir=out,
+        model=cfg.model,
+        base_model=cfg.base_model,
+        cv_metrics=cv_metrics,
+        base_metrics=base_metrics,
+        evaluation_metrics=evaluation_metrics,
+        folds=fold_info,
+        timing=timing,
+        predictions=predictions,
+    )
     write_json_atomic(
         out / "metrics.json",
         json_safe(
-        {"model": cfg.model, "base_model": run_info["base_model"], "cv": cv_metrics, "base": base_metrics,
-         "evaluation": evaluation_metrics, "folds": fold_info, "final_model": final_info, "timing": timing,
-         "data": data_info, "thresholds": thresholds, "config": cfg.model_dump(),
-         "notes": {"base": "raw base-model deltas; best column and its sign chosen on the evaluated rows",
-                   "splits": "exon-grouped: every group (exon) entirely in train or test"}}),
-    )  # fmt: skip
+            {
+                "model": cfg.model,
+                "base_model": run_info["base_model"],
+                "cv": cv_metrics,
+                "base": base_metrics,
+                "evaluation": evaluation_metrics,
+                "folds": fold_info,
+                "final_model": final_info,
+                "timing": timing,
+                "data": data_info,
+                "thresholds": thresholds,
+                "config": cfg.model_dump(),
+                "notes": {
+                    "base": "raw base-model deltas; best column and its sign chosen on the evaluated rows",
+                    "splits": "exon-grouped: every group (exon) entirely in train or test",
+                },
+            }
+        ),
+    )
     return result

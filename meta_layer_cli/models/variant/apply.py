@@ -31,10 +31,12 @@ def model_outputs(model: VariantModel, batch: dict[str, torch.Tensor]) -> dict[s
     return {"logit": logit, "effect_logits": effect}
 
 
-
 @torch.no_grad()
 def predict_variants(
-    model: VariantModel, dataset: VariantDataset, batch_size: int = 64, device: str | torch.device = "cpu",
+    model: VariantModel,
+    dataset: VariantDataset,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
     kind: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Raw model outputs for every row: ``delta`` ``[N]`` and ``quantiles`` ``[N, Q]`` (target units of each

@@ -265,8 +265,15 @@ class SimpleCNNDeltaPredictor(_DeltaModel):
     n_layers=6, channels=("neither", "acceptor", "donor"), **other architecture keys)``.
     """
 
-    def __init__(self, config: VariantModelConfig | None = None, *, hidden_dim: int | None = None,
-                 n_layers: int | None = None, channels: Sequence[str] | None = None, **architecture):  # fmt: skip
+    def __init__(
+        self,
+        config: VariantModelConfig | None = None,
+        *,
+        hidden_dim: int | None = None,
+        n_layers: int | None = None,
+        channels: Sequence[str] | None = None,
+        **architecture,
+    ):
         if config is None:
             config = keyword_config("simple_cnn", hidden_dim or 64, n_layers, channels, **architecture)
         elif hidden_dim is not None or n_layers is not None or channels is not None or architecture:
@@ -334,8 +341,15 @@ class DeltaPredictor(_DeltaModel):
         )
         h_ref, h_alt = self.encoder(both).chunk(2)
         diff = h_alt - h_ref
-        pooled = torch.cat([self.attention(diff), self.meanmax(diff), self.sites(diff, x.mask),
-                            base_sites(x.ref_tracks, x.alt_tracks, x.mask, deltas_only=True)], dim=1)  # fmt: skip
+        pooled = torch.cat(
+            [
+                self.attention(diff),
+                self.meanmax(diff),
+                self.sites(diff, x.mask),
+                base_sites(x.ref_tracks, x.alt_tracks, x.mask, deltas_only=True),
+            ],
+            dim=1,
+        )
         return self.readout(pooled, k)
 
 
@@ -372,9 +386,11 @@ class EffectTypeClassifier(_PairClassifier):
     def __init__(self, config: VariantModelConfig):
         super().__init__(config, config.attention)
         self.head = nn.Sequential(
-            nn.Linear(self.pooled_features, config.width), nn.GELU(), nn.Dropout(config.dropout),
+            nn.Linear(self.pooled_features, config.width),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
             nn.Linear(config.width, len(EFFECT_TYPES)),
-        )  # fmt: skip
+        )
 
     def forward(self, x: VariantInputs, kind: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.pooled(x))
@@ -393,8 +409,9 @@ class UnifiedSpliceClassifier(_PairClassifier):
         super().__init__(config, attention=True)
         w = config.width
         self.binary = KindReadout(self.pooled_features, w, 1, config.dropout)
-        self.effect = nn.Sequential(nn.Linear(self.pooled_features, w), nn.GELU(), nn.Dropout(config.dropout),
-                                    nn.Linear(w, len(EFFECT_TYPES)))  # fmt: skip
+        self.effect = nn.Sequential(
+            nn.Linear(self.pooled_features, w), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(w, len(EFFECT_TYPES))
+        )
 
     def forward(self, x: VariantInputs, kind: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         k = self._kind(kind, x)
@@ -404,4 +421,3 @@ class UnifiedSpliceClassifier(_PairClassifier):
     @torch.no_grad()
     def attention_weights(self, x: VariantInputs) -> torch.Tensor:
         return self.pool.weights(self.encoder(pair_features(*x)))
-

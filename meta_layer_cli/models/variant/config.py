@@ -11,8 +11,9 @@ from meta_layer_cli.features.variants import TARGET_KINDS
 from meta_layer_cli.models.calibration import CALIBRATIONS, DEFAULT_QUANTILES
 from meta_layer_cli.runtime.errors import UsageError
 
-VariantModelName = Literal["splice_inducing", "effect_type", "unified", "delta", "simple_cnn", "validated",
-                           "site_logit"]  # fmt: skip
+VariantModelName = Literal[
+    "splice_inducing", "effect_type", "unified", "delta", "simple_cnn", "validated", "site_logit"
+]
 VARIANT_MODELS: tuple[str, ...] = get_args(VariantModelName)
 DELTA_MODELS = ("delta", "simple_cnn", "validated", "site_logit")
 CLASSIFIERS = ("splice_inducing", "effect_type", "unified")
@@ -85,13 +86,13 @@ class VariantModelConfig(VariantArchitecture):
         return self.model_dump()
 
 
-
 #: Base-model channels a model built from keywords expects unless told (SpliceAI, OpenSpliceAI).
 DEFAULT_CHANNELS = ("neither", "acceptor", "donor")
 
 
-def keyword_config(architecture: str, hidden_dim: int, n_layers: int | None = None,
-                   channels: Sequence[str] | None = None, **settings) -> VariantModelConfig:  # fmt: skip
+def keyword_config(
+    architecture: str, hidden_dim: int, n_layers: int | None = None, channels: Sequence[str] | None = None, **settings
+) -> VariantModelConfig:
     """A :class:`VariantModelConfig` from constructor keywords: ``hidden_dim`` = ``width``, ``n_layers`` dilated
     layers (dilations 1, 2, 4, ...; default the config's six), ``channels`` the base model's (default
     :data:`DEFAULT_CHANNELS`), any other :class:`VariantArchitecture` key as is."""
@@ -103,5 +104,6 @@ def keyword_config(architecture: str, hidden_dim: int, n_layers: int | None = No
         settings["dilations"] = [2**i for i in range(n_layers)]
     if "heads" not in settings and hidden_dim % 4:
         settings["heads"] = 1  # attention heads must divide the width
-    return VariantModelConfig(architecture=architecture, width=hidden_dim,
-                              channels=list(channels or DEFAULT_CHANNELS), **settings)  # fmt: skip
+    return VariantModelConfig(
+        architecture=architecture, width=hidden_dim, channels=list(channels or DEFAULT_CHANNELS), **settings
+    )

@@ -66,8 +66,15 @@ class CalibratedPrediction:
 class CalibratedDeltaPredictor:
     """A delta predictor plus a calibration fitted on held-out rows (see :func:`create_calibrated_predictor`)."""
 
-    def __init__(self, predictor, strategy: str = "quantile", quantile: float = 0.9, base_model=None,
-                 device: str = "cpu", window: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        predictor,
+        strategy: str = "quantile",
+        quantile: float = 0.9,
+        base_model=None,
+        device: str = "cpu",
+        window: int | None = None,
+    ):
         model = getattr(predictor, "model", predictor)  # a VariantModel, or a loaded checkpoint holding one
         if not isinstance(model, VariantModel) or model.task != "regression":
             raise ValueError("create_calibrated_predictor wraps a delta predictor (a regression variant model)")
@@ -96,8 +103,10 @@ class CalibratedDeltaPredictor:
                 self.base_model = self._record.load(device=self.device)
             out = build_variant_dataset(data, self.base_model, window=self.window)
         if list(out.channels) != list(self.model.config.channels):
-            raise InputDataError(f"the data has base-model channels {list(out.channels)}, the model reads "
-                             f"{list(self.model.config.channels)}")  # fmt: skip
+            raise InputDataError(
+                f"the data has base-model channels {list(out.channels)}, the model reads "
+                f"{list(self.model.config.channels)}"
+            )
         return out
 
     def raw(self, data) -> tuple[np.ndarray, np.ndarray, VariantDataset]:
@@ -124,8 +133,14 @@ class CalibratedDeltaPredictor:
     __call__ = predict
 
 
-def create_calibrated_predictor(predictor, strategy: str = "quantile", quantile: float = 0.9, base_model=None,
-                                device: str = "cpu", window: int | None = None):  # fmt: skip
+def create_calibrated_predictor(
+    predictor,
+    strategy: str = "quantile",
+    quantile: float = 0.9,
+    base_model=None,
+    device: str = "cpu",
+    window: int | None = None,
+):
     """Wrap a delta predictor (a trained variant model, or a checkpoint loaded with
     :func:`~meta_layer_cli.inference.variant_models.load_variant_predictor`) in a calibration fitted on held-out
     data with ``.fit(rows)``.

@@ -59,8 +59,14 @@ class HeldOutCalibration:
     rows: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, method: str, prediction: np.ndarray, target: np.ndarray, kinds: Sequence[str] | np.ndarray,
-            quantile: float = 0.9) -> HeldOutCalibration:  # fmt: skip
+    def fit(
+        cls,
+        method: str,
+        prediction: np.ndarray,
+        target: np.ndarray,
+        kinds: Sequence[str] | np.ndarray,
+        quantile: float = 0.9,
+    ) -> HeldOutCalibration:
         """Fit on held-out rows: ``prediction`` and measured ``target`` ``[N]``, ``kinds`` ``[N]`` (kind names)."""
         if method not in HELDOUT_METHODS:
             raise UsageError(f"unknown held-out calibration {method!r} (choose from {', '.join(HELDOUT_METHODS)})")
@@ -86,8 +92,9 @@ class HeldOutCalibration:
     def kinds(self) -> list[str]:
         return list(self.rows)
 
-    def apply(self, prediction: np.ndarray, kinds: Sequence[str] | np.ndarray | str
-              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:  # fmt: skip
+    def apply(
+        self, prediction: np.ndarray, kinds: Sequence[str] | np.ndarray | str
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """``(delta, lo, hi)`` for predictions of ``kinds`` (one name or one per row). Isotonic: the mapped
         delta, no interval (None); quantile: the delta unchanged and ``delta ± half-width``. Rows of a kind
         the calibration was not fitted on keep their delta (NaN bounds)."""
@@ -104,9 +111,13 @@ class HeldOutCalibration:
         return delta, delta - width, delta + width
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "quantile": self.quantile, "rows": dict(self.rows),
-                "isotonic": {k: c.to_dict() for k, c in self.maps.items()},
-                "half_width": dict(self.half_width)}  # fmt: skip
+        return {
+            "method": self.method,
+            "quantile": self.quantile,
+            "rows": dict(self.rows),
+            "isotonic": {k: c.to_dict() for k, c in self.maps.items()},
+            "half_width": dict(self.half_width),
+        }
 
     @classmethod
     def from_dict(cls, data: dict | None) -> HeldOutCalibration | None:
@@ -114,10 +125,13 @@ class HeldOutCalibration:
             return None
         if data.get("method") not in HELDOUT_METHODS:
             raise InputDataError(f"unknown held-out calibration in checkpoint: {data.get('method')!r}")
-        return cls(data["method"], data.get("quantile"),
-                   {k: calibrator_from_dict(v) for k, v in (data.get("isotonic") or {}).items()},
-                   {k: float(v) for k, v in (data.get("half_width") or {}).items()},
-                   {k: int(v) for k, v in (data.get("rows") or {}).items()})  # fmt: skip
+        return cls(
+            data["method"],
+            data.get("quantile"),
+            {k: calibrator_from_dict(v) for k, v in (data.get("isotonic") or {}).items()},
+            {k: float(v) for k, v in (data.get("half_width") or {}).items()},
+            {k: int(v) for k, v in (data.get("rows") or {}).items()},
+        )
 
     def describe(self) -> str:
         if self.method == "isotonic":

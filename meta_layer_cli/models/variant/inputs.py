@@ -30,7 +30,6 @@ class VariantInputs(NamedTuple):
         return cls(*(batch[name] for name in cls._fields))
 
 
-
 def track_features(ref_tracks: torch.Tensor, alt_tracks: torch.Tensor) -> torch.Tensor:
     """``[B, C, L]`` x 2 -> ``[B, 4C, L]``: REF, ALT, ALT - REF and log((ALT + e) / (REF + e)), e = 1e-3."""
     ref, alt = ref_tracks.float(), alt_tracks.float()
@@ -45,17 +44,21 @@ def allele_features(seq: torch.Tensor, tracks: torch.Tensor, mask: torch.Tensor)
 
 
 def pair_features(
-    ref_seq: torch.Tensor, alt_seq: torch.Tensor, ref_tracks: torch.Tensor, alt_tracks: torch.Tensor,
+    ref_seq: torch.Tensor,
+    alt_seq: torch.Tensor,
+    ref_tracks: torch.Tensor,
+    alt_tracks: torch.Tensor,
     mask: torch.Tensor,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """The single-pass input: ``[B, 4 + 4 + 4C + 2, L]``.
 
     ALT one-hot; the REF bases at the variant positions only (zero elsewhere, so
     the model knows what was replaced); :func:`track_features`; the mask.
     """
     variant = mask[:, 1:2].float()
-    return torch.cat([alt_seq.float(), ref_seq.float() * variant, track_features(ref_tracks, alt_tracks),
-                      mask.float()], dim=1)  # fmt: skip
+    return torch.cat(
+        [alt_seq.float(), ref_seq.float() * variant, track_features(ref_tracks, alt_tracks), mask.float()], dim=1
+    )
 
 
 def exon_ends(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,4 +103,3 @@ def psi_link(logit_delta: torch.Tensor, ref_psi: torch.Tensor) -> torch.Tensor:
     reference PSI ``ref_psi`` ``[B]`` (percent): ``100 * (sigmoid(logit(r) + y) - r)``."""
     start = torch.logit(ref_psi.float()[:, None] / 100, eps=1e-3)
     return 100 * (torch.sigmoid(start + logit_delta) - torch.sigmoid(start))  # exactly 0 for no change
-

@@ -23,10 +23,14 @@ def batch_of(x) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize(
     "name, calibration, keys",
-    [("validated", "none", {"quantiles", "delta"}), ("validated", "quantile", {"quantiles", "delta"}),
-     ("splice_inducing", "none", {"logit"}), ("effect_type", "none", {"effect_logits"}),
-     ("unified", "none", {"logit", "effect_logits"})],
-)  # fmt: skip
+    [
+        ("validated", "none", {"quantiles", "delta"}),
+        ("validated", "quantile", {"quantiles", "delta"}),
+        ("splice_inducing", "none", {"logit"}),
+        ("effect_type", "none", {"effect_logits"}),
+        ("unified", "none", {"logit", "effect_logits"}),
+    ],
+)
 def test_model_outputs_are_named_by_task(name, calibration, keys):
     model = build_variant_model(name, {**TINY, "calibration": calibration}).eval()
     randomise(model)
@@ -72,14 +76,22 @@ def test_predict_variants_batches_and_overrides_the_kind():
 def test_calibrated_predictions_apply_each_calibrator_to_its_rows():
     rows = Rows(inputs(), [TARGET_KINDS.index("delta_psi_percent"), TARGET_KINDS.index("log2_ratio"), 0])
     double = IsotonicCalibrator([-100.0, 100.0], [-200.0, 200.0])  # y = 2x
-    delta = calibrated_predictions(build_variant_model("validated", TINY), {"delta": np.array([1.0, 1.0, -3.0])},
-                                   {"isotonic": {"log2_ratio": double}}, rows)["delta"]  # fmt: skip
+    delta = calibrated_predictions(
+        build_variant_model("validated", TINY),
+        {"delta": np.array([1.0, 1.0, -3.0])},
+        {"isotonic": {"log2_ratio": double}},
+        rows,
+    )["delta"]
     np.testing.assert_allclose(delta, [1.0, 2.0, -3.0])  # only the log2_ratio row is mapped
     unified = build_variant_model("unified", TINY)
     logits = np.zeros((3, len(EFFECT_TYPES)))
     logits[:, EFFECT_TYPES.index("normal")] = np.log(3.0)  # p(normal) = 3 / (3 + 6) = 1/3 untempered
-    out = calibrated_predictions(unified, {"logit": np.array([0.0, 2.0, -2.0]), "effect_logits": logits},
-                                 {"temperature": TemperatureScaler(2.0)}, rows)  # fmt: skip
+    out = calibrated_predictions(
+        unified,
+        {"logit": np.array([0.0, 2.0, -2.0]), "effect_logits": logits},
+        {"temperature": TemperatureScaler(2.0)},
+        rows,
+    )
     np.testing.assert_allclose(out["probability"], 1 / (1 + np.exp(-np.array([0.0, 1.0, -1.0]))))
     np.testing.assert_allclose(out["effect_probs"][:, EFFECT_TYPES.index("normal")], 1 / 3)
     # an effect-type classifier alone: splice-altering = anything but "normal"

@@ -92,8 +92,12 @@ def test_site_logit_untrained_is_the_base_models_own_change_in_inclusion():
     # other kinds: the log-odds change in units of the target's scale; sequence not read
     model.set_target_scales({"log2_ratio": 2.0})
     log2 = torch.full((B,), TARGET_KINDS.index("log2_ratio"))
-    torch.testing.assert_close(model(VariantInputs(ref_seq, alt_seq, ref_tracks, alt_tracks, mask), log2),
-                               torch.full((B,), 2.0 * y), atol=1e-5, rtol=1e-5)  # fmt: skip
+    torch.testing.assert_close(
+        model(VariantInputs(ref_seq, alt_seq, ref_tracks, alt_tracks, mask), log2),
+        torch.full((B,), 2.0 * y),
+        atol=1e-5,
+        rtol=1e-5,
+    )
     assert torch.equal(model(VariantInputs(*inputs(seed=4)[:2], ref_tracks, alt_tracks, mask), psi, ref_psi), got)
     # identical alleles: no change, whatever the reference PSI
     same = VariantInputs(ref_seq, ref_seq, ref_tracks, ref_tracks, mask)

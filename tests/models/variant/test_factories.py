@@ -33,9 +33,17 @@ def test_validated_factory_builds_what_it_is_asked(variant, pool):
     torch.manual_seed(0)
     a = create_validated_delta_predictor(variant=variant, hidden_dim=16, n_layers=3, kernel=5, dropout=0.0)
     torch.manual_seed(0)
-    b = build_variant_model("validated", {"width": 16, "dilations": [1, 2, 4], "kernel": 5, "dropout": 0.0,
-                                          "attention": variant == "attention",
-                                          "channels": ["neither", "acceptor", "donor"]})  # fmt: skip
+    b = build_variant_model(
+        "validated",
+        {
+            "width": 16,
+            "dilations": [1, 2, 4],
+            "kernel": 5,
+            "dropout": 0.0,
+            "attention": variant == "attention",
+            "channels": ["neither", "acceptor", "donor"],
+        },
+    )
     randomise(a)
     randomise(b)
     x = inputs()
@@ -113,5 +121,4 @@ def test_calibrated_wrapper_on_a_dataset(vexseq_dataset):
     with pytest.raises(ValueError, match="not fitted"):
         create_calibrated_predictor(model).predict(new)
     with pytest.raises(ValueError, match="delta predictor"):
-        create_calibrated_predictor(build_variant_model("unified", {"channels": ds.channels, "width": 8,
-                                                                    "heads": 2}))  # fmt: skip
+        create_calibrated_predictor(build_variant_model("unified", {"channels": ds.channels, "width": 8, "heads": 2}))
