@@ -300,13 +300,7 @@ def score_vcf(
         model = _base_model(base_model, weights, device, checkpoints, models_dir)
         # a shard carries the plan and the input's checksum, so that merge-vcf refuses shards of another input
         plan = shard_line(*part, scan.lines, file_checksum(source)) if part is not None else None
-        summary = _score(
-            source,
-            name,
-            output,
-            reference_fasta,
-            annotation,
-            model,
+        settings = ScoringSettings(
             distance,
             mask,
             device,
@@ -319,12 +313,28 @@ def score_vcf(
             checkpoints,
             command,
             write_index,
-            (start, end),
-            total,
-            plan,
         )
+        summary = _score(source, name, output, reference_fasta, annotation, model, settings, (start, end), total, plan)
     summary["seconds"] = time.perf_counter() - started
     return summary
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """How score-vcf scores: its options, resolved (one object instead of a dozen positional parameters)."""
+
+    distance: int
+    mask: bool
+    device: str
+    progress: bool | None
+    cache: object
+    batch_size: int | None
+    chunk_size: int
+    batched: bool
+    incremental: bool
+    checkpoints: list | None
+    command: str | None
+    write_index: bool
 
 
 def _base_model(base_model, weights, device: str, checkpoints, models_dir):
@@ -340,55 +350,46 @@ def _base_model(base_model, weights, device: str, checkpoints, models_dir):
 
 def _score(
     source,
-    name,
+    name: str,
     output,
     reference_fasta,
     annotation,
     model,
-    distance,
-    mask,
-    device,
-    progress,
-    cache,
-    batch_size,
-    chunk_size,
-    batched,
-    incremental,
-    checkpoints,
-    command,
-    write_index,
-    block,
-    total,
-    shard,
+    settings: ScoringSettings,
+    block: tuple[int, int | None],
+    total: int | None,
+    shard: str | None,
 ) -> dict:
+    """Score the records ``block`` (body lines ``[start, end)``) of ``source`` into ``output``."""
+    st = settings
     with reading(f"annotation {annotation}"):  # the parsers name the line; anything they raise is the file's fault
         genes = GeneIndex(read_variant_annotation(annotation))
     fasta = Fasta(reference_fasta)
     extra, meta_info = None, None
-    if checkpoints:
+    if st.checkpoints:
         from meta_layer_cli.inference.vcf_models import META_INFO, VcfCheckpoints
 
-        extra, meta_info = VcfCheckpoints.load(checkpoints, model, device), META_INFO
+        extra, meta_info = VcfCheckpoints.load(st.checkpoints, model, st.device), META_INFO
     # one base-model pass serves both fields: with a meta model it covers the rows that model reads beyond +-D
     scorer = VariantScorer(
         model,
         fasta,
         genes,
-        distance,
-        mask,
-        as_cache(cache),
-        batch_size,
-        incremental,
+        st.distance,
+        st.mask,
+        as_cache(st.cache),
+        st.batch_size,
+        st.incremental,
         margin=extra.margin if extra is not None else 0,
     )
     counts = Counter()
     with VcfReader(source, name) as reader:
-        header = output_header(reader.header, model, distance, mask, meta_info, command, shard)
+        header = output_header(reader.header, model, st.distance, st.mask, meta_info, st.command, shard)
         with (
-            VcfWriter(output, header, index=write_index) as writer,
-            Progress(f"score-vcf ({model.name})", total=total, unit="records", enabled=progress) as bar,
+            VcfWriter(output, header, index=st.write_index) as writer,
+            Progress(f"score-vcf ({model.name})", total=total, unit="records", enabled=st.progress) as bar,
         ):
-            for chunk in _chunks(itertools.islice(reader, *block), chunk_size):
+            for chunk in _chunks(itertools.islice(reader, *block), st.chunk_size):
                 tasks: list[ScoringTask] = []
                 triaged = []
                 for i, record in enumerate(chunk):
@@ -396,7 +397,7 @@ def _score(
                         triaged.append(None)
                         continue
                     triaged.append(scorer.triage(i, record, tasks))
-                refs, alts = scorer.tracks(tasks, batched)
+                refs, alts = scorer.tracks(tasks, st.batched)
                 scored = scorer.entries(tasks, refs, alts)
                 meta_scored = extra.entries(scorer, tasks, refs, alts) if extra is not None else []
                 done = 0
