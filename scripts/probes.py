@@ -134,6 +134,8 @@ def classify(probe: Probe, outcome: Outcome, before: dict, after: dict) -> tuple
         return "late abort", f"after {worked or made}"
     if outcome.code in (130, 143):
         return "held", ""
+    if outcome.code == 5 and not errors:  # "up to date" (--if-changed): an info line by design, not an error
+        return "held", ""
     if outcome.code == 2 and lines and lines[0].startswith("Usage: ") and lines[-1].startswith("Error: "):
         errors = ["error: " + lines[-1].removeprefix("Error: ")]  # the parser's own usage error (click's format)
     if len(errors) != 1 or (probe.text and probe.text not in errors[0]):

@@ -347,14 +347,15 @@ def calibrate_checkpoint(
             f"{checkpoint} is already calibrated ({config['calibration']['method']}); calibrate the "
             "uncalibrated checkpoint instead"
         )
-    dirs, same = checkpoint_data(checkpoint, data, device, models_dir=models_dir)
+    split = run["split"]
+    needed = split["validation"] + split["test"] if not genes else None  # a demo checkpoint: these genes' tracks
+    dirs, same = checkpoint_data(checkpoint, data, device, models_dir=models_dir, needed=needed)
     for d in dirs:
         require_complete(d, None, allow_partial)
     if not same:
         raise InputDataError(
             "calibration must use the checkpoint's own validation genes: give the --data it was trained on"
         )
-    split = run["split"]
     if genes:
         genes = resolve_gene_names(genes, read_manifest(dirs[0])["genes"])  # names or ids, as --genes takes them
         held_out = set(split["test"])

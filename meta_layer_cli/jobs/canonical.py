@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -861,10 +862,12 @@ def checkpoint_data(
     device: str,
     cache: str | os.PathLike | None = None,
     models_dir: str | os.PathLike | None = None,
+    needed: Sequence[str] | None = None,
 ) -> tuple[list[Path], bool]:
     """(tracks folders, whether they hold the genes the checkpoint was trained on) for evaluating a
     checkpoint: ``data`` (checked against its base models), or, for a demo-trained checkpoint, the
-    demo tracks in the cache (predicted again if missing)."""
+    demo tracks in the cache, predicted where missing for the ``needed`` genes only (default: all the run's;
+    evaluating needs its test genes, not all 200)."""
     from meta_layer_cli.models.checkpoint import read_checkpoint_config
 
     run = _run_info(read_checkpoint_config(checkpoint), Path(checkpoint))
@@ -873,8 +876,12 @@ def checkpoint_data(
     if data is None:
         if trained_on.get("dataset") != "demo":
             raise UsageError(f"{checkpoint} was trained on prepared data: give --data (the prepared folder(s))")
-        ids = run["split"]["train"] + run["split"]["validation"] + run["split"]["test"]
-        dirs = [demo_tracks(r.load(device=device, models_dir=models_dir), ids, cache, progress=False) for r in records]
+        ids = (
+            list(needed)
+            if needed is not None
+            else run["split"]["train"] + run["split"]["validation"] + run["split"]["test"]
+        )
+        dirs = [demo_tracks(r.load(device=device, models_dir=models_dir), ids, cache) for r in records]
         return dirs, True
     dirs = [Path(d) for d in ([data] if isinstance(data, (str, os.PathLike)) else data)]
     if len(dirs) != len(records):
@@ -947,7 +954,9 @@ def evaluate_checkpoint_metrics(
     device = str(resolve_device(device))  # once per job: --device, else the one default (auto)
     model, config = load_model(checkpoint, device)
     run = _run_info(config, Path(checkpoint))
-    dirs, same = checkpoint_data(checkpoint, data, device, models_dir=models_dir)
+    # a demo checkpoint without --genes needs its test genes' tracks only
+    needed = run["split"]["test"] if genes is None else None
+    dirs, same = checkpoint_data(checkpoint, data, device, models_dir=models_dir, needed=needed)
     manifests = [read_manifest(d) for d in dirs]
     in_order = common_gene_ids(dirs, manifests)
     finished = set(in_order)

@@ -133,6 +133,18 @@ def test_evaluate_checkpoint_reproduces_the_run(run):
     assert base == pytest.approx(run.base_test_metrics)
 
 
+def test_evaluating_a_demo_checkpoint_predicts_its_test_genes_only(run, tmp_path, monkeypatch):
+    """evaluate --checkpoint DEMO without --data predicted every gene of the run (202 for the demo, 12 min) into
+    an empty cache: it needs the test genes' tracks only."""
+    from meta_layer_cli.artifacts.tracks import finished_gene_ids, read_manifest
+
+    monkeypatch.setenv("METALAYER_CACHE", str(tmp_path / "cache"))
+    meta, _ = evaluate_checkpoint(run.checkpoint_path, device="cpu", models_dir=shared_path("models"))
+    assert {k: v for k, v in meta.items() if k != "n_genes"} == pytest.approx(run.canonical_test_metrics)
+    (folder,) = (tmp_path / "cache" / "tracks").iterdir()
+    assert sorted(finished_gene_ids(folder, read_manifest(folder))) == sorted(RUN_TEST)
+
+
 def test_the_trainer_logs_one_line_per_epoch(run):
     log = (run.output_dir / "train.log").read_text()
     assert log.count("validation PR-AUC") == len(run.history) == 2
