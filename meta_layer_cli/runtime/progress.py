@@ -86,10 +86,13 @@ def stderr_is_terminal() -> bool:
 
 
 def format_duration(seconds: float) -> str:
-    """``42 s``, ``7 min``, ``1.2 h``: a duration as progress lines and reports show it."""
+    """``42 s``, ``2.5 min``, ``17 min``, ``1.2 h``: a duration as progress lines and reports show it (tenths of
+    a minute below ten minutes: whole minutes showed 90, 120 and 150 s all as "2 min")."""
     seconds = int(round(seconds))
     if seconds < 90:
         return f"{seconds} s"
+    if seconds < 600:
+        return f"{seconds / 60:.1f} min"
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"

@@ -120,3 +120,11 @@ def test_a_quick_phase_after_a_long_silence_adds_no_line(monkeypatch, caplog):
         except ValueError:
             pass
     assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
+def test_durations_below_ten_minutes_show_tenths():
+    """'2 min' stood for 90, 120 and 150 s alike, and the next line jumped to '4 min' (rounding half to even)."""
+    from meta_layer_cli.runtime.progress import format_duration
+
+    shown = [format_duration(s) for s in (42, 90, 120, 150, 210, 599, 600, 3000, 7200)]
+    assert shown == ["42 s", "1.5 min", "2.0 min", "2.5 min", "3.5 min", "10.0 min", "10 min", "50 min", "2.0 h"]
