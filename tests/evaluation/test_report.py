@@ -78,7 +78,7 @@ def test_the_report_says_what_made_it_and_warns_when_the_meta_layer_is_worse(tmp
     assert f"metalayer {__version__}" in text and "command: metalayer train-canonical --data prepared/x" in text
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", text)
     assert "{" not in text.split("<body>")[1].split("<img")[0]  # no raw dict anywhere above the figures
-    assert "<td>training</td><td>5 min</td>" in text and "<td>total</td>" in text
+    assert "<td>training</td><td>5.2 min</td>" in text and "<td>total</td>" in text
     assert "Training curve" in text and text.count("data:image/png;base64,") == 4
     assert "<th>network alone</th>" in text
     assert f"<td>{format_metric('pr_auc_macro', good['pr_auc_macro'])}</td></tr>" in text  # network-alone column
