@@ -162,15 +162,16 @@ def table_checksum(frame: pl.DataFrame) -> str:
     return hashlib.sha256(frame.write_csv().encode()).hexdigest()[:CHECKSUM_DIGITS]
 
 
-def portable_settings(cfg: VariantRunConfig) -> dict:
+def portable_settings(cfg: VariantRunConfig, file_names: bool = True) -> dict:
     """The run's settings without where things are on this machine (hardware, output folder, cache, weights and
-    data paths): what a checkpoint records and a fingerprint compares. Data tables are named by file name."""
+    data paths): what a checkpoint records (data tables named by file name) and, with ``file_names=False``, what
+    a fingerprint compares (the tables' contents are fingerprinted by checksum; a renamed table is no change)."""
     settings = cfg.model_dump(exclude={"hardware", "output_dir", "cache", "base_weights"})
     for key in ("train", "evaluate"):
         settings[key] = [
             {
                 **{k: v for k, v in spec.items() if k not in ("path", "fasta", "annotation")},
-                **({"file": Path(spec["path"]).name} if spec.get("path") else {}),
+                **({"file": Path(spec["path"]).name} if file_names and spec.get("path") else {}),
             }
             for spec in settings[key]
         ]
@@ -183,7 +184,7 @@ def delta_fingerprint(
     """What decides whether a finished ``train-delta`` run is up to date: the base model's weights, the
     checksums of the data tables as loaded, and every setting but ``hardware`` and where things are
     (output folder, cache, weights and data paths: their contents are already fingerprinted)."""
-    settings = portable_settings(cfg)
+    settings = portable_settings(cfg, file_names=False)
     settings["training"].pop("progress", None)
     return {
         "base model": f"{base.name} {base.weights_checksum}",
