@@ -562,6 +562,8 @@ def _train_canonical(
         if world > 1:
             logger.info(f"rank {rank}/{world}: {len(train)} of {len(split.train)} training genes sampled by this rank")
         _, val = load_gene_arrays(tracks.dirs, split.validation, progress=shown)
+        # the test genes are rank 0's alone (it evaluates): read here, so the start-of-run estimate can count them
+        test = load_gene_arrays(tracks.dirs, split.test, progress=shown)[1] if rank == 0 else []
         if rank == 0:  # said once the data is read: a file that cannot be read stops the run before this
             for line in run_start_lines(tracks, split.to_dict(), split_method(cfg, tracks)):
                 logger.info(line)
@@ -574,10 +576,15 @@ def _train_canonical(
             batch_size=cfg.hardware.batch_size,
             amp=cfg.hardware.amp,
         )
-        started = time.perf_counter()
         resuming = folder.resuming if folder is not None else True
+        finishing_s = None
+        if shown and not resuming:  # the start-of-run estimate covers the finishing phase too
+            finishing_s = estimate_finishing_seconds(model, channels, (val, test), cfg.hardware.device, cfg.structure)
+        started = time.perf_counter()
         with Progress("training", bar=False, enabled=None):  # its set-up (normaliser, samplers) has no lines of its own
-            state = Trainer(trainer_config).fit(model, channels, train, val, out / "checkpoints", resume=resuming)
+            state = Trainer(trainer_config).fit(
+                model, channels, train, val, out / "checkpoints", resume=resuming, finishing_s=finishing_s
+            )
         timing["training_s"] = round(time.perf_counter() - started, 2)
         checkpoint = out / "checkpoints" / BEST
         if rank != 0:
@@ -592,7 +599,6 @@ def _train_canonical(
             "data": tracks.describe(),
             "config": portable,
         }
-        _, test = load_gene_arrays(tracks.dirs, split.test, progress=shown)
         # the best model is loaded once (finish_canonical_run) and passed on; config.json and metrics.json are
         # written once each
         result = finish_canonical_run(
@@ -627,6 +633,56 @@ def _train_canonical(
     finally:
         if folder is not None:
             folder.__exit__(None, None, None)
+
+
+FINISHING_PROBE_NT = 30_000  # validation nucleotides timed before training to estimate the run's last phase
+
+
+def estimate_finishing_seconds(
+    model,
+    channels: Sequence[str],
+    genes: tuple[Sequence[GeneArrays], Sequence[GeneArrays]],
+    device: str | None = None,
+    structure: bool = True,
+    probe_nt: int = FINISHING_PROBE_NT,
+) -> float:
+    """Seconds :func:`finish_canonical_run` will take on these (validation, test) genes, from timing its own
+    steps on the first ``probe_nt`` nt of validation genes with a copy of the (untrained: same cost) ``model``:
+    the streamed pass over every validation and test gene, the decoder grid search over its sample of the
+    validation genes, and one decoding per test nucleotide. Said at the start of a run, so that its estimate
+    covers the whole run, not only the training."""
+    import copy
+
+    from meta_layer_cli.evaluation.evaluator import gene_probabilities
+    from meta_layer_cli.evaluation.streaming import SiteScores
+    from meta_layer_cli.training.structure import StructureSearch, grid_sample
+
+    val, test = genes
+    probe, total = [], 0
+    for g in list(val) or list(test):
+        if total >= probe_nt:
+            break
+        probe.append(g)
+        total += len(g)
+    if not total:
+        return 0.0
+    device = str(resolve_device(device))
+    probe_model = copy.deepcopy(model).to(device)  # the run's model stays untouched, on its device
+    search = StructureSearch() if structure else None
+    started = time.perf_counter()
+    for g, labels, sources in gene_probabilities(probe_model, channels, probe, device):
+        for p in sources.values():
+            for c in (1, 2):
+                SiteScores().add(p[:, c], labels == c)
+        if search is not None:
+            search.add(sources["meta"], labels, g.codes)
+    search_s = search.seconds if search is not None else 0.0
+    pass_per_nt = (time.perf_counter() - started - search_s) / total
+    search_per_nt = search_s / total
+    decode_per_nt = search_per_nt / len(search.decoders) if search is not None else 0.0
+    val_nt, test_nt = sum(len(g) for g in val), sum(len(g) for g in test)
+    fitted_nt = sum(len(val[i]) for i in grid_sample([len(g) for g in val])) if structure else 0
+    return pass_per_nt * (val_nt + test_nt) + search_per_nt * fitted_nt + decode_per_nt * test_nt
 
 
 def finish_canonical_run(

@@ -153,18 +153,51 @@ class Trainer:
             dist.broadcast(spent, 0)
         return bool(spent.item())
 
-    def _announce_estimate(self, per_step: float, total_steps: int, budget: float | None) -> None:
-        """One line, once the first steps are timed: what the whole training phase will take."""
-        steps = total_steps if budget is None else min(total_steps, int(budget / per_step))
-        reason = (
-            ""
-            if steps == total_steps
-            else f" (the time budget; {total_steps:,} steps would take {_minutes(total_steps * per_step)})"
+    def _announce_estimate(
+        self,
+        per_step: float,
+        total_steps: int,
+        steps_per_epoch: int,
+        budget: float | None,
+        validation_s: float,
+        finishing_s: float | None,
+    ) -> None:
+        """One line, once the first steps are timed: what the training phase (steps and the validation after each
+        epoch, within the budget) will take, and with ``finishing_s`` (what the run does after training) the
+        whole run. Early stopping can make it shorter."""
+        epochs = math.ceil(total_steps / steps_per_epoch)
+        loop = total_steps * per_step + epochs * validation_s
+        steps = total_steps
+        reason = ""
+        if budget is not None and loop > budget:
+            # the budget counts validation too, and the last epoch is validated after it runs out
+            steps = int(budget / (per_step + validation_s / steps_per_epoch))
+            epochs = math.ceil(steps / steps_per_epoch)
+            reason = f" (the time budget; {total_steps:,} steps would take {_minutes(loop)})"
+            loop = budget + validation_s
+        text = (
+            f"training: {per_step:.2f} s per step, {validation_s:.0f} s per validation; about {steps:,} steps in "
+            f"{epochs:,} epochs, {_minutes(loop)}{reason}"
         )
-        logger.info(
-            f"training: {per_step:.2f} s per step; about {steps:,} steps, {_minutes(steps * per_step)} "
-            f"of training{reason}, plus validation after each epoch"
-        )
+        if finishing_s is not None:
+            text += (
+                f", then the validation genes (decoder fit, thresholds) and the test evaluation, about "
+                f"{_minutes(finishing_s)}: the whole run about {_minutes(loop + finishing_s)}"
+            )
+        logger.info(text + (" or less if it stops early" if self.config.patience < epochs else ""))
+
+    @torch.no_grad()
+    def _validation_seconds(self, model: nn.Module, batches: list, device: torch.device) -> float:
+        """One validation's time, from one batch's forward pass (the model is left in training mode)."""
+        if not batches:
+            return 0.0
+        model.eval()
+        x, t, _ = batches[0]
+        started = time.perf_counter()
+        model.predict_proba(x.to(device), t.to(device))
+        seconds = (time.perf_counter() - started) * len(batches)
+        model.train()
+        return seconds
 
     @torch.no_grad()
     def _validate(self, model: nn.Module, batches: list, device: torch.device) -> dict:
@@ -216,8 +249,10 @@ class Trainer:
         validation_genes: Sequence[GeneArrays],
         out_dir: str | os.PathLike,
         resume: bool = True,
+        finishing_s: float | None = None,
     ) -> TrainState:
-        """Train ``model`` in place; ``out_dir/best`` and ``out_dir/last`` hold checkpoints.
+        """Train ``model`` in place; ``out_dir/best`` and ``out_dir/last`` hold checkpoints. ``finishing_s``: what
+        the caller will spend after training (decoder fit, test evaluation), for the start-of-run estimate.
 
         Progress: a bar on a terminal, plain lines otherwise, and one line per epoch everywhere
         (loss, validation PR-AUC of the meta and of the base model, seconds).
@@ -305,7 +340,10 @@ class Trainer:
                     bar.update(1, loss=f"{np.mean(losses[-20:]):.4f}")
                     if rank == 0 and c.progress and state.step == ESTIMATE_AFTER_STEPS and not resuming:
                         per_step = (time.perf_counter() - fit_started) / ESTIMATE_AFTER_STEPS
-                        self._announce_estimate(per_step, total_steps, budget)
+                        validation_s = self._validation_seconds(model, val_batches, device)
+                        self._announce_estimate(
+                            per_step, total_steps, steps_per_epoch, budget, validation_s, finishing_s
+                        )
                     if budget is not None and self._out_of_time(
                         time.perf_counter() - fit_started, budget, world, device
                     ):

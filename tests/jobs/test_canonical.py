@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
@@ -41,10 +42,11 @@ TINY_SETS = [f"--set=model.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()] 
 RUN_TRAIN, RUN_TEST = SMALL_DEMO_GENES[:6], ["26", "157"]
 
 
-def _small_run(output_dir, cache):
+def _small_run(output_dir, cache, **changes):
     overrides = {f"model.{k}": v for k, v in TINY_MODEL.items()} | {
         f"training.{k}": v for k, v in TINY_TRAINING.items()
     }
+    overrides.update(changes)
     return run_canonical_training(
         base_model="openspliceai",
         base_weights=str(shared_path("models", "openspliceai-mane", "80nt")),
@@ -61,7 +63,9 @@ def _small_run(output_dir, cache):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    return _small_run(out / "run", out / "cache")
+    result = _small_run(out / "run", out / "cache")
+    result.cache = out / "cache"
+    return result
 
 
 def test_result_has_meta_and_base_metrics_on_the_same_genes(run):
@@ -148,6 +152,27 @@ def test_evaluating_a_demo_checkpoint_predicts_its_test_genes_only(run, tmp_path
 def test_the_trainer_logs_one_line_per_epoch(run):
     log = (run.output_dir / "train.log").read_text()
     assert log.count("validation PR-AUC") == len(run.history) == 2
+
+
+def test_the_start_of_run_estimate_covers_the_whole_run(run, monkeypatch, caplog):
+    import meta_layer_cli.training.trainer as trainer_module
+    from meta_layer_cli.artifacts import load_gene_arrays
+    from meta_layer_cli.jobs.canonical import estimate_finishing_seconds
+
+    best, _ = run.loaded
+    channels, genes = load_gene_arrays(run.tracks_dirs, run.split["validation"] + run.split["test"])
+    val, test = genes[: len(run.split["validation"])], genes[len(run.split["validation"]) :]
+    before = {k: v.clone() for k, v in best.state_dict().items()}
+    assert estimate_finishing_seconds(best, channels, (val, test), "cpu") > 0
+    assert estimate_finishing_seconds(best, channels, ([], []), "cpu") == 0
+    assert all(torch.equal(v, best.state_dict()[k]) for k, v in before.items())  # probed on a copy
+    # the run says it once its first steps are timed (here: the first step)
+    monkeypatch.setattr(trainer_module, "ESTIMATE_AFTER_STEPS", 1)
+    with caplog.at_level("INFO"):
+        _small_run(run.output_dir.parent / "estimated", run.cache, **{"training.progress": True})
+    (line,) = [m for m in caplog.messages if "s per step" in m]
+    assert "then the validation genes (decoder fit, thresholds) and the test evaluation" in line
+    assert "the whole run about" in line
 
 
 # ---------------------------------------------------------------------------------------------

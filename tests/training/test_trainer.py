@@ -207,3 +207,27 @@ def test_the_feature_normaliser_is_fitted_on_training_genes_only(osai80_arrays, 
     assert torch.all(std <= (high - low) + 1e-4) and not torch.equal(std, torch.ones_like(std))
     saved = _weights(tmp_path / "last")  # the statistics travel in the checkpoint
     assert torch.equal(saved["normalizer.mean"], mean) and torch.equal(saved["normalizer.std"], std)
+
+
+def test_the_start_of_run_estimate_counts_validation_the_budget_and_the_finishing_phase(caplog):
+    trainer = Trainer(TrainerConfig(patience=100))
+    with caplog.at_level("INFO", logger="meta_layer_cli.training.trainer"):
+        # 100 steps of 1 s in epochs of 10, 2 s per validation: 120 s unconstrained, so a 30-s budget holds
+        # int(30 / 1.2) = 25 steps in 3 epochs, and the last validation runs after the budget: 32 s + 60 s after
+        trainer._announce_estimate(1.0, 100, 10, 30.0, 2.0, 60.0)
+        trainer._announce_estimate(1.0, 100, 10, None, 2.0, None)
+    budgeted, free = caplog.messages
+    assert "about 25 steps in 3 epochs, 0.5 min (the time budget; 100 steps would take 2.0 min)" in budgeted
+    assert "the whole run about 1.5 min" in budgeted
+    assert "about 100 steps in 10 epochs, 2.0 min" in free and "whole run" not in free
+
+
+def test_the_estimate_does_not_change_what_is_trained(osai80_arrays, tmp_path, monkeypatch):
+    # the estimate times a validation batch's forward pass mid-epoch: the trained weights must not depend on it
+    import meta_layer_cli.training.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "ESTIMATE_AFTER_STEPS", 1)
+    quiet, _ = _fit(osai80_arrays, tmp_path / "quiet")
+    shown, _ = _fit(osai80_arrays, tmp_path / "shown", progress=True)
+    for name, value in quiet.state_dict().items():
+        assert torch.equal(value, shown.state_dict()[name]), name
