@@ -72,17 +72,19 @@ def evaluate_canonical_on_variants(
     cache=None,
     loaded: tuple | None = None,
 ) -> VariantEffectEvaluation:
-    """meta(alt) - meta(ref) of a canonical checkpoint against measured effects. ``loaded``: the checkpoint's
-    ``(model, config)`` if the caller holds them (train-canonical, which has just loaded its best model)."""
+    """meta(alt) - meta(ref) of a canonical checkpoint against measured effects, from the meta-layer as
+    ``score-vcf`` applies it to a window (:class:`~meta_layer_cli.models.apply.CanonicalPredictor`: its
+    calibration, no gene-structure decoder). ``loaded``: the checkpoint's ``(model, config)`` if the caller
+    holds them (train-canonical, which has just loaded its best model)."""
     from meta_layer_cli.artifacts.cache import MemoryCache, as_cache
     from meta_layer_cli.artifacts.sequences import alt_on_ref, predict_sequences, variant_span
-    from meta_layer_cli.base_models.record import BaseModelRecord
     from meta_layer_cli.io.sequence import sequence_to_codes
-    from meta_layer_cli.models.apply import recalibrate_arrays
-    from meta_layer_cli.models.checkpoint import load_model
+    from meta_layer_cli.models.apply import CanonicalPredictor
+    from meta_layer_cli.models.checkpoint import CanonicalCheckpoint, load_model
 
     model, config = loaded if loaded is not None else load_model(checkpoint, device)
-    records = [BaseModelRecord.from_dict(r) for r in config["run"]["base_models"]]
+    records = CanonicalCheckpoint.read(checkpoint, config).base_records
+    meta = CanonicalPredictor.of(model, config, device)
     bases = [r.load(device=device, models_dir=models_dir) for r in records]
     memory = MemoryCache(as_cache(cache))
     out: dict[str, dict[str, dict]] = {}
@@ -109,8 +111,8 @@ def evaluate_canonical_on_variants(
                 continue  # the exon's sites are not in the sequence: no delta, and no model pass for it
             t_ref = np.concatenate([p[0][row] for p in per_base], axis=1).T.astype(np.float32)
             t_alt = np.concatenate([p[1][row] for p in per_base], axis=1).T.astype(np.float32)
-            m_ref = recalibrate_arrays(model, sequence_to_codes(ref), t_ref, device=device)
-            m_alt = recalibrate_arrays(model, sequence_to_codes(alt), t_alt, device=device)
+            m_ref = meta(sequence_to_codes(ref), t_ref, whole_gene=False)
+            m_alt = meta(sequence_to_codes(alt), t_alt, whole_gene=False)
             p, s = variant_span(ref, alt)
             m_alt = alt_on_ref(m_alt, len(ref), p, s)
             meta_delta[row] = (m_alt[acc, 1] - m_ref[acc, 1]) + (m_alt[don, 2] - m_ref[don, 2])

@@ -18,24 +18,14 @@ import polars as pl
 
 from meta_layer_cli.artifacts import common_gene_ids, load_gene_arrays, read_gene_track, read_manifest
 from meta_layer_cli.artifacts.tracks import manifest_record, require_complete
-from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import atomic_path
 from meta_layer_cli.models.apply import CanonicalPredictor
+from meta_layer_cli.models.checkpoint import CanonicalCheckpoint
 from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageError
 from meta_layer_cli.runtime.progress import Progress
 
 META_COLUMNS = ("meta_neither", "meta_acceptor", "meta_donor")
 ROW_GROUP = 1_000_000  # rows per parquet row group of the predictions
-
-
-def checkpoint_records(config: dict, checkpoint: str | os.PathLike) -> list[BaseModelRecord]:
-    run = config.get("run")
-    if not run:
-        raise InputDataError(
-            f"{checkpoint}: not a canonical checkpoint (no run information; written by "
-            "`metalayer train-canonical` or `metalayer calibrate`?)"
-        )
-    return [BaseModelRecord.from_dict(r) for r in run["base_models"]]
 
 
 def recalibrate_tracks(
@@ -58,7 +48,7 @@ def recalibrate_tracks(
     import pyarrow.parquet as pq
 
     predictor = CanonicalPredictor.load(checkpoint, device)
-    records = checkpoint_records(predictor.config, checkpoint)
+    records = CanonicalCheckpoint.read(checkpoint, predictor.config).base_records
     dirs = [Path(d) for d in tracks_dirs]
     if len(dirs) != len(records):
         raise UsageError(f"{checkpoint} was trained on {len(records)} base model(s); got {len(dirs)} tracks folder(s)")

@@ -35,7 +35,7 @@ import polars as pl
 
 from meta_layer_cli.inference.spliceai_format import mask_outside_gene, spliceai_entry, spliceai_normalize
 from meta_layer_cli.inference.vcf_scorer import ScoringTask, VariantScorer
-from meta_layer_cli.runtime.errors import InputDataError, UsageError
+from meta_layer_cli.runtime.errors import UsageError
 
 META_INFO = (
     '##INFO=<ID=MetaLayer,Number=.,Type=String,Description="metalayer meta-layer variant annotation: '
@@ -46,6 +46,7 @@ META_INFO = (
 )
 EXON_FLANK = 100  # intron nt each side of the exon, as in the Vex-seq / MaPSy constructs
 MAX_EXON_DISTANCE = 300  # variant models are trained on exons and their near flanks only
+SCORE_VCF_RUNS_ONE = "score-vcf runs one base model"
 _EMPTY_DELTAS = "|".join(["."] * 8)
 _EMPTY_MODELS = ".|.|."
 
@@ -70,28 +71,20 @@ class VcfCheckpoints:
         """The base model the first of ``paths`` was trained on (a
         :class:`~meta_layer_cli.base_models.record.BaseModelRecord`): what ``score-vcf --checkpoint`` runs when
         no ``--base-model`` is given. :meth:`load` then checks every checkpoint against it."""
-        from meta_layer_cli.base_models.record import BaseModelRecord
         from meta_layer_cli.inference.variant_models import checkpoint_record
-        from meta_layer_cli.models.checkpoint import read_checkpoint_config
+        from meta_layer_cli.models.checkpoint import CanonicalCheckpoint, read_checkpoint_config
 
         config = read_checkpoint_config(paths[0])
         if config.get("kind") == "variant_model":
             return checkpoint_record(config, str(paths[0]))
-        bases = (config.get("run") or {}).get("base_models") or []
-        if len(bases) != 1:
-            raise InputDataError(
-                f"{paths[0]} was trained on {len(bases)} base models; score-vcf runs one base model, "
-                "so its meta layer must have been trained on that model alone"
-            )
-        return BaseModelRecord.from_dict(bases[0])
+        return CanonicalCheckpoint.read(paths[0], config).single_base_record(SCORE_VCF_RUNS_ONE)
 
     @classmethod
     def load(cls, paths: Sequence[str | os.PathLike], base_model, device: str = "cpu") -> VcfCheckpoints:
         """Sort ``paths`` into a meta-layer checkpoint and variant-model checkpoints; check their base model."""
-        from meta_layer_cli.base_models.record import BaseModelRecord
         from meta_layer_cli.inference.variant_models import load_variant_predictor
         from meta_layer_cli.models.apply import CanonicalPredictor
-        from meta_layer_cli.models.checkpoint import read_checkpoint_config
+        from meta_layer_cli.models.checkpoint import CanonicalCheckpoint, read_checkpoint_config
 
         meta, predictors = None, []
         for path in paths:
@@ -103,13 +96,7 @@ class VcfCheckpoints:
                 continue
             if meta is not None:
                 raise UsageError(f"{path}: a second meta-layer checkpoint (give one, plus any variant models)")
-            bases = config.get("run", {}).get("base_models", [])
-            if len(bases) != 1:
-                raise UsageError(
-                    f"{path} was trained on {len(bases)} stacked base models; score-vcf runs one base model, "
-                    "so its meta layer must have been trained on that model alone"
-                )
-            BaseModelRecord.from_dict(bases[0]).require(base_model, str(path))
+            CanonicalCheckpoint.read(path, config).single_base_record(SCORE_VCF_RUNS_ONE).require(base_model, str(path))
             meta = CanonicalPredictor.load(path, device)  # with its calibration, if `metalayer calibrate` made it
         return cls(meta, predictors, device)
 

@@ -331,23 +331,21 @@ def calibrate_checkpoint(
     ``allow_partial``."""
     from meta_layer_cli.jobs.canonical import checkpoint_data
     from meta_layer_cli.models.apply import CanonicalPredictor
-    from meta_layer_cli.models.checkpoint import CONFIG, WEIGHTS, read_checkpoint_config, update_checkpoint_config
+    from meta_layer_cli.models.checkpoint import CONFIG, WEIGHTS, CanonicalCheckpoint, update_checkpoint_config
     from meta_layer_cli.models.site_calibration import SiteCalibration
 
     if method not in ("temperature", "isotonic"):
         raise UsageError(f"--method {method!r}: a canonical checkpoint takes temperature or isotonic")
     check_output_folder(out, overwrite, {"--checkpoint": checkpoint, "--data": data})
     device = str(resolve_device(device))  # once per job: --device, else the one default (auto)
-    config = read_checkpoint_config(checkpoint)
-    run = config.get("run") or {}
-    if not run:
-        raise InputDataError(f"{checkpoint}: not a canonical checkpoint")
-    if config.get("calibration"):
+    stored = CanonicalCheckpoint.read(checkpoint)
+    config, run = stored.config, stored.run
+    if stored.calibration:
         raise InputDataError(
             f"{checkpoint} is already calibrated ({config['calibration']['method']}); calibrate the "
             "uncalibrated checkpoint instead"
         )
-    split = run["split"]
+    split = stored.split
     needed = split["validation"] + split["test"] if not genes else None  # a demo checkpoint: these genes' tracks
     dirs, same = checkpoint_data(checkpoint, data, device, models_dir=models_dir, needed=needed)
     for d in dirs:

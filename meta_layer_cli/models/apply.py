@@ -121,6 +121,12 @@ class CanonicalPredictor:
 
         device = resolve_device(device)
         model, config = load_model(checkpoint, device)
+        return cls.of(model, config, device)
+
+    @classmethod
+    def of(cls, model: nn.Module, config: dict, device: str | torch.device = "cpu") -> CanonicalPredictor:
+        """A checkpoint's model and ``config.json`` already loaded (``models.checkpoint.load_model``)."""
+        device = resolve_device(device)
         return cls(model, structure_from_config(config), calibration_from_config(config), config, device)
 
     def __call__(

@@ -1,16 +1,23 @@
-"""Checkpoints: ``model.safetensors`` + ``config.json`` in a directory. No pickle anywhere."""
+"""Checkpoints: ``model.safetensors`` + ``config.json`` in a directory. No pickle anywhere.
+
+``config.json`` holds ``format``/``format_version`` (a checkpoint of a newer format is refused in one line),
+the architecture (``model``) and, for a meta-layer (canonical) checkpoint, what :class:`CanonicalCheckpoint`
+reads: the one place that knows its fields.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import atomic_path, write_json_atomic
 from meta_layer_cli.models.meta import MetaModelConfig, build_meta_model
 from meta_layer_cli.runtime.config import format_validation_error
@@ -19,6 +26,9 @@ from meta_layer_cli.runtime.errors import InputDataError
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+FORMAT = "metalayer-checkpoint"
+FORMAT_VERSION = 1  # raise when a reader of this version could not read what a writer writes
+RUN_FIELDS = ("base_models", "channels")  # what every canonical checkpoint's run section holds
 
 
 def save_model(directory: str | os.PathLike, model: nn.Module, extra: dict | None = None) -> Path:
@@ -28,7 +38,8 @@ def save_model(directory: str | os.PathLike, model: nn.Module, extra: dict | Non
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(directory / WEIGHTS) as tmp:
         save_file(state, str(tmp))
-    write_json_atomic(directory / CONFIG, {"model": model.config.to_dict(), **(extra or {})})
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.config.to_dict()}
+    write_json_atomic(directory / CONFIG, {**header, **(extra or {})})
     return directory
 
 
@@ -43,8 +54,88 @@ def read_checkpoint_config(directory: str | os.PathLike) -> dict:
             raise InputDataError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(config, dict):
         raise InputDataError(f"{path}: expected a JSON object, found {type(config).__name__}")
+    version = config.get("format_version", FORMAT_VERSION)  # checkpoints before versioning are version 1
+    if config.get("format", FORMAT) != FORMAT or not isinstance(version, int) or version > FORMAT_VERSION:
+        raise InputDataError(
+            f"{path}: a checkpoint of format {config.get('format')} {version!r}; this metalayer reads "
+            f"{FORMAT} up to {FORMAT_VERSION} (written by a newer metalayer? upgrade it)"
+        )
     check_checkpoint_numbers(config, path)
     return config
+
+
+@dataclass(frozen=True)
+class CanonicalCheckpoint:
+    """A meta-layer checkpoint's contract (``metalayer train-canonical`` / ``calibrate``): which base models
+    made the tracks it reads (:class:`~meta_layer_cli.base_models.record.BaseModelRecord`, no paths that
+    matter), its channels, split, data description and thresholds. Read through :meth:`read`, which refuses
+    a variant-model checkpoint or one without this information in one line."""
+
+    path: Path
+    config: dict
+
+    @classmethod
+    def read(cls, directory: str | os.PathLike, config: dict | None = None) -> CanonicalCheckpoint:
+        """``config``: the checkpoint's ``config.json`` if already read (or about to be written)."""
+        config = read_checkpoint_config(directory) if config is None else config
+        if config.get("kind") == "variant_model":
+            raise InputDataError(
+                f"{directory} is a variant-model checkpoint (`metalayer train-delta`), not a meta-layer one "
+                "(`metalayer train-canonical`)"
+            )
+        run = config.get("run")
+        if not isinstance(run, dict) or not run:
+            raise InputDataError(
+                f"{directory}: not a canonical checkpoint (no run information; written by "
+                "`metalayer train-canonical` or `metalayer calibrate`?)"
+            )
+        missing = [k for k in RUN_FIELDS if k not in run]
+        if missing or not isinstance(run["base_models"], list):
+            raise InputDataError(
+                f"{directory}: its run information lacks {', '.join(missing) or 'a list of base models'} "
+                "(damaged, or not written by `metalayer train-canonical`)"
+            )
+        return cls(Path(directory), config)
+
+    @property
+    def run(self) -> dict:
+        return self.config["run"]
+
+    @property
+    def base_records(self) -> list[BaseModelRecord]:
+        """The base models whose tracks the model reads, in channel order."""
+        return [BaseModelRecord.from_dict(r) for r in self.run["base_models"]]
+
+    def single_base_record(self, why: str) -> BaseModelRecord:
+        """The one base model of a checkpoint used where only one can run (``why`` says where)."""
+        records = self.base_records
+        if len(records) != 1:
+            raise InputDataError(
+                f"{self.path} was trained on {len(records)} stacked base models; {why}, so its meta layer must "
+                "have been trained on that model alone"
+            )
+        return records[0]
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.run["channels"])
+
+    @property
+    def split(self) -> dict:
+        """``train``/``validation``/``test`` gene ids (a checkpoint not written by a training run has none)."""
+        split = self.run.get("split")
+        if not isinstance(split, dict) or any(k not in split for k in ("train", "validation", "test")):
+            raise InputDataError(f"{self.path}: holds no train/validation/test split (not written by train-canonical)")
+        return split
+
+    @property
+    def trained_on(self) -> dict:
+        """What the training data was (``dataset``, ``source`` fingerprint, genes checksum): no paths."""
+        return self.run.get("data") or {}
+
+    @property
+    def calibration(self) -> dict | None:
+        return self.config.get("calibration") or None
 
 
 def _number(
