@@ -302,7 +302,8 @@ def register(app: typer.Typer) -> None:
         data: Annotated[list[Path] | None, typer.Option("--data", help="prepared folder(s) to evaluate on")] = None,
         tracks: Annotated[Path | None, typer.Option(help="evaluate a prepared folder's base-model tracks")] = None,
         variants: Annotated[
-            Path | None, typer.Option(help="measured variant table (CSV/TSV/parquet) for a variant-model checkpoint")
+            Path | None,
+            typer.Option(help="measured variant table (CSV/TSV/parquet; Vex-seq and MaPSy files as published)"),
         ] = None,
         genes: GenesOpt = None,
         allow_partial: AllowPartialOpt = False,
@@ -315,9 +316,9 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout instead of a table")] = False,
     ) -> None:
         """Metrics on held-out data: base-model tracks (--tracks), a canonical checkpoint against its base model
-        on the same positions (--checkpoint, --data), or a variant model on measured effects (--variants: rows of
-        exons it was trained or calibrated on are refused unless --allow-seen; the raw base-model deltas on the
-        same rows beside it)."""
+        on the same positions (--checkpoint, --data), or either kind of checkpoint on measured effects (--variants;
+        the raw base-model deltas on the same rows beside it): a variant model refuses rows of exons it was trained
+        or calibrated on, a meta-layer checkpoint leaves out rows in genes it trained on, unless --allow-seen."""
         if sum(x is not None for x in (tracks, checkpoint)) != 1:
             raise UsageError("give --tracks DIR or --checkpoint DIR")
         if tracks is not None:
@@ -340,6 +341,12 @@ def register(app: typer.Typer) -> None:
                 checkpoint, variants, device=device, allow_seen=allow_seen, models_dir=models_dir
             )
             print(json.dumps(metrics, indent=2) if as_json else _variant_metrics_text(metrics))
+            return
+        if variants is not None:
+            from meta_layer_cli.jobs.canonical import evaluate_checkpoint_on_variants
+
+            result = evaluate_checkpoint_on_variants(checkpoint, variants, device, models_dir, allow_seen)
+            print(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
             return
         from meta_layer_cli.jobs.canonical import evaluate_checkpoint_metrics
 
@@ -382,7 +389,10 @@ def register(app: typer.Typer) -> None:
         base_model: BaseModelOpt = None,
         weights: WeightsOpt = None,
         window: Annotated[int, typer.Option(min=0, help="variants: nt each side for the window deltas")] = 50,
-        cache: Annotated[Path | None, typer.Option(help="folder caching base-model predictions")] = None,
+        cache: Annotated[
+            Path | None,
+            typer.Option(help="folder caching base-model predictions (--dataset demo: metalayer demo's is OUT/cache)"),
+        ] = None,
         models_dir: ModelsDirOpt = None,
         profile: ProfileOpt = None,
         device: DeviceOpt = None,
@@ -421,6 +431,7 @@ def register(app: typer.Typer) -> None:
             device=device,
             progress=progress,
             allow_partial=allow_partial,
+            cache=cache,
         )
         info(f"wrote {path}" + (f" and {bigwig}.*.bw" if bigwig else ""))
 

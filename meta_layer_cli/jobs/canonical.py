@@ -40,6 +40,7 @@ from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomi
 from meta_layer_cli.io.contigs import chromosome_names, strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
 from meta_layer_cli.jobs.run_folder import RunFolder, run_outputs
+from meta_layer_cli.models.checkpoint import CanonicalCheckpoint
 from meta_layer_cli.runtime.device import resolve_device
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
 from meta_layer_cli.runtime.fingerprint import value_checksum
@@ -721,12 +722,12 @@ def finish_canonical_run(
     best, config = load_model(checkpoint, device)
     if run_info is not None:
         config = {**config, "run": run_info}
-    run = _run_info(config, checkpoint)
-    channels = run["channels"]
+    stored = CanonicalCheckpoint.read(checkpoint, config)
+    run, channels, split = stored.run, stored.channels, stored.split
     if genes is None:
         genes = (
-            load_gene_arrays(dirs, run["split"]["validation"], progress=progress)[1],
-            load_gene_arrays(dirs, run["split"]["test"], progress=progress)[1],
+            load_gene_arrays(dirs, split["validation"], progress=progress)[1],
+            load_gene_arrays(dirs, split["test"], progress=progress)[1],
         )
     val, test = genes
     timing = dict(timing or {})
@@ -785,7 +786,7 @@ def finish_canonical_run(
         base_test_metrics=evaluation.base,
         checkpoint_path=checkpoint,
         output_dir=out,
-        split=run["split"],
+        split=split,
         history=history,
         thresholds=thresholds,
         timing=timing,
@@ -806,7 +807,7 @@ def finish_canonical_run(
             "thresholds": thresholds,
             "timing": timing,
             "history": history,
-            "split": run["split"],
+            "split": split,
             "reliability": evaluation.reliability,
             "pr_curves": evaluation.pr_curves,
             "base_models": run["base_models"],
@@ -863,20 +864,20 @@ def write_run_report(
 def read_finished_run(out: str | os.PathLike) -> CanonicalResult:
     """The result of a finished run folder, read back from its ``metrics.json`` and checkpoint (what a rerun that
     finds nothing changed shows)."""
-    from meta_layer_cli.models.checkpoint import read_checkpoint_config
     from meta_layer_cli.training.trainer import BEST
 
     out = Path(out)
     metrics = json.loads((out / "metrics.json").read_text())
     checkpoint = out / "checkpoints" / BEST
-    run = _run_info(read_checkpoint_config(checkpoint), checkpoint)
+    stored = CanonicalCheckpoint.read(checkpoint)
+    run = stored.run
     extra = {k: metrics[k] for k in ("meta_per_nucleotide",) if metrics.get(k)}
     return CanonicalResult(
         canonical_test_metrics=metrics["meta"],
         base_test_metrics=metrics.get("base"),
         checkpoint_path=checkpoint,
         output_dir=out,
-        split=metrics.get("split") or run["split"],
+        split=metrics.get("split") or stored.split,
         history=metrics.get("history", []),
         thresholds=metrics.get("thresholds", {}),
         timing=metrics.get("timing", {}),
@@ -884,17 +885,8 @@ def read_finished_run(out: str | os.PathLike) -> CanonicalResult:
         reliability=metrics.get("reliability", {}),
         pr_curves=metrics.get("pr_curves", {}),
         extra_test_metrics=extra,
-        base_models=[BaseModelRecord.from_dict(r) for r in run["base_models"]],
+        base_models=stored.base_records,
     )
-
-
-def _run_info(config: dict, checkpoint: Path) -> dict:
-    run = config.get("run")
-    if not run:
-        raise InputDataError(
-            f"{checkpoint}: not a canonical checkpoint (no run information; written by `metalayer train-canonical`?)"
-        )
-    return run
 
 
 def _saved_history(checkpoint: Path) -> list[dict]:
@@ -924,18 +916,15 @@ def checkpoint_data(
     checkpoint: ``data`` (checked against its base models), or, for a demo-trained checkpoint, the
     demo tracks in the cache, predicted where missing for the ``needed`` genes only (default: all the run's;
     evaluating needs its test genes, not all 200)."""
-    from meta_layer_cli.models.checkpoint import read_checkpoint_config
-
-    run = _run_info(read_checkpoint_config(checkpoint), Path(checkpoint))
-    records = [BaseModelRecord.from_dict(r) for r in run["base_models"]]
-    trained_on = run.get("data", {})
+    stored = CanonicalCheckpoint.read(checkpoint)
+    records, trained_on = stored.base_records, stored.trained_on
     if data is None:
         if trained_on.get("dataset") != "demo":
             raise UsageError(f"{checkpoint} was trained on prepared data: give --data (the prepared folder(s))")
         ids = (
             list(needed)
             if needed is not None
-            else run["split"]["train"] + run["split"]["validation"] + run["split"]["test"]
+            else stored.split["train"] + stored.split["validation"] + stored.split["test"]
         )
         dirs = [demo_tracks(r.load(device=device, models_dir=models_dir), ids, cache) for r in records]
         return dirs, True
@@ -970,6 +959,50 @@ def seen_genes(run: dict, gene_ids: list[str], manifest: dict, same: bool, check
         return seen  # another genome build: its coordinates say nothing about these
     entries = {g["gene_id"]: g for g in manifest["genes"]}
     return seen | overlapping_genes(recorded["seen"], {g: gene_locus(entries[g]) for g in gene_ids if g in entries})
+
+
+@phase("evaluate")
+def evaluate_checkpoint_on_variants(
+    checkpoint: str | os.PathLike,
+    table,
+    device: str | None = None,
+    models_dir: str | os.PathLike | None = None,
+    allow_seen: bool = False,
+):
+    """A meta-layer checkpoint on measured variant effects (``metalayer evaluate --checkpoint C --variants T``):
+    meta(alt) − meta(ref) at the assayed exon's sites, beside base(alt) − base(ref) on the same rows
+    (:func:`~meta_layer_cli.evaluation.variant_effects.evaluate_canonical_on_variants`). ``table``: see
+    :func:`~meta_layer_cli.jobs.variants.common.read_measured_table`. Rows whose exon lies in a gene the
+    checkpoint trained or validated on (by locus, same genome build; ``run.loci``) are left out unless
+    ``allow_seen``; how many, is logged. Returns a
+    :class:`~meta_layer_cli.evaluation.variant_effects.VariantEffectEvaluation`."""
+    import polars as pl
+
+    from meta_layer_cli.evaluation.variant_effects import evaluate_canonical_on_variants
+    from meta_layer_cli.jobs.variants.common import read_measured_table
+
+    device = str(resolve_device(device))
+    stored = CanonicalCheckpoint.read(checkpoint)
+    frame = read_measured_table(table)
+    recorded = stored.run.get("loci") or {}
+    placed = {"chrom", "strand", "exon_start_genomic", "exon_end_genomic"} <= set(frame.columns)
+    if not allow_seen and recorded.get("seen") and placed:
+        build = frame["genome_build"][0] if "genome_build" in frame.columns else None
+        if same_build(recorded.get("genome_build"), build or "GRCh37"):  # Vex-seq and MaPSy are hg19
+            rows = frame.select("chrom", "strand", "exon_start_genomic", "exon_end_genomic").rows()
+            loci = {str(i): (strip_chr(str(c)), str(st), int(a) - 1, int(b)) for i, (c, st, a, b) in enumerate(rows)}
+            seen = overlapping_genes(recorded["seen"], loci)
+            if seen:
+                logger.info(
+                    f"{len(seen):,} of {len(frame):,} variant rows are in genes the checkpoint trained or validated "
+                    "on: left out (--allow-seen keeps them)"
+                )
+                frame = frame.filter(~pl.int_range(pl.len()).cast(pl.Utf8).is_in(sorted(seen)))
+    elif not allow_seen:
+        logger.info("the rows' exons could not be placed against the checkpoint's training genes: all rows kept")
+    if frame.is_empty():
+        raise InputDataError("no variant rows left: every row is in a gene the checkpoint has seen (--allow-seen)")
+    return evaluate_canonical_on_variants(checkpoint, [frame], device=device, models_dir=models_dir)
 
 
 def evaluate_checkpoint(
@@ -1009,9 +1042,10 @@ def evaluate_checkpoint_metrics(
 
     device = str(resolve_device(device))  # once per job: --device, else the one default (auto)
     model, config = load_model(checkpoint, device)
-    run = _run_info(config, Path(checkpoint))
+    stored = CanonicalCheckpoint.read(checkpoint, config)
+    run = stored.run
     # a demo checkpoint without --genes needs its test genes' tracks only
-    needed = run["split"]["test"] if genes is None else None
+    needed = stored.split["test"] if genes is None else None
     dirs, same = checkpoint_data(checkpoint, data, device, models_dir=models_dir, needed=needed)
     manifests = [read_manifest(d) for d in dirs]
     in_order = common_gene_ids(dirs, manifests)
@@ -1034,10 +1068,10 @@ def evaluate_checkpoint_metrics(
             )
         test_ids = genes
     elif same:
-        test_ids = [g for g in run["split"]["test"] if g in finished]
-        if len(test_ids) < len(run["split"]["test"]) and not allow_partial:
+        test_ids = [g for g in stored.split["test"] if g in finished]
+        if len(test_ids) < len(stored.split["test"]) and not allow_partial:
             raise InputDataError(
-                f"{len(run['split']['test']) - len(test_ids)} of the checkpoint's test genes have "
+                f"{len(stored.split['test']) - len(test_ids)} of the checkpoint's test genes have "
                 "no tracks in the data; pass --allow-partial to evaluate the rest"
             )
     else:

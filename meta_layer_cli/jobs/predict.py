@@ -4,7 +4,8 @@ Genes (from a prepared folder, a FASTA + annotation, or the demo set) get recali
 probabilities (parquet, optionally bigWig); measured or hypothetical variant tables (``id, ref_seq,
 alt_seq, exon_start, exon_end``) get base-model deltas and, with variant-model checkpoints, their
 outputs. Base-model tracks for genes not yet prepared are predicted beside the output
-(``OUT.base/``, resumable), with the base model the checkpoint was trained on.
+(``OUT.base/``, resumable), with the base model the checkpoint was trained on; those of demo genes in the
+track cache that ``metalayer demo`` and ``train-canonical`` fill (``cache``), so they are predicted once.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pathlib import Path
 
 from meta_layer_cli.artifacts import open_source, predict_tracks
 from meta_layer_cli.artifacts.sources import read_genes_file
-from meta_layer_cli.inference.genes import checkpoint_records, recalibrate_tracks
+from meta_layer_cli.inference.genes import recalibrate_tracks
 from meta_layer_cli.io.atomic import check_output_file, refuse_overwriting_inputs
-from meta_layer_cli.models.checkpoint import read_checkpoint_config
+from meta_layer_cli.jobs.canonical import demo_tracks
+from meta_layer_cli.models.checkpoint import CanonicalCheckpoint
 from meta_layer_cli.runtime.config import hardware_settings
 from meta_layer_cli.runtime.device import resolve_device
 from meta_layer_cli.runtime.errors import UsageError
@@ -44,6 +46,7 @@ def predict_genes(
     device: str | None = None,
     progress: bool = True,
     allow_partial: bool = False,
+    cache: str | os.PathLike | None = None,
 ) -> Path:
     """Recalibrated probabilities of genes to ``out`` (parquet); see the module docstring. An unfinished ``data``
     folder is refused unless ``allow_partial``.
@@ -54,6 +57,9 @@ def predict_genes(
     ``shard`` ("K/N"): only every N-th gene of the selection, starting with the K-th (so N jobs write N
     parquet files that together hold every gene once; ``polars.scan_parquet("dir/*.parquet")`` reads them
     as one table).
+
+    ``cache``: the track cache of ``dataset`` genes (default ``$METALAYER_CACHE`` or ``~/.cache/metalayer``;
+    ``metalayer demo``'s is ``OUT/cache``), keyed by base model and weights checksum.
     """
     if Path(out).suffix != ".parquet":
         raise UsageError(f"--out {out}: gene predictions are written as a .parquet table")
@@ -79,16 +85,18 @@ def predict_genes(
     source = open_source(dataset, fasta, gtf, None, transcripts).select(wanted or None, region)
     if shard is not None:
         source = source.select(_shard_ids(source, shard))
-    records = checkpoint_records(read_checkpoint_config(checkpoint), checkpoint)
+    records = CanonicalCheckpoint.read(checkpoint).base_records
+    ids = [e.gene_id for e in source.entries]
     dirs = []
     for record in records:
         model = record.load(device=hardware.device, models_dir=models_dir)
+        if dataset is not None:  # the built-in genes' tracks live in the track cache, shared by every command
+            dirs.append(demo_tracks(model, ids, cache, progress))
+            continue
         directory = Path(f"{out}.base") / f"{record.name}-{record.weights_checksum}"
         predict_tracks(model, source, directory, progress=progress)
         dirs.append(directory)
-    return recalibrate_tracks(
-        checkpoint, dirs, out, [e.gene_id for e in source.entries], bigwig, hardware.device, progress
-    )
+    return recalibrate_tracks(checkpoint, dirs, out, ids, bigwig, hardware.device, progress)
 
 
 def _shard_ids(source, shard: str | None) -> list[str]:

@@ -43,3 +43,52 @@ def test_rows_without_an_exon_or_a_target_are_left_out(osai80, tmp_path):
     )
     result = evaluate_canonical_on_variants(checkpoint(tmp_path / "a", osai80, False), [table], device="cpu")
     assert result.sets["vexseq"]["meta"]["n"] == 8
+
+
+def test_the_deltas_measured_are_those_of_the_calibrated_meta_layer_score_vcf_applies(osai80, tmp_path):
+    """Evaluation measured the raw network while score-vcf applies the checkpoint's calibration: a calibrated
+    checkpoint must now score other deltas than its uncalibrated model (a temperature of 3 flattens them)."""
+    from meta_layer_cli.models.checkpoint import update_checkpoint_config
+
+    table = small_vexseq(30)
+    plain = evaluate_canonical_on_variants(checkpoint(tmp_path / "a", osai80, False), [table], device="cpu")
+    calibrated = checkpoint(tmp_path / "b", osai80, False)
+    maps = {site: {"name": "temperature", "temperature": 3.0} for site in ("acceptor", "donor")}
+    update_checkpoint_config(calibrated, {"calibration": {"method": "temperature", "maps": maps}})
+    flattened = evaluate_canonical_on_variants(calibrated, [table], device="cpu")
+    assert flattened.sets["vexseq"]["base"] == plain.sets["vexseq"]["base"]
+    assert not np.isclose(flattened.sets["vexseq"]["meta"]["pearson"], plain.sets["vexseq"]["meta"]["pearson"])
+
+
+def test_evaluate_a_meta_layer_checkpoint_on_measured_variants_leaves_out_its_genes(osai80, tmp_path):
+    """`evaluate --checkpoint C --variants T` took variant models only; a meta-layer checkpoint is now judged on
+    measured effects too, without the rows whose exon lies in a gene it trained on (by hg19 locus)."""
+    import polars as pl
+    from typer.testing import CliRunner
+
+    from meta_layer_cli.commands.main import app
+    from meta_layer_cli.jobs.canonical import evaluate_checkpoint_on_variants
+    from meta_layer_cli.models.checkpoint import update_checkpoint_config
+
+    table = small_vexseq(30)
+    first = table.row(0, named=True)
+    gene = [
+        first["chrom"].removeprefix("chr"),
+        first["strand"],
+        first["exon_start_genomic"] - 500,
+        first["exon_end_genomic"],
+    ]
+    ck = checkpoint(tmp_path / "a", osai80, True)
+    run = {"base_models": [BaseModelRecord.of(osai80).to_dict()], "channels": list(osai80.channels)}
+    update_checkpoint_config(ck, {"run": {**run, "loci": {"genome_build": "GRCh37", "seen": [gene]}}})
+    in_gene = table.filter(pl.col("group") == first["group"]).height
+    held_out = evaluate_checkpoint_on_variants(ck, table, device="cpu")
+    assert held_out.sets["vexseq"]["meta"]["n"] == 30 - in_gene >= 20
+    everything = evaluate_checkpoint_on_variants(ck, table, device="cpu", allow_seen=True)
+    assert everything.sets["vexseq"]["meta"]["n"] == 30
+    table.write_parquet(tmp_path / "vexseq.parquet")
+    result = CliRunner().invoke(
+        app, ["evaluate", "--checkpoint", str(ck), "--variants", str(tmp_path / "vexseq.parquet"), "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "meta(alt) - meta(ref)" in result.output and f"{30 - in_gene:>6}" in result.output

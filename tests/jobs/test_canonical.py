@@ -149,6 +149,25 @@ def test_evaluating_a_demo_checkpoint_predicts_its_test_genes_only(run, tmp_path
     assert sorted(finished_gene_ids(folder, read_manifest(folder))) == sorted(RUN_TEST)
 
 
+def test_predict_on_demo_genes_reads_the_track_cache_the_run_filled(run, tmp_path, monkeypatch):
+    """predict --dataset demo predicted the base model's tracks again into OUT.base/, though the run (and
+    `metalayer demo`) had them in its track cache: now it reads and fills that cache."""
+    from meta_layer_cli.base_models.base import NeuralBaseModel
+    from meta_layer_cli.jobs.predict import predict_genes
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the base model ran: the cached tracks were not used")
+
+    monkeypatch.setattr(NeuralBaseModel, "predict_genes", refuse)
+    out = tmp_path / "demo.parquet"
+    predict_genes(
+        run.checkpoint_path, out, dataset="demo", genes=[RUN_TEST[0]], cache=run.cache, device="cpu", progress=False
+    )
+    assert not (tmp_path / "demo.parquet.base").exists()
+    table = pl.read_parquet(out)
+    assert set(table["gene_id"]) == {RUN_TEST[0]} and table["meta_acceptor"].is_finite().all()
+
+
 def test_the_trainer_logs_one_line_per_epoch(run):
     log = (run.output_dir / "train.log").read_text()
     assert log.count("validation PR-AUC") == len(run.history) == 2
