@@ -3,9 +3,10 @@
 A record names the model, its weights checksum, context and channels. Anything built on a base
 model's outputs (prepared tracks, a meta-layer checkpoint, a variant-model checkpoint) stores
 records, and :meth:`BaseModelRecord.require` is the single check that a loaded model is the same
-one. ``weights`` is only a hint for finding the files again (the path as given when recorded);
-on another machine the lookup of :mod:`meta_layer_cli.base_models.weights` finds them, and the
-checksum decides.
+one. ``weights`` is only a hint for finding the files again (the path as given when recorded), kept in a
+prepared folder's manifest (data of this machine) and left out of checkpoints (:meth:`portable`), which are
+used elsewhere: the lookup of :mod:`meta_layer_cli.base_models.weights` finds the files, and the checksum
+decides.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class BaseModelRecord:
         out = asdict(self)
         out["channels"] = list(self.channels)
         return out
+
+    def portable(self) -> dict:
+        """:meth:`to_dict` without the weights path: what a checkpoint stores."""
+        return {k: v for k, v in self.to_dict().items() if k != "weights"}
 
     @classmethod
     def from_dict(cls, data: dict) -> BaseModelRecord:

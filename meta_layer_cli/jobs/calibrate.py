@@ -231,7 +231,7 @@ def calibrate_base_model(
         fitted_on = set(allowed)
         loci = [gene_locus(e) for e in manifest["genes"] if e["gene_id"] in fitted_on]
         run = {
-            "base_models": [record.to_dict()],
+            "base_models": [record.portable()],
             "channels": channels,
             "split": split,
             "thresholds": thresholds,

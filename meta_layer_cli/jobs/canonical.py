@@ -593,7 +593,7 @@ def _train_canonical(
         # the config without paths of this machine: a checkpoint is evaluated and used elsewhere
         portable = cfg.model_dump(exclude={"tracks_cache", "output_dir", "data", "models_dir", "base_weights"})
         run_info = {
-            "base_models": [r.to_dict() for r in tracks.records],
+            "base_models": [r.portable() for r in tracks.records],
             "channels": channels,
             "split": split.to_dict(),
             "loci": tracks.seen_loci(split),
@@ -779,7 +779,7 @@ def finish_canonical_run(
         from meta_layer_cli.evaluation.variant_effects import evaluate_canonical_on_variants
 
         variant_evaluation = evaluate_canonical_on_variants(
-            checkpoint, variant_sets, device=device, models_dir=models_dir, loaded=(best, config)
+            checkpoint, variant_sets, device=device, models_dir=models_dir, loaded=(best, config), progress=progress
         )
     result = CanonicalResult(
         canonical_test_metrics=evaluation.meta,

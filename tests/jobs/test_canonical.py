@@ -128,7 +128,7 @@ def test_checkpoint_holds_no_machine_local_paths(run):
     text = (run.checkpoint_path / "config.json").read_text()
     assert str(run.output_dir.parent / "cache") not in text  # the tracks cache is looked up, not recorded
     base = json.loads(text)["run"]["base_models"][0]
-    assert set(base) == {"name", "weights_checksum", "context", "channels", "weights"}
+    assert set(base) == {"name", "weights_checksum", "context", "channels"}  # no weights path: looked up
 
 
 def test_evaluate_checkpoint_reproduces_the_run(run):
@@ -161,7 +161,14 @@ def test_predict_on_demo_genes_reads_the_track_cache_the_run_filled(run, tmp_pat
     monkeypatch.setattr(NeuralBaseModel, "predict_genes", refuse)
     out = tmp_path / "demo.parquet"
     predict_genes(
-        run.checkpoint_path, out, dataset="demo", genes=[RUN_TEST[0]], cache=run.cache, device="cpu", progress=False
+        run.checkpoint_path,
+        out,
+        dataset="demo",
+        genes=[RUN_TEST[0]],
+        cache=run.cache,
+        device="cpu",
+        progress=False,
+        models_dir=shared_path("models"),
     )
     assert not (tmp_path / "demo.parquet.base").exists()
     table = pl.read_parquet(out)

@@ -26,6 +26,12 @@ from tests.variant_helpers import osai80_weights, vexseq_path
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def models_from_the_environment(monkeypatch):
+    """Checkpoints record no weights path: applying one finds the base model as a user's shell would."""
+    monkeypatch.setenv("METALAYER_MODELS", str(SHARED / "models"))
+
+
 @pytest.fixture(scope="module")
 def exon_sets(tmp_path_factory):
     """Vex-seq rows of three disjoint exon sets, and where they are written: A (training) as a loader table,
@@ -310,14 +316,12 @@ def test_checkpoint_records_its_base_model(trained, exon_sets, osai80, tmp_path,
 
     sets, _ = exon_sets
     config = json.loads((trained.checkpoint_path / "config.json").read_text())
-    assert config["run"]["base_model"] == BaseModelRecord.of(osai80).to_dict()
-    assert config["run"]["base_model"]["weights"] == osai80_weights()  # the hint, as given
-    scored = score_sequences_with_models(sets["C"], [trained.checkpoint_path])
-    # on another machine the hint does not exist: the record's lookup ($METALAYER_MODELS) finds the same weights
+    assert config["run"]["base_model"] == BaseModelRecord.of(osai80).portable()
+    assert "weights" not in config["run"]["base_model"]  # no path of the machine that trained it
+    scored = score_sequences_with_models(sets["C"], [trained.checkpoint_path])  # $METALAYER_MODELS (fixture)
+    # on another machine, with its own folder of models, the record's lookup finds the same weights
     moved = tmp_path / "moved"
     shutil.copytree(trained.checkpoint_path, moved)
-    config["run"]["base_model"]["weights"] = str(tmp_path / "gone" / "80nt")
-    (moved / "config.json").write_text(json.dumps(config))
     models = tmp_path / "models" / "openspliceai-mane"
     models.mkdir(parents=True)
     (models / "80nt").symlink_to(SHARED / "models" / "openspliceai-mane" / "80nt")

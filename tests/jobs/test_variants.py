@@ -17,6 +17,7 @@ from meta_layer_cli.jobs.canonical import builtin_config
 from meta_layer_cli.jobs.variants import resolve_variant_config, run_validated_delta_training
 from meta_layer_cli.runtime.errors import InputDataError
 from meta_layer_cli.training.variant_config import load_variant_config
+from tests.conftest import SHARED
 from tests.variant_helpers import (
     TINY_ARCHITECTURE,
     TINY_HARDWARE,
@@ -27,6 +28,12 @@ from tests.variant_helpers import (
 )
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def models_from_the_environment(monkeypatch):
+    """Checkpoints record no weights path: applying one finds the base model as a user's shell would."""
+    monkeypatch.setenv("METALAYER_MODELS", str(SHARED / "models"))
 
 
 def data_specs(vexseq_rows: int = 40, mapsy_rows: int = 24) -> list[dict]:

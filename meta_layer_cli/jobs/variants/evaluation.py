@@ -75,7 +75,7 @@ def evaluate_variant_checkpoint(
         {
             "checkpoint": str(checkpoint),
             "model": predictor.model.config.architecture,
-            "base_model": predictor.record.to_dict(),
+            "base_model": predictor.record.portable(),
             "rows": len(ds),
             "exons": int(len(np.unique(ds.groups.astype(str)))),
             "seen_rows": int(seen.sum()),

@@ -415,7 +415,7 @@ def _train_in_folder(
         for name, rows in groups_by_source(dataset).items()
     }
     run_info = {
-        "base_model": dataset.base_model.to_dict(),  # BaseModelRecord: name, checksum, context, channels, hint
+        "base_model": dataset.base_model.portable(),  # BaseModelRecord: name, checksum, context, channels
         "window": cfg.window,
         "delta_window": cfg.delta_window,
         "thresholds": thresholds,
