@@ -21,6 +21,7 @@ import polars as pl
 
 from meta_layer_cli.evaluation.variant_metrics import regression_metrics
 from meta_layer_cli.features.variants import DEFAULT_THRESHOLDS
+from meta_layer_cli.runtime.progress import Progress
 
 
 @dataclass
@@ -71,6 +72,7 @@ def evaluate_canonical_on_variants(
     models_dir: str | os.PathLike | None = None,
     cache=None,
     loaded: tuple | None = None,
+    progress: bool = True,
 ) -> VariantEffectEvaluation:
     """meta(alt) - meta(ref) of a canonical checkpoint against measured effects, from the meta-layer as
     ``score-vcf`` applies it to a window (:class:`~meta_layer_cli.models.apply.CanonicalPredictor`: its
@@ -100,25 +102,28 @@ def evaluate_canonical_on_variants(
         downs = frame["downstream"].fill_null("").to_list() if "downstream" in frame.columns else [""] * n
         refs = list(zip(frame["ref_seq"].to_list(), ups, downs))
         alts = list(zip(frame["alt_seq"].to_list(), ups, downs))
-        per_base = [predict_sequences(b, refs, alts, memory, batched=True) for b in bases]
+        with Progress(f"{name}: base model on {n:,} ref/alt pairs", bar=False, enabled=progress):
+            per_base = [predict_sequences(b, refs, alts, memory, batched=True) for b in bases]
         meta_delta = np.full(n, np.nan)
         base_delta = np.full(n, np.nan)
         starts, ends = frame["exon_start"].to_list(), frame["exon_end"].to_list()
-        for row in range(n):
-            ref, alt = refs[row][0], alts[row][0]
-            acc, don = int(starts[row]), int(ends[row]) - 1
-            if not (0 <= acc < len(ref) and 0 <= don < len(ref)):
-                continue  # the exon's sites are not in the sequence: no delta, and no model pass for it
-            t_ref = np.concatenate([p[0][row] for p in per_base], axis=1).T.astype(np.float32)
-            t_alt = np.concatenate([p[1][row] for p in per_base], axis=1).T.astype(np.float32)
-            m_ref = meta(sequence_to_codes(ref), t_ref, whole_gene=False)
-            m_alt = meta(sequence_to_codes(alt), t_alt, whole_gene=False)
-            p, s = variant_span(ref, alt)
-            m_alt = alt_on_ref(m_alt, len(ref), p, s)
-            meta_delta[row] = (m_alt[acc, 1] - m_ref[acc, 1]) + (m_alt[don, 2] - m_ref[don, 2])
-            b_ref, b_alt = per_base[0][0][row], alt_on_ref(per_base[0][1][row], len(ref), p, s)
-            if records[0].channels[:3] == ("neither", "acceptor", "donor"):
-                base_delta[row] = (b_alt[acc, 1] - b_ref[acc, 1]) + (b_alt[don, 2] - b_ref[don, 2])
+        with Progress(f"{name}: meta-layer on ref/alt pairs", total=n, unit="rows", enabled=progress) as bar:
+            for row in range(n):
+                bar.update(1)
+                ref, alt = refs[row][0], alts[row][0]
+                acc, don = int(starts[row]), int(ends[row]) - 1
+                if not (0 <= acc < len(ref) and 0 <= don < len(ref)):
+                    continue  # the exon's sites are not in the sequence: no delta, and no model pass for it
+                t_ref = np.concatenate([p[0][row] for p in per_base], axis=1).T.astype(np.float32)
+                t_alt = np.concatenate([p[1][row] for p in per_base], axis=1).T.astype(np.float32)
+                m_ref = meta(sequence_to_codes(ref), t_ref, whole_gene=False)
+                m_alt = meta(sequence_to_codes(alt), t_alt, whole_gene=False)
+                p, s = variant_span(ref, alt)
+                m_alt = alt_on_ref(m_alt, len(ref), p, s)
+                meta_delta[row] = (m_alt[acc, 1] - m_ref[acc, 1]) + (m_alt[don, 2] - m_ref[don, 2])
+                b_ref, b_alt = per_base[0][0][row], alt_on_ref(per_base[0][1][row], len(ref), p, s)
+                if records[0].channels[:3] == ("neither", "acceptor", "donor"):
+                    base_delta[row] = (b_alt[acc, 1] - b_ref[acc, 1]) + (b_alt[don, 2] - b_ref[don, 2])
         kinds = frame["target_kind"].to_list() if "target_kind" in frame.columns else ["delta_psi_percent"] * n
         threshold = DEFAULT_THRESHOLDS.get(max(set(kinds), key=kinds.count), 20.0)
         target = frame["target"].cast(pl.Float64).to_numpy()
