@@ -321,6 +321,8 @@ def register(app: typer.Typer) -> None:
         or calibrated on, a meta-layer checkpoint leaves out rows in genes it trained on, unless --allow-seen."""
         if sum(x is not None for x in (tracks, checkpoint)) != 1:
             raise UsageError("give --tracks DIR or --checkpoint DIR")
+        if variants is not None and (tracks is not None or data or genes):
+            raise UsageError("--variants scores a checkpoint on a measured table: without --tracks, --data or --genes")
         if tracks is not None:
             from meta_layer_cli.evaluation import evaluate_tracks
 

@@ -615,3 +615,12 @@ def test_untyped_errors_are_bugs_not_the_users_fault(monkeypatch, tmp_path, erro
     result = runner.invoke(app, ["prepare", "--dataset", "demo", "--out", str(tmp_path)])
     line = one_error_line(result, code, text)
     assert "bad input" not in line
+
+
+@pytest.mark.parametrize("extra", [["--data", "prepared"], ["--genes", "TP53"]])
+def test_evaluate_variants_refuses_options_it_would_ignore(tmp_path, extra):
+    """--variants with --data or --genes silently ignored them: a user who asked for a subset got all rows."""
+    result = CliRunner().invoke(
+        app, ["evaluate", "--checkpoint", str(tmp_path), "--variants", str(tmp_path / "v.csv"), *extra]
+    )
+    assert result.exit_code == 2 and "without --tracks, --data or --genes" in result.output
