@@ -126,6 +126,11 @@ class GeneStructureDecoder:
             posterior = _chain_posteriors(pos.tolist(), kind.tolist(), weight.tolist(), self.min_exon, self.min_intron)
         out = probs.astype(np.float32, copy=True)
         out[pos, kind] = posterior
+        # a decoded posterior next to the other class's undecoded probability at one position can sum past 1
+        # (seen: donor 0.99999 + acceptor 0.0005): scale both down there, so every row stays a distribution
+        sites = out[:, 1] + out[:, 2]
+        over = sites > 1.0
+        out[over, 1:] /= sites[over, None]
         out[:, 0] = np.clip(1.0 - out[:, 1] - out[:, 2], 0.0, 1.0)
         return out
 
