@@ -382,6 +382,12 @@ class Trainer:
                         f"loss {record['train_loss']:.4f}, validation PR-AUC {shown}, {seconds:.0f} s"
                         + (", best so far" if improved else "")
                         + (f"; time budget of {c.max_minutes:g} min reached" if out_of_time else "")
+                        + (
+                            f"; early stop: {c.patience} epoch{'s' if c.patience != 1 else ''} without improvement, "
+                            f"best epoch {state.best_epoch}"
+                            if state.epochs_without_improvement >= c.patience and not out_of_time
+                            else ""
+                        )
                     )
                 if world > 1:
                     # rank 0 decides early stopping for all, so every rank stops after the same epoch

@@ -89,9 +89,13 @@ def test_no_weight_decay_on_the_base_map_temperature_biases_and_norms(osai80_arr
     assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
 
 
-def test_early_stopping_with_progress_bar(osai80_arrays, tmp_path):
-    _, state = _fit(osai80_arrays, tmp_path, epochs=20, patience=1, lr=1e-9, progress=True)
+def test_early_stopping_with_progress_bar(osai80_arrays, tmp_path, caplog):
+    with caplog.at_level("INFO"):
+        _, state = _fit(osai80_arrays, tmp_path, epochs=20, patience=1, lr=1e-9, progress=True)
     assert len(state.history) < 20 and state.epochs_without_improvement == 1
+    # the last epoch's line says why training stopped (the demo stopped at epoch 7/8 without a word)
+    last = [m for m in caplog.messages if "validation PR-AUC" in m][-1]
+    assert f"early stop: 1 epoch without improvement, best epoch {state.best_epoch}" in last
 
 
 DDP_SCRIPT = """
