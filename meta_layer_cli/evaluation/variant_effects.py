@@ -102,7 +102,7 @@ def evaluate_canonical_on_variants(
         downs = frame["downstream"].fill_null("").to_list() if "downstream" in frame.columns else [""] * n
         refs = list(zip(frame["ref_seq"].to_list(), ups, downs))
         alts = list(zip(frame["alt_seq"].to_list(), ups, downs))
-        with Progress(f"{name}: base model on {n:,} ref/alt pairs", bar=False, enabled=progress):
+        with Progress(f"{name}: base model on {n:,} ref/alt pairs", enabled=progress):  # says when it starts
             per_base = [predict_sequences(b, refs, alts, memory, batched=True) for b in bases]
         meta_delta = np.full(n, np.nan)
         base_delta = np.full(n, np.nan)

@@ -616,6 +616,7 @@ def _train_canonical(
             models_dir=cfg.models_dir,
         )
         result.tracks_dirs, result.base_models = list(tracks.dirs), list(tracks.records)
+        logger.info(result_line(result))  # the result in train.log too, not only on stdout
         result.split_rule = describe_split(split.to_dict(), tracks.chromosomes, split_method(cfg, tracks))
         with Progress("report", bar=False, enabled=None):
             write_run_report(result, test=test)
@@ -634,6 +635,18 @@ def _train_canonical(
     finally:
         if folder is not None:
             folder.__exit__(None, None, None)
+
+
+def result_line(result: CanonicalResult) -> str:
+    """One line of a finished run's held-out result: PR-AUC macro of the base model, the network alone and the
+    whole meta-layer, on the same positions."""
+    meta, base = result.canonical_test_metrics, result.base_test_metrics or {}
+    alone = (result.extra_test_metrics or {}).get("meta_per_nucleotide") or {}
+    parts = [f"base {base['pr_auc_macro']:.4f}"] if "pr_auc_macro" in base else []
+    if "pr_auc_macro" in alone:
+        parts.append(f"network alone {alone['pr_auc_macro']:.4f}")
+    parts.append(f"meta-layer {meta.get('pr_auc_macro', float('nan')):.4f}")
+    return f"result on {len(result.split['test']):,} held-out test genes: PR-AUC macro " + ", ".join(parts)
 
 
 FINISHING_PROBE_NT = 30_000  # validation nucleotides timed before training to estimate the run's last phase

@@ -178,6 +178,9 @@ def test_predict_on_demo_genes_reads_the_track_cache_the_run_filled(run, tmp_pat
 def test_the_trainer_logs_one_line_per_epoch(run):
     log = (run.output_dir / "train.log").read_text()
     assert log.count("validation PR-AUC") == len(run.history) == 2
+    # and ends with the result (README: "one line per epoch, the result")
+    meta = run.canonical_test_metrics["pr_auc_macro"]
+    assert "result on 2 held-out test genes: PR-AUC macro base " in log and f"meta-layer {meta:.4f}" in log
 
 
 def test_the_start_of_run_estimate_covers_the_whole_run(run, monkeypatch, caplog):
