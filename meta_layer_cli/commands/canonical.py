@@ -29,7 +29,10 @@ WeightsOpt = Annotated[
     str | None,
     typer.Option("--weights", help="weights file or folder (a folder of flank sizes picks --flank); see README"),
 ]
-FlankOpt = Annotated[int | None, typer.Option("--flank", min=1, help="OpenSpliceAI flank size in nt (default 10000)")]
+FlankOpt = Annotated[
+    int | None,
+    typer.Option("--flank", min=1, metavar="<nt>", help="OpenSpliceAI flank size: 80, 400, 2000 or 10000 (default)"),
+]
 FastaOpt = Annotated[Path | None, typer.Option("--fasta", "-R", help="genome FASTA (plain or bgzip)")]
 GtfOpt = Annotated[
     str | None, typer.Option("--gtf", "-A", help="GTF/GFF3 (gzip ok), a SpliceAI annotation table, grch37 or grch38")
@@ -202,13 +205,17 @@ def register(app: typer.Typer) -> None:
     @run_command
     def train_canonical(
         base_model: Annotated[
-            list[str] | None, typer.Option("--base-model", "-b", help="base model (repeat to stack several)")
+            list[str] | None,
+            typer.Option("--base-model", "-b", metavar="<name>", help="base model (repeat to stack several)"),
         ] = None,
-        weights: Annotated[list[str] | None, typer.Option("--weights", help="weights per --base-model")] = None,
+        weights: Annotated[
+            list[str] | None, typer.Option("--weights", metavar="<path>", help="weights per --base-model")
+        ] = None,
         flank: FlankOpt = None,
         models_dir: ModelsDirOpt = None,
         data: Annotated[
-            list[Path] | None, typer.Option("--data", help="prepared folder (one per stacked base model)")
+            list[Path] | None,
+            typer.Option("--data", metavar="<path>", help="prepared folder (one per stacked base model)"),
         ] = None,
         fasta: FastaOpt = None,
         gtf: GtfOpt = None,
@@ -299,7 +306,9 @@ def register(app: typer.Typer) -> None:
     @run_command
     def evaluate(
         checkpoint: Annotated[Path | None, typer.Option(help="a canonical or variant-model checkpoint")] = None,
-        data: Annotated[list[Path] | None, typer.Option("--data", help="prepared folder(s) to evaluate on")] = None,
+        data: Annotated[
+            list[Path] | None, typer.Option("--data", metavar="<path>", help="prepared folder(s) to evaluate on")
+        ] = None,
         tracks: Annotated[Path | None, typer.Option(help="evaluate a prepared folder's base-model tracks")] = None,
         variants: Annotated[
             Path | None,
@@ -373,9 +382,12 @@ def register(app: typer.Typer) -> None:
     def predict(
         out: Annotated[Path, typer.Option("--out", "-o", help="output table (.parquet; variants also .tsv/.csv)")],
         checkpoint: Annotated[
-            list[Path] | None, typer.Option("--checkpoint", help="trained checkpoint (variants: repeatable)")
+            list[Path] | None,
+            typer.Option("--checkpoint", metavar="<path>", help="trained checkpoint (variants: repeatable)"),
         ] = None,
-        data: Annotated[list[Path] | None, typer.Option("--data", help="prepared folder(s) of the genes")] = None,
+        data: Annotated[
+            list[Path] | None, typer.Option("--data", metavar="<path>", help="prepared folder(s) of the genes")
+        ] = None,
         fasta: FastaOpt = None,
         gtf: GtfOpt = None,
         dataset: DatasetOpt = None,
@@ -390,7 +402,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         base_model: BaseModelOpt = None,
         weights: WeightsOpt = None,
-        window: Annotated[int, typer.Option(min=0, help="variants: nt each side for the window deltas")] = 50,
+        window: Annotated[
+            int, typer.Option(min=0, metavar="<nt>", help="variants: nt each side for the window deltas")
+        ] = 50,
         cache: Annotated[
             Path | None,
             typer.Option(help="folder caching base-model predictions (--dataset demo: metalayer demo's is OUT/cache)"),
@@ -446,7 +460,7 @@ def register(app: typer.Typer) -> None:
     def calibrate(
         out: Annotated[Path, typer.Option("--out", "-o", help="new checkpoint folder")],
         checkpoint: Annotated[Path | None, typer.Option(help="checkpoint to calibrate (none: the base model)")] = None,
-        data: Annotated[list[Path] | None, typer.Option("--data", help="prepared folder(s)")] = None,
+        data: Annotated[list[Path] | None, typer.Option("--data", metavar="<path>", help="prepared folder(s)")] = None,
         method: Annotated[
             str | None, typer.Option(help="canonical: temperature (default) or isotonic; variant: isotonic or quantile")
         ] = None,
@@ -504,7 +518,9 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="working folder (tracks are cached there)")] = Path("metalayer_demo"),
         profile: ProfileOpt = None,
         device: DeviceOpt = None,
-        epochs: Annotated[int | None, typer.Option(min=1, help="override the lightweight config's epochs")] = None,
+        epochs: Annotated[
+            int | None, typer.Option(min=1, metavar="<n>", help="override the lightweight config's epochs")
+        ] = None,
         genes: Annotated[str | None, typer.Option(help="demo gene ids (default: ~200 genes up to 40 kb)")] = None,
         overwrite: Annotated[
             bool, typer.Option(help="train again from scratch even if the folder holds a finished demo")
@@ -542,6 +558,7 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(
                 "--set",
+                metavar="<key=value>",
                 help="override a pipeline key (device=cpu) or a training key (training.epochs=5, "
                 "model.width=16: the train-canonical step's)",
             ),

@@ -38,7 +38,9 @@ ProfileOpt = Annotated[
     str | None, typer.Option("--profile", help="hardware profile: cpu, m1, gpu, or a YAML file of hardware keys")
 ]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="report progress on stderr")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a config key, e.g. training.epochs=5")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", metavar="<key=value>", help="override a config key, e.g. training.epochs=5")
+]
 ModelsDirOpt = Annotated[
     Path | None, typer.Option("--models-dir", help="folder of base-model weights (default: $METALAYER_MODELS)")
 ]

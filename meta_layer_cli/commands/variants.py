@@ -56,18 +56,24 @@ def register(app: typer.Typer) -> None:
         weights: Annotated[str | None, typer.Option(help="weights file or folder (default: the lookup)")] = None,
         models_dir: ModelsDirOpt = None,
         distance: Annotated[
-            int, typer.Option("--distance", "-D", min=0, max=4999, help="window half-width, as SpliceAI's -D")
+            int,
+            typer.Option(
+                "--distance", "-D", min=0, max=4999, metavar="<nt>", help="window half-width, as SpliceAI's -D"
+            ),
         ] = 50,
-        mask: Annotated[int, typer.Option("--mask", "-M", min=0, max=1, help="1: SpliceAI's masking (-M 1)")] = 0,
+        mask: Annotated[
+            int, typer.Option("--mask", "-M", min=0, max=1, metavar="<0|1>", help="1: SpliceAI's masking (-M 1)")
+        ] = 0,
         device: DeviceOpt = None,
         profile: ProfileOpt = None,
         cache: Annotated[Path | None, typer.Option(help="directory to cache base-model predictions in")] = None,
-        batch_size: Annotated[int | None, typer.Option(min=1, help="windows per forward pass")] = None,
+        batch_size: Annotated[int | None, typer.Option(min=1, metavar="<n>", help="windows per forward pass")] = None,
         progress: ProgressOpt = True,
         checkpoint: Annotated[
             list[Path] | None,
             typer.Option(
                 "--checkpoint",
+                metavar="<path>",
                 help="train-canonical checkpoint (meta-layer deltas) and/or train-delta checkpoints "
                 "(repeatable); adds the MetaLayer= field",
             ),
@@ -141,7 +147,9 @@ def register(app: typer.Typer) -> None:
     @run_command
     def merge_vcf_command(
         ctx: typer.Context,
-        shards: Annotated[list[Path], typer.Argument(help="the N outputs of score-vcf --shard K/N, any order")],
+        shards: Annotated[
+            list[Path], typer.Argument(metavar="SHARD", help="the N outputs of score-vcf --shard K/N, any order")
+        ],
         output: Annotated[
             Path, typer.Option("--output", "-O", help="merged VCF (.gz/.bgz: bgzip); - writes plain VCF to stdout")
         ],
