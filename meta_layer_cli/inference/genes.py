@@ -39,7 +39,7 @@ def recalibrate_tracks(
     allow_partial: bool = False,
 ) -> Path:
     """Write base and meta probabilities for every nucleotide of ``genes`` (default: every finished gene)
-    to ``out`` (parquet): ``gene_id``, the track columns (stacked folders' channels get a ``_1``, ``_2``
+    to ``out`` (parquet): ``gene_id``, ``gene_name``, the track columns (stacked folders' channels get a ``_1``, ``_2``
     suffix), then ``meta_neither, meta_acceptor, meta_donor``. With ``bigwig_prefix`` also
     ``PREFIX.{acceptor,donor}.{plus,minus}.bw`` (needs genomic coordinates). An unfinished tracks folder is
     refused unless ``allow_partial`` (:func:`~meta_layer_cli.artifacts.tracks.require_complete`).
@@ -57,6 +57,7 @@ def recalibrate_tracks(
         record.require(manifest_record(manifest), f"the checkpoint {checkpoint}")
         require_complete(d, manifest, allow_partial)
     common = common_gene_ids(dirs, manifests)
+    names = {g["gene_id"]: g.get("gene_name") for g in manifests[0]["genes"]}  # a column beside the id
     available = set(common)
     if genes is not None:
         missing = [g for g in genes if g not in available]
@@ -87,7 +88,7 @@ def recalibrate_tracks(
         try:
             for n, (gene_id, arrays) in enumerate(zip(gene_ids, genes_arrays), 1):
                 probs = predictor(arrays.codes, arrays.tracks)
-                frame = _gene_frame(dirs, gene_id, probs)
+                frame = _gene_frame(dirs, gene_id, probs, names.get(gene_id))
                 table = frame.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(str(tmp), table.schema, compression="zstd")
@@ -135,7 +136,7 @@ def contig_lengths(manifest: dict) -> dict[str, int]:
     return {}
 
 
-def _gene_frame(dirs: Sequence[Path], gene_id: str, probs: np.ndarray) -> pl.DataFrame:
+def _gene_frame(dirs: Sequence[Path], gene_id: str, probs: np.ndarray, gene_name: str | None = None) -> pl.DataFrame:
     first = read_gene_track(dirs[0], gene_id)
     frames = [
         first.with_columns(pl.col("chrom").cast(pl.Utf8), pl.col("strand").cast(pl.Utf8), pl.col("base").cast(pl.Utf8))
@@ -145,7 +146,8 @@ def _gene_frame(dirs: Sequence[Path], gene_id: str, probs: np.ndarray) -> pl.Dat
         channels = [c for c in extra.columns if c not in first.columns[:6]]
         frames.append(extra.select({c: pl.col(c).alias(f"{c}_{i}") for c in channels}.values()))
     meta = pl.DataFrame({name: probs[:, i] for i, name in enumerate(META_COLUMNS)})
-    return pl.concat([pl.DataFrame({"gene_id": [gene_id] * len(first)}), *frames, meta], how="horizontal")
+    names = pl.DataFrame({"gene_id": [gene_id] * len(first), "gene_name": [gene_name or gene_id] * len(first)})
+    return pl.concat([names, *frames, meta], how="horizontal")
 
 
 def write_bigwigs(rows: str | os.PathLike, prefix: str, chrom_sizes: dict[str, int]) -> list[Path]:

@@ -12,6 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
+from meta_layer_cli.io.demo import demo_gene_info
 from meta_layer_cli.jobs.canonical import (
     builtin_config,
     default_demo_genes,
@@ -173,6 +174,8 @@ def test_predict_on_demo_genes_reads_the_track_cache_the_run_filled(run, tmp_pat
     assert not (tmp_path / "demo.parquet.base").exists()
     table = pl.read_parquet(out)
     assert set(table["gene_id"]) == {RUN_TEST[0]} and table["meta_acceptor"].is_finite().all()
+    # the name beside the id (the walk-through asked for names and found only ids)
+    assert set(table["gene_name"]) == {demo_gene_info()[RUN_TEST[0]]["gene"]}
 
 
 def test_the_trainer_logs_one_line_per_epoch(run):
