@@ -960,18 +960,25 @@ def seen_genes(run: dict, gene_ids: list[str], manifest: dict, same: bool, check
     seen = {g for g in gene_ids if g in fitted}
     if same:
         return seen
-    recorded = run.get("loci")
-    if recorded is None:
+    if run.get("loci") is None:
         logger.warning(
             f"{checkpoint} records no loci of its training genes (made by an older metalayer): genes of "
             "another annotation are held out by gene id only"
         )
         return seen
-    build = manifest["source"].get("genome_build")
-    if not same_build(recorded.get("genome_build"), build):
-        return seen  # another genome build: its coordinates say nothing about these
     entries = {g["gene_id"]: g for g in manifest["genes"]}
-    return seen | overlapping_genes(recorded["seen"], {g: gene_locus(entries[g]) for g in gene_ids if g in entries})
+    loci = {g: gene_locus(entries[g]) for g in gene_ids if g in entries}
+    return seen | (loci_seen_by(run, loci, manifest["source"].get("genome_build")) or set())
+
+
+def loci_seen_by(run: dict, loci: dict[str, Locus | None], build: str | None) -> set[str] | None:
+    """The keys of ``loci`` that overlap a training or validation gene of a checkpoint's ``run`` on the same
+    contig and strand (``run["loci"]``, recorded at training), or None when its coordinates cannot say: no loci
+    recorded, or another genome build than ``build``."""
+    recorded = run.get("loci")
+    if not recorded or not same_build(recorded.get("genome_build"), build):
+        return None
+    return overlapping_genes(recorded["seen"], loci)
 
 
 @phase("evaluate")
@@ -997,22 +1004,21 @@ def evaluate_checkpoint_on_variants(
     device = str(resolve_device(device))
     stored = CanonicalCheckpoint.read(checkpoint)
     frame = read_measured_table(table)
-    recorded = stored.run.get("loci") or {}
     placed = {"chrom", "strand", "exon_start_genomic", "exon_end_genomic"} <= set(frame.columns)
-    if not allow_seen and recorded.get("seen") and placed:
+    seen = None
+    if not allow_seen and placed:
         build = frame["genome_build"][0] if "genome_build" in frame.columns else None
-        if same_build(recorded.get("genome_build"), build or "GRCh37"):  # Vex-seq and MaPSy are hg19
-            rows = frame.select("chrom", "strand", "exon_start_genomic", "exon_end_genomic").rows()
-            loci = {str(i): (strip_chr(str(c)), str(st), int(a) - 1, int(b)) for i, (c, st, a, b) in enumerate(rows)}
-            seen = overlapping_genes(recorded["seen"], loci)
-            if seen:
-                logger.info(
-                    f"{len(seen):,} of {len(frame):,} variant rows are in genes the checkpoint trained or validated "
-                    "on: left out (--allow-seen keeps them)"
-                )
-                frame = frame.filter(~pl.int_range(pl.len()).cast(pl.Utf8).is_in(sorted(seen)))
-    elif not allow_seen:
+        rows = frame.select("chrom", "strand", "exon_start_genomic", "exon_end_genomic").rows()
+        loci = {str(i): (strip_chr(str(c)), str(st), int(a) - 1, int(b)) for i, (c, st, a, b) in enumerate(rows)}
+        seen = loci_seen_by(stored.run, loci, build or "GRCh37")  # Vex-seq and MaPSy are hg19
+    if seen is None and not allow_seen:
         logger.info("the rows' exons could not be placed against the checkpoint's training genes: all rows kept")
+    elif seen:
+        logger.info(
+            f"{len(seen):,} of {len(frame):,} variant rows are in genes the checkpoint trained or validated on: "
+            "left out (--allow-seen keeps them)"
+        )
+        frame = frame.filter(~pl.int_range(pl.len()).cast(pl.Utf8).is_in(sorted(seen)))
     if frame.is_empty():
         raise InputDataError("no variant rows left: every row is in a gene the checkpoint has seen (--allow-seen)")
     return evaluate_canonical_on_variants(checkpoint, [frame], device=device, models_dir=models_dir)
