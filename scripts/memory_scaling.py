@@ -9,8 +9,11 @@ contigs* (``GENE_r1``, ``LR999451.1_r1``, ...): their parquet files and gene-sto
 to the 1x folder's, so the data are real but repeated. Chromosome 2 and its replicas are held out.
 
 Each step runs in a fresh process; the table gives its peak RSS (``ru_maxrss``, which includes the pages of
-memory-mapped gene arrays a step has touched and still maps) and its RSS before the step (interpreter, torch,
-the package). Memory-behaviour runs use a meta model without its correction network (``--model base-only``: its
+memory-mapped gene arrays a step has touched and still maps), its growth over the RSS before the step (interpreter,
+torch, the package), and, sampled every 0.2 s, the peaks of its own memory (``RssAnon``) and of mapped file pages
+(``RssFile``: the kernel can drop those and read them again, so they are not memory the step needs). ``--profile``
+runs each step under cProfile (``WORK/run-xN/STEP.profile.txt``). Memory-behaviour runs use a meta model without
+its correction network (``--model base-only``: its
 output is the base model's, recalibrated by temperature, so the gene-structure decoder meets a trained model's
 few candidates; an untrained network's noise makes every position one). Memory does not depend on the model's
 width, time does: the time projection replaces its inference by the default model's, at rates measured here
@@ -88,14 +91,73 @@ def replicate(source: Path, out: Path, copies: int, x1: Path | None) -> Path:
 # ---------------------------------------------------------------------------------------------
 # one step, in a child process
 # ---------------------------------------------------------------------------------------------
-def _rss_mb() -> float:
+def _status_mb() -> dict[str, float]:
+    """``VmRSS`` and its parts ``RssAnon`` (the process's own memory) and ``RssFile`` (pages of mapped files, here
+    the gene store's arrays: the kernel can drop them and read them again) from ``/proc/self/status``, in MB."""
+    out = {}
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+        key = line.split(":")[0]
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            out[key] = int(line.split()[1]) / 1024
+    return out
 
 
-def child(step: str, folder: Path, work: Path, model: str, structure: bool) -> dict:
+def _rss_mb() -> float:
+    return _status_mb().get("VmRSS", float("nan"))
+
+
+class PeakSampler:
+    """Peaks of ``RssAnon`` and ``RssFile`` sampled every ``interval`` s in a thread (``ru_maxrss`` counts both
+    together: it cannot tell the process's own memory from mapped file pages it touched)."""
+
+    def __init__(self, interval: float = 0.2):
+        import threading
+
+        self.interval, self.peaks = interval, {"RssAnon": 0.0, "RssFile": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for key, value in _status_mb().items():
+                if key in self.peaks:
+                    self.peaks[key] = max(self.peaks[key], value)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def child(step: str, folder: Path, work: Path, model: str, structure: bool, profile: bool = False) -> dict:
+    """Run ``step`` and measure it; with ``profile`` the step runs under cProfile and ``WORK/STEP.profile.txt``
+    gets its 40 costliest functions (by own time and by cumulative time)."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile() if profile else None
+    with PeakSampler() as sampler:
+        if profiler is not None:
+            profiler.enable()
+        out = _child_step(step, folder, work, model, structure)
+        if profiler is not None:
+            profiler.disable()
+    out["peak_anon_mb"], out["peak_file_mb"] = (round(sampler.peaks[k]) for k in ("RssAnon", "RssFile"))
+    if profiler is not None:
+        text = io.StringIO()
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats("tottime").print_stats(40)
+        stats.sort_stats("cumulative").print_stats(40)
+        (work / f"{step.replace(' ', '-')}.profile.txt").write_text(text.getvalue())
+    return out
+
+
+def _child_step(step: str, folder: Path, work: Path, model: str, structure: bool) -> dict:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -311,12 +373,21 @@ def main() -> int:
         help="fit and apply the gene-structure decoder (its grid search alone costs ~10 min a scale)",
     )
     parser.add_argument("--timeout", type=float, default=5400, help="seconds per step")
+    parser.add_argument(
+        "--steps",
+        nargs="+",
+        choices=STEPS,
+        default=list(STEPS),
+        help="steps to run at each scale (evaluate, calibrate and predict need train-canonical's checkpoint); "
+        "the GRCh38 projection needs all four",
+    )
+    parser.add_argument("--profile", action="store_true", help="cProfile each step: WORK/run-xN/STEP.profile.txt")
     parser.add_argument("--child", nargs=2, metavar=("STEP", "FOLDER"), help=argparse.SUPPRESS)
     parser.add_argument("--rates", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         step, folder = args.child
-        print(json.dumps(child(step, Path(folder), args.work, args.model, args.structure)))
+        print(json.dumps(child(step, Path(folder), args.work, args.model, args.structure, args.profile)))
         return 0
     if args.rates:
         print(json.dumps(rates(args.rates)))
@@ -339,9 +410,10 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir()
         results[scale] = {}
-        steps = (["gene store"] if scale == 1 else []) + list(STEPS)
+        steps = (["gene store"] if scale == 1 else []) + list(args.steps)
         for step in steps:
             flags = ["--model", args.model] + (["--structure"] if args.structure else [])
+            flags += ["--profile"] if args.profile else []
             r = run_child(
                 ["--child", step, str(folder), "--work", str(work), *flags], work / f"{step}.log", args.timeout
             )
@@ -350,6 +422,12 @@ def main() -> int:
                 f"x{scale} ({sizes[scale][0]:,} genes, {sizes[scale][1] / 1e6:.1f} Mnt) {step}: {json.dumps(r)}",
                 flush=True,
             )
+    if list(args.steps) != list(STEPS):  # the table of what ran; no projection
+        for scale in args.scales:
+            for step, r in results[scale].items():
+                own, seconds = r["peak_anon_mb"], r["seconds"]
+                print(f"| x{scale} | {step} | {r['peak_mb']:,} MB | own {own:,} MB | {seconds:,.0f} s |")
+        return 0
     rate = run_child(["--rates", str(x1)], args.work / "rates.log", args.timeout)
     print(f"rates: {json.dumps(rate)}", flush=True)
     (args.work / "results.json").write_text(json.dumps({"results": results, "sizes": sizes, "rates": rate}, indent=1))
@@ -367,8 +445,8 @@ def main() -> int:
             cells.append(
                 ""
                 if r is None
-                else f"{r['peak_mb']:,} MB ({r['peak_mb'] - r['baseline_mb']:+,}), "
-                f"{r['seconds']:,.0f} s, load {r['load']}"
+                else f"{r['peak_mb']:,} MB ({r['peak_mb'] - r['baseline_mb']:+,}; own {r['peak_anon_mb']:,}, "
+                f"mapped files {r['peak_file_mb']:,}), {r['seconds']:,.0f} s, load {r['load']}"
             )
         print(f"| {step} | " + " | ".join(cells) + " |")
     top = max(args.scales)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from torch import nn
 
 from meta_layer_cli.artifacts import GeneArrays
-from meta_layer_cli.evaluation.streaming import CanonicalScores, SiteScores
+from meta_layer_cli.evaluation.streaming import CanonicalScores, SiteScores, add_source
 from meta_layer_cli.features.scores import splice_groups
 from meta_layer_cli.models.apply import recalibrate_arrays
 from meta_layer_cli.models.structure import GeneStructureDecoder
 from meta_layer_cli.runtime.errors import InputDataError
 from meta_layer_cli.runtime.progress import Progress
+
+if TYPE_CHECKING:
+    from meta_layer_cli.runtime.device import DeviceLike
 
 
 @dataclass
@@ -36,7 +40,7 @@ def base_probabilities(tracks: np.ndarray, channels: Sequence[str]) -> np.ndarra
     return tracks[list(groups[0])].T
 
 
-def meta_probabilities(model: nn.Module, genes: Sequence[GeneArrays], device: str = "cpu") -> list[np.ndarray]:
+def meta_probabilities(model: nn.Module, genes: Sequence[GeneArrays], device: DeviceLike = None) -> list[np.ndarray]:
     """Per gene ``[L, 3]``: the meta model alone (no gene-structure decoding). Holds every gene's
     probabilities: for a few genes; :func:`evaluate_meta` streams."""
     return [recalibrate_arrays(model, g.codes, g.tracks, device=device) for g in genes]
@@ -46,7 +50,7 @@ def gene_probabilities(
     model: nn.Module,
     channels: Sequence[str],
     genes: Iterable[GeneArrays],
-    device: str = "cpu",
+    device: DeviceLike = None,
     structure: GeneStructureDecoder | None = None,
     calibration=None,
     per_nucleotide: Iterable[np.ndarray] | None = None,
@@ -84,7 +88,7 @@ def evaluate_meta(
     channels: Sequence[str],
     test_genes: Sequence[GeneArrays],
     validation_genes: Sequence[GeneArrays],
-    device: str = "cpu",
+    device: DeviceLike = None,
     structure: GeneStructureDecoder | None = None,
     per_nucleotide: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
     thresholds: dict[str, dict] | None = None,
@@ -126,9 +130,7 @@ def evaluate_meta(
                 gene_probabilities(model, channels, validation_genes, device, structure, calibration, val_p), 1
             ):
                 for name, p in sources.items():
-                    by_class = scores.setdefault(name, {c: SiteScores() for c in (1, 2)})
-                    for c, s in by_class.items():
-                        s.add(p[:, c], labels == c)
+                    add_source(scores, name, p, labels)
                 bar.update(len(labels), genes=f"{n:,}/{len(validation_genes):,}")
         chosen = choose_thresholds(scores)
     else:
@@ -149,7 +151,9 @@ def evaluate_meta(
             for name, p in sources.items():
                 if name not in chosen:
                     continue
-                results.setdefault(name, CanonicalScores(chosen[name])).add(p, labels)
+                if name not in results:  # once per source (setdefault built a pair of histograms per gene)
+                    results[name] = CanonicalScores(chosen[name])
+                results[name].add(p, labels)
             bar.update(len(labels), genes=f"{n:,}/{len(test_genes):,}")
     metrics = {name: r.metrics() for name, r in results.items()}
     curves = {name: r.reliability_curve() for name, r in results.items()}

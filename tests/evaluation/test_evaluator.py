@@ -46,3 +46,27 @@ def test_stored_thresholds_are_used_as_given(osai80_arrays):
     assert evaluation.thresholds["meta"] == {1: 0.25, 2: 0.75} and evaluation.thresholds["base"] == {1: 0.3, 2: 0.6}
     with pytest.raises(ValueError, match="validation genes"):
         evaluate_meta(model, channels, genes[3:6], [])
+
+
+def test_histograms_are_built_once_per_source_not_per_gene(osai80_arrays, monkeypatch):
+    """Each SiteScores holds a 33-MB histogram. dict.setdefault(name, SiteScores...) built (and dropped) a pair for
+    every gene and source: at 32,736 test genes that was 267 s of allocation in a 430-s evaluation, and the
+    cause of evaluate's superlinear time in scripts/memory_scaling.py. The count must not grow with the genes."""
+    from meta_layer_cli.evaluation.streaming import SiteScores
+
+    built = []
+    original = SiteScores.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SiteScores, "__init__", counting)
+    channels, genes = osai80_arrays
+    model = build_meta_model(MetaModelConfig(channels=channels, **TINY_MODEL), seed=0)
+    counts = []
+    for n in (2, 4):
+        built.clear()
+        evaluate_meta(model, channels, genes[3 : 3 + n], genes[:n])
+        counts.append(len(built))
+    assert counts[0] == counts[1] == 8  # (meta, base) x (acceptor, donor), for the validation and the test genes
