@@ -15,11 +15,11 @@ import polars as pl
 import pytest
 import torch
 
-from meta_layer_cli import load_base_model, score_sequences, score_vcf
+from meta_layer_cli import load_base_model, score_sequences
 from meta_layer_cli.io.demo import exons_from_labels, load_demo_gene
 from tests.conftest import SMALL_DEMO_GENES, TINY_MODEL, TINY_TRAINING, shared_path
 from tests.inference.test_vcf import check_against_official
-from tests.inference.vcf_fixtures import write_input
+from tests.inference.vcf_fixtures import score_fixture_vcf, write_input
 from tests.variant_helpers import TINY_ARCHITECTURE, osai80_weights, small_vexseq
 from tests.variant_helpers import TINY_TRAINING as TINY_VARIANT_TRAINING
 
@@ -39,16 +39,7 @@ def test_spliceai_scores_on_cuda_equal_the_cpu(spliceai):
 def test_score_vcf_on_cuda_matches_the_official_tool_on_every_record(genome, tmp_path, mask):
     body = write_input(tmp_path / "in.vcf", None)
     out = tmp_path / "out.vcf"
-    score_vcf(
-        tmp_path / "in.vcf",
-        out,
-        genome / "ref.fa",
-        genome / "annotation.txt",
-        base_model="spliceai",
-        device=DEVICE,
-        mask=bool(mask),
-        progress=False,
-    )
+    score_fixture_vcf(tmp_path, genome, out, base_model="spliceai", device=DEVICE, mask=bool(mask))
     check_against_official(out, body, mask)
 
 

@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meta_layer_cli import __version__
 from meta_layer_cli.artifacts.sources import GeneEntry, GeneSource, as_source
@@ -37,6 +38,9 @@ from meta_layer_cli.runtime.fingerprint import differences
 from meta_layer_cli.runtime.locks import folder_lock
 from meta_layer_cli.runtime.progress import Progress
 from meta_layer_cli.runtime.shards import every_nth, parse_shard
+
+if TYPE_CHECKING:
+    from meta_layer_cli.runtime.device import DeviceLike
 
 
 def _fingerprint(record: BaseModelRecord, dtype: str, source: GeneSource, flank: int) -> dict:
@@ -185,7 +189,7 @@ def predict_tracks(
     out_dir: str | os.PathLike,
     *,
     weights: str | os.PathLike | None = None,
-    device: str = "cpu",
+    device: DeviceLike = None,
     genome_build: str | None = None,
     shard: str | tuple[int, int] | None = None,
     overwrite: bool = False,

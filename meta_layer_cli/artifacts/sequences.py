@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -44,6 +45,9 @@ SEQUENCE_SCORE_COLUMNS = (
     "delta_loss_pos",
     "max_abs_delta",
 )
+
+if TYPE_CHECKING:
+    from meta_layer_cli.runtime.device import DeviceLike
 
 
 def variant_span(ref: str, alt: str) -> tuple[int, int]:
@@ -173,7 +177,7 @@ def score_sequences(
     table,
     base_model="spliceai",
     weights: str | os.PathLike | None = None,
-    device: str = "cpu",
+    device: DeviceLike = None,
     window: int = 50,
     *,
     cache: PredictionCache | str | os.PathLike | None = None,

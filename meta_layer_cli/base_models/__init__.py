@@ -1,4 +1,5 @@
-"""Base models behind one interface: ``load_base_model(name, weights=None, device="cpu", dtype=None)``.
+"""Base models behind one interface: ``load_base_model(name, weights=None, device=None, dtype=None)``
+(``device`` None: ``auto``, as everywhere; :func:`meta_layer_cli.runtime.device.resolve_device`).
 
 Every model returns probabilities ``[L, C]`` per nucleotide; SpliceAI and
 OpenSpliceAI channels are ``neither, acceptor, donor``, Pangolin's are the

@@ -99,7 +99,7 @@ class NeuralBaseModel(BaseModel):
         members: Sequence[EnsembleMember],
         channels: Sequence[str],
         weights_paths: Sequence[str | os.PathLike],
-        device: str | torch.device = "cpu",
+        device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
         block_size: int | None = None,
         batch_size: int | None = None,

@@ -20,7 +20,7 @@ BASE_MODELS = ("spliceai", "openspliceai", "pangolin", "precomputed")
 def load_base_model(
     name: str,
     weights: str | os.PathLike | None = None,
-    device: str = "cpu",
+    device: str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
     path: str | os.PathLike | None = None,
     flank: int | None = None,
@@ -67,7 +67,7 @@ def load_base_model(
 def resolve_base_model(
     base_model,
     weights: str | os.PathLike | None = None,
-    device: str = "cpu",
+    device: str | torch.device | None = None,
     models_dir: str | os.PathLike | None = None,
 ):
     """A loaded base model that can predict new sequences, from a name (+ weights, found as

@@ -53,7 +53,7 @@ def read_openspliceai_network(path: str | os.PathLike) -> NetworkParams:
     )
 
 
-def load_openspliceai(weights=None, device="cpu", dtype: torch.dtype | None = None, **kwargs) -> NeuralBaseModel:
+def load_openspliceai(weights=None, device=None, dtype: torch.dtype | None = None, **kwargs) -> NeuralBaseModel:
     """OpenSpliceAI ensemble from a directory of ``.pt`` files (e.g. ``openspliceai-mane/10000nt``) or one file."""
     paths = weight_files(weights, "*.pt", "OpenSpliceAI")
     members = [EnsembleMember(read_openspliceai_network(p), (0, 1, 2), (0, 1, 2)) for p in paths]

@@ -43,7 +43,7 @@ def read_pangolin_network(path: str | os.PathLike, tissue: int) -> NetworkParams
     )
 
 
-def load_pangolin(weights=None, device="cpu", dtype: torch.dtype | None = None, **kwargs) -> NeuralBaseModel:
+def load_pangolin(weights=None, device=None, dtype: torch.dtype | None = None, **kwargs) -> NeuralBaseModel:
     """Pangolin from its directory of ``final.{rep}.{2t}.3.v2`` files (e.g. ``shared/models/pangolin``)."""
     paths = [p for p in weight_files(weights, "final.*", "Pangolin") if _NAME.match(p.name)]
     members = []

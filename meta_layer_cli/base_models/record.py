@@ -14,9 +14,13 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meta_layer_cli.base_models.loading import load_base_model
 from meta_layer_cli.runtime.errors import InputDataError
+
+if TYPE_CHECKING:
+    from meta_layer_cli.runtime.device import DeviceLike
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ class BaseModelRecord:
 
     def load(
         self,
-        device: str = "auto",
+        device: DeviceLike = None,
         weights: str | os.PathLike | None = None,
         models_dir: str | os.PathLike | None = None,
         dtype=None,

@@ -90,7 +90,7 @@ def read_keras_network(path: str | os.PathLike) -> NetworkParams:
     )
 
 
-def load_spliceai(weights=None, device="cpu", dtype=None, **kwargs) -> NeuralBaseModel:
+def load_spliceai(weights=None, device=None, dtype=None, **kwargs) -> NeuralBaseModel:
     """SpliceAI ensemble; ``weights`` is None (packaged files), one ``.h5``, a list, or a directory."""
     if weights is None:
         paths = default_weights()

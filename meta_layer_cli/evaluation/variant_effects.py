@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -22,6 +23,9 @@ import polars as pl
 from meta_layer_cli.evaluation.variant_metrics import regression_metrics
 from meta_layer_cli.features.variants import DEFAULT_THRESHOLDS
 from meta_layer_cli.runtime.progress import Progress
+
+if TYPE_CHECKING:
+    from meta_layer_cli.runtime.device import DeviceLike
 
 
 @dataclass
@@ -68,7 +72,7 @@ def _table(item, index: int) -> tuple[str, pl.DataFrame]:
 def evaluate_canonical_on_variants(
     checkpoint: str | os.PathLike,
     variant_sets: Sequence,
-    device: str = "cpu",
+    device: DeviceLike = None,
     models_dir: str | os.PathLike | None = None,
     cache=None,
     loaded: tuple | None = None,

@@ -145,7 +145,9 @@ class VariantDataset:
         out[~np.isfinite(self.target)] = np.nan
         return out
 
-    def batch(self, index: np.ndarray | Sequence[int], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    def batch(
+        self, index: np.ndarray | Sequence[int], device: str | torch.device | None = None
+    ) -> dict[str, torch.Tensor]:
         """Tensors for rows ``index``: ``ref_seq``/``alt_seq`` one-hot ``[B, 4, L]``, ``ref_tracks``/``alt_tracks``
         ``[B, C, L]``, ``mask`` ``[B, 2, L]``, ``kind`` ``[B]``, ``target`` and ``ref_psi`` ``[B]`` (float32)."""
         from meta_layer_cli.runtime.device import resolve_device
@@ -303,7 +305,7 @@ def build_variant_dataset(
     tables: pl.DataFrame | Sequence[pl.DataFrame],
     base_model,
     weights: str | os.PathLike | None = None,
-    device: str = "cpu",
+    device: str | torch.device | None = None,
     window: int = DEFAULT_WINDOW,
     cache: PredictionCache | str | os.PathLike | None = None,
     delta_window: int = 50,

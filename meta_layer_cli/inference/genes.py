@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -24,6 +25,9 @@ from meta_layer_cli.models.checkpoint import CanonicalCheckpoint
 from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageError
 from meta_layer_cli.runtime.progress import Progress
 
+if TYPE_CHECKING:
+    from meta_layer_cli.runtime.device import DeviceLike
+
 META_COLUMNS = ("meta_neither", "meta_acceptor", "meta_donor")
 ROW_GROUP = 1_000_000  # rows per parquet row group of the predictions
 
@@ -34,7 +38,7 @@ def recalibrate_tracks(
     out: str | os.PathLike,
     genes: Sequence[str] | None = None,
     bigwig_prefix: str | None = None,
-    device: str = "cpu",
+    device: DeviceLike = None,
     progress: bool = True,
     allow_partial: bool = False,
 ) -> Path:

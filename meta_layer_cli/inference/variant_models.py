@@ -40,6 +40,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -52,6 +53,9 @@ from meta_layer_cli.models.checkpoint import read_checkpoint_config
 from meta_layer_cli.models.variant import VariantModel, calibrated_predictions, load_variant_model, predict_variants
 from meta_layer_cli.models.variant.heldout import HeldOutCalibration
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
+
+if TYPE_CHECKING:
+    from meta_layer_cli.runtime.device import DeviceLike
 
 logger = logging.getLogger(__name__)
 MODEL_COLUMNS = ("predicted_delta_psi", "p_splice_altering", "effect_type", "p_effect_type")
@@ -100,7 +104,7 @@ class VariantPredictor:
             return None
         return set(self.run["training_groups"]) | set(self.run.get("calibration_groups", []))
 
-    def scored(self, dataset, device: str = "cpu") -> dict[str, np.ndarray]:
+    def scored(self, dataset, device: DeviceLike = None) -> dict[str, np.ndarray]:
         """Every row in its own target kind: :func:`calibrated_predictions` (``delta`` and/or ``probability``,
         ...), then the held-out calibration (``delta`` mapped, or ``lo`` / ``hi`` added)."""
         out = calibrated_predictions(
@@ -113,7 +117,7 @@ class VariantPredictor:
         return out
 
 
-def load_variant_predictor(checkpoint: str | os.PathLike, device: str = "cpu") -> VariantPredictor:
+def load_variant_predictor(checkpoint: str | os.PathLike, device: DeviceLike = None) -> VariantPredictor:
     """A ``train-delta`` checkpoint with its calibration and ``p_splice_altering`` map."""
     model, config = load_variant_model(checkpoint, device)
     checkpoint_record(config, str(checkpoint))  # an old checkpoint fails here, with one clear line
@@ -142,7 +146,7 @@ def checkpoint_record(checkpoint: str | os.PathLike | dict, path: str | None = N
 
 
 def predict_table_columns(
-    predictors: Sequence[VariantPredictor], datasets: dict[int, object], device: str = "cpu"
+    predictors: Sequence[VariantPredictor], datasets: dict[int, object], device: DeviceLike = None
 ) -> dict[str, np.ndarray]:
     """The model columns of the module docstring from datasets built per window size."""
     cols: dict[str, np.ndarray] = {}
@@ -202,7 +206,7 @@ def score_sequences_with_models(
     checkpoints: Sequence[str | os.PathLike],
     base_model=None,
     weights: str | os.PathLike | None = None,
-    device: str = "cpu",
+    device: DeviceLike = None,
     window: int = 50,
     cache: PredictionCache | str | os.PathLike | None = None,
 ) -> pl.DataFrame:

@@ -83,6 +83,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meta_layer_cli.artifacts.cache import PredictionCache, as_cache
 from meta_layer_cli.base_models import resolve_base_model
@@ -114,6 +115,9 @@ from meta_layer_cli.runtime.errors import InputDataError, UsageError, reading
 from meta_layer_cli.runtime.fingerprint import file_checksum
 from meta_layer_cli.runtime.progress import Progress
 from meta_layer_cli.runtime.shards import parse_shard, shard_block
+
+if TYPE_CHECKING:
+    from meta_layer_cli.runtime.device import DeviceLike
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +201,7 @@ def score_vcf(
     weights: str | os.PathLike | None = None,
     distance: int = 50,
     mask: bool = False,
-    device: str = "cpu",
+    device: DeviceLike = None,
     progress: bool = True,
     *,
     cache: PredictionCache | str | os.PathLike | None = None,

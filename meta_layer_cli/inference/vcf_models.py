@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -44,6 +45,9 @@ META_INFO = (
     "'.' where not available. "
     'Format: ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL|P_SA|EFFECT|DPSI">'
 )
+
+if TYPE_CHECKING:
+    from meta_layer_cli.runtime.device import DeviceLike
 EXON_FLANK = 100  # intron nt each side of the exon, as in the Vex-seq / MaPSy constructs
 MAX_EXON_DISTANCE = 300  # variant models are trained on exons and their near flanks only
 SCORE_VCF_RUNS_ONE = "score-vcf runs one base model"
@@ -57,7 +61,7 @@ class VcfCheckpoints:
 
     meta: object | None  # a CanonicalPredictor (model, decoder, calibration)
     predictors: list
-    device: str = "cpu"
+    device: DeviceLike = None
 
     @property
     def margin(self) -> int:
@@ -80,7 +84,7 @@ class VcfCheckpoints:
         return CanonicalCheckpoint.read(paths[0], config).single_base_record(SCORE_VCF_RUNS_ONE)
 
     @classmethod
-    def load(cls, paths: Sequence[str | os.PathLike], base_model, device: str = "cpu") -> VcfCheckpoints:
+    def load(cls, paths: Sequence[str | os.PathLike], base_model, device: DeviceLike = None) -> VcfCheckpoints:
         """Sort ``paths`` into a meta-layer checkpoint and variant-model checkpoints; check their base model."""
         from meta_layer_cli.inference.variant_models import load_variant_predictor
         from meta_layer_cli.models.apply import CanonicalPredictor

@@ -45,7 +45,7 @@ def recalibrate_arrays(
     codes: np.ndarray,
     tracks: np.ndarray,
     block: int | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     structure: GeneStructureDecoder | None = None,
     calibration: SiteCalibration | None = None,
 ) -> np.ndarray:
@@ -116,7 +116,7 @@ class CanonicalPredictor:
     device: torch.device
 
     @classmethod
-    def load(cls, checkpoint: str | os.PathLike, device: str = "cpu") -> CanonicalPredictor:
+    def load(cls, checkpoint: str | os.PathLike, device: str | torch.device | None = None) -> CanonicalPredictor:
         from meta_layer_cli.models.checkpoint import load_model
 
         device = resolve_device(device)
@@ -124,7 +124,7 @@ class CanonicalPredictor:
         return cls.of(model, config, device)
 
     @classmethod
-    def of(cls, model: nn.Module, config: dict, device: str | torch.device = "cpu") -> CanonicalPredictor:
+    def of(cls, model: nn.Module, config: dict, device: str | torch.device | None = None) -> CanonicalPredictor:
         """A checkpoint's model and ``config.json`` already loaded (``models.checkpoint.load_model``)."""
         device = resolve_device(device)
         return cls(model, structure_from_config(config), calibration_from_config(config), config, device)

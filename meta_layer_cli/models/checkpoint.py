@@ -12,6 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from safetensors.torch import load_file, save_file
@@ -23,6 +24,9 @@ from meta_layer_cli.models.meta import MetaModelConfig, build_meta_model
 from meta_layer_cli.runtime.config import format_validation_error
 from meta_layer_cli.runtime.device import resolve_device
 from meta_layer_cli.runtime.errors import InputDataError
+
+if TYPE_CHECKING:
+    from meta_layer_cli.runtime.device import DeviceLike
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -219,7 +223,7 @@ def read_weights(directory: str | os.PathLike) -> dict:
         raise InputDataError(f"{path}: not a readable safetensors file ({first})") from None
 
 
-def load_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, dict]:
+def load_model(directory: str | os.PathLike, device: DeviceLike = None) -> tuple[nn.Module, dict]:
     """Rebuild a model from a checkpoint directory; returns (model, the whole config.json)."""
     config = read_checkpoint_config(directory)
     config_path = Path(directory) / CONFIG

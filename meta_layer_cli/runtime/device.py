@@ -16,6 +16,9 @@ import torch
 
 from meta_layer_cli.runtime.errors import RuntimeFailure, UsageError
 
+#: what every ``device`` parameter takes: a name above, a ``torch.device``, or None, which means ``auto``: the
+#: one default, resolved here (jobs resolve once and pass the ``torch.device`` down)
+DeviceLike = str | torch.device | None
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

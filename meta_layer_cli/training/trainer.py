@@ -60,7 +60,7 @@ class TrainerConfig:
     grad_clip: float = 1.0
     normalizer_chunks: int = 64
     seed: int = 0
-    device: str = "auto"
+    device: str | torch.device | None = None
     amp: bool = True  # bf16 autocast on CUDA, fp16 on MPS; never on the CPU
     progress: bool = True
 

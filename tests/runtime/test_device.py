@@ -79,22 +79,53 @@ def test_every_path_resolves_through_the_one_module(monkeypatch):
     assert not offenders, offenders
 
 
-def test_every_job_leaves_the_device_default_to_the_one_resolver():
-    """evaluate/calibrate defaulted to the CPU for canonical checkpoints and to auto for variant ones: every job
-    now takes device=None and resolves it once (runtime.device.resolve_device: auto)."""
+def _device_defaults(package) -> list[str]:
+    """``module.function: default`` for every function and method of ``package`` whose ``device`` parameter
+    has a default of its own (anything but None or no default)."""
     import importlib
     import inspect
     import pkgutil
 
-    import meta_layer_cli.jobs as jobs
-
-    own_defaults = []
-    for info in pkgutil.walk_packages(jobs.__path__, "meta_layer_cli.jobs."):
+    found = []
+    for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        if info.name.endswith("__main__"):  # running it would start the command line
+            continue
         module = importlib.import_module(info.name)
-        for name, fn in vars(module).items():
-            if name.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != module.__name__:
+        functions = []
+        for name, item in vars(module).items():
+            if getattr(item, "__module__", None) != module.__name__:
                 continue
+            if inspect.isfunction(item):
+                functions.append((name, item))
+            elif inspect.isclass(item):
+                for method_name, method in vars(item).items():
+                    method = method.__func__ if isinstance(method, (classmethod, staticmethod)) else method
+                    if inspect.isfunction(method):
+                        functions.append((f"{name}.{method_name}", method))
+        for name, fn in functions:
             parameter = inspect.signature(fn).parameters.get("device")
             if parameter is not None and parameter.default not in (None, inspect.Parameter.empty):
-                own_defaults.append(f"{info.name}.{name}: device={parameter.default!r}")
-    assert not own_defaults, own_defaults
+                found.append(f"{info.name}.{name}: device={parameter.default!r}")
+    return found
+
+
+def test_every_function_leaves_the_device_default_to_the_one_resolver():
+    """evaluate/calibrate defaulted to the CPU for canonical checkpoints and to auto for variant ones, and 32
+    lower-layer functions (base-model loaders, evaluation, inference) to the CPU: every function and method
+    now takes device=None, which runtime.device.resolve_device alone turns into its default (auto)."""
+    import meta_layer_cli
+
+    assert _device_defaults(meta_layer_cli) == []
+
+
+def test_the_walk_finds_a_device_default(tmp_path, monkeypatch):
+    """The walk above sees a method's default in a sub-package (so its empty answer means something)."""
+    package = tmp_path / "probe_pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "mod.py").write_text("class A:\n    def load(self, device='cpu'):\n        pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import probe_pkg
+
+    assert _device_defaults(probe_pkg) == ["probe_pkg.sub.mod.A.load: device='cpu'"]

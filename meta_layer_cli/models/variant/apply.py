@@ -36,7 +36,7 @@ def predict_variants(
     model: VariantModel,
     dataset: VariantDataset,
     batch_size: int = 64,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     kind: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Raw model outputs for every row: ``delta`` ``[N]`` and ``quantiles`` ``[N, Q]`` (target units of each

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meta_layer_cli.models.checkpoint import read_checkpoint_config, read_weights, save_model
 from meta_layer_cli.models.variant.architectures import (
@@ -17,7 +18,11 @@ from meta_layer_cli.models.variant.architectures import (
     VariantModel,
 )
 from meta_layer_cli.models.variant.config import VARIANT_MODELS, VariantModelConfig
+from meta_layer_cli.runtime.device import resolve_device
 from meta_layer_cli.runtime.errors import InputDataError, reading
+
+if TYPE_CHECKING:
+    from meta_layer_cli.runtime.device import DeviceLike
 
 _REGISTRY: dict[str, type[VariantModel]] = {
     "splice_inducing": SpliceInducingClassifier,
@@ -51,7 +56,7 @@ def save_variant_model(directory: str | os.PathLike, model: VariantModel, extra:
     return save_model(directory, model, {"kind": "variant_model", **(extra or {})})
 
 
-def load_variant_model(directory: str | os.PathLike, device: str = "cpu") -> tuple[VariantModel, dict]:
+def load_variant_model(directory: str | os.PathLike, device: DeviceLike = None) -> tuple[VariantModel, dict]:
     """Rebuild a variant model from its checkpoint directory; returns (model in eval mode, config.json)."""
     config = read_checkpoint_config(directory)
     if config.get("kind") != "variant_model":
@@ -60,4 +65,4 @@ def load_variant_model(directory: str | os.PathLike, device: str = "cpu") -> tup
     with reading(f"{Path(directory) / 'config.json'} (the variant model)"):  # an architecture it cannot build
         model = build_variant_model(None, config["model"])
         model.load_state_dict(weights)
-    return model.to(device).eval(), config
+    return model.to(resolve_device(device)).eval(), config

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from meta_layer_cli.models.variant.architectures import ValidatedDeltaPredictor,
 from meta_layer_cli.models.variant.config import keyword_config
 from meta_layer_cli.models.variant.heldout import HELDOUT_METHODS, HeldOutCalibration
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
+
+if TYPE_CHECKING:
+    from meta_layer_cli.runtime.device import DeviceLike
 
 POOLINGS = {"attention": True, "meanmax": False, "mean_max": False, "mean-max": False}
 
@@ -72,7 +76,7 @@ class CalibratedDeltaPredictor:
         strategy: str = "quantile",
         quantile: float = 0.9,
         base_model=None,
-        device: str = "cpu",
+        device: DeviceLike = None,
         window: int | None = None,
     ):
         model = getattr(predictor, "model", predictor)  # a VariantModel, or a loaded checkpoint holding one
@@ -138,7 +142,7 @@ def create_calibrated_predictor(
     strategy: str = "quantile",
     quantile: float = 0.9,
     base_model=None,
-    device: str = "cpu",
+    device: DeviceLike = None,
     window: int | None = None,
 ):
     """Wrap a delta predictor (a trained variant model, or a checkpoint loaded with
