@@ -20,6 +20,7 @@ _EXPORTS = {
     # canonical jobs: every command is one of these first
     "prepare": "meta_layer_cli.jobs.prepare",
     "run_canonical_training": "meta_layer_cli.jobs.canonical",
+    "FolderPolicy": "meta_layer_cli.jobs.run_folder",  # --resume / --overwrite / --if-changed of a training job
     "evaluate_checkpoint": "meta_layer_cli.jobs.canonical",
     "calibrate_checkpoint": "meta_layer_cli.jobs.calibrate",
     "calibrate_base_model": "meta_layer_cli.jobs.calibrate",

@@ -262,6 +262,7 @@ def register(app: typer.Typer) -> None:
         """Train the meta-layer on a prepared genome (or the demo genes) and compare it with its base model on
         held-out genes: writes checkpoints/best, metrics.json, report.html, train.log."""
         from meta_layer_cli.jobs.canonical import run_canonical_training
+        from meta_layer_cli.jobs.run_folder import FolderPolicy
         from meta_layer_cli.runtime.config import parse_overrides
 
         if (fasta is None) != (gtf is None):
@@ -284,9 +285,7 @@ def register(app: typer.Typer) -> None:
             profile=profile,
             device=device,
             output_dir=out,
-            resume=resume,
-            overwrite=overwrite,
-            if_changed=if_changed,
+            folder=FolderPolicy(resume=resume, overwrite=overwrite, if_changed=if_changed),
             allow_partial=allow_partial,
             overrides={**({"models_dir": str(models_dir)} if models_dir else {}), **parse_overrides(set_ or [])},
         )

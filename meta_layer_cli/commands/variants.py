@@ -194,12 +194,16 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from meta_layer_cli.jobs.canonical import builtin_config
+        from meta_layer_cli.jobs.run_folder import FolderPolicy
         from meta_layer_cli.jobs.variants import run_validated_delta_training
         from meta_layer_cli.training.variant_config import load_variant_config
 
         cfg = load_variant_config(config or builtin_config("variants"), list(set_ or []), profile)
         result = run_validated_delta_training(
-            config=cfg, output_dir=out, device=device, resume=resume, overwrite=overwrite, if_changed=if_changed
+            config=cfg,
+            output_dir=out,
+            device=device,
+            folder=FolderPolicy(resume=resume, overwrite=overwrite, if_changed=if_changed),
         )
         Console(soft_wrap=True).print(result.summary(), highlight=False, markup=False)
         info(f"metrics: {result.output_dir / 'metrics.json'}\ncheckpoint: {result.checkpoint_path}")

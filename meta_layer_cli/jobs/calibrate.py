@@ -28,7 +28,13 @@ from meta_layer_cli.artifacts import load_gene_arrays, read_manifest
 from meta_layer_cli.artifacts.sources import resolve_gene_names, source_fingerprint
 from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record, require_complete
 from meta_layer_cli.evaluation.evaluator import base_probabilities, total_nt
-from meta_layer_cli.evaluation.streaming import BinnedScores, SiteScores, calibration_error, reliability_from_sums
+from meta_layer_cli.evaluation.streaming import (
+    BinnedScores,
+    SiteScores,
+    add_gene,
+    calibration_error,
+    reliability_from_sums,
+)
 from meta_layer_cli.features.scores import splice_groups
 from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomic
 from meta_layer_cli.io.contigs import chromosome_names
@@ -58,11 +64,6 @@ class CalibrationResult:
         for where, values in self.ece.items():
             lines.append(f"ECE on {where}: {values['before']:.2e} before, {values['after']:.2e} after")
         return "\n".join(lines)
-
-
-def _site_scores(by_class: dict[int, SiteScores], probs: np.ndarray, labels: np.ndarray) -> None:
-    for c, s in by_class.items():
-        s.add(probs[:, c], labels == c)
 
 
 def _ece(by_class: dict) -> float:
@@ -203,7 +204,7 @@ def calibrate_base_model(
         for n, g in enumerate(arrays, 1):
             probs, labels = base_probabilities(g.tracks, channels).astype(np.float64), np.asarray(g.labels)
             sample.add(np.log(np.clip(probs, 0, None) + 1e-6), labels)
-            _site_scores(before, probs, labels)
+            add_gene(before, probs, labels)
             bar.update(len(labels), genes=f"{n:,}/{len(arrays):,}")
     z, y, w = sample.arrays()
     temperatures = _fit_temperatures(z, y, weights=w)
@@ -222,7 +223,7 @@ def calibrate_base_model(
         after = {c: SiteScores() for c in (1, 2)}
         with Progress("calibrate: calibration genes (after)", total=total_nt(arrays), unit="nt", enabled=None) as bar:
             for n, g in enumerate(arrays, 1):
-                _site_scores(after, _apply(model, g), np.asarray(g.labels))
+                add_gene(after, _apply(model, g), np.asarray(g.labels))
                 bar.update(len(g), genes=f"{n:,}/{len(arrays):,}")
         thresholds = {
             name: {str(c): s.f1_optimal_threshold() for c, s in scores.items()}
@@ -253,8 +254,8 @@ def calibrate_base_model(
             with Progress("calibrate: test genes", total=total_nt(test_arrays), unit="nt", enabled=None) as bar:
                 for n, g in enumerate(test_arrays, 1):
                     labels = np.asarray(g.labels)
-                    _site_scores(t_before, base_probabilities(g.tracks, channels), labels)
-                    _site_scores(t_after, _apply(model, g), labels)
+                    add_gene(t_before, base_probabilities(g.tracks, channels), labels)
+                    add_gene(t_after, _apply(model, g), labels)
                     bar.update(len(labels), genes=f"{n:,}/{len(test_arrays):,}")
             ece["test genes"] = {
                 "before": _ece({c: s.reliability() for c, s in t_before.items()}),
@@ -380,8 +381,8 @@ def calibrate_checkpoint(
     with Progress("calibrate: calibration genes", total=total_nt(arrays), unit="nt", enabled=None) as bar:
         for n, g in enumerate(arrays, 1):
             probs, labels = predictor(g.codes, g.tracks), np.asarray(g.labels)
-            _site_scores(before, probs, labels)
-            _site_scores(binned, probs, labels)
+            add_gene(before, probs, labels)
+            add_gene(binned, probs, labels)
             bar.update(len(labels), genes=f"{n:,}/{len(arrays):,}")
     fitted = SiteCalibration.fit_binned({c: b.points() for c, b in binned.items()}, method)
     with fresh_folder(out, overwrite) as out:
@@ -405,8 +406,8 @@ def calibrate_checkpoint(
             with Progress("calibrate: test genes", total=total_nt(test), unit="nt", enabled=None) as bar:
                 for n, g in enumerate(test, 1):
                     probs, labels = predictor(g.codes, g.tracks), np.asarray(g.labels)
-                    _site_scores(t_before, probs, labels)
-                    _site_scores(t_after, fitted(probs), labels)
+                    add_gene(t_before, probs, labels)
+                    add_gene(t_after, fitted(probs), labels)
                     bar.update(len(labels), genes=f"{n:,}/{len(test):,}")
             ece["test genes"] = {
                 "before": _ece({c: s.reliability() for c, s in t_before.items()}),

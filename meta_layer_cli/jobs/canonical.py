@@ -39,7 +39,7 @@ from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomic
 from meta_layer_cli.io.contigs import chromosome_names, strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
-from meta_layer_cli.jobs.run_folder import RunFolder, run_outputs
+from meta_layer_cli.jobs.run_folder import FolderPolicy, run_outputs
 from meta_layer_cli.models.checkpoint import CanonicalCheckpoint
 from meta_layer_cli.runtime.device import resolve_device
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
@@ -107,14 +107,14 @@ def resolve_canonical_config(
 ) -> RunConfig:
     """Merge a config (path, dict or :class:`RunConfig`), a hardware ``profile`` and keyword arguments.
 
-    Arguments left at None do not override the config. ``overrides`` use ``"section.key"`` (or
-    ``section__key``) keys.
+    Arguments left at None do not override the config; each is a flag's name (``epochs``, ``test_chroms``), a
+    top-level key or ``section__key``. ``overrides`` use ``"section.key"`` (or ``section__key``) keys.
     """
     dotted = {}
     for key, value in arguments.items():
         if value is None:
             continue
-        dotted[_ALIASES.get(key, key)] = str(value) if isinstance(value, os.PathLike) else value
+        dotted[_ALIASES.get(key, key.replace("__", "."))] = str(value) if isinstance(value, os.PathLike) else value
     if "data" in dotted:
         dotted["data"] = [
             str(d) for d in ([dotted["data"]] if isinstance(dotted["data"], (str, os.PathLike)) else dotted["data"])
@@ -445,32 +445,25 @@ def run_fingerprint(cfg: RunConfig, data: TrainingData) -> dict:
 # training
 # ---------------------------------------------------------------------------------------------
 def run_canonical_training(
-    base_model: str | list[str] | None = None,
-    epochs: int | None = None,
-    sequence_encoder: str | None = None,
-    output_dir: str | os.PathLike | None = None,
-    dataset: str | None = None,
-    train_genes: list[str] | None = None,
-    test_genes: list[str] | None = None,
-    base_weights: str | list[str | None] | None = None,
     config: str | os.PathLike | dict | RunConfig | None = None,
     *,
-    data: str | os.PathLike | list | None = None,
-    flank: int | None = None,
-    test_chroms: list[str] | None = None,
-    split: str | None = None,
-    test_fraction: float | None = None,
-    max_minutes: float | None = None,
-    device: str | None = None,
     profile: str | os.PathLike | None = None,
-    variant_sets: list | None = None,
-    resume: bool = False,
-    overwrite: bool = True,
-    if_changed: bool = False,
+    overrides: dict | None = None,
+    folder: FolderPolicy | None = None,
     allow_partial: bool = False,
-    **overrides,
+    variant_sets: list | None = None,
+    **settings,
 ) -> CanonicalResult:
     """Train the meta-layer and evaluate it against its base model on held-out genes.
+
+    ``config``: a YAML path, a dict or a :class:`RunConfig` (default: the package's ``default`` config);
+    ``profile`` a hardware profile (``cpu``, ``m1``, ``gpu`` or a YAML file). ``settings`` are the command
+    line's flags by name, each overriding its config key when not None:
+    ``base_model``, ``base_weights``, ``flank``, ``data``, ``dataset``, ``train_genes``, ``test_genes``,
+    ``test_chroms``, ``split``, ``test_fraction``, ``epochs``, ``max_minutes``, ``sequence_encoder``,
+    ``device``, ``output_dir``; any other config key is given as a top-level key (``max_genes=50``,
+    ``tracks_cache=...``) or ``section__key=value`` (``training__lr=1e-3``), or in ``overrides`` as
+    ``{"training.lr": 1e-3}``. An unknown key is refused by the config's own check, naming it.
 
     ``data``: prepared tracks folder(s) (``metalayer prepare``); without it the built-in demo genes
     (tracks cached in ``tracks_cache``). The base model's weights are found as
@@ -480,52 +473,29 @@ def run_canonical_training(
     (``chromosome``, ``gene`` or ``block``, holding out ``test_fraction`` of the genes);
     ``train_genes``/``test_genes`` fix the split; ``allow_partial`` trains on the finished genes of an
     unfinished prepared folder (refused otherwise: :func:`~meta_layer_cli.artifacts.tracks.require_complete`).
-    Any config key can be overridden as ``section__key=value`` (``training__lr=1e-3``), a top-level key
-    (``max_genes=50``), or a dict ``overrides={"training.lr": 1e-3}``. ``variant_sets``: measured variant
-    tables (polars frames, paths or ``{"loader": "vexseq", "path": ...}``) on which the trained model's
-    meta(alt) − meta(ref) is compared with the measured effect (``result.variant_evaluation``).
+    ``variant_sets``: measured variant tables (polars frames, paths or ``{"loader": "vexseq", "path": ...}``)
+    on which the trained model's meta(alt) − meta(ref) is compared with the measured effect
+    (``result.variant_evaluation``).
 
-    The output folder follows :class:`~meta_layer_cli.jobs.run_folder.RunFolder` (the library
-    default ``overwrite=True`` retrains into a finished folder; the command line refuses unless
-    told). Writes ``checkpoints/best`` (safetensors + JSON), ``metrics.json``, ``report.html``,
-    ``train.log``. Returns a :class:`CanonicalResult`.
+    ``folder``: what to do with an output folder that already holds a run
+    (:class:`~meta_layer_cli.jobs.run_folder.FolderPolicy`; the library's default retrains into a finished
+    folder, the command line refuses unless told). Writes ``checkpoints/best`` (safetensors + JSON),
+    ``metrics.json``, ``report.html``, ``train.log``. Returns a :class:`CanonicalResult`.
     """
     from meta_layer_cli.runtime.progress import Progress
     from meta_layer_cli.training.trainer import distributed_rank
 
-    nested = overrides.pop("overrides", None) or {}  # a dict of dotted keys, e.g. {"training.lr": 1e-3}
-    cfg = resolve_canonical_config(
-        config,
-        {**overrides, **nested},
-        profile,
-        base_model=base_model,
-        epochs=epochs,
-        sequence_encoder=sequence_encoder,
-        output_dir=output_dir,
-        dataset=dataset,
-        data=data,
-        train_genes=train_genes,
-        test_genes=test_genes,
-        base_weights=base_weights,
-        flank=flank,
-        test_chroms=test_chroms,
-        split=split,
-        test_fraction=test_fraction,
-        max_minutes=max_minutes,
-        device=device,
-    )
+    cfg = resolve_canonical_config(config, overrides, profile, **settings)
     # one phase around everything, so that no stretch of the run (loading, the finishing evaluation) is silent
     with Progress("train-canonical", bar=False, enabled=cfg.training.progress and distributed_rank()[0] == 0):
         config_file = config if isinstance(config, (str, os.PathLike)) else None
-        return _train_canonical(cfg, variant_sets, resume, overwrite, if_changed, allow_partial, config_file)
+        return _train_canonical(cfg, variant_sets, folder or FolderPolicy(), allow_partial, config_file)
 
 
 def _train_canonical(
     cfg: RunConfig,
     variant_sets: list | None,
-    resume: bool,
-    overwrite: bool,
-    if_changed: bool,
+    policy: FolderPolicy,
     allow_partial: bool,
     config_file: str | os.PathLike | None,
 ) -> CanonicalResult:
@@ -551,7 +521,7 @@ def _train_canonical(
     timing["base_tracks_s"] = round(time.perf_counter() - started, 2)
     split = checked_split(cfg, tracks)
     fingerprint = run_fingerprint(cfg, tracks)
-    folder = RunFolder(out, fingerprint, "canonical", resume, overwrite, if_changed) if rank == 0 else None
+    folder = policy.open(out, fingerprint, "canonical") if rank == 0 else None
     if folder is not None:
         folder.__enter__()
     try:
@@ -668,7 +638,7 @@ def estimate_finishing_seconds(
     import copy
 
     from meta_layer_cli.evaluation.evaluator import gene_probabilities
-    from meta_layer_cli.evaluation.streaming import SiteScores
+    from meta_layer_cli.evaluation.streaming import SiteScores, add_source
     from meta_layer_cli.training.structure import StructureSearch, grid_sample
 
     val, test = genes
@@ -684,10 +654,10 @@ def estimate_finishing_seconds(
     probe_model = copy.deepcopy(model).to(device)  # the run's model stays untouched, on its device
     search = StructureSearch() if structure else None
     started = time.perf_counter()
+    scores: dict[str, dict[int, SiteScores]] = {}  # one histogram per source and class, as the finishing phase keeps
     for g, labels, sources in gene_probabilities(probe_model, channels, probe, device):
-        for p in sources.values():
-            for c in (1, 2):
-                SiteScores().add(p[:, c], labels == c)
+        for name, p in sources.items():
+            add_source(scores, name, p, labels)
         if search is not None:
             search.add(sources["meta"], labels, g.codes)
     search_s = search.seconds if search is not None else 0.0
@@ -723,7 +693,7 @@ def finish_canonical_run(
     ``variants``).
     """
     from meta_layer_cli.evaluation.evaluator import choose_thresholds, evaluate_meta, gene_probabilities, total_nt
-    from meta_layer_cli.evaluation.streaming import SiteScores
+    from meta_layer_cli.evaluation.streaming import SiteScores, add_source
     from meta_layer_cli.models.checkpoint import load_model, update_checkpoint_config
     from meta_layer_cli.runtime.progress import Progress
     from meta_layer_cli.training.structure import StructureSearch, grid_sample
@@ -759,9 +729,7 @@ def finish_canonical_run(
                 search.add(sources["meta"], labels, g.codes)
             for name, p in sources.items():
                 name = "meta_per_nucleotide" if name == "meta" and search is not None else name
-                by_class = scores.setdefault(name, {c: SiteScores() for c in (1, 2)})
-                for c, s in by_class.items():
-                    s.add(p[:, c], labels == c)
+                add_source(scores, name, p, labels)
             bar.update(len(labels), genes=f"{n:,}/{len(val):,}")
     decoder = None
     if search is not None:

@@ -14,6 +14,7 @@ from meta_layer_cli.jobs.canonical import (
     run_canonical_training,
     write_run_report,
 )
+from meta_layer_cli.jobs.run_folder import FolderPolicy
 from meta_layer_cli.runtime.errors import UpToDate
 
 logger = logging.getLogger(__name__)
@@ -56,9 +57,7 @@ def run_demo(
             genes=genes or demo_gene_subset(),
             tracks_cache=str(out / "cache"),
             device=device,
-            overwrite=overwrite,
-            if_changed=not overwrite,
-            resume=not overwrite,
+            folder=FolderPolicy(resume=not overwrite, overwrite=overwrite, if_changed=not overwrite),
         )
     except UpToDate as done:
         logger.info(f"{done}: showing the finished demo's results (--overwrite trains it again)")

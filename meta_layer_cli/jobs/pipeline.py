@@ -76,6 +76,7 @@ def run_pipeline(
     the held-out metrics, also written to ``OUT/pipeline.json``."""
     from meta_layer_cli.jobs.canonical import evaluate_checkpoint_metrics, run_canonical_training
     from meta_layer_cli.jobs.prepare import prepare
+    from meta_layer_cli.jobs.run_folder import FolderPolicy
 
     cfg, train_set = pipeline_settings(config, overrides)
     out = Path(cfg.out)
@@ -112,9 +113,7 @@ def run_pipeline(
             profile=cfg.profile,
             device=cfg.device,
             output_dir=run,
-            overwrite=False,
-            if_changed=True,
-            resume=True,
+            folder=FolderPolicy(resume=True, overwrite=False, if_changed=True),
             overrides={**({"models_dir": cfg.models_dir} if cfg.models_dir else {}), **train_set},
         )
     except UpToDate as done:

@@ -31,6 +31,7 @@ import logging
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from meta_layer_cli.io.atomic import write_json_atomic
@@ -40,6 +41,8 @@ from meta_layer_cli.runtime.locks import LOCK_NAME, folder_lock
 from meta_layer_cli.runtime.progress import PROGRESS_LINE
 
 RUN_STATE = "run.json"
+RUN_FORMAT = "metalayer-run"
+RUN_FORMAT_VERSION = 1  # raise when a reader of this version could not read what a writer writes
 RUN_LOG = "train.log"
 RUN_FILES = (
     "checkpoints",
@@ -67,6 +70,21 @@ def _when(seconds: float | None) -> str:
 def _not_a_progress_line(record: logging.LogRecord) -> bool:
     """Progress's start, periodic and end lines carry :data:`PROGRESS_LINE`; events it logs (an epoch) do not."""
     return not hasattr(record, PROGRESS_LINE)
+
+
+@dataclass(frozen=True)
+class FolderPolicy:
+    """What a training job does with an output folder that already holds a run (the table above): the
+    command line's ``--resume``, ``--overwrite`` and ``--if-changed``. The library's default retrains into a
+    finished folder (``overwrite=True``); the command line refuses unless told."""
+
+    resume: bool = False
+    overwrite: bool = True
+    if_changed: bool = False
+
+    def open(self, out: str | os.PathLike, fingerprint: dict, kind: str) -> RunFolder:
+        """The :class:`RunFolder` for ``out`` under this policy (enter it to decide and lock)."""
+        return RunFolder(out, fingerprint, kind, self.resume, self.overwrite, self.if_changed)
 
 
 class RunFolder:
@@ -135,9 +153,20 @@ class RunFolder:
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text())
+            state = json.loads(path.read_text())
         except ValueError:
             raise InputDataError(f"{path} is not valid JSON; --overwrite to start the run over") from None
+        version = state.get("format_version", RUN_FORMAT_VERSION)  # run folders before versioning are version 1
+        if (
+            state.get("format", RUN_FORMAT) != RUN_FORMAT
+            or not isinstance(version, int)
+            or version > RUN_FORMAT_VERSION
+        ):
+            raise InputDataError(
+                f"{path} is {state.get('format')} version {version}, this metalayer reads {RUN_FORMAT} up to "
+                f"{RUN_FORMAT_VERSION} (written by a newer metalayer? upgrade it, or choose another --out)"
+            )
+        return state
 
     def _clear(self) -> None:
         for name in RUN_FILES:
@@ -150,7 +179,14 @@ class RunFolder:
     def _start(self) -> None:
         write_json_atomic(
             self.out / RUN_STATE,
-            {"kind": self.kind, "status": "running", "started": time.time(), "fingerprint": self.fingerprint},
+            {
+                "format": RUN_FORMAT,
+                "format_version": RUN_FORMAT_VERSION,
+                "kind": self.kind,
+                "status": "running",
+                "started": time.time(),
+                "fingerprint": self.fingerprint,
+            },
         )
 
     def _decide(self) -> None:

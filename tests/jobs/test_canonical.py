@@ -19,7 +19,15 @@ from meta_layer_cli.jobs.canonical import (
     evaluate_checkpoint,
     run_canonical_training,
 )
-from tests.conftest import GENOME_CHR3, SMALL_DEMO_GENES, TINY_MODEL, TINY_TRAINING, shared_path
+from tests.conftest import (
+    GENOME_CHR3,
+    SMALL_DEMO_GENES,
+    TINY_MODEL,
+    TINY_TRAINING,
+    chr3_held_out_args,
+    shared_path,
+    tiny_sets,
+)
 
 KEYS = {
     "pr_auc_acceptor",
@@ -34,9 +42,7 @@ KEYS = {
     "ece",
 }
 runner = CliRunner()
-TINY_SETS = [f"--set=model.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()] + [
-    f"--set=training.{k}={json.dumps(v)}" for k, v in TINY_TRAINING.items()
-]
+TINY_SETS = tiny_sets()
 
 
 # short real genes (1.7-3 kb each), so that a run's tracks, evaluation and decoder fit take seconds
@@ -210,29 +216,23 @@ def test_the_start_of_run_estimate_covers_the_whole_run(run, monkeypatch, caplog
 # ---------------------------------------------------------------------------------------------
 # a genome the project has never seen, through the command line
 # ---------------------------------------------------------------------------------------------
+def genome_run_args(prepared: Path, out: Path) -> list[str]:
+    """The genome run's train-canonical command: OpenSpliceAI 80 nt, chr3 held out, tiny model, 3 epochs (the
+    last two words, so that a test can change the epochs)."""
+    weights = str(shared_path("models", "openspliceai-mane", "80nt"))
+    model = ["--base-model", "openspliceai", "--weights", weights]
+    return [*chr3_held_out_args(prepared, out, *model, sets=TINY_SETS), "--set", "training.epochs=3"]
+
+
+def with_checkpoint(command: str, checkpoint: Path | str, prepared: Path, *options: str) -> list[str]:
+    """``command --checkpoint checkpoint --data prepared`` and ``options``."""
+    return [command, "--checkpoint", str(checkpoint), "--data", str(prepared), *options]
+
+
 @pytest.fixture(scope="module")
 def genome_run(tmp_path_factory, small_genome_prepared):
     out = tmp_path_factory.mktemp("genome_run") / "R"
-    weights = str(shared_path("models", "openspliceai-mane", "80nt"))
-    args = [
-        "train-canonical",
-        "--data",
-        str(small_genome_prepared),
-        "--base-model",
-        "openspliceai",
-        "--weights",
-        weights,
-        "--test-chroms",
-        "chr3",
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        *TINY_SETS,
-        "--set",
-        "training.epochs=3",
-    ]
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, genome_run_args(small_genome_prepared, out))
     assert result.exit_code == 0, result.output
     return out, small_genome_prepared, result
 
@@ -247,19 +247,8 @@ def test_train_canonical_holds_out_the_named_chromosome(genome_run):
 
 def test_meta_layer_beats_the_base_model_on_the_held_out_chromosome(genome_run):
     out, prepared, _ = genome_run
-    result = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "--checkpoint",
-            str(out / "checkpoints" / "best"),
-            "--data",
-            str(prepared),
-            "--json",
-            "--device",
-            "cpu",
-        ],
-    )
+    best = out / "checkpoints" / "best"
+    result = runner.invoke(app, with_checkpoint("evaluate", best, prepared, "--json", "--device", "cpu"))
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert metrics["meta"]["n_genes"] == len(GENOME_CHR3)
@@ -272,29 +261,16 @@ def test_meta_layer_beats_the_base_model_on_the_held_out_chromosome(genome_run):
     alone, base = metrics["meta_per_nucleotide"], metrics["base"]
     assert alone["pr_auc_macro"] > base["pr_auc_macro"], (alone["pr_auc_macro"], base["pr_auc_macro"])
     # the table prints ECE (~1e-4 per nucleotide) with its exponent, not rounded to 0.0000
-    table = runner.invoke(
-        app, ["evaluate", "--checkpoint", str(out / "checkpoints" / "best"), "--data", str(prepared), "--device", "cpu"]
-    )
+    table = runner.invoke(app, with_checkpoint("evaluate", best, prepared, "--device", "cpu"))
     assert table.exit_code == 0 and f"{metrics['meta']['ece']:.2e}" in table.output, table.output
     assert "network alone" in table.stdout and f"{metrics['meta_per_nucleotide']['ece']:.2e}" in table.stdout
 
 
 def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_path):
     out, prepared, _ = genome_run
-    calibrated = tmp_path / "C"
+    calibrated, best = tmp_path / "C", out / "checkpoints" / "best"
     result = runner.invoke(
-        app,
-        [
-            "calibrate",
-            "--checkpoint",
-            str(out / "checkpoints" / "best"),
-            "--data",
-            str(prepared),
-            "--out",
-            str(calibrated),
-            "--device",
-            "cpu",
-        ],
+        app, with_checkpoint("calibrate", best, prepared, "--out", str(calibrated), "--device", "cpu")
     )
     assert result.exit_code == 0, result.output
     assert "ECE on calibration genes" in result.stdout and (calibrated / "reliability.png").is_file()
@@ -303,57 +279,20 @@ def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_pa
     assert config["calibration"]["method"] == "temperature"
     # refuses the checkpoint's test genes
     refused = runner.invoke(
-        app,
-        [
-            "calibrate",
-            "--checkpoint",
-            str(out / "checkpoints" / "best"),
-            "--data",
-            str(prepared),
-            "--out",
-            str(tmp_path / "X"),
-            "--genes",
-            GENOME_CHR3[0],
-        ],
+        app, with_checkpoint("calibrate", best, prepared, "--out", str(tmp_path / "X"), "--genes", GENOME_CHR3[0])
     )
     assert refused.exit_code == 3 and "test genes" in refused.output
     from meta_layer_cli.io.demo import demo_gene_info
 
+    name = demo_gene_info()[GENOME_CHR3[0]]["gene"]
     by_name = runner.invoke(
-        app,
-        [
-            "calibrate",
-            "--checkpoint",
-            str(out / "checkpoints" / "best"),
-            "--data",
-            str(prepared),
-            "--out",
-            str(tmp_path / "Y"),
-            "--genes",
-            demo_gene_info()[GENOME_CHR3[0]]["gene"],
-        ],
+        app, with_checkpoint("calibrate", best, prepared, "--out", str(tmp_path / "Y"), "--genes", name)
     )
     assert by_name.exit_code == 3 and "test genes" in by_name.output  # the name is that test gene, refused too
     table = tmp_path / "p.parquet"
-    result = runner.invoke(
-        app,
-        [
-            "predict",
-            "--checkpoint",
-            str(calibrated),
-            "--data",
-            str(prepared),
-            "--genes",
-            ",".join(GENOME_CHR3[:2]),
-            "--out",
-            str(table),
-            "--bigwig",
-            str(tmp_path / "bw" / "m"),
-            "--no-progress",
-            "--device",
-            "cpu",
-        ],
-    )
+    genes, bigwig = ",".join(GENOME_CHR3[:2]), str(tmp_path / "bw" / "m")
+    options = ["--genes", genes, "--out", str(table), "--bigwig", bigwig, "--no-progress", "--device", "cpu"]
+    result = runner.invoke(app, with_checkpoint("predict", calibrated, prepared, *options))
     assert result.exit_code == 0, result.output
     frame = pl.read_parquet(table)
     from meta_layer_cli.artifacts import load_gene_arrays
@@ -402,23 +341,9 @@ def test_predict_takes_gene_names_and_sizes_bigwig_contigs_by_the_genome(genome_
     name = demo_gene_info()[GENOME_CHR3[0]]["gene"]
     assert name and name != GENOME_CHR3[0]
     table = tmp_path / "named.parquet"
-    result = runner.invoke(
-        app,
-        [
-            "predict",
-            "--checkpoint",
-            str(out / "checkpoints" / "best"),
-            "--data",
-            str(prepared),
-            "--genes",
-            f"{name},{GENOME_CHR3[1]}",
-            "--out",
-            str(table),
-            "--bigwig",
-            str(tmp_path / "bw" / "m"),
-            "--no-progress",
-        ],
-    )
+    best = out / "checkpoints" / "best"
+    options = ["--genes", f"{name},{GENOME_CHR3[1]}", "--out", str(table), "--bigwig", str(tmp_path / "bw" / "m")]
+    result = runner.invoke(app, with_checkpoint("predict", best, prepared, *options, "--no-progress"))
     assert result.exit_code == 0, result.output
     assert pl.read_parquet(table)["gene_id"].unique(maintain_order=True).to_list() == GENOME_CHR3[:2]
     fasta = Fasta(small_genome[0])
@@ -429,18 +354,7 @@ def test_predict_takes_gene_names_and_sizes_bigwig_contigs_by_the_genome(genome_
         bw.close()
     fasta.close()
     unknown = runner.invoke(
-        app,
-        [
-            "predict",
-            "--checkpoint",
-            str(out / "checkpoints" / "best"),
-            "--data",
-            str(prepared),
-            "--genes",
-            "NOT_A_GENE",
-            "--out",
-            str(tmp_path / "x.parquet"),
-        ],
+        app, with_checkpoint("predict", best, prepared, "--genes", "NOT_A_GENE", "--out", str(tmp_path / "x.parquet"))
     )
     assert unknown.exit_code == 3 and "NOT_A_GENE" in unknown.output
 
@@ -470,25 +384,7 @@ def test_predict_from_fasta_matches_predict_from_the_prepared_folder(genome_run,
 
 def test_a_rerun_into_the_finished_folder_is_refused_or_skipped(genome_run):
     out, prepared, _ = genome_run
-    weights = str(shared_path("models", "openspliceai-mane", "80nt"))
-    args = [
-        "train-canonical",
-        "--data",
-        str(prepared),
-        "--base-model",
-        "openspliceai",
-        "--weights",
-        weights,
-        "--test-chroms",
-        "chr3",
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        *TINY_SETS,
-        "--set",
-        "training.epochs=3",
-    ]
+    args = genome_run_args(prepared, out)
     refused = runner.invoke(app, args)
     assert refused.exit_code == 3 and "finished" in refused.output
     skipped = runner.invoke(app, [*args, "--if-changed"])
@@ -518,7 +414,7 @@ def test_a_split_that_cannot_be_made_says_how_to_fix_it(small_genome_prepared, t
 
 def test_evaluate_refuses_unknown_genes_and_an_empty_list(genome_run):
     out, prepared, _ = genome_run
-    base = ["evaluate", "--checkpoint", str(out / "checkpoints" / "best"), "--data", str(prepared), "--json"]
+    base = with_checkpoint("evaluate", out / "checkpoints" / "best", prepared, "--json")
     unknown = runner.invoke(app, [*base, "--genes", f"{GENOME_CHR3[0]},nope"])
     assert unknown.exit_code == 3 and "nope" in unknown.output
     empty = runner.invoke(app, [*base, "--genes", ","])
@@ -550,16 +446,7 @@ def test_train_canonical_under_torchrun_splits_the_genes_between_ranks(small_gen
         f"--master_port={port}",
         "-m",
         "meta_layer_cli",
-        "train-canonical",
-        "--data",
-        str(small_genome_prepared),
-        "--test-chroms",
-        "chr3",
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        *TINY_SETS,
+        *chr3_held_out_args(small_genome_prepared, out, sets=TINY_SETS),
         "--set",
         "training.epochs=1",
         "--set",
@@ -596,26 +483,14 @@ def test_predict_refuses_tracks_of_other_weights_or_the_wrong_number_of_folders(
         progress=False,
     )
     checkpoint = str(out / "checkpoints" / "best")
-    result = runner.invoke(
-        app, ["predict", "--checkpoint", checkpoint, "--data", str(other), "--out", str(tmp_path / "x.parquet")]
-    )
+    result = runner.invoke(app, with_checkpoint("predict", checkpoint, other, "--out", str(tmp_path / "x.parquet")))
     assert result.exit_code == 3 and "weights_checksum" in result.output and not (tmp_path / "x.parquet").exists()
-    result = runner.invoke(
-        app,
-        [
-            "predict",
-            "--checkpoint",
-            checkpoint,
-            "--data",
-            str(prepared),
-            "--data",
-            str(prepared),
-            "--out",
-            str(tmp_path / "y.parquet"),
-        ],
+    twice = with_checkpoint(
+        "predict", checkpoint, prepared, "--data", str(prepared), "--out", str(tmp_path / "y.parquet")
     )
+    result = runner.invoke(app, twice)
     assert result.exit_code == 2 and "trained on 1 base model(s); got 2" in result.output
-    result = runner.invoke(app, ["evaluate", "--checkpoint", checkpoint, "--data", str(other)])
+    result = runner.invoke(app, with_checkpoint("evaluate", checkpoint, other))
     assert result.exit_code == 3 and "weights_checksum" in result.output
 
 

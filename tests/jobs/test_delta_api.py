@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
 from meta_layer_cli.jobs import variants as jobs
+from meta_layer_cli.jobs.run_folder import FolderPolicy
 from meta_layer_cli.jobs.variants import training as variant_training
 from meta_layer_cli.runtime.errors import InputDataError, UpToDate
 from tests.conftest import SHARED
@@ -149,7 +150,7 @@ def test_resume_continues_from_the_last_finished_fold(exon_sets, tmp_path, monke
     assert json.loads((cut / "run.json").read_text())["status"] == "running"
     assert sorted(p.name for p in (cut / "cv_folds").iterdir()) == ["fold0.npz"]
     with pytest.raises(InputDataError, match="interrupted run .*--resume"):
-        jobs.run_validated_delta_training(output_dir=cut, overwrite=False, **kwargs)
+        jobs.run_validated_delta_training(output_dir=cut, folder=FolderPolicy(overwrite=False), **kwargs)
 
     def counting(*args, **kw):
         calls.append(args[3])
@@ -157,13 +158,15 @@ def test_resume_continues_from_the_last_finished_fold(exon_sets, tmp_path, monke
 
     calls.clear()
     monkeypatch.setattr(variant_training, "_train_one", counting)
-    resumed = jobs.run_validated_delta_training(output_dir=cut, resume=True, overwrite=False, **kwargs)
+    resumed = jobs.run_validated_delta_training(
+        output_dir=cut, folder=FolderPolicy(resume=True, overwrite=False), **kwargs
+    )
     assert len(calls) == 3, "folds 2 and 3 and the final model: fold 1 is read back, not trained again"
     assert json.loads((cut / "run.json").read_text())["status"] == "finished"
     assert resumed.predictions.equals(full.predictions)  # the numbers of an uninterrupted run
     assert resumed.cv_metrics["vexseq"] == pytest.approx(full.cv_metrics["vexseq"], nan_ok=True)
     with pytest.raises(UpToDate):
-        jobs.run_validated_delta_training(output_dir=cut, if_changed=True, **kwargs)
+        jobs.run_validated_delta_training(output_dir=cut, folder=FolderPolicy(if_changed=True), **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------

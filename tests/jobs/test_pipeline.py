@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
 from meta_layer_cli.io.demo import demo_gene_info
-from tests.conftest import GENOME_CHR3, TINY_MODEL, TINY_TRAINING, shared_path
+from tests.conftest import GENOME_CHR3, pipeline_config, shared_path
 from tests.scripts.test_workflow import write_vcf
 
 runner = CliRunner()
@@ -16,21 +16,12 @@ runner = CliRunner()
 def test_pipeline_runs_the_chain_and_a_rerun_skips_it(small_genome, tmp_path):
     fasta, gtf = small_genome
     n_records = write_vcf(tmp_path / "in.vcf", fasta, gtf, n=4)
-    config = {
-        "fasta": str(fasta),
-        "annotation": str(gtf),
-        "base_model": "openspliceai",
-        "weights": str(shared_path("models", "openspliceai-mane", "80nt")),
-        "out": str(tmp_path / "out"),
-        "test_chromosomes": ["chr3"],
-        "device": "cpu",
-        "predict_genes": [demo_gene_info()[GENOME_CHR3[0]]["gene"], GENOME_CHR3[1]],  # a name and an id
-        "vcf": str(tmp_path / "in.vcf"),
-        "train_set": {
-            **{f"model.{k}": v for k, v in TINY_MODEL.items()},
-            **{f"training.{k}": v for k, v in TINY_TRAINING.items()},
-        },
-    }
+    config = pipeline_config(
+        small_genome,
+        tmp_path / "out",
+        predict_genes=[demo_gene_info()[GENOME_CHR3[0]]["gene"], GENOME_CHR3[1]],  # a name and an id
+        vcf=str(tmp_path / "in.vcf"),
+    )
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(config))
     first = runner.invoke(app, ["pipeline", "--config", str(path), "--no-progress"])

@@ -146,32 +146,16 @@ def test_dropped_genes_are_named_in_a_warning_and_the_manifest(small_genome, tmp
     ]
     bad = tmp_path / "bad.gtf"
     bad.write_text(text + "\n".join(extra) + "\n")
-    out = tmp_path / "p"
+    out, weights = tmp_path / "p", shared_path("models", "openspliceai-mane", "80nt")
     with caplog.at_level("WARNING"):
-        manifest = prepare(
-            out,
-            "openspliceai",
-            shared_path("models", "openspliceai-mane", "80nt"),
-            fasta=fasta,
-            gtf=bad,
-            genes=["713"],
-            progress=False,
-        )
+        manifest = prepare(out, "openspliceai", weights, fasta=fasta, gtf=bad, genes=["713"], progress=False)
     reasons = {d["gene_id"]: d["reason"] for d in manifest["dropped"]}
     assert reasons["ON_UNKNOWN"] == "contig 'chrUn' is not in the FASTA"
     assert reasons["PAST_END"].startswith("ends at 99,999,999, past the end of chr3")
     assert reasons["OVERLAP"].startswith("transcript TO: overlapping exons")
     assert "3 gene(s) dropped from the annotation" in caplog.text and "ON_UNKNOWN" in caplog.text
     with pytest.raises(ValueError, match="PAST_END \\(dropped: ends at"):
-        prepare(
-            out,
-            "openspliceai",
-            shared_path("models", "openspliceai-mane", "80nt"),
-            fasta=fasta,
-            gtf=bad,
-            genes=["PAST_END"],
-            progress=False,
-        )
+        prepare(out, "openspliceai", weights, fasta=fasta, gtf=bad, genes=["PAST_END"], progress=False)
 
 
 def test_ids_that_sanitise_alike_get_distinct_files(osai80, tmp_path):
@@ -199,15 +183,8 @@ def test_region_and_genes_file_select_genes(small_genome, tmp_path):
     listed = tmp_path / "genes.txt"
     listed.write_text("# wanted\n713\n\n716  # second\n")
     out = tmp_path / "p"
-    manifest = prepare(
-        out,
-        "openspliceai",
-        shared_path("models", "openspliceai-mane", "80nt"),
-        fasta=fasta,
-        gtf=gtf,
-        genes_file=listed,
-        progress=False,
-    )
+    weights = shared_path("models", "openspliceai-mane", "80nt")
+    manifest = prepare(out, "openspliceai", weights, fasta=fasta, gtf=gtf, genes_file=listed, progress=False)
     assert [g["gene_id"] for g in manifest["genes"]] == ["713", "716"]
     assert len(pl.read_parquet(out / GENES_DIR / gene_file_name("713"))) > 0
 

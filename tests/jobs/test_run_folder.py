@@ -87,3 +87,32 @@ def test_train_log_has_one_line_per_epoch_and_starts_afresh(tmp_path, monkeypatc
         "training run a",
         *(f"epoch {e}/3: loss 0.1, validation PR-AUC 0.9" for e in (1, 2, 3)),
     ]
+
+
+def test_a_folder_policy_opens_the_run_folder_it_describes(tmp_path):
+    """The jobs' FolderPolicy (--resume/--overwrite/--if-changed) decides as RunFolder does with the same flags;
+    the library's default retrains a finished run, the command line's (overwrite=False) refuses it."""
+    from meta_layer_cli.jobs.run_folder import FolderPolicy
+
+    finished(tmp_path, {"config": "a"})
+    with pytest.raises(InputDataError, match="holds a run finished"):
+        FolderPolicy(overwrite=False).open(tmp_path, {"config": "a"}, "canonical").__enter__()
+    with pytest.raises(UpToDate):
+        FolderPolicy(overwrite=False, if_changed=True).open(tmp_path, {"config": "a"}, "canonical").__enter__()
+    with FolderPolicy().open(tmp_path, {"config": "a"}, "canonical") as run:
+        assert not run.resuming and not (tmp_path / "checkpoints").exists()  # trained again from scratch
+
+
+def test_a_run_folder_of_a_newer_format_is_refused_in_one_line(tmp_path):
+    import json
+
+    finished(tmp_path, {"config": "a"})
+    state = json.loads((tmp_path / RUN_STATE).read_text())
+    assert (state["format"], state["format_version"]) == ("metalayer-run", 1)
+    unversioned = {k: v for k, v in state.items() if k not in ("format", "format_version")}
+    (tmp_path / RUN_STATE).write_text(json.dumps(unversioned))  # written before versioning: read as version 1
+    with pytest.raises(UpToDate):
+        RunFolder(tmp_path, {"config": "a"}, "canonical", if_changed=True).__enter__()
+    (tmp_path / RUN_STATE).write_text(json.dumps({**state, "format_version": 2}))
+    with pytest.raises(InputDataError, match="metalayer-run version 2, this metalayer reads metalayer-run up to 1"):
+        RunFolder(tmp_path, {"config": "a"}, "canonical", if_changed=True).__enter__()

@@ -119,11 +119,10 @@ def test_checkpoint_scores_new_sequences(run):
 
 def test_vcf_variants_get_variant_model_outputs(run, tmp_path):
     """score_vcf --checkpoint with a delta predictor: P_SA and DPSI near exons, '.' far from them."""
-    from meta_layer_cli.inference.vcf import score_vcf
     from meta_layer_cli.inference.vcf_models import MAX_EXON_DISTANCE
     from meta_layer_cli.io.annotation import read_variant_annotation
     from meta_layer_cli.io.fasta import Fasta
-    from tests.inference.vcf_fixtures import copy_genome, info_of, write_input
+    from tests.inference.vcf_fixtures import copy_genome, info_of, score_fixture_vcf, write_input
 
     genome = copy_genome(tmp_path)
     genes = read_variant_annotation(genome / "annotation.txt")
@@ -143,15 +142,8 @@ def test_vcf_variants_get_variant_model_outputs(run, tmp_path):
     ids = ["acceptor_snv", "exonic", "minus_donor", "minus_del_acceptor", "deep_intron"]
     body = write_input(tmp_path / "in.vcf", ids, malformed=False, extra=[far])
     out = tmp_path / "out.vcf"
-    score_vcf(
-        tmp_path / "in.vcf",
-        out,
-        genome / "ref.fa",
-        genome / "annotation.txt",
-        base_model="openspliceai",
-        weights=osai80_weights(),
-        progress=False,
-        checkpoints=[run.checkpoint_path],
+    score_fixture_vcf(
+        tmp_path, genome, out, base_model="openspliceai", weights=osai80_weights(), checkpoints=[run.checkpoint_path]
     )
     lines = [ln for ln in out.read_text().splitlines() if not ln.startswith("#")]
     assert len(lines) == len(body)
@@ -204,17 +196,8 @@ def test_classifier_run_and_cli(run, tmp_path, osai80):
         tmp_path / "in.csv"
     )
     out = tmp_path / "out.tsv"
-    args = [
-        "predict",
-        "--variants",
-        str(tmp_path / "in.csv"),
-        "--out",
-        str(out),
-        "--checkpoint",
-        str(run.checkpoint_path),
-        "--checkpoint",
-        str(tmp_path / "clf" / "checkpoint"),
-    ]
+    checkpoints = ["--checkpoint", str(run.checkpoint_path), "--checkpoint", str(tmp_path / "clf" / "checkpoint")]
+    args = ["predict", "--variants", str(tmp_path / "in.csv"), "--out", str(out), *checkpoints]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     scored = pl.read_csv(out, separator="\t")

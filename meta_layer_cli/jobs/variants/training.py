@@ -18,7 +18,7 @@ import polars as pl
 from meta_layer_cli.features.variants import DEFAULT_THRESHOLDS, TARGET_KINDS, VariantDataset
 from meta_layer_cli.io.atomic import atomic_path, refuse_overwriting_inputs, write_json_atomic
 from meta_layer_cli.io.json_values import json_safe
-from meta_layer_cli.jobs.run_folder import RunFolder, run_outputs
+from meta_layer_cli.jobs.run_folder import FolderPolicy, RunFolder, run_outputs
 from meta_layer_cli.jobs.variants.common import (
     groups_by_source,
     majority_threshold,
@@ -218,21 +218,19 @@ def _load_fold(out: Path, fold: int, test_rows: np.ndarray) -> tuple[dict, dict]
 
 
 def run_validated_delta_training(
-    base_model: str | None = None,
+    config: str | os.PathLike | dict | VariantRunConfig | None = None,
+    *,
+    profile: str | os.PathLike | None = None,
     train: Sequence[pl.DataFrame | DataSpec | dict] | None = None,
+    evaluate: Sequence[pl.DataFrame | DataSpec | dict] | None = None,
+    folder: FolderPolicy | None = None,
+    base_model: str | None = None,
     model: str | None = None,
     output_dir: str | os.PathLike | None = None,
     folds: int | None = None,
     epochs: int | None = None,
     weights: str | None = None,
     device: str | None = None,
-    evaluate: Sequence[pl.DataFrame | DataSpec | dict] | None = None,
-    config: str | os.PathLike | dict | VariantRunConfig | None = None,
-    *,
-    profile: str | os.PathLike | None = None,
-    resume: bool = False,
-    overwrite: bool = True,
-    if_changed: bool = False,
     **options,
 ) -> VariantTrainingResult:
     """Train a variant model on measured effects with exon-grouped cross-validation; save a final model.
@@ -252,8 +250,8 @@ def run_validated_delta_training(
     evaluate : extra sets scored by the final model only (e.g. the WT1 saturation mutagenesis).
     config / options : a ``train-delta`` config and any of its keys (see
         :func:`resolve_variant_config`), e.g. ``width=16, lr=3e-3, cache="~/.cache/metalayer/pred"``.
-    resume / overwrite / if_changed : what to do with a folder that already holds a run
-        (:class:`~meta_layer_cli.jobs.run_folder.RunFolder`; the library default ``overwrite=True``
+    folder : what to do with a folder that already holds a run
+        (:class:`~meta_layer_cli.jobs.run_folder.FolderPolicy`; the library default ``overwrite=True``
         trains again, the command line refuses unless told). ``resume`` continues an interrupted run
         from its last finished cross-validation fold (``cv_folds/``; the base-model tracks are
         predicted again unless ``cache`` holds them, the final model is trained again); a resumed
@@ -318,9 +316,9 @@ def run_validated_delta_training(
     base = load_base_model(cfg.base_model, weights=cfg.base_weights, device=device, dtype=cfg.hardware.dtype)
     timing["load_s"] = round(time.perf_counter() - started, 2)
     fingerprint = delta_fingerprint(cfg, train_frames, evaluate_frames, base)
-    with RunFolder(out, fingerprint, "delta", resume, overwrite, if_changed) as folder:
-        result = _train_in_folder(cfg, folder, base, train_frames, evaluate_frames, device, timing)
-        folder.finish({name: m.get("pearson", m.get("pearson_abs")) for name, m in result.cv_metrics.items()})
+    with (folder or FolderPolicy()).open(out, fingerprint, "delta") as run_folder:
+        result = _train_in_folder(cfg, run_folder, base, train_frames, evaluate_frames, device, timing)
+        run_folder.finish({name: m.get("pearson", m.get("pearson_abs")) for name, m in result.cv_metrics.items()})
     return result
 
 
