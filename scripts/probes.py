@@ -37,6 +37,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,6 +92,18 @@ def digest(paths: list[Path]) -> dict[str, str | None]:
     return out
 
 
+def cli_env() -> dict[str, str]:
+    """The environment of every command a probe runs: a model cache of its own in the work folder."""
+    return {**os.environ, "METALAYER_CACHE": str(WORK / "cache")}
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    """The real entry point started in the background, stdout and stderr as one text stream."""
+    return subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=WORK, env=cli_env()
+    )
+
+
 def invoke(args: list[str], stdin: str | None = None) -> Outcome:
     """The real entry point in a subprocess (what a user runs): exit code, stdout + stderr."""
     started = time.perf_counter()
@@ -100,7 +113,7 @@ def invoke(args: list[str], stdin: str | None = None) -> Outcome:
         capture_output=True,
         text=True,
         cwd=WORK,
-        env={**os.environ, "METALAYER_CACHE": str(WORK / "cache")},
+        env=cli_env(),
     )
     output = proc.stdout + proc.stderr
     return Outcome(
@@ -158,23 +171,7 @@ def build_fixtures() -> dict:
     fx["fasta"], fx["gtf"] = fasta, gtf
     fx["prepared"] = WORK / "prepared"
     if not (fx["prepared"] / "manifest.json").is_file():
-        must(
-            invoke(
-                [
-                    "prepare",
-                    "--fasta",
-                    str(fasta),
-                    "--gtf",
-                    str(gtf),
-                    *OSAI,
-                    "--out",
-                    str(fx["prepared"]),
-                    "--device",
-                    "cpu",
-                    "--no-progress",
-                ]
-            )
-        )
+        must(invoke(prepare_args(fx["prepared"], fasta=fasta, gtf=gtf)))
     fx["run"] = WORK / "run"
     if not (fx["run"] / "run.json").is_file() or "finished" not in (fx["run"] / "run.json").read_text():
         must(
@@ -200,16 +197,9 @@ def build_fixtures() -> dict:
     if not (fx["calibrated"] / "config.json").is_file():
         must(
             invoke(
-                [
-                    "calibrate",
-                    "--checkpoint",
-                    str(fx["checkpoint"]),
-                    "--data",
-                    str(fx["prepared"]),
-                    "--out",
-                    str(fx["calibrated"]),
-                    "--overwrite",
-                ]
+                checkpoint_args(
+                    "calibrate", fx["checkpoint"], fx["prepared"], "--out", str(fx["calibrated"]), "--overwrite"
+                )
             )
         )
     ref = REPO / "tests" / "fixtures" / "spliceai_vcf_reference"
@@ -283,14 +273,7 @@ def interrupted_then_rerun(
     """Start ``args``, send ``sig`` once ``ready()``, expect ``code``; then rerun (``rerun`` or ``args``) to the end
     and ``compare()`` the result with a clean one."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [*CLI, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=WORK,
-        env={**os.environ, "METALAYER_CACHE": str(WORK / "cache")},
-    )
+    proc = start(args)
     deadline = time.time() + 300
     while proc.poll() is None and not ready() and time.time() < deadline:
         time.sleep(0.05)
@@ -313,11 +296,9 @@ def interrupted_then_rerun(
 def two_at_once(first: list[str], second: list[str], codes: set[int]) -> Outcome:
     """Two jobs on one folder at the same time: their exit codes must be ``codes`` (e.g. {0, 4})."""
     started = time.perf_counter()
-    env = {**os.environ, "METALAYER_CACHE": str(WORK / "cache")}
-    pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=WORK, env=env)
-    a = subprocess.Popen([*CLI, *first], **pipes)
+    a = start(first)
     time.sleep(0.3)
-    b = subprocess.Popen([*CLI, *second], **pipes)
+    b = start(second)
     out_a, _ = a.communicate(timeout=600)
     out_b, _ = b.communicate(timeout=600)
     got = {a.returncode, b.returncode}
@@ -389,63 +370,75 @@ def on_mount(
 # ---------------------------------------------------------------------------------------------
 # the probes
 # ---------------------------------------------------------------------------------------------
+def prepare_args(
+    out: str | Path, *extra: str, fasta: str | Path, gtf: str | Path, model: list[str] = OSAI, device: str = "cpu"
+) -> list[str]:
+    """``prepare`` of ``fasta`` + ``gtf`` into ``out`` with the base model ``model``; ``extra`` options before
+    ``--out``."""
+    return [
+        "prepare",
+        *model,
+        "--device",
+        device,
+        "--no-progress",
+        "--fasta",
+        str(fasta),
+        "--gtf",
+        str(gtf),
+        *extra,
+        "--out",
+        str(out),
+    ]
+
+
+def score_args(fx: dict, *extra: str, ref: str | Path | None = None, ann: str | Path | None = None) -> list[str]:
+    """``score-vcf`` with OpenSpliceAI on the fixture's reference and annotation (or ``ref``, ``ann``), then
+    ``extra``."""
+    ref = fx["ref"] if ref is None else ref
+    ann = fx["ann"] if ann is None else ann
+    return ["score-vcf", *OSAI, "--no-progress", "-R", str(ref), "-A", str(ann), *extra]
+
+
+def checkpoint_args(command: str, checkpoint: str | Path, data: str | Path, *extra: str) -> list[str]:
+    """``command --checkpoint checkpoint --data data`` and ``extra``."""
+    return [command, "--checkpoint", str(checkpoint), "--data", str(data), *extra]
+
+
 def probes(fx: dict) -> list[Probe]:
     P, F, G, C = fx["prepared"], fx["fasta"], fx["gtf"], fx["checkpoint"]
     out: list[Probe] = []
-    add = out.append
-    prep = ["prepare", *OSAI, "--device", "cpu", "--no-progress"]
+
+    def adder(command: str) -> Callable[..., None]:
+        """``add(name, args, expect, text, **fields)``: one more probe of ``command`` (the fields of ``Probe``)."""
+
+        def add(name: str, args: list[str] | Callable[[], list[str]] | None = None, *more, **fields) -> None:
+            out.append(Probe(command, name, [] if args is None else args, *more, **fields))
+
+        return add
+
+    def disk_probes(
+        add: Callable[..., None], args: Callable[[Path], list[str]], full: str | None, read_only: bool = True
+    ) -> None:
+        """A full disk of ``full`` bytes (exit 1, 'no space left'), and a read-only one (exit 1, 'read-only')."""
+        if full:
+            run = on_mount(args, full, False, 1, "no space left")
+            add("full disk", run=run, expect=1, text="no space left", late_ok=True)
+        if read_only:
+            add("read-only output", run=on_mount(args, "1m", True, 1, "read-only"), expect=1, text="read-only")
 
     # ---- prepare ------------------------------------------------------------------------------------------------
-    add(
-        Probe(
-            "prepare",
-            "missing FASTA",
-            [*prep, "--fasta", "nope.fa", "--gtf", str(G), "--out", "s/p1"],
-            3,
-            "FASTA not found",
-            untouched=[WORK / "s/p1/genes"],
-        )
-    )
+    add = adder("prepare")
+    prep = partial(prepare_args, fasta=F, gtf=G)
+    prep_head = ["prepare", *OSAI, "--device", "cpu", "--no-progress"]
+    add("missing FASTA", prep("s/p1", fasta="nope.fa"), 3, "FASTA not found", untouched=[WORK / "s/p1/genes"])
     garbage = write(WORK / "in" / "garbage.fa", "this is not a fasta\n\x00\x01binary\n")
-    add(
-        Probe(
-            "prepare",
-            "FASTA that is not one",
-            [*prep, "--fasta", str(garbage), "--gtf", str(G), "--out", "s/p2"],
-            3,
-            inputs=[garbage],
-        )
-    )
+    add("FASTA that is not one", prep("s/p2", fasta=garbage), 3, inputs=[garbage])
     truncated = write(WORK / "in" / "truncated.fa.gz", gzip.compress(F.read_bytes())[:5000])
-    add(
-        Probe(
-            "prepare",
-            "truncated gzip FASTA",
-            [*prep, "--fasta", str(truncated), "--gtf", str(G), "--out", "s/p3"],
-            3,
-            inputs=[truncated],
-        )
-    )
+    add("truncated gzip FASTA", prep("s/p3", fasta=truncated), 3, inputs=[truncated])
     bad_gtf = write(WORK / "in" / "bad.gtf", 'chr1\tx\texon\tabc\t50\t.\t+\t.\tgene_id "G";\nnot a gtf line\n')
-    add(
-        Probe(
-            "prepare",
-            "malformed GTF",
-            [*prep, "--fasta", str(F), "--gtf", str(bad_gtf), "--out", "s/p4"],
-            3,
-            inputs=[bad_gtf],
-        )
-    )
+    add("malformed GTF", prep("s/p4", gtf=bad_gtf), 3, inputs=[bad_gtf])
     other_contigs = write(WORK / "in" / "contigs.gtf", re.sub(r"^chr", "scaffold_", G.read_text(), flags=re.M))
-    add(
-        Probe(
-            "prepare",
-            "GTF of other contigs",
-            [*prep, "--fasta", str(F), "--gtf", str(other_contigs), "--out", "s/p5"],
-            3,
-            "contigs",
-        )
-    )
+    add("GTF of other contigs", prep("s/p5", gtf=other_contigs), 3, "contigs")
     no_chr = write(WORK / "in" / "nochr.fa", re.sub(r"^>chr", ">", F.read_text(), flags=re.M))
 
     def same_as_prepared(folder: str, genes: list[str]) -> Callable[[Outcome], str | None]:
@@ -460,246 +453,62 @@ def probes(fx: dict) -> list[Probe]:
 
         return check
 
-    add(
-        Probe(
-            "prepare",
-            "FASTA '1', GTF 'chr1' (matched)",
-            [*prep, "--fasta", str(no_chr), "--gtf", str(G), "--genes", "148,713", "--out", "s/p6"],
-            0,
-            check=same_as_prepared("s/p6", ["148", "713"]),
-        )
-    )
+    matched = same_as_prepared("s/p6", ["148", "713"])
+    add("FASTA '1', GTF 'chr1' (matched)", prep("s/p6", "--genes", "148,713", fasta=no_chr), check=matched)
     lower = write(
         WORK / "in" / "lower.fa", "".join(x if x.startswith(">") else x.lower() for x in F.read_text().splitlines(True))
     )
+    unmasked = same_as_prepared("s/p7", ["148", "713"])
+    add("soft-masked (lowercase) FASTA", prep("s/p7", "--genes", "148,713", fasta=lower), check=unmasked)
+    add("unknown gene", prep("s/p8", "--genes", "148,NOPE"), 3, "NOPE", untouched=[WORK / "s/p8/genes"])
+    add("empty --genes-file", prep("s/p9", "--genes-file", "-"), 2, "names no gene", stdin="")
+    add("--genes ,", prep("s/p9", "--genes", ","), 2, "empty list")
+    add("bad --region", prep("s/p10", "--region", "chr1:9-3"), 2, "--region")
+    add("--shard 3/2", prep("s/p11", "--shard", "3/2"), 2, "--shard")
+    add("--dtype float8", prep("s/p12", "--dtype", "float8"), 2, "dtype")
+    add("--device cuda without a GPU", prep("s/p13", device="cuda"), (1, 0), "CUDA")
+    genome = ["--fasta", str(F), "--gtf", str(G)]
     add(
-        Probe(
-            "prepare",
-            "soft-masked (lowercase) FASTA",
-            [*prep, "--fasta", str(lower), "--gtf", str(G), "--genes", "148,713", "--out", "s/p7"],
-            0,
-            check=same_as_prepared("s/p7", ["148", "713"]),
-        )
-    )
-    add(
-        Probe(
-            "prepare",
-            "unknown gene",
-            [*prep, "--fasta", str(F), "--gtf", str(G), "--genes", "148,NOPE", "--out", "s/p8"],
-            3,
-            "NOPE",
-            untouched=[WORK / "s/p8/genes"],
-        )
-    )
-    add(
-        Probe(
-            "prepare",
-            "empty --genes-file",
-            [*prep, "--fasta", str(F), "--gtf", str(G), "--genes-file", "-", "--out", "s/p9"],
-            2,
-            "names no gene",
-            stdin="",
-        )
-    )
-    add(
-        Probe(
-            "prepare",
-            "--genes ,",
-            [*prep, "--fasta", str(F), "--gtf", str(G), "--genes", ",", "--out", "s/p9"],
-            2,
-            "empty list",
-        )
-    )
-    add(
-        Probe(
-            "prepare",
-            "bad --region",
-            [*prep, "--fasta", str(F), "--gtf", str(G), "--region", "chr1:9-3", "--out", "s/p10"],
-            2,
-            "--region",
-        )
-    )
-    add(
-        Probe(
-            "prepare",
-            "--shard 3/2",
-            [*prep, "--fasta", str(F), "--gtf", str(G), "--shard", "3/2", "--out", "s/p11"],
-            2,
-            "--shard",
-        )
-    )
-    add(
-        Probe(
-            "prepare",
-            "--dtype float8",
-            [*prep, "--fasta", str(F), "--gtf", str(G), "--dtype", "float8", "--out", "s/p12"],
-            2,
-            "dtype",
-        )
-    )
-    add(
-        Probe(
-            "prepare",
-            "--device cuda without a GPU",
-            [*prep[:-3], "--device", "cuda", "--no-progress", "--fasta", str(F), "--gtf", str(G), "--out", "s/p13"],
-            (1, 0),
-            "CUDA",
-        )
-    )
-    add(
-        Probe(
-            "prepare",
-            "weights path missing",
-            [
-                "prepare",
-                "-b",
-                "openspliceai",
-                "--weights",
-                "nope/",
-                "--fasta",
-                str(F),
-                "--gtf",
-                str(G),
-                "--out",
-                "s/p14",
-            ],
-            3,
-            "weights",
-        )
+        "weights path missing",
+        ["prepare", "-b", "openspliceai", "--weights", "nope/", *genome, "--out", "s/p14"],
+        3,
+        "weights",
     )
     bad_weights = write(WORK / "in" / "w" / "model_80nt_rs10.pt", b"PK\x03\x04 not torch")
-    add(
-        Probe(
-            "prepare",
-            "weights file garbage",
-            [
-                "prepare",
-                "-b",
-                "openspliceai",
-                "--weights",
-                str(bad_weights.parent),
-                "--fasta",
-                str(F),
-                "--gtf",
-                str(G),
-                "--out",
-                "s/p15",
-            ],
-            3,
-            inputs=[bad_weights],
-        )
-    )
+    garbage_weights = ["prepare", "-b", "openspliceai", "--weights", str(bad_weights.parent), *genome, "--out", "s/p15"]
+    add("weights file garbage", garbage_weights, 3, inputs=[bad_weights])
     changed_gtf = write(WORK / "in" / "changed.gtf", G.read_text().replace("Ensembl_canonical", "basic"))
+    add("rerun with a changed GTF", lambda: prep(copy(P, "p16"), gtf=changed_gtf), 3, "other inputs", inputs=[P])
     add(
-        Probe(
-            "prepare",
-            "rerun with a changed GTF",
-            lambda: [*prep, "--fasta", str(F), "--gtf", str(changed_gtf), "--out", str(copy(P, "p16"))],
-            3,
-            "other inputs",
-            inputs=[P],
-        )
+        "--out is its own --data",
+        lambda: [*prep_head, "--data", str(copy(P, "p17")), "--out", str(WORK / "scratch/p17"), "--overwrite"],
+        2,
+        "would destroy",
+        inputs=[],
     )
+    add("--out is a file", prep(F), (2, 3), inputs=[F])
     add(
-        Probe(
-            "prepare",
-            "--out is its own --data",
-            lambda: [*prep, "--data", str(copy(P, "p17")), "--out", str(WORK / "scratch/p17"), "--overwrite"],
-            2,
-            "would destroy",
-            inputs=[],
-        )
-    )
-    add(
-        Probe(
-            "prepare",
-            "--out is a file",
-            [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(F)],
-            (2, 3),
-            inputs=[F],
-        )
-    )
-    add(
-        Probe(
-            "prepare",
-            "--out holds its FASTA",
-            lambda: [
-                *prep,
-                "--fasta",
-                str(write(WORK / "s/p18/g.fa", F.read_text())),
-                "--gtf",
-                str(G),
-                "--out",
-                str(WORK / "s/p18"),
-                "--overwrite",
-            ],
-            2,
-            "would destroy",
-        )
+        "--out holds its FASTA",
+        lambda: [*prep(WORK / "s/p18", fasta=write(WORK / "s/p18/g.fa", F.read_text())), "--overwrite"],
+        2,
+        "would destroy",
     )
     exon0 = write(
         WORK / "in" / "exon0.gtf", 'chr1\tx\texon\t0\t50\t.\t+\t.\tgene_id "Z"; transcript_id "Z1";\n' + G.read_text()
     )
-    add(
-        Probe(
-            "prepare",
-            "GTF exon starting at 0",
-            [*prep, "--fasta", str(F), "--gtf", str(exon0), "--genes", "Z", "--out", "s/p19"],
-            3,
-            "Z",
-        )
-    )
+    add("GTF exon starting at 0", prep("s/p19", "--genes", "Z", gtf=exon0), 3, "Z")
     dup_fa = write(WORK / "in" / "dup.fa", F.read_text() + ">chr1\nACGT\n")
-    add(
-        Probe(
-            "prepare",
-            "FASTA with a contig twice",
-            [*prep, "--fasta", str(dup_fa), "--gtf", str(G), "--out", "s/p20"],
-            3,
-            "chr1",
-            inputs=[dup_fa],
-        )
-    )
+    add("FASTA with a contig twice", prep("s/p20", fasta=dup_fa), 3, "chr1", inputs=[dup_fa])
     masked = write(
         WORK / "in" / "masked.fa",
         re.sub(r"[ACGT]", "N", F.read_text().split(">chr3")[0]) + ">chr3" + F.read_text().split(">chr3")[1],
     )
     add(
-        Probe(
-            "prepare",
-            "genes in N-masked sequence",
-            [*prep, "--fasta", str(masked), "--gtf", str(G), "--genes", "148,713", "--out", "s/p21"],
-            0,
-            check=lambda o: None if (WORK / "s/p21/manifest.json").is_file() else "no manifest",
-        )
+        "genes in N-masked sequence",
+        prep("s/p21", "--genes", "148,713", fasta=masked),
+        check=lambda o: None if (WORK / "s/p21/manifest.json").is_file() else "no manifest",
     )
-    add(
-        Probe(
-            "prepare",
-            "full disk",
-            run=on_mount(
-                lambda m: [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(m / "p")],
-                "300k",
-                False,
-                1,
-                "no space left",
-            ),
-            expect=1,
-            text="no space left",
-            late_ok=True,
-        )
-    )
-    add(
-        Probe(
-            "prepare",
-            "read-only output",
-            run=on_mount(
-                lambda m: [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(m / "p")], "1m", True, 1, "read-only"
-            ),
-            expect=1,
-            text="read-only",
-        )
-    )
+    disk_probes(add, lambda m: prep(m / "p"), full="300k")
 
     def prepared_like_clean(folder: Path) -> Callable[[], str | None]:
         def compare() -> str | None:
@@ -713,464 +522,185 @@ def probes(fx: dict) -> list[Probe]:
 
         return compare
 
-    sig_out = WORK / "scratch" / "p-sig"
-    sig_args = [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(sig_out)]
-    add(
-        Probe(
-            "prepare",
-            "SIGTERM mid-run, rerun",
-            sig_args,
+    def interrupted_prepare(name: str, sig: int, code: int, folder: str) -> None:
+        """``sig`` once a gene file is written (exit ``code``), then a rerun that must equal a clean run."""
+        target = WORK / "scratch" / folder
+        args = prep(target)
+        add(
+            name,
+            args,
             0,
-            setup=lambda: scratch("p-sig"),
+            setup=lambda: scratch(folder),
             run=lambda: interrupted_then_rerun(
-                sig_args,
-                sig_out,
-                lambda: any((sig_out / "genes").glob("*.parquet")),
-                signal.SIGTERM,
-                143,
-                prepared_like_clean(sig_out),
+                args, target, lambda: any((target / "genes").glob("*.parquet")), sig, code, prepared_like_clean(target)
             ),
         )
-    )
-    int_out = WORK / "scratch" / "p-int"
-    int_args = [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(int_out)]
-    add(
-        Probe(
-            "prepare",
-            "Ctrl-C mid-run, rerun",
-            int_args,
-            0,
-            setup=lambda: scratch("p-int"),
-            run=lambda: interrupted_then_rerun(
-                int_args,
-                int_out,
-                lambda: any((int_out / "genes").glob("*.parquet")),
-                signal.SIGINT,
-                130,
-                prepared_like_clean(int_out),
-            ),
-        )
-    )
+
+    interrupted_prepare("SIGTERM mid-run, rerun", signal.SIGTERM, 143, "p-sig")
+    interrupted_prepare("Ctrl-C mid-run, rerun", signal.SIGINT, 130, "p-int")
     both = WORK / "scratch" / "p-two"
+    pangolin = ["-b", "pangolin", "--weights", str(SHARED / "models" / "pangolin")]
     add(
-        Probe(
-            "prepare",
-            "two models into one folder at once",
-            [],
-            0,
-            setup=lambda: scratch("p-two"),
-            run=lambda: two_at_once(
-                [*prep, "--fasta", str(F), "--gtf", str(G), "--out", str(both)],
-                [
-                    "prepare",
-                    "-b",
-                    "pangolin",
-                    "--weights",
-                    str(SHARED / "models" / "pangolin"),
-                    "--device",
-                    "cpu",
-                    "--no-progress",
-                    "--fasta",
-                    str(F),
-                    "--gtf",
-                    str(G),
-                    "--genes",
-                    "148",
-                    "--out",
-                    str(both),
-                ],
-                {0, 3},
-            ),
-        )
+        "two models into one folder at once",
+        [],
+        0,
+        setup=lambda: scratch("p-two"),
+        run=lambda: two_at_once(prep(both), prep(both, "--genes", "148", model=pangolin), {0, 3}),
     )
 
     # ---- train-canonical ----------------------------------------------------------------------------------------
+    add = adder("train-canonical")
     train = ["train-canonical", "--device", "cpu", "--test-chroms", "chr3", *TINY]
-    add(
-        Probe(
-            "train-canonical",
-            "--data missing",
-            [*train, "--data", "nope", "--out", "s/t1"],
-            3,
-            "nope",
-            untouched=[WORK / "s/t1/checkpoints"],
-        )
+
+    def train_on(data: str | Path, out: str | Path, *extra: str) -> list[str]:
+        return [*train, "--data", str(data), *extra, "--out", str(out)]
+
+    add("--data missing", train_on("nope", "s/t1"), 3, "nope", untouched=[WORK / "s/t1/checkpoints"])
+    add("--data not a prepared folder", train_on(WORK / "in", "s/t2"), 3, "not a metalayer tracks folder")
+    add("corrupt manifest", lambda: train_on(_corrupt_manifest(P), "s/t3"), 3, "manifest.json")
+    add(  # no interrupted run left to --resume
+        "corrupt gene parquet",
+        lambda: train_on(_corrupt_gene(P), "s/t4"),
+        3,
+        "cannot read it",
+        untouched=[WORK / "s/t4/run.json"],
     )
-    add(
-        Probe(
-            "train-canonical",
-            "--data not a prepared folder",
-            [*train, "--data", str(WORK / "in"), "--out", "s/t2"],
-            3,
-            "not a metalayer tracks folder",
-        )
-    )
-    add(
-        Probe(
-            "train-canonical",
-            "corrupt manifest",
-            lambda: [*train, "--data", str(_corrupt_manifest(P)), "--out", "s/t3"],
-            3,
-            "manifest.json",
-        )
-    )
-    add(
-        Probe(
-            "train-canonical",
-            "corrupt gene parquet",
-            lambda: [*train, "--data", str(_corrupt_gene(P)), "--out", "s/t4"],
-            3,
-            "cannot read it",
-            untouched=[WORK / "s/t4/run.json"],
-        )
-    )  # no interrupted run left to --resume
-    add(
-        Probe(
-            "train-canonical",
-            "--set training.epochs=0",
-            [*train, "--data", str(P), "--set", "training.epochs=0", "--out", "s/t5"],
-            2,
-            "epochs",
-        )
-    )
-    add(
-        Probe(
-            "train-canonical",
-            "kernel: 4",
-            [*train, "--data", str(P), "--set", "model.kernel=4", "--out", "s/t6"],
-            2,
-            "kernel must be odd",
-        )
-    )
-    add(
-        Probe(
-            "train-canonical",
-            "--set base_model=nope",
-            [*train, "--data", str(P), "--set", "base_model=nope", "--out", "s/t7"],
-            2,
-            "unknown base model",
-        )
-    )
+    add("--set training.epochs=0", train_on(P, "s/t5", "--set", "training.epochs=0"), 2, "epochs")
+    add("kernel: 4", train_on(P, "s/t6", "--set", "model.kernel=4"), 2, "kernel must be odd")
+    add("--set base_model=nope", train_on(P, "s/t7", "--set", "base_model=nope"), 2, "unknown base model")
     dup = write(WORK / "in" / "dup.yaml", "training:\n  epochs: 1\ntraining:\n  lr: 0.1\n")
+    add("config with a key twice", train_on(P, "s/t8", "--config", str(dup)), 2, "appears twice")
+    add("missing --config", train_on(P, "s/t9", "--config", "nope.yaml"), (2, 3), "nope.yaml")
+    chr9 = ["train-canonical", "--device", "cpu", *TINY, "--data", str(P), "--test-chroms", "chr9", "--out", "s/t10"]
+    add("test chromosome without genes", chr9, 3, "chr9")
+    add("rerun of a finished run", train_on(P, fx["run"]), 3, "finished", inputs=[fx["run"]])
+    unchanged = [*train, *OSAI, "--data", str(P), "--out", str(fx["run"]), "--if-changed"]
+    add("rerun --if-changed, nothing changed", unchanged, 5, inputs=[fx["run"] / "checkpoints"])
     add(
-        Probe(
-            "train-canonical",
-            "config with a key twice",
-            [*train, "--data", str(P), "--config", str(dup), "--out", "s/t8"],
-            2,
-            "appears twice",
-        )
+        "--out is its --data",
+        lambda: [*train_on(copy(P, "t11"), WORK / "scratch/t11"), "--overwrite"],
+        2,
+        "would destroy",
+    )
+    add("unfinished --data", lambda: train_on(_unfinished(P), "s/t12"), 3, "incomplete")
+    add(
+        "--if-changed sees bfloat16 tracks",
+        lambda: [*train_on(_bf16(P), copy(fx["run"], "t13")), "--if-changed"],
+        check=lambda o: None if "tracks dtype: float32 -> bfloat16" in o.output else "not retrained",
     )
     add(
-        Probe(
-            "train-canonical",
-            "missing --config",
-            [*train, "--data", str(P), "--config", "nope.yaml", "--out", "s/t9"],
-            (2, 3),
-            "nope.yaml",
-        )
+        "rerun with changed tracks, no flag",
+        lambda: train_on(_bf16(P), copy(fx["run"], "t14")),
+        3,
+        "other inputs",
+        inputs=[WORK / "scratch/t14/checkpoints"],
     )
-    add(
-        Probe(
-            "train-canonical",
-            "test chromosome without genes",
-            ["train-canonical", "--device", "cpu", *TINY, "--data", str(P), "--test-chroms", "chr9", "--out", "s/t10"],
-            3,
-            "chr9",
-        )
-    )
-    add(
-        Probe(
-            "train-canonical",
-            "rerun of a finished run",
-            [*train, "--data", str(P), "--out", str(fx["run"])],
-            3,
-            "finished",
-            inputs=[fx["run"]],
-        )
-    )
-    add(
-        Probe(
-            "train-canonical",
-            "rerun --if-changed, nothing changed",
-            [*train, *OSAI, "--data", str(P), "--out", str(fx["run"]), "--if-changed"],
-            5,
-            inputs=[fx["run"] / "checkpoints"],
-        )
-    )
-    add(
-        Probe(
-            "train-canonical",
-            "--out is its --data",
-            lambda: [*train, "--data", str(copy(P, "t11")), "--out", str(WORK / "scratch/t11"), "--overwrite"],
-            2,
-            "would destroy",
-        )
-    )
-    add(
-        Probe(
-            "train-canonical",
-            "unfinished --data",
-            lambda: [*train, "--data", str(_unfinished(P)), "--out", "s/t12"],
-            3,
-            "incomplete",
-        )
-    )
-    add(
-        Probe(
-            "train-canonical",
-            "--if-changed sees bfloat16 tracks",
-            lambda: [*train, "--data", str(_bf16(P)), "--out", str(copy(fx["run"], "t13")), "--if-changed"],
-            0,
-            check=lambda o: None if "tracks dtype: float32 -> bfloat16" in o.output else "not retrained",
-        )
-    )
-    add(
-        Probe(
-            "train-canonical",
-            "rerun with changed tracks, no flag",
-            lambda: [*train, "--data", str(_bf16(P)), "--out", str(copy(fx["run"], "t14"))],
-            3,
-            "other inputs",
-            inputs=[WORK / "scratch/t14/checkpoints"],
-        )
-    )
-    add(
-        Probe(
-            "train-canonical",
-            "full disk",
-            run=on_mount(
-                lambda m: [*train, "--data", str(P), "--out", str(m / "r")], "200k", False, 1, "no space left"
-            ),
-            expect=1,
-            text="no space left",
-            late_ok=True,
-        )
-    )
+    disk_probes(add, lambda m: train_on(P, m / "r"), full="200k", read_only=False)
     res_out = WORK / "scratch" / "t-resume"
-    res_args = [*train, "--data", str(P), "--out", str(res_out), "--set", "training.epochs=3"]
+    res_args = [*train_on(P, res_out), "--set", "training.epochs=3"]
     add(
-        Probe(
-            "train-canonical",
-            "Ctrl-C mid-training, --resume",
+        "Ctrl-C mid-training, --resume",
+        res_args,
+        0,
+        setup=lambda: scratch("t-resume"),
+        run=lambda: interrupted_then_rerun(
             res_args,
-            0,
-            setup=lambda: scratch("t-resume"),
-            run=lambda: interrupted_then_rerun(
-                res_args,
-                res_out,
-                lambda: (res_out / "checkpoints" / "last").is_dir(),
-                signal.SIGINT,
-                130,
-                lambda: _finished(res_out),
-                [*res_args, "--resume"],
-            ),
-        )
+            res_out,
+            lambda: (res_out / "checkpoints" / "last").is_dir(),
+            signal.SIGINT,
+            130,
+            lambda: _finished(res_out),
+            [*res_args, "--resume"],
+        ),
     )
     two_out = WORK / "scratch" / "t-two"
     add(
-        Probe(
-            "train-canonical",
-            "two trainings into one folder",
-            [],
-            0,
-            setup=lambda: scratch("t-two"),
-            run=lambda: two_at_once(
-                [*train, "--data", str(P), "--out", str(two_out), "--set", "training.epochs=2"],
-                [*train, "--data", str(P), "--out", str(two_out)],
-                {0, 4},
-            ),
-        )
+        "two trainings into one folder",
+        [],
+        0,
+        setup=lambda: scratch("t-two"),
+        run=lambda: two_at_once([*train_on(P, two_out), "--set", "training.epochs=2"], train_on(P, two_out), {0, 4}),
     )
 
     # ---- evaluate -----------------------------------------------------------------------------------------------
-    add(Probe("evaluate", "--tracks missing", ["evaluate", "--tracks", "nope"], 3, "not a metalayer tracks folder"))
+    add = adder("evaluate")
+
+    def on_checkpoint(checkpoint: str | Path, *extra: str, data: str | Path = P) -> list[str]:
+        return checkpoint_args("evaluate", checkpoint, data, *extra)
+
+    add("--tracks missing", ["evaluate", "--tracks", "nope"], 3, "not a metalayer tracks folder")
+    add("--tracks unfinished", lambda: ["evaluate", "--tracks", str(_unfinished(P))], 3, "incomplete")
+    add("--threshold 7", ["evaluate", "--tracks", str(P), "--threshold", "7"], 2, "--threshold")
+    add("--threshold nan", ["evaluate", "--tracks", str(P), "--threshold", "nan"], 2, "--threshold")
     add(
-        Probe("evaluate", "--tracks unfinished", lambda: ["evaluate", "--tracks", str(_unfinished(P))], 3, "incomplete")
+        "table shows the base model",
+        ["evaluate", "--tracks", str(P)],
+        check=lambda o: (
+            None if "base (openspliceai)" in o.output and "fp_acceptor" in o.output else "no base column / FP rows"
+        ),
     )
-    add(Probe("evaluate", "--threshold 7", ["evaluate", "--tracks", str(P), "--threshold", "7"], 2, "--threshold"))
-    add(Probe("evaluate", "--threshold nan", ["evaluate", "--tracks", str(P), "--threshold", "nan"], 2, "--threshold"))
+    add("checkpoint config not JSON", lambda: on_checkpoint(_edit_config(C, None)), 3, "not valid JSON")
     add(
-        Probe(
-            "evaluate",
-            "table shows the base model",
-            ["evaluate", "--tracks", str(P)],
-            0,
-            check=lambda o: (
-                None if "base (openspliceai)" in o.output and "fp_acceptor" in o.output else "no base column / FP rows"
-            ),
-        )
-    )
-    add(
-        Probe(
-            "evaluate",
-            "checkpoint config not JSON",
-            lambda: ["evaluate", "--checkpoint", str(_edit_config(C, None)), "--data", str(P)],
-            3,
-            "not valid JSON",
-        )
+        "NaN threshold in checkpoint",
+        lambda: on_checkpoint(_edit_config(C, ("run", "thresholds", "meta", "1"), float("nan"))),
+        3,
+        "thresholds",
     )
     add(
-        Probe(
-            "evaluate",
-            "NaN threshold in checkpoint",
-            lambda: [
-                "evaluate",
-                "--checkpoint",
-                str(_edit_config(C, ("run", "thresholds", "meta", "1"), float("nan"))),
-                "--data",
-                str(P),
-            ],
-            3,
-            "thresholds",
-        )
+        "negative decoder size in checkpoint",
+        lambda: on_checkpoint(_edit_config(C, ("structure", "min_intron"), -5)),
+        3,
+        "min_intron",
+    )
+    add("damaged weights", lambda: on_checkpoint(_damaged_weights(C)), 3, "safetensors")
+    add("--genes ,", on_checkpoint(C, "--genes", ","), 2)
+    add("--genes unknown", on_checkpoint(C, "--genes", "NOPE"), 3, "NOPE")
+    add(
+        "another annotation: held out by locus",
+        lambda: on_checkpoint(C, "--json", data=_renamed(fx)),
+        check=lambda o: _n_genes(o, len(GENOME_CHR3)),
     )
     add(
-        Probe(
-            "evaluate",
-            "negative decoder size in checkpoint",
-            lambda: [
-                "evaluate",
-                "--checkpoint",
-                str(_edit_config(C, ("structure", "min_intron"), -5)),
-                "--data",
-                str(P),
-            ],
-            3,
-            "min_intron",
-        )
-    )
-    add(
-        Probe(
-            "evaluate",
-            "damaged weights",
-            lambda: ["evaluate", "--checkpoint", str(_damaged_weights(C)), "--data", str(P)],
-            3,
-            "safetensors",
-        )
-    )
-    add(Probe("evaluate", "--genes ,", ["evaluate", "--checkpoint", str(C), "--data", str(P), "--genes", ","], 2))
-    add(
-        Probe(
-            "evaluate",
-            "--genes unknown",
-            ["evaluate", "--checkpoint", str(C), "--data", str(P), "--genes", "NOPE"],
-            3,
-            "NOPE",
-        )
-    )
-    add(
-        Probe(
-            "evaluate",
-            "another annotation: held out by locus",
-            lambda: ["evaluate", "--checkpoint", str(C), "--data", str(_renamed(fx)), "--json"],
-            0,
-            check=lambda o: _n_genes(o, len(GENOME_CHR3)),
-        )
-    )
-    add(
-        Probe(
-            "evaluate",
-            "--json is JSON, errors not on stdout",
-            ["evaluate", "--tracks", str(P), "--json"],
-            0,
-            check=lambda o: (
-                None
-                if json.loads(o.output[o.output.index("{") : o.output.rindex("}") + 1])["n_genes"]
-                == len(GENOME_CHR1) + len(GENOME_CHR3)
-                else "wrong gene count"
-            ),
-        )
+        "--json is JSON, errors not on stdout",
+        ["evaluate", "--tracks", str(P), "--json"],
+        check=lambda o: (
+            None
+            if json.loads(o.output[o.output.index("{") : o.output.rindex("}") + 1])["n_genes"]
+            == len(GENOME_CHR1) + len(GENOME_CHR3)
+            else "wrong gene count"
+        ),
     )
 
     # ---- predict ------------------------------------------------------------------------------------------------
+    add = adder("predict")
     pred = ["predict", "--checkpoint", str(C), "--no-progress"]
-    add(Probe("predict", "--out .txt for genes", [*pred, "--data", str(P), "--out", "s/x.txt"], 2, ".parquet"))
+    add("--out .txt for genes", [*pred, "--data", str(P), "--out", "s/x.txt"], 2, ".parquet")
     folder = WORK / "in" / "folder.parquet"
     folder.mkdir(parents=True, exist_ok=True)
-    add(Probe("predict", "--out is a folder", [*pred, "--data", str(P), "--out", str(folder)], 2, "folder"))
+    add("--out is a folder", [*pred, "--data", str(P), "--out", str(folder)], 2, "folder")
+    inside = [*pred, "--data", str(P), "--out", str(C / "p.parquet")]
+    add("--out inside the checkpoint", inside, 2, "would destroy", untouched=[C / "p.parquet"])
     add(
-        Probe(
-            "predict",
-            "--out inside the checkpoint",
-            [*pred, "--data", str(P), "--out", str(C / "p.parquet")],
-            2,
-            "would destroy",
-            untouched=[C / "p.parquet"],
-        )
+        "unfinished --data",
+        lambda: [*pred, "--data", str(_unfinished(P)), "--out", "s/x1.parquet"],
+        3,
+        "incomplete",
+        untouched=[WORK / "s/x1.parquet"],
     )
     add(
-        Probe(
-            "predict",
-            "unfinished --data",
-            lambda: [*pred, "--data", str(_unfinished(P)), "--out", "s/x1.parquet"],
-            3,
-            "incomplete",
-            untouched=[WORK / "s/x1.parquet"],
-        )
+        "--allow-partial",
+        lambda: [*pred, "--data", str(_unfinished(P)), "--out", str(scratch("x2.parquet")), "--allow-partial"],
+        check=lambda o: _gene_count(WORK / "scratch/x2.parquet", len(GENOME_CHR1) + len(GENOME_CHR3) - 1),
     )
+    no_genes = [*pred, "--data", str(P), "--out", "s/x3.parquet", "--genes-file", "-"]
+    add("--genes-file from /dev/null", no_genes, 2, "names no gene", stdin="")
+    add("--shard 0/3", [*pred, "--data", str(P), "--out", "s/x4.parquet", "--shard", "0/3"], 2)
     add(
-        Probe(
-            "predict",
-            "--allow-partial",
-            lambda: [*pred, "--data", str(_unfinished(P)), "--out", str(scratch("x2.parquet")), "--allow-partial"],
-            0,
-            check=lambda o: _gene_count(WORK / "scratch/x2.parquet", len(GENOME_CHR1) + len(GENOME_CHR3) - 1),
-        )
+        "from FASTA = from prepared folder",
+        lambda: [*pred, *genome, "--genes", "148,713", "--out", str(scratch("x5.parquet"))],
+        check=lambda o: _same_predictions(fx, WORK / "scratch/x5.parquet", ["148", "713"]),
     )
-    add(
-        Probe(
-            "predict",
-            "--genes-file from /dev/null",
-            [*pred, "--data", str(P), "--out", "s/x3.parquet", "--genes-file", "-"],
-            2,
-            "names no gene",
-            stdin="",
-        )
-    )
-    add(Probe("predict", "--shard 0/3", [*pred, "--data", str(P), "--out", "s/x4.parquet", "--shard", "0/3"], 2))
-    add(
-        Probe(
-            "predict",
-            "from FASTA = from prepared folder",
-            lambda: [
-                *pred,
-                "--fasta",
-                str(F),
-                "--gtf",
-                str(G),
-                "--genes",
-                "148,713",
-                "--out",
-                str(scratch("x5.parquet")),
-            ],
-            0,
-            check=lambda o: _same_predictions(fx, WORK / "scratch/x5.parquet", ["148", "713"]),
-        )
-    )
-    add(
-        Probe(
-            "predict",
-            "full disk",
-            run=on_mount(
-                lambda m: [*pred, "--data", str(P), "--out", str(m / "p.parquet")], "64k", False, 1, "no space left"
-            ),
-            expect=1,
-            text="no space left",
-            late_ok=True,
-        )
-    )
-    add(
-        Probe(
-            "predict",
-            "read-only output",
-            run=on_mount(
-                lambda m: [*pred, "--data", str(P), "--out", str(m / "p.parquet")], "1m", True, 1, "read-only"
-            ),
-            expect=1,
-            text="read-only",
-        )
-    )
+    disk_probes(add, lambda m: [*pred, "--data", str(P), "--out", str(m / "p.parquet")], full="64k")
     variants = ["predict", *OSAI, "--out", "s/v.parquet", "--variants"]
     ref = "CAGGTAAGTACTTACCTTTCAGGAGCTGCAGGTGAGTACGTAGCTAGCTAACAGG"
     for name, row, text in [
@@ -1181,175 +711,86 @@ def probes(fx: dict) -> list[Probe]:
     ]:
         table = write(WORK / "in" / f"{name.replace(' ', '_')}.csv", f"id,ref_seq,alt_seq,exon_start,exon_end\n{row}\n")
         add(
-            Probe(
-                "predict",
-                f"variant table: {name}",
-                [*variants, str(table)],
-                3,
-                text,
-                inputs=[table],
-                untouched=[WORK / "s/v.parquet"],
-            )
+            f"variant table: {name}", [*variants, str(table)], 3, text, inputs=[table], untouched=[WORK / "s/v.parquet"]
         )
     target = write(
         WORK / "in" / "target.csv", f"id,ref_seq,alt_seq,exon_start,exon_end,target\nv1,{ref},{ref[:-1]}T,5,20,high\n"
     )
-    add(Probe("predict", "variant table: text target", [*variants, str(target)], 3, "not a number"))
+    add("variant table: text target", [*variants, str(target)], 3, "not a number")
     missing_col = write(WORK / "in" / "nocol.csv", f"id,ref_seq,alt_seq\nv1,{ref},{ref}\n")
-    add(Probe("predict", "variant table: missing column", [*variants, str(missing_col)], 3, "lacks column"))
+    add("variant table: missing column", [*variants, str(missing_col)], 3, "lacks column")
     corrupt = write(WORK / "in" / "corrupt.parquet", b"PAR1" + os.urandom(300))
-    add(Probe("predict", "corrupt parquet", [*variants, str(corrupt)], 3, "cannot read it"))
+    add("corrupt parquet", [*variants, str(corrupt)], 3, "cannot read it")
     good = write(WORK / "in" / "good.csv", f"id,ref_seq,alt_seq,exon_start,exon_end\nv1,{ref},{ref[:-1]}T,5,20\n")
     add(
-        Probe(
-            "predict",
-            "--out is the variant table",
-            ["predict", *OSAI, "--variants", str(good), "--out", str(good)],
-            2,
-            "would destroy",
-            inputs=[good],
-        )
+        "--out is the variant table",
+        ["predict", *OSAI, "--variants", str(good), "--out", str(good)],
+        2,
+        "would destroy",
+        inputs=[good],
     )
     add(
-        Probe(
-            "predict",
-            "variant table scored",
-            lambda: ["predict", *OSAI, "--variants", str(good), "--out", str(scratch("v2.tsv"))],
-            0,
-            check=lambda o: None if len((WORK / "scratch/v2.tsv").read_text().splitlines()) == 2 else "rows lost",
-        )
+        "variant table scored",
+        lambda: ["predict", *OSAI, "--variants", str(good), "--out", str(scratch("v2.tsv"))],
+        check=lambda o: None if len((WORK / "scratch/v2.tsv").read_text().splitlines()) == 2 else "rows lost",
     )
 
     # ---- calibrate ----------------------------------------------------------------------------------------------
+    add = adder("calibrate")
     for what in ("run folder", "checkpoint", "data"):
 
         def args(what=what):
             run, data = copy(fx["run"], "c-run"), copy(P, "c-data")
             target = {"run folder": run, "checkpoint": run / "checkpoints" / "best", "data": data}[what]
-            return [
-                "calibrate",
-                "--checkpoint",
-                str(run / "checkpoints" / "best"),
-                "--data",
-                str(data),
-                "--out",
-                str(target),
-                "--overwrite",
-            ]
+            best = str(run / "checkpoints" / "best")
+            return ["calibrate", "--checkpoint", best, "--data", str(data), "--out", str(target), "--overwrite"]
 
-        add(
-            Probe(
-                "calibrate",
-                f"--out is its own {what}",
-                args,
-                2,
-                "would destroy",
-                inputs=[WORK / "scratch/c-run", WORK / "scratch/c-data"],
-            )
-        )
+        copies = [WORK / "scratch/c-run", WORK / "scratch/c-data"]
+        add(f"--out is its own {what}", args, 2, "would destroy", inputs=copies)
     add(
-        Probe(
+        "base only, --out is its data",
+        lambda: [
             "calibrate",
-            "base only, --out is its data",
-            lambda: [
-                "calibrate",
-                "--data",
-                str(copy(P, "c-d2")),
-                "--out",
-                str(WORK / "scratch/c-d2"),
-                "--overwrite",
-                "--test-chroms",
-                "chr3",
-            ],
-            2,
-            "would destroy",
-            inputs=[WORK / "scratch/c-d2"],
-        )
+            "--data",
+            str(copy(P, "c-d2")),
+            "--out",
+            str(WORK / "scratch/c-d2"),
+            "--overwrite",
+            "--test-chroms",
+            "chr3",
+        ],
+        2,
+        "would destroy",
+        inputs=[WORK / "scratch/c-d2"],
     )
+    not_empty = ["calibrate", "--checkpoint", str(C), "--data", str(P), "--out", str(WORK / "in")]
+    add("--out not empty (checked first)", not_empty, 3, "not empty")
     add(
-        Probe(
-            "calibrate",
-            "--out not empty (checked first)",
-            ["calibrate", "--checkpoint", str(C), "--data", str(P), "--out", str(WORK / "in")],
-            3,
-            "not empty",
-        )
+        "base only, unfinished data",
+        lambda: ["calibrate", "--data", str(_unfinished(P)), "--out", "s/c1", "--test-chroms", "chr3"],
+        3,
+        "incomplete",
+        untouched=[WORK / "s/c1"],
     )
-    add(
-        Probe(
-            "calibrate",
-            "base only, unfinished data",
-            lambda: ["calibrate", "--data", str(_unfinished(P)), "--out", "s/c1", "--test-chroms", "chr3"],
-            3,
-            "incomplete",
-            untouched=[WORK / "s/c1"],
-        )
-    )
-    add(
-        Probe(
-            "calibrate",
-            "--method bogus",
-            ["calibrate", "--checkpoint", str(C), "--data", str(P), "--out", "s/c2", "--method", "bogus"],
-            2,
-            "bogus",
-        )
-    )
-    add(
-        Probe(
-            "calibrate",
-            "already calibrated",
-            ["calibrate", "--checkpoint", str(fx["calibrated"]), "--data", str(P), "--out", "s/c3"],
-            3,
-            "already calibrated",
-        )
-    )
-    add(
-        Probe(
-            "calibrate",
-            "calibrated checkpoint evaluates",
-            ["evaluate", "--checkpoint", str(fx["calibrated"]), "--data", str(P), "--json"],
-            0,
-            check=lambda o: _n_genes(o, len(GENOME_CHR3)),
-        )
-    )
+    bogus = ["calibrate", "--checkpoint", str(C), "--data", str(P), "--out", "s/c2", "--method", "bogus"]
+    add("--method bogus", bogus, 2, "bogus")
+    twice = ["calibrate", "--checkpoint", str(fx["calibrated"]), "--data", str(P), "--out", "s/c3"]
+    add("already calibrated", twice, 3, "already calibrated")
+    calibrated = on_checkpoint(fx["calibrated"], "--json")
+    add("calibrated checkpoint evaluates", calibrated, check=lambda o: _n_genes(o, len(GENOME_CHR3)))
 
     # ---- score-vcf ----------------------------------------------------------------------------------------------
-    V, R, A = fx["vcf"], fx["ref"], fx["ann"]
-    score = ["score-vcf", *OSAI, "--no-progress", "-R", str(R), "-A", str(A)]
-    add(Probe("score-vcf", "-O a folder (before scoring)", [*score, "-I", str(V), "-O", str(WORK / "in")], 2, "folder"))
-    add(Probe("score-vcf", "-O is -I", [*score, "-I", str(V), "-O", str(V)], 2, "would destroy", inputs=[V]))
-    add(Probe("score-vcf", "-O is -R", [*score, "-I", str(V), "-O", str(R)], 2, "would destroy", inputs=[R]))
-    add(
-        Probe(
-            "score-vcf",
-            "-I missing",
-            [*score, "-I", "nope.vcf", "-O", "s/o1.vcf"],
-            3,
-            "nope.vcf",
-            untouched=[WORK / "s/o1.vcf"],
-        )
-    )
+    add = adder("score-vcf")
+    V, R = fx["vcf"], fx["ref"]
+    score = score_args(fx)
+    add("-O a folder (before scoring)", [*score, "-I", str(V), "-O", str(WORK / "in")], 2, "folder")
+    add("-O is -I", [*score, "-I", str(V), "-O", str(V)], 2, "would destroy", inputs=[V])
+    add("-O is -R", [*score, "-I", str(V), "-O", str(R)], 2, "would destroy", inputs=[R])
+    add("-I missing", [*score, "-I", "nope.vcf", "-O", "s/o1.vcf"], 3, "nope.vcf", untouched=[WORK / "s/o1.vcf"])
     notvcf = write(WORK / "in" / "not.vcf", "hello\nworld\n")
-    add(
-        Probe(
-            "score-vcf",
-            "-I not a VCF",
-            [*score, "-I", str(notvcf), "-O", "s/o2.vcf"],
-            3,
-            "#CHROM",
-            untouched=[WORK / "s/o2.vcf"],
-        )
-    )
+    add("-I not a VCF", [*score, "-I", str(notvcf), "-O", "s/o2.vcf"], 3, "#CHROM", untouched=[WORK / "s/o2.vcf"])
     cut = write(WORK / "in" / "cut.vcf.gz", gzip.compress(V.read_bytes())[:-40])
-    add(
-        Probe(
-            "score-vcf",
-            "truncated gzip VCF",
-            [*score, "-I", str(cut), "-O", "s/o3.vcf"],
-            3,
-            untouched=[WORK / "s/o3.vcf"],
-        )
-    )
+    add("truncated gzip VCF", [*score, "-I", str(cut), "-O", "s/o3.vcf"], 3, untouched=[WORK / "s/o3.vcf"])
     bad_lines = write(
         WORK / "in" / "badlines.vcf",
         "\n".join(
@@ -1361,33 +802,17 @@ def probes(fx: dict) -> list[Probe]:
         + "\n",
     )
     add(
-        Probe(
-            "score-vcf",
-            "malformed lines pass through",
-            lambda: [*score, "-I", str(bad_lines), "-O", str(scratch("o4.vcf"))],
-            0,
-            check=lambda o: _records_kept(bad_lines, WORK / "scratch/o4.vcf", "MetaLayerSkip=malformed"),
-        )
+        "malformed lines pass through",
+        lambda: [*score, "-I", str(bad_lines), "-O", str(scratch("o4.vcf"))],
+        check=lambda o: _records_kept(bad_lines, WORK / "scratch/o4.vcf", "MetaLayerSkip=malformed"),
     )
-    add(
-        Probe(
-            "score-vcf",
-            "--strict on malformed lines",
-            [*score, "-I", str(bad_lines), "-O", "s/o5.vcf", "--strict"],
-            3,
-            "malformed",
-            untouched=[WORK / "s/o5.vcf"],
-        )
-    )
+    strict = [*score, "-I", str(bad_lines), "-O", "s/o5.vcf", "--strict"]
+    add("--strict on malformed lines", strict, 3, "malformed", untouched=[WORK / "s/o5.vcf"])
     chr_vcf = write(WORK / "in" / "chr.vcf", "\n".join(fx["header"] + ["chr" + b for b in fx["body"]]) + "\n")
     add(
-        Probe(
-            "score-vcf",
-            "VCF 'chr1', FASTA '1'",
-            lambda: [*score, "-I", str(chr_vcf), "-O", str(scratch("o6.vcf"))],
-            0,
-            check=lambda o: _same_scores(fx, WORK / "scratch/o6.vcf"),
-        )
+        "VCF 'chr1', FASTA '1'",
+        lambda: [*score, "-I", str(chr_vcf), "-O", str(scratch("o6.vcf"))],
+        check=lambda o: _same_scores(fx, WORK / "scratch/o6.vcf"),
     )
     old = write(
         WORK / "in" / "old.vcf",
@@ -1403,183 +828,81 @@ def probes(fx: dict) -> list[Probe]:
         + "\n",
     )
     add(
-        Probe(
-            "score-vcf",
-            "fields of the former name dropped",
-            lambda: [*score, "-I", str(old), "-O", str(scratch("o7.vcf"))],
-            0,
-            check=lambda o: (
-                "former-name fields kept"
-                if "etaSplice" in vcf_text(WORK / "scratch/o7.vcf") or "metasplice" in vcf_text(WORK / "scratch/o7.vcf")
-                else None
-            ),
-        )
+        "fields of the former name dropped",
+        lambda: [*score, "-I", str(old), "-O", str(scratch("o7.vcf"))],
+        check=lambda o: (
+            "former-name fields kept"
+            if "etaSplice" in vcf_text(WORK / "scratch/o7.vcf") or "metasplice" in vcf_text(WORK / "scratch/o7.vcf")
+            else None
+        ),
     )
-    add(Probe("score-vcf", "--batch-size 0", [*score, "-I", str(V), "-O", "s/o8.vcf", "--batch-size", "0"], 2))
-    add(Probe("score-vcf", "--batch-size -3", [*score, "-I", str(V), "-O", "s/o8.vcf", "--batch-size", "-3"], 2))
-    add(Probe("score-vcf", "-D 6000", [*score, "-I", str(V), "-O", "s/o9.vcf", "-D", "6000"], 2))
+    add("--batch-size 0", [*score, "-I", str(V), "-O", "s/o8.vcf", "--batch-size", "0"], 2)
+    add("--batch-size -3", [*score, "-I", str(V), "-O", "s/o8.vcf", "--batch-size", "-3"], 2)
+    add("-D 6000", [*score, "-I", str(V), "-O", "s/o9.vcf", "-D", "6000"], 2)
+    add("annotation missing", score_args(fx, "-I", str(V), "-O", "s/o10.vcf", ann="nope.txt"), 3, "nope.txt")
+    add("reference missing", score_args(fx, "-I", str(V), "-O", "s/o11.vcf", ref="nope.fa"), 3, "nope.fa")
     add(
-        Probe(
-            "score-vcf",
-            "annotation missing",
-            [*score[:-2], "-A", "nope.txt", "-I", str(V), "-O", "s/o10.vcf"],
-            3,
-            "nope.txt",
-        )
+        "stdin to stdout",
+        [*score, "-I", "-", "-O", "-"],
+        0,
+        stdin=V.read_text(),
+        check=lambda o: (
+            None
+            if sum(1 for x in o.output.splitlines() if x.startswith(("1\t", "2\t", "3\t", "9\t", "5\t")))
+            == len(fx["body"])
+            else "records lost on stdout"
+        ),
     )
+    add("shards merged = one run", [], 0, run=lambda: _shards_equal_one_run(fx))
     add(
-        Probe(
-            "score-vcf",
-            "reference missing",
-            ["score-vcf", *OSAI, "--no-progress", "-R", "nope.fa", "-A", str(A), "-I", str(V), "-O", "s/o11.vcf"],
-            3,
-            "nope.fa",
-        )
+        "with --checkpoint (MetaLayer=)",
+        lambda: [*score, "-I", str(V), "-O", str(scratch("o12.vcf")), "--checkpoint", str(C)],
+        check=lambda o: _records_kept(V, WORK / "scratch/o12.vcf", "MetaLayer="),
     )
-    add(
-        Probe(
-            "score-vcf",
-            "stdin to stdout",
-            [*score, "-I", "-", "-O", "-"],
-            0,
-            stdin=V.read_text(),
-            check=lambda o: (
-                None
-                if sum(1 for x in o.output.splitlines() if x.startswith(("1\t", "2\t", "3\t", "9\t", "5\t")))
-                == len(fx["body"])
-                else "records lost on stdout"
-            ),
-        )
-    )
-    add(Probe("score-vcf", "shards merged = one run", [], 0, run=lambda: _shards_equal_one_run(fx)))
-    add(
-        Probe(
-            "score-vcf",
-            "with --checkpoint (MetaLayer=)",
-            lambda: [*score, "-I", str(V), "-O", str(scratch("o12.vcf")), "--checkpoint", str(C)],
-            0,
-            check=lambda o: _records_kept(V, WORK / "scratch/o12.vcf", "MetaLayer="),
-        )
-    )
-    add(
-        Probe(
-            "score-vcf",
-            "full disk",
-            run=on_mount(lambda m: [*score, "-I", str(V), "-O", str(m / "o.vcf")], "4k", False, 1, "no space left"),
-            expect=1,
-            text="no space left",
-            late_ok=True,
-        )
-    )
-    add(
-        Probe(
-            "score-vcf",
-            "read-only output",
-            run=on_mount(lambda m: [*score, "-I", str(V), "-O", str(m / "o.vcf")], "1m", True, 1, "read-only"),
-            expect=1,
-            text="read-only",
-        )
-    )
+    disk_probes(add, lambda m: [*score, "-I", str(V), "-O", str(m / "o.vcf")], full="4k")
     sig_vcf = write(WORK / "in" / "big.vcf", "\n".join(fx["header"] + fx["body"] * 60) + "\n")
     term_out = WORK / "scratch" / "o-term.vcf"
     add(
-        Probe(
-            "score-vcf",
-            "SIGTERM mid-run leaves no output",
-            [],
-            143,
-            setup=lambda: scratch("o-term.vcf"),
-            run=lambda: _killed(
-                [
-                    "score-vcf",
-                    *OSAI,
-                    "--no-progress",
-                    "-R",
-                    str(R),
-                    "-A",
-                    str(A),
-                    "-I",
-                    str(sig_vcf),
-                    "-O",
-                    str(term_out),
-                ],
-                term_out,
-            ),
-        )
+        "SIGTERM mid-run leaves no output",
+        [],
+        143,
+        setup=lambda: scratch("o-term.vcf"),
+        run=lambda: _killed(score_args(fx, "-I", str(sig_vcf), "-O", str(term_out)), term_out),
     )
 
     # ---- merge-vcf ----------------------------------------------------------------------------------------------
-    add(
-        Probe(
-            "merge-vcf", "shards of two inputs", [], 3, run=lambda: _merge_case(fx, "other input"), text="another input"
-        )
-    )
-    add(Probe("merge-vcf", "a shard missing", [], 3, run=lambda: _merge_case(fx, "missing"), text="missing"))
-    add(Probe("merge-vcf", "a shard given twice", [], 3, run=lambda: _merge_case(fx, "twice"), text="twice"))
-    add(Probe("merge-vcf", "a truncated shard", [], 3, run=lambda: _merge_case(fx, "truncated"), text="lines"))
-    add(Probe("merge-vcf", "not a shard", ["merge-vcf", "-O", "s/m.vcf", str(V)], 3, "shard"))
-    add(Probe("merge-vcf", "read-only output", [], 1, "read-only", run=lambda: _merge_case(fx, "read-only")))
-    add(
-        Probe("merge-vcf", "-O is a shard", [], 2, run=lambda: _merge_case(fx, "output is input"), text="would destroy")
-    )
+    add = adder("merge-vcf")
+    add("shards of two inputs", [], 3, run=lambda: _merge_case(fx, "other input"), text="another input")
+    add("a shard missing", [], 3, run=lambda: _merge_case(fx, "missing"), text="missing")
+    add("a shard given twice", [], 3, run=lambda: _merge_case(fx, "twice"), text="twice")
+    add("a truncated shard", [], 3, run=lambda: _merge_case(fx, "truncated"), text="lines")
+    add("not a shard", ["merge-vcf", "-O", "s/m.vcf", str(V)], 3, "shard")
+    add("read-only output", [], 1, "read-only", run=lambda: _merge_case(fx, "read-only"))
+    add("-O is a shard", [], 2, run=lambda: _merge_case(fx, "output is input"), text="would destroy")
 
     # ---- train-delta --------------------------------------------------------------------------------------------
+    add = adder("train-delta")
     delta = ["train-delta", "--set", "hardware.device=cpu", "--out", "s/d"]
-    add(Probe("train-delta", "--set base_model=nope", [*delta, "--set", "base_model=nope"], 2, "unknown base model"))
-    add(Probe("train-delta", "--set folds=1", [*delta, "--set", "folds=1"], 2, "folds"))
-    add(
-        Probe(
-            "train-delta",
-            "table missing",
-            [*delta, "--set", 'train=[{"loader": "table", "path": "nope.csv"}]'],
-            3,
-            "nope.csv",
-        )
-    )
-    add(
-        Probe(
-            "train-delta",
-            "table with a text target",
-            [
-                *delta,
-                "--set",
-                "base_model=openspliceai",
-                "--set",
-                f"base_weights={WEIGHTS}",
-                "--set",
-                f'train=[{{"loader": "table", "path": "{target}"}}]',
-            ],
-            3,
-            "not a number",
-        )
-    )
+    add("--set base_model=nope", [*delta, "--set", "base_model=nope"], 2, "unknown base model")
+    add("--set folds=1", [*delta, "--set", "folds=1"], 2, "folds")
+    add("table missing", [*delta, "--set", 'train=[{"loader": "table", "path": "nope.csv"}]'], 3, "nope.csv")
+    model = ["--set", "base_model=openspliceai", "--set", f"base_weights={WEIGHTS}"]
+    text_target = [*delta, *model, "--set", f'train=[{{"loader": "table", "path": "{target}"}}]']
+    add("table with a text target", text_target, 3, "not a number")
 
     def delta_into_its_table() -> list[str]:
         inside = write(WORK / "s/d2/metrics.json", good.read_text())  # a table where the run writes metrics.json
-        return [
-            "train-delta",
-            "--set",
-            "hardware.device=cpu",
-            "--set",
-            f'train=[{{"loader": "table", "path": "{inside}"}}]',
-            "--out",
-            str(WORK / "s/d2"),
-        ]
+        train = f'train=[{{"loader": "table", "path": "{inside}"}}]'
+        return ["train-delta", "--set", "hardware.device=cpu", "--set", train, "--out", str(WORK / "s/d2")]
 
-    add(Probe("train-delta", "--out holds its table", delta_into_its_table, 2, "would destroy"))
+    add("--out holds its table", delta_into_its_table, 2, "would destroy")
 
     # ---- demo, pipeline, init-config, global options -----------------------------------------------------------
-    add(Probe("demo", "unknown demo gene", ["demo", "--genes", "99999", "--out", "s/demo"], 3, "99999"))
-    add(Probe("demo", "--epochs 0", ["demo", "--epochs", "0", "--out", "s/demo"], 2))
-    add(
-        Probe(
-            "demo",
-            "--out is a file",
-            ["demo", "--genes", "4,5", "--out", str(F), "--device", "cpu"],
-            (2, 3),
-            inputs=[F],
-        )
-    )
+    add = adder("demo")
+    add("unknown demo gene", ["demo", "--genes", "99999", "--out", "s/demo"], 3, "99999")
+    add("--epochs 0", ["demo", "--epochs", "0", "--out", "s/demo"], 2)
+    add("--out is a file", ["demo", "--genes", "4,5", "--out", str(F), "--device", "cpu"], (2, 3), inputs=[F])
+    add = adder("pipeline")
     for name, changes, code, text in [
         ("missing VCF", {"vcf": "missing.vcf"}, 3, "missing.vcf"),
         ("missing train_config", {"train_config": "missing.yaml"}, 3, "missing.yaml"),
@@ -1589,90 +912,52 @@ def probes(fx: dict) -> list[Probe]:
         ("its VCF is its output", {"vcf": str(WORK / "scratch" / "pipe" / "scored.vcf.gz")}, 2, "would destroy"),
     ]:
         add(
-            Probe(
-                "pipeline",
-                name,
-                lambda changes=changes: ["pipeline", "--config", str(_pipeline(fx, **changes)), "--no-progress"],
-                code,
-                text,
-                untouched=[WORK / "scratch" / "pipe" / "prepared"],
-                setup=lambda: _pipe_vcf(fx),
-            )
+            name,
+            lambda changes=changes: ["pipeline", "--config", str(_pipeline(fx, **changes)), "--no-progress"],
+            code,
+            text,
+            untouched=[WORK / "scratch" / "pipe" / "prepared"],
+            setup=lambda: _pipe_vcf(fx),
         )
 
     def pipe_args():
         return ["pipeline", "--config", str(_pipeline(fx, train_set={"training.epochs": 3})), "--no-progress"]
 
+    pipe = WORK / "scratch/pipe"
     add(
-        Probe(
-            "pipeline",
-            "Ctrl-C in training, rerun resumes",
-            [],
-            0,
-            setup=lambda: scratch("pipe"),
-            run=lambda: interrupted_then_rerun(
-                pipe_args(),
-                WORK / "scratch/pipe",
-                lambda: (WORK / "scratch/pipe/run/checkpoints/last").is_dir(),
-                signal.SIGINT,
-                130,
-                lambda: _finished(WORK / "scratch/pipe/run"),
-            ),
-        )
+        "Ctrl-C in training, rerun resumes",
+        [],
+        0,
+        setup=lambda: scratch("pipe"),
+        run=lambda: interrupted_then_rerun(
+            pipe_args(),
+            pipe,
+            lambda: (pipe / "run/checkpoints/last").is_dir(),
+            signal.SIGINT,
+            130,
+            lambda: _finished(pipe / "run"),
+        ),
     )
+    add = adder("init-config")
     add(
-        Probe(
-            "init-config",
-            "-o - is stdout",
-            ["init-config", "cpu", "-o", "-"],
-            0,
-            check=lambda o: "stdout not written" if "device" not in o.output or (WORK / "-").exists() else None,
-        )
+        "-o - is stdout",
+        ["init-config", "cpu", "-o", "-"],
+        check=lambda o: "stdout not written" if "device" not in o.output or (WORK / "-").exists() else None,
     )
-    add(Probe("init-config", "-o an existing file", ["init-config", "cpu", "-o", str(F)], 2, "exists", inputs=[F]))
-    add(Probe("init-config", "-o a folder", ["init-config", "cpu", "-o", str(WORK / "in")], 2, "folder"))
-    add(Probe("init-config", "unknown kind", ["init-config", "nope"], 2, "nope"))
+    add("-o an existing file", ["init-config", "cpu", "-o", str(F)], 2, "exists", inputs=[F])
+    add("-o a folder", ["init-config", "cpu", "-o", str(WORK / "in")], 2, "folder")
+    add("unknown kind", ["init-config", "nope"], 2, "nope")
+    add = adder("global options")
     for log in (str(WORK / "in"), "/proc/no/such/x.log", str(F / "below.log")):
         for command in (["evaluate", "--tracks", str(P), "--json"], ["init-config", "cpu"]):
-            add(
-                Probe(
-                    "global options",
-                    f"--log-file {log[-18:]} / {command[0]}",
-                    ["--log-file", log, *command],
-                    2,
-                    "--log-file",
-                )
-            )
-    add(
-        Probe(
-            "global options",
-            "--log-file on a read-only disk",
-            run=on_mount(
-                lambda m: ["--log-file", str(m / "x.log"), "init-config", "cpu"], "1m", True, 2, "--log-file", False
-            ),
-            expect=2,
-            text="--log-file",
-        )
+            add(f"--log-file {log[-18:]} / {command[0]}", ["--log-file", log, *command], 2, "--log-file")
+    read_only_log = on_mount(
+        lambda m: ["--log-file", str(m / "x.log"), "init-config", "cpu"], "1m", True, 2, "--log-file", False
     )
-    add(
-        Probe(
-            "global options",
-            "--profile nope",
-            ["prepare", "--profile", "nope", "--dataset", "demo", "--out", "s/g"],
-            2,
-            "--profile",
-        )
-    )
-    add(
-        Probe(
-            "global options",
-            "--device tpu",
-            ["prepare", "--device", "tpu", "--dataset", "demo", "--out", "s/g"],
-            2,
-            "tpu",
-        )
-    )
-    add(Probe("global options", "-O - | head (broken pipe)", [], 1, run=lambda: _broken_pipe(fx), text="broken pipe"))
+    add("--log-file on a read-only disk", run=read_only_log, expect=2, text="--log-file")
+    add("--profile nope", ["prepare", "--profile", "nope", "--dataset", "demo", "--out", "s/g"], 2, "--profile")
+    add("--device tpu", ["prepare", "--device", "tpu", "--dataset", "demo", "--out", "s/g"], 2, "tpu")
+    add("-O - | head (broken pipe)", [], 1, run=lambda: _broken_pipe(fx), text="broken pipe")
     return out
 
 
@@ -1732,23 +1017,7 @@ def _renamed(fx: dict) -> Path:
         gtf = write(
             WORK / "in" / "renamed.gtf", re.sub(r'(gene_id|transcript_id) "', r'\1 "other_', fx["gtf"].read_text())
         )
-        must(
-            invoke(
-                [
-                    "prepare",
-                    *OSAI,
-                    "--device",
-                    "cpu",
-                    "--no-progress",
-                    "--fasta",
-                    str(fx["fasta"]),
-                    "--gtf",
-                    str(gtf),
-                    "--out",
-                    str(folder),
-                ]
-            )
-        )
+        must(invoke(prepare_args(folder, fasta=fx["fasta"], gtf=gtf)))
     return folder
 
 
@@ -1770,22 +1039,8 @@ def _same_predictions(fx: dict, table: Path, genes: list[str]) -> str | None:
     import polars as pl
 
     reference = scratch("x-ref.parquet")
-    must(
-        invoke(
-            [
-                "predict",
-                "--checkpoint",
-                str(fx["checkpoint"]),
-                "--data",
-                str(fx["prepared"]),
-                "--genes",
-                ",".join(genes),
-                "--out",
-                str(reference),
-                "--no-progress",
-            ]
-        )
-    )
+    options = ["--genes", ",".join(genes), "--out", str(reference), "--no-progress"]
+    must(invoke(checkpoint_args("predict", fx["checkpoint"], fx["prepared"], *options)))
     a, b = pl.read_parquet(table), pl.read_parquet(reference)
     if a.select("gene_id", "meta_acceptor").rows() != b.select("gene_id", "meta_acceptor").rows():
         return "predictions from the FASTA differ from those of the prepared folder"
@@ -1804,23 +1059,7 @@ def _records_kept(source: Path, out: Path, marker: str) -> str | None:
 
 def _same_scores(fx: dict, out: Path) -> str | None:
     reference = scratch("o-ref.vcf")
-    must(
-        invoke(
-            [
-                "score-vcf",
-                *OSAI,
-                "--no-progress",
-                "-R",
-                str(fx["ref"]),
-                "-A",
-                str(fx["ann"]),
-                "-I",
-                str(fx["vcf"]),
-                "-O",
-                str(reference),
-            ]
-        )
-    )
+    must(invoke(score_args(fx, "-I", str(fx["vcf"]), "-O", str(reference))))
     a = [r.split("\t")[7] for r in vcf_records(reference)]
     b = [r.split("\t")[7] for r in vcf_records(out)]
     return None if a == b else "scores differ between 'chr1' and '1' contig names"
@@ -1828,7 +1067,7 @@ def _same_scores(fx: dict, out: Path) -> str | None:
 
 def _shards_equal_one_run(fx: dict) -> Outcome:
     started = time.perf_counter()
-    base = ["score-vcf", *OSAI, "--no-progress", "-R", str(fx["ref"]), "-A", str(fx["ann"]), "-I", str(fx["vcf"])]
+    base = score_args(fx, "-I", str(fx["vcf"]))
     one, merged = scratch("sh-one.vcf"), scratch("sh-merged.vcf")
     outputs = [invoke([*base, "-O", str(one)])]
     shards = [scratch(f"sh-{k}.vcf") for k in (1, 2, 3)]
@@ -1847,7 +1086,7 @@ def _shards_equal_one_run(fx: dict) -> Outcome:
 
 
 def _merge_case(fx: dict, case: str) -> Outcome:
-    base = ["score-vcf", *OSAI, "--no-progress", "-R", str(fx["ref"]), "-A", str(fx["ann"])]
+    base = score_args(fx)
     reversed_vcf = write(WORK / "in" / "reversed.vcf", "\n".join(fx["header"] + fx["body"][::-1]) + "\n")
     shards = [WORK / "scratch" / f"mc-{k}.vcf" for k in (1, 2)]
     if not all(s.is_file() for s in shards):
@@ -1887,14 +1126,7 @@ def _merge_case(fx: dict, case: str) -> Outcome:
 def _killed(args: list[str], out: Path) -> Outcome:
     """SIGTERM once scoring runs: exit 143 and no output file (a regular file appears only when complete)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [*CLI, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=WORK,
-        env={**os.environ, "METALAYER_CACHE": str(WORK / "cache")},
-    )
+    proc = start(args)
     deadline = time.time() + 120
     while proc.poll() is None and not list(out.parent.glob(f".{out.name}.*")) and time.time() < deadline:
         time.sleep(0.05)
@@ -1913,17 +1145,7 @@ def _broken_pipe(fx: dict) -> Outcome:
     command = " ".join(
         [
             *map(str, CLI),
-            "score-vcf",
-            *OSAI,
-            "--no-progress",
-            "-R",
-            str(fx["ref"]),
-            "-A",
-            str(fx["ann"]),
-            "-I",
-            str(big),
-            "-O",
-            "-",
+            *score_args(fx, "-I", str(big), "-O", "-"),
             "| head -c 100 > /dev/null",
         ]
     )
@@ -1932,7 +1154,7 @@ def _broken_pipe(fx: dict) -> Outcome:
         capture_output=True,
         text=True,
         cwd=WORK,
-        env={**os.environ, "METALAYER_CACHE": str(WORK / "cache")},
+        env=cli_env(),
     )
     code = int(re.search(r"rc=(\d+)", proc.stderr).group(1))
     text = re.sub(r"rc=\d+\n?", "", proc.stderr)

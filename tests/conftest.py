@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -134,6 +135,46 @@ TINY_TRAINING = {
     "warmup_steps": 2,
     "progress": False,
 }
+
+
+def tiny_sets(**training) -> list[str]:
+    """TINY_MODEL and TINY_TRAINING (``training`` replacing some of its values) as ``--set=key=value`` options."""
+    return [f"--set=model.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()] + [
+        f"--set=training.{k}={json.dumps(v)}" for k, v in {**TINY_TRAINING, **training}.items()
+    ]
+
+
+def tiny_train_set(**training) -> dict:
+    """TINY_MODEL and TINY_TRAINING (``training`` replacing some of its values) as a pipeline config's
+    ``train_set``: dotted keys -> values."""
+    return {
+        **{f"model.{k}": v for k, v in TINY_MODEL.items()},
+        **{f"training.{k}": v for k, v in {**TINY_TRAINING, **training}.items()},
+    }
+
+
+def pipeline_config(small_genome: tuple[Path, Path], out: Path, **changes) -> dict:
+    """A ``metalayer pipeline`` config of the small genome (``small_genome``: FASTA, GTF) into ``out``: OpenSpliceAI
+    80 nt, chr3 held out, on the CPU, the tiny model; ``changes`` add keys or replace them whole."""
+    fasta, gtf = small_genome
+    return {
+        "fasta": str(fasta),
+        "annotation": str(gtf),
+        "base_model": "openspliceai",
+        "weights": str(shared_path("models", "openspliceai-mane", "80nt")),
+        "out": str(out),
+        "test_chromosomes": ["chr3"],
+        "device": "cpu",
+        "train_set": tiny_train_set(),
+        **changes,
+    }
+
+
+def chr3_held_out_args(prepared: Path, out: Path, *model: str, sets: list[str]) -> list[str]:
+    """``train-canonical`` of the small genome's ``prepared`` folder into ``out`` on the CPU, chr3 held out, with the
+    base-model options ``model`` and then the ``--set`` options ``sets``."""
+    where = ["--test-chroms", "chr3", "--out", str(out), "--device", "cpu"]
+    return ["train-canonical", "--data", str(prepared), *model, *where, *sets]
 
 
 # A small real-sequence genome (chr1 + chr3) built from demo genes with known coordinates; chr3 is held out.

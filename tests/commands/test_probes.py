@@ -53,24 +53,9 @@ def test_two_different_models_into_one_folder_at_once_never_mix(small_genome, tm
 def test_evaluate_refuses_a_half_finished_folder(small_genome, tmp_path):
     fasta, gtf = small_genome
     out = tmp_path / "p"
-    args = [
-        "prepare",
-        "--fasta",
-        str(fasta),
-        "--gtf",
-        str(gtf),
-        "-b",
-        "openspliceai",
-        "--weights",
-        str(shared_path("models", "openspliceai-mane", "80nt")),
-        "--genes",
-        ",".join(GENOME_CHR3),
-        "--out",
-        str(out),
-        "--no-progress",
-        "--device",
-        "cpu",
-    ]
+    weights = str(shared_path("models", "openspliceai-mane", "80nt"))
+    genome = ["--fasta", str(fasta), "--gtf", str(gtf), "-b", "openspliceai", "--weights", weights]
+    args = ["prepare", *genome, "--genes", ",".join(GENOME_CHR3), "--out", str(out), "--no-progress", "--device", "cpu"]
     assert runner.invoke(app, args).exit_code == 0
     from meta_layer_cli.artifacts.tracks import gene_track_path
 

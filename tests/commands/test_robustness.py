@@ -15,13 +15,19 @@ import pytest
 from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
-from tests.conftest import GENOME_CHR3, SHARED, TINY_MODEL, TINY_TRAINING, shared_path
+from tests.conftest import (
+    GENOME_CHR3,
+    SHARED,
+    chr3_held_out_args,
+    pipeline_config,
+    shared_path,
+    tiny_sets,
+    tiny_train_set,
+)
 
 runner = CliRunner()
 OSAI80 = ["-b", "openspliceai", "--weights", str(SHARED / "models" / "openspliceai-mane" / "80nt")]
-TINY_SETS = [f"--set=model.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()] + [
-    f"--set=training.{k}={json.dumps(v)}" for k, v in {**TINY_TRAINING, "epochs": 1}.items()
-]
+TINY_SETS = tiny_sets(epochs=1)
 
 
 def one_error_line(result, code: int, text: str = "") -> str:
@@ -43,20 +49,7 @@ def tiny_run(tmp_path_factory, small_genome_prepared):
     """A one-epoch train-canonical run on the small genome (chr3 held out): (run folder, prepared folder)."""
     shared_path("models", "openspliceai-mane", "80nt")
     out = tmp_path_factory.mktemp("robust_run") / "R"
-    args = [
-        "train-canonical",
-        "--data",
-        str(small_genome_prepared),
-        *OSAI80,
-        "--test-chroms",
-        "chr3",
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        *TINY_SETS,
-    ]
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, chr3_held_out_args(small_genome_prepared, out, *OSAI80, sets=TINY_SETS))
     assert result.exit_code == 0, result.output
     return out, small_genome_prepared
 
@@ -113,28 +106,14 @@ def test_base_only_calibrate_and_prepare_never_replace_their_data(own_copy):
 
 
 def test_score_vcf_and_merge_vcf_never_write_over_an_input(genome, tmp_path):
-    from tests.inference.vcf_fixtures import REF_DIR
+    from tests.inference.vcf_fixtures import REF_DIR, score_vcf_args
 
     vcf = tmp_path / "in.vcf"
     shutil.copy(REF_DIR / "input.vcf", vcf)
     before = digest(vcf)
     for output in (vcf, genome / "ref.fa", genome / "annotation.txt"):
-        result = runner.invoke(
-            app,
-            [
-                "score-vcf",
-                "-I",
-                str(vcf),
-                "-O",
-                str(output),
-                "-R",
-                str(genome / "ref.fa"),
-                "-A",
-                str(genome / "annotation.txt"),
-                *OSAI80,
-                "--no-progress",
-            ],
-        )
+        args = score_vcf_args(vcf, output, genome / "ref.fa", genome / "annotation.txt", *OSAI80, "--no-progress")
+        result = runner.invoke(app, args)
         one_error_line(result, 2, "would destroy that input")
     link = tmp_path / "link.vcf"
     link.symlink_to(vcf)
@@ -419,25 +398,10 @@ def test_a_corrupt_table_is_bad_input_not_an_internal_error(tmp_path, small_geno
 
 @pytest.mark.parametrize("size", ["0", "-3"])
 def test_score_vcf_batch_size_must_be_positive(genome, tmp_path, size):
-    from tests.inference.vcf_fixtures import REF_DIR
+    from tests.inference.vcf_fixtures import REF_DIR, score_vcf_args
 
-    result = runner.invoke(
-        app,
-        [
-            "score-vcf",
-            "-I",
-            str(REF_DIR / "input.vcf"),
-            "-O",
-            str(tmp_path / "o.vcf"),
-            "-R",
-            str(genome / "ref.fa"),
-            "-A",
-            str(genome / "annotation.txt"),
-            *OSAI80,
-            "--batch-size",
-            size,
-        ],
-    )
+    inputs = [REF_DIR / "input.vcf", tmp_path / "o.vcf", genome / "ref.fa", genome / "annotation.txt"]
+    result = runner.invoke(app, score_vcf_args(*inputs, *OSAI80, "--batch-size", size))
     assert result.exit_code == 2 and not (tmp_path / "o.vcf").exists(), result.output
 
 
@@ -505,21 +469,7 @@ def test_score_vcf_into_a_folder_fails_before_scoring(genome, tmp_path):
 def _pipeline_config(small_genome, tmp_path, **changes) -> Path:
     import yaml
 
-    fasta, gtf = small_genome
-    config = {
-        "fasta": str(fasta),
-        "annotation": str(gtf),
-        "base_model": "openspliceai",
-        "weights": str(shared_path("models", "openspliceai-mane", "80nt")),
-        "out": str(tmp_path / "out"),
-        "test_chromosomes": ["chr3"],
-        "device": "cpu",
-        "train_set": {
-            **{f"model.{k}": v for k, v in TINY_MODEL.items()},
-            **{f"training.{k}": v for k, v in {**TINY_TRAINING, "epochs": 1}.items()},
-        },
-        **changes,
-    }
+    config = pipeline_config(small_genome, tmp_path / "out", **{"train_set": tiny_train_set(epochs=1), **changes})
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
 from tests.conftest import shared_path
-from tests.inference.vcf_fixtures import BY_ID, REF_DIR, SKIP_REASON
+from tests.inference.vcf_fixtures import BY_ID, REF_DIR, SKIP_REASON, score_vcf_args
 
 runner = CliRunner()
 
@@ -26,28 +26,9 @@ def test_score_vcf_command(tmp_path, osai80):
     shutil.copy(REF_DIR / "ref.fa", tmp_path / "ref.fa")
     out = tmp_path / "out.vcf.gz"
     distance = 30
-    args = [
-        "score-vcf",
-        "-I",
-        str(REF_DIR / "input.vcf"),
-        "-O",
-        str(out),
-        "-R",
-        str(tmp_path / "ref.fa"),
-        "-A",
-        str(REF_DIR / "annotation.txt"),
-        "--base-model",
-        "openspliceai",
-        "--weights",
-        str(weights),
-        "-D",
-        str(distance),
-        "-M",
-        "1",
-        "--device",
-        "cpu",
-        "--no-progress",
-    ]
+    model = ["--base-model", "openspliceai", "--weights", str(weights)]
+    options = [*model, "-D", str(distance), "-M", "1", "--device", "cpu", "--no-progress"]
+    args = score_vcf_args(REF_DIR / "input.vcf", out, tmp_path / "ref.fa", REF_DIR / "annotation.txt", *options)
     result = runner.invoke(make_app(), args)
     assert result.exit_code == 0, result.output
     assert "29 records" in result.output and "warning: line" in result.output
@@ -72,18 +53,8 @@ def test_score_vcf_command(tmp_path, osai80):
 
 
 def test_score_vcf_errors_are_one_line(tmp_path):
-    args = [
-        "score-vcf",
-        "-I",
-        str(REF_DIR / "input.vcf"),
-        "-O",
-        str(tmp_path / "o.vcf"),
-        "-R",
-        str(tmp_path / "missing.fa"),
-        "-A",
-        str(REF_DIR / "annotation.txt"),
-        "--no-progress",
-    ]
+    inputs = [REF_DIR / "input.vcf", tmp_path / "o.vcf", tmp_path / "missing.fa", REF_DIR / "annotation.txt"]
+    args = score_vcf_args(*inputs, "--no-progress")
     result = runner.invoke(make_app(), args)
     assert result.exit_code == 3  # bad input data
     assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
@@ -106,17 +77,8 @@ def test_predict_variants_command(tmp_path):
     )
     table.write_csv(tmp_path / "in.csv")
     out = tmp_path / "out.parquet"
-    args = [
-        "predict",
-        "--variants",
-        str(tmp_path / "in.csv"),
-        "--out",
-        str(out),
-        "-b",
-        "openspliceai",
-        "--weights",
-        str(weights),
-    ]
+    model = ["-b", "openspliceai", "--weights", str(weights)]
+    args = ["predict", "--variants", str(tmp_path / "in.csv"), "--out", str(out), *model]
     result = runner.invoke(make_app(), args)
     assert result.exit_code == 0, result.output
     scored = pl.read_parquet(out)
@@ -131,23 +93,9 @@ def test_score_vcf_checkpoint_flag(tmp_path, osai80, spliceai):
     weights = shared_path("models", "openspliceai-mane", "80nt")
     shutil.copy(REF_DIR / "ref.fa", tmp_path / "ref.fa")
     out = tmp_path / "out.vcf"
-    args = [
-        "score-vcf",
-        "-I",
-        str(REF_DIR / "input.vcf"),
-        "-O",
-        str(out),
-        "-R",
-        str(tmp_path / "ref.fa"),
-        "-A",
-        str(REF_DIR / "annotation.txt"),
-        "--base-model",
-        "openspliceai",
-        "--weights",
-        str(weights),
-        "--no-progress",
-        "--checkpoint",
-    ]
+    model = ["--base-model", "openspliceai", "--weights", str(weights)]
+    genome = [tmp_path / "ref.fa", REF_DIR / "annotation.txt"]
+    args = score_vcf_args(REF_DIR / "input.vcf", out, *genome, *model, "--no-progress", "--checkpoint")
     result = runner.invoke(make_app(), args + [str(meta_checkpoint(tmp_path / "m", osai80))])
     assert result.exit_code == 0, result.output
     body = [ln for ln in out.read_text().splitlines() if not ln.startswith("#")]

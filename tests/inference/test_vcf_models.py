@@ -8,7 +8,6 @@ import torch
 
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.inference.spliceai_format import spliceai_entry, spliceai_normalize
-from meta_layer_cli.inference.vcf import score_vcf
 from meta_layer_cli.io.annotation import read_variant_annotation
 from meta_layer_cli.io.fasta import Fasta
 from meta_layer_cli.io.sequence import reverse_complement, sequence_to_codes
@@ -17,7 +16,7 @@ from meta_layer_cli.models.apply import recalibrate_arrays
 from meta_layer_cli.models.checkpoint import load_model, save_model
 from meta_layer_cli.models.meta import build_meta_model
 from tests.conftest import TINY_MODEL
-from tests.inference.vcf_fixtures import BY_ID, info_of, write_input
+from tests.inference.vcf_fixtures import BY_ID, info_of, score_fixture_vcf, write_input
 
 
 def meta_checkpoint(path, base, perturb: bool = False, stacked_with=None):
@@ -49,16 +48,7 @@ def test_untrained_meta_layer_reproduces_the_base_deltas(osai80, genome, tmp_pat
     body = write_input(tmp_path / "in.vcf", None)
     ck = meta_checkpoint(tmp_path / "meta", osai80)
     out = tmp_path / "out.vcf"
-    score_vcf(
-        tmp_path / "in.vcf",
-        out,
-        genome / "ref.fa",
-        genome / "annotation.txt",
-        base_model=osai80,
-        mask=mask,
-        progress=False,
-        checkpoints=[ck],
-    )
+    score_fixture_vcf(tmp_path, genome, out, base_model=osai80, mask=mask, checkpoints=[ck])
     header, records = read_vcf(out)
     assert len(records) == len(body)
     assert any(m.startswith("##INFO=<ID=MetaLayer,") for m in header.meta)
@@ -113,15 +103,7 @@ def test_a_trained_correction_changes_meta_deltas_only(osai80, genome, tmp_path)
     for name, perturb in (("plain", False), ("meta", True)):
         checkpoints[name] = meta_checkpoint(tmp_path / name, osai80, perturb=perturb)
         outs[name] = tmp_path / f"{name}.vcf"
-        score_vcf(
-            tmp_path / "in.vcf",
-            outs[name],
-            genome / "ref.fa",
-            genome / "annotation.txt",
-            base_model=osai80,
-            progress=False,
-            checkpoints=[checkpoints[name]],
-        )
+        score_fixture_vcf(tmp_path, genome, outs[name], base_model=osai80, checkpoints=[checkpoints[name]])
     assert entries(outs["plain"], "SpliceAI") == entries(outs["meta"], "SpliceAI")
     plain, meta = entries(outs["plain"], "MetaLayer"), entries(outs["meta"], "MetaLayer")
     assert plain != meta
@@ -156,15 +138,7 @@ def test_a_meta_layer_on_stacked_base_models_is_refused(osai80, genome, tmp_path
     write_input(tmp_path / "in.vcf", ["donor_plus1"])
     ck = meta_checkpoint(tmp_path / "meta", osai80, stacked_with=StubModel())
     with pytest.raises(ValueError, match="trained on 2 stacked base models; score-vcf runs one base model"):
-        score_vcf(
-            tmp_path / "in.vcf",
-            tmp_path / "out.vcf",
-            genome / "ref.fa",
-            genome / "annotation.txt",
-            base_model=osai80,
-            progress=False,
-            checkpoints=[ck],
-        )
+        score_fixture_vcf(tmp_path, genome, base_model=osai80, checkpoints=[ck])
     assert not (tmp_path / "out.vcf").exists()
 
 
@@ -172,15 +146,7 @@ def test_checkpoint_of_another_base_model_is_refused(osai80, spliceai, genome, t
     write_input(tmp_path / "in.vcf", ["donor_plus1"])
     ck = meta_checkpoint(tmp_path / "meta", spliceai)
     with pytest.raises(ValueError, match="made with base model spliceai .*not openspliceai"):
-        score_vcf(
-            tmp_path / "in.vcf",
-            tmp_path / "out.vcf",
-            genome / "ref.fa",
-            genome / "annotation.txt",
-            base_model=osai80,
-            progress=False,
-            checkpoints=[ck],
-        )
+        score_fixture_vcf(tmp_path, genome, base_model=osai80, checkpoints=[ck])
     assert not (tmp_path / "out.vcf").exists()
 
 
@@ -225,15 +191,7 @@ def test_a_calibrated_checkpoint_moves_the_meta_deltas(osai80, genome, tmp_path)
             )
             update_checkpoint_config(checkpoint, {"calibration": calibration.to_dict()})
         outs[name] = tmp_path / f"{name}.vcf"
-        score_vcf(
-            tmp_path / "in.vcf",
-            outs[name],
-            genome / "ref.fa",
-            genome / "annotation.txt",
-            base_model=osai80,
-            progress=False,
-            checkpoints=[checkpoint],
-        )
+        score_fixture_vcf(tmp_path, genome, outs[name], base_model=osai80, checkpoints=[checkpoint])
     assert entries(outs["plain"], "SpliceAI") == entries(outs["hot"], "SpliceAI")
     assert entries(outs["plain"], "MetaLayer") == entries(outs["identity"], "MetaLayer")
     assert entries(outs["plain"], "MetaLayer") != entries(outs["hot"], "MetaLayer")
@@ -249,15 +207,7 @@ def test_the_meta_deltas_reuse_the_base_models_pass(genome, tmp_path):
     for name in ("plain", "meta"):
         stub = StubModel(context=7)
         checkpoints = [meta_checkpoint(tmp_path / "ck", stub, perturb=True)] if name == "meta" else None
-        score_vcf(
-            tmp_path / "in.vcf",
-            tmp_path / f"{name}.vcf",
-            genome / "ref.fa",
-            genome / "annotation.txt",
-            base_model=stub,
-            progress=False,
-            checkpoints=checkpoints,
-        )
+        score_fixture_vcf(tmp_path, genome, tmp_path / f"{name}.vcf", base_model=stub, checkpoints=checkpoints)
         calls[name] = stub.calls
     assert calls["meta"] == calls["plain"] > 0
     assert entries(tmp_path / "plain.vcf", "SpliceAI") == entries(tmp_path / "meta.vcf", "SpliceAI")

@@ -59,3 +59,18 @@ def info_of(columns: list[str]) -> dict[str, str | None]:
 def without_command(path: Path) -> list[str]:
     """The output's lines but its ``##metalayer_command`` line (which names the call's own arguments)."""
     return [ln for ln in Path(path).read_text().splitlines() if not ln.startswith("##metalayer_command=")]
+
+
+def score_fixture_vcf(folder: Path, genome: Path, out: Path | None = None, **options):
+    """``score_vcf`` of ``folder / "in.vcf"`` (what ``write_input`` wrote) on the fixture genome in ``genome``
+    (``copy_genome``) into ``out`` (default ``folder / "out.vcf"``), without a progress bar; ``options`` go to
+    ``score_vcf`` as they are. Returns its summary."""
+    from meta_layer_cli.inference.vcf import score_vcf
+
+    out = folder / "out.vcf" if out is None else out
+    return score_vcf(folder / "in.vcf", out, genome / "ref.fa", genome / "annotation.txt", progress=False, **options)
+
+
+def score_vcf_args(vcf: Path, out: Path, ref: Path, annotation: Path, *options: str) -> list[str]:
+    """The ``score-vcf`` command line of ``vcf`` into ``out`` on ``ref`` and ``annotation``, then ``options``."""
+    return ["score-vcf", "-I", str(vcf), "-O", str(out), "-R", str(ref), "-A", str(annotation), *options]
