@@ -103,7 +103,7 @@ def _register(
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "metalayer_version": __version__,
-            "base_model": record.to_dict(),
+            "base_model": record.portable(),
             "channels": list(record.channels),
             "dtype": dtype,
             "source": {**source.info, "flank": flank, "genome_build": genome_build or source.info.get("genome_build")},

@@ -418,9 +418,9 @@ class FastaSource(GeneSource):
         }
         info = {
             "kind": "fasta",
-            "fasta": str(self.fasta_path),
+            "fasta": self.fasta_path.name,  # names only: a prepared folder holds no machine path
             "fasta_checksum": fasta_checksum,
-            "annotation": str(annotation),
+            "annotation": Path(str(annotation)).name,
             "annotation_checksum": ann_checksum,
             "transcripts": transcripts,
             "biotype": sorted(wanted) or None,
@@ -463,7 +463,7 @@ class TracksSource(GeneSource):
         done = set(finished_gene_ids(self.directory, manifest))
         entries = [GeneEntry.from_dict(g) for g in manifest["genes"] if g["gene_id"] in done]
         source = manifest["source"]
-        info = {**source, "kind": "tracks", "tracks": str(self.directory), "from": source.get("kind")}
+        info = {**source, "kind": "tracks", "tracks": self.directory.name, "from": source.get("kind")}
         super().__init__(entries, list(manifest.get("dropped", [])), info, source_fingerprint(manifest["fingerprint"]))
         self.flank = int(source.get("flank") or 0)
 

@@ -5,7 +5,8 @@ predicts a base model into a folder is :func:`meta_layer_cli.artifacts.predictio
 
 Layout of ``OUT/``::
 
-    manifest.json            base model record, source, fingerprint, planned genes, dropped genes
+    manifest.json            base model record, source, fingerprint, planned genes, dropped genes; file names
+                             and checksums of the inputs, never a machine path (the folder moves as it is)
     genes/<name>.parquet     one per gene, one row per nucleotide in transcript orientation (5' -> 3')
     log.jsonl                one line per run (what was predicted, how fast); not part of the result
     .metalayer.lock          held briefly by writers (see below)
@@ -49,7 +50,8 @@ MANIFEST = "manifest.json"
 GENES_DIR = "genes"
 LOG = "log.jsonl"
 FORMAT = "metalayer-tracks"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: no machine paths (file names of the FASTA and annotation, no weights path)
+READABLE_VERSIONS = (2, 3)  # 2 differs only by the paths it also holds, which no reader uses
 FIXED_COLUMNS = ("offset", "chrom", "position", "strand", "base", "label")
 FLANK_KEYS = ("metalayer.upstream", "metalayer.downstream")
 
@@ -109,7 +111,7 @@ def read_manifest(out_dir: str | os.PathLike) -> dict:
         manifest = json.loads(path.read_text())
     except ValueError as err:
         raise InputDataError(f"{path}: not valid JSON ({err})") from None
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format") != FORMAT or manifest.get("format_version") not in READABLE_VERSIONS:
         raise InputDataError(
             f"{out_dir} was written by another version of metalayer (format "
             f"{manifest.get('format')} {manifest.get('format_version')}); run `metalayer prepare` "

@@ -48,7 +48,7 @@ class BaseModelRecord:
         return out
 
     def portable(self) -> dict:
-        """:meth:`to_dict` without the weights path: what a checkpoint stores."""
+        """:meth:`to_dict` without the weights path: what checkpoints and prepared folders store (no machine paths)."""
         return {k: v for k, v in self.to_dict().items() if k != "weights"}
 
     @classmethod

@@ -122,11 +122,12 @@ def recalibrate_tracks(
 
 def contig_lengths(manifest: dict) -> dict[str, int]:
     """``{contig: length}`` of the genome a tracks folder was prepared from, by the names its tracks use:
-    recorded by ``prepare``; for a folder prepared before that, read from its FASTA if it is still there."""
+    recorded by ``prepare``; for a format-2 folder prepared before that, read from the FASTA whose path it
+    recorded, if it is still there (format 3 records no paths, and always the lengths)."""
     source = manifest.get("source", {})
     if source.get("contig_lengths"):
         return {str(k): int(v) for k, v in source["contig_lengths"].items()}
-    fasta = source.get("fasta")
+    fasta = source.get("fasta") if manifest.get("format_version") == 2 else None
     if fasta and Path(fasta).is_file():
         from meta_layer_cli.io.fasta import Fasta
 

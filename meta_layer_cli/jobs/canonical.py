@@ -399,10 +399,12 @@ def split_method(cfg: RunConfig, data: TrainingData) -> str:
 
 
 def describe_weights(record: BaseModelRecord) -> str:
-    """Which weights a base-model record names, for a user: the path as given, the checksum, the flank; for
-    OpenSpliceAI the size of the model (a folder of flank sizes gives the 10,000-nt one unless --flank)."""
-    where = record.weights or ("the files packaged with spliceai" if record.name == "spliceai" else "?")
-    text = f"{record.name} weights {where} (checksum {record.weights_checksum[:12]}, context {record.context:,} nt"
+    """Which weights a base-model record names, for a user: the path where this process loaded them (prepared
+    folders and checkpoints record no paths), the checksum, the flank; for OpenSpliceAI the size of the model (a
+    folder of flank sizes gives the 10,000-nt one unless --flank)."""
+    where = record.weights or ("the files packaged with spliceai" if record.name == "spliceai" else None)
+    text = f"{record.name} weights{f' {where}' if where else ''} (checksum {record.weights_checksum[:12]}, "
+    text += f"context {record.context:,} nt"
     if record.name == "openspliceai":
         text += f" each side: the {record.flank:,}-nt model"
         if record.flank == 10_000:

@@ -44,6 +44,10 @@ def test_minus_strand_gene_from_fasta_gtf(minus_genome, osai80, tmp_path):
     d, _, seq, labels, genomic = minus_genome
     manifest = predict_tracks(osai80, FastaSource(d / "ref.fa", d / "genes.gtf", cache=False), tmp_path, progress=False)
     assert [g["gene_name"] for g in manifest["genes"]] == ["LIN9"]
+    # no machine path: the inputs by file name and checksum, the weights by checksum
+    text = (tmp_path / "manifest.json").read_text()
+    assert str(d) not in text and str(tmp_path) not in text and 'weights"' not in text
+    assert (manifest["source"]["fasta"], manifest["source"]["annotation"]) == ("ref.fa", "genes.gtf")
     track = read_gene_track(tmp_path, "G3")
     # rows run 5' -> 3' of the transcript: sequence and labels equal the demo gene's
     assert "".join(track["base"].to_list()) == seq
@@ -84,6 +88,32 @@ def test_demo_tracks_schema_and_manifest(osai80, tmp_path):
     np.testing.assert_allclose(
         track.select("neither", "acceptor", "donor").to_numpy(), osai80.predict_gene(load_demo_gene("4")), atol=1e-6
     )
+
+
+def test_manifest_versions(osai80, tmp_path):
+    """Format 2 (the same, plus the input paths) is read; a format this version does not know is refused with one
+    line; a folder moved elsewhere reads the same (nothing in it points at a machine path)."""
+    import shutil
+
+    from meta_layer_cli.artifacts import TracksSource
+    from meta_layer_cli.runtime.errors import InputDataError
+
+    predict_tracks(osai80, DemoSource(["4"]), tmp_path / "a", progress=False)
+    path = tmp_path / "a" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    assert manifest["format_version"] == 3 and "weights" not in manifest["base_model"]
+    path.write_text(
+        json.dumps({**manifest, "format_version": 2, "base_model": {**manifest["base_model"], "weights": "/x"}})
+    )
+    assert read_manifest(tmp_path / "a")["genes"] == manifest["genes"]
+    for version in (1, 4):
+        path.write_text(json.dumps({**manifest, "format_version": version}))
+        with pytest.raises(InputDataError, match=f"another version of metalayer .*{version}"):
+            read_manifest(tmp_path / "a")
+    path.write_text(json.dumps(manifest))
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    moved = TracksSource(tmp_path / "b")
+    assert [e.gene_id for e in moved.entries] == ["4"] and moved.info["tracks"] == "b"
 
 
 class _Interrupting:
