@@ -266,6 +266,27 @@ def test_meta_layer_beats_the_base_model_on_the_held_out_chromosome(genome_run):
     assert "network alone" in table.stdout and f"{metrics['meta_per_nucleotide']['ece']:.2e}" in table.stdout
 
 
+def test_error_anatomy_counts_what_evaluate_measures(genome_run):
+    """scripts/error_anatomy.py (issue 21's error breakdown) reads the checkpoint as evaluate does: the same PR-AUC
+    per source on the test genes, every annotated site a true positive or a false negative of each source."""
+    import subprocess
+    import sys
+
+    out, prepared, _ = genome_run
+    script = Path(__file__).resolve().parents[2] / "scripts" / "error_anatomy.py"
+    command = [sys.executable, str(script), "--checkpoint", str(out / "checkpoints" / "best"), "--data", str(prepared)]
+    done = subprocess.run([*command, "--json", "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert result["genes"] == len(GENOME_CHR3) and set(result["sources"]) == {"meta", "meta_per_nucleotide", "base"}
+    sites = {name: s["tp"] + s["fn"] for name, s in result["sources"].items()}
+    assert len(set(sites.values())) == 1 and sites["meta"] > 0, sites
+    for name, s in result["sources"].items():
+        assert s["pr_auc_macro"] == pytest.approx(saved[name]["pr_auc_macro"], abs=1e-6), name
+        assert 0 <= s["fn_base_below_0.01"] <= s["fn"] and 0 <= s["fp_canonical_dinucleotide"] <= s["fp"]
+
+
 def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_path):
     out, prepared, _ = genome_run
     calibrated, best = tmp_path / "C", out / "checkpoints" / "best"
