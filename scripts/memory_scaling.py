@@ -108,23 +108,38 @@ def _rss_mb() -> float:
 
 class PeakSampler:
     """Peaks of ``RssAnon`` and ``RssFile`` sampled every ``interval`` s in a thread (``ru_maxrss`` counts both
-    together: it cannot tell the process's own memory from mapped file pages it touched)."""
+    together: it cannot tell the process's own memory from mapped file pages it touched).
 
-    def __init__(self, interval: float = 0.2):
+    ``trace``: tracemalloc runs (Python objects and NumPy arrays; not torch's own allocator), and a snapshot is
+    taken whenever the traced memory passes its last snapshot's by 3 %: :attr:`snapshot` is what was held near
+    the step's peak, by source line."""
+
+    def __init__(self, interval: float = 0.2, trace: bool = False):
         import threading
 
         self.interval, self.peaks = interval, {"RssAnon": 0.0, "RssFile": 0.0}
+        self.trace, self.snapshot, self._snapshot_bytes = trace, None, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        import tracemalloc
+
         while not self._stop.is_set():
             for key, value in _status_mb().items():
                 if key in self.peaks:
                     self.peaks[key] = max(self.peaks[key], value)
+            if self.trace:
+                current = tracemalloc.get_traced_memory()[0]
+                if current > 1.03 * self._snapshot_bytes:
+                    self.snapshot, self._snapshot_bytes = tracemalloc.take_snapshot(), current
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakSampler:
+        if self.trace:
+            import tracemalloc
+
+            tracemalloc.start()
         self._thread.start()
         return self
 
@@ -133,15 +148,18 @@ class PeakSampler:
         self._thread.join()
 
 
-def child(step: str, folder: Path, work: Path, model: str, structure: bool, profile: bool = False) -> dict:
+def child(
+    step: str, folder: Path, work: Path, model: str, structure: bool, profile: bool = False, trace: bool = False
+) -> dict:
     """Run ``step`` and measure it; with ``profile`` the step runs under cProfile and ``WORK/STEP.profile.txt``
-    gets its 40 costliest functions (by own time and by cumulative time)."""
+    gets its 40 costliest functions (by own time and by cumulative time); with ``trace`` ``WORK/STEP.trace.txt``
+    gets the 30 source lines holding the most memory near the step's traced peak (:class:`PeakSampler`)."""
     import cProfile
     import io
     import pstats
 
     profiler = cProfile.Profile() if profile else None
-    with PeakSampler() as sampler:
+    with PeakSampler(trace=trace) as sampler:
         if profiler is not None:
             profiler.enable()
         out = _child_step(step, folder, work, model, structure)
@@ -154,6 +172,15 @@ def child(step: str, folder: Path, work: Path, model: str, structure: bool, prof
         stats.sort_stats("tottime").print_stats(40)
         stats.sort_stats("cumulative").print_stats(40)
         (work / f"{step.replace(' ', '-')}.profile.txt").write_text(text.getvalue())
+    if sampler.snapshot is not None:
+        import tracemalloc
+
+        out["traced_peak_mb"] = round(tracemalloc.get_traced_memory()[1] / 2**20)
+        stats = sampler.snapshot.statistics("lineno")
+        held = sum(s.size for s in stats)
+        lines = [f"# {step}: {held / 2**20:,.1f} MB traced at the snapshot nearest the peak, by source line"]
+        lines += [f"{s.size / 2**20:10.1f} MB {s.count:>10,} blocks  {s.traceback[0]}" for s in stats[:30]]
+        (work / f"{step.replace(' ', '-')}.trace.txt").write_text("\n".join(lines) + "\n")
     return out
 
 
@@ -170,13 +197,15 @@ def _child_step(step: str, folder: Path, work: Path, model: str, structure: bool
 
     manifest = read_manifest(folder)
     held_out = sorted({g["chrom"] for g in manifest["genes"] if g["chrom"].startswith(HELD_OUT)})
+    gene_ids = [g["gene_id"] for g in manifest["genes"]] if step == "gene store" else []
+    del manifest  # the step reads its own: a copy held here would be counted in every step's peak
     run = work / "run"
     checkpoint = run / "checkpoints" / "best"
     baseline = _rss_mb()
     started = time.perf_counter()
     out: dict = {}
     if step == "gene store":
-        load_gene_arrays(folder, [g["gene_id"] for g in manifest["genes"]], [manifest])
+        load_gene_arrays(folder, gene_ids)
     elif step == "train-canonical":
         overrides = {f"training.{k}": v for k, v in TRAINING.items()} | {
             "hardware.batch_size": 8,
@@ -382,12 +411,18 @@ def main() -> int:
         "the GRCh38 projection needs all four",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile each step: WORK/run-xN/STEP.profile.txt")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="tracemalloc each step: what it held near its peak, by source line (WORK/run-xN/STEP.trace.txt); "
+        "slower, and its peaks include tracemalloc's own tables",
+    )
     parser.add_argument("--child", nargs=2, metavar=("STEP", "FOLDER"), help=argparse.SUPPRESS)
     parser.add_argument("--rates", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         step, folder = args.child
-        print(json.dumps(child(step, Path(folder), args.work, args.model, args.structure, args.profile)))
+        print(json.dumps(child(step, Path(folder), args.work, args.model, args.structure, args.profile, args.trace)))
         return 0
     if args.rates:
         print(json.dumps(rates(args.rates)))
@@ -413,7 +448,7 @@ def main() -> int:
         steps = (["gene store"] if scale == 1 else []) + list(args.steps)
         for step in steps:
             flags = ["--model", args.model] + (["--structure"] if args.structure else [])
-            flags += ["--profile"] if args.profile else []
+            flags += (["--profile"] if args.profile else []) + (["--trace"] if args.trace else [])
             r = run_child(
                 ["--child", step, str(folder), "--work", str(work), *flags], work / f"{step}.log", args.timeout
             )

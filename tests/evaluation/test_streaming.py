@@ -44,6 +44,21 @@ def test_streamed_report_card_equals_the_exact_one(real):
         np.testing.assert_allclose(pr["precision"], pr_exact["precision"], atol=1e-4)
 
 
+def test_many_small_pieces_give_the_same_card(real):
+    """Past PIECES genes the exact score lists are joined into one array (their count must not grow with the genes):
+    the same report card as the whole genes give."""
+    from meta_layer_cli.evaluation.streaming import PIECES
+
+    whole, pieces, n = CanonicalScores({1: 0.3, 2: 0.6}), CanonicalScores({1: 0.3, 2: 0.6}), 0
+    for probs, labels in real:
+        whole.add(probs, labels)
+        for start in range(0, len(labels), 97):
+            pieces.add(probs[start : start + 97], labels[start : start + 97])
+            n += 1
+    assert n > 2 * PIECES
+    assert pieces.metrics() == pytest.approx(whole.metrics(), rel=1e-12)
+
+
 @pytest.mark.parametrize("bits", [2, 6])
 def test_the_bound_holds_when_bins_are_coarse(real, bits):
     """With few bins many negatives share a positive's bin: the estimate moves, never past its bound."""
