@@ -14,7 +14,7 @@ budget, holding out one chromosome, and prints on the held-out genes, same posit
   Snapshots of one budgeted run: a run given a shorter budget ends its learning-rate schedule decayed
   and should do at least as well at that point.
 
-Prepare the data first (about 17 min on 2 cores for OpenSpliceAI 80 nt on the two arenosa chromosomes)::
+Prepare the data first (2.3 min on 2 idle cores for OpenSpliceAI 80 nt on the two arenosa chromosomes)::
 
     metalayer prepare --fasta ../shared/data/genomes/arabidopsis_arenosa/AARE701a_chr1_chr2.fna.gz \\
         --gtf ../shared/data/genomes/arabidopsis_arenosa/AARE701a_chr1_chr2.gtf.gz \\
