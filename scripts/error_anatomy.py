@@ -24,50 +24,62 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 
-CANONICAL = {1: ({"AG"}, -2), 2: ({"GT", "GC"}, 1)}  # class -> (dinucleotides, offset of the first base)
-BASES = np.array(list("ACGTN"))
+# class -> (its canonical dinucleotides, offset of their first base from the site)
+CANONICAL = {1: (("AG",), -2), 2: (("GT", "GC"), 1)}
+COUNTS = (
+    "tp",
+    "fp",
+    "fn",
+    "fn_base_below_0.01",
+    "fn_in_genes_with_no_site_found",
+    "fp_canonical_dinucleotide",
+    "fp_in_genes_without_sites",
+)
 
 
-def dinucleotides(codes: np.ndarray, positions: np.ndarray, offset: int) -> np.ndarray:
-    """The two bases at ``positions + offset`` (``NN`` past either end)."""
-    padded = np.concatenate([[4, 4, 4], np.minimum(codes, 4), [4, 4, 4]])
-    i = positions + offset + 3
-    return np.char.add(BASES[padded[i]], BASES[padded[i + 1]])
+def at_dinucleotide(codes: np.ndarray, positions: np.ndarray, offset: int, wanted: Sequence[str]) -> np.ndarray:
+    """Whether the two bases at ``positions + offset`` are one of ``wanted`` (False past either end)."""
+    from meta_layer_cli.io.sequence import sequence_to_codes
+
+    first = positions + offset
+    inside = (first >= 0) & (first + 1 < len(codes))
+    pairs = np.full((len(positions), 2), -1, dtype=np.int16)
+    pairs[inside] = np.stack([codes[first[inside]], codes[first[inside] + 1]], axis=1)
+    return np.any([(pairs == sequence_to_codes(w)).all(axis=1) for w in wanted], axis=0)
 
 
 def anatomy(checkpoint: str, data: str, part: str, max_genes: int | None, device: str | None) -> dict:
-    from meta_layer_cli.artifacts import load_gene_arrays, read_manifest
+    from meta_layer_cli.artifacts import load_gene_arrays
     from meta_layer_cli.evaluation.evaluator import gene_probabilities
     from meta_layer_cli.evaluation.streaming import CanonicalScores
-    from meta_layer_cli.models.checkpoint import CanonicalCheckpoint, load_model
-    from meta_layer_cli.models.site_calibration import calibration_from_config
-    from meta_layer_cli.models.structure import structure_from_config
-    from meta_layer_cli.runtime.device import resolve_device
+    from meta_layer_cli.models.apply import CanonicalPredictor
+    from meta_layer_cli.models.checkpoint import CanonicalCheckpoint
 
-    device = str(resolve_device(device))
-    model, config = load_model(checkpoint, device)
-    stored = CanonicalCheckpoint.read(checkpoint, config)
+    predictor = CanonicalPredictor.load(checkpoint, device)
+    stored = CanonicalCheckpoint.read(checkpoint, predictor.config)
     ids = list(stored.split[part])[: max_genes or None]
-    manifest = read_manifest(data)
-    channels, genes = load_gene_arrays(data, ids, [manifest])
+    channels, genes = load_gene_arrays(data, ids)
     thresholds = stored.run["thresholds"]
-    structure, calibration = structure_from_config(config), calibration_from_config(config)
     scores: dict[str, CanonicalScores] = {}
-    counts: dict[str, dict[str, int]] = {}
+    counts: dict[str, Counter] = {}
     per_gene: dict[str, list[int]] = {}
-    for gene, labels, sources in gene_probabilities(model, channels, genes, device, structure, calibration):
+    probabilities = gene_probabilities(
+        predictor.model, channels, genes, predictor.device, predictor.structure, predictor.calibration
+    )
+    for gene, labels, sources in probabilities:
         codes = np.asarray(gene.codes)
         base = sources.get("base")
-        annotated_sites = int((labels > 0).sum())
         for name, p in sources.items():
             if name not in thresholds:
                 continue
             if name not in scores:
                 scores[name] = CanonicalScores({int(k): v for k, v in thresholds[name].items()})
-                counts[name], per_gene[name] = {}, []
+                counts[name], per_gene[name] = Counter(dict.fromkeys(COUNTS, 0)), []
             c = counts[name]
             errors = 0
             for cls in (1, 2):
@@ -75,20 +87,17 @@ def anatomy(checkpoint: str, data: str, part: str, max_genes: int | None, device
                 is_site = labels == cls
                 tp, fp, fn = called & is_site, called & ~is_site, ~called & is_site
                 errors += int(fp.sum() + fn.sum())
-                c["tp"] = c.get("tp", 0) + int(tp.sum())
-                c["fp"] = c.get("fp", 0) + int(fp.sum())
-                c["fn"] = c.get("fn", 0) + int(fn.sum())
+                c["tp"] += int(tp.sum())
+                c["fp"] += int(fp.sum())
+                c["fn"] += int(fn.sum())
                 if base is not None:
-                    c["fn_base_below_0.01"] = c.get("fn_base_below_0.01", 0) + int((fn & (base[:, cls] < 0.01)).sum())
-                if is_site.any() and not (called & is_site).any():
-                    c["fn_in_genes_with_no_site_found"] = c.get("fn_in_genes_with_no_site_found", 0) + int(fn.sum())
+                    c["fn_base_below_0.01"] += int((fn & (base[:, cls] < 0.01)).sum())
+                if is_site.any() and not tp.any():
+                    c["fn_in_genes_with_no_site_found"] += int(fn.sum())
                 wanted, offset = CANONICAL[cls]
-                fp_at = np.flatnonzero(fp)
-                c["fp_canonical_dinucleotide"] = c.get("fp_canonical_dinucleotide", 0) + int(
-                    np.isin(dinucleotides(codes, fp_at, offset), list(wanted)).sum()
-                )
-                if annotated_sites == 0:
-                    c["fp_in_genes_without_sites"] = c.get("fp_in_genes_without_sites", 0) + int(fp.sum())
+                c["fp_canonical_dinucleotide"] += int(at_dinucleotide(codes, np.flatnonzero(fp), offset, wanted).sum())
+                if not (labels > 0).any():
+                    c["fp_in_genes_without_sites"] += int(fp.sum())
             per_gene[name].append(errors)
             scores[name].add(p, labels)
     out = {"part": part, "genes": len(ids), "nt": int(sum(len(g) for g in genes)), "sources": {}}
