@@ -28,9 +28,11 @@ import polars as pl
 
 from meta_layer_cli.artifacts.sources import default_cache_dir, source_fingerprint
 from meta_layer_cli.artifacts.tracks import (
+    GENES_DIR,
     finished_gene_ids,
     gene_file_name,
     gene_track_path,
+    manifest_genes,
     read_gene_track,
     read_manifest,
 )
@@ -108,8 +110,7 @@ def store_dir(tracks_dir: str | os.PathLike, manifest: dict) -> Path:
 class GeneFile:
     """One gene's arrays on disk (see the module docstring): ``channels`` tracks of ``length`` nt.
 
-    A handle is held for every gene of a run: it keeps the file's name and shares its store's ``directory``
-    (a ``Path`` per gene cost ~600 bytes, a third of the per-gene bookkeeping at 100,000 genes)."""
+    Made when a gene is read (:meth:`GeneStore.file`), not held for every gene of a run."""
 
     directory: Path
     name: str
@@ -148,8 +149,8 @@ class GeneFile:
         return self._raw()[n + self.length :].view(np.int8)
 
 
-def _key(parquet: Path) -> str:
-    st = parquet.stat()
+def _key(parquet: str | os.PathLike) -> str:
+    st = os.stat(parquet)
     return hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
 
 
@@ -171,46 +172,69 @@ def convert_gene(tracks_dir: str | os.PathLike, gene_id: str, channels: Sequence
     return len(codes)
 
 
+@dataclass(frozen=True)
+class GeneStore:
+    """The gene-store files of ``gene_ids`` in one folder, held as two numbers a gene: each file's key (the
+    state of the gene's parquet file, 10 hex digits) and its length. Names are derived when a gene is read, so
+    a run over 100,000 genes holds ~16 bytes a gene here, not a handle object and a path string for each."""
+
+    directory: Path
+    channels: int
+    gene_ids: Sequence[str]
+    keys: np.ndarray  # int64 [G]
+    lengths: np.ndarray  # int64 [G]
+
+    def file(self, i: int) -> GeneFile:
+        stem = gene_file_name(self.gene_ids[i]).removesuffix(".parquet")
+        return GeneFile(self.directory, f"{stem}.{int(self.keys[i]):010x}.bin", self.channels, int(self.lengths[i]))
+
+
 def gene_files(
     tracks_dir: str | os.PathLike, gene_ids: Sequence[str], manifest: dict | None = None, progress: bool | None = None
-) -> list[GeneFile]:
+) -> GeneStore:
     """The gene store's file of each gene, converting from parquet those not converted yet (or stale)."""
     manifest = manifest or read_manifest(tracks_dir)
     channels = list(manifest["channels"])
     directory = store_dir(tracks_dir, manifest)
-    lengths = {g["gene_id"]: g.get("length") for g in manifest["genes"]}
+    planned = manifest_genes(manifest)
+    lengths = dict(zip(planned.column("gene_id"), planned.column("length")))
     present = set(os.listdir(directory)) if directory.is_dir() else set()
     per_nt = 4 * len(channels) + 2
-    files, todo, stale = [], [], []
-    for gene_id in gene_ids:
-        parquet = gene_track_path(tracks_dir, gene_id)
-        if not parquet.is_file():
+    keys = np.zeros(len(gene_ids), dtype=np.int64)
+    sizes = np.zeros(len(gene_ids), dtype=np.int64)
+    todo, stale = [], []
+    store, genes = os.fspath(directory), os.path.join(os.fspath(tracks_dir), GENES_DIR)
+    for i, gene_id in enumerate(gene_ids):
+        # plain strings, not a Path per gene: pathlib interns every path part it parses, for good
+        name = gene_file_name(gene_id)
+        parquet = os.path.join(genes, name)
+        if not os.path.isfile(parquet):
             raise FileNotFoundError(f"no track for gene {gene_id!r} in {tracks_dir}")
-        stem = gene_file_name(gene_id).removesuffix(".parquet")
-        target = directory / f"{stem}.{_key(parquet)}.bin"
-        if target.name in present:  # converted: its size says how long the gene is
-            size = target.stat().st_size
+        stem, key = name.removesuffix(".parquet"), _key(parquet)
+        keys[i] = int(key, 16)
+        target = f"{stem}.{key}.bin"
+        if target in present:  # converted: its size says how long the gene is
+            size = os.stat(os.path.join(store, target)).st_size
             if size % per_nt == 0:
-                files.append(GeneFile(directory, target.name, len(channels), size // per_nt))
+                sizes[i] = size // per_nt
                 continue
-            target.unlink()  # not one of ours (an interrupted copy?): convert again
-            present.discard(target.name)
-        files.append(GeneFile(directory, target.name, len(channels), lengths.get(gene_id) or 0))
+            os.unlink(os.path.join(store, target))  # not one of ours (an interrupted copy?): convert again
+            present.discard(target)
+        sizes[i] = lengths.get(gene_id) or 0
         stale.append(stem)
-        todo.append(len(files) - 1)
+        todo.append(i)
     if stale and present:  # arrays of an older parquet file of the same gene (prepare --overwrite)
         old = set(stale)
         for name in present:
             if name.endswith(".bin") and name.rsplit(".", 2)[0] in old:
                 (directory / name).unlink(missing_ok=True)
+    files = GeneStore(directory, len(channels), gene_ids, keys, sizes)
     if todo:
-        total = sum(files[i].length for i in todo) or None
+        total = int(sizes[todo].sum()) or None
         with Progress(f"gene arrays ({Path(tracks_dir).name})", total=total, unit="nt", enabled=progress) as bar:
             for n, i in enumerate(todo):
-                f = files[i]
-                length = convert_gene(tracks_dir, gene_ids[i], channels, f.path)
-                files[i] = GeneFile(f.directory, f.name, f.channels, length)
-                bar.update(length, genes=f"{n + 1:,}/{len(todo):,}")
+                sizes[i] = convert_gene(tracks_dir, gene_ids[i], channels, files.file(i).path)
+                bar.update(int(sizes[i]), genes=f"{n + 1:,}/{len(todo):,}")
     return files
 
 
@@ -249,14 +273,39 @@ class StoredGeneArrays(GeneArrays):
         return np.concatenate([p.tracks()[:, start:end] for p in self.parts])
 
 
+class StoredGenes(Sequence[GeneArrays]):
+    """The genes of a run as a sequence of :class:`StoredGeneArrays`, made when a gene is read: what a run holds
+    per gene is its id and :class:`GeneStore`'s two numbers per folder (a list of objects: ~600 bytes a gene)."""
+
+    def __init__(self, gene_ids: Sequence[str], stores: Sequence[GeneStore]):
+        self.gene_ids, self.stores = gene_ids, tuple(stores)
+
+    def __len__(self) -> int:
+        return len(self.gene_ids)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return StoredGeneArrays(self.gene_ids[i], [s.file(i) for s in self.stores])
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``[G]`` int64: every gene's length, without opening a file."""
+        return self.stores[0].lengths
+
+
 def load_gene_arrays(
     tracks_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
     gene_ids: Sequence[str],
     manifests: Sequence[dict] | None = None,
     progress: bool | None = None,
-) -> tuple[list[str], list[GeneArrays]]:
-    """(channels, one :class:`StoredGeneArrays` per gene) from one tracks directory, or several stacked
-    side by side (channels concatenated); nothing is held in memory but the genes' file names.
+) -> tuple[list[str], StoredGenes]:
+    """(channels, a :class:`StoredGenes`: one :class:`StoredGeneArrays` per gene) from one tracks directory,
+    or several stacked side by side (channels concatenated); nothing is held in memory but the genes' ids and
+    two numbers each.
 
     Stacked directories must describe the same genes (same sequence and labels). ``manifests``: the
     directories' manifests, if already read. Genes not yet in the gene store are converted first
@@ -267,14 +316,14 @@ def load_gene_arrays(
         manifests = [read_manifest(d) for d in dirs]
     check_stackable(dirs, manifests)
     channels = stacked_channels(manifests)
-    per_dir = [gene_files(d, gene_ids, m, progress) for d, m in zip(dirs, manifests)]
-    genes: list[GeneArrays] = []
-    for i, gene_id in enumerate(gene_ids):
-        parts = [files[i] for files in per_dir]
-        for d, p in zip(dirs[1:], parts[1:]):
-            if p.length != parts[0].length or not np.array_equal(p.labels(), parts[0].labels()):
+    gene_ids = list(gene_ids)
+    stores = [gene_files(d, gene_ids, m, progress) for d, m in zip(dirs, manifests)]
+    genes = StoredGenes(gene_ids, stores)
+    for d, store in zip(dirs[1:], stores[1:]):
+        for i, gene_id in enumerate(gene_ids):
+            first, other = stores[0].file(i), store.file(i)
+            if other.length != first.length or not np.array_equal(other.labels(), first.labels()):
                 raise InputDataError(f"gene {gene_id}: tracks in {d} do not describe the same sequence/labels")
-        genes.append(StoredGeneArrays(gene_id, parts))
     return channels, genes
 
 

@@ -36,6 +36,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,83 @@ def write_gene_track(
     return path
 
 
+_ABSENT = object()
+
+
+class GeneTable(Sequence[dict]):
+    """The manifest's planned genes, held by column: a ``Sequence`` of the same dicts as the JSON list.
+
+    A whole genome's manifest is 20,000-100,000 genes; as JSON dicts that is ~800 bytes a gene held through
+    every step. Here a text column is one string and its offsets, a number column one int64 array, a column of
+    other values a list: ~150 bytes a gene. Rows come back as the dicts they were (same keys, same values), so
+    readers iterate, index and compare it as the list it replaces (``GeneTable(rows) == rows``)."""
+
+    __slots__ = ("_columns", "_length")
+
+    def __init__(self, rows: Sequence[dict]):
+        keys = list(dict.fromkeys(k for row in rows for k in row))
+        self._length = len(rows)
+        self._columns = {k: self._column([row.get(k, _ABSENT) for row in rows]) for k in keys}
+
+    @staticmethod
+    def _column(values: list):
+        """("text", joined, offsets, present) | ("int", array, present) | ("any", values) for one key."""
+        present = np.array([v is not _ABSENT and v is not None for v in values], dtype=bool)
+        given = [v for v in values if v is not _ABSENT and v is not None]
+        missing = [v is _ABSENT for v in values]
+        if any(missing):  # a key some rows lack: kept exactly (absent is not None)
+            return ("any", values)
+        if all(type(v) is str for v in given):
+            texts = [v if v is not None else "" for v in values]
+            return ("text", "".join(texts), np.fromiter(accumulate(map(len, texts), initial=0), np.int64), present)
+        if all(type(v) is int for v in given):
+            return ("int", np.array([v if v is not None else 0 for v in values], dtype=np.int64), present)
+        return ("any", values)
+
+    def _value(self, column, i: int):
+        kind = column[0]
+        if kind == "text":
+            return column[1][column[2][i] : column[2][i + 1]] if column[3][i] else None
+        if kind == "int":
+            return int(column[1][i]) if column[2][i] else None
+        return column[1][i]
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._length))]
+        if not -self._length <= i < self._length:
+            raise IndexError(i)
+        i %= self._length
+        row = {k: self._value(c, i) for k, c in self._columns.items()}
+        return {k: v for k, v in row.items() if v is not _ABSENT}
+
+    def __iter__(self) -> Iterator[dict]:
+        return (self[i] for i in range(self._length))
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (GeneTable, list, tuple)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def column(self, key: str) -> list:
+        """Every row's value of ``key`` (None where a row has none), without building the rows."""
+        column = self._columns.get(key)
+        if column is None:
+            return [None] * self._length
+        return [v if v is not _ABSENT else None for v in (self._value(column, i) for i in range(self._length))]
+
+
+def manifest_genes(manifest: dict) -> GeneTable:
+    """A manifest's planned genes as a :class:`GeneTable` (what :func:`read_manifest` gives; a list is converted)."""
+    genes = manifest.get("genes") or []
+    return genes if isinstance(genes, GeneTable) else GeneTable(genes)
+
+
 def read_manifest(out_dir: str | os.PathLike) -> dict:
     """The manifest of a tracks folder (a clear error for a folder that is not one, or an old format)."""
     path = Path(out_dir) / MANIFEST
@@ -117,6 +195,7 @@ def read_manifest(out_dir: str | os.PathLike) -> dict:
             f"{manifest.get('format')} {manifest.get('format_version')}); run `metalayer prepare` "
             "into a new folder"
         )
+    manifest["genes"] = GeneTable(manifest.get("genes") or [])
     return manifest
 
 
@@ -124,17 +203,21 @@ def manifest_record(manifest: dict) -> BaseModelRecord:
     return BaseModelRecord.from_dict(manifest["base_model"])
 
 
+def _finished(out_dir: str | os.PathLike, manifest: dict) -> Iterator[tuple[str, bool]]:
+    # plain strings, not a Path per gene: pathlib interns every path part it parses, for good
+    root = os.fspath(out_dir)
+    genes = manifest_genes(manifest)
+    for gene_id, file in zip(genes.column("gene_id"), genes.column("file")):
+        yield gene_id, os.path.isfile(os.path.join(root, file))
+
+
 def finished_gene_ids(out_dir: str | os.PathLike, manifest: dict | None = None) -> list[str]:
     """Planned genes whose file exists, in manifest order."""
-    manifest = manifest or read_manifest(out_dir)
-    root = Path(out_dir)
-    return [g["gene_id"] for g in manifest["genes"] if (root / g["file"]).is_file()]
+    return [g for g, done in _finished(out_dir, manifest or read_manifest(out_dir)) if done]
 
 
 def missing_gene_ids(out_dir: str | os.PathLike, manifest: dict | None = None) -> list[str]:
-    manifest = manifest or read_manifest(out_dir)
-    root = Path(out_dir)
-    return [g["gene_id"] for g in manifest["genes"] if not (root / g["file"]).is_file()]
+    return [g for g, done in _finished(out_dir, manifest or read_manifest(out_dir)) if not done]
 
 
 def require_complete(out_dir: str | os.PathLike, manifest: dict | None = None, allow_partial: bool = False) -> None:
@@ -186,10 +269,12 @@ __all__ = [
     "FIXED_COLUMNS",
     "GENES_DIR",
     "MANIFEST",
+    "GeneTable",
     "finished_gene_ids",
     "gene_file_name",
     "gene_track_path",
     "iter_tracks",
+    "manifest_genes",
     "manifest_record",
     "missing_gene_ids",
     "read_gene_flanks",

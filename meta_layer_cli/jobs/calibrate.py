@@ -26,7 +26,7 @@ import numpy as np
 
 from meta_layer_cli.artifacts import load_gene_arrays, read_manifest
 from meta_layer_cli.artifacts.sources import resolve_gene_names, source_fingerprint
-from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_record, require_complete
+from meta_layer_cli.artifacts.tracks import finished_gene_ids, manifest_genes, manifest_record, require_complete
 from meta_layer_cli.evaluation.evaluator import base_probabilities, total_nt
 from meta_layer_cli.evaluation.streaming import (
     BinnedScores,
@@ -175,7 +175,8 @@ def calibrate_base_model(
     require_complete(data, manifest, allow_partial)
     record = manifest_record(manifest)
     ids = finished_gene_ids(data, manifest)
-    chromosomes = {g["gene_id"]: g["chrom"] for g in manifest["genes"]}
+    planned = manifest_genes(manifest)
+    chromosomes = dict(zip(planned.column("gene_id"), planned.column("chrom")))
     test_chroms = test_chroms or SPLICEAI_TEST_CHROMOSOMES
     allowed, test = _split_off_test(ids, chromosomes, test_chroms, manifest["source"].get("chromosomes"))
     if genes:

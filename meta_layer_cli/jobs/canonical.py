@@ -33,7 +33,7 @@ from meta_layer_cli.artifacts import (
     read_manifest,
 )
 from meta_layer_cli.artifacts.sources import announce_cache, default_cache_dir, resolve_gene_names, source_fingerprint
-from meta_layer_cli.artifacts.tracks import gene_track_path, manifest_record, require_complete
+from meta_layer_cli.artifacts.tracks import gene_track_path, manifest_genes, manifest_record, require_complete
 from meta_layer_cli.base_models import load_base_model
 from meta_layer_cli.base_models.record import BaseModelRecord
 from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomic
@@ -195,14 +195,13 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         if any(s != sources[0] for s in sources[1:]):
             raise InputDataError("the --data folders were prepared from different genomes or annotations")
         ids = common_gene_ids(dirs, manifests)
-        entries = {g["gene_id"]: g for g in manifests[0]["genes"]}
-        chromosomes = {g: entries[g]["chrom"] for g in ids}
+        planned = manifest_genes(manifests[0])
+        wanted = set(ids)
+        keys = ("gene_id", "chrom", "strand", "start", "end", "length")
+        rows = [dict(zip(keys, r)) for r in zip(*map(planned.column, keys)) if r[0] in wanted]
+        chromosomes = {r["gene_id"]: r["chrom"] for r in rows}
         genomic = manifests[0]["source"].get("kind") == "fasta" or manifests[0]["source"].get("from") == "fasta"
-        loci = {
-            g: (entries[g]["chrom"], entries[g]["start"], entries[g]["end"])
-            for g in ids
-            if entries[g].get("start") is not None
-        }
+        loci = {r["gene_id"]: (r["chrom"], r["start"], r["end"]) for r in rows if r["start"] is not None}
         data = TrainingData(
             dirs,
             records,
@@ -213,8 +212,8 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
             None,
             loci,
             dict(manifests[0]["source"].get("chromosomes") or {}),
-            lengths={g: int(entries[g].get("length") or 0) for g in ids},
-            places={g: gene_locus(entries[g]) for g in ids},
+            lengths={r["gene_id"]: int(r["length"] or 0) for r in rows},
+            places={r["gene_id"]: gene_locus(r) for r in rows},
             genome_build=manifests[0]["source"].get("genome_build"),
             tracks=[m["fingerprint"] for m in manifests],
         )
@@ -645,7 +644,7 @@ def estimate_finishing_seconds(
 
     val, test = genes
     probe, total = [], 0
-    for g in list(val) or list(test):
+    for g in val if len(val) else test:
         if total >= probe_nt:
             break
         probe.append(g)
@@ -822,11 +821,11 @@ def write_run_report(
     shown = max(test, key=lambda g: (int((g.labels > 0).sum()), -len(g)))
     on = next(model.parameters()).device  # the loaded model's device (finish_canonical_run's: maybe a GPU)
     meta = recalibrate_arrays(model, shown.codes, shown.tracks, device=on, structure=structure_from_config(config))
-    planned = read_manifest(result.tracks_dirs[0])["genes"] if result.tracks_dirs else []
-    names = {g["gene_id"]: g.get("gene_name") or "" for g in planned}
+    planned = manifest_genes(read_manifest(result.tracks_dirs[0]) if result.tracks_dirs else {})
+    names = dict(zip(planned.column("gene_id"), planned.column("gene_name")))
     gene = {
         "gene_id": shown.gene_id,
-        "gene_name": names.get(shown.gene_id, ""),
+        "gene_name": names.get(shown.gene_id) or "",
         "labels": shown.labels,
         "meta": meta,
         "base": base_probabilities(shown.tracks, result.channels),
@@ -936,8 +935,8 @@ def seen_genes(run: dict, gene_ids: list[str], manifest: dict, same: bool, check
             "another annotation are held out by gene id only"
         )
         return seen
-    entries = {g["gene_id"]: g for g in manifest["genes"]}
-    loci = {g: gene_locus(entries[g]) for g in gene_ids if g in entries}
+    wanted = set(gene_ids)
+    loci = {g["gene_id"]: gene_locus(g) for g in manifest["genes"] if g["gene_id"] in wanted}
     return seen | (loci_seen_by(run, loci, manifest["source"].get("genome_build")) or set())
 
 

@@ -38,7 +38,9 @@ class ChunkSampler:
     ):
         if not genes:
             raise ValueError("no genes to sample chunks from")
-        self.genes, self.chunk, self.margin = list(genes), chunk, margin
+        # a StoredGenes stays one: a list would hold an object per gene
+        self.genes = genes if isinstance(genes, Sequence) else list(genes)
+        self.chunk, self.margin = chunk, margin
         self.random_fraction = random_fraction
         lengths = np.array([len(g) for g in self.genes], dtype=np.float64)
         self._gene_p = lengths / lengths.sum()

@@ -81,3 +81,14 @@ def test_a_read_only_folder_keeps_its_arrays_in_the_cache(osai80_tracks, tmp_pat
     _, (g,) = load_gene_arrays(folder, SMALL_DEMO_GENES[:1])
     assert g.parts[0].path.is_relative_to(tmp_path / "cache") and len(g.codes) == len(g)
     assert not (folder / ARRAYS_DIR).exists()
+
+
+def test_stored_genes_hold_numbers_not_objects(osai80_tracks):
+    """A run's genes are a sequence that makes each gene's handle when it is read (ids and two numbers a gene are
+    held): the same arrays by index, slice and iteration, and the lengths without opening a file."""
+    _, genes = load_gene_arrays(osai80_tracks, SMALL_DEMO_GENES)
+    assert not isinstance(genes, list) and len(genes) == len(SMALL_DEMO_GENES)
+    assert [g.gene_id for g in genes] == list(SMALL_DEMO_GENES) == [g.gene_id for g in genes[:]]
+    assert genes.lengths.tolist() == [len(read_gene_track(osai80_tracks, g)) for g in SMALL_DEMO_GENES]
+    assert genes[-1].gene_id == SMALL_DEMO_GENES[-1] and genes[1] is not genes[1]
+    np.testing.assert_array_equal(genes[1].labels, read_gene_track(osai80_tracks, SMALL_DEMO_GENES[1])["label"])

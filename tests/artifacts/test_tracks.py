@@ -13,7 +13,7 @@ from meta_layer_cli.artifacts import (
     read_gene_track,
     read_manifest,
 )
-from meta_layer_cli.artifacts.tracks import gene_file_name
+from meta_layer_cli.artifacts.tracks import GeneTable, gene_file_name, manifest_genes
 from meta_layer_cli.io.demo import exons_from_labels, load_demo_gene
 from meta_layer_cli.io.sequence import reverse_complement
 
@@ -176,3 +176,23 @@ def test_precomputed_scores_plug_in(minus_genome, osai80, tmp_path):
     original = read_gene_track(first, "G3")
     np.testing.assert_allclose(again["donor"].to_numpy()[:-10], original["donor"].to_numpy()[:-10], atol=1e-6)
     assert again["donor"].is_nan().sum() == 10
+
+
+def test_gene_table_gives_back_the_manifest_rows():
+    """The manifest's genes held by column read back as the JSON dicts they were: same keys (a key a row lacks
+    stays absent, null stays None), same values and types, by index, slice and iteration; and whole columns."""
+    rows = [
+        {"gene_id": "LOC1", "chrom": "NC_003070.9", "strand": "+", "length": 1200, "start": 10, "end": 1210},
+        {"gene_id": "ENSG0000.5", "chrom": "chr1", "strand": "-", "length": 7, "start": None, "end": None},
+        {"gene_id": "g3", "chrom": "", "strand": "+", "length": 0, "start": 0, "end": 0, "extra": [1, "a"]},
+    ]
+    table = GeneTable(rows)
+    assert len(table) == 3 and list(table) == rows and table == rows and rows == table
+    assert table[1] == rows[1] and table[-1] == rows[2] and table[0:2] == rows[:2]
+    assert "extra" not in table[0] and table[1]["start"] is None and type(table[0]["length"]) is int
+    assert table.column("chrom") == ["NC_003070.9", "chr1", ""] and table.column("start") == [10, None, 0]
+    assert table.column("extra") == [None, None, [1, "a"]] and table.column("nothing") == [None] * 3
+    assert table != rows[:2] and GeneTable([]) == []
+    with pytest.raises(IndexError):
+        table[3]
+    assert manifest_genes({"genes": rows}) == rows and manifest_genes({}) == []
