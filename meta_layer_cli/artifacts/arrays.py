@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,8 +150,8 @@ class GeneFile:
         return self._raw()[n + self.length :].view(np.int8)
 
 
-def _key(parquet: str | os.PathLike) -> str:
-    st = os.stat(parquet)
+def _key(parquet: str | os.PathLike, st: os.stat_result | None = None) -> str:
+    st = st or os.stat(parquet)
     return hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
 
 
@@ -208,12 +209,20 @@ def gene_files(
         # plain strings, not a Path per gene: pathlib interns every path part it parses, for good
         name = gene_file_name(gene_id)
         parquet = os.path.join(genes, name)
-        if not os.path.isfile(parquet):
+        try:  # one stat a gene: whole genomes have 100,000s of them
+            st = os.stat(parquet)
+        except FileNotFoundError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
             raise FileNotFoundError(f"no track for gene {gene_id!r} in {tracks_dir}")
-        stem, key = name.removesuffix(".parquet"), _key(parquet)
+        stem, key = name.removesuffix(".parquet"), _key(parquet, st)
         keys[i] = int(key, 16)
         target = f"{stem}.{key}.bin"
-        if target in present:  # converted: its size says how long the gene is
+        if target in present and lengths.get(gene_id) is not None:
+            # converted: the manifest says how long (GeneFile checks the file's size when it is read)
+            sizes[i] = lengths[gene_id]
+            continue
+        if target in present:  # converted, length not in the manifest: the file's size says it
             size = os.stat(os.path.join(store, target)).st_size
             if size % per_nt == 0:
                 sizes[i] = size // per_nt

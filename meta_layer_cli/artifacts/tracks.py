@@ -204,11 +204,17 @@ def manifest_record(manifest: dict) -> BaseModelRecord:
 
 
 def _finished(out_dir: str | os.PathLike, manifest: dict) -> Iterator[tuple[str, bool]]:
-    # plain strings, not a Path per gene: pathlib interns every path part it parses, for good
+    # one listing of genes/, not a stat per gene (383,424 stats took 5-28 s); plain strings, not a Path per
+    # gene: pathlib interns every path part it parses, for good
     root = os.fspath(out_dir)
+    try:
+        listed = {f"{GENES_DIR}/{name}" for name in os.listdir(os.path.join(root, GENES_DIR))}
+    except FileNotFoundError:
+        listed = set()
     genes = manifest_genes(manifest)
     for gene_id, file in zip(genes.column("gene_id"), genes.column("file")):
-        yield gene_id, os.path.isfile(os.path.join(root, file))
+        done = file in listed or (not file.startswith(f"{GENES_DIR}/") and os.path.isfile(os.path.join(root, file)))
+        yield gene_id, done
 
 
 def finished_gene_ids(out_dir: str | os.PathLike, manifest: dict | None = None) -> list[str]:
