@@ -155,9 +155,14 @@ def _key(parquet: str | os.PathLike, st: os.stat_result | None = None) -> str:
     return hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
 
 
+def _store_name(parquet_name: str, key: str) -> str:
+    """``<gene's parquet file name without .parquet>.<key>.bin``: the one spelling of a gene-store file's name."""
+    return f"{parquet_name.removesuffix('.parquet')}.{key}.bin"
+
+
 def array_file_name(tracks_dir: str | os.PathLike, gene_id: str) -> str:
     """The gene store's file name of a gene (its parquet file's name, with the key of that file's state)."""
-    return f"{gene_file_name(gene_id).removesuffix('.parquet')}.{_key(gene_track_path(tracks_dir, gene_id))}.bin"
+    return _store_name(gene_file_name(gene_id), _key(gene_track_path(tracks_dir, gene_id)))
 
 
 def convert_gene(tracks_dir: str | os.PathLike, gene_id: str, channels: Sequence[str], target: Path) -> int:
@@ -186,8 +191,8 @@ class GeneStore:
     lengths: np.ndarray  # int64 [G]
 
     def file(self, i: int) -> GeneFile:
-        stem = gene_file_name(self.gene_ids[i]).removesuffix(".parquet")
-        return GeneFile(self.directory, f"{stem}.{int(self.keys[i]):010x}.bin", self.channels, int(self.lengths[i]))
+        name = _store_name(gene_file_name(self.gene_ids[i]), f"{int(self.keys[i]):010x}")
+        return GeneFile(self.directory, name, self.channels, int(self.lengths[i]))
 
 
 def gene_files(
@@ -215,15 +220,14 @@ def gene_files(
             st = None
         if st is None or not stat.S_ISREG(st.st_mode):
             raise FileNotFoundError(f"no track for gene {gene_id!r} in {tracks_dir}")
-        stem, key = name.removesuffix(".parquet"), _key(parquet, st)
+        key = _key(parquet, st)
         keys[i] = int(key, 16)
-        target = f"{stem}.{key}.bin"
-        if target in present and lengths.get(gene_id) is not None:
-            # converted: the manifest says how long (GeneFile checks the file's size when it is read)
-            sizes[i] = lengths[gene_id]
-            continue
-        if target in present:  # converted, length not in the manifest: the file's size says it
-            size = os.stat(os.path.join(store, target)).st_size
+        target, stem = _store_name(name, key), name.removesuffix(".parquet")
+        if target in present:  # converted
+            if lengths.get(gene_id) is not None:  # the manifest says how long (GeneFile checks the file's size)
+                sizes[i] = lengths[gene_id]
+                continue
+            size = os.stat(os.path.join(store, target)).st_size  # else the file's size says it
             if size % per_nt == 0:
                 sizes[i] = size // per_nt
                 continue

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from meta_layer_cli.artifacts import common_gene_ids, load_gene_arrays, read_gene_track, read_manifest
-from meta_layer_cli.artifacts.tracks import manifest_record, require_complete
+from meta_layer_cli.artifacts.tracks import manifest_genes, manifest_record, require_complete
 from meta_layer_cli.io.atomic import atomic_path
 from meta_layer_cli.models.apply import CanonicalPredictor
 from meta_layer_cli.models.checkpoint import CanonicalCheckpoint
@@ -61,7 +61,8 @@ def recalibrate_tracks(
         record.require(manifest_record(manifest), f"the checkpoint {checkpoint}")
         require_complete(d, manifest, allow_partial)
     common = common_gene_ids(dirs, manifests)
-    names = {g["gene_id"]: g.get("gene_name") for g in manifests[0]["genes"]}  # a column beside the id
+    planned = manifest_genes(manifests[0])
+    names = dict(zip(planned.column("gene_id"), planned.column("gene_name")))  # a column beside the id
     available = set(common)
     if genes is not None:
         missing = [g for g in genes if g not in available]
