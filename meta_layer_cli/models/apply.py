@@ -23,6 +23,12 @@ def model_margin(model: nn.Module) -> int:
     return min(int(getattr(model, "receptive_field", 0)), MAX_MARGIN)
 
 
+def model_max_input(model: nn.Module) -> int | None:
+    """The longest input (nt, context included) the model's sequence encoder takes, or None if unbounded."""
+    encoder = getattr(model, "sequence_encoder", None)
+    return getattr(encoder, "max_len", None)
+
+
 def window_arrays(codes: np.ndarray, tracks: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
     """``codes[start:end]``, ``tracks[:, start:end]`` with N / zero scores where the range leaves the gene.
 
@@ -71,6 +77,9 @@ def recalibrate_arrays(
         return _recalibrate_windows(model, codes, tracks, device)
     margin = model_margin(model)
     block = block or default_sizes(device)["meta_block"]
+    longest = model_max_input(model)
+    if longest is not None:  # Hyena's filters exist up to hyena_max_len nt: a GPU's 200-kb block would not fit
+        block = max(min(block, longest - 2 * margin), 1)
     out = np.empty((len(codes), 3), dtype=np.float32)
     for start in range(0, len(codes), block):
         end = min(start + block, len(codes))

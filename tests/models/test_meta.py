@@ -72,6 +72,22 @@ def test_block_inference_does_not_depend_on_block_size(fusion):
     assert model_margin(model) >= model.receptive_field > 0
 
 
+def test_block_inference_fits_hyena_inputs_to_their_max_len():
+    """A block larger than the Hyena encoder takes (the GPU's 200 kb against hyena_max_len 32,768) is cut to
+    fit: hyena_max_len less the context each side. (Hyena reaches its whole input, so unlike the CNN its output
+    moves with the block size by ~1e-4: the context fed is capped at 4,096 nt.)"""
+    torch.manual_seed(0)
+    config = MetaModelConfig(channels=CHANNELS, **{**TINY_MODEL, "sequence_encoder": "hyena", "hyena_max_len": 9000})
+    model = _perturbed(build_meta_model(config))
+    assert model_margin(model) == 4096  # capped: Hyena's own reach is its whole input
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 5, 3000).astype(np.uint8)
+    tracks = rng.dirichlet([1, 1, 1], 3000).T.astype(np.float32)
+    asked = recalibrate_arrays(model, codes, tracks, block=200_000)
+    fitted = recalibrate_arrays(model, codes, tracks, block=9000 - 2 * 4096)
+    np.testing.assert_array_equal(asked, fitted)
+
+
 def test_checkpoint_round_trip_is_safetensors_and_json(tmp_path):
     torch.manual_seed(1)
     model = _perturbed(build_meta_model(MetaModelConfig(channels=CHANNELS, **TINY_MODEL)))
