@@ -84,7 +84,9 @@ def test_meta_layer_trains_on_cuda_and_recalibrates_like_the_cpu(tmp_path, encod
     assert all(np.isfinite(v) for v in result.canonical_test_metrics.values())
     gpu_model, config = load_model(result.checkpoint_path, DEVICE)
     cpu_model, _ = load_model(result.checkpoint_path, "cpu")
-    dirs, _ = checkpoint_data(result.checkpoint_path, None, DEVICE, cache=tmp_path / "cache")
+    dirs, _ = checkpoint_data(
+        result.checkpoint_path, None, DEVICE, cache=tmp_path / "cache", models_dir=shared_path("models")
+    )
     _, test = load_gene_arrays(dirs, result.split["test"])
     gene = test[0]
     on_gpu = recalibrate_arrays(gpu_model, gene.codes, gene.tracks, device=DEVICE)
@@ -112,7 +114,8 @@ def test_variant_model_trains_and_scores_on_cuda(tmp_path):
     )
     assert np.isfinite(result.cv_metrics["vexseq"]["pearson"])
     rows = table.head(8).select("id", "ref_seq", "alt_seq", "exon_start", "exon_end")
-    on_gpu = score_sequences_with_models(rows, [result.checkpoint_path], device=DEVICE)
-    on_cpu = score_sequences_with_models(rows, [result.checkpoint_path], device="cpu")
+    weights = osai80_weights()  # checkpoints record the weights' checksum, not this machine's path
+    on_gpu = score_sequences_with_models(rows, [result.checkpoint_path], weights=weights, device=DEVICE)
+    on_cpu = score_sequences_with_models(rows, [result.checkpoint_path], weights=weights, device="cpu")
     diff = np.abs(on_gpu["predicted_delta_psi"].to_numpy() - on_cpu["predicted_delta_psi"].to_numpy())
     assert diff.max() < 1e-2  # percent delta PSI
