@@ -54,6 +54,7 @@ def recalibrate_arrays(
     device: str | torch.device | None = None,
     structure: GeneStructureDecoder | None = None,
     calibration: SiteCalibration | None = None,
+    bucket: int | None = None,
 ) -> np.ndarray:
     """Meta-model probabilities ``[L, 3]`` (neither, acceptor, donor) for one gene.
 
@@ -65,25 +66,35 @@ def recalibrate_arrays(
     ``scripts/recalibration_overhead.py``).
     ``structure``: the checkpoint's gene-structure decoder, applied next; only for whole transcripts
     (:mod:`meta_layer_cli.models.structure`). ``calibration``: the checkpoint's post-hoc calibration,
-    applied last.
+    applied last. ``bucket``: each input is padded on the right (N, zero scores) to a multiple of this many nt,
+    so that a GPU meets few input lengths (default by device: 8,192 on a GPU, none on a CPU); the result is the
+    same, since an output reaches no further than the context fed. Not for a model that reaches further
+    (Hyena, whose context is capped).
     """
     model.eval()
     if calibration is not None:
-        return calibration(recalibrate_arrays(model, codes, tracks, block, device, structure))
+        return calibration(recalibrate_arrays(model, codes, tracks, block, device, structure, bucket=bucket))
     if structure is not None:
-        return structure(recalibrate_arrays(model, codes, tracks, block, device), codes)
+        return structure(recalibrate_arrays(model, codes, tracks, block, device, bucket=bucket), codes)
     device = resolve_device(device)
     if model.config.version == "v1":
         return _recalibrate_windows(model, codes, tracks, device)
     margin = model_margin(model)
-    block = block or default_sizes(device)["meta_block"]
+    sizes = default_sizes(device)
+    block = block or sizes["meta_block"]
     longest = model_max_input(model)
     if longest is not None:  # Hyena's filters exist up to hyena_max_len nt: a GPU's 200-kb block would not fit
         block = max(min(block, longest - 2 * margin), 1)
+    bucket = sizes["meta_bucket"] if bucket is None else bucket
+    if getattr(model, "receptive_field", 0) > margin:  # padding would move its outputs
+        bucket = 0
     out = np.empty((len(codes), 3), dtype=np.float32)
     for start in range(0, len(codes), block):
         end = min(start + block, len(codes))
-        c, t = window_arrays(codes, tracks, start - margin, end + margin)
+        size = end - start + 2 * margin
+        if bucket:
+            size = -(-size // bucket) * bucket
+        c, t = window_arrays(codes, tracks, start - margin, start - margin + size)
         x = torch.from_numpy(codes_to_one_hot(c)[None]).to(device)
         probs = model.predict_proba(x, torch.from_numpy(t[None]).to(device))[0]
         out[start:end] = probs[:, margin : margin + end - start].T.float().cpu().numpy()

@@ -72,6 +72,21 @@ def test_block_inference_does_not_depend_on_block_size(fusion):
     assert model_margin(model) >= model.receptive_field > 0
 
 
+@pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
+def test_inputs_padded_to_a_bucket_give_the_same_probabilities(fusion):
+    """A GPU's inputs are rounded up to a multiple of ``bucket`` nt (few lengths, few first-time kernel choices):
+    the outputs are the CPU's unpadded ones, for one block and for several."""
+    torch.manual_seed(0)
+    model = _perturbed(build_meta_model(MetaModelConfig(channels=CHANNELS, fusion=fusion, **TINY_MODEL)))
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 5, 5000).astype(np.uint8)
+    tracks = rng.dirichlet([1, 1, 1], 5000).T.astype(np.float32)
+    for block in (10_000, 1_500):
+        plain = recalibrate_arrays(model, codes, tracks, block=block, bucket=0)
+        padded = recalibrate_arrays(model, codes, tracks, block=block, bucket=4096)
+        np.testing.assert_allclose(padded, plain, atol=1e-6, rtol=0)
+
+
 def test_block_inference_fits_hyena_inputs_to_their_max_len():
     """A block larger than the Hyena encoder takes (the GPU's 200 kb against hyena_max_len 32,768) is cut to
     fit: hyena_max_len less the context each side. (Hyena reaches its whole input, so unlike the CNN its output
