@@ -81,7 +81,11 @@ def ensure_fasta_index(path: str | os.PathLike) -> None:
 
     path = Path(path)
     with open(path, "rb") as fh:
-        compressed = fh.read(2) == b"\x1f\x8b"
+        head = fh.read(14)
+    compressed = head[:2] == b"\x1f\x8b"
+    if compressed and not (len(head) == 14 and head[3] & 4 and head[12:14] == b"BC"):  # BGZF's extra field
+        # said here, before htslib prints two lines of its own on stderr
+        raise InputDataError("plain gzip, and random access needs bgzip")
     fai, gzi = Path(f"{path}.fai"), Path(f"{path}.gzi")
     wanted = [fai, gzi] if compressed else [fai]
     modified = path.stat().st_mtime
