@@ -100,8 +100,9 @@ def default_sizes(device: torch.device) -> dict[str, int]:
     inference (small blocks suit a CPU's caches; a GPU is launch-bound, so most genes go in one
     pass: on the H100 the overhead fell from 0.84 to 0.22 of SpliceAI's time, see scripts/RESULTS.md);
     ``window_batch``: variant windows per forward; ``meta_bucket``: a meta-model input's length is rounded up to
-    a multiple of this (0: not rounded). On a GPU every new input length costs a first-time kernel choice, and
-    genes all differ in length: an H200 ran the meta model at ~24 ms a gene, against ~55 ms on 2 CPU threads.
+    a multiple of this (0: not rounded). Genes all differ in length, and on a GPU a new input length costs a
+    first-time kernel choice (seen on an H100): an H200 ran the meta model at ~24 ms a gene whatever its length,
+    against ~55 ms on 2 CPU threads. What the rounding gains there is not yet measured (scripts/gpu_check.sh).
     """
     if device.type == "cuda":
         return {"base_block": 20_000, "base_batch": 16, "meta_block": 200_000, "window_batch": 64, "meta_bucket": 8192}
