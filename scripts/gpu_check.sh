@@ -17,7 +17,7 @@ CHECKPOINT="${CHECKPOINT:-}"
 TRAIN_MINUTES="${TRAIN_MINUTES:-2}"
 read -r -a M <<< "${METALAYER:-metalayer}"
 mkdir -p "$WORK"
-cd "$(dirname "$0")/.."
+REPO="$(cd "$(dirname "$0")/.." && pwd)"  # the paths above stay relative to where the script was started
 
 step() {  # step NAME TIMEOUT_S COMMAND...: run, print wall time and exit status; never stop the script
     local name=$1 limit=$2 start rc
@@ -31,7 +31,7 @@ step() {  # step NAME TIMEOUT_S COMMAND...: run, print wall time and exit status
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
-step pytest-cuda 240 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py
+step pytest-cuda 240 bash -c "cd '$REPO' && python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py"
 step prepare-80nt 240 "${M[@]}" prepare -b openspliceai --weights "$WEIGHTS/80nt" -R "$FASTA" -A "$GTF" \
     --device cuda --out "$WORK/prepared-80nt"
 if [ -n "$CHECKPOINT" ]; then
