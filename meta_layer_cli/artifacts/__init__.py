@@ -1,6 +1,12 @@
 """Score tracks on disk: base-model probabilities + labels + sequence per nucleotide, and where genes come from."""
 
-from meta_layer_cli.artifacts.arrays import GeneArrays, common_gene_ids, load_gene_arrays, stacked_channels
+from meta_layer_cli.artifacts.arrays import (
+    GeneArrays,
+    common_gene_ids,
+    gene_lengths,
+    load_gene_arrays,
+    stacked_channels,
+)
 from meta_layer_cli.artifacts.prediction import predict_tracks
 from meta_layer_cli.artifacts.sources import (
     DemoSource,
@@ -30,6 +36,7 @@ __all__ = [
     "TracksSource",
     "common_gene_ids",
     "finished_gene_ids",
+    "gene_lengths",
     "iter_tracks",
     "load_gene_arrays",
     "open_source",

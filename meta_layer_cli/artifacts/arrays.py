@@ -306,8 +306,18 @@ class StoredGenes(Sequence[GeneArrays]):
 
     @property
     def lengths(self) -> np.ndarray:
-        """``[G]`` int64: every gene's length, without opening a file."""
-        return self.stores[0].lengths
+        """``[G]`` int64, read-only: every gene's length, without opening a file."""
+        view = self.stores[0].lengths.view()
+        view.flags.writeable = False
+        return view
+
+
+def gene_lengths(genes: Sequence[GeneArrays]) -> np.ndarray:
+    """``[G]`` int64: each gene's length. A :class:`StoredGenes` answers from its store, without making an
+    object per gene (a run asks this of 100,000s of genes several times: totals, sampling weights, samples)."""
+    if isinstance(genes, StoredGenes):
+        return genes.lengths
+    return np.fromiter((len(g) for g in genes), dtype=np.int64, count=len(genes))
 
 
 def load_gene_arrays(

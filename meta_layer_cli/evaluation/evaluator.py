@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from torch import nn
 
-from meta_layer_cli.artifacts import GeneArrays
+from meta_layer_cli.artifacts import GeneArrays, gene_lengths
 from meta_layer_cli.evaluation.streaming import CanonicalScores, SiteScores, add_source
 from meta_layer_cli.features.scores import splice_groups
 from meta_layer_cli.models.apply import recalibrate_arrays
@@ -75,7 +75,7 @@ def gene_probabilities(
 
 
 def total_nt(genes: Sequence[GeneArrays]) -> int:
-    return int(sum(len(g) for g in genes))
+    return int(gene_lengths(genes).sum())
 
 
 def choose_thresholds(scores: dict[str, dict[int, SiteScores]]) -> dict[str, dict[int, float]]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from meta_layer_cli.artifacts import common_gene_ids, load_gene_arrays, read_gene_track, read_manifest
+from meta_layer_cli.artifacts import common_gene_ids, gene_lengths, load_gene_arrays, read_gene_track, read_manifest
 from meta_layer_cli.artifacts.tracks import manifest_genes, manifest_record, require_complete
 from meta_layer_cli.io.atomic import atomic_path
 from meta_layer_cli.models.apply import CanonicalPredictor
@@ -83,7 +83,7 @@ def recalibrate_tracks(
     # predicted, and are read back one chromosome and strand at a time (memory: the largest of those)
     spill = tempfile.TemporaryDirectory(prefix=".metalayer-bigwig-", dir=out.parent) if bigwig_prefix else None
     spill_writer = None
-    total = sum(len(g) for g in genes_arrays)
+    total = int(gene_lengths(genes_arrays).sum())
     # small genes are written together, in row groups of about ROW_GROUP rows: a row group per gene would make
     # the file's footer, which the writer holds until it closes, grow with the number of genes
     pending: list = []

@@ -28,6 +28,7 @@ from meta_layer_cli.artifacts import (
     DemoSource,
     GeneArrays,
     common_gene_ids,
+    gene_lengths,
     load_gene_arrays,
     predict_tracks,
     read_manifest,
@@ -665,8 +666,9 @@ def estimate_finishing_seconds(
     pass_per_nt = (time.perf_counter() - started - search_s) / total
     search_per_nt = search_s / total
     decode_per_nt = search_per_nt / len(search.decoders) if search is not None else 0.0
-    val_nt, test_nt = sum(len(g) for g in val), sum(len(g) for g in test)
-    fitted_nt = sum(len(val[i]) for i in grid_sample([len(g) for g in val])) if structure else 0
+    val_lengths = gene_lengths(val)
+    val_nt, test_nt = int(val_lengths.sum()), int(gene_lengths(test).sum())
+    fitted_nt = int(sum(val_lengths[i] for i in grid_sample(val_lengths))) if structure else 0
     return pass_per_nt * (val_nt + test_nt) + search_per_nt * fitted_nt + decode_per_nt * test_nt
 
 
@@ -719,7 +721,7 @@ def finish_canonical_run(
     # one streamed pass over the validation genes fits the decoder (every grid point decodes each gene) and
     # collects what the F1-optimal thresholds of the meta model alone and of the base model are chosen from
     search = StructureSearch() if structure else None
-    sample = grid_sample([len(g) for g in val]) if structure else set()
+    sample = grid_sample(gene_lengths(val)) if structure else set()
     scores: dict[str, dict[int, SiteScores]] = {}
     what = "decoder fit, thresholds" if structure else "thresholds"
     with Progress(

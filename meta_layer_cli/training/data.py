@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from meta_layer_cli.artifacts import GeneArrays
+from meta_layer_cli.artifacts import GeneArrays, gene_lengths
 from meta_layer_cli.io.sequence import codes_to_one_hot
 from meta_layer_cli.models.apply import window_arrays
 from meta_layer_cli.runtime.progress import Progress
@@ -42,7 +42,7 @@ class ChunkSampler:
         self.genes = genes if isinstance(genes, Sequence) else list(genes)
         self.chunk, self.margin = chunk, margin
         self.random_fraction = random_fraction
-        lengths = np.array([len(g) for g in self.genes], dtype=np.float64)
+        lengths = gene_lengths(self.genes).astype(np.float64)
         self._gene_p = lengths / lengths.sum()
         # every channel but "neither" is evidence of a site (a Pangolin tissue, an acceptor...)
         rows = [i for i, name in enumerate(channels) if not name.endswith("neither")]

@@ -5,8 +5,9 @@ import os
 import time
 
 import numpy as np
+import pytest
 
-from meta_layer_cli.artifacts import load_gene_arrays, read_gene_track
+from meta_layer_cli.artifacts import gene_lengths, load_gene_arrays, read_gene_track
 from meta_layer_cli.artifacts.arrays import ARRAYS_DIR, GeneArrays, StoredGeneArrays, in_memory, store_dir
 from meta_layer_cli.artifacts.tracks import gene_track_path
 from meta_layer_cli.io.sequence import sequence_to_codes
@@ -90,5 +91,8 @@ def test_stored_genes_hold_numbers_not_objects(osai80_tracks):
     assert not isinstance(genes, list) and len(genes) == len(SMALL_DEMO_GENES)
     assert [g.gene_id for g in genes] == list(SMALL_DEMO_GENES) == [g.gene_id for g in genes[:]]
     assert genes.lengths.tolist() == [len(read_gene_track(osai80_tracks, g)) for g in SMALL_DEMO_GENES]
+    assert gene_lengths(genes).tolist() == gene_lengths(list(genes)).tolist() == genes.lengths.tolist()
+    with pytest.raises(ValueError, match="read-only"):  # the store's own array: no caller may change it
+        genes.lengths[0] = 1
     assert genes[-1].gene_id == SMALL_DEMO_GENES[-1] and genes[1] is not genes[1]
     np.testing.assert_array_equal(genes[1].labels, read_gene_track(osai80_tracks, SMALL_DEMO_GENES[1])["label"])
