@@ -35,7 +35,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from itertools import accumulate
 from pathlib import Path
 
@@ -172,6 +172,12 @@ class GeneTable(Sequence[dict]):
         if column is None:
             return [None] * self._length
         return [v if v is not _ABSENT else None for v in (self._value(column, i) for i in range(self._length))]
+
+    def select(self, keys: Sequence[str], gene_ids: Collection[str]) -> list[dict]:
+        """The rows of ``gene_ids`` (in table order) with only ``keys`` (None where a row has none): what a step
+        needs of some genes, without building every row whole."""
+        columns = [self.column(k) for k in ("gene_id", *keys)]
+        return [dict(zip(keys, values)) | {"gene_id": g} for g, *values in zip(*columns) if g in gene_ids]
 
 
 def manifest_genes(manifest: dict) -> GeneTable:

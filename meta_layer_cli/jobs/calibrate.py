@@ -43,7 +43,7 @@ from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageE
 from meta_layer_cli.runtime.locks import LOCK_NAME, folder_lock
 from meta_layer_cli.runtime.progress import Progress, phase
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES
-from meta_layer_cli.training.splits import gene_locus
+from meta_layer_cli.training.splits import LOCUS_KEYS, gene_locus
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ def calibrate_base_model(
             for name, scores in (("meta", after), ("base", before))
         }
         fitted_on = set(allowed)
-        loci = [gene_locus(e) for e in manifest["genes"] if e["gene_id"] in fitted_on]
+        loci = [gene_locus(e) for e in manifest_genes(manifest).select(LOCUS_KEYS, fitted_on)]
         run = {
             "base_models": [record.portable()],
             "channels": channels,

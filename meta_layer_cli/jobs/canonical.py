@@ -47,7 +47,7 @@ from meta_layer_cli.runtime.errors import InputDataError, UsageError
 from meta_layer_cli.runtime.fingerprint import value_checksum
 from meta_layer_cli.runtime.progress import phase
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES, RunConfig, load_run_config
-from meta_layer_cli.training.splits import Locus, SplitImpossible, gene_locus, overlapping_genes, same_build
+from meta_layer_cli.training.splits import LOCUS_KEYS, Locus, SplitImpossible, gene_locus, overlapping_genes, same_build
 
 logger = logging.getLogger(__name__)
 
@@ -196,10 +196,7 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         if any(s != sources[0] for s in sources[1:]):
             raise InputDataError("the --data folders were prepared from different genomes or annotations")
         ids = common_gene_ids(dirs, manifests)
-        planned = manifest_genes(manifests[0])
-        wanted = set(ids)
-        keys = ("gene_id", "chrom", "strand", "start", "end", "length")
-        rows = [dict(zip(keys, r)) for r in zip(*map(planned.column, keys)) if r[0] in wanted]
+        rows = manifest_genes(manifests[0]).select((*LOCUS_KEYS, "length"), set(ids))
         chromosomes = {r["gene_id"]: r["chrom"] for r in rows}
         genomic = manifests[0]["source"].get("kind") == "fasta" or manifests[0]["source"].get("from") == "fasta"
         loci = {r["gene_id"]: (r["chrom"], r["start"], r["end"]) for r in rows if r["start"] is not None}
@@ -937,8 +934,8 @@ def seen_genes(run: dict, gene_ids: list[str], manifest: dict, same: bool, check
             "another annotation are held out by gene id only"
         )
         return seen
-    wanted = set(gene_ids)
-    loci = {g["gene_id"]: gene_locus(g) for g in manifest["genes"] if g["gene_id"] in wanted}
+    rows = manifest_genes(manifest).select(LOCUS_KEYS, set(gene_ids))
+    loci = {r["gene_id"]: gene_locus(r) for r in rows}
     return seen | (loci_seen_by(run, loci, manifest["source"].get("genome_build")) or set())
 
 

@@ -41,6 +41,9 @@ Locus = tuple[str, str, int, int]
 _BUILDS = {"hg19": "GRCh37", "grch37": "GRCh37", "hg38": "GRCh38", "grch38": "GRCh38"}
 
 
+LOCUS_KEYS = ("chrom", "strand", "start", "end")  # what gene_locus reads of a manifest gene entry
+
+
 def gene_locus(entry: Mapping) -> Locus | None:
     """The locus of a manifest gene entry (``chrom``, ``strand``, ``start``, ``end``), or None without coordinates."""
     from meta_layer_cli.io.contigs import strip_chr

@@ -193,6 +193,10 @@ def test_gene_table_gives_back_the_manifest_rows():
     assert table.column("chrom") == ["NC_003070.9", "chr1", ""] and table.column("start") == [10, None, 0]
     assert table.column("extra") == [None, None, [1, "a"]] and table.column("nothing") == [None] * 3
     assert table != rows[:2] and GeneTable([]) == []
+    assert table.select(("start", "extra"), {"g3", "LOC1", "absent"}) == [
+        {"start": 10, "extra": None, "gene_id": "LOC1"},
+        {"start": 0, "extra": [1, "a"], "gene_id": "g3"},
+    ]
     with pytest.raises(IndexError):
         table[3]
     assert manifest_genes({"genes": rows}) == rows and manifest_genes({}) == []
