@@ -13,7 +13,7 @@ from torch import nn
 from meta_layer_cli.base_models.network import DilatedResidualNetwork, NetworkParams
 from meta_layer_cli.io.genes import GeneSequence
 from meta_layer_cli.io.sequence import codes_to_one_hot, reverse_complement, sequence_to_codes, validate_sequence
-from meta_layer_cli.runtime.device import default_sizes, resolve_device, resolve_dtype
+from meta_layer_cli.runtime.device import default_sizes, full_precision_convolutions, resolve_device, resolve_dtype
 from meta_layer_cli.runtime.errors import InputDataError
 from meta_layer_cli.runtime.fingerprint import file_checksum
 
@@ -28,16 +28,6 @@ def padded_codes(context: int, seq: str, upstream: str = "", downstream: str = "
     up = upstream[-context:] if context else ""
     down = downstream[:context]
     return sequence_to_codes("N" * (context - len(up)) + up + seq + down + "N" * (context - len(down)))
-
-
-def full_precision_convolutions():
-    """Context in which cuDNN convolutions run in float32, not TF32 (PyTorch's default on
-    Ampere and later), so a GPU reproduces the published models' CPU scores to ~1e-6
-    instead of ~1e-3 -- enough to flip SpliceAI's two-decimal delta scores."""
-    cudnn = torch.backends.cudnn
-    return cudnn.flags(
-        enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False
-    )
 
 
 @dataclass

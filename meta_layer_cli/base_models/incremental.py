@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from meta_layer_cli.base_models.base import full_precision_convolutions
 from meta_layer_cli.base_models.network import center_crop
 from meta_layer_cli.io.sequence import codes_to_one_hot
+from meta_layer_cli.runtime.device import full_precision_convolutions
 
 
 @dataclass

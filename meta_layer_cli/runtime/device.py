@@ -80,6 +80,20 @@ def resolve_dtype(name: str | torch.dtype | None) -> torch.dtype:
     return DTYPES[name]
 
 
+def full_precision_convolutions() -> contextlib.AbstractContextManager:
+    """Context in which cuDNN convolutions run in float32, not TF32 (PyTorch's default on Ampere and later).
+
+    For every forward pass whose numbers are reported: the base models' (a GPU then reproduces the published
+    models' CPU scores to ~1e-6 instead of ~1e-3, enough to flip SpliceAI's two-decimal delta scores) and the
+    meta model's at inference and validation (with TF32 an H200 moved its probabilities by up to 1.3e-3
+    between two paddings of one gene, scripts/gene_rate.py; in float32 a GPU gives the CPU's numbers).
+    """
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(
+        enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False
+    )
+
+
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
     """Mixed precision for training steps: bf16 autocast on CUDA, fp16 on MPS, nothing on the CPU.
 
@@ -101,11 +115,13 @@ def default_sizes(device: torch.device) -> dict[str, int]:
     pass: on the H100 the overhead fell from 0.84 to 0.22 of SpliceAI's time, see scripts/RESULTS.md);
     ``window_batch``: variant windows per forward; ``meta_bucket``: a meta-model input's length is rounded up to
     a multiple of this (0: not rounded). Genes all differ in length, and on a GPU a new input length costs a
-    first-time kernel choice (seen on an H100): an H200 ran the meta model at ~24 ms a gene whatever its length,
-    against ~55 ms on 2 CPU threads. What the rounding gains there is not yet measured (scripts/gpu_check.sh).
+    first-time kernel choice (cuDNN's plans, oneDNN's primitives on a CPU, whose cache holds about 1,000): over
+    300 arenosa genes (``scripts/gene_rate.py``) an H200 took 26.6 ms a gene on lengths it had not met and 3.9 ms
+    with inputs rounded up to 8,192 nt; 2 CPU threads took 56-70 ms and 28-37 ms rounded up to 512-1,024 nt
+    (8,192 pads short genes too much there: 44-60 ms).
     """
     if device.type == "cuda":
         return {"base_block": 20_000, "base_batch": 16, "meta_block": 200_000, "window_batch": 64, "meta_bucket": 8192}
     if device.type == "mps":
         return {"base_block": 20_000, "base_batch": 4, "meta_block": 100_000, "window_batch": 8, "meta_bucket": 8192}
-    return {"base_block": 50_000, "base_batch": 1, "meta_block": 20_000, "window_batch": 8, "meta_bucket": 0}
+    return {"base_block": 50_000, "base_batch": 1, "meta_block": 20_000, "window_batch": 8, "meta_bucket": 1024}

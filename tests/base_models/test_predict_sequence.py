@@ -140,7 +140,7 @@ def test_cuda_request_without_gpu_is_clear():
 def test_base_model_convolutions_run_without_tf32_and_restore_the_setting():
     # TF32 convolutions (PyTorch's GPU default) move SpliceAI scores by ~1e-3: enough to
     # change a two-decimal DS; the setting must be off inside and untouched outside.
-    from meta_layer_cli.base_models.base import full_precision_convolutions
+    from meta_layer_cli.runtime.device import full_precision_convolutions
 
     before = torch.backends.cudnn.allow_tf32
     torch.backends.cudnn.allow_tf32 = True

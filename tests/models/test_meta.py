@@ -74,7 +74,7 @@ def test_block_inference_does_not_depend_on_block_size(fusion):
 
 @pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
 def test_inputs_padded_to_a_bucket_give_the_same_probabilities(fusion):
-    """A GPU's inputs are rounded up to a multiple of ``bucket`` nt (few lengths, few first-time kernel choices):
+    """A device's inputs are rounded up to a multiple of ``bucket`` nt (few lengths, few first-time kernel choices):
     the outputs are the CPU's unpadded ones, for one block and for several."""
     torch.manual_seed(0)
     model = _perturbed(build_meta_model(MetaModelConfig(channels=CHANNELS, fusion=fusion, **TINY_MODEL)))
@@ -85,6 +85,30 @@ def test_inputs_padded_to_a_bucket_give_the_same_probabilities(fusion):
         plain = recalibrate_arrays(model, codes, tracks, block=block, bucket=0)
         padded = recalibrate_arrays(model, codes, tracks, block=block, bucket=4096)
         np.testing.assert_allclose(padded, plain, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_inference_convolutions_run_without_tf32(version, monkeypatch):
+    """The meta model is applied with cuDNN's TF32 off (PyTorch turns it on by default): with it an H200 moved
+    probabilities by 1.3e-3 between two paddings of one gene, so a GPU's numbers were not the CPU's."""
+    torch.manual_seed(0)
+    config = {**TINY_MODEL, "version": version} if version == "v1" else TINY_MODEL
+    model = build_meta_model(MetaModelConfig(channels=CHANNELS, **config))
+    seen = []
+    forward = model.predict_proba
+
+    def recording(x, t):
+        seen.append(torch.backends.cudnn.allow_tf32)
+        return forward(x, t)
+
+    monkeypatch.setattr(model, "predict_proba", recording)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 5, 600).astype(np.uint8)
+    tracks = rng.dirichlet([1, 1, 1], 600).T.astype(np.float32)
+    recalibrate_arrays(model, codes, tracks, block=250)
+    assert seen and not any(seen)
+    assert torch.backends.cudnn.allow_tf32 is True  # restored
 
 
 def test_block_inference_fits_hyena_inputs_to_their_max_len():
