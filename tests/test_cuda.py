@@ -92,7 +92,7 @@ def test_meta_layer_trains_on_cuda_and_recalibrates_like_the_cpu(tmp_path, encod
     on_gpu = recalibrate_arrays(gpu_model, gene.codes, gene.tracks, device=DEVICE)
     on_cpu = recalibrate_arrays(cpu_model, gene.codes, gene.tracks, device="cpu")
     assert on_gpu.shape == on_cpu.shape == (len(gene.codes), 3)
-    assert np.abs(on_gpu - on_cpu).max() < 1e-3
+    assert np.abs(on_gpu - on_cpu).max() < 1e-5  # float32 on both (TF32 off), whatever the padding
 
 
 def test_variant_model_trains_and_scores_on_cuda(tmp_path):
@@ -118,4 +118,4 @@ def test_variant_model_trains_and_scores_on_cuda(tmp_path):
     on_gpu = score_sequences_with_models(rows, [result.checkpoint_path], weights=weights, device=DEVICE)
     on_cpu = score_sequences_with_models(rows, [result.checkpoint_path], weights=weights, device="cpu")
     diff = np.abs(on_gpu["predicted_delta_psi"].to_numpy() - on_cpu["predicted_delta_psi"].to_numpy())
-    assert diff.max() < 1e-2  # percent delta PSI
+    assert diff.max() < 1e-3  # percent delta PSI; float32 on both (TF32 off)

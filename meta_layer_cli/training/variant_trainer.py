@@ -29,7 +29,7 @@ from torch import nn
 from meta_layer_cli.features.variants import DEFAULT_THRESHOLDS, TARGET_KINDS, VariantDataset
 from meta_layer_cli.models.calibration import pinball_loss
 from meta_layer_cli.models.variant import VariantInputs, VariantModel, model_outputs
-from meta_layer_cli.runtime.device import check_device_name
+from meta_layer_cli.runtime.device import check_device_name, full_precision_convolutions
 from meta_layer_cli.runtime.errors import InputDataError
 from meta_layer_cli.training.variant_config import VariantTrainingSection
 
@@ -121,7 +121,8 @@ class VariantTrainer:
         labels = dataset.labels(self.config.thresholds)
         total, n = 0.0, 0
         for batch, y, e in self._batches(dataset, rows, labels, None, device, shuffle=False):
-            total += float(self.loss(model, batch, y, e)) * len(y)
+            with full_precision_convolutions():  # as the model will be applied
+                total += float(self.loss(model, batch, y, e)) * len(y)
             n += len(y)
         return total / n if n else float("nan")
 

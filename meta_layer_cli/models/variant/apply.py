@@ -42,7 +42,7 @@ def predict_variants(
     """Raw model outputs for every row: ``delta`` ``[N]`` and ``quantiles`` ``[N, Q]`` (target units of each
     row's kind, or of ``kind`` if given), ``logit`` ``[N]``, ``effect_logits`` ``[N, 7]`` -- whichever apply.
     ``device``: ``auto``, ``cpu``, ``cuda[:N]``, ``mps`` or a ``torch.device``."""
-    from meta_layer_cli.runtime.device import resolve_device
+    from meta_layer_cli.runtime.device import full_precision_convolutions, resolve_device
 
     device = resolve_device(device)
     model.eval().to(device)
@@ -52,7 +52,9 @@ def predict_variants(
         batch = dataset.batch(np.arange(i, min(i + batch_size, len(dataset))), device)
         if override is not None:
             batch["kind"] = torch.full_like(batch["kind"], override)
-        for name, value in model_outputs(model, batch).items():
+        with full_precision_convolutions():  # a GPU's TF32 would move the reported numbers
+            outputs = model_outputs(model, batch)
+        for name, value in outputs.items():
             chunks.setdefault(name, []).append(value.float().cpu().numpy())
     return {k: np.concatenate(v).astype(np.float64) for k, v in chunks.items()}
 

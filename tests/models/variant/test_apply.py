@@ -73,6 +73,24 @@ def test_predict_variants_batches_and_overrides_the_kind():
     assert as_log2[1] == pytest.approx(whole[1]) and as_log2[0] != pytest.approx(whole[0])
 
 
+def test_predict_variants_runs_without_tf32(monkeypatch):
+    """Variant models are applied with cuDNN's TF32 off, as the meta model and the base models are: a GPU's
+    default TF32 would move the reported numbers."""
+    model = build_variant_model("validated", TINY).eval()
+    seen = []
+    forward = model.quantiles
+
+    def recording(*args):
+        seen.append(torch.backends.cudnn.allow_tf32)
+        return forward(*args)
+
+    monkeypatch.setattr(model, "quantiles", recording)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    predict_variants(model, Rows(inputs(), [0, 1, 0]), batch_size=2)
+    assert seen == [False, False]
+    assert torch.backends.cudnn.allow_tf32 is True
+
+
 def test_calibrated_predictions_apply_each_calibrator_to_its_rows():
     rows = Rows(inputs(), [TARGET_KINDS.index("delta_psi_percent"), TARGET_KINDS.index("log2_ratio"), 0])
     double = IsotonicCalibrator([-100.0, 100.0], [-200.0, 200.0])  # y = 2x
