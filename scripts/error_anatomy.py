@@ -13,7 +13,11 @@ checkpoint's own thresholds (chosen on its validation genes):
   the base model does not see at all), and those in genes where the source found none of the annotated sites;
 - the false positives at a canonical dinucleotide (AG before an acceptor, GT/GC after a donor: a plausible site
   the annotation does not name) and in genes annotated with no splice site at all (single-exon models);
-- how concentrated the errors are: the share of all FP + FN in the worst 5 % and 10 % of genes.
+- how concentrated the errors are: the share of all FP + FN in the worst 5 % and 10 % of genes;
+- what keeps mean top-k below 1 (``topk`` part of the output, network + decoder): per class, the non-sites that
+  rank among the k top scores of the part (k = its annotated sites) and the sites they push out, by the base
+  model's score (< 0.01, >= 0.5), by dinucleotide, and by distance to the nearest annotated site of the class
+  (<= 10 nt: the same site shifted; otherwise a site elsewhere that the annotation does not name, or a decoy).
 
 Prints Markdown (and ``--json`` the numbers). Read-only: writes nothing.
 """
@@ -53,6 +57,50 @@ def at_dinucleotide(codes: np.ndarray, positions: np.ndarray, offset: int, wante
     return np.any([(pairs == sequence_to_codes(w)).all(axis=1) for w in wanted], axis=0)
 
 
+CLASS_NAMES = {1: "acceptor", 2: "donor"}
+KEEP_ABOVE = 1e-3  # top-k's k-th score is far above this on every run here (checked: "kth_score")
+
+
+def topk_rows(score: np.ndarray, is_site: np.ndarray, base: np.ndarray, codes: np.ndarray, cls: int) -> np.ndarray:
+    """``[n, 5]`` rows (meta score, is site, base score, canonical dinucleotide, nt to the nearest annotated site
+    of the class) for one gene's positions that could rank in a top k: sites, and non-sites scoring > KEEP_ABOVE."""
+    keep = np.flatnonzero(is_site | (score > KEEP_ABOVE))
+    sites = np.flatnonzero(is_site)
+    if len(sites):
+        right = np.clip(np.searchsorted(sites, keep), 0, len(sites) - 1)
+        left = np.clip(right - 1, 0, len(sites) - 1)
+        distance = np.minimum(np.abs(sites[right] - keep), np.abs(sites[left] - keep))
+    else:
+        distance = np.full(len(keep), 10**9)
+    wanted, offset = CANONICAL[cls]
+    canonical = at_dinucleotide(codes, keep, offset, wanted)
+    return np.stack([score[keep], is_site[keep], base[keep], canonical, distance], axis=1).astype(np.float64)
+
+
+def topk_anatomy(rows: np.ndarray) -> dict:
+    """The top-k's intruders (non-sites among the k top scores) and the sites they push out, described."""
+    k = int(rows[:, 1].sum())
+    order = np.argsort(-rows[:, 0], kind="stable")
+    top = np.zeros(len(rows), dtype=bool)
+    top[order[:k]] = True
+    site = rows[:, 1] > 0
+    intruders, missed = rows[top & ~site], rows[~top & site]
+    return {
+        "sites": k,
+        "kth_score": float(rows[order[k - 1], 0]),
+        "topk": float((top & site).sum() / k),
+        "intruders": len(intruders),
+        "intruders_base_at_least_0.5": int((intruders[:, 2] >= 0.5).sum()),
+        "intruders_base_below_0.01": int((intruders[:, 2] < 0.01).sum()),
+        "intruders_canonical_dinucleotide": int(intruders[:, 3].sum()),
+        "intruders_within_10nt_of_a_site": int((intruders[:, 4] <= 10).sum()),
+        "missed_sites": len(missed),
+        "missed_base_at_least_0.5": int((missed[:, 2] >= 0.5).sum()),
+        "missed_base_below_0.01": int((missed[:, 2] < 0.01).sum()),
+        "missed_canonical_dinucleotide": int(missed[:, 3].sum()),
+    }
+
+
 def anatomy(checkpoint: str, data: str, part: str, max_genes: int | None, device: str | None) -> dict:
     from meta_layer_cli.artifacts import load_gene_arrays
     from meta_layer_cli.evaluation.evaluator import gene_probabilities
@@ -68,12 +116,16 @@ def anatomy(checkpoint: str, data: str, part: str, max_genes: int | None, device
     scores: dict[str, CanonicalScores] = {}
     counts: dict[str, Counter] = {}
     per_gene: dict[str, list[int]] = {}
+    ranked: dict[int, list[np.ndarray]] = {1: [], 2: []}  # rows (meta score, is site, base, canonical, distance)
     probabilities = gene_probabilities(
         predictor.model, channels, genes, predictor.device, predictor.structure, predictor.calibration
     )
     for gene, labels, sources in probabilities:
         codes = np.asarray(gene.codes)
         base = sources.get("base")
+        if base is not None and "meta" in sources:
+            for cls in (1, 2):
+                ranked[cls].append(topk_rows(sources["meta"][:, cls], labels == cls, base[:, cls], codes, cls))
         for name, p in sources.items():
             if name not in thresholds:
                 continue
@@ -101,6 +153,8 @@ def anatomy(checkpoint: str, data: str, part: str, max_genes: int | None, device
             per_gene[name].append(errors)
             scores[name].add(p, labels)
     out = {"part": part, "genes": len(ids), "nt": int(sum(len(g) for g in genes)), "sources": {}}
+    if ranked[1]:
+        out["topk"] = {CLASS_NAMES[cls]: topk_anatomy(np.concatenate(rows)) for cls, rows in ranked.items()}
     for name, s in scores.items():
         m = s.metrics()
         errors = np.sort(np.asarray(per_gene[name]))[::-1]
@@ -133,6 +187,14 @@ def markdown(result: dict) -> str:
             v = result["sources"][n].get(key)
             cells.append("—" if v is None else f"{v:.4f}" if isinstance(v, float) else f"{v:,}")
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    if "topk" in result:
+        classes = list(result["topk"])
+        lines += ["", "top-k of network + decoder, what keeps it below 1:", ""]
+        lines += ["| | " + " | ".join(classes) + " |", "|---|" + "---:|" * len(classes)]
+        for key in result["topk"][classes[0]]:
+            cells = [result["topk"][c][key] for c in classes]
+            text = [f"{v:.4f}" if isinstance(v, float) else f"{v:,}" for v in cells]
+            lines.append(f"| {key} | " + " | ".join(text) + " |")
     return "\n".join(lines)
 
 
