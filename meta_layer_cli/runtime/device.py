@@ -114,11 +114,11 @@ def default_sizes(device: torch.device) -> dict[str, int]:
     inference (small blocks suit a CPU's caches; a GPU is launch-bound, so most genes go in one
     pass: on the H100 the overhead fell from 0.84 to 0.22 of SpliceAI's time, see scripts/RESULTS.md);
     ``window_batch``: variant windows per forward; ``meta_bucket``: a meta-model input's length is rounded up to
-    a multiple of this (0: not rounded). Genes all differ in length, and on a GPU a new input length costs a
-    first-time kernel choice (cuDNN's plans, oneDNN's primitives on a CPU, whose cache holds about 1,000): over
-    300 arenosa genes (``scripts/gene_rate.py``) an H200 took 26.6 ms a gene on lengths it had not met and 3.9 ms
-    with inputs rounded up to 8,192 nt; 2 CPU threads took 56-70 ms and 28-37 ms rounded up to 512-1,024 nt
-    (8,192 pads short genes too much there: 44-60 ms).
+    a multiple of this (0: not rounded). Genes all differ in length, and on either device a new input length
+    costs a first-time kernel choice (cuDNN's plans on a GPU; oneDNN's primitives on a CPU, whose cache holds
+    about 1,000): over 300 arenosa genes (``scripts/gene_rate.py``) an H200 took 26.6 ms a gene on lengths it had
+    not met and 3.9 ms with inputs rounded up to 8,192 nt; 2 CPU threads took 56-70 ms and 28-37 ms rounded up to
+    512-1,024 nt (8,192 pads short genes too much there: 44-60 ms).
     """
     if device.type == "cuda":
         return {"base_block": 20_000, "base_batch": 16, "meta_block": 200_000, "window_batch": 64, "meta_bucket": 8192}
