@@ -58,7 +58,7 @@ def at_dinucleotide(codes: np.ndarray, positions: np.ndarray, offset: int, wante
 
 
 CLASS_NAMES = {1: "acceptor", 2: "donor"}
-KEEP_ABOVE = 1e-3  # top-k's k-th score is far above this on every run here (checked: "kth_score")
+KEEP_ABOVE = 1e-3  # non-sites kept for the top-k breakdown; the k-th score must be above it (checked)
 
 
 def topk_rows(score: np.ndarray, is_site: np.ndarray, base: np.ndarray, codes: np.ndarray, cls: int) -> np.ndarray:
@@ -85,6 +85,8 @@ def topk_anatomy(rows: np.ndarray) -> dict:
     top[order[:k]] = True
     site = rows[:, 1] > 0
     intruders, missed = rows[top & ~site], rows[~top & site]
+    if rows[order[k - 1], 0] <= KEEP_ABOVE:  # non-sites below KEEP_ABOVE were not kept: the count would be short
+        raise SystemExit(f"top-k's k-th score is {rows[order[k - 1], 0]:.1e}, below {KEEP_ABOVE}: lower KEEP_ABOVE")
     return {
         "sites": k,
         "kth_score": float(rows[order[k - 1], 0]),

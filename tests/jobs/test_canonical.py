@@ -285,6 +285,13 @@ def test_error_anatomy_counts_what_evaluate_measures(genome_run):
     for name, s in result["sources"].items():
         assert s["pr_auc_macro"] == pytest.approx(saved[name]["pr_auc_macro"], abs=1e-6), name
         assert 0 <= s["fn_base_below_0.01"] <= s["fn"] and 0 <= s["fp_canonical_dinucleotide"] <= s["fp"]
+    # the top-k breakdown reproduces evaluate's top-k of network + decoder; each intruder pushes one site out
+    for name, t in result["topk"].items():
+        assert t["topk"] == pytest.approx(saved["meta"][f"topk_{name}"], abs=1e-12), name
+        assert t["intruders"] == t["missed_sites"] == round((1 - t["topk"]) * t["sites"]), name
+        assert t["kth_score"] > 1e-3  # above what the breakdown keeps
+        for key in ("base_at_least_0.5", "base_below_0.01", "canonical_dinucleotide", "within_10nt_of_a_site"):
+            assert 0 <= t[f"intruders_{key}"] <= t["intruders"], key
 
 
 def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_path):
