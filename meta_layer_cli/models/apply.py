@@ -157,6 +157,8 @@ class CanonicalPredictor:
         self, codes: np.ndarray, tracks: np.ndarray, whole_gene: bool = True, block: int | None = None
     ) -> np.ndarray:
         """``[L, 3]`` for one gene (``whole_gene``: decoder and calibration apply) or a window (neither applies
-        the decoder, which reads whole transcripts; the calibration still does)."""
+        the decoder, which reads whole transcripts; the calibration still does). A window is rounded up to the
+        device's ``meta_window_bucket``, not ``meta_bucket`` (:func:`~meta_layer_cli.runtime.device.default_sizes`)."""
         structure = self.structure if whole_gene else None
-        return recalibrate_arrays(self.model, codes, tracks, block, self.device, structure, self.calibration)
+        bucket = None if whole_gene else default_sizes(self.device)["meta_window_bucket"]
+        return recalibrate_arrays(self.model, codes, tracks, block, self.device, structure, self.calibration, bucket)

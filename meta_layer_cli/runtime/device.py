@@ -118,10 +118,15 @@ def default_sizes(device: torch.device) -> dict[str, int]:
     costs a first-time kernel choice (cuDNN's plans on a GPU; oneDNN's primitives on a CPU, whose cache holds
     about 1,000): over 300 arenosa genes (``scripts/gene_rate.py``) an H200 took 26.6 ms a gene on lengths it had
     not met and 3.9 ms with inputs rounded up to 8,192 nt; 2 CPU threads took 56-70 ms and 28-37 ms rounded up to
-    512-1,024 nt (8,192 pads short genes too much there: 44-60 ms).
+    512-1,024 nt (8,192 pads short genes too much there: 44-60 ms). ``meta_window_bucket``: the same for the
+    windows around variants (score-vcf's ``MetaLayer=``), which all share one length for SNVs: a CPU gains
+    nothing and pays the padding (22 -> 33 ms a window at -D 50, 1,024 nt); a GPU keeps its rounding for indels.
     """
     if device.type == "cuda":
-        return {"base_block": 20_000, "base_batch": 16, "meta_block": 200_000, "window_batch": 64, "meta_bucket": 8192}
+        sizes = {"base_block": 20_000, "base_batch": 16, "meta_block": 200_000, "window_batch": 64}
+        return sizes | {"meta_bucket": 8192, "meta_window_bucket": 8192}
     if device.type == "mps":
-        return {"base_block": 20_000, "base_batch": 4, "meta_block": 100_000, "window_batch": 8, "meta_bucket": 8192}
-    return {"base_block": 50_000, "base_batch": 1, "meta_block": 20_000, "window_batch": 8, "meta_bucket": 1024}
+        sizes = {"base_block": 20_000, "base_batch": 4, "meta_block": 100_000, "window_batch": 8}
+        return sizes | {"meta_bucket": 8192, "meta_window_bucket": 8192}
+    sizes = {"base_block": 50_000, "base_batch": 1, "meta_block": 20_000, "window_batch": 8}
+    return sizes | {"meta_bucket": 1024, "meta_window_bucket": 0}
