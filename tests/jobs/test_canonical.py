@@ -294,6 +294,28 @@ def test_error_anatomy_counts_what_evaluate_measures(genome_run):
             assert 0 <= t[f"intruders_{key}"] <= t["intruders"], key
 
 
+def test_gene_rate_script_finds_the_same_probabilities_at_every_padding(genome_run):
+    """scripts/gene_rate.py (the new-input-length cost, RESULTS) runs on a trained checkpoint and its data, and
+    every padding it times gives the unpadded probabilities."""
+    import subprocess
+    import sys
+
+    out, prepared, _ = genome_run
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gene_rate.py"
+    command = [sys.executable, str(script), "--checkpoint", str(out / "checkpoints" / "best"), "--data", str(prepared)]
+    done = subprocess.run(
+        [*command, "--genes", "3", "--profile", "1", "--buckets", "1024", "4096"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ") and "bucket" not in line]
+    assert [int(r[1]) for r in rows] == [0, 1024, 4096], done.stdout
+    assert all(float(r[6]) <= 1e-5 for r in rows), done.stdout  # max abs diff against no padding
+    assert "profile of 1 genes not run before" in done.stdout
+
+
 def test_calibrate_then_predict_use_the_calibrated_checkpoint(genome_run, tmp_path):
     out, prepared, _ = genome_run
     calibrated, best = tmp_path / "C", out / "checkpoints" / "best"
