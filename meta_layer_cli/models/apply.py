@@ -12,7 +12,7 @@ from torch import nn
 from meta_layer_cli.io.sequence import codes_to_one_hot
 from meta_layer_cli.models.site_calibration import SiteCalibration, calibration_from_config
 from meta_layer_cli.models.structure import GeneStructureDecoder, structure_from_config
-from meta_layer_cli.runtime.device import default_sizes, full_precision_convolutions, resolve_device
+from meta_layer_cli.runtime.device import default_sizes, resolve_device
 
 N_CODE = 4
 MAX_MARGIN = 4096  # Hyena's receptive field is its whole input; cap the context actually fed
@@ -70,8 +70,7 @@ def recalibrate_arrays(
     so that the device meets few input lengths, each new one costing a kernel choice (default by device: 8,192 on
     a GPU, 1,024 on a CPU, :func:`~meta_layer_cli.runtime.device.default_sizes`); the result is the same, since
     an output reaches no further than the context fed. Not for a model that reaches further (Hyena, whose
-    context is capped). Convolutions run in float32 on a GPU too
-    (:func:`~meta_layer_cli.runtime.device.full_precision_convolutions`), so the padding moves nothing.
+    context is capped). ``predict_proba`` runs convolutions in float32 on a GPU too, so the padding moves nothing.
     """
     model.eval()
     if calibration is not None:
@@ -98,8 +97,7 @@ def recalibrate_arrays(
             size = -(-size // bucket) * bucket
         c, t = window_arrays(codes, tracks, start - margin, start - margin + size)
         x = torch.from_numpy(codes_to_one_hot(c)[None]).to(device)
-        with full_precision_convolutions():
-            probs = model.predict_proba(x, torch.from_numpy(t[None]).to(device))[0]
+        probs = model.predict_proba(x, torch.from_numpy(t[None]).to(device))[0]
         out[start:end] = probs[:, margin : margin + end - start].T.float().cpu().numpy()
     return out
 
@@ -124,8 +122,7 @@ def _recalibrate_windows(model: nn.Module, codes: np.ndarray, tracks: np.ndarray
         windows = [window_arrays(codes, tracks, p - half, p + half + 1) for p in batch]
         x = torch.from_numpy(codes_to_one_hot(np.stack([c for c, _ in windows]))).to(device)
         t = torch.from_numpy(np.stack([w for _, w in windows])).to(device)
-        with full_precision_convolutions():
-            out[batch] = model.predict_proba(x, t).float().cpu().numpy()
+        out[batch] = model.predict_proba(x, t).float().cpu().numpy()
     return out
 
 

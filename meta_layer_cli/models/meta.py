@@ -13,6 +13,7 @@ from meta_layer_cli.features import FeatureNormalizer, ScoreFeatures
 from meta_layer_cli.models.encoders import GatedDilatedCNN, HyenaEncoder, ScoreMLP
 from meta_layer_cli.models.fusion import ConcatFusion, CrossAttentionFusion
 from meta_layer_cli.runtime.config import StrictSection
+from meta_layer_cli.runtime.device import full_precision_convolutions
 
 N_CLASSES = 3  # neither, acceptor, donor
 EPS = 1e-6
@@ -177,7 +178,10 @@ class MetaLayerModel(nn.Module):
 
     @torch.no_grad()
     def predict_proba(self, one_hot: torch.Tensor, tracks: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self(one_hot, tracks).float(), dim=1)
+        """Probabilities as they are reported (inference, validation): convolutions in float32 on a GPU too
+        (:func:`~meta_layer_cli.runtime.device.full_precision_convolutions`), so a GPU gives the CPU's numbers."""
+        with full_precision_convolutions():
+            return torch.softmax(self(one_hot, tracks).float(), dim=1)
 
 
 class MetaLayerWindowModel(MetaLayerModel):

@@ -28,7 +28,7 @@ from meta_layer_cli.evaluation.metrics import average_precision
 from meta_layer_cli.io.atomic import atomic_path, write_json_atomic
 from meta_layer_cli.models.apply import model_margin
 from meta_layer_cli.models.checkpoint import save_model
-from meta_layer_cli.runtime.device import autocast, full_precision_convolutions, resolve_device
+from meta_layer_cli.runtime.device import autocast, resolve_device
 from meta_layer_cli.runtime.progress import Progress
 from meta_layer_cli.training.data import IGNORE, ChunkSampler
 
@@ -204,8 +204,7 @@ class Trainer:
         model.eval()
         probs, labels = [], []
         for x, t, y in batches:
-            with full_precision_convolutions():  # as evaluate will score the model
-                p = self._aligned(model.predict_proba(x.to(device), t.to(device)), y)
+            p = self._aligned(model.predict_proba(x.to(device), t.to(device)), y)
             probs.append(p.transpose(1, 2).reshape(-1, 3).cpu())
             labels.append(y.reshape(-1))
         p, y = torch.cat(probs).numpy(), torch.cat(labels).numpy()

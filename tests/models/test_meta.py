@@ -90,19 +90,20 @@ def test_inputs_padded_to_a_bucket_give_the_same_probabilities(fusion):
 
 @pytest.mark.parametrize("version", ["v2", "v1"])
 def test_inference_convolutions_run_without_tf32(version, monkeypatch):
-    """The meta model is applied with cuDNN's TF32 off (PyTorch turns it on by default): with it an H200 moved
-    probabilities by 1.3e-3 between two paddings of one gene, so a GPU's numbers were not the CPU's."""
+    """The meta model's reported probabilities (``predict_proba``: inference, training's validation) are computed
+    with cuDNN's TF32 off (PyTorch turns it on by default): with it an H200 moved probabilities by 1.3e-3 between
+    two paddings of one gene, so a GPU's numbers were not the CPU's."""
     torch.manual_seed(0)
     config = {**TINY_MODEL, "version": version} if version == "v1" else TINY_MODEL
     model = build_meta_model(MetaModelConfig(channels=CHANNELS, **config))
     seen = []
-    forward = model.predict_proba
+    forward = model.forward
 
     def recording(x, t):
         seen.append(torch.backends.cudnn.allow_tf32)
         return forward(x, t)
 
-    monkeypatch.setattr(model, "predict_proba", recording)
+    monkeypatch.setattr(model, "forward", recording)
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 5, 600).astype(np.uint8)
@@ -110,6 +111,9 @@ def test_inference_convolutions_run_without_tf32(version, monkeypatch):
     recalibrate_arrays(model, codes, tracks, block=250)
     assert seen and not any(seen)
     assert torch.backends.cudnn.allow_tf32 is True  # restored
+    if version == "v2":  # as training's validation calls it
+        model.predict_proba(*_inputs())
+        assert seen[-1] is False
 
 
 def test_windows_are_not_rounded_up_on_a_cpu(monkeypatch):
