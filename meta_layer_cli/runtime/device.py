@@ -123,10 +123,28 @@ def default_sizes(device: torch.device) -> dict[str, int]:
     nothing and pays the padding (22 -> 33 ms a window at -D 50, 1,024 nt); a GPU keeps its rounding for indels.
     """
     if device.type == "cuda":
-        sizes = {"base_block": 20_000, "base_batch": 16, "meta_block": 200_000, "window_batch": 64}
-        return sizes | {"meta_bucket": 8192, "meta_window_bucket": 8192}
+        return {
+            "base_block": 20_000,
+            "base_batch": 16,
+            "meta_block": 200_000,
+            "window_batch": 64,
+            "meta_bucket": 8192,
+            "meta_window_bucket": 8192,
+        }
     if device.type == "mps":
-        sizes = {"base_block": 20_000, "base_batch": 4, "meta_block": 100_000, "window_batch": 8}
-        return sizes | {"meta_bucket": 8192, "meta_window_bucket": 8192}
-    sizes = {"base_block": 50_000, "base_batch": 1, "meta_block": 20_000, "window_batch": 8}
-    return sizes | {"meta_bucket": 1024, "meta_window_bucket": 0}
+        return {
+            "base_block": 20_000,
+            "base_batch": 4,
+            "meta_block": 100_000,
+            "window_batch": 8,
+            "meta_bucket": 8192,
+            "meta_window_bucket": 8192,
+        }
+    return {
+        "base_block": 50_000,
+        "base_batch": 1,
+        "meta_block": 20_000,
+        "window_batch": 8,
+        "meta_bucket": 1024,
+        "meta_window_bucket": 0,
+    }
