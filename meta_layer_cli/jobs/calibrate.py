@@ -290,18 +290,30 @@ def check_output_folder(out: str | os.PathLike, overwrite: bool, inputs: dict) -
 def fresh_folder(out: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
     """``out`` as an empty folder for the ``with`` block, under its lock (one writer at a time: a second
     calibration into it is refused before anything is deleted): created, or emptied with ``overwrite``; a
-    non-empty one is refused. Call :func:`check_output_folder` first, before the work whose result goes here."""
+    non-empty one is refused. A block that fails or is interrupted (Ctrl-C) leaves it empty again, never a
+    half-written checkpoint that loads. Call :func:`check_output_folder` first, before the work whose result
+    goes here."""
     out = Path(out)
     with folder_lock(out, wait=0, what="writing into"):
-        entries = [p for p in out.iterdir() if p.name != LOCK_NAME]
-        if entries and not overwrite:
-            raise InputDataError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
-        for entry in entries:
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-        yield out
+        _empty(out, overwrite)
+        try:
+            yield out
+        except BaseException:
+            _empty(out, overwrite=True)
+            raise
+
+
+def _empty(out: Path, overwrite: bool) -> None:
+    """Delete what ``out`` holds but its lock file; refuse (nothing deleted) if it holds anything and not
+    ``overwrite``."""
+    entries = [p for p in out.iterdir() if p.name != LOCK_NAME]
+    if entries and not overwrite:
+        raise InputDataError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _finish(

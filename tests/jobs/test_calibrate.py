@@ -88,6 +88,22 @@ def test_calibrating_a_base_model_refuses_test_genes_and_other_methods(small_gen
     assert two.exit_code == 2 and "one --data" in two.output
 
 
+def test_an_interrupted_calibration_leaves_no_half_written_checkpoint(tmp_path):
+    """Ctrl-C during calibrate's test-gene pass left the copied weights and the calibrated config.json in --out:
+    a checkpoint that loads, without its report. Now the folder is emptied again, and a rerun needs no
+    --overwrite."""
+    from meta_layer_cli.jobs.calibrate import check_output_folder, fresh_folder
+
+    out = tmp_path / "calibrated"
+    with pytest.raises(KeyboardInterrupt):
+        with fresh_folder(out, overwrite=False) as folder:
+            (folder / "config.json").write_text("{}")
+            (folder / "plots").mkdir()
+            raise KeyboardInterrupt
+    assert [p.name for p in out.iterdir() if p.name != ".metalayer.lock"] == []
+    check_output_folder(out, overwrite=False, inputs={})  # a rerun is not refused
+
+
 def test_a_calibration_folder_held_by_another_job_is_not_emptied(tmp_path):
     """fresh_folder deleted without the lock that RunFolder takes: a second job could empty a folder another
     one was writing into. Now it takes the folder's lock first, and a busy folder keeps every file."""
