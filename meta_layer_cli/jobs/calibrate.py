@@ -43,7 +43,6 @@ from meta_layer_cli.runtime.errors import InputDataError, RuntimeFailure, UsageE
 from meta_layer_cli.runtime.locks import LOCK_NAME, folder_lock
 from meta_layer_cli.runtime.progress import Progress, phase
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES
-from meta_layer_cli.training.splits import LOCUS_KEYS, gene_locus
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +165,8 @@ def calibrate_base_model(
 ) -> CalibrationResult:
     """Per-class temperatures of the base model in ``data`` (module docstring) -> a checkpoint in ``out``.
     An unfinished ``data`` folder is refused unless ``allow_partial``."""
-    from meta_layer_cli.models.checkpoint import save_model
+    from meta_layer_cli.jobs.canonical import GENE_COLUMNS, gene_table
+    from meta_layer_cli.models.checkpoint import save_model, write_split_table
     from meta_layer_cli.models.meta import MetaModelConfig, build_meta_model
 
     check_output_folder(out, overwrite, {"--data": data})
@@ -230,14 +230,12 @@ def calibrate_base_model(
             name: {str(c): s.f1_optimal_threshold() for c, s in scores.items()}
             for name, scores in (("meta", after), ("base", before))
         }
-        fitted_on = set(allowed)
-        loci = [gene_locus(e) for e in manifest_genes(manifest).select(LOCUS_KEYS, fitted_on)]
+        genes = gene_table({k: planned.column(k) for k in GENE_COLUMNS})
         run = {
             "base_models": [record.portable()],
             "channels": channels,
-            "split": split,
+            **write_split_table(out, split, genes, manifest["source"].get("genome_build")),
             "thresholds": thresholds,
-            "loci": {"genome_build": manifest["source"].get("genome_build"), "seen": [list(x) for x in loci if x]},
             "data": {"dataset": None, "source": source_fingerprint(manifest["fingerprint"])},
             "calibrated_from": "base model",
             "temperatures": temperatures.tolist(),
@@ -345,7 +343,7 @@ def calibrate_checkpoint(
     ``allow_partial``."""
     from meta_layer_cli.jobs.canonical import checkpoint_data
     from meta_layer_cli.models.apply import CanonicalPredictor
-    from meta_layer_cli.models.checkpoint import CONFIG, WEIGHTS, CanonicalCheckpoint, update_checkpoint_config
+    from meta_layer_cli.models.checkpoint import CanonicalCheckpoint, copy_checkpoint, update_checkpoint_config
     from meta_layer_cli.models.site_calibration import SiteCalibration
 
     if method not in ("temperature", "isotonic"):
@@ -399,8 +397,7 @@ def calibrate_checkpoint(
             bar.update(len(labels), genes=f"{n:,}/{len(arrays):,}")
     fitted = SiteCalibration.fit_binned({c: b.points() for c, b in binned.items()}, method)
     with fresh_folder(out, overwrite) as out:
-        for name in (WEIGHTS, CONFIG):
-            shutil.copy2(Path(checkpoint) / name, out / name)
+        copy_checkpoint(checkpoint, out)
         thresholds = dict(run.get("thresholds") or {})
         # the maps are increasing: the F1-optimal threshold after calibration is the calibrated one before
         thresholds["meta"] = {

@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meta_layer_cli.artifacts import (
     DemoSource,
@@ -41,13 +42,16 @@ from meta_layer_cli.io.atomic import refuse_overwriting_inputs, write_json_atomi
 from meta_layer_cli.io.contigs import chromosome_names, strip_chr
 from meta_layer_cli.io.demo import demo_gene_ids, demo_gene_info, demo_gene_length
 from meta_layer_cli.jobs.run_folder import FolderPolicy, run_outputs
-from meta_layer_cli.models.checkpoint import CanonicalCheckpoint
+from meta_layer_cli.models.checkpoint import CanonicalCheckpoint, write_split_table
 from meta_layer_cli.runtime.device import resolve_device
 from meta_layer_cli.runtime.errors import InputDataError, UsageError
 from meta_layer_cli.runtime.fingerprint import value_checksum
 from meta_layer_cli.runtime.progress import phase
 from meta_layer_cli.training.config import SPLICEAI_TEST_CHROMOSOMES, RunConfig, load_run_config
 from meta_layer_cli.training.splits import LOCUS_KEYS, Locus, SplitImpossible, gene_locus, overlapping_genes, same_build
+
+if TYPE_CHECKING:
+    import polars as pl
 
 logger = logging.getLogger(__name__)
 
@@ -130,20 +134,20 @@ def resolve_canonical_config(
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class TrainingData:
-    """The tracks a run trains on: one folder per base model, the genes finished in all of them."""
+    """The tracks a run trains on: one folder per base model, the genes finished in all of them.
+
+    What the run needs of each gene (contig, strand, span, length) is one table, ``genes``, not a dict per
+    field: four dicts of strings and tuples held ~600 bytes a gene through the whole run (traced at 95,856 genes:
+    60 MB); the dicts a split or a message needs are built when asked."""
 
     dirs: list[Path]
     records: list[BaseModelRecord]
     gene_ids: list[str]
-    chromosomes: dict[str, str]  # gene -> contig
     genomic: bool  # genes come from a genome (chromosome split possible)
     source: dict  # fingerprint of the genes (shared by every folder)
     dataset: str | None  # "demo" when the built-in genes were used
-    loci: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # gene -> (contig, start, end), where known
+    genes: pl.DataFrame  # GENE_COLUMNS: gene_id, chrom, strand, start (0-based), end, length (nt); null if unknown
     contig_chromosomes: dict[str, str] = field(default_factory=dict)  # contig -> chromosome its FASTA header names
-    lengths: dict[str, int] = field(default_factory=dict)  # nt per gene (transcript, without flanks)
-    # gene id -> (contig without chr, strand, 0-based start, end): what a checkpoint records of the genes it saw
-    places: dict[str, Locus | None] = field(default_factory=dict)
     genome_build: str | None = None
     # each folder's manifest fingerprint: base model, weights, context, tracks dtype, stored flank, genome...
     tracks: list[dict] = field(default_factory=list)
@@ -152,11 +156,32 @@ class TrainingData:
         """What a checkpoint records about its data (no paths)."""
         return {"dataset": self.dataset, "source": self.source, "genes": value_checksum(sorted(self.gene_ids))}
 
-    def seen_loci(self, split) -> dict:
-        """The loci of the genes a model trained on this split has seen (training and validation genes), so that
-        evaluation on another annotation of the genome can tell them apart (:func:`evaluate_checkpoint`)."""
-        seen = [self.places.get(g) for g in [*split.train, *split.validation]]
-        return {"genome_build": self.genome_build, "seen": [list(locus) for locus in seen if locus is not None]}
+    def chromosomes(self) -> dict[str, str]:
+        """gene -> contig ("" where unknown): built when asked (a split, a message), not held."""
+        return dict(zip(self.genes["gene_id"].to_list(), self.genes["chrom"].fill_null("").to_list()))
+
+    def loci(self) -> dict[str, tuple[str, int, int]]:
+        """gene -> (contig, start, end) of the genes with coordinates: what a block split orders genes by."""
+        known = self.genes.drop_nulls(["chrom", "start", "end"])
+        return {g: (c, s, e) for g, c, s, e in known.select("gene_id", "chrom", "start", "end").iter_rows()}
+
+    def nucleotides(self, gene_ids: Sequence[str]) -> int:
+        """Nucleotides of ``gene_ids`` (transcripts, without flanks)."""
+        import polars as pl
+
+        return int(self.genes.filter(pl.col("gene_id").is_in(list(gene_ids)))["length"].fill_null(0).sum())
+
+
+GENE_COLUMNS = ("gene_id", "chrom", "strand", "start", "end", "length")
+
+
+def gene_table(columns: dict[str, Sequence]) -> pl.DataFrame:
+    """:class:`TrainingData`'s per-gene table from ``columns`` (:data:`GENE_COLUMNS`; a missing one is null)."""
+    import polars as pl
+
+    n = len(columns["gene_id"])
+    schema = dict(zip(GENE_COLUMNS, (pl.Utf8, pl.Utf8, pl.Utf8, pl.Int64, pl.Int64, pl.Int64)))
+    return pl.DataFrame({k: list(columns.get(k) or [None] * n) for k in GENE_COLUMNS}, schema=schema)
 
 
 def demo_tracks(model, gene_ids: list[str], cache: str | os.PathLike | None, progress: bool = True) -> Path:
@@ -196,22 +221,20 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         if any(s != sources[0] for s in sources[1:]):
             raise InputDataError("the --data folders were prepared from different genomes or annotations")
         ids = common_gene_ids(dirs, manifests)
-        rows = manifest_genes(manifests[0]).select((*LOCUS_KEYS, "length"), set(ids))
-        chromosomes = {r["gene_id"]: r["chrom"] for r in rows}
+        import polars as pl
+
+        planned = manifest_genes(manifests[0])
+        genes = gene_table({k: planned.column(k) for k in GENE_COLUMNS}).filter(pl.col("gene_id").is_in(ids))
         genomic = manifests[0]["source"].get("kind") == "fasta" or manifests[0]["source"].get("from") == "fasta"
-        loci = {r["gene_id"]: (r["chrom"], r["start"], r["end"]) for r in rows if r["start"] is not None}
         data = TrainingData(
             dirs,
             records,
             ids,
-            chromosomes,
             genomic,
             sources[0],
             None,
-            loci,
+            genes,
             dict(manifests[0]["source"].get("chromosomes") or {}),
-            lengths={r["gene_id"]: int(r["length"] or 0) for r in rows},
-            places={r["gene_id"]: gene_locus(r) for r in rows},
             genome_build=manifests[0]["source"].get("genome_build"),
             tracks=[m["fingerprint"] for m in manifests],
         )
@@ -236,31 +259,27 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
             dirs.append(demo_tracks(model, ids, cfg.tracks_cache, progress))
             records.append(BaseModelRecord.of(model))
         info = demo_gene_info()
-        chromosomes = {g: info.get(g, {}).get("chrom", "") for g in ids}
-        loci = {
-            g: (info[g]["chrom"], info[g]["hg19_start"], info[g]["hg19_end"])
-            for g in ids
-            if "hg19_start" in info.get(g, {})
-        }
         # demo genes are hg19 genes: their hg19 spans (1-based inclusive in the table) are their places
-        places = {
-            g: gene_locus({**info[g], "start": info[g]["hg19_start"] - 1, "end": info[g]["hg19_end"]})
-            if info.get(g, {}).get("hg19_start") is not None
-            else None
-            for g in ids
-        }
+        places = [info.get(g, {}) for g in ids]
+        genes = gene_table(
+            {
+                "gene_id": ids,
+                "chrom": [p.get("chrom", "") for p in places],
+                "strand": [p.get("strand") for p in places],
+                "start": [p["hg19_start"] - 1 if p.get("hg19_start") is not None else None for p in places],
+                "end": [p.get("hg19_end") if p.get("hg19_start") is not None else None for p in places],
+                "length": [demo_gene_length(g) for g in ids],
+            }
+        )
         fingerprints = [read_manifest(d)["fingerprint"] for d in dirs]
         data = TrainingData(
             dirs,
             records,
             ids,
-            chromosomes,
             False,
             source_fingerprint(fingerprints[0]),
             "demo",
-            loci,
-            lengths={g: demo_gene_length(g) for g in ids},
-            places=places,
+            genes,
             genome_build="GRCh37",
             tracks=fingerprints,
         )
@@ -289,10 +308,11 @@ def split_for(cfg: RunConfig, data: TrainingData):
         method = "chromosome" if data.genomic else "gene"
     explicit = cfg.train_genes is not None or cfg.test_genes is not None
     test_chromosomes, loci = None, None
+    chromosomes = data.chromosomes()
     if method == "chromosome" and not explicit:
         wanted = set().union(*(chromosome_names(c) for c in cfg.split.test_chromosomes))
         test_chromosomes = sorted(
-            {c for c in data.chromosomes.values() if chromosome_names(c, data.contig_chromosomes) & wanted}
+            {c for c in set(chromosomes.values()) if chromosome_names(c, data.contig_chromosomes) & wanted}
         )
         if not test_chromosomes:
             raise InputDataError(
@@ -301,7 +321,7 @@ def split_for(cfg: RunConfig, data: TrainingData):
                 "by gene: --split gene or --split block (blocks of neighbouring genes)"
             )
     elif method == "block" and not explicit:
-        loci = data.loci
+        loci = data.loci()
     return split_genes(
         data.gene_ids,
         cfg.split.seed,
@@ -309,7 +329,7 @@ def split_for(cfg: RunConfig, data: TrainingData):
         cfg.split.test,
         cfg.train_genes,
         cfg.test_genes,
-        data.chromosomes,
+        chromosomes,
         test_chromosomes,
         loci,
     )
@@ -318,7 +338,7 @@ def split_for(cfg: RunConfig, data: TrainingData):
 def _contigs_listed(data: TrainingData, shown: int = 12) -> str:
     """``NC_000001.11 (chromosome 1, 812 genes), ...``: the contigs with most genes first."""
     counts: dict[str, int] = {}
-    for contig in data.chromosomes.values():
+    for contig in data.genes["chrom"].fill_null("").to_list():
         counts[contig] = counts.get(contig, 0) + 1
     order = sorted(counts, key=lambda c: (-counts[c], c))
     listed = [
@@ -356,7 +376,8 @@ def split_advice(problem: str, cfg: RunConfig, data: TrainingData, options: dict
     """``problem`` (a split that cannot be made) with what it was made from and how to fix it."""
     from collections import Counter
 
-    per_chrom = Counter(data.chromosomes.get(g) or "?" for g in data.gene_ids)
+    chromosomes = data.chromosomes()
+    per_chrom = Counter(chromosomes.get(g) or "?" for g in data.gene_ids)
     if split_method(cfg, data) == "chromosome":
         wanted = set().union(*(chromosome_names(c) for c in cfg.split.test_chromosomes))
         held = sum(n for c, n in per_chrom.items() if chromosome_names(c, data.contig_chromosomes) & wanted)
@@ -414,10 +435,10 @@ def run_start_lines(data: TrainingData, split: dict, method: str | None = None) 
     lines = [f"base model: {describe_weights(r)}" for r in data.records]
     parts = []
     for name, key in (("training", "train"), ("validation", "validation"), ("held-out test", "test")):
-        nt = sum(data.lengths.get(g, 0) for g in split[key])
+        nt = data.nucleotides(split[key])
         size = f" ({nt / 1e6:,.1f} M nt)" if nt >= 1e6 else f" ({nt:,} nt)" if nt else ""
         parts.append(f"{len(split[key]):,} {name} genes{size}")
-    lines.append(f"genes: {', '.join(parts)}; {describe_split(split, data.chromosomes, method)}")
+    lines.append(f"genes: {', '.join(parts)}; {describe_split(split, data.chromosomes(), method)}")
     return lines
 
 
@@ -564,8 +585,8 @@ def _train_canonical(
         run_info = {
             "base_models": [r.portable() for r in tracks.records],
             "channels": channels,
-            "split": split.to_dict(),
-            "loci": tracks.seen_loci(split),
+            # the split and the genes' loci: a table beside the checkpoint (write_split_table), not JSON lists
+            **write_split_table(checkpoint, split.to_dict(), tracks.genes, tracks.genome_build),
             "data": tracks.describe(),
             "config": portable,
         }
@@ -586,7 +607,7 @@ def _train_canonical(
         )
         result.tracks_dirs, result.base_models = list(tracks.dirs), list(tracks.records)
         logger.info(result_line(result))  # the result in train.log too, not only on stdout
-        result.split_rule = describe_split(split.to_dict(), tracks.chromosomes, split_method(cfg, tracks))
+        result.split_rule = describe_split(split.to_dict(), tracks.chromosomes(), split_method(cfg, tracks))
         with Progress("report", bar=False, enabled=None):
             write_run_report(result, test=test)
         folder.finish(
@@ -919,16 +940,16 @@ def checkpoint_data(
     return dirs, same
 
 
-def seen_genes(run: dict, gene_ids: list[str], manifest: dict, same: bool, checkpoint) -> set[str]:
+def seen_genes(stored: CanonicalCheckpoint, gene_ids: list[str], manifest: dict, same: bool, checkpoint) -> set[str]:
     """The ``gene_ids`` of a prepared folder that a checkpoint has seen (its training and validation genes):
     held out means held out by gene id *and* by genomic locus, whatever the annotation. On the data it was
     trained on, its split says; on other data, a gene is seen when its id is a training/validation id or its
-    locus overlaps one of theirs on the same contig and strand (``run["loci"]``, recorded at training)."""
-    fitted = set(run["split"]["train"]) | set(run["split"]["validation"])
+    locus overlaps one of theirs on the same contig and strand (:attr:`CanonicalCheckpoint.seen_loci`)."""
+    fitted = set(stored.split["train"]) | set(stored.split["validation"])
     seen = {g for g in gene_ids if g in fitted}
     if same:
         return seen
-    if run.get("loci") is None:
+    if stored.seen_loci is None:
         logger.warning(
             f"{checkpoint} records no loci of its training genes (made by an older metalayer): genes of "
             "another annotation are held out by gene id only"
@@ -936,17 +957,17 @@ def seen_genes(run: dict, gene_ids: list[str], manifest: dict, same: bool, check
         return seen
     rows = manifest_genes(manifest).select(LOCUS_KEYS, set(gene_ids))
     loci = {r["gene_id"]: gene_locus(r) for r in rows}
-    return seen | (loci_seen_by(run, loci, manifest["source"].get("genome_build")) or set())
+    return seen | (loci_seen_by(stored, loci, manifest["source"].get("genome_build")) or set())
 
 
-def loci_seen_by(run: dict, loci: dict[str, Locus | None], build: str | None) -> set[str] | None:
-    """The keys of ``loci`` that overlap a training or validation gene of a checkpoint's ``run`` on the same
-    contig and strand (``run["loci"]``, recorded at training), or None when its coordinates cannot say: no loci
-    recorded, or another genome build than ``build``."""
-    recorded = run.get("loci")
-    if not recorded or not same_build(recorded.get("genome_build"), build):
+def loci_seen_by(stored: CanonicalCheckpoint, loci: dict[str, Locus | None], build: str | None) -> set[str] | None:
+    """The keys of ``loci`` that overlap a training or validation gene of a checkpoint on the same contig and
+    strand (:attr:`CanonicalCheckpoint.seen_loci`, recorded at training), or None when its coordinates cannot
+    say: no loci recorded, or another genome build than ``build``."""
+    recorded = stored.seen_loci
+    if recorded is None or not same_build(recorded[0], build):
         return None
-    return overlapping_genes(recorded["seen"], loci)
+    return overlapping_genes(recorded[1], loci)
 
 
 @phase("evaluate")
@@ -978,7 +999,7 @@ def evaluate_checkpoint_on_variants(
         build = frame["genome_build"][0] if "genome_build" in frame.columns else None
         rows = frame.select("chrom", "strand", "exon_start_genomic", "exon_end_genomic").rows()
         loci = {str(i): (strip_chr(str(c)), str(st), int(a) - 1, int(b)) for i, (c, st, a, b) in enumerate(rows)}
-        seen = loci_seen_by(stored.run, loci, build or "GRCh37")  # Vex-seq and MaPSy are hg19
+        seen = loci_seen_by(stored, loci, build or "GRCh37")  # Vex-seq and MaPSy are hg19
     if seen is None and not allow_seen:
         logger.info("the rows' exons could not be placed against the checkpoint's training genes: all rows kept")
     elif seen:
@@ -1046,7 +1067,7 @@ def evaluate_checkpoint_metrics(
         unknown = [g for g in genes if g not in finished]
         if unknown:
             raise InputDataError(f"gene(s) not in the data: {', '.join(unknown[:10])}")
-        seen_ones = seen_genes(run, genes, manifests[0], same, checkpoint)
+        seen_ones = seen_genes(stored, genes, manifests[0], same, checkpoint)
         seen = [g for g in genes if g in seen_ones]
         if seen:
             logger.warning(
@@ -1062,7 +1083,7 @@ def evaluate_checkpoint_metrics(
                 "no tracks in the data; pass --allow-partial to evaluate the rest"
             )
     else:
-        seen = seen_genes(run, in_order, manifests[0], same, checkpoint)
+        seen = seen_genes(stored, in_order, manifests[0], same, checkpoint)
         test_ids = [g for g in in_order if g not in seen]
         if seen:
             logger.info(

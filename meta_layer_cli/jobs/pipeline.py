@@ -168,23 +168,30 @@ def check_split_before_preparing(cfg: PipelineConfig, train_set: dict, source, p
     """Make the training step's gene split on the annotation's genes, before any base-model prediction: a split
     that cannot be made (e.g. every gene on the test chromosomes) stops the pipeline now, with the same message
     ``train-canonical`` would give after ``prepare``."""
-    from meta_layer_cli.jobs.canonical import TrainingData, checked_split, resolve_canonical_config
+    from meta_layer_cli.jobs.canonical import TrainingData, checked_split, gene_table, resolve_canonical_config
 
     run_cfg = resolve_canonical_config(
         cfg.train_config, train_set, cfg.profile, data=[str(prepared)], test_chroms=cfg.test_chromosomes
     )
     entries = source.entries
+    genes = gene_table(
+        {
+            "gene_id": [e.gene_id for e in entries],
+            "chrom": [e.chrom for e in entries],
+            "start": [e.start for e in entries],
+            "end": [e.end for e in entries],
+            "length": [e.length for e in entries],
+        }
+    )
     data = TrainingData(
         [],
         [],
         [e.gene_id for e in entries],
-        {e.gene_id: e.chrom for e in entries},
         True,
         {},
         None,
-        loci={e.gene_id: (e.chrom, e.start, e.end) for e in entries if e.start is not None},
+        genes,
         contig_chromosomes=dict(source.info.get("chromosomes") or {}),
-        lengths={e.gene_id: e.length for e in entries},
     )
     checked_split(
         run_cfg,

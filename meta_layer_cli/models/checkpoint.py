@@ -3,6 +3,11 @@
 ``config.json`` holds ``format``/``format_version`` (a checkpoint of a newer format is refused in one line),
 the architecture (``model``) and, for a meta-layer (canonical) checkpoint, what :class:`CanonicalCheckpoint`
 reads: the one place that knows its fields.
+
+A canonical checkpoint's gene split and the loci of its genes are a table beside it (``split.parquet``, format
+2; :func:`write_split_table`): a whole genome's 20,000-100,000 gene ids and loci as JSON lists were ~600 bytes a
+gene parsed in every step that read the checkpoint. ``config.json`` names the table and its checksum; format-1
+checkpoints hold the lists inline and are read as before.
 """
 
 from __future__ import annotations
@@ -10,7 +15,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,15 +32,21 @@ from meta_layer_cli.models.meta import MetaModelConfig, build_meta_model
 from meta_layer_cli.runtime.config import format_validation_error
 from meta_layer_cli.runtime.device import resolve_device
 from meta_layer_cli.runtime.errors import InputDataError
+from meta_layer_cli.runtime.fingerprint import file_checksum
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from meta_layer_cli.runtime.device import DeviceLike
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+SPLIT_TABLE = "split.parquet"  # a canonical checkpoint's genes: split part and locus (format 2)
 FORMAT = "metalayer-checkpoint"
-FORMAT_VERSION = 1  # raise when a reader of this version could not read what a writer writes
+FORMAT_VERSION = 2  # raise when a reader of this version could not read what a writer writes (2: SPLIT_TABLE)
 RUN_FIELDS = ("base_models", "channels")  # what every canonical checkpoint's run section holds
+PARTS = ("train", "validation", "test")
+LOCUS_COLUMNS = ("contig", "strand", "start", "end")  # a gene's place: contig without chr, strand, 0-based, end
 
 
 def save_model(directory: str | os.PathLike, model: nn.Module, extra: dict | None = None) -> Path:
@@ -124,13 +138,52 @@ class CanonicalCheckpoint:
     def channels(self) -> list[str]:
         return list(self.run["channels"])
 
-    @property
-    def split(self) -> dict:
+    @cached_property
+    def split(self) -> dict[str, list[str]]:
         """``train``/``validation``/``test`` gene ids (a checkpoint not written by a training run has none)."""
         split = self.run.get("split")
-        if not isinstance(split, dict) or any(k not in split for k in ("train", "validation", "test")):
+        if isinstance(split, dict) and "table" in split:
+            table = self._split_table
+            return {part: table.filter(table["part"] == part)["gene_id"].to_list() for part in PARTS}
+        if not isinstance(split, dict) or any(k not in split for k in PARTS):
             raise InputDataError(f"{self.path}: holds no train/validation/test split (not written by train-canonical)")
         return split
+
+    @cached_property
+    def seen_loci(self) -> tuple[str | None, list[tuple[str, str, int, int]]] | None:
+        """(genome build, loci ``(contig, strand, start, end)`` of the training and validation genes), or None
+        when the checkpoint records none (made before loci were recorded)."""
+        recorded = self.run.get("loci")
+        if not isinstance(recorded, dict) or not ("seen" in recorded or "table" in recorded):
+            return None
+        if "seen" in recorded:  # format 1: inline lists
+            return recorded.get("genome_build"), [tuple(locus) for locus in recorded["seen"]]
+        import polars as pl
+
+        table = self._split_table.filter(pl.col("part").is_in(["train", "validation"]) & pl.col("contig").is_not_null())
+        return recorded.get("genome_build"), list(table.select(LOCUS_COLUMNS).iter_rows())
+
+    @cached_property
+    def _split_table(self) -> pl.DataFrame:
+        import polars as pl
+
+        entry = self.run["split"]
+        path = self.path / str(entry.get("table"))
+        if not path.is_file():
+            raise InputDataError(f"{self.path}: its split table {path.name} is missing (copy the whole folder)")
+        if file_checksum(path) != entry.get("checksum"):
+            raise InputDataError(
+                f"{path}: not the split table config.json names (checksum {file_checksum(path)}, recorded "
+                f"{entry.get('checksum')}); the folder mixes two checkpoints"
+            )
+        try:
+            table = pl.read_parquet(path)
+        except Exception as err:  # polars raises its own error types for damaged files
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise InputDataError(f"{path}: not a readable split table ({first})") from None
+        if not {"gene_id", "part", *LOCUS_COLUMNS} <= set(table.columns):
+            raise InputDataError(f"{path}: not a split table (columns {', '.join(table.columns)})")
+        return table
 
     @property
     def trained_on(self) -> dict:
@@ -201,6 +254,57 @@ def check_checkpoint_numbers(config: dict, path) -> None:
                     raise InputDataError(f"{path}: calibration.maps.{site}.{axis} is not a list of numbers")
                 for i, value in enumerate(values):
                     _number(value, f"calibration.maps.{site}.{axis}[{i}]", path, 0, 1)
+
+
+def write_split_table(
+    directory: str | os.PathLike,
+    split: Mapping[str, Sequence[str]],
+    loci: pl.DataFrame | None = None,
+    genome_build: str | None = None,
+) -> dict:
+    """Write a canonical checkpoint's split (``train``/``validation``/``test`` gene ids) and its genes' loci
+    (``loci``: ``gene_id, chrom, strand, start, end``, start 0-based; genes without coordinates null) to
+    ``directory/split.parquet``; returns the run entries that name it (``split``, ``loci``), for ``config.json``."""
+    import polars as pl
+
+    from meta_layer_cli.io.contigs import strip_chr
+
+    parts = pl.DataFrame(
+        {
+            "gene_id": [g for part in PARTS for g in split[part]],
+            "part": pl.Series([part for part in PARTS for _ in split[part]], dtype=pl.Categorical),
+        }
+    )
+    if loci is not None:
+        contigs = {c: strip_chr(c) for c in loci["chrom"].cast(pl.Utf8).drop_nulls().unique().to_list() if c}
+        places = loci.select(
+            "gene_id",
+            pl.col("chrom").cast(pl.Utf8).replace_strict(contigs, default=None, return_dtype=pl.Utf8).alias("contig"),
+            pl.col("strand").cast(pl.Utf8).fill_null("+"),
+            pl.col("start").cast(pl.Int64),
+            pl.col("end").cast(pl.Int64),
+        ).filter(pl.col("contig").is_not_null() & pl.col("start").is_not_null() & pl.col("end").is_not_null())
+        table = parts.join(places, on="gene_id", how="left", maintain_order="left")
+    else:
+        table = parts.with_columns(
+            pl.lit(None, pl.Utf8).alias("contig"),
+            pl.lit(None, pl.Utf8).alias("strand"),
+            pl.lit(None, pl.Int64).alias("start"),
+            pl.lit(None, pl.Int64).alias("end"),
+        )
+    path = Path(directory) / SPLIT_TABLE
+    with atomic_path(path) as tmp:
+        table.write_parquet(tmp, compression="zstd")
+    entry = {"table": SPLIT_TABLE, "checksum": file_checksum(path), **{part: len(split[part]) for part in PARTS}}
+    return {"split": entry, "loci": {"genome_build": genome_build, "table": SPLIT_TABLE}}
+
+
+def copy_checkpoint(source: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Copy a checkpoint's files (weights, config, split table where there is one) into ``out``."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for name in (WEIGHTS, CONFIG, SPLIT_TABLE):
+        if (Path(source) / name).is_file():
+            shutil.copy2(Path(source) / name, Path(out) / name)
 
 
 def update_checkpoint_config(directory: str | os.PathLike, entries: dict, drop: tuple[str, ...] = ()) -> None:

@@ -13,6 +13,7 @@ from meta_layer_cli.commands.main import app
 from meta_layer_cli.evaluation.evaluator import base_probabilities
 from meta_layer_cli.evaluation.metrics import expected_calibration_error
 from meta_layer_cli.models.apply import CanonicalPredictor
+from meta_layer_cli.models.checkpoint import CanonicalCheckpoint
 from tests.conftest import GENOME_CHR1, GENOME_CHR3
 
 runner = CliRunner()
@@ -40,8 +41,8 @@ def test_calibrate_a_base_model_alone(small_genome_prepared, tmp_path):
     report = json.loads((out / "calibration.json").read_text())
     # fitted on the chromosome-1 genes only; the chromosome-3 genes are the checkpoint's test genes
     assert sorted(report["genes"]) == sorted(GENOME_CHR1)
-    run = json.loads((out / "config.json").read_text())["run"]
-    assert sorted(run["split"]["test"]) == sorted(GENOME_CHR3) and run["calibrated_from"] == "base model"
+    stored = CanonicalCheckpoint.read(out)
+    assert sorted(stored.split["test"]) == sorted(GENOME_CHR3) and stored.run["calibrated_from"] == "base model"
     temperatures = np.array(report["temperatures"])
     assert temperatures.shape == (3,) and not np.allclose(temperatures, 1.0)
 

@@ -19,6 +19,7 @@ from meta_layer_cli.jobs.canonical import (
     evaluate_checkpoint,
     run_canonical_training,
 )
+from meta_layer_cli.models.checkpoint import CanonicalCheckpoint
 from tests.conftest import (
     GENOME_CHR3,
     SMALL_DEMO_GENES,
@@ -239,7 +240,7 @@ def genome_run(tmp_path_factory, small_genome_prepared):
 
 def test_train_canonical_holds_out_the_named_chromosome(genome_run):
     out, _, result = genome_run
-    split = json.loads((out / "checkpoints" / "best" / "config.json").read_text())["run"]["split"]
+    split = CanonicalCheckpoint.read(out / "checkpoints" / "best").split
     assert sorted(split["test"]) == sorted(GENOME_CHR3)
     assert not set(split["validation"]) & set(GENOME_CHR3)
     assert "held-out genes" in result.output and (out / "report.html").is_file()
@@ -505,7 +506,7 @@ def test_train_canonical_under_torchrun_splits_the_genes_between_ranks(small_gen
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    split = json.loads((out / "checkpoints" / "best" / "config.json").read_text())["run"]["split"]
+    split = CanonicalCheckpoint.read(out / "checkpoints" / "best").split
     n_train = len(split["train"])
     shares = sorted(
         int(line.split(": ")[1].split(" of ")[0])

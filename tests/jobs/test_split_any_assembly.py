@@ -3,13 +3,12 @@ headers), a message listing the contigs when no test chromosome matches, and --s
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from typer.testing import CliRunner
 
 from meta_layer_cli.commands.main import app
-from meta_layer_cli.jobs.canonical import TrainingData, resolve_canonical_config, split_for, training_data
+from meta_layer_cli.jobs.canonical import TrainingData, gene_table, resolve_canonical_config, split_for, training_data
+from meta_layer_cli.models.checkpoint import CanonicalCheckpoint
 from meta_layer_cli.runtime.errors import InputDataError
 from tests.conftest import GENOME_CHR1, GENOME_CHR3, shared_path
 
@@ -19,13 +18,18 @@ ACCESSIONS = {f"NC_0000{n:02d}.{10 + n % 3}": str(n) for n in range(1, 11)}  # N
 
 def refseq_data(named: bool = True, genes_per_contig: int = 12) -> TrainingData:
     """Genes on ten RefSeq accessions; ``named``: prepare found their chromosome numbers in the FASTA headers."""
-    chromosomes, loci = {}, {}
-    for contig in ACCESSIONS:
-        for i in range(genes_per_contig):
-            gene = f"{contig}-g{i}"
-            chromosomes[gene] = contig
-            loci[gene] = (contig, 5000 * i, 5000 * i + 3000)
-    return TrainingData([], [], list(chromosomes), chromosomes, True, {}, None, loci, dict(ACCESSIONS) if named else {})
+    genes = [(f"{contig}-g{i}", contig, 5000 * i) for contig in ACCESSIONS for i in range(genes_per_contig)]
+    table = gene_table(
+        {
+            "gene_id": [g for g, _, _ in genes],
+            "chrom": [c for _, c, _ in genes],
+            "start": [s for _, _, s in genes],
+            "end": [s + 3000 for _, _, s in genes],
+            "length": [3000] * len(genes),
+        }
+    )
+    ids = [g for g, _, _ in genes]
+    return TrainingData([], [], ids, True, {}, None, table, dict(ACCESSIONS) if named else {})
 
 
 def config(**arguments):
@@ -36,17 +40,18 @@ def test_the_default_split_finds_refseq_accessions_by_chromosome_number():
     """Was: SpliceAI's test chromosomes 1, 3, 5, 7, 9 matched nothing on NC_0000xx accessions (an error)."""
     data = refseq_data()
     split = split_for(config(), data)
-    assert {data.chromosomes[g] for g in split.test} == {
+    assert {data.chromosomes()[g] for g in split.test} == {
         "NC_000001.11",
         "NC_000003.10",
         "NC_000005.12",
         "NC_000007.11",
         "NC_000009.10",
     }
-    assert not {data.chromosomes[g] for g in split.train + split.validation} & {data.chromosomes[g] for g in split.test}
+    chromosomes = data.chromosomes()
+    assert not {chromosomes[g] for g in split.train + split.validation} & {chromosomes[g] for g in split.test}
     by_number = split_for(config(test_chroms=["chr2"]), data)
     by_name = split_for(config(test_chroms=["NC_000002.12"]), data)
-    assert by_number == by_name and {data.chromosomes[g] for g in by_name.test} == {"NC_000002.12"}
+    assert by_number == by_name and {data.chromosomes()[g] for g in by_name.test} == {"NC_000002.12"}
 
 
 def test_when_no_test_chromosome_matches_the_message_lists_the_contigs_and_the_ways_out():
@@ -66,14 +71,14 @@ def test_when_no_test_chromosome_matches_the_message_lists_the_contigs_and_the_w
 def test_gene_and_block_splits_on_a_one_contig_genome(method):
     """Was: only ``--set split.method=gene`` split a one-chromosome genome; no block split."""
     one = refseq_data(genes_per_contig=60)
-    keep = [g for g in one.gene_ids if one.chromosomes[g] == "NC_000001.11"]
+    keep = [g for g in one.gene_ids if one.chromosomes()[g] == "NC_000001.11"]
     one.gene_ids = keep
     split = split_for(config(split=method, test_fraction=0.25), one)
     assert len(split.test) == 15 if method == "gene" else 15 <= len(split.test) < 15 + 6
     assert set(split.validation) <= set(keep) - set(split.test) and len(split.validation) >= 1
     assert split == split_for(config(split=method, test_fraction=0.25), one)  # seeded
     if method == "block":  # whole blocks of neighbours: a few contiguous runs
-        order = sorted(keep, key=lambda g: one.loci[g][1])
+        order = sorted(keep, key=lambda g: one.loci()[g][1])
         held = [g in split.test for g in order]
         assert sum(1 for x, y in zip([False, *held], held) if y and not x) <= 3
 
@@ -118,7 +123,7 @@ def test_prepare_records_accession_chromosomes_and_training_uses_them(small_geno
     assert sorted(split.test) == sorted(GENOME_CHR3[:3])
     result = runner.invoke(app, ["calibrate", "--data", str(out), "--out", str(tmp_path / "cal"), "--test-chroms", "3"])
     assert result.exit_code == 0, result.output
-    calibrated = json.loads((tmp_path / "cal" / "config.json").read_text())["run"]["split"]
+    calibrated = CanonicalCheckpoint.read(tmp_path / "cal").split
     assert sorted(calibrated["test"]) == sorted(GENOME_CHR3[:3])
 
 

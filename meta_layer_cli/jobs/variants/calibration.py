@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,7 +200,7 @@ def calibrate_variant_checkpoint(
     from meta_layer_cli.evaluation.report import write_reliability_plot
     from meta_layer_cli.inference.variant_models import load_variant_predictor
     from meta_layer_cli.jobs.calibrate import check_output_folder, fresh_folder
-    from meta_layer_cli.models.checkpoint import CONFIG, WEIGHTS, update_checkpoint_config
+    from meta_layer_cli.models.checkpoint import copy_checkpoint, update_checkpoint_config
     from meta_layer_cli.models.variant.heldout import HeldOutCalibration
     from meta_layer_cli.runtime.device import resolve_device
 
@@ -254,8 +253,7 @@ def calibrate_variant_checkpoint(
             )
 
     with fresh_folder(out, overwrite) as out:
-        for name in (WEIGHTS, CONFIG):
-            shutil.copy2(Path(checkpoint) / name, out / name)
+        copy_checkpoint(checkpoint, out)
         calibration_groups = sorted(set(groups.astype(str).tolist()))
         run = {**predictor.run, "calibration_groups": calibration_groups}
         table_name = None if isinstance(table, (pl.DataFrame, dict)) else Path(table).name  # a name, not a machine path
