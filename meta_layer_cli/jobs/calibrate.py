@@ -280,7 +280,7 @@ def check_output_folder(out: str | os.PathLike, overwrite: bool, inputs: dict) -
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
-    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not overwrite:
+    if out.is_dir() and _leftovers(out) and not overwrite:
         raise InputDataError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
 
 
@@ -288,26 +288,40 @@ def check_output_folder(out: str | os.PathLike, overwrite: bool, inputs: dict) -
 def fresh_folder(out: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
     """``out`` as an empty folder for the ``with`` block, under its lock (one writer at a time: a second
     calibration into it is refused before anything is deleted): created, or emptied with ``overwrite``; a
-    non-empty one is refused. A block that fails or is interrupted (Ctrl-C) leaves it empty again, never a
-    half-written checkpoint that loads. Call :func:`check_output_folder` first, before the work whose result
-    goes here."""
+    non-empty one is refused. Until the block ends, the folder holds the checkpoint's unfinished marker, so
+    what it holds does not load: a block that fails or is interrupted (Ctrl-C) leaves it empty again, and one
+    killed outright (SIGKILL, a node lost) leaves a folder that is refused when read and emptied by the next
+    run without ``--overwrite``. Call :func:`check_output_folder` first, before the work whose result goes
+    here."""
+    from meta_layer_cli.models.checkpoint import UNFINISHED
+
     out = Path(out)
     with folder_lock(out, wait=0, what="writing into"):
         _empty(out, overwrite)
+        (out / UNFINISHED).touch()
         try:
             yield out
         except BaseException:
             _empty(out, overwrite=True)
             raise
+        (out / UNFINISHED).unlink()
+
+
+def _leftovers(out: Path) -> list[Path]:
+    """What ``out`` holds but its lock file; nothing when it holds an unfinished checkpoint (a killed
+    calibration's, deleted without ``--overwrite``)."""
+    from meta_layer_cli.models.checkpoint import UNFINISHED
+
+    entries = [p for p in out.iterdir() if p.name != LOCK_NAME]
+    return [] if (out / UNFINISHED).exists() else entries
 
 
 def _empty(out: Path, overwrite: bool) -> None:
     """Delete what ``out`` holds but its lock file; refuse (nothing deleted) if it holds anything and not
-    ``overwrite``."""
-    entries = [p for p in out.iterdir() if p.name != LOCK_NAME]
-    if entries and not overwrite:
+    ``overwrite`` (an unfinished checkpoint is deleted)."""
+    if _leftovers(out) and not overwrite:
         raise InputDataError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
-    for entry in entries:
+    for entry in [p for p in out.iterdir() if p.name != LOCK_NAME]:
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 SPLIT_TABLE = "split.parquet"  # a canonical checkpoint's genes: split part and locus (format 2)
+# in a checkpoint folder while a job writes it (calibrate): a folder holding it is refused, so a writer stopped
+# before its end (even by SIGKILL) leaves nothing that loads
+UNFINISHED = ".unfinished"
 FORMAT = "metalayer-checkpoint"
 FORMAT_VERSION = 2  # raise when a reader of this version could not read what a writer writes (2: SPLIT_TABLE)
 RUN_FIELDS = ("base_models", "channels")  # what every canonical checkpoint's run section holds
@@ -61,10 +64,15 @@ def save_model(directory: str | os.PathLike, model: nn.Module, extra: dict | Non
     return directory
 
 
-def read_checkpoint_config(directory: str | os.PathLike) -> dict:
+def read_checkpoint_config(directory: str | os.PathLike, unfinished: bool = False) -> dict:
+    """``config.json``, checked; a checkpoint still being written is refused unless ``unfinished`` (its writer)."""
     path = Path(directory) / CONFIG
     if not path.is_file():
         raise FileNotFoundError(f"not a metalayer checkpoint: {path} is missing")
+    if not unfinished and (Path(directory) / UNFINISHED).exists():
+        raise InputDataError(
+            f"{directory}: an unfinished checkpoint (the job writing it was stopped before its end); run it again"
+        )
     with open(path, "rb") as fh:
         try:
             config = json.loads(fh.read())
@@ -309,7 +317,7 @@ def copy_checkpoint(source: str | os.PathLike, out: str | os.PathLike) -> None:
 
 def update_checkpoint_config(directory: str | os.PathLike, entries: dict, drop: tuple[str, ...] = ()) -> None:
     """Add/replace top-level ``config.json`` entries (``drop``: remove keys); the weights stay as they are."""
-    config = {k: v for k, v in read_checkpoint_config(directory).items() if k not in drop}
+    config = {k: v for k, v in read_checkpoint_config(directory, unfinished=True).items() if k not in drop}
     if "model" in entries:
         raise ValueError("the architecture of a saved model cannot be changed")
     write_json_atomic(Path(directory) / CONFIG, {**config, **entries})

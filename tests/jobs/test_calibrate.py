@@ -105,6 +105,39 @@ def test_an_interrupted_calibration_leaves_no_half_written_checkpoint(tmp_path):
     check_output_folder(out, overwrite=False, inputs={})  # a rerun is not refused
 
 
+def test_a_killed_calibration_leaves_a_checkpoint_that_does_not_load(tmp_path):
+    """SIGKILL (no cleanup runs) during calibrate left the copied weights and the calibrated config.json: a
+    checkpoint that loaded. Now the folder is marked unfinished until the job's end: reading it is refused in
+    one line, and a rerun empties it without --overwrite."""
+    import subprocess
+    import sys
+
+    from meta_layer_cli.jobs.calibrate import check_output_folder, fresh_folder
+    from meta_layer_cli.models.checkpoint import load_model
+    from meta_layer_cli.runtime.errors import InputDataError
+
+    out = tmp_path / "calibrated"
+    code = f"""
+import os, signal
+from meta_layer_cli.jobs.calibrate import fresh_folder
+from meta_layer_cli.models import MetaModelConfig, build_meta_model
+from meta_layer_cli.models.checkpoint import save_model
+with fresh_folder({str(out)!r}, overwrite=False) as folder:
+    save_model(folder, build_meta_model(MetaModelConfig(channels=["n", "a", "d"], correction=False)))
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9, done.stderr
+    assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
+    with pytest.raises(InputDataError, match="an unfinished checkpoint") as err:
+        load_model(out)
+    assert "\n" not in str(err.value)
+    check_output_folder(out, overwrite=False, inputs={})  # a rerun is not refused ...
+    with fresh_folder(out, overwrite=False) as folder:  # ... and starts from an empty folder
+        assert sorted(p.name for p in folder.iterdir()) == [".metalayer.lock", ".unfinished"]
+    assert sorted(p.name for p in out.iterdir()) == [".metalayer.lock"]
+
+
 def test_a_calibration_folder_held_by_another_job_is_not_emptied(tmp_path):
     """fresh_folder deleted without the lock that RunFolder takes: a second job could empty a folder another
     one was writing into. Now it takes the folder's lock first, and a busy folder keeps every file."""
@@ -121,7 +154,7 @@ def test_a_calibration_folder_held_by_another_job_is_not_emptied(tmp_path):
                 pass
     assert (out / "weights.safetensors").read_bytes() == b"another job's output"
     with fresh_folder(out, overwrite=True) as folder:  # free: emptied (the lock file aside) and locked meanwhile
-        assert [p.name for p in folder.iterdir()] == [".metalayer.lock"]
+        assert sorted(p.name for p in folder.iterdir()) == [".metalayer.lock", ".unfinished"]
         with pytest.raises(BusyError):
             with folder_lock(out):
                 pass
