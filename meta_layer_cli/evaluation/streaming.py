@@ -392,7 +392,9 @@ class BinnedScores:
         scores = np.asarray(scores, dtype=np.float32)
         self._pending.append((scores, np.asarray(is_site, dtype=bool)))
         self._pending_n += len(scores)
-        if self._pending_n >= self.histogram.n_bins:  # bincount costs O(bins): batch small genes
+        # bincount costs O(bins): small genes are batched, up to a quarter of the bins' count as in ScoreHistogram.add
+        # (the whole count held 21 MB of scores and ~100 MB of temporaries while flushing them)
+        if self._pending_n >= self.histogram.n_bins // 4:
             self.flush()
 
     def flush(self) -> None:

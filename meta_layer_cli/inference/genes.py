@@ -61,10 +61,8 @@ def recalibrate_tracks(
         record.require(manifest_record(manifest), f"the checkpoint {checkpoint}")
         require_complete(d, manifest, allow_partial)
     common = common_gene_ids(dirs, manifests)
-    planned = manifest_genes(manifests[0])
-    names = dict(zip(planned.column("gene_id"), planned.column("gene_name")))  # a column beside the id
-    available = set(common)
     if genes is not None:
+        available = set(common)
         missing = [g for g in genes if g not in available]
         if missing:
             raise InputDataError(f"gene(s) without tracks: {', '.join(missing[:10])}")
@@ -73,6 +71,11 @@ def recalibrate_tracks(
         gene_ids = common
     if not gene_ids:
         raise InputDataError("no genes to predict")
+    # each gene's name, in the order of gene_ids, as one column (a dict of id -> name held ~150 bytes a gene)
+    planned = manifest_genes(manifests[0])
+    names = pl.Series(gene_ids, dtype=pl.Utf8).replace_strict(
+        planned.column("gene_id"), planned.column("gene_name"), default=None, return_dtype=pl.Utf8
+    )
     channels, genes_arrays = load_gene_arrays(dirs, gene_ids, manifests, progress=progress)
     if channels != predictor.model.config.channels:
         raise InputDataError(f"tracks have channels {channels}, the model expects {predictor.model.config.channels}")
@@ -93,7 +96,7 @@ def recalibrate_tracks(
         try:
             for n, (gene_id, arrays) in enumerate(zip(gene_ids, genes_arrays), 1):
                 probs = predictor(arrays.codes, arrays.tracks)
-                frame = _gene_frame(dirs, gene_id, probs, names.get(gene_id))
+                frame = _gene_frame(dirs, gene_id, probs, names[n - 1])
                 table = frame.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(str(tmp), table.schema, compression="zstd")

@@ -292,7 +292,8 @@ def write_split_table(
             pl.col("start").cast(pl.Int64),
             pl.col("end").cast(pl.Int64),
         ).filter(pl.col("contig").is_not_null() & pl.col("start").is_not_null() & pl.col("end").is_not_null())
-        table = parts.join(places, on="gene_id", how="left", maintain_order="left")
+        # joined in the split's order (a join need not keep it)
+        table = parts.with_row_index("row").join(places, on="gene_id", how="left").sort("row").drop("row")
     else:
         table = parts.with_columns(
             pl.lit(None, pl.Utf8).alias("contig"),
