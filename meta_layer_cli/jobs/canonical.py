@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,6 +165,10 @@ class TrainingData:
         known = self.genes.drop_nulls(["chrom", "start", "end"])
         return {g: (c, s, e) for g, c, s, e in known.select("gene_id", "chrom", "start", "end").iter_rows()}
 
+    def places(self) -> Iterator[tuple[str, str, str, int, int]]:
+        """``(gene_id, *locus)`` of the genes with coordinates (:func:`gene_locus`): what a checkpoint records."""
+        return gene_places(self.genes)
+
     def nucleotides(self, gene_ids: Sequence[str]) -> int:
         """Nucleotides of ``gene_ids`` (transcripts, without flanks)."""
         import polars as pl
@@ -173,6 +177,14 @@ class TrainingData:
 
 
 GENE_COLUMNS = ("gene_id", "chrom", "strand", "start", "end", "length")
+
+
+def gene_places(genes: pl.DataFrame) -> Iterator[tuple[str, str, str, int, int]]:
+    """``(gene_id, *locus)`` of the rows of a :func:`gene_table` that have a locus (:func:`gene_locus`)."""
+    for row in genes.select("gene_id", *LOCUS_KEYS).iter_rows(named=True):
+        locus = gene_locus(row)
+        if locus is not None:
+            yield (row["gene_id"], *locus)
 
 
 def gene_table(columns: dict[str, Sequence]) -> pl.DataFrame:
@@ -586,7 +598,7 @@ def _train_canonical(
             "base_models": [r.portable() for r in tracks.records],
             "channels": channels,
             # the split and the genes' loci: a table beside the checkpoint (write_split_table), not JSON lists
-            **write_split_table(checkpoint, split.to_dict(), tracks.genes, tracks.genome_build),
+            **write_split_table(checkpoint, split.to_dict(), tracks.places(), tracks.genome_build),
             "data": tracks.describe(),
             "config": portable,
         }

@@ -16,7 +16,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -179,9 +179,10 @@ class CanonicalCheckpoint:
         path = self.path / str(entry.get("table"))
         if not path.is_file():
             raise InputDataError(f"{self.path}: its split table {path.name} is missing (copy the whole folder)")
-        if file_checksum(path) != entry.get("checksum"):
+        found = file_checksum(path)
+        if found != entry.get("checksum"):
             raise InputDataError(
-                f"{path}: not the split table config.json names (checksum {file_checksum(path)}, recorded "
+                f"{path}: not the split table config.json names (checksum {found}, recorded "
                 f"{entry.get('checksum')}); the folder mixes two checkpoints"
             )
         try:
@@ -267,15 +268,14 @@ def check_checkpoint_numbers(config: dict, path) -> None:
 def write_split_table(
     directory: str | os.PathLike,
     split: Mapping[str, Sequence[str]],
-    loci: pl.DataFrame | None = None,
+    places: Iterable[tuple[str, str, str, int, int]] = (),
     genome_build: str | None = None,
 ) -> dict:
     """Write a canonical checkpoint's split (``train``/``validation``/``test`` gene ids) and its genes' loci
-    (``loci``: ``gene_id, chrom, strand, start, end``, start 0-based; genes without coordinates null) to
-    ``directory/split.parquet``; returns the run entries that name it (``split``, ``loci``), for ``config.json``."""
+    (``places``: ``(gene_id, *locus)``, the locus as ``training.splits.gene_locus`` gives it; genes without one
+    get none) to ``directory/split.parquet``; returns the run entries that name it (``split``, ``loci``), for
+    ``config.json``."""
     import polars as pl
-
-    from meta_layer_cli.io.contigs import strip_chr
 
     parts = pl.DataFrame(
         {
@@ -283,24 +283,10 @@ def write_split_table(
             "part": pl.Series([part for part in PARTS for _ in split[part]], dtype=pl.Categorical),
         }
     )
-    if loci is not None:
-        contigs = {c: strip_chr(c) for c in loci["chrom"].cast(pl.Utf8).drop_nulls().unique().to_list() if c}
-        places = loci.select(
-            "gene_id",
-            pl.col("chrom").cast(pl.Utf8).replace_strict(contigs, default=None, return_dtype=pl.Utf8).alias("contig"),
-            pl.col("strand").cast(pl.Utf8).fill_null("+"),
-            pl.col("start").cast(pl.Int64),
-            pl.col("end").cast(pl.Int64),
-        ).filter(pl.col("contig").is_not_null() & pl.col("start").is_not_null() & pl.col("end").is_not_null())
-        # joined in the split's order (a join need not keep it)
-        table = parts.with_row_index("row").join(places, on="gene_id", how="left").sort("row").drop("row")
-    else:
-        table = parts.with_columns(
-            pl.lit(None, pl.Utf8).alias("contig"),
-            pl.lit(None, pl.Utf8).alias("strand"),
-            pl.lit(None, pl.Int64).alias("start"),
-            pl.lit(None, pl.Int64).alias("end"),
-        )
+    schema = dict(zip(("gene_id", *LOCUS_COLUMNS), (pl.Utf8, pl.Utf8, pl.Utf8, pl.Int64, pl.Int64)))
+    known = pl.DataFrame(list(places), schema=schema, orient="row")
+    # joined in the split's order (a join need not keep it)
+    table = parts.with_row_index("row").join(known, on="gene_id", how="left").sort("row").drop("row")
     path = Path(directory) / SPLIT_TABLE
     with atomic_path(path) as tmp:
         table.write_parquet(tmp, compression="zstd")

@@ -82,13 +82,13 @@ def test_stacked_base_models_are_refused_where_one_runs(tmp_path):
 
 def _with_split_table(tmp_path):
     """A format-2 checkpoint: the split and loci in ``split.parquet``; chr1 genes, one without coordinates."""
-    import polars as pl
+    from meta_layer_cli.jobs.canonical import gene_places, gene_table
 
     model = build_meta_model(MetaModelConfig(channels=CHANNELS, **TINY_MODEL))
     directory = tmp_path / "ckpt"
     directory.mkdir()
     split = {"train": ["a", "d"], "validation": ["b"], "test": ["c"]}
-    loci = pl.DataFrame(
+    genes = gene_table(
         {
             "gene_id": ["a", "b", "c", "d", "unused"],
             "chrom": ["chr1", "chr1", "chr1", None, "chr2"],
@@ -97,7 +97,7 @@ def _with_split_table(tmp_path):
             "end": [900, 6000, 9500, None, 70],
         }
     )
-    entries = write_split_table(directory, split, loci, "GRCh38")
+    entries = write_split_table(directory, split, gene_places(genes), "GRCh38")
     return save_model(directory, model, {"run": {**RUN, **entries}}), split
 
 
