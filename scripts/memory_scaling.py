@@ -63,12 +63,11 @@ HUMAN_TEST, HUMAN_VALIDATION = 0.3185, 0.1 * (1 - 0.3185)  # SpliceAI's test chr
 def replicate(source: Path, out: Path, copies: int, x1: Path | None) -> Path:
     """``out``: ``source``'s genes ``copies`` times (new ids and contigs), files linked to ``source``/``x1``."""
     from meta_layer_cli.artifacts.arrays import ARRAYS_DIR, array_file_name
-    from meta_layer_cli.artifacts.tracks import gene_track_path
-    from meta_layer_cli.io.atomic import write_json_atomic
+    from meta_layer_cli.artifacts.tracks import gene_track_path, read_manifest, write_manifest
 
     if (out / "manifest.json").is_file():
         return out
-    manifest = json.loads((source / "manifest.json").read_text())
+    manifest = read_manifest(source)
     (out / "genes").mkdir(parents=True, exist_ok=True)
     (out / ARRAYS_DIR).mkdir(exist_ok=True)
     planned = []
@@ -84,7 +83,7 @@ def replicate(source: Path, out: Path, copies: int, x1: Path | None) -> Path:
                 )
             planned.append({**g, "gene_id": gene_id, "chrom": chrom, "file": parquet.relative_to(out).as_posix()})
     manifest["genes"] = planned
-    write_json_atomic(out / "manifest.json", manifest)
+    write_manifest(out, manifest)
     return out
 
 
@@ -196,8 +195,8 @@ def _child_step(step: str, folder: Path, work: Path, model: str, structure: bool
     from meta_layer_cli.jobs.predict import predict_genes
 
     manifest = read_manifest(folder)
-    held_out = sorted({g["chrom"] for g in manifest["genes"] if g["chrom"].startswith(HELD_OUT)})
-    gene_ids = [g["gene_id"] for g in manifest["genes"]] if step == "gene store" else []
+    held_out = sorted({c for c in manifest["genes"].column("chrom") if c.startswith(HELD_OUT)})
+    gene_ids = manifest["genes"].column("gene_id") if step == "gene store" else []
     del manifest  # the step reads its own: a copy held here would be counted in every step's peak
     run = work / "run"
     checkpoint = run / "checkpoints" / "best"
@@ -428,6 +427,8 @@ def main() -> int:
         print(json.dumps(rates(args.rates)))
         return 0
 
+    from meta_layer_cli.artifacts import read_manifest
+
     args.work.mkdir(parents=True, exist_ok=True)
     x1 = replicate(args.source, args.work / "x1", 1, None)
     results: dict = {}
@@ -439,8 +440,8 @@ def main() -> int:
     )
     for scale in args.scales:
         folder = x1 if scale == 1 else replicate(args.source, args.work / f"x{scale}", scale, x1)
-        manifest = json.loads((folder / "manifest.json").read_text())
-        sizes[scale] = (len(manifest["genes"]), sum(g["length"] for g in manifest["genes"]))
+        planned = read_manifest(folder)["genes"]
+        sizes[scale] = (len(planned), int(planned.frame["length"].sum()))
         work = args.work / f"run-x{scale}"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir()

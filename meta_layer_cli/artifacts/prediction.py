@@ -24,14 +24,15 @@ from meta_layer_cli.artifacts.tracks import (
     GENES_DIR,
     LOG,
     MANIFEST,
+    GeneTable,
     gene_track_path,
     read_manifest,
     write_gene_track,
+    write_manifest,
 )
 from meta_layer_cli.base_models import BaseModel, load_base_model
 from meta_layer_cli.base_models.base import NeuralBaseModel, pack_genes
 from meta_layer_cli.base_models.record import BaseModelRecord
-from meta_layer_cli.io.atomic import write_json_atomic
 from meta_layer_cli.io.genes import GeneSequence
 from meta_layer_cli.runtime.errors import ChangedInputsError, InputDataError
 from meta_layer_cli.runtime.fingerprint import differences
@@ -108,11 +109,11 @@ def _register(
             "dtype": dtype,
             "source": {**source.info, "flank": flank, "genome_build": genome_build or source.info.get("genome_build")},
             "fingerprint": fingerprint,
-            "genes": _merge_entries((existing or {}).get("genes", []), planned),
+            "genes": GeneTable(_merge_entries((existing or {}).get("genes", []), planned)),
             "dropped": [dropped[k] for k in sorted(dropped)],
         }
-        if manifest != existing:
-            write_json_atomic(path, manifest)
+        if manifest != existing:  # the genes compare as tables
+            write_manifest(out_dir, manifest)
     return manifest
 
 

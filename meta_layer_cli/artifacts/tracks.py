@@ -5,8 +5,11 @@ predicts a base model into a folder is :func:`meta_layer_cli.artifacts.predictio
 
 Layout of ``OUT/``::
 
-    manifest.json            base model record, source, fingerprint, planned genes, dropped genes; file names
-                             and checksums of the inputs, never a machine path (the folder moves as it is)
+    manifest.json            base model record, source, fingerprint, dropped genes, the name of the planned
+                             genes' table; file names and checksums of the inputs, never a machine path (the
+                             folder moves as it is)
+    planned-<sha256>.parquet the planned genes, one row each (id, name, locus, length, transcript, file); named by
+                             its checksum, so a manifest and the table it names are replaced together
     genes/<name>.parquet     one per gene, one row per nucleotide in transcript orientation (5' -> 3')
     log.jsonl                one line per run (what was predicted, how fast); not part of the result
     .metalayer.lock          held briefly by writers (see below)
@@ -22,7 +25,7 @@ Gene file names are the sanitised id plus a hash of the exact id (``a/b`` and ``
 a file). Every file is written to a temporary name and renamed, so an interrupted run leaves
 whole files only; a rerun predicts only the genes whose file is missing.
 
-``manifest.json`` is deterministic: it lists every *planned* gene (finished or not) and nothing
+``manifest.json`` and its table are deterministic: they list every *planned* gene (finished or not) and nothing
 about timing, so shards writing one folder, and a run killed and restarted, end with the same
 bytes as one clean run. A gene is finished when its file exists. Writers check and update the
 manifest under the folder lock; inputs whose fingerprint differs from the folder's are refused
@@ -32,18 +35,18 @@ with one line naming what changed (``overwrite=True`` starts over).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from meta_layer_cli.base_models.record import BaseModelRecord
-from meta_layer_cli.io.atomic import atomic_path
+from meta_layer_cli.io.atomic import atomic_path, write_json_atomic
 from meta_layer_cli.io.genes import GeneSequence
 from meta_layer_cli.runtime.errors import InputDataError, reading
 
@@ -51,8 +54,9 @@ MANIFEST = "manifest.json"
 GENES_DIR = "genes"
 LOG = "log.jsonl"
 FORMAT = "metalayer-tracks"
-FORMAT_VERSION = 3  # 3: no machine paths (file names of the FASTA and annotation, no weights path)
-READABLE_VERSIONS = (2, 3)  # 2 differs only by the paths it also holds, which no reader uses
+FORMAT_VERSION = 4  # 4: the planned genes are a table beside the manifest (3 listed them in it as JSON)
+READABLE_VERSIONS = (2, 3, 4)  # 2 differs from 3 only by machine paths, which no reader uses
+GENE_TABLE_PREFIX = "planned-"
 FIXED_COLUMNS = ("offset", "chrom", "position", "strand", "base", "label")
 FLANK_KEYS = ("metalayer.upstream", "metalayer.downstream")
 
@@ -103,64 +107,54 @@ def write_gene_track(
     return path
 
 
-_ABSENT = object()
+GENE_COLUMNS = {  # a planned gene: GeneEntry's fields and its track's file name
+    "gene_id": pl.String,
+    "gene_name": pl.String,
+    "chrom": pl.String,
+    "strand": pl.String,
+    "length": pl.Int64,
+    "start": pl.Int64,
+    "end": pl.Int64,
+    "transcript_id": pl.String,
+    "file": pl.String,
+}
 
 
 class GeneTable(Sequence[dict]):
-    """The manifest's planned genes, held by column: a ``Sequence`` of the same dicts as the JSON list.
+    """The manifest's planned genes: a ``Sequence`` of dicts (one per gene, the keys of :data:`GENE_COLUMNS`; None
+    where a gene has no value) held as one polars frame (:attr:`frame`).
 
-    A whole genome's manifest is 20,000-100,000 genes; as JSON dicts that is ~800 bytes a gene held through
-    every step. Here a text column is one string and its offsets, a number column one int64 array, a column of
-    other values a list: ~150 bytes a gene. Rows come back as the dicts they were (same keys, same values), so
-    readers iterate, index and compare it as the list it replaces (``GeneTable(rows) == rows``)."""
+    A whole genome plans 20,000-400,000 genes. As parsed JSON that was ~1 kB of Python objects a gene while it was
+    read and ~240 bytes a gene held by column after; as Arrow columns it is ~100 bytes a gene, no Python object a
+    gene, and read from the folder's table without ever being JSON. Keys outside :data:`GENE_COLUMNS` are not kept
+    (none is written)."""
 
-    __slots__ = ("_columns", "_length")
+    __slots__ = ("frame",)
 
-    def __init__(self, rows: Sequence[dict]):
-        keys = list(dict.fromkeys(k for row in rows for k in row))
-        self._length = len(rows)
-        self._columns = {k: self._column([row.get(k, _ABSENT) for row in rows]) for k in keys}
-
-    @staticmethod
-    def _column(values: list):
-        """("text", joined, offsets, present) | ("int", array, present) | ("any", values) for one key."""
-        present = np.array([v is not _ABSENT and v is not None for v in values], dtype=bool)
-        given = [v for v in values if v is not _ABSENT and v is not None]
-        missing = [v is _ABSENT for v in values]
-        if any(missing):  # a key some rows lack: kept exactly (absent is not None)
-            return ("any", values)
-        if all(type(v) is str for v in given):
-            texts = [v if v is not None else "" for v in values]
-            return ("text", "".join(texts), np.fromiter(accumulate(map(len, texts), initial=0), np.int64), present)
-        if all(type(v) is int for v in given):
-            return ("int", np.array([v if v is not None else 0 for v in values], dtype=np.int64), present)
-        return ("any", values)
-
-    def _value(self, column, i: int):
-        kind = column[0]
-        if kind == "text":
-            return column[1][column[2][i] : column[2][i + 1]] if column[3][i] else None
-        if kind == "int":
-            return int(column[1][i]) if column[2][i] else None
-        return column[1][i]
+    def __init__(self, rows: Sequence[dict] | pl.DataFrame = ()):
+        if isinstance(rows, pl.DataFrame):
+            self.frame = rows
+        else:
+            rows = list(rows)
+            self.frame = pl.DataFrame({k: [r.get(k) for r in rows] for k in GENE_COLUMNS}, schema=GENE_COLUMNS)
 
     def __len__(self) -> int:
-        return self._length
+        return self.frame.height
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(self._length))]
-        if not -self._length <= i < self._length:
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
             raise IndexError(i)
-        i %= self._length
-        row = {k: self._value(c, i) for k, c in self._columns.items()}
-        return {k: v for k, v in row.items() if v is not _ABSENT}
+        return self.frame.row(i % len(self), named=True)
 
     def __iter__(self) -> Iterator[dict]:
-        return (self[i] for i in range(self._length))
+        return self.frame.iter_rows(named=True)
 
     def __eq__(self, other) -> bool:
-        if isinstance(other, (GeneTable, list, tuple)):
+        if isinstance(other, GeneTable):
+            return self.frame.equals(other.frame)
+        if isinstance(other, (list, tuple)):
             return len(self) == len(other) and all(a == b for a, b in zip(self, other))
         return NotImplemented
 
@@ -168,16 +162,19 @@ class GeneTable(Sequence[dict]):
 
     def column(self, key: str) -> list:
         """Every row's value of ``key`` (None where a row has none), without building the rows."""
-        column = self._columns.get(key)
-        if column is None:
-            return [None] * self._length
-        return [v if v is not _ABSENT else None for v in (self._value(column, i) for i in range(self._length))]
+        return self.frame.get_column(key).to_list() if key in self.frame.columns else [None] * len(self)
 
     def select(self, keys: Sequence[str], gene_ids: Collection[str]) -> list[dict]:
         """The rows of ``gene_ids`` (in table order) with only ``keys`` (None where a row has none): what a step
         needs of some genes, without building every row whole."""
-        columns = [self.column(k) for k in ("gene_id", *keys)]
-        return [dict(zip(keys, values)) | {"gene_id": g} for g, *values in zip(*columns) if g in gene_ids]
+        chosen = self.frame.filter(pl.col("gene_id").is_in(list(gene_ids)))
+        return [{k: row.get(k) for k in keys} | {"gene_id": row["gene_id"]} for row in chosen.iter_rows(named=True)]
+
+    def parquet_bytes(self) -> bytes:
+        """The table as the folder stores it (the same rows give the same bytes)."""
+        buffer = io.BytesIO()
+        self.frame.write_parquet(buffer, compression="zstd", statistics=False)
+        return buffer.getvalue()
 
 
 def manifest_genes(manifest: dict) -> GeneTable:
@@ -186,8 +183,32 @@ def manifest_genes(manifest: dict) -> GeneTable:
     return genes if isinstance(genes, GeneTable) else GeneTable(genes)
 
 
+def _read_gene_table(out_dir: str | os.PathLike, entry) -> GeneTable:
+    """The planned genes a format-4 manifest names (``{"table": "planned-<sha256>.parquet", "count": N}``), checked
+    against the name's checksum and the count; anything else is one :class:`InputDataError` line."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("table"), str) or "/" in entry["table"]:
+        raise InputDataError(f"{out_dir}/{MANIFEST}: 'genes' does not name a table of planned genes")
+    path = Path(out_dir) / entry["table"]
+    redo = "rerun `metalayer prepare` into a new folder (or with --overwrite)"
+    if not path.is_file():
+        raise InputDataError(f"{out_dir}: its table of planned genes, {entry['table']}, is missing; {redo}")
+    data = path.read_bytes()
+    if entry["table"] != f"{GENE_TABLE_PREFIX}{hashlib.sha256(data).hexdigest()[:16]}.parquet":
+        raise InputDataError(f"{path}: not the table of planned genes its manifest names (checksum differs); {redo}")
+    with reading(f"{path} (the planned genes)"):
+        frame = pl.read_parquet(io.BytesIO(data))
+    if (
+        frame.columns != list(GENE_COLUMNS)
+        or frame.dtypes != list(GENE_COLUMNS.values())
+        or frame.height != entry.get("count")
+    ):
+        raise InputDataError(f"{path}: not a table of {entry.get('count')} planned genes; {redo}")
+    return GeneTable(frame)
+
+
 def read_manifest(out_dir: str | os.PathLike) -> dict:
-    """The manifest of a tracks folder (a clear error for a folder that is not one, or an old format)."""
+    """The manifest of a tracks folder, its ``genes`` a :class:`GeneTable` (a clear error for a folder that is not
+    one, or an old format)."""
     path = Path(out_dir) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"no {MANIFEST} in {out_dir}: not a metalayer tracks folder (see `metalayer prepare`)")
@@ -201,8 +222,31 @@ def read_manifest(out_dir: str | os.PathLike) -> dict:
             f"{manifest.get('format')} {manifest.get('format_version')}); run `metalayer prepare` "
             "into a new folder"
         )
-    manifest["genes"] = GeneTable(manifest.get("genes") or [])
+    if manifest["format_version"] >= 4:
+        manifest["genes"] = _read_gene_table(out_dir, manifest.get("genes"))
+    else:  # 2 and 3 list the genes in the JSON
+        manifest["genes"] = GeneTable(manifest.get("genes") or [])
     return manifest
+
+
+def write_manifest(out_dir: str | os.PathLike, manifest: dict) -> None:
+    """Write ``manifest`` (its ``genes`` a :class:`GeneTable` or a list of rows) as the folder's manifest, in this
+    version's format: the genes
+    to ``planned-<sha256>.parquet``, then ``manifest.json`` naming it, each atomically, then earlier tables away.
+    A writer killed between the two leaves the old manifest and its table whole (and a table nothing names).
+    Callers hold the folder lock."""
+    root = Path(out_dir)
+    genes = manifest_genes(manifest)
+    data = genes.parquet_bytes()
+    name = f"{GENE_TABLE_PREFIX}{hashlib.sha256(data).hexdigest()[:16]}.parquet"
+    if not (root / name).is_file():
+        with atomic_path(root / name) as tmp:
+            tmp.write_bytes(data)
+    header = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION}
+    write_json_atomic(root / MANIFEST, {**header, "genes": {"table": name, "count": len(genes)}})
+    for old in root.glob(f"{GENE_TABLE_PREFIX}*.parquet"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
 
 
 def manifest_record(manifest: dict) -> BaseModelRecord:
@@ -280,6 +324,7 @@ def iter_tracks(
 __all__ = [
     "FIXED_COLUMNS",
     "GENES_DIR",
+    "GENE_COLUMNS",
     "MANIFEST",
     "GeneTable",
     "finished_gene_ids",
@@ -295,4 +340,5 @@ __all__ = [
     "require_complete",
     "track_frame",
     "write_gene_track",
+    "write_manifest",
 ]

@@ -13,7 +13,7 @@ from meta_layer_cli.artifacts import (
     read_gene_track,
     read_manifest,
 )
-from meta_layer_cli.artifacts.tracks import GeneTable, gene_file_name, manifest_genes
+from meta_layer_cli.artifacts.tracks import GENE_COLUMNS, GeneTable, gene_file_name, manifest_genes
 from meta_layer_cli.io.demo import exons_from_labels, load_demo_gene
 from meta_layer_cli.io.sequence import reverse_complement
 
@@ -91,8 +91,9 @@ def test_demo_tracks_schema_and_manifest(osai80, tmp_path):
 
 
 def test_manifest_versions(osai80, tmp_path):
-    """Format 2 (the same, plus the input paths) is read; a format this version does not know is refused with one
-    line; a folder moved elsewhere reads the same (nothing in it points at a machine path)."""
+    """Format 4 names its planned genes' table; formats 2 and 3 (genes listed in the JSON; 2 also holds input paths)
+    read as the same genes; a format this version does not know is refused with one line; a folder moved elsewhere
+    reads the same (nothing in it points at a machine path)."""
     import shutil
 
     from meta_layer_cli.artifacts import TracksSource
@@ -101,12 +102,18 @@ def test_manifest_versions(osai80, tmp_path):
     predict_tracks(osai80, DemoSource(["4"]), tmp_path / "a", progress=False)
     path = tmp_path / "a" / "manifest.json"
     manifest = json.loads(path.read_text())
-    assert manifest["format_version"] == 3 and "weights" not in manifest["base_model"]
-    path.write_text(
-        json.dumps({**manifest, "format_version": 2, "base_model": {**manifest["base_model"], "weights": "/x"}})
-    )
-    assert read_manifest(tmp_path / "a")["genes"] == manifest["genes"]
-    for version in (1, 4):
+    assert manifest["format_version"] == 4 and "weights" not in manifest["base_model"]
+    (table,) = (tmp_path / "a").glob("planned-*.parquet")
+    assert manifest["genes"] == {"table": table.name, "count": 1}
+    genes = read_manifest(tmp_path / "a")["genes"]
+    assert [g["gene_id"] for g in genes] == ["4"] and genes[0]["file"] == f"genes/{gene_file_name('4')}"
+    listed = {**manifest, "genes": list(genes)}
+    for version, extra in ((3, {}), (2, {"weights": "/x"})):
+        path.write_text(
+            json.dumps({**listed, "format_version": version, "base_model": {**listed["base_model"], **extra}})
+        )
+        assert read_manifest(tmp_path / "a")["genes"] == genes
+    for version in (1, 5):
         path.write_text(json.dumps({**manifest, "format_version": version}))
         with pytest.raises(InputDataError, match=f"another version of metalayer .*{version}"):
             read_manifest(tmp_path / "a")
@@ -114,6 +121,45 @@ def test_manifest_versions(osai80, tmp_path):
     shutil.move(tmp_path / "a", tmp_path / "b")
     moved = TracksSource(tmp_path / "b")
     assert [e.gene_id for e in moved.entries] == ["4"] and moved.info["tracks"] == "b"
+
+
+def test_the_planned_genes_table_is_checked(osai80, tmp_path):
+    """A missing table, another table under its name, or a count that differs: one line each, never other genes."""
+    from meta_layer_cli.runtime.errors import InputDataError
+
+    folder = tmp_path / "a"
+    predict_tracks(osai80, DemoSource(["4", "5"]), folder, progress=False)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    table = folder / manifest["genes"]["table"]
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "genes": {**manifest["genes"], "count": 3}}))
+    with pytest.raises(InputDataError, match="not a table of 3 planned genes"):
+        read_manifest(folder)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    original = table.read_bytes()
+    pl.read_parquet(table).head(1).write_parquet(table)
+    with pytest.raises(InputDataError, match="not the table of planned genes its manifest names"):
+        read_manifest(folder)
+    table.unlink()
+    with pytest.raises(InputDataError, match=f"its table of planned genes, {table.name}, is missing"):
+        read_manifest(folder)
+    table.write_bytes(original)
+    assert [g["gene_id"] for g in read_manifest(folder)["genes"]] == ["4", "5"]
+
+
+def test_a_format_3_folder_is_upgraded_by_a_rerun_without_predicting_again(osai80, tmp_path):
+    """A folder an earlier version prepared (genes listed in the JSON) gets its table from a rerun of the same
+    prepare; no gene is predicted again, and the folder then holds the bytes a fresh run writes."""
+    folder, fresh = tmp_path / "old", tmp_path / "fresh"
+    predict_tracks(osai80, DemoSource(["4", "5"]), folder, progress=False)
+    predict_tracks(osai80, DemoSource(["4", "5"]), fresh, progress=False)
+    listed = {**json.loads((folder / "manifest.json").read_text()), "genes": list(read_manifest(folder)["genes"])}
+    (folder / "manifest.json").write_text(json.dumps({**listed, "format_version": 3}))
+    for table in folder.glob("planned-*.parquet"):
+        table.unlink()
+    rerun = predict_tracks(_Interrupting(osai80, 0), DemoSource(["4", "5"]), folder, progress=False)
+    assert rerun["last_run"]["predicted_genes"] == 0
+    assert (folder / "manifest.json").read_bytes() == (fresh / "manifest.json").read_bytes()
+    assert sorted(p.name for p in folder.glob("planned-*")) == sorted(p.name for p in fresh.glob("planned-*"))
 
 
 class _Interrupting:
@@ -179,24 +225,33 @@ def test_precomputed_scores_plug_in(minus_genome, osai80, tmp_path):
 
 
 def test_gene_table_gives_back_the_manifest_rows():
-    """The manifest's genes held by column read back as the JSON dicts they were: same keys (a key a row lacks
-    stays absent, null stays None), same values and types, by index, slice and iteration; and whole columns."""
+    """The planned genes held as one frame read back as the manifest's rows: every key of a planned gene (None where
+    a row has none; keys outside them are not kept), same values and types, by index, slice and iteration; whole
+    columns; and the same bytes for the same rows."""
+    full = {"gene_name": "", "transcript_id": "", "file": ""}
     rows = [
         {"gene_id": "LOC1", "chrom": "NC_003070.9", "strand": "+", "length": 1200, "start": 10, "end": 1210},
         {"gene_id": "ENSG0000.5", "chrom": "chr1", "strand": "-", "length": 7, "start": None, "end": None},
         {"gene_id": "g3", "chrom": "", "strand": "+", "length": 0, "start": 0, "end": 0, "extra": [1, "a"]},
     ]
+    rows = [full | r for r in rows]
     table = GeneTable(rows)
-    assert len(table) == 3 and list(table) == rows and table == rows and rows == table
-    assert table[1] == rows[1] and table[-1] == rows[2] and table[0:2] == rows[:2]
-    assert "extra" not in table[0] and table[1]["start"] is None and type(table[0]["length"]) is int
+    kept = [{k: r[k] for k in GENE_COLUMNS} for r in rows]
+    assert list(GENE_COLUMNS) == ["gene_id", "gene_name", "chrom", "strand", "length", "start", "end"] + [
+        "transcript_id",
+        "file",
+    ]
+    assert len(table) == 3 and list(table) == kept and table == kept and kept == table and table == GeneTable(kept)
+    assert table[1] == kept[1] and table[-1] == kept[2] and table[0:2] == kept[:2]
+    assert "extra" not in table[2] and table[1]["start"] is None and type(table[0]["length"]) is int
     assert table.column("chrom") == ["NC_003070.9", "chr1", ""] and table.column("start") == [10, None, 0]
-    assert table.column("extra") == [None, None, [1, "a"]] and table.column("nothing") == [None] * 3
-    assert table != rows[:2] and GeneTable([]) == []
-    assert table.select(("start", "extra"), {"g3", "LOC1", "absent"}) == [
-        {"start": 10, "extra": None, "gene_id": "LOC1"},
-        {"start": 0, "extra": [1, "a"], "gene_id": "g3"},
+    assert table.column("nothing") == [None] * 3
+    assert table != kept[:2] and GeneTable([]) == [] and len(GeneTable([])) == 0
+    assert table.select(("start", "nothing"), {"g3", "LOC1", "absent"}) == [
+        {"start": 10, "nothing": None, "gene_id": "LOC1"},
+        {"start": 0, "nothing": None, "gene_id": "g3"},
     ]
     with pytest.raises(IndexError):
         table[3]
-    assert manifest_genes({"genes": rows}) == rows and manifest_genes({}) == []
+    assert manifest_genes({"genes": kept}) == kept and manifest_genes({}) == []
+    assert table.parquet_bytes() == GeneTable(kept).parquet_bytes() != GeneTable(kept[:2]).parquet_bytes()
