@@ -125,7 +125,7 @@ class GeneTable(Sequence[dict]):
     where a gene has no value) held as one polars frame (:attr:`frame`).
 
     A whole genome plans 20,000-400,000 genes. As parsed JSON that was ~1 kB of Python objects a gene while it was
-    read and ~240 bytes a gene held by column after; as Arrow columns it is ~100 bytes a gene, no Python object a
+    read and ~240 bytes a gene held by column after; as Arrow columns it is ~200 bytes a gene, no Python object a
     gene, and read from the folder's table without ever being JSON. Keys outside :data:`GENE_COLUMNS` are not kept
     (none is written)."""
 
@@ -210,23 +210,32 @@ def read_manifest(out_dir: str | os.PathLike) -> dict:
     """The manifest of a tracks folder, its ``genes`` a :class:`GeneTable` (a clear error for a folder that is not
     one, or an old format)."""
     path = Path(out_dir) / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"no {MANIFEST} in {out_dir}: not a metalayer tracks folder (see `metalayer prepare`)")
-    try:
-        manifest = json.loads(path.read_text())
-    except ValueError as err:
-        raise InputDataError(f"{path}: not valid JSON ({err})") from None
-    if manifest.get("format") != FORMAT or manifest.get("format_version") not in READABLE_VERSIONS:
-        raise InputDataError(
-            f"{out_dir} was written by another version of metalayer (format "
-            f"{manifest.get('format')} {manifest.get('format_version')}); run `metalayer prepare` "
-            "into a new folder"
-        )
-    if manifest["format_version"] >= 4:
-        manifest["genes"] = _read_gene_table(out_dir, manifest.get("genes"))
-    else:  # 2 and 3 list the genes in the JSON
-        manifest["genes"] = GeneTable(manifest.get("genes") or [])
-    return manifest
+    for attempt in range(2):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no {MANIFEST} in {out_dir}: not a metalayer tracks folder (see `metalayer prepare`)"
+            )
+        try:
+            manifest = json.loads(path.read_text())
+        except ValueError as err:
+            raise InputDataError(f"{path}: not valid JSON ({err})") from None
+        if manifest.get("format") != FORMAT or manifest.get("format_version") not in READABLE_VERSIONS:
+            raise InputDataError(
+                f"{out_dir} was written by another version of metalayer (format "
+                f"{manifest.get('format')} {manifest.get('format_version')}); run `metalayer prepare` "
+                "into a new folder"
+            )
+        if manifest["format_version"] < 4:  # 2 and 3 list the genes in the JSON
+            manifest["genes"] = GeneTable(manifest.get("genes") or [])
+            return manifest
+        try:
+            manifest["genes"] = _read_gene_table(out_dir, manifest.get("genes"))
+            return manifest
+        except InputDataError:
+            if attempt:
+                raise
+            # a writer may have replaced the manifest, and removed the table it named, since this read: read again
+    raise AssertionError("unreachable")
 
 
 def write_manifest(out_dir: str | os.PathLike, manifest: dict) -> None:

@@ -255,3 +255,24 @@ def test_gene_table_gives_back_the_manifest_rows():
         table[3]
     assert manifest_genes({"genes": kept}) == kept and manifest_genes({}) == []
     assert table.parquet_bytes() == GeneTable(kept).parquet_bytes() != GeneTable(kept[:2]).parquet_bytes()
+
+
+def test_a_manifest_replaced_while_it_is_read_is_read_again(osai80, tmp_path, monkeypatch):
+    """A reader that read manifest.json just before a writer replaced it (and removed the table it named) reads the
+    new one, instead of failing on the table that is gone."""
+    from meta_layer_cli.artifacts import tracks
+
+    folder = tmp_path / "a"
+    predict_tracks(osai80, DemoSource(["4", "5"]), folder, progress=False)
+    read_table, calls = tracks._read_gene_table, []
+
+    def racing(out_dir, entry):
+        calls.append(entry["table"])
+        if len(calls) == 1:  # the writer runs between this reader's two reads
+            genes = GeneTable(read_table(out_dir, entry)[:1])
+            tracks.write_manifest(folder, {**json.loads((folder / "manifest.json").read_text()), "genes": genes})
+        return read_table(out_dir, entry)
+
+    monkeypatch.setattr(tracks, "_read_gene_table", racing)
+    assert [g["gene_id"] for g in read_manifest(folder)["genes"]] == ["4"]
+    assert len(calls) == 2 and calls[0] != calls[1] and not (folder / calls[0]).exists()
