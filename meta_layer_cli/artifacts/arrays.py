@@ -30,6 +30,7 @@ import polars as pl
 from meta_layer_cli.artifacts.sources import default_cache_dir, source_fingerprint
 from meta_layer_cli.artifacts.tracks import (
     GENES_DIR,
+    GeneTable,
     finished_gene_ids,
     gene_file_name,
     gene_track_path,
@@ -195,6 +196,15 @@ class GeneStore:
         return GeneFile(self.directory, name, self.channels, int(self.lengths[i]))
 
 
+def planned_lengths(planned: GeneTable, gene_ids: Sequence[str]) -> np.ndarray:
+    """``int64 [len(gene_ids)]``: each gene's length as the manifest plans it (-1 where it says none), by one join
+    of columns: no dict over a whole genome's genes."""
+    wanted = pl.DataFrame({"gene_id": pl.Series(list(gene_ids), dtype=pl.String)}).with_row_index("order")
+    known = planned.frame.select("gene_id", "length").unique("gene_id", keep="first")
+    joined = wanted.join(known, on="gene_id", how="left").sort("order")
+    return joined["length"].fill_null(-1).to_numpy().astype(np.int64)
+
+
 def gene_files(
     tracks_dir: str | os.PathLike, gene_ids: Sequence[str], manifest: dict | None = None, progress: bool | None = None
 ) -> GeneStore:
@@ -202,8 +212,7 @@ def gene_files(
     manifest = manifest or read_manifest(tracks_dir)
     channels = list(manifest["channels"])
     directory = store_dir(tracks_dir, manifest)
-    planned = manifest_genes(manifest)
-    lengths = dict(zip(planned.column("gene_id"), planned.column("length")))
+    lengths = planned_lengths(manifest_genes(manifest), gene_ids)
     present = set(os.listdir(directory)) if directory.is_dir() else set()
     per_nt = 4 * len(channels) + 2
     keys = np.zeros(len(gene_ids), dtype=np.int64)
@@ -224,8 +233,8 @@ def gene_files(
         keys[i] = int(key, 16)
         target, stem = _store_name(name, key), name.removesuffix(".parquet")
         if target in present:  # converted
-            if lengths.get(gene_id) is not None:  # the manifest says how long (GeneFile checks the file's size)
-                sizes[i] = lengths[gene_id]
+            if lengths[i] >= 0:  # the manifest says how long (GeneFile checks the file's size)
+                sizes[i] = lengths[i]
                 continue
             size = os.stat(os.path.join(store, target)).st_size  # else the file's size says it
             if size % per_nt == 0:
@@ -233,7 +242,7 @@ def gene_files(
                 continue
             os.unlink(os.path.join(store, target))  # not one of ours (an interrupted copy?): convert again
             present.discard(target)
-        sizes[i] = lengths.get(gene_id) or 0
+        sizes[i] = max(int(lengths[i]), 0)
         stale.append(stem)
         todo.append(i)
     if stale and present:  # arrays of an older parquet file of the same gene (prepare --overwrite)

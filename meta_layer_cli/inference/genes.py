@@ -64,6 +64,7 @@ def recalibrate_tracks(
     if genes is not None:
         available = set(common)
         missing = [g for g in genes if g not in available]
+        del available
         if missing:
             raise InputDataError(f"gene(s) without tracks: {', '.join(missing[:10])}")
         gene_ids = list(genes)
@@ -77,6 +78,9 @@ def recalibrate_tracks(
         planned.column("gene_id"), planned.column("gene_name"), default=None, return_dtype=pl.Utf8
     )
     channels, genes_arrays = load_gene_arrays(dirs, gene_ids, manifests, progress=progress)
+    # what the gene loop needs of the folders is above: their manifests' rows go now, not after the longest phase
+    sizes = contig_lengths(manifests[0]) if bigwig_prefix else {}
+    del manifests, planned, common
     if channels != predictor.model.config.channels:
         raise InputDataError(f"tracks have channels {channels}, the model expects {predictor.model.config.channels}")
     out = Path(out)
@@ -120,14 +124,14 @@ def recalibrate_tracks(
                 spill_writer.close()
     if spill is not None:
         with spill:
-            write_bigwigs(Path(spill.name) / "rows.parquet", bigwig_prefix, contig_lengths(manifests[0]))
+            write_bigwigs(Path(spill.name) / "rows.parquet", bigwig_prefix, sizes)
     return out
 
 
 def contig_lengths(manifest: dict) -> dict[str, int]:
     """``{contig: length}`` of the genome a tracks folder was prepared from, by the names its tracks use:
     recorded by ``prepare``; for a format-2 folder prepared before that, read from the FASTA whose path it
-    recorded, if it is still there (format 3 records no paths, and always the lengths)."""
+    recorded, if it is still there (formats 3 and 4 record no paths, and always the lengths)."""
     source = manifest.get("source", {})
     if source.get("contig_lengths"):
         return {str(k): int(v) for k, v in source["contig_lengths"].items()}

@@ -193,6 +193,8 @@ def calibrate_base_model(
         if unknown:
             raise InputDataError(f"gene(s) not in {data}: {', '.join(unknown[:10])}")
         allowed = list(genes)
+        del held_out, known
+    del ids, chromosomes  # a dict and a list over every gene: not held through the streamed phases below
     if not allowed:
         raise InputDataError(f"no genes off the test chromosomes ({', '.join(test_chroms)}) in {data} to calibrate on")
     channels, arrays = load_gene_arrays(data, allowed)

@@ -96,3 +96,14 @@ def test_stored_genes_hold_numbers_not_objects(osai80_tracks):
         genes.lengths[0] = 1
     assert genes[-1].gene_id == SMALL_DEMO_GENES[-1] and genes[1] is not genes[1]
     np.testing.assert_array_equal(genes[1].labels, read_gene_track(osai80_tracks, SMALL_DEMO_GENES[1])["label"])
+
+
+def test_planned_lengths_follow_the_asked_order():
+    """Each asked gene's planned length, in the asked order (repeats kept), -1 for a gene the manifest lacks or
+    gives no length."""
+    from meta_layer_cli.artifacts.arrays import planned_lengths
+    from meta_layer_cli.artifacts.tracks import GeneTable
+
+    planned = GeneTable([{"gene_id": "b", "length": 20}, {"gene_id": "a", "length": 10}, {"gene_id": "c"}])
+    assert planned_lengths(planned, ["a", "x", "b", "a", "c"]).tolist() == [10, -1, 20, 10, -1]
+    assert planned_lengths(planned, []).tolist() == []
