@@ -10,7 +10,7 @@ to the 1x folder's, so the data are real but repeated. Chromosome 2 and its repl
 
 Each step runs in a fresh process; the table gives its peak RSS (``ru_maxrss``, which includes the pages of
 memory-mapped gene arrays a step has touched and still maps), its growth over the RSS before the step (interpreter,
-torch, the package), and, sampled every 0.2 s, the peaks of its own memory (``RssAnon``) and of mapped file pages
+torch, the package), and, sampled every 0.05 s, the peaks of its own memory (``RssAnon``) and of mapped file pages
 (``RssFile``: the kernel can drop those and read them again, so they are not memory the step needs). ``--profile``
 runs each step under cProfile (``WORK/run-xN/STEP.profile.txt``). Memory-behaviour runs use a meta model without
 its correction network (``--model base-only``: its
@@ -18,6 +18,10 @@ output is the base model's, recalibrated by temperature, so the gene-structure d
 few candidates; an untrained network's noise makes every position one). Memory does not depend on the model's
 width, time does: the time projection replaces its inference by the default model's, at rates measured here
 (``rates``). Prints Markdown for scripts/RESULTS.md. The machine's load average is printed with every step.
+
+One run's own-memory peak varies by tens of MB (when a short-lived buffer is sampled, what the allocators keep):
+``--repeats N`` runs every step N times, reports the median run with the range, and the last table sets the growth
+from the smallest to the largest scale against that range, per step: growth within the range is not measurable.
 """
 
 from __future__ import annotations
@@ -113,7 +117,7 @@ class PeakSampler:
     taken whenever the traced memory passes its last snapshot's by 3 %: :attr:`snapshot` is what was held near
     the step's peak, by source line."""
 
-    def __init__(self, interval: float = 0.2, trace: bool = False):
+    def __init__(self, interval: float = 0.05, trace: bool = False):
         import threading
 
         self.interval, self.peaks = interval, {"RssAnon": 0.0, "RssFile": 0.0}
@@ -389,6 +393,37 @@ def project(results: dict, scale: int, nt: float, rate: dict, model: str, struct
     return rows
 
 
+def _own(r: dict) -> str:
+    """A step's own-memory peak: ``N`` for one run, ``N (min-max of K runs)`` for repeats."""
+    runs = r.get("own_runs_mb", [r["peak_anon_mb"]])
+    spread = f" ({min(runs):,}-{max(runs):,} in {len(runs)} runs)" if len(runs) > 1 else ""
+    return f"{r['peak_anon_mb']:,}{spread}"
+
+
+def growth_table(results: dict, sizes: dict, scales: list[int]) -> str:
+    """Own memory (median run) from the smallest to the largest scale, per step: the growth, per 1,000 genes added,
+    and the range of the repeated runs at either scale (growth within it is not measurable)."""
+    low, high = min(scales), max(scales)
+    added = sizes[high][0] - sizes[low][0]
+    lines = [
+        f"\nOwn memory from {low}x to {high}x ({added:,} genes added):\n",
+        "| step | growth | per 1,000 genes | range of repeated runs at either scale |",
+        "|---|---:|---:|---:|",
+    ]
+    for step in STEPS:
+        a, b = results[low].get(step), results[high].get(step)
+        if a is None or b is None or added <= 0:
+            continue
+        growth = b["peak_anon_mb"] - a["peak_anon_mb"]
+        ranges = [max(r.get("own_runs_mb", [0])) - min(r.get("own_runs_mb", [0])) for r in (a, b)]
+        spread = f"{max(ranges):,} MB" if len(a.get("own_runs_mb", [])) > 1 else "(one run: use --repeats)"
+        lines.append(
+            f"| {step} | {growth:+,} MB ({growth / a['peak_anon_mb']:+.0%}) | {growth * 1000 / added:+.2f} MB | "
+            f"{spread} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", type=Path, default=Path("/work/exp/arenosa/osai80"))
@@ -401,6 +436,9 @@ def main() -> int:
         help="fit and apply the gene-structure decoder (its grid search alone costs ~10 min a scale)",
     )
     parser.add_argument("--timeout", type=float, default=5400, help="seconds per step")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="runs of every step at every scale (the median run is reported)"
+    )
     parser.add_argument(
         "--steps",
         nargs="+",
@@ -450,9 +488,14 @@ def main() -> int:
         for step in steps:
             flags = ["--model", args.model] + (["--structure"] if args.structure else [])
             flags += (["--profile"] if args.profile else []) + (["--trace"] if args.trace else [])
-            r = run_child(
-                ["--child", step, str(folder), "--work", str(work), *flags], work / f"{step}.log", args.timeout
-            )
+            runs = [
+                run_child(
+                    ["--child", step, str(folder), "--work", str(work), *flags], work / f"{step}.log", args.timeout
+                )
+                for _ in range(max(args.repeats, 1))
+            ]
+            runs.sort(key=lambda run: run["peak_anon_mb"])
+            r = {**runs[len(runs) // 2], "own_runs_mb": [run["peak_anon_mb"] for run in runs]}
             results[scale][step] = r
             print(
                 f"x{scale} ({sizes[scale][0]:,} genes, {sizes[scale][1] / 1e6:.1f} Mnt) {step}: {json.dumps(r)}",
@@ -461,8 +504,9 @@ def main() -> int:
     if list(args.steps) != list(STEPS):  # the table of what ran; no projection
         for scale in args.scales:
             for step, r in results[scale].items():
-                own, seconds = r["peak_anon_mb"], r["seconds"]
-                print(f"| x{scale} | {step} | {r['peak_mb']:,} MB | own {own:,} MB | {seconds:,.0f} s |")
+                print(f"| x{scale} | {step} | {r['peak_mb']:,} MB | own {_own(r)} MB | {r['seconds']:,.0f} s |")
+        if len(args.scales) > 1:
+            print(growth_table(results, sizes, args.scales))
         return 0
     rate = run_child(["--rates", str(x1)], args.work / "rates.log", args.timeout)
     print(f"rates: {json.dumps(rate)}", flush=True)
@@ -481,10 +525,11 @@ def main() -> int:
             cells.append(
                 ""
                 if r is None
-                else f"{r['peak_mb']:,} MB ({r['peak_mb'] - r['baseline_mb']:+,}; own {r['peak_anon_mb']:,}, "
+                else f"{r['peak_mb']:,} MB ({r['peak_mb'] - r['baseline_mb']:+,}; own {_own(r)}, "
                 f"mapped files {r['peak_file_mb']:,}), {r['seconds']:,.0f} s, load {r['load']}"
             )
         print(f"| {step} | " + " | ".join(cells) + " |")
+    print(growth_table(results, sizes, args.scales))
     top = max(args.scales)
     print(f"\nGRCh38 + GENCODE ({HUMAN_GENES:,} genes, {HUMAN_NT / 1e9:.1f} Gnt), projected from the {top}x run:\n")
     print("| step | 2 CPU cores | one GPU | memory |\n|---|---:|---:|---:|")
