@@ -226,7 +226,8 @@ def read_manifest(out_dir: str | os.PathLike) -> dict:
                 "into a new folder"
             )
         if manifest["format_version"] < 4:  # 2 and 3 list the genes in the JSON
-            manifest["genes"] = GeneTable(manifest.get("genes") or [])
+            with reading(f"{path} (its planned genes)"):
+                manifest["genes"] = GeneTable(manifest.get("genes") or [])
             return manifest
         try:
             manifest["genes"] = _read_gene_table(out_dir, manifest.get("genes"))

@@ -113,6 +113,9 @@ def test_manifest_versions(osai80, tmp_path):
             json.dumps({**listed, "format_version": version, "base_model": {**listed["base_model"], **extra}})
         )
         assert read_manifest(tmp_path / "a")["genes"] == genes
+    path.write_text(json.dumps({**listed, "format_version": 3, "genes": [{"gene_id": "4", "length": "long"}]}))
+    with pytest.raises(InputDataError, match="manifest.json \\(its planned genes\\): cannot read it"):
+        read_manifest(tmp_path / "a")
     for version in (1, 5):
         path.write_text(json.dumps({**manifest, "format_version": version}))
         with pytest.raises(InputDataError, match=f"another version of metalayer .*{version}"):
