@@ -74,9 +74,7 @@ def recalibrate_tracks(
         raise InputDataError("no genes to predict")
     # each gene's name, in the order of gene_ids, as one column (a dict of id -> name held ~150 bytes a gene)
     planned = manifest_genes(manifests[0])
-    names = pl.Series(gene_ids, dtype=pl.Utf8).replace_strict(
-        planned.column("gene_id"), planned.column("gene_name"), default=None, return_dtype=pl.Utf8
-    )
+    names = planned.values_for("gene_name", gene_ids)
     channels, genes_arrays = load_gene_arrays(dirs, gene_ids, manifests, progress=progress)
     # what the gene loop needs of the folders is above: their manifests' rows go now, not after the longest phase
     sizes = contig_lengths(manifests[0]) if bigwig_prefix else {}

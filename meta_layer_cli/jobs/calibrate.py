@@ -165,7 +165,7 @@ def calibrate_base_model(
 ) -> CalibrationResult:
     """Per-class temperatures of the base model in ``data`` (module docstring) -> a checkpoint in ``out``.
     An unfinished ``data`` folder is refused unless ``allow_partial``."""
-    from meta_layer_cli.jobs.canonical import GENE_COLUMNS, gene_places, gene_table
+    from meta_layer_cli.jobs.canonical import GENE_COLUMNS, gene_places
     from meta_layer_cli.models.checkpoint import save_model, write_split_table
     from meta_layer_cli.models.meta import MetaModelConfig, build_meta_model
 
@@ -232,7 +232,7 @@ def calibrate_base_model(
             name: {str(c): s.f1_optimal_threshold() for c, s in scores.items()}
             for name, scores in (("meta", after), ("base", before))
         }
-        places = gene_places(gene_table({k: planned.column(k) for k in GENE_COLUMNS}))
+        places = gene_places(planned.frame.select(GENE_COLUMNS))
         run = {
             "base_models": [record.portable()],
             "channels": channels,

@@ -236,7 +236,7 @@ def training_data(cfg: RunConfig, progress: bool = True, allow_partial: bool = F
         import polars as pl
 
         planned = manifest_genes(manifests[0])
-        genes = gene_table({k: planned.column(k) for k in GENE_COLUMNS}).filter(pl.col("gene_id").is_in(ids))
+        genes = planned.frame.select(GENE_COLUMNS).filter(pl.col("gene_id").is_in(ids))
         genomic = manifests[0]["source"].get("kind") == "fasta" or manifests[0]["source"].get("from") == "fasta"
         data = TrainingData(
             dirs,

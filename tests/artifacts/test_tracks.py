@@ -249,6 +249,7 @@ def test_gene_table_gives_back_the_manifest_rows():
     assert "extra" not in table[2] and table[1]["start"] is None and type(table[0]["length"]) is int
     assert table.column("chrom") == ["NC_003070.9", "chr1", ""] and table.column("start") == [10, None, 0]
     assert table.column("nothing") == [None] * 3
+    assert table.values_for("chrom", ["g3", "x", "LOC1", "g3"]).to_list() == ["", None, "NC_003070.9", ""]
     assert table != kept[:2] and GeneTable([]) == [] and len(GeneTable([])) == 0
     assert table.select(("start", "nothing"), {"g3", "LOC1", "absent"}) == [
         {"start": 10, "nothing": None, "gene_id": "LOC1"},
